@@ -1,0 +1,457 @@
+//! The config file as users write it: typed, camelCase, unknown keys rejected.
+//!
+//! These structs are the single source of truth for the file format: `switchboard schema` prints
+//! the JSON Schema generated from them, and the loader validates every file against that schema
+//! before deserializing, so that all errors are reported together with their lines.
+//! The data path never reads these types directly: [`crate::model`] lowers them into the runtime
+//! model first.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::units::{ByteSize, Duration};
+
+/// The whole config file.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ConfigFile {
+    /// Process settings, read at start (a change needs a restart, except `logging.level`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<ProcessConfig>,
+    /// Listening ports.
+    #[serde(default)]
+    pub binds: Vec<Bind>,
+    /// Named backends that routes refer to with `backend: NAME`.
+    #[serde(default)]
+    pub backends: Vec<NamedBackend>,
+}
+
+/// Process-wide settings.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ProcessConfig {
+    /// Address of the admin endpoints (`/healthz`, `/readyz`, `/metrics`, `/config`).
+    /// Default `127.0.0.1:15000`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin_addr: Option<String>,
+    /// 32 random bytes, base64: seals MCP session ids. The same on all replicas. Secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_key: Option<String>,
+    /// OpenTelemetry trace export.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracing: Option<TracingConfig>,
+    /// Log format and level.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logging: Option<LoggingConfig>,
+    /// How long in-flight requests may take to finish on shutdown. Default `10s`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drain_timeout: Option<Duration>,
+    /// Request body size limit applied to every route without its own. Default `4MiB`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_request_body: Option<ByteSize>,
+}
+
+/// OpenTelemetry OTLP trace export settings.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TracingConfig {
+    /// OTLP/gRPC collector endpoint, e.g. `http://127.0.0.1:4317`.
+    pub otlp_endpoint: String,
+    /// Fraction of traces sampled, 0.0 to 1.0. Default 1.0. A sampled `traceparent` from the
+    /// client is always honoured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sampling_ratio: Option<f64>,
+}
+
+/// Log settings.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LoggingConfig {
+    /// `text` (default) or `json`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<LogFormat>,
+    /// A `tracing` filter such as `info` or `info,gateway=debug`. `RUST_LOG` wins when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub level: Option<String>,
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// One listening port.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Bind {
+    /// TCP port. `0` picks a free port (useful in tests; the chosen port is logged).
+    pub port: u16,
+    /// Address to listen on. Default `0.0.0.0`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    /// How the port accepts traffic. All listeners on one bind share its protocol family.
+    pub listeners: Vec<Listener>,
+}
+
+/// How a bind accepts traffic.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Listener {
+    /// Unique within the bind; used in logs, metrics and route keys (`listener/route`).
+    pub name: String,
+    /// `HTTP` (default) or `HTTPS`. `TCP` and `TLS` are not supported yet.
+    #[serde(default)]
+    pub protocol: ListenerProtocol,
+    /// Host name this listener serves: exact (`api.example.com`) or wildcard
+    /// (`*.example.com`, `*`). Default `*`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
+    /// Certificate and key for `HTTPS`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsConfig>,
+    /// Routes, matched by precedence (see the docs), not by order.
+    #[serde(default)]
+    pub routes: Vec<Route>,
+}
+
+/// Listener protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum ListenerProtocol {
+    /// Plain HTTP/1.1 and HTTP/2 (h2c, prior knowledge).
+    #[default]
+    Http,
+    /// HTTP/1.1 and HTTP/2 over TLS (ALPN).
+    Https,
+    /// Raw TCP proxying. Not supported yet.
+    Tcp,
+    /// TLS passthrough. Not supported yet.
+    Tls,
+}
+
+/// PEM files for a TLS listener.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TlsConfig {
+    /// Certificate chain, PEM; path relative to the config file.
+    pub cert: String,
+    /// Private key, PEM; path relative to the config file.
+    pub key: String,
+}
+
+/// A route: matches, policies and weighted backends.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Route {
+    /// Unique within the listener.
+    pub name: String,
+    /// Host names this route serves (exact or `*.` wildcard). Default: all the listener serves.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hostnames: Vec<String>,
+    /// Any one match selects the route. Default: one match of path prefix `/`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub matches: Vec<RouteMatch>,
+    /// Policies for every request on this route.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policies: Option<Policies>,
+    /// Where requests go, chosen by weight. May be empty only when a policy answers the request
+    /// itself (`requestRedirect`).
+    #[serde(default)]
+    pub backends: Vec<RouteBackend>,
+}
+
+/// One way a request can match a route; all present conditions must hold.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RouteMatch {
+    /// Path condition. Default prefix `/`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<PathMatch>,
+    /// HTTP method, e.g. `GET`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    /// Header conditions; all must hold.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub headers: Vec<ValueMatch>,
+    /// Query parameter conditions; all must hold.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub query: Vec<ValueMatch>,
+}
+
+/// Path condition: exactly one of `exact`, `prefix` (segment-aware) or `regex` (whole path).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub enum PathMatch {
+    /// The path equals this.
+    Exact(String),
+    /// The path starts with these whole segments: `/api` matches `/api` and `/api/x`, not `/apix`.
+    Prefix(String),
+    /// The whole path matches this regular expression.
+    Regex(String),
+}
+
+/// A header or query parameter condition: `name` and exactly one of `value` or `regex`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ValueMatch {
+    /// Header name (case-insensitive) or query parameter name (case-sensitive).
+    pub name: String,
+    /// Exact value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    /// Regular expression the whole value must match.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub regex: Option<String>,
+}
+
+/// A route's backend entry: a reference to a named backend or an inline `host`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RouteBackend {
+    /// Name of a backend in the top-level `backends` list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backend: Option<String>,
+    /// Inline upstream `host:port` (plain HTTP).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// Relative weight, default 1. `0` keeps the entry but sends it nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight: Option<u32>,
+    /// Policies applied when this entry is chosen; they override the route's of the same kind.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policies: Option<Policies>,
+}
+
+/// A named backend.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NamedBackend {
+    /// Unique name that routes refer to.
+    pub name: String,
+    /// Static upstream `host:port` (plain HTTP).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// Virtual MCP server. Not supported yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<serde_json::Map<String, serde_json::Value>>")]
+    pub mcp: Option<serde_json::Value>,
+    /// LLM provider. Not supported yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<serde_json::Map<String, serde_json::Value>>")]
+    pub ai: Option<serde_json::Value>,
+    /// Policies applied to every request sent to this backend.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policies: Option<Policies>,
+}
+
+/// Policies; each attaches to a route, a route's backend entry, or a named backend.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Policies {
+    /// Add, set or remove request headers before the request goes upstream.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_header_modifier: Option<HeaderModifier>,
+    /// Add, set or remove response headers before the response goes to the client.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_header_modifier: Option<HeaderModifier>,
+    /// Answer with a redirect instead of proxying. Route level only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_redirect: Option<RequestRedirect>,
+    /// Rewrite the host and path sent upstream.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url_rewrite: Option<UrlRewrite>,
+    /// Copy a share of requests to another backend, fire-and-forget.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_mirror: Option<RequestMirror>,
+    /// CORS: preflights answered by the gateway, headers added to actual responses. Route level only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cors: Option<Cors>,
+    /// Total and per-attempt time limits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<Timeout>,
+    /// Retries of failed attempts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<Retry>,
+    /// Largest request body accepted, e.g. `4MiB` or a number of bytes; 413 beyond it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_request_body: Option<ByteSize>,
+
+    /// A2A relay. Not supported yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<serde_json::Map<String, serde_json::Value>>")]
+    pub a2a: Option<serde_json::Value>,
+    /// Credentials added to upstream requests. Not supported yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<serde_json::Map<String, serde_json::Value>>")]
+    pub backend_auth: Option<serde_json::Value>,
+    /// JWT authentication. Not supported yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<serde_json::Map<String, serde_json::Value>>")]
+    pub jwt_auth: Option<serde_json::Value>,
+    /// API key authentication. Not supported yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<serde_json::Map<String, serde_json::Value>>")]
+    pub api_key_auth: Option<serde_json::Value>,
+    /// HTTP basic authentication. Not supported yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<serde_json::Map<String, serde_json::Value>>")]
+    pub basic_auth: Option<serde_json::Value>,
+    /// MCP OAuth resource metadata (RFC 9728). Not supported yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<serde_json::Map<String, serde_json::Value>>")]
+    pub mcp_authentication: Option<serde_json::Value>,
+    /// CEL rules for MCP calls. Not supported yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<serde_json::Map<String, serde_json::Value>>")]
+    pub mcp_authorization: Option<serde_json::Value>,
+    /// CEL rules for HTTP and A2A requests. Not supported yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<serde_json::Map<String, serde_json::Value>>")]
+    pub authorization: Option<serde_json::Value>,
+    /// Token-bucket rate limits. Not supported yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<Vec<serde_json::Value>>")]
+    pub local_rate_limit: Option<serde_json::Value>,
+}
+
+/// Header changes, applied in the order remove, set, add.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct HeaderModifier {
+    /// Appended to any existing values.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub add: BTreeMap<String, String>,
+    /// Replace any existing values.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub set: BTreeMap<String, String>,
+    /// Header names removed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub remove: Vec<String>,
+}
+
+/// Redirect response, Gateway API `RequestRedirect` semantics.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RequestRedirect {
+    /// `http` or `https`. Default: the request's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheme: Option<String>,
+    /// Default: the request's host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
+    /// Default: the request's port, or the scheme's well-known port when the scheme changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    /// Path change. Default: the request's path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<PathRewrite>,
+    /// 301, 302 (default), 303, 307 or 308.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_code: Option<u16>,
+}
+
+/// URL rewrite before the request goes upstream.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UrlRewrite {
+    /// `Host` header sent upstream.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
+    /// Path change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<PathRewrite>,
+}
+
+/// Path change: exactly one of `full` or `prefix`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub enum PathRewrite {
+    /// Replace the whole path.
+    Full(String),
+    /// Replace the matched path prefix (needs a `prefix` path match on the route).
+    Prefix(String),
+}
+
+/// Mirror a share of requests to another backend.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RequestMirror {
+    /// Where copies go: `{host: ...}` or `{backend: NAME}`.
+    pub backend: MirrorBackend,
+    /// Share of requests mirrored, 0 to 100. Default 100.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub percentage: Option<f64>,
+}
+
+/// The backend of a mirror: exactly one of `host` or `backend`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct MirrorBackend {
+    /// Inline `host:port`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// Name of a `host` backend.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backend: Option<String>,
+}
+
+/// CORS policy.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Cors {
+    /// Allowed origins: exact (`https://app.example.com`), wildcard host (`https://*.example.com`)
+    /// or `*`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow_origins: Vec<String>,
+    /// Allowed methods, or `*`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow_methods: Vec<String>,
+    /// Allowed request headers, or `*`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow_headers: Vec<String>,
+    /// Response headers exposed to scripts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub expose_headers: Vec<String>,
+    /// Send `Access-Control-Allow-Credentials: true`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_credentials: Option<bool>,
+    /// Preflight cache lifetime in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_age: Option<u32>,
+}
+
+/// Time limits.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Timeout {
+    /// Whole request, all retries included, until the response headers arrive. 504 beyond it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<Duration>,
+    /// One upstream attempt, until its response headers arrive. 504 beyond it (or a retry).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backend_request: Option<Duration>,
+}
+
+/// Retry policy.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Retry {
+    /// Retries after the first attempt. Default 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempts: Option<u32>,
+    /// Fixed wait between attempts. Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backoff: Option<Duration>,
+    /// Response statuses that are retried. Connect failures, resets and per-attempt timeouts are
+    /// always retried. Default `[503]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub codes: Vec<u16>,
+}

@@ -1,0 +1,203 @@
+//! Value types of the config file with their own syntax: durations (`500ms`, `5s`, `1m`) and byte
+//! sizes (`4MiB` or a plain number of bytes).
+
+use std::borrow::Cow;
+use std::fmt;
+use std::str::FromStr;
+
+use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
+use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
+
+/// A duration written as a number and a unit: `ms`, `s`, `m` or `h` (`500ms`, `5s`, `1m`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Duration(pub std::time::Duration);
+
+/// Why a duration or byte size did not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct UnitError(String);
+
+impl FromStr for Duration {
+    type Err = UnitError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || {
+            UnitError(format!(
+                "invalid duration {s:?}: write a whole number and a unit: ms, s, m or h (e.g. 500ms, 5s, 1m)"
+            ))
+        };
+        let split = s.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+        let (digits, unit) = s.split_at(split);
+        let n: u64 = digits.parse().map_err(|_| bad())?;
+        let d = match unit {
+            "ms" => std::time::Duration::from_millis(n),
+            "s" => std::time::Duration::from_secs(n),
+            "m" => std::time::Duration::from_secs(n.checked_mul(60).ok_or_else(bad)?),
+            "h" => std::time::Duration::from_secs(n.checked_mul(3600).ok_or_else(bad)?),
+            _ => return Err(bad()),
+        };
+        Ok(Duration(d))
+    }
+}
+
+impl fmt::Display for Duration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ms = self.0.as_millis();
+        if ms % 3_600_000 == 0 && ms > 0 {
+            write!(f, "{}h", ms / 3_600_000)
+        } else if ms % 60_000 == 0 && ms > 0 {
+            write!(f, "{}m", ms / 60_000)
+        } else if ms % 1000 == 0 {
+            write!(f, "{}s", ms / 1000)
+        } else {
+            write!(f, "{ms}ms")
+        }
+    }
+}
+
+impl Serialize for Duration {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Duration {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(de::Error::custom)
+    }
+}
+
+/// Pattern shared by the schema and the parser.
+pub const DURATION_PATTERN: &str = "^[0-9]+(ms|s|m|h)$";
+
+impl JsonSchema for Duration {
+    fn schema_name() -> Cow<'static, str> {
+        "Duration".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": "string",
+            "pattern": DURATION_PATTERN,
+            "description": "A whole number and a unit: ms, s, m or h (500ms, 5s, 1m)."
+        })
+    }
+}
+
+/// A size in bytes: a plain number, or a number with `KiB`, `MiB`, `GiB` (also `KB`, `MB`, `GB`
+/// as powers of 1000).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ByteSize(pub u64);
+
+/// Pattern shared by the schema and the parser (for the string form).
+pub const BYTE_SIZE_PATTERN: &str = "^[0-9]+(B|KB|MB|GB|KiB|MiB|GiB)?$";
+
+impl FromStr for ByteSize {
+    type Err = UnitError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || {
+            UnitError(format!(
+                "invalid size {s:?}: write a number of bytes, optionally with KiB, MiB, GiB, KB, MB or GB (e.g. 4MiB)"
+            ))
+        };
+        let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+        let (digits, unit) = s.split_at(split);
+        let n: u64 = digits.parse().map_err(|_| bad())?;
+        let mult: u64 = match unit {
+            "" | "B" => 1,
+            "KB" => 1000,
+            "MB" => 1000 * 1000,
+            "GB" => 1000 * 1000 * 1000,
+            "KiB" => 1 << 10,
+            "MiB" => 1 << 20,
+            "GiB" => 1 << 30,
+            _ => return Err(bad()),
+        };
+        n.checked_mul(mult).map(ByteSize).ok_or_else(bad)
+    }
+}
+
+impl fmt::Display for ByteSize {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.0;
+        if n > 0 && n % (1 << 30) == 0 {
+            write!(f, "{}GiB", n >> 30)
+        } else if n > 0 && n % (1 << 20) == 0 {
+            write!(f, "{}MiB", n >> 20)
+        } else if n > 0 && n % (1 << 10) == 0 {
+            write!(f, "{}KiB", n >> 10)
+        } else {
+            write!(f, "{n}")
+        }
+    }
+}
+
+impl Serialize for ByteSize {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for ByteSize {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Number(u64),
+            Text(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Number(n) => Ok(ByteSize(n)),
+            Raw::Text(s) => s.parse().map_err(de::Error::custom),
+        }
+    }
+}
+
+impl JsonSchema for ByteSize {
+    fn schema_name() -> Cow<'static, str> {
+        "ByteSize".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "Bytes: a number, or a number with KiB, MiB, GiB, KB, MB or GB (4MiB).",
+            "anyOf": [
+                { "type": "integer", "minimum": 0 },
+                { "type": "string", "pattern": BYTE_SIZE_PATTERN }
+            ]
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_and_print() {
+        let d: Duration = "500ms".parse().unwrap();
+        assert_eq!(d.0, std::time::Duration::from_millis(500));
+        assert_eq!("5s".parse::<Duration>().unwrap().0.as_secs(), 5);
+        assert_eq!("1m".parse::<Duration>().unwrap().0.as_secs(), 60);
+        assert_eq!("2h".parse::<Duration>().unwrap().0.as_secs(), 7200);
+        assert_eq!("90s".parse::<Duration>().unwrap().to_string(), "90s");
+        assert_eq!("120s".parse::<Duration>().unwrap().to_string(), "2m");
+        for bad in ["", "5", "s", "5 s", "1.5s", "5sec", "-1s"] {
+            assert!(bad.parse::<Duration>().is_err(), "{bad:?} should not parse");
+        }
+    }
+
+    #[test]
+    fn byte_sizes_parse_and_print() {
+        assert_eq!("4MiB".parse::<ByteSize>().unwrap().0, 4 << 20);
+        assert_eq!("10KB".parse::<ByteSize>().unwrap().0, 10_000);
+        assert_eq!("123".parse::<ByteSize>().unwrap().0, 123);
+        assert_eq!(ByteSize(4 << 20).to_string(), "4MiB");
+        assert!("4 MiB".parse::<ByteSize>().is_err());
+        assert!("99999999999999999999GiB".parse::<ByteSize>().is_err());
+        let n: ByteSize = serde_json::from_value(serde_json::json!(42)).unwrap();
+        assert_eq!(n.0, 42);
+    }
+}

@@ -1,0 +1,10 @@
+//! Switchboard's gateway core: config model, listeners, routing, policies, HTTP proxy, admin
+//! endpoints and telemetry. The `switchboard` binary (`src/main.rs`) is a thin shell over this.
+
+pub mod admin;
+pub mod config;
+pub mod metrics;
+pub mod model;
+pub mod proxy;
+pub mod server;
+pub mod telemetry;

@@ -1,0 +1,131 @@
+//! Prometheus metrics. Names are part of the contract (DESIGN.md, "Admin endpoints").
+//!
+//! `prometheus-client` appends `_total` to counters, so counters are registered without it.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+/// Labels `{route, status}`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteStatus {
+    /// `listener/route`, or `-` when no route matched.
+    pub route: String,
+    /// HTTP status code.
+    pub status: u16,
+}
+
+/// Labels `{route}`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabel {
+    /// `listener/route`.
+    pub route: String,
+}
+
+/// Labels `{route, kind}` for upstream failures.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct UpstreamError {
+    /// `listener/route`.
+    pub route: String,
+    /// `connect`, `timeout`, `reset`, `body_too_large`, `no_backend`.
+    pub kind: String,
+}
+
+/// Labels `{result}`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabel {
+    /// `ok` or `error` (reloads); `ok`, `error`, `dropped` (mirrors).
+    pub result: String,
+}
+
+/// Every metric the gateway core exports.
+pub struct Metrics {
+    registry: Registry,
+    /// `switchboard_requests_total{route,status}`.
+    pub requests: Family<RouteStatus, Counter>,
+    /// `switchboard_request_duration_seconds{route}`: until the response body ends.
+    pub request_duration: Family<RouteLabel, Histogram>,
+    /// `switchboard_upstream_errors_total{route,kind}`.
+    pub upstream_errors: Family<UpstreamError, Counter>,
+    /// `switchboard_retries_total{route}`.
+    pub retries: Family<RouteLabel, Counter>,
+    /// `switchboard_mirror_requests_total{result}`.
+    pub mirrors: Family<ResultLabel, Counter>,
+    /// `switchboard_config_reloads_total{result}`.
+    pub config_reloads: Family<ResultLabel, Counter>,
+    /// `switchboard_active_connections`.
+    pub active_connections: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Creates and registers every metric.
+    pub fn new() -> Self {
+        let mut registry = Registry::default();
+        let requests = Family::<RouteStatus, Counter>::default();
+        registry.register("switchboard_requests", "Requests answered, by route and status", requests.clone());
+        let request_duration: Family<RouteLabel, Histogram> =
+            Family::new_with_constructor(|| Histogram::new(exponential_buckets(0.0005, 2.0, 16)));
+        registry.register(
+            "switchboard_request_duration_seconds",
+            "Time from request start to the end of the response body",
+            request_duration.clone(),
+        );
+        let upstream_errors = Family::<UpstreamError, Counter>::default();
+        registry.register("switchboard_upstream_errors", "Upstream failures, by route and kind", upstream_errors.clone());
+        let retries = Family::<RouteLabel, Counter>::default();
+        registry.register("switchboard_retries", "Upstream attempts retried", retries.clone());
+        let mirrors = Family::<ResultLabel, Counter>::default();
+        registry.register("switchboard_mirror_requests", "Mirrored requests, by result", mirrors.clone());
+        let config_reloads = Family::<ResultLabel, Counter>::default();
+        registry.register("switchboard_config_reloads", "Config reloads, by result", config_reloads.clone());
+        let active_connections = Gauge::default();
+        registry.register("switchboard_active_connections", "Open downstream connections", active_connections.clone());
+        Metrics { registry, requests, request_duration, upstream_errors, retries, mirrors, config_reloads, active_connections }
+    }
+
+    /// Prometheus text exposition.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+
+    /// Counts an upstream failure.
+    pub fn upstream_error(&self, route: &str, kind: &str) {
+        self.upstream_errors.get_or_create(&UpstreamError { route: route.to_string(), kind: kind.to_string() }).inc();
+    }
+
+    /// Counts a config reload.
+    pub fn reload(&self, ok: bool) {
+        let result = if ok { "ok" } else { "error" };
+        self.config_reloads.get_or_create(&ResultLabel { result: result.into() }).inc();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_the_contract() {
+        let m = Metrics::new();
+        m.requests.get_or_create(&RouteStatus { route: "main/api".into(), status: 200 }).inc();
+        m.reload(false);
+        m.request_duration.get_or_create(&RouteLabel { route: "main/api".into() }).observe(0.01);
+        let text = m.encode();
+        assert!(text.contains("switchboard_requests_total{route=\"main/api\",status=\"200\"} 1"), "{text}");
+        assert!(text.contains("switchboard_config_reloads_total{result=\"error\"} 1"), "{text}");
+        assert!(text.contains("switchboard_request_duration_seconds_bucket"), "{text}");
+    }
+}

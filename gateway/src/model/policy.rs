@@ -1,0 +1,252 @@
+//! Policies compiled for the data path: header names and values parsed, durations resolved,
+//! defaults filled in. Built by [`super::lower`]; read by [`crate::proxy`].
+
+use std::time::Duration;
+
+use http::{HeaderName, HeaderValue, StatusCode};
+
+use super::upstream::Upstream;
+
+/// Add, set and remove header lists. Applied in the order remove, set, add.
+#[derive(Debug, Clone, Default)]
+pub struct HeaderModifier {
+    /// Appended.
+    pub add: Vec<(HeaderName, HeaderValue)>,
+    /// Replace existing values.
+    pub set: Vec<(HeaderName, HeaderValue)>,
+    /// Removed.
+    pub remove: Vec<HeaderName>,
+}
+
+impl HeaderModifier {
+    /// Applies the changes to a header map.
+    pub fn apply(&self, headers: &mut http::HeaderMap) {
+        for name in &self.remove {
+            headers.remove(name);
+        }
+        for (name, value) in &self.set {
+            headers.insert(name.clone(), value.clone());
+        }
+        for (name, value) in &self.add {
+            headers.append(name.clone(), value.clone());
+        }
+    }
+}
+
+/// A path replacement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PathRewrite {
+    /// The whole path becomes this.
+    Full(String),
+    /// The part of the path matched by the route's prefix becomes this.
+    Prefix(String),
+}
+
+/// Gateway API `RequestRedirect`.
+#[derive(Debug, Clone)]
+pub struct Redirect {
+    /// `http` or `https`; `None` keeps the request's.
+    pub scheme: Option<String>,
+    /// `None` keeps the request's host.
+    pub hostname: Option<String>,
+    /// `None` keeps the request's port (or drops it when the scheme changes).
+    pub port: Option<u16>,
+    /// `None` keeps the path.
+    pub path: Option<PathRewrite>,
+    /// 301, 302, 303, 307 or 308.
+    pub status: StatusCode,
+}
+
+/// Gateway API `URLRewrite`.
+#[derive(Debug, Clone, Default)]
+pub struct UrlRewrite {
+    /// New `Host` header.
+    pub hostname: Option<HeaderValue>,
+    /// New path.
+    pub path: Option<PathRewrite>,
+}
+
+/// Copies of requests to another upstream.
+#[derive(Debug, Clone)]
+pub struct Mirror {
+    /// Where copies go.
+    pub upstream: Upstream,
+    /// Share mirrored, 0.0 to 100.0.
+    pub percentage: f64,
+}
+
+/// One allowed CORS origin.
+#[derive(Debug, Clone)]
+pub enum OriginPattern {
+    /// `*`.
+    Any,
+    /// Exact origin, lower-case, e.g. `https://app.example.com`.
+    Exact(String),
+    /// `https://*.example.com`: scheme and host suffix (with leading dot).
+    Wildcard {
+        /// Scheme with `://`.
+        scheme: String,
+        /// Host suffix, e.g. `.example.com`, optionally with `:port`.
+        suffix: String,
+    },
+}
+
+impl OriginPattern {
+    /// Parses an allowed origin.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let s = s.trim().to_ascii_lowercase();
+        if s == "*" {
+            return Ok(OriginPattern::Any);
+        }
+        let Some((scheme, rest)) = s.split_once("://") else {
+            return Err(format!(
+                "invalid origin {s:?}: write scheme://host[:port], e.g. https://app.example.com, or *"
+            ));
+        };
+        if rest.is_empty() || rest.contains('/') {
+            return Err(format!("invalid origin {s:?}: an origin has no path"));
+        }
+        match rest.strip_prefix('*') {
+            Some(suffix) if suffix.starts_with('.') => Ok(OriginPattern::Wildcard {
+                scheme: format!("{scheme}://"),
+                suffix: suffix.to_string(),
+            }),
+            Some(_) => Err(format!("invalid origin {s:?}: a wildcard must be written *.domain")),
+            None => Ok(OriginPattern::Exact(s)),
+        }
+    }
+
+    /// Whether the request's `Origin` value is allowed.
+    pub fn matches(&self, origin: &str) -> bool {
+        match self {
+            OriginPattern::Any => true,
+            OriginPattern::Exact(o) => o.eq_ignore_ascii_case(origin),
+            OriginPattern::Wildcard { scheme, suffix } => {
+                let origin = origin.to_ascii_lowercase();
+                origin
+                    .strip_prefix(scheme.as_str())
+                    .is_some_and(|host| host.len() > suffix.len() && host.ends_with(suffix.as_str()))
+            }
+        }
+    }
+}
+
+/// CORS policy.
+#[derive(Debug, Clone, Default)]
+pub struct Cors {
+    /// Allowed origins.
+    pub allow_origins: Vec<OriginPattern>,
+    /// Allowed methods; empty means the CORS-safelisted methods only.
+    pub allow_methods: Vec<String>,
+    /// `*` was given for methods.
+    pub any_method: bool,
+    /// Allowed request headers, lower-case.
+    pub allow_headers: Vec<String>,
+    /// `*` was given for headers.
+    pub any_header: bool,
+    /// `Access-Control-Expose-Headers` value, if any.
+    pub expose_headers: Option<HeaderValue>,
+    /// Send `Access-Control-Allow-Credentials: true`.
+    pub allow_credentials: bool,
+    /// `Access-Control-Max-Age` in seconds.
+    pub max_age: Option<u32>,
+}
+
+/// Time limits; `None` means no limit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Timeouts {
+    /// The whole request until response headers, retries included.
+    pub request: Option<Duration>,
+    /// One upstream attempt until response headers.
+    pub backend_request: Option<Duration>,
+}
+
+/// Retry policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Retry {
+    /// Retries after the first attempt.
+    pub attempts: u32,
+    /// Fixed wait between attempts.
+    pub backoff: Duration,
+    /// Statuses retried.
+    pub codes: Vec<u16>,
+}
+
+/// Route-level policies.
+#[derive(Debug, Clone, Default)]
+pub struct RoutePolicies {
+    /// Request headers changed before forwarding.
+    pub request_headers: Option<HeaderModifier>,
+    /// Response headers changed before answering.
+    pub response_headers: Option<HeaderModifier>,
+    /// Answer with a redirect.
+    pub redirect: Option<Redirect>,
+    /// Rewrite host and path.
+    pub rewrite: Option<UrlRewrite>,
+    /// Mirror a share of requests.
+    pub mirror: Option<Mirror>,
+    /// CORS.
+    pub cors: Option<Cors>,
+    /// Time limits.
+    pub timeouts: Timeouts,
+    /// Retries.
+    pub retry: Option<Retry>,
+    /// Largest request body accepted.
+    pub max_request_body: u64,
+}
+
+/// Policies of a route's backend entry, merged from the named backend and the entry (the
+/// entry's win). Header modifiers apply after the route's; the others replace the route's.
+#[derive(Debug, Clone, Default)]
+pub struct BackendPolicies {
+    /// Request headers changed after the route's changes.
+    pub request_headers: Option<HeaderModifier>,
+    /// Response headers changed before the route's changes.
+    pub response_headers: Option<HeaderModifier>,
+    /// Replaces the route's rewrite.
+    pub rewrite: Option<UrlRewrite>,
+    /// Replaces the route's mirror.
+    pub mirror: Option<Mirror>,
+    /// Each set field replaces the route's.
+    pub timeouts: Timeouts,
+    /// Replaces the route's retry.
+    pub retry: Option<Retry>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins() {
+        let any = OriginPattern::parse("*").unwrap();
+        assert!(any.matches("https://x.test"));
+        let exact = OriginPattern::parse("https://App.example.com").unwrap();
+        assert!(exact.matches("https://app.example.com"));
+        assert!(!exact.matches("http://app.example.com"));
+        let wild = OriginPattern::parse("https://*.example.com").unwrap();
+        assert!(wild.matches("https://a.example.com"));
+        assert!(!wild.matches("https://example.com"));
+        assert!(!wild.matches("http://a.example.com"));
+        assert!(OriginPattern::parse("example.com").is_err());
+        assert!(OriginPattern::parse("https://a.com/path").is_err());
+    }
+
+    #[test]
+    fn header_modifier_order() {
+        let m = HeaderModifier {
+            add: vec![(HeaderName::from_static("x-a"), HeaderValue::from_static("2"))],
+            set: vec![(HeaderName::from_static("x-b"), HeaderValue::from_static("s"))],
+            remove: vec![HeaderName::from_static("x-c")],
+        };
+        let mut h = http::HeaderMap::new();
+        h.insert("x-a", HeaderValue::from_static("1"));
+        h.insert("x-b", HeaderValue::from_static("old"));
+        h.append("x-b", HeaderValue::from_static("old2"));
+        h.insert("x-c", HeaderValue::from_static("gone"));
+        m.apply(&mut h);
+        assert_eq!(h.get_all("x-a").iter().count(), 2);
+        assert_eq!(h.get_all("x-b").iter().collect::<Vec<_>>(), ["s"]);
+        assert!(h.get("x-c").is_none());
+    }
+}

@@ -1,0 +1,207 @@
+//! Body wrappers for the data path: one boxed body type, a size limit that fails the stream
+//! instead of buffering it, and an observer that reports bytes and completion for the access log.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http_body::{Body as HttpBody, Frame, SizeHint};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Empty, Full};
+
+/// Error type carried by bodies on the data path.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The one body type requests and responses carry through the gateway.
+pub type Body = BoxBody<Bytes, BoxError>;
+
+/// An empty body.
+pub fn empty() -> Body {
+    Empty::new().map_err(|never| match never {}).boxed()
+}
+
+/// A body with these bytes.
+pub fn full(bytes: impl Into<Bytes>) -> Body {
+    Full::new(bytes.into()).map_err(|never| match never {}).boxed()
+}
+
+/// The request body grew beyond the route's limit.
+#[derive(Debug, thiserror::Error)]
+#[error("request body is larger than the limit of {limit} bytes")]
+pub struct BodyTooLarge {
+    /// The limit in bytes.
+    pub limit: u64,
+}
+
+pin_project_lite::pin_project! {
+    /// Fails with [`BodyTooLarge`] once more than `limit` bytes have passed.
+    pub struct Limited<B> {
+        #[pin]
+        inner: B,
+        remaining: u64,
+        limit: u64,
+    }
+}
+
+impl<B> Limited<B> {
+    /// Wraps `inner` with a limit.
+    pub fn new(inner: B, limit: u64) -> Self {
+        Limited { inner, remaining: limit, limit }
+    }
+}
+
+impl<B> HttpBody for Limited<B>
+where
+    B: HttpBody<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = self.project();
+        match this.inner.poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    let n = data.len() as u64;
+                    if n > *this.remaining {
+                        *this.remaining = 0;
+                        return Poll::Ready(Some(Err(Box::new(BodyTooLarge { limit: *this.limit }))));
+                    }
+                    *this.remaining -= n;
+                }
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e.into()))),
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// Called once when an observed body ends, fails or is dropped.
+pub trait BodyObserver: Send + Sync + 'static {
+    /// `bytes` passed; `error` is the stream's failure, if any; `complete` is false when the
+    /// body was dropped before its end (the client went away).
+    fn finished(self: Box<Self>, bytes: u64, error: Option<String>, complete: bool);
+}
+
+pin_project_lite::pin_project! {
+    /// Counts bytes and tells an observer when the body is done.
+    pub struct Observed<B> where B: HttpBody {
+        #[pin]
+        inner: B,
+        bytes: u64,
+        observer: Option<Box<dyn BodyObserver>>,
+    }
+
+    impl<B> PinnedDrop for Observed<B> where B: HttpBody {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            if let Some(o) = this.observer.take() {
+                // hyper stops polling a body that says it has ended, so this is a normal end too.
+                let complete = this.inner.is_end_stream();
+                o.finished(*this.bytes, None, complete);
+            }
+        }
+    }
+}
+
+impl<B: HttpBody> Observed<B> {
+    /// Wraps `inner`; the observer is told exactly once.
+    pub fn new(inner: B, observer: Box<dyn BodyObserver>) -> Self {
+        Observed { inner, bytes: 0, observer: Some(observer) }
+    }
+}
+
+impl<B> HttpBody for Observed<B>
+where
+    B: HttpBody<Data = Bytes, Error = BoxError>,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = self.project();
+        let polled = this.inner.poll_frame(cx);
+        match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(d) = frame.data_ref() {
+                    *this.bytes += d.len() as u64;
+                }
+            }
+            Poll::Ready(Some(Err(e))) => {
+                if let Some(o) = this.observer.take() {
+                    o.finished(*this.bytes, Some(e.to_string()), false);
+                }
+            }
+            Poll::Ready(None) => {
+                if let Some(o) = this.observer.take() {
+                    o.finished(*this.bytes, None, true);
+                }
+            }
+            Poll::Pending => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// Finds a [`BodyTooLarge`] anywhere in an error's source chain.
+pub fn is_body_too_large(err: &(dyn std::error::Error + 'static)) -> Option<u64> {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = cur {
+        if let Some(t) = e.downcast_ref::<BodyTooLarge>() {
+            return Some(t.limit);
+        }
+        cur = e.source();
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn limit_fails_the_stream() {
+        let body = Limited::new(Full::new(Bytes::from_static(b"0123456789")), 5);
+        let err = body.collect().await.err().expect("over the limit");
+        assert_eq!(is_body_too_large(err.as_ref()), Some(5));
+        let ok = Limited::new(Full::new(Bytes::from_static(b"01234")), 5).collect().await;
+        assert_eq!(ok.expect("at the limit").to_bytes().len(), 5);
+    }
+
+    #[tokio::test]
+    async fn observer_sees_bytes_once() {
+        use std::sync::{Arc, Mutex};
+        struct Seen(Arc<Mutex<Vec<(u64, bool)>>>);
+        impl BodyObserver for Seen {
+            fn finished(self: Box<Self>, bytes: u64, _: Option<String>, complete: bool) {
+                self.0.lock().unwrap().push((bytes, complete));
+            }
+        }
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let body = Observed::new(full("hello"), Box::new(Seen(seen.clone())));
+        body.collect().await.unwrap();
+        assert_eq!(*seen.lock().unwrap(), vec![(5, true)]);
+        let dropped = Observed::new(full("x"), Box::new(Seen(seen.clone())));
+        drop(dropped);
+        assert_eq!(seen.lock().unwrap()[1], (0, false));
+    }
+}

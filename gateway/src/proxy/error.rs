@@ -1,0 +1,110 @@
+//! Why the gateway answered a request itself, and how that maps to HTTP.
+
+use std::time::Duration;
+
+use http::{header, HeaderValue, Response, StatusCode};
+
+use super::body::{full, Body};
+
+/// A request the gateway could not or would not proxy. Each variant is one status with a short
+/// plain-text body that says what happened, and one metric kind.
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    /// No listener of this port serves the host.
+    #[error("no listener serves host {host:?} on this port")]
+    NoListener {
+        /// The requested host.
+        host: String,
+    },
+    /// No route matched.
+    #[error("no route matched {method} {path}")]
+    NoRoute {
+        /// Request method.
+        method: String,
+        /// Request path.
+        path: String,
+    },
+    /// Every backend has weight 0.
+    #[error("no healthy backend for route {route}: every backend has weight 0")]
+    NoBackend {
+        /// Route key.
+        route: String,
+    },
+    /// The upstream refused or could not be reached.
+    #[error("cannot connect to upstream {upstream}: {cause}")]
+    Connect {
+        /// Upstream address.
+        upstream: String,
+        /// Underlying error.
+        cause: String,
+    },
+    /// The upstream closed the connection or sent a malformed response.
+    #[error("upstream {upstream} failed: {cause}")]
+    Upstream {
+        /// Upstream address.
+        upstream: String,
+        /// Underlying error.
+        cause: String,
+    },
+    /// One attempt took longer than `timeout.backendRequest`.
+    #[error("upstream {upstream} did not answer within {after:?} (timeout.backendRequest)")]
+    BackendTimeout {
+        /// Upstream address.
+        upstream: String,
+        /// The limit.
+        after: Duration,
+    },
+    /// The whole request took longer than `timeout.request`.
+    #[error("request timed out after {after:?} (timeout.request)")]
+    RequestTimeout {
+        /// The limit.
+        after: Duration,
+    },
+    /// The request body is over the limit.
+    #[error("request body is larger than the limit of {limit} bytes")]
+    BodyTooLarge {
+        /// The limit in bytes.
+        limit: u64,
+    },
+    /// The request could not be read.
+    #[error("bad request: {0}")]
+    BadRequest(String),
+}
+
+impl ProxyError {
+    /// The status the client gets.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ProxyError::NoListener { .. } | ProxyError::NoRoute { .. } => StatusCode::NOT_FOUND,
+            ProxyError::NoBackend { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ProxyError::Connect { .. } | ProxyError::Upstream { .. } => StatusCode::BAD_GATEWAY,
+            ProxyError::BackendTimeout { .. } | ProxyError::RequestTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+            ProxyError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ProxyError::BadRequest(_) => StatusCode::BAD_REQUEST,
+        }
+    }
+
+    /// Label for `switchboard_upstream_errors_total{kind}`; `None` for client-side problems.
+    pub fn metric_kind(&self) -> Option<&'static str> {
+        match self {
+            ProxyError::NoBackend { .. } => Some("no_backend"),
+            ProxyError::Connect { .. } => Some("connect"),
+            ProxyError::Upstream { .. } => Some("reset"),
+            ProxyError::BackendTimeout { .. } | ProxyError::RequestTimeout { .. } => Some("timeout"),
+            _ => None,
+        }
+    }
+
+    /// The response the client gets.
+    pub fn to_response(&self) -> Response<Body> {
+        text_response(self.status(), &self.to_string())
+    }
+}
+
+/// A short plain-text response from the gateway itself.
+pub fn text_response(status: StatusCode, text: &str) -> Response<Body> {
+    let mut resp = Response::new(full(format!("{text}\n")));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    resp
+}

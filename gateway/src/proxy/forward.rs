@@ -1,0 +1,178 @@
+//! Sending a request upstream: attempts, per-attempt and whole-request timeouts, retries.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, Request, Response, Uri, Version};
+use hyper::body::Incoming;
+use tokio::time::Instant;
+use tracing::Instrument;
+
+use super::body::{full, is_body_too_large, Body};
+use super::error::ProxyError;
+use super::Proxy;
+use crate::model::policy::{Retry, Timeouts};
+use crate::model::upstream::Upstream;
+
+/// The request body as the attempts see it.
+pub enum AttemptBody {
+    /// Streamed once: no retry is possible after the first attempt started sending it.
+    Stream(Body),
+    /// Buffered, so every attempt can send it again.
+    Buffered(Bytes),
+}
+
+/// An upstream request ready to send, possibly several times.
+pub struct Outbound {
+    /// Method.
+    pub method: Method,
+    /// Path and query.
+    pub path_and_query: String,
+    /// Headers, already rewritten.
+    pub headers: HeaderMap,
+    /// Body.
+    pub body: AttemptBody,
+}
+
+/// What happened across attempts, for the access log.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct AttemptStats {
+    /// Attempts made.
+    pub attempts: u32,
+}
+
+/// Sends `out` to `upstream`, retrying as the policy says, within the timeouts.
+pub async fn send(
+    proxy: &Proxy,
+    route_key: &str,
+    upstream: &Upstream,
+    out: Outbound,
+    timeouts: Timeouts,
+    retry: Option<&Retry>,
+    started: Instant,
+    stats: &mut AttemptStats,
+) -> Result<Response<Incoming>, ProxyError> {
+    let deadline = timeouts.request.map(|d| started + d);
+    let uri = Uri::builder()
+        .scheme("http")
+        .authority(upstream.authority.clone())
+        .path_and_query(out.path_and_query.as_str())
+        .build()
+        .map_err(|e| ProxyError::BadRequest(format!("cannot build upstream URI: {e}")))?;
+    let max_retries = match (&out.body, retry) {
+        (AttemptBody::Buffered(_), Some(r)) => r.attempts,
+        // A streamed body can be sent only once; lowering buffers bodies on routes with retries,
+        // so this only happens when no retry is configured.
+        _ => 0,
+    };
+    let (mut stream_body, buffered) = match out.body {
+        AttemptBody::Stream(b) => (Some(b), None),
+        AttemptBody::Buffered(b) => (None, Some(b)),
+    };
+    let mut attempt = 0u32;
+    loop {
+        attempt += 1;
+        stats.attempts = attempt;
+        let body = match (&buffered, stream_body.take()) {
+            (Some(b), _) => full(b.clone()),
+            (None, Some(b)) => b,
+            (None, None) => return Err(ProxyError::BadRequest("request body already sent".into())),
+        };
+        let mut req = Request::new(body);
+        *req.method_mut() = out.method.clone();
+        *req.uri_mut() = uri.clone();
+        *req.version_mut() = Version::HTTP_11;
+        *req.headers_mut() = out.headers.clone();
+        crate::telemetry::inject_context(req.headers_mut());
+
+        let span = tracing::info_span!("upstream", upstream = %upstream, attempt, status = tracing::field::Empty);
+        let call = proxy.client.request(req).instrument(span.clone());
+        let per_try = timeouts.backend_request;
+        let outcome = with_limits(call, per_try, deadline).await;
+        let retryable = attempt <= max_retries;
+        let error = match outcome {
+            Limited::Done(Ok(resp)) => {
+                span.record("status", resp.status().as_u16());
+                let code = resp.status().as_u16();
+                if retryable && retry.is_some_and(|r| r.codes.contains(&code)) {
+                    tracing::debug!(upstream = %upstream, status = code, attempt, "retrying on status");
+                    drop(resp);
+                    None
+                } else {
+                    return Ok(resp);
+                }
+            }
+            Limited::Done(Err(e)) => {
+                if let Some(limit) = is_body_too_large(&e) {
+                    return Err(ProxyError::BodyTooLarge { limit });
+                }
+                let cause = error_chain(&e);
+                Some(if e.is_connect() {
+                    ProxyError::Connect { upstream: upstream.to_string(), cause }
+                } else {
+                    ProxyError::Upstream { upstream: upstream.to_string(), cause }
+                })
+            }
+            Limited::AttemptTimeout => Some(ProxyError::BackendTimeout {
+                upstream: upstream.to_string(),
+                after: per_try.unwrap_or_default(),
+            }),
+            Limited::RequestTimeout => {
+                return Err(ProxyError::RequestTimeout { after: timeouts.request.unwrap_or_default() });
+            }
+        };
+        if let Some(err) = &error {
+            if !retryable {
+                return Err(error.unwrap_or(ProxyError::BadRequest(String::new())));
+            }
+            tracing::debug!(upstream = %upstream, error = %err, attempt, "retrying on error");
+        }
+        proxy.metrics.retries.get_or_create(&crate::metrics::RouteLabel { route: route_key.to_string() }).inc();
+        let backoff = retry.map_or(Duration::ZERO, |r| r.backoff);
+        if !backoff.is_zero() {
+            let wake = Instant::now() + backoff;
+            if deadline.is_some_and(|d| d <= wake) {
+                return Err(ProxyError::RequestTimeout { after: timeouts.request.unwrap_or_default() });
+            }
+            tokio::time::sleep_until(wake).await;
+        }
+    }
+}
+
+enum Limited<T> {
+    Done(T),
+    AttemptTimeout,
+    RequestTimeout,
+}
+
+async fn with_limits<F: std::future::Future>(fut: F, per_try: Option<Duration>, deadline: Option<Instant>) -> Limited<F::Output> {
+    let try_deadline = per_try.map(|d| Instant::now() + d);
+    let (limit, whole) = match (try_deadline, deadline) {
+        (Some(t), Some(d)) if d <= t => (Some(d), true),
+        (Some(t), _) => (Some(t), false),
+        (None, Some(d)) => (Some(d), true),
+        (None, None) => (None, false),
+    };
+    match limit {
+        None => Limited::Done(fut.await),
+        Some(at) => match tokio::time::timeout_at(at, fut).await {
+            Ok(v) => Limited::Done(v),
+            Err(_) if whole => Limited::RequestTimeout,
+            Err(_) => Limited::AttemptTimeout,
+        },
+    }
+}
+
+/// An error and its sources, joined, for messages that say the real cause.
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts = vec![e.to_string()];
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        let text = s.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        cur = s.source();
+    }
+    parts.join(": ")
+}

@@ -1,0 +1,176 @@
+//! `requestMirror`: fire-and-forget copies of requests.
+//!
+//! A copy never delays or fails the main request. A streamed request body is teed frame by
+//! frame into a small bounded channel; if the mirror falls behind and the channel fills, the copy
+//! is abandoned (its body fails, so the mirror upstream sees an aborted request, never a
+//! truncated one) and counted as `dropped`.
+
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, Request, Uri};
+use http_body::{Body as HttpBody, Frame, SizeHint};
+use http_body_util::{BodyExt, StreamBody};
+use tokio::sync::mpsc;
+
+use super::body::{empty, full, BoxError};
+use super::Proxy;
+use crate::metrics::ResultLabel;
+use crate::model::upstream::Upstream;
+
+/// Frames buffered for a slow mirror before the copy is dropped.
+const TEE_CAPACITY: usize = 32;
+/// A mirror request that takes longer than this is abandoned.
+const MIRROR_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What the copy's body is.
+pub enum MirrorBody {
+    /// No body, or the whole body was already buffered.
+    Bytes(Option<Bytes>),
+    /// Frames teed from the main request as it streams.
+    Teed(mpsc::Receiver<Bytes>, Arc<AtomicBool>),
+}
+
+/// The part of a request a mirror copies.
+pub struct MirrorRequest {
+    /// Method.
+    pub method: Method,
+    /// Path and query as sent to the main upstream.
+    pub path_and_query: String,
+    /// Headers as sent to the main upstream.
+    pub headers: HeaderMap,
+}
+
+/// Sends a copy in the background.
+pub fn spawn(proxy: Arc<Proxy>, upstream: Upstream, req: MirrorRequest, body: MirrorBody) {
+    tokio::spawn(async move {
+        let result = tokio::time::timeout(MIRROR_TIMEOUT, send(&proxy, &upstream, req, body)).await;
+        let label = match result {
+            Ok(Ok(())) => "ok",
+            Ok(Err(e)) => {
+                tracing::debug!(upstream = %upstream, error = %e, "mirror request failed");
+                if e == "dropped" { "dropped" } else { "error" }
+            }
+            Err(_) => {
+                tracing::debug!(upstream = %upstream, "mirror request timed out");
+                "error"
+            }
+        };
+        proxy.metrics.mirrors.get_or_create(&ResultLabel { result: label.into() }).inc();
+    });
+}
+
+async fn send(proxy: &Proxy, upstream: &Upstream, req: MirrorRequest, body: MirrorBody) -> Result<(), String> {
+    let uri = Uri::builder()
+        .scheme("http")
+        .authority(upstream.authority.clone())
+        .path_and_query(req.path_and_query.as_str())
+        .build()
+        .map_err(|e| e.to_string())?;
+    let (body, dropped_flag) = match body {
+        MirrorBody::Bytes(Some(b)) => (full(b), None),
+        MirrorBody::Bytes(None) => (empty(), None),
+        MirrorBody::Teed(rx, done) => {
+            let flag = done.clone();
+            let stream = futures_util::stream::unfold((rx, done), |(mut rx, done)| async move {
+                match rx.recv().await {
+                    Some(bytes) => Some((Ok::<_, BoxError>(Frame::data(bytes)), (rx, done))),
+                    None if done.load(Ordering::Acquire) => None,
+                    None => Some((Err::<Frame<Bytes>, BoxError>("mirror dropped: it fell behind the main request".into()), (rx, done))),
+                }
+            });
+            (StreamBody::new(stream).boxed(), Some(flag))
+        }
+    };
+    let mut request = Request::new(body);
+    *request.method_mut() = req.method;
+    *request.uri_mut() = uri;
+    *request.headers_mut() = req.headers;
+    match proxy.client.request(request).await {
+        Ok(resp) => {
+            // Drain so the connection returns to the pool.
+            let _ = resp.into_body().collect().await;
+            Ok(())
+        }
+        Err(e) => {
+            if dropped_flag.is_some_and(|f| !f.load(Ordering::Acquire)) {
+                Err("dropped".into())
+            } else {
+                Err(e.to_string())
+            }
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// Passes the main body through and offers each data frame to the mirror.
+    pub struct Tee<B> {
+        #[pin]
+        inner: B,
+        tx: Option<mpsc::Sender<Bytes>>,
+        done: Arc<AtomicBool>,
+    }
+}
+
+impl<B> Tee<B> {
+    /// Wraps `inner`; returns the body to send upstream and the mirror's side.
+    pub fn new(inner: B) -> (Self, MirrorBody) {
+        let (tx, rx) = mpsc::channel(TEE_CAPACITY);
+        let done = Arc::new(AtomicBool::new(false));
+        (Tee { inner, tx: Some(tx), done: done.clone() }, MirrorBody::Teed(rx, done))
+    }
+}
+
+impl<B> HttpBody for Tee<B>
+where
+    B: HttpBody<Data = Bytes, Error = BoxError>,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let mut this = self.project();
+        let polled = this.inner.as_mut().poll_frame(cx);
+        match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let (Some(tx), Some(data)) = (this.tx.as_ref(), frame.data_ref()) {
+                    if tx.try_send(data.clone()).is_err() {
+                        // Full or closed: abandon the copy rather than slow the main request.
+                        *this.tx = None;
+                    }
+                }
+                // hyper may stop polling once the body says it has ended.
+                if this.inner.is_end_stream() && this.tx.take().is_some() {
+                    this.done.store(true, Ordering::Release);
+                }
+            }
+            Poll::Ready(None) => {
+                if this.tx.take().is_some() {
+                    this.done.store(true, Ordering::Release);
+                }
+            }
+            Poll::Ready(Some(Err(_))) => {
+                *this.tx = None;
+            }
+            Poll::Pending => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// Whether this request is chosen for mirroring at `percentage` (0 to 100).
+pub fn chosen(percentage: f64) -> bool {
+    percentage >= 100.0 || (percentage > 0.0 && rand::random::<f64>() * 100.0 < percentage)
+}

@@ -1,0 +1,285 @@
+//! The HTTP data path: listener and route selection, policies, and the reverse proxy.
+//!
+//! [`Proxy::serve`] handles one request against one snapshot of the model, so a reload never
+//! changes the config under a request in flight.
+
+mod access_log;
+pub mod body;
+mod cors;
+pub mod error;
+mod forward;
+mod headers;
+mod mirror;
+mod rewrite;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{header, HeaderValue, Request, Response};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use tokio::time::Instant;
+use tracing::Instrument;
+
+use crate::metrics::Metrics;
+use crate::model::host::request_host;
+use crate::model::matcher::Selected;
+use crate::model::route::{BackendTarget, Route, RouteBackend};
+use crate::model::Bind;
+use access_log::AccessLog;
+use body::{Body, BoxError, Limited};
+use error::{text_response, ProxyError};
+use forward::{AttemptBody, AttemptStats, Outbound};
+
+/// Where a request came from.
+#[derive(Debug, Clone, Copy)]
+pub struct Conn {
+    /// Client address.
+    pub remote: SocketAddr,
+    /// Whether the connection is TLS.
+    pub tls: bool,
+}
+
+/// Shared state of the data path: the upstream connection pool and the metrics.
+pub struct Proxy {
+    client: Client<HttpConnector, Body>,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+}
+
+/// How long an idle pooled upstream connection is kept.
+const POOL_IDLE: Duration = Duration::from_secs(90);
+/// Connect timeout for upstreams.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl Proxy {
+    /// Creates the data path with a fresh upstream pool.
+    pub fn new(metrics: Arc<Metrics>) -> Self {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(CONNECT_TIMEOUT));
+        connector.enforce_http(true);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(POOL_IDLE)
+            .pool_timer(TokioTimer::new())
+            .timer(TokioTimer::new())
+            .build(connector);
+        Proxy { client, metrics }
+    }
+
+    /// Serves one request on `bind`.
+    pub async fn serve(self: Arc<Self>, bind: Arc<Bind>, conn: Conn, req: Request<Incoming>) -> Response<Body> {
+        let started = Instant::now();
+        let (parts, body) = req.into_parts();
+        let span = tracing::info_span!(
+            "request",
+            http.method = %parts.method,
+            http.path = parts.uri.path(),
+            route = tracing::field::Empty,
+            backend = tracing::field::Empty,
+            status = tracing::field::Empty,
+        );
+        crate::telemetry::set_parent(&span, &parts.headers);
+        let mut log = AccessLog::new(&parts, conn.remote, started);
+        let resp = self
+            .handle(&bind, conn, parts, body, &mut log)
+            .instrument(span.clone())
+            .await
+            .unwrap_or_else(|e| {
+                log.error = Some(e.to_string());
+                if let Some(kind) = e.metric_kind() {
+                    self.metrics.upstream_error(log.route_key(), kind);
+                }
+                if e.status().is_server_error() {
+                    tracing::warn!(parent: &span, route = log.route_key(), error = %e, "request failed");
+                }
+                e.to_response()
+            });
+        span.record("status", resp.status().as_u16());
+        log.status = resp.status().as_u16();
+        let metrics = self.metrics.clone();
+        resp.map(|b| body::Observed::new(b, Box::new(log.finisher(metrics, span))).boxed())
+    }
+
+    async fn handle(
+        self: &Arc<Self>,
+        bind: &Bind,
+        conn: Conn,
+        mut parts: http::request::Parts,
+        body: Incoming,
+        log: &mut AccessLog,
+    ) -> Result<Response<Body>, ProxyError> {
+        let client_version = parts.version;
+        let host = request_host(&parts);
+        let listener = bind
+            .listener_for(host.as_deref())
+            .ok_or_else(|| ProxyError::NoListener { host: host.clone().unwrap_or_default() })?;
+        let Selected { route, matched } = listener.routes.select(host.as_deref(), &parts).ok_or_else(|| ProxyError::NoRoute {
+            method: parts.method.to_string(),
+            path: parts.uri.path().to_string(),
+        })?;
+        log.route = Some(route.key.clone());
+        tracing::Span::current().record("route", &*route.key);
+        let policies = &route.policies;
+
+        let mut cors_headers = None;
+        if let Some(cors) = &policies.cors {
+            match cors::decide(cors, &parts) {
+                cors::CorsDecision::Pass => {}
+                cors::CorsDecision::Allow(h) => cors_headers = Some(h),
+                cors::CorsDecision::Preflight(status, h) => {
+                    let mut resp = Response::new(body::empty());
+                    *resp.status_mut() = status;
+                    *resp.headers_mut() = h;
+                    return Ok(resp);
+                }
+            }
+        }
+        if let Some(redirect) = &policies.redirect {
+            let location = rewrite::redirect_location(redirect, &parts, conn.tls, matched)
+                .ok_or_else(|| ProxyError::BadRequest("cannot build the redirect location from this request".into()))?;
+            let mut resp = text_response(redirect.status, "redirecting");
+            resp.headers_mut().insert(header::LOCATION, location);
+            return Ok(resp);
+        }
+
+        let limit = policies.max_request_body;
+        if let Some(len) = content_length(&parts.headers)? {
+            if len > limit {
+                return Err(ProxyError::BodyTooLarge { limit });
+            }
+        }
+        let backend = pick_backend(route)?;
+        log.backend = Some(backend.name.clone());
+        tracing::Span::current().record("backend", &*backend.name);
+        let BackendTarget::Host(upstream) = &backend.target;
+
+        // The upstream request: rewrite, header changes, forwarding headers.
+        let rewrite = backend.policies.rewrite.as_ref().or(policies.rewrite.as_ref());
+        let path = match rewrite.and_then(|r| r.path.as_ref()) {
+            Some(p) => rewrite::rewrite_path(parts.uri.path(), p, matched),
+            None => parts.uri.path().to_string(),
+        };
+        let path_and_query = rewrite::with_query(&path, &parts.uri);
+        let original_authority = parts
+            .uri
+            .authority()
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+            .or_else(|| parts.headers.get(header::HOST).cloned());
+        headers::remove_hop_by_hop(&mut parts.headers);
+        headers::set_forwarded(
+            &mut parts.headers,
+            conn.remote.ip(),
+            conn.tls,
+            original_authority.as_ref().and_then(|h| h.to_str().ok()),
+        );
+        match rewrite.and_then(|r| r.hostname.clone()).or(original_authority) {
+            Some(h) => {
+                parts.headers.insert(header::HOST, h);
+            }
+            None => {
+                parts.headers.remove(header::HOST);
+            }
+        }
+        if let Some(m) = &policies.request_headers {
+            m.apply(&mut parts.headers);
+        }
+        if let Some(m) = &backend.policies.request_headers {
+            m.apply(&mut parts.headers);
+        }
+
+        let timeouts = crate::model::policy::Timeouts {
+            request: backend.policies.timeouts.request.or(policies.timeouts.request),
+            backend_request: backend.policies.timeouts.backend_request.or(policies.timeouts.backend_request),
+        };
+        let retry = backend.policies.retry.as_ref().or(policies.retry.as_ref());
+        let mirror = backend.policies.mirror.as_ref().or(policies.mirror.as_ref()).filter(|m| mirror::chosen(m.percentage));
+
+        let limited = Limited::new(body, limit);
+        let no_body = body_is_empty(&parts.headers, &limited);
+        // A retry needs the body again, so routes with retries buffer it (bounded by the limit).
+        let (attempt_body, mirror_body) = if no_body {
+            (AttemptBody::Buffered(Bytes::new()), mirror::MirrorBody::Bytes(None))
+        } else if retry.is_some() {
+            let bytes = collect_body(limited).await?;
+            (AttemptBody::Buffered(bytes.clone()), mirror::MirrorBody::Bytes(Some(bytes)))
+        } else if mirror.is_some() {
+            let (tee, side) = mirror::Tee::new(limited.boxed());
+            (AttemptBody::Stream(tee.boxed()), side)
+        } else {
+            (AttemptBody::Stream(limited.boxed()), mirror::MirrorBody::Bytes(None))
+        };
+        if let Some(m) = mirror {
+            let copy = mirror::MirrorRequest {
+                method: parts.method.clone(),
+                path_and_query: path_and_query.clone(),
+                headers: parts.headers.clone(),
+            };
+            mirror::spawn(self.clone(), m.upstream.clone(), copy, mirror_body);
+        }
+
+        let out = Outbound { method: parts.method, path_and_query, headers: parts.headers, body: attempt_body };
+        let mut stats = AttemptStats::default();
+        let result = forward::send(self, &route.key, upstream, out, timeouts, retry, log.started, &mut stats).await;
+        log.attempts = stats.attempts;
+        let upstream_resp = result?;
+
+        let (mut rparts, rbody) = upstream_resp.into_parts();
+        // The client's protocol version, not the upstream's, frames the response.
+        rparts.version = client_version;
+        headers::remove_hop_by_hop(&mut rparts.headers);
+        if let Some(m) = &backend.policies.response_headers {
+            m.apply(&mut rparts.headers);
+        }
+        if let Some(m) = &policies.response_headers {
+            m.apply(&mut rparts.headers);
+        }
+        if let Some(h) = cors_headers {
+            for (name, value) in h.iter() {
+                rparts.headers.append(name.clone(), value.clone());
+            }
+        }
+        let body = rbody.map_err(|e| -> BoxError { Box::new(e) }).boxed();
+        Ok(Response::from_parts(rparts, body))
+    }
+}
+
+fn pick_backend(route: &Route) -> Result<&RouteBackend, ProxyError> {
+    let roll = if route.total_weight > 1 { rand::random_range(0..route.total_weight) } else { 0 };
+    route.pick_backend(roll).ok_or_else(|| ProxyError::NoBackend { route: route.key.to_string() })
+}
+
+fn content_length(headers: &http::HeaderMap) -> Result<Option<u64>, ProxyError> {
+    match headers.get(header::CONTENT_LENGTH) {
+        None => Ok(None),
+        Some(v) => v
+            .to_str()
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .map(Some)
+            .ok_or_else(|| ProxyError::BadRequest("invalid Content-Length".into())),
+    }
+}
+
+fn body_is_empty(headers: &http::HeaderMap, body: &impl http_body::Body) -> bool {
+    body.is_end_stream()
+        || (headers.get(header::CONTENT_LENGTH).is_some_and(|v| v == "0") && !headers.contains_key(header::TRANSFER_ENCODING))
+}
+
+async fn collect_body<B>(body: B) -> Result<Bytes, ProxyError>
+where
+    B: http_body::Body<Data = Bytes, Error = BoxError>,
+{
+    match body.collect().await {
+        Ok(c) => Ok(c.to_bytes()),
+        Err(e) => match body::is_body_too_large(e.as_ref()) {
+            Some(limit) => Err(ProxyError::BodyTooLarge { limit }),
+            None => Err(ProxyError::BadRequest(format!("cannot read the request body: {e}"))),
+        },
+    }
+}

@@ -1,0 +1,155 @@
+//! One bind's accept loop: TCP (and TLS) connections served with HTTP/1.1 and HTTP/2 by hyper,
+//! each request answered against the bind's current model.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+use crate::model::Bind;
+use crate::proxy::{Conn, Proxy};
+
+/// Time a client gets to send its request headers (slow clients are cut off).
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// Time a client gets to finish the TLS handshake.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A bind being served.
+pub struct RunningBind {
+    /// The model the next request on this bind uses.
+    pub model: Arc<ArcSwap<Bind>>,
+    /// The address actually bound (port 0 resolved).
+    pub local_addr: std::net::SocketAddr,
+    stop: watch::Sender<Option<Duration>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl RunningBind {
+    /// Binds the socket now (so errors surface before anything else changes), then serves.
+    pub async fn start(bind: Arc<Bind>, proxy: Arc<Proxy>) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(bind.addr).await?;
+        let local_addr = listener.local_addr()?;
+        let model = Arc::new(ArcSwap::new(bind));
+        let (stop, stop_rx) = watch::channel(None);
+        let task = tokio::spawn(accept_loop(listener, model.clone(), proxy, stop_rx));
+        Ok(RunningBind { model, local_addr, stop, task })
+    }
+
+    /// Stops accepting, lets in-flight requests finish for up to `drain`, then closes the rest.
+    pub async fn shutdown(self, drain: Duration) {
+        let _ = self.stop.send(Some(drain));
+        let _ = self.task.await;
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    model: Arc<ArcSwap<Bind>>,
+    proxy: Arc<Proxy>,
+    mut stop: watch::Receiver<Option<Duration>>,
+) {
+    let graceful = GracefulShutdown::new();
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .keep_alive(true);
+    builder.http2().timer(TokioTimer::new());
+    let builder = Arc::new(builder);
+    let drain = loop {
+        tokio::select! {
+            changed = stop.changed() => {
+                let drain = if changed.is_ok() { *stop.borrow() } else { None };
+                break drain.unwrap_or(Duration::ZERO);
+            }
+            accepted = listener.accept() => {
+                let (stream, remote) = match accepted {
+                    Ok(v) => v,
+                    Err(e) => {
+                        // Usually EMFILE: back off instead of spinning.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let bind = model.load_full();
+                serve_connection(stream, remote, bind, model.clone(), proxy.clone(), builder.clone(), &graceful);
+            }
+        }
+    };
+    drop(listener);
+    tracing::debug!(drain = ?drain, "draining connections");
+    if tokio::time::timeout(drain, graceful.shutdown()).await.is_err() {
+        tracing::warn!(drain = ?drain, "connections still open after the drain time; closing them");
+    }
+}
+
+fn serve_connection(
+    stream: TcpStream,
+    remote: std::net::SocketAddr,
+    bind: Arc<Bind>,
+    model: Arc<ArcSwap<Bind>>,
+    proxy: Arc<Proxy>,
+    builder: Arc<auto::Builder<TokioExecutor>>,
+    graceful: &GracefulShutdown,
+) {
+    let tls = bind.tls.clone();
+    let conn = Conn { remote, tls: tls.is_some() };
+    let service_proxy = proxy.clone();
+    let service = service_fn(move |req| {
+        let proxy = service_proxy.clone();
+        // Each request sees the model current when it arrives; reloads never change it mid-way.
+        let bind = model.load_full();
+        async move { Ok::<_, Infallible>(proxy.serve(bind, conn, req).await) }
+    });
+    let watcher = graceful.watcher();
+    let gauge = proxy.metrics.active_connections.clone();
+    gauge.inc();
+    tokio::spawn(async move {
+        let _open = OpenConnection(gauge);
+        match tls {
+            None => {
+                let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+                if let Err(e) = watcher.watch(conn.into_owned()).await {
+                    tracing::debug!(client = %remote, error = %e, "connection ended with an error");
+                }
+            }
+            Some(cfg) => {
+                let acceptor = tokio_rustls::TlsAcceptor::from(cfg);
+                let tls_stream = match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                    Ok(Ok(s)) => s,
+                    Ok(Err(e)) => {
+                        tracing::debug!(client = %remote, error = %e, "TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::debug!(client = %remote, "TLS handshake timed out");
+                        return;
+                    }
+                };
+                let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls_stream), service);
+                if let Err(e) = watcher.watch(conn.into_owned()).await {
+                    tracing::debug!(client = %remote, error = %e, "connection ended with an error");
+                }
+            }
+        }
+    });
+}
+
+/// Decrements the open-connections gauge when the connection task ends, however it ends.
+struct OpenConnection(prometheus_client::metrics::gauge::Gauge);
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}

@@ -1,0 +1,138 @@
+//! Logs and traces: `tracing` with text or JSON output, and OpenTelemetry spans exported over
+//! OTLP/gRPC when `config.tracing` is set. W3C `traceparent` is continued from clients and passed
+//! to upstreams.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_otlp::WithExportConfig;
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
+
+use crate::config::file::LogFormat;
+use crate::model::Settings;
+
+static OTEL_ON: AtomicBool = AtomicBool::new(false);
+
+/// Errors setting up telemetry.
+#[derive(Debug, thiserror::Error)]
+pub enum TelemetryError {
+    /// The OTLP exporter could not be built.
+    #[error("cannot set up OTLP export to {endpoint}: {cause}")]
+    Exporter {
+        /// Endpoint.
+        endpoint: String,
+        /// Cause.
+        cause: String,
+    },
+    /// A global subscriber was already installed.
+    #[error("logging was already initialised")]
+    AlreadyInitialised,
+}
+
+/// Keeps the trace pipeline alive; flushes spans when dropped.
+pub struct TelemetryGuard {
+    provider: Option<SdkTracerProvider>,
+}
+
+impl Drop for TelemetryGuard {
+    fn drop(&mut self) {
+        if let Some(p) = self.provider.take() {
+            if let Err(e) = p.shutdown() {
+                eprintln!("switchboard: flushing traces failed: {e}");
+            }
+        }
+    }
+}
+
+/// Installs the global subscriber. `RUST_LOG` wins over `config.logging.level`. Must run inside
+/// a Tokio runtime when tracing is configured (the exporter uses it).
+pub fn init(settings: &Settings) -> Result<TelemetryGuard, TelemetryError> {
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(v) if !v.trim().is_empty() => EnvFilter::try_new(v).unwrap_or_else(|_| EnvFilter::new("info")),
+        _ => EnvFilter::try_new(settings.log_level.as_deref().unwrap_or("info")).unwrap_or_else(|_| EnvFilter::new("info")),
+    };
+    let fmt = match settings.log_format {
+        LogFormat::Text => tracing_subscriber::fmt::layer().with_writer(std::io::stderr).boxed(),
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(false)
+            .with_writer(std::io::stderr)
+            .boxed(),
+    };
+    let mut provider = None;
+    let otel = match &settings.tracing {
+        None => None,
+        Some(t) => {
+            let exporter = opentelemetry_otlp::SpanExporter::builder()
+                .with_tonic()
+                .with_endpoint(t.otlp_endpoint.clone())
+                .build()
+                .map_err(|e| TelemetryError::Exporter { endpoint: t.otlp_endpoint.clone(), cause: e.to_string() })?;
+            let p = SdkTracerProvider::builder()
+                .with_batch_exporter(exporter)
+                .with_sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(t.sampling_ratio))))
+                .with_resource(opentelemetry_sdk::Resource::builder().with_service_name("switchboard").build())
+                .build();
+            let tracer = p.tracer("switchboard");
+            provider = Some(p);
+            OTEL_ON.store(true, Ordering::Release);
+            Some(tracing_opentelemetry::layer().with_tracer(tracer))
+        }
+    };
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(fmt)
+        .with(otel)
+        .try_init()
+        .map_err(|_| TelemetryError::AlreadyInitialised)?;
+    Ok(TelemetryGuard { provider })
+}
+
+struct HeaderExtractor<'a>(&'a http::HeaderMap);
+
+impl Extractor for HeaderExtractor<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(|v| v.to_str().ok())
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(|k| k.as_str()).collect()
+    }
+}
+
+struct HeaderInjector<'a>(&'a mut http::HeaderMap);
+
+impl Injector for HeaderInjector<'_> {
+    fn set(&mut self, key: &str, value: String) {
+        if let (Ok(name), Ok(value)) = (http::HeaderName::from_bytes(key.as_bytes()), http::HeaderValue::from_str(&value)) {
+            self.0.insert(name, value);
+        }
+    }
+}
+
+/// Continues the client's trace (W3C `traceparent`) in `span` when tracing is on.
+pub fn set_parent(span: &tracing::Span, headers: &http::HeaderMap) {
+    if !OTEL_ON.load(Ordering::Acquire) || !headers.contains_key("traceparent") {
+        return;
+    }
+    let cx = TraceContextPropagator::new().extract(&HeaderExtractor(headers));
+    let _ = span.set_parent(cx);
+}
+
+/// Writes the current span's context as `traceparent` when tracing is on. When it is off, the
+/// client's `traceparent` passes through untouched.
+pub fn inject_context(headers: &mut http::HeaderMap) {
+    if !OTEL_ON.load(Ordering::Acquire) {
+        return;
+    }
+    let cx = tracing::Span::current().context();
+    TraceContextPropagator::new().inject_context(&cx, &mut HeaderInjector(headers));
+}
