@@ -150,7 +150,10 @@ mod tests {
             diag(Some(3), None, "binds", "bad").to_string(),
             "gw.yaml:3: binds: bad"
         );
-        assert_eq!(diag(None, None, "", "cannot read").to_string(), "gw.yaml: cannot read");
+        assert_eq!(
+            diag(None, None, "", "cannot read").to_string(),
+            "gw.yaml: cannot read"
+        );
         assert_eq!(
             diag(Some(1), Some(1), "", "empty").to_string(),
             "gw.yaml:1:1: empty"

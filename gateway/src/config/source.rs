@@ -35,6 +35,8 @@
 //! `[A-Za-z_][A-Za-z0-9_]*`. An unset variable is an error naming it. A plain scalar that is
 //! exactly one `${VAR}` is resolved again after expansion, so `port: ${PORT}` is an integer (and
 //! an empty variable there is `null`); every other scalar with `${` in it is a string.
+//! Unlike YAML's rule for plain scalars, an unquoted `${VAR}` also works inside a flow
+//! collection (`{ value: ${KEY} }`), as the examples in the design write it.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -478,7 +480,8 @@ type Events<'a> = Parser<std::str::Chars<'a>>;
 /// Parses the single document of `text`. `Ok(None)` for a file without a document.
 /// Non-fatal problems (duplicate keys, tags) go to `issues`.
 fn parse_yaml(text: &str, issues: &mut Issues) -> Result<Option<Node>, Fatal> {
-    let mut parser = Parser::new_from_str(text);
+    let text = protect_vars(text);
+    let mut parser = Parser::new_from_str(&text);
     let mut yaml = Yaml {
         anchors: HashMap::new(),
         alias_nodes: 0,
@@ -508,6 +511,48 @@ fn parse_yaml(text: &str, issues: &mut Issues) -> Result<Option<Node>, Fatal> {
                 ))
             }
         }
+    }
+}
+
+/// Stand-ins for the braces of `${VAR}` while YAML is parsed.
+const OPEN: char = '\u{E000}';
+const CLOSE: char = '\u{E001}';
+
+/// Replaces the braces of every `${NAME}` (NAME of ASCII letters, digits and `_`) with private-use
+/// characters, so that an unquoted `${VAR}` is one plain scalar even inside a flow collection
+/// (`{ value: ${KEY} }`), where YAML would otherwise end the scalar at `{`. Same number of
+/// characters, so positions do not move. [`restore_vars`] undoes it in every scalar.
+fn protect_vars(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.contains("${") || text.contains([OPEN, CLOSE]) {
+        return text.into();
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("${") {
+        out.push_str(&rest[..i + 1]);
+        let body = &rest[i + 2..];
+        let name_len = body
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(body.len());
+        if name_len > 0 && body[name_len..].starts_with('}') {
+            out.push(OPEN);
+            out.push_str(&body[..name_len]);
+            out.push(CLOSE);
+            rest = &body[name_len + 1..];
+        } else {
+            out.push('{');
+            rest = body;
+        }
+    }
+    out.push_str(rest);
+    out.into()
+}
+
+fn restore_vars(text: String) -> String {
+    if text.contains([OPEN, CLOSE]) {
+        text.replace(OPEN, "{").replace(CLOSE, "}")
+    } else {
+        text
     }
 }
 
@@ -581,6 +626,7 @@ impl Yaml<'_> {
                 } else {
                     ScalarKind::Text
                 };
+                let text = restore_vars(text);
                 (Node::Scalar { text, kind, pos }, anchor)
             }
             Event::SequenceStart(anchor, tag) => {
@@ -1074,7 +1120,11 @@ fn report_schema_error(error: &ValidationError<'_>, out: &mut Issues) {
             format!("{} must be less than {limit}", preview(instance))
         }
         ValidationErrorKind::Constant { expected_value } => {
-            format!("expected {}, found {}", preview(expected_value), preview(instance))
+            format!(
+                "expected {}, found {}",
+                preview(expected_value),
+                preview(instance)
+            )
         }
         ValidationErrorKind::Enum { options } => {
             let options: Vec<String> = options
@@ -1092,7 +1142,10 @@ fn report_schema_error(error: &ValidationError<'_>, out: &mut Issues) {
             return;
         }
         ValidationErrorKind::OneOfMultipleValid { .. } => {
-            format!("{} matches more than one of the allowed forms", preview(instance))
+            format!(
+                "{} matches more than one of the allowed forms",
+                preview(instance)
+            )
         }
         _ => {
             let text = error.to_string();
@@ -1120,7 +1173,10 @@ fn pattern_message(pattern: &str, instance: &Value) -> String {
             preview(instance)
         )
     } else {
-        format!("{} does not match the pattern `{pattern}`", preview(instance))
+        format!(
+            "{} does not match the pattern `{pattern}`",
+            preview(instance)
+        )
     }
 }
 
@@ -1179,7 +1235,8 @@ fn report_alternatives(
 
     let type_mismatch = |branch: &[ValidationError<'static>]| {
         branch.iter().any(|e| {
-            e.instance_path().as_str() == here && matches!(e.kind(), ValidationErrorKind::Type { .. })
+            e.instance_path().as_str() == here
+                && matches!(e.kind(), ValidationErrorKind::Type { .. })
         })
     };
     let candidates: Vec<&Vec<ValidationError<'static>>> =
@@ -1329,8 +1386,7 @@ fn is_secret_header(name: &str) -> bool {
 
 /// Keys that contain a secret word but hold no secret.
 fn is_structural(parent_path: &str, key: &str) -> bool {
-    matches!(key, "maxTokens" | "tokensPerFill")
-        || (key == "key" && parent_path.ends_with("tls"))
+    matches!(key, "maxTokens" | "tokensPerFill") || (key == "key" && parent_path.ends_with("tls"))
 }
 
 fn redact(value: &mut Value, path: &str, secret_paths: &HashSet<String>, ctx: RedactCtx) {
@@ -1412,44 +1468,727 @@ mod tests {
     }
 
     fn load(text: &str, vars: &[(&str, &str)]) -> Result<Source, ConfigErrors> {
-        Source::from_str(text, Path::new("gw.yaml"), &env_of(vars))
+        Source::from_str(text, Path::new("conf/gw.yaml"), &env_of(vars))
+    }
+
+    fn load_ok(text: &str, vars: &[(&str, &str)]) -> Source {
+        load(text, vars).unwrap_or_else(|e| panic!("unexpected errors:\n{e}"))
     }
 
     fn errors(text: &str, vars: &[(&str, &str)]) -> Vec<Diagnostic> {
         match load(text, vars) {
             Ok(_) => panic!("expected errors"),
-            Err(e) => {
-                eprintln!("{e}");
-                e.0
-            }
+            Err(e) => e.0,
+        }
+    }
+
+    /// (line, path, message) of each diagnostic.
+    fn summary(diags: &[Diagnostic]) -> Vec<(usize, String, String)> {
+        diags
+            .iter()
+            .map(|d| (d.line.unwrap_or(0), d.path.clone(), d.message.clone()))
+            .collect()
+    }
+
+    const DESIGN_EXAMPLE: &str = r#"
+config:                                  # process settings, read at start
+  adminAddr: 127.0.0.1:15000             # admin endpoints, below
+  sessionKey: ${SWITCHBOARD_SESSION_KEY} # 32 random bytes, base64; seals MCP session ids; same on all replicas
+  tracing: { otlpEndpoint: http://127.0.0.1:4317, samplingRatio: 1.0 }
+binds:
+- port: 8080
+  address: 0.0.0.0                       # optional
+  listeners:
+  - name: main
+    protocol: HTTP                       # HTTP | HTTPS (tls: {cert, key})
+    hostname: "*"                        # optional
+    routes:
+    - name: tools
+      matches: [{ path: { prefix: /mcp } }]
+      policies: { cors: { allowOrigins: ["*"] } }
+      backends: [{ backend: tools }]     # reference to a named backend
+    - name: travel-agent
+      matches: [{ path: { prefix: /agents/travel } }]
+      policies:
+        a2a: {}
+        urlRewrite: { path: { prefix: / } }
+      backends: [{ host: 127.0.0.1:9999 }]
+    - name: api
+      matches:
+      - path: { prefix: /api }
+        method: GET
+        headers: [{ name: x-env, value: prod }]   # exact; `regex:` instead of `value:` too
+        query: [{ name: v, value: "2" }]
+      policies:
+        requestHeaderModifier: { add: { x-a: "1" }, set: { x-b: "2" }, remove: [x-c] }
+        responseHeaderModifier: { set: { x-served-by: switchboard } }
+        timeout: { request: 5s, backendRequest: 2s }
+        retry: { attempts: 2, backoff: 100ms, codes: [502, 503] }
+        requestMirror: { backend: { host: 127.0.0.1:9100 }, percentage: 10 }
+      backends:
+      - { host: 127.0.0.1:8081, weight: 3 }
+      - { host: 127.0.0.1:8082, weight: 1 }
+    - name: old
+      matches: [{ path: { exact: /old } }]
+      policies: { requestRedirect: { path: { full: /new }, statusCode: 301 } }
+backends:
+- name: tools
+  mcp:
+    targets:
+    - { name: time, stdio: { cmd: python3, args: [-m, mcp_server_time], env: { TZ: UTC } } }
+    - { name: everything, mcp: { url: http://127.0.0.1:3001/mcp } }
+    - { name: legacy, sse: { url: http://127.0.0.1:3002/sse } }
+    - name: petstore
+      openapi: { spec: ./petstore.yaml, baseUrl: http://127.0.0.1:4010 }
+      tools: { include: ["list*", "getPet*"], exclude: [deletePet] }
+      policies: { backendAuth: { key: { header: x-api-key, value: ${PETSTORE_KEY} } } }
+    - { name: travel, a2a: { url: http://127.0.0.1:9999 } }   # an A2A agent's skills as tools
+"#;
+
+    const DESIGN_ENV: &[(&str, &str)] = &[
+        (
+            "SWITCHBOARD_SESSION_KEY",
+            "c2Vzc2lvbi1rZXktc2Vzc2lvbi1rZXktc2Vzc2lvbiE=",
+        ),
+        ("PETSTORE_KEY", "pet-secret-123"),
+    ];
+
+    #[test]
+    fn design_example_loads() {
+        let source = load_ok(DESIGN_EXAMPLE, DESIGN_ENV);
+        let file = &source.file;
+        assert_eq!(source.base_dir, Path::new("conf"));
+        assert_eq!(file.binds.len(), 1);
+        assert_eq!(file.binds[0].port, 8080);
+        let routes = &file.binds[0].listeners[0].routes;
+        assert_eq!(routes.len(), 4);
+        let retry = routes[2].policies.as_ref().unwrap().retry.as_ref().unwrap();
+        assert_eq!(retry.attempts, Some(2));
+        assert_eq!(retry.codes, vec![502, 503]);
+        assert_eq!(
+            retry.backoff.unwrap().0,
+            std::time::Duration::from_millis(100)
+        );
+        assert_eq!(
+            file.config.as_ref().unwrap().session_key.as_deref(),
+            Some(DESIGN_ENV[0].1)
+        );
+        // Placeholders (`mcp`) are kept as JSON, expanded.
+        let mcp = file.backends[0].mcp.as_ref().unwrap();
+        assert_eq!(
+            mcp["targets"][3]["policies"]["backendAuth"]["key"]["value"],
+            "pet-secret-123"
+        );
+        // Quoted "2" stays a string.
+        assert_eq!(routes[2].matches[0].query[0].value.as_deref(), Some("2"));
+        // Lines of keys and items.
+        let d = source.diagnostic(
+            "binds[0].listeners[0].routes[2].policies.retry.attempts",
+            "x",
+        );
+        assert_eq!((d.line, d.column), (Some(34), Some(18)));
+        let d = source.diagnostic("binds[0].listeners[0].routes[1]", "x");
+        assert_eq!((d.line, d.column), (Some(18), Some(7)));
+        assert_eq!(
+            d.to_string(),
+            "conf/gw.yaml:18:7: binds[0].listeners[0].routes[1]: x"
+        );
+    }
+
+    #[test]
+    fn diagnostic_falls_back_to_nearest_ancestor() {
+        let source = load_ok(DESIGN_EXAMPLE, DESIGN_ENV);
+        // `protocol` is absent from the second route; `retry.attempts` absent from route 0.
+        let d = source.diagnostic(
+            "binds[0].listeners[0].routes[0].policies.retry.attempts",
+            "m",
+        );
+        assert_eq!(d.line, Some(16), "the line of `policies`");
+        assert_eq!(
+            d.path,
+            "binds[0].listeners[0].routes[0].policies.retry.attempts"
+        );
+        let d = source.diagnostic("binds[5].port", "m");
+        assert_eq!(d.line, Some(6), "the line of `binds`");
+        let d = source.diagnostic("", "m");
+        assert_eq!(d.line, Some(2));
+        let d = source.diagnostic(
+            r#"binds[0].listeners[0].routes[2].policies.requestHeaderModifier.set["x.y"]"#,
+            "m",
+        );
+        assert_eq!(d.line, Some(31));
+        let d = source.diagnostic(
+            "binds[0].listeners[0].routes[2].policies.requestHeaderModifier.set.x-b",
+            "m",
+        );
+        assert_eq!((d.line, d.column), (Some(31), Some(60)));
+    }
+
+    #[test]
+    fn reports_every_error_with_line_and_path() {
+        let text = "\
+config:
+  sessionKey: ${SESSION_KEY}
+  drainTimeout: 5 sec
+binds:
+- port: eighty
+  listeners:
+  - protocol: HTTP
+    routes:
+    - name: api
+      policies:
+        retry: { atempts: 2 }
+      backends: [{ host: 127.0.0.1:8081 }]
+";
+        let diags = errors(text, &[]);
+        assert_eq!(
+            summary(&diags),
+            vec![
+                (
+                    2,
+                    "config.sessionKey".into(),
+                    "environment variable SESSION_KEY is not set".into()
+                ),
+                (
+                    3,
+                    "config.drainTimeout".into(),
+                    "invalid duration \"5 sec\": write a whole number and a unit: ms, s, m or h \
+                     (e.g. 500ms, 5s, 1m)"
+                        .into()
+                ),
+                (
+                    5,
+                    "binds[0].port".into(),
+                    "expected an integer, found a string (\"eighty\")".into()
+                ),
+                (
+                    7,
+                    "binds[0].listeners[0]".into(),
+                    "missing required key `name`".into()
+                ),
+                (
+                    11,
+                    "binds[0].listeners[0].routes[0].policies.retry.atempts".into(),
+                    "unknown key `atempts`, did you mean `attempts`?".into()
+                ),
+            ]
+        );
+        // Columns: the value for the variable, the key for an unknown key, the item's first key.
+        assert_eq!(diags[0].column, Some(15));
+        assert_eq!(diags[3].column, Some(5));
+        assert_eq!(diags[4].column, Some(18));
+        let all = ConfigErrors(diags).to_string();
+        assert!(all.starts_with("5 errors in conf/gw.yaml\nconf/gw.yaml:2:15: config.sessionKey: "));
+    }
+
+    #[test]
+    fn messages_for_enums_tagged_choices_sizes_and_ranges() {
+        let text = r#"
+config:
+  maxRequestBody: 4 MB
+  logging: { format: xml }
+binds:
+- port: 70000
+  listeners:
+  - name: l
+    protocol: HTTPX
+    routes:
+    - name: r
+      matches: [{ path: { prefx: / } }, { path: { exact: /a, prefix: /b } }, { path: { exact: 5 } }]
+      backends: [{ host: h, weight: -1 }]
+"#;
+        let got = summary(&errors(text, &[]));
+        let want: Vec<(usize, &str, &str)> = vec![
+            (3, "config.maxRequestBody", "invalid size \"4 MB\": write a number of bytes, optionally with KiB, MiB, GiB, KB, MB or GB (e.g. 4MiB)"),
+            (4, "config.logging.format", "expected one of \"text\" or \"json\", found \"xml\""),
+            (6, "binds[0].port", "70000 is greater than the maximum 65535"),
+            (9, "binds[0].listeners[0].protocol", "expected one of \"HTTP\", \"HTTPS\", \"TCP\" or \"TLS\", found \"HTTPX\""),
+            (12, "binds[0].listeners[0].routes[0].matches[0].path.prefx", "unknown key `prefx`, did you mean `prefix`? (expected exactly one of `exact`, `prefix` or `regex`)"),
+            (12, "binds[0].listeners[0].routes[0].matches[1].path", "expected exactly one of `exact`, `prefix` or `regex`, found `exact` and `prefix`"),
+            (12, "binds[0].listeners[0].routes[0].matches[2].path.exact", "expected a string, found an integer (5)"),
+            (13, "binds[0].listeners[0].routes[0].backends[0].weight", "-1 is less than the minimum 0"),
+        ];
+        let want: Vec<(usize, String, String)> = want
+            .into_iter()
+            .map(|(l, p, m)| (l, p.to_string(), m.to_string()))
+            .collect();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn unknown_key_replaces_missing_required_and_long_values_are_cut() {
+        let long = "x".repeat(200);
+        let text =
+            format!("config:\n  tracing: {{ otlpEndpont: x }}\n  adminAddr: [{long}]\nbindz: []\n");
+        let diags = errors(&text, &[]);
+        let got = summary(&diags);
+        assert_eq!(
+            got[0],
+            (
+                2,
+                "config.tracing.otlpEndpont".into(),
+                "unknown key `otlpEndpont`, did you mean `otlpEndpoint`?".into()
+            )
+        );
+        assert_eq!(got[1].0, 3);
+        assert_eq!(got[1].2, "expected a string, found a list");
+        assert_eq!(
+            got[2],
+            (
+                4,
+                "bindz".into(),
+                "unknown key `bindz`, did you mean `binds`?".into()
+            )
+        );
+        assert_eq!(got.len(), 3);
+        let text = format!("binds: [{{ port: 1, listeners: [], address: {{ a: \"{long}\" }} }}]\n");
+        let diags = errors(&text, &[]);
+        assert_eq!(diags.len(), 1);
+        assert!(diags[0].message.len() < 150, "{}", diags[0].message);
+        let text = format!("binds: [{{ port: 1, listeners: [], address: {{ a: \"{long}\" }} }}]\n");
+        let d = &errors(&text, &[])[0];
+        assert_eq!(d.message, "expected a string, found a mapping");
+        let text = format!("config: {{ drainTimeout: \"{long}\" }}\n");
+        let d = &errors(&text, &[])[0];
+        assert!(
+            d.message.contains('…') && d.message.chars().count() < 160,
+            "{}",
+            d.message
+        );
+    }
+
+    #[test]
+    fn env_expansion_resolves_types_escapes_and_concatenates() {
+        let text = r#"
+config:
+  adminAddr: ${HOST}:${ADMIN_PORT}
+  logging: { level: "$${NOT_EXPANDED} costs $5, ${LEVEL}" }
+binds:
+- port: ${PORT}
+  address: "${ADDR}"
+  listeners:
+  - name: l
+    routes:
+    - name: r
+      policies:
+        retry: { attempts: ${ATTEMPTS} }
+        cors:
+          allowCredentials: ${CREDS}
+          allowOrigins: [$${X}]
+"#;
+        let vars = [
+            ("HOST", "127.0.0.1"),
+            ("ADMIN_PORT", "15001"),
+            ("LEVEL", "debug"),
+            ("PORT", "8080"),
+            ("ADDR", "0.0.0.0"),
+            ("ATTEMPTS", "3"),
+            ("CREDS", "true"),
+        ];
+        let source = load_ok(text, &vars);
+        let config = source.file.config.as_ref().unwrap();
+        assert_eq!(config.admin_addr.as_deref(), Some("127.0.0.1:15001"));
+        assert_eq!(
+            config.logging.as_ref().unwrap().level.as_deref(),
+            Some("${NOT_EXPANDED} costs $5, debug")
+        );
+        assert_eq!(source.file.binds[0].port, 8080);
+        assert_eq!(source.raw()["binds"][0]["port"], serde_json::json!(8080));
+        let policies = source.file.binds[0].listeners[0].routes[0]
+            .policies
+            .as_ref()
+            .unwrap();
+        assert_eq!(policies.retry.as_ref().unwrap().attempts, Some(3));
+        let cors = policies.cors.as_ref().unwrap();
+        assert_eq!(cors.allow_credentials, Some(true));
+        assert_eq!(cors.allow_origins, vec!["${X}".to_string()]);
+
+        // A quoted `${PORT}` stays a string, which the schema rejects for a port.
+        let d = errors("binds: [{ port: \"${PORT}\", listeners: [] }]\n", &vars);
+        assert_eq!(
+            d[0].message,
+            "expected an integer, found a string (\"8080\")"
+        );
+    }
+
+    #[test]
+    fn env_expansion_errors_name_the_variable_and_line() {
+        let text = "\
+config:
+  adminAddr: ${A}:${B}
+  sessionKey: \"${OK}\"
+binds:
+- port: ${PORT}
+  address: \"${oops\"
+  listeners: [{ name: \"${1X}\" }]
+";
+        let diags = errors(text, &[("OK", "k"), ("B", "1")]);
+        assert_eq!(
+            summary(&diags),
+            vec![
+                (
+                    2,
+                    "config.adminAddr".into(),
+                    "environment variable A is not set".into()
+                ),
+                (
+                    5,
+                    "binds[0].port".into(),
+                    "environment variable PORT is not set".into()
+                ),
+                (
+                    6,
+                    "binds[0].address".into(),
+                    "unterminated `${` in \"${oops\" (write `$${` for a literal `${`)".into()
+                ),
+                (
+                    7,
+                    "binds[0].listeners[0].name".into(),
+                    "invalid environment variable name `1X` in `${1X}` (letters, digits and `_`, \
+                     not starting with a digit; write `$${` for a literal `${`)"
+                        .into()
+                ),
+            ]
+        );
+        // No schema error repeats the failed values (port and name would be null).
+        assert_eq!(diags.len(), 4);
+        assert_eq!(diags[1].column, Some(9));
+    }
+
+    #[test]
+    fn expand_unit() {
+        let env = env_of(&[("A", "1"), ("B", "two"), ("EMPTY", "")]);
+        let e = expand("${A}", &env).unwrap();
+        assert_eq!((e.text.as_str(), e.single_var), ("1", true));
+        let e = expand("${A}${B}", &env).unwrap();
+        assert_eq!((e.text.as_str(), e.single_var), ("1two", false));
+        let e = expand("x-${A}-$${B}-$$-$", &env).unwrap();
+        assert_eq!(e.text, "x-1-${B}-$$-$");
+        assert_eq!(expand("${EMPTY}", &env).unwrap().text, "");
+        assert_eq!(
+            expand("${C}/${D}", &env).err().unwrap(),
+            vec![
+                "environment variable C is not set".to_string(),
+                "environment variable D is not set".to_string()
+            ]
+        );
+        assert!(!expand("${A}", &env).unwrap().secret);
+        let env = env_of(&[("MY_API_KEY", "k"), ("DB_Password", "p")]);
+        assert!(expand("${MY_API_KEY}", &env).unwrap().secret);
+        assert!(expand("x${DB_Password}", &env).unwrap().secret);
+    }
+
+    #[test]
+    fn plain_scalars_follow_the_core_schema() {
+        use serde_json::json;
+        for (text, want) in [
+            ("", json!(null)),
+            ("~", json!(null)),
+            ("NULL", json!(null)),
+            ("True", json!(true)),
+            ("false", json!(false)),
+            ("yes", json!("yes")),
+            ("42", json!(42)),
+            ("-7", json!(-7)),
+            ("+7", json!(7)),
+            ("0o17", json!(15)),
+            ("0x1F", json!(31)),
+            ("18446744073709551615", json!(18446744073709551615u64)),
+            ("1.5", json!(1.5)),
+            ("-.5", json!(-0.5)),
+            ("1.", json!(1.0)),
+            ("1e3", json!(1000.0)),
+            (".", json!(".")),
+            (".inf", json!(".inf")),
+            (".nan", json!(".nan")),
+            ("1_000", json!("1_000")),
+            ("0x", json!("0x")),
+            ("5s", json!("5s")),
+            ("127.0.0.1", json!("127.0.0.1")),
+            ("e3", json!("e3")),
+        ] {
+            assert_eq!(resolve_plain(text), want, "{text:?}");
         }
     }
 
     #[test]
-    fn probe_messages() {
-        let text = r#"
-config:
-  adminAddr: 127.0.0.1:15000
-  sessionKey: ${SESSION}
-  drainTimeout: 5 sec
-  maxRequestBody: 4 MB
-  tracing: { otlpEndpoin: x }
-  logging: { format: xml }
+    fn yaml_syntax_error_reports_its_line() {
+        let text = "binds: []\nconfig:\n  adminAddr: a: b\n";
+        let diags = errors(text, &[]);
+        assert_eq!(diags.len(), 1);
+        assert_eq!(diags[0].line, Some(3));
+        assert!(
+            diags[0].message.starts_with("invalid YAML: "),
+            "{}",
+            diags[0].message
+        );
+        let diags = errors("binds:\n- port: 1\n  listeners: [\n", &[]);
+        assert_eq!(diags.len(), 1);
+        assert!(diags[0].line.unwrap() >= 3, "{:?}", diags[0]);
+    }
+
+    #[test]
+    fn duplicate_keys_are_errors_at_their_line() {
+        let text = "\
 binds:
-- port: eighty
+- port: 1
+  listeners: []
+  port: 2
+config: {}
+config: { adminAddr: x }
+";
+        let diags = errors(text, &[]);
+        assert_eq!(
+            summary(&diags),
+            vec![
+                (
+                    4,
+                    "binds[0].port".into(),
+                    "duplicate key `port` (first at line 2); a key may appear once".into()
+                ),
+                (
+                    6,
+                    "config".into(),
+                    "duplicate key `config` (first at line 5); a key may appear once".into()
+                ),
+            ]
+        );
+        assert_eq!(diags[0].column, Some(3));
+    }
+
+    #[test]
+    fn json_input_works_with_lines() {
+        let text = "{\n  \"config\": {\"adminAddr\": \"127.0.0.1:1\"},\n  \"binds\": [\n    {\n      \"port\": 8080,\n      \"listeners\": [{\"name\": \"main\", \"routes\": []}]\n    }\n  ]\n}\n";
+        let source = Source::from_str(text, Path::new("gw.json"), &env_of(&[])).unwrap();
+        assert_eq!(source.file.binds[0].port, 8080);
+        let d = source.diagnostic("binds[0].port", "m");
+        assert_eq!((d.line, d.column), (Some(5), Some(7)));
+        let d = source.diagnostic("binds[0].listeners[0].name", "m");
+        assert_eq!(d.line, Some(6));
+
+        let bad = text.replace("\"port\": 8080", "\"port\": 8080, \"prot\": 1");
+        let diags = Source::from_str(&bad, Path::new("gw.json"), &env_of(&[]))
+            .unwrap_err()
+            .0;
+        assert_eq!(
+            summary(&diags),
+            vec![(
+                5,
+                "binds[0].prot".into(),
+                "unknown key `prot`, did you mean `port`?".into()
+            )]
+        );
+        // Tabs as JSON whitespace.
+        let tabbed = "{\n\t\"binds\": [\n\t\t{\"port\": 1, \"listeners\": []}\n\t]\n}\n";
+        let source = Source::from_str(tabbed, Path::new("gw.json"), &env_of(&[])).unwrap();
+        assert_eq!(source.file.binds[0].port, 1);
+    }
+
+    #[test]
+    fn documents_aliases_merge_keys_and_tags() {
+        // One document only.
+        let d = errors("binds: []\n---\nbinds: []\n", &[]);
+        assert_eq!((d[0].line, d.len()), (Some(2), 1));
+        assert!(d[0].message.contains("second YAML document"));
+        // A leading `---` is fine; so is an alias.
+        let text = "\
+---
+binds:
+- port: 1
   listeners:
-  - protocol: HTTPX
+  - name: a
     routes:
     - name: r
-      matches: [{ path: { prefx: / } }, {path: {exact: 5}}, {path: {exact: /a, prefix: /b}}, {path: 7}]
+      policies: &common { retry: { attempts: 2 } }
+    - name: s
+      policies: *common
+";
+        let source = load_ok(text, &[]);
+        let routes = &source.file.binds[0].listeners[0].routes;
+        assert_eq!(
+            routes[1]
+                .policies
+                .as_ref()
+                .unwrap()
+                .retry
+                .as_ref()
+                .unwrap()
+                .attempts,
+            Some(2)
+        );
+        // Merge keys are rejected with a reason.
+        let text = "base: &b { port: 1 }\n";
+        let d = errors(&format!("{text}binds:\n- <<: *b\n  listeners: []\n"), &[]);
+        assert!(
+            d.iter()
+                .any(|d| d.line == Some(3) && d.message.contains("merge keys")),
+            "{d:?}"
+        );
+        // `!!str` makes a string; unknown tags are errors.
+        let d = errors("config: { adminAddr: !!str 1 }\nbinds: !custom []\n", &[]);
+        assert_eq!(
+            summary(&d),
+            vec![(2, "binds".into(), "unsupported YAML tag `!custom`".into())]
+        );
+        // Empty file.
+        let d = errors("# nothing\n", &[]);
+        assert_eq!(d[0].message, "the config file is empty");
+        // A root that is not a mapping.
+        let d = errors("- 1\n", &[]);
+        assert_eq!(d[0].message, "expected a mapping, found a list");
+    }
+
+    #[test]
+    fn alias_bombs_are_stopped() {
+        let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..8 {
+            let p = i - 1;
+            text.push_str(&format!(
+                "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+            ));
+        }
+        let d = errors(&text, &[]);
+        assert!(d[0].message.contains("aliases expand"), "{d:?}");
+    }
+
+    #[test]
+    fn deserialization_errors_after_the_schema_have_paths() {
+        // The schema's pattern accepts it; the number does not fit.
+        let text = "config:\n  drainTimeout: 99999999999999999999999s\n";
+        let d = errors(text, &[]);
+        assert_eq!(d.len(), 1);
+        assert_eq!(
+            (d[0].line, d[0].path.as_str()),
+            (Some(2), "config.drainTimeout")
+        );
+        assert!(
+            d[0].message.starts_with("invalid duration"),
+            "{}",
+            d[0].message
+        );
+    }
+
+    #[test]
+    fn schema_is_valid_and_rejects_bad_ports() {
+        let schema = schema();
+        jsonschema::meta::validate(&schema).expect("a valid JSON Schema");
+        assert_eq!(schema["$id"], SCHEMA_ID);
+        assert!(schema["title"].is_string());
+        let validator = jsonschema::validator_for(&schema).unwrap();
+        assert!(!validator.is_valid(&serde_json::json!({"binds": [{"port": "x"}]})));
+        assert!(validator.is_valid(&serde_json::json!({"binds": [{"port": 1, "listeners": []}]})));
+    }
+
+    #[test]
+    fn redaction_hides_secrets_and_keeps_names() {
+        let mut vars = DESIGN_ENV.to_vec();
+        vars.push(("UPSTREAM_TOKEN", "tok-123"));
+        let text = DESIGN_EXAMPLE.replace(
+            "      backends: [{ backend: tools }]",
+            "      backends: [{ backend: tools }]\n      \
+             policies: { requestHeaderModifier: { set: { authorization: \"Bearer ${UPSTREAM_TOKEN}\", x-api-key: k1, x-plain: v }, remove: [x-api-key] } }",
+        ).replacen("      policies: { cors: { allowOrigins: [\"*\"] } }\n", "", 1);
+        let source = load_ok(&text, &vars);
+        let r = source.redacted();
+        assert_eq!(r["config"]["sessionKey"], REDACTED);
+        assert_eq!(r["config"]["adminAddr"], "127.0.0.1:15000");
+        let set = &r["binds"][0]["listeners"][0]["routes"][0]["policies"]["requestHeaderModifier"];
+        assert_eq!(set["set"]["authorization"], REDACTED);
+        assert_eq!(set["set"]["x-api-key"], REDACTED);
+        assert_eq!(set["set"]["x-plain"], "v");
+        assert_eq!(set["remove"][0], "x-api-key");
+        let target = &r["backends"][0]["mcp"]["targets"][3]["policies"]["backendAuth"]["key"];
+        assert_eq!(target["value"], REDACTED);
+        assert_eq!(target["header"], "x-api-key");
+        let api = &r["binds"][0]["listeners"][0]["routes"][2]["matches"][0]["headers"][0];
+        assert_eq!(api["name"], "x-env");
+        assert_eq!(api["value"], "prod");
+        let text = serde_json::to_string(&r).unwrap();
+        for secret in ["pet-secret-123", "tok-123", DESIGN_ENV[0].1, "k1"] {
+            assert!(!text.contains(secret), "{secret} leaked: {text}");
+        }
+        // The Debug form is redacted too.
+        assert!(!format!("{source:?}").contains("pet-secret-123"));
+    }
+
+    #[test]
+    fn redaction_rules_for_env_values_and_structure() {
+        let text = "\
+config:
+  adminAddr: ${ADMIN_SECRET}
+  tracing: { otlpEndpoint: \"http://user:hunter2@collector:4317/x\" }
+binds:
+- port: 1
+  listeners:
+  - name: l
+    tls: { cert: ./c.pem, key: ./k.pem }
+    routes:
+    - name: r
+      matches: [{ headers: [{ name: Authorization, value: Bearer abc }] }]
       policies:
-        retry: { atempts: 2 }
-        maxRequestBody: -5
-      backends: [{ host: 127.0.0.1:8081, weight: true }]
-- port: 70000
-  listeners: []
-  address: [1]
-"#;
-        errors(text, &[]);
+        apiKeyAuth: { header: x-api-key, keys: [{ name: ci, key: ci-key, metadata: { team: infra } }] }
+        localRateLimit: [{ maxTokens: 10, tokensPerFill: 10, fillInterval: 1s }]
+        backendAuth: { oauth2: { clientId: id, clientSecret: s3 } }
+";
+        let source = load_ok(text, &[("ADMIN_SECRET", "0.0.0.0:1")]);
+        let r = source.redacted();
+        assert_eq!(r["config"]["adminAddr"], REDACTED);
+        assert_eq!(
+            r["config"]["tracing"]["otlpEndpoint"],
+            "http://user:<redacted>@collector:4317/x"
+        );
+        let listener = &r["binds"][0]["listeners"][0];
+        assert_eq!(listener["tls"]["key"], "./k.pem");
+        let route = &listener["routes"][0];
+        assert_eq!(route["matches"][0]["headers"][0]["name"], "Authorization");
+        assert_eq!(route["matches"][0]["headers"][0]["value"], REDACTED);
+        let p = &route["policies"];
+        assert_eq!(p["apiKeyAuth"]["header"], "x-api-key");
+        assert_eq!(p["apiKeyAuth"]["keys"][0]["name"], "ci");
+        assert_eq!(p["apiKeyAuth"]["keys"][0]["key"], REDACTED);
+        assert_eq!(p["apiKeyAuth"]["keys"][0]["metadata"]["team"], "infra");
+        assert_eq!(p["localRateLimit"][0]["maxTokens"], 10);
+        assert_eq!(p["backendAuth"]["oauth2"]["clientId"], "id");
+        assert_eq!(p["backendAuth"]["oauth2"]["clientSecret"], REDACTED);
+    }
+
+    #[test]
+    fn load_reads_files_and_reports_io_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gw.yaml");
+        std::fs::write(&path, "binds: [{ port: 9, listeners: [] }]\n").unwrap();
+        let source = Source::load(&path).unwrap();
+        assert_eq!(source.file.binds[0].port, 9);
+        assert_eq!(source.base_dir, dir.path());
+        let missing = dir.path().join("missing.yaml");
+        let err = Source::load(&missing).unwrap_err();
+        assert_eq!(err.0.len(), 1);
+        assert_eq!(err.0[0].line, None);
+        assert!(err.to_string().starts_with(&format!(
+            "{}: cannot read the config file: ",
+            missing.display()
+        )));
+        let source = Source::from_str("binds: []", Path::new("gw.yaml"), &env_of(&[])).unwrap();
+        assert_eq!(source.base_dir, Path::new("."));
+    }
+
+    #[test]
+    fn key_paths() {
+        assert_eq!(child_key("", "binds"), "binds");
+        assert_eq!(child_key("a", "x-b_c"), "a.x-b_c");
+        assert_eq!(child_key("a", "x.y"), r#"a["x.y"]"#);
+        assert_eq!(Source::child_index("a", 3), "a[3]");
+        assert_eq!(ancestor_ends(r#"a.b[0]["x.[y"].c"#), vec![1, 3, 6, 14]);
+        assert!(is_within("a.b[0]", "a.b"));
+        assert!(is_within("a.b", "a.b"));
+        assert!(!is_within("a.bc", "a.b"));
+        assert!(is_within("a", ""));
+        assert_eq!(
+            suggest("atempts", ["attempts", "backoff"]),
+            Some("attempts".into())
+        );
+        assert_eq!(suggest("Port", ["port"]), Some("port".into()));
+        assert_eq!(suggest("zz", ["ab"]), None);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
     }
 }

@@ -667,3 +667,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
     }
     prev[b.len()]
 }
+
+#[cfg(test)]
+#[path = "lower_tests.rs"]
+mod tests;

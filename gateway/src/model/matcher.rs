@@ -2,8 +2,9 @@
 //!
 //! Every (route, match) pair becomes one [`MatchEntry`]; entries are sorted once at load by
 //! precedence, and a request takes the first entry that matches. Precedence, continuing on ties:
-//! route hostname (exact, then longer wildcard, then none), path kind (exact, then prefix, then
-//! regex), longer path value, a method condition, more header conditions, more query conditions,
+//! route hostname (exact, then longer wildcard, then none), path kind (exact, then regex, then
+//! prefix, as Envoy Gateway orders them: a regex is more specific than a catch-all prefix),
+//! longer path value, a method condition, more header conditions, more query conditions,
 //! then the order in the file.
 
 use std::cmp::Ordering;
@@ -48,8 +49,8 @@ impl PathMatcher {
     fn rank(&self) -> (u8, usize) {
         match self {
             PathMatcher::Exact(p) => (3, p.len()),
-            PathMatcher::Prefix(p) => (2, p.len()),
-            PathMatcher::Regex(r) => (1, r.as_str().len()),
+            PathMatcher::Regex(r) => (2, r.as_str().len()),
+            PathMatcher::Prefix(p) => (1, p.len()),
         }
     }
 }

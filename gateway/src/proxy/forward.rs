@@ -69,6 +69,8 @@ pub async fn send(
         AttemptBody::Stream(b) => (Some(b), None),
         AttemptBody::Buffered(b) => (None, Some(b)),
     };
+    let mut headers = out.headers;
+    let method = out.method;
     let mut attempt = 0u32;
     loop {
         attempt += 1;
@@ -79,10 +81,11 @@ pub async fn send(
             (None, None) => return Err(ProxyError::BadRequest("request body already sent".into())),
         };
         let mut req = Request::new(body);
-        *req.method_mut() = out.method.clone();
+        *req.method_mut() = method.clone();
         *req.uri_mut() = uri.clone();
         *req.version_mut() = Version::HTTP_11;
-        *req.headers_mut() = out.headers.clone();
+        // The last possible attempt takes the headers; earlier ones copy them.
+        *req.headers_mut() = if attempt > max_retries { std::mem::take(&mut headers) } else { headers.clone() };
         crate::telemetry::inject_context(req.headers_mut());
 
         let span = tracing::info_span!("upstream", upstream = %upstream, attempt, status = tracing::field::Empty);

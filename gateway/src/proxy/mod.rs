@@ -10,6 +10,7 @@ pub mod error;
 mod forward;
 mod headers;
 mod mirror;
+mod normalize;
 mod rewrite;
 
 use std::net::SocketAddr;
@@ -115,6 +116,9 @@ impl Proxy {
         log: &mut AccessLog,
     ) -> Result<Response<Body>, ProxyError> {
         let client_version = parts.version;
+        if let Some(uri) = normalize::normalize_uri(&parts.uri) {
+            parts.uri = uri;
+        }
         let host = request_host(&parts);
         let listener = bind
             .listener_for(host.as_deref())
