@@ -108,7 +108,6 @@ impl Source {
 
     /// Checks `text` as the content of the file `path` (used in messages and for
     /// [`Source::base_dir`]), looking variables up with `env`.
-    #[allow(clippy::should_implement_trait)]
     pub fn from_str(
         text: &str,
         path: &Path,
@@ -232,7 +231,8 @@ impl Source {
     ///   `secret`, `password`, `token` or `credential`: `config.sessionKey`, `keys[].key`,
     ///   `clientSecret`, an `env` entry `OPENAI_API_KEY`, a header `x-api-key` in
     ///   `requestHeaderModifier.set`... Not redacted although they match: the numbers
-    ///   `maxTokens` and `tokensPerFill` (rate limits) and `tls.key` (a file path);
+    ///   `maxTokens` and `tokensPerFill` (rate limits), `tls.key` (a file path) and keys ending in
+    ///   `Url` (`tokenUrl`; a password in a URL is still hidden, see below);
     /// - it is a header value set by `requestHeaderModifier`/`responseHeaderModifier` for
     ///   `authorization`, `proxy-authorization` or `cookie`;
     /// - it is the `value` (or `regex`) next to a `name` or `header` that is such a header or
@@ -820,10 +820,10 @@ fn expand(s: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Expansion, Ve
     while let Some(i) = rest.find('$') {
         out.push_str(&rest[..i]);
         let after = &rest[i..];
-        if after.starts_with("$${") {
+        if let Some(tail) = after.strip_prefix("$${") {
             out.push_str("${");
             escapes += 1;
-            rest = &after[3..];
+            rest = tail;
         } else if let Some(body) = after.strip_prefix("${") {
             let Some(end) = body.find('}') else {
                 errors.push(format!(
@@ -1386,7 +1386,9 @@ fn is_secret_header(name: &str) -> bool {
 
 /// Keys that contain a secret word but hold no secret.
 fn is_structural(parent_path: &str, key: &str) -> bool {
-    matches!(key, "maxTokens" | "tokensPerFill") || (key == "key" && parent_path.ends_with("tls"))
+    matches!(key, "maxTokens" | "tokensPerFill")
+        || key.ends_with("Url")
+        || (key == "key" && parent_path.ends_with("tls"))
 }
 
 fn redact(value: &mut Value, path: &str, secret_paths: &HashSet<String>, ctx: RedactCtx) {

@@ -125,7 +125,7 @@ mod tests {
 
     #[test]
     fn exact_beats_wildcard_beats_any() {
-        let mut v = vec![
+        let mut v = [
             HostPattern::Any,
             HostPattern::parse("*.example.com").unwrap(),
             HostPattern::parse("a.example.com").unwrap(),

@@ -181,7 +181,7 @@ mod tests {
     #[tokio::test]
     async fn limit_fails_the_stream() {
         let body = Limited::new(Full::new(Bytes::from_static(b"0123456789")), 5);
-        let err = body.collect().await.err().expect("over the limit");
+        let err = body.collect().await.expect_err("over the limit");
         assert_eq!(is_body_too_large(err.as_ref()), Some(5));
         let ok = Limited::new(Full::new(Bytes::from_static(b"01234")), 5).collect().await;
         assert_eq!(ok.expect("at the limit").to_bytes().len(), 5);

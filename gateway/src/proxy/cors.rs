@@ -56,7 +56,7 @@ pub fn decide(cors: &Cors, req: &http::request::Parts) -> CorsDecision {
         .trim()
         .to_ascii_uppercase();
     let safelisted = matches!(requested_method.as_str(), "GET" | "HEAD" | "POST");
-    let method_ok = cors.any_method || safelisted || cors.allow_methods.iter().any(|m| *m == requested_method);
+    let method_ok = cors.any_method || safelisted || cors.allow_methods.contains(&requested_method);
     let requested_headers: Vec<String> = req
         .headers
         .get_all(header::ACCESS_CONTROL_REQUEST_HEADERS)

@@ -22,8 +22,8 @@ pub enum AttemptBody {
     Buffered(Bytes),
 }
 
-/// An upstream request ready to send, possibly several times.
-pub struct Outbound {
+/// An upstream request ready to send, possibly several times, with the limits it runs under.
+pub struct Outbound<'a> {
     /// Method.
     pub method: Method,
     /// Path and query.
@@ -32,6 +32,12 @@ pub struct Outbound {
     pub headers: HeaderMap,
     /// Body.
     pub body: AttemptBody,
+    /// Time limits.
+    pub timeouts: Timeouts,
+    /// Retry policy.
+    pub retry: Option<&'a Retry>,
+    /// When the request arrived (the start of `timeout.request`).
+    pub started: Instant,
 }
 
 /// What happened across attempts, for the access log.
@@ -46,12 +52,10 @@ pub async fn send(
     proxy: &Proxy,
     route_key: &str,
     upstream: &Upstream,
-    out: Outbound,
-    timeouts: Timeouts,
-    retry: Option<&Retry>,
-    started: Instant,
+    out: Outbound<'_>,
     stats: &mut AttemptStats,
 ) -> Result<Response<Incoming>, ProxyError> {
+    let Outbound { timeouts, retry, started, .. } = out;
     let deadline = timeouts.request.map(|d| started + d);
     let uri = Uri::builder()
         .scheme("http")

@@ -227,9 +227,17 @@ impl Proxy {
             mirror::spawn(self.clone(), m.upstream.clone(), copy, mirror_body);
         }
 
-        let out = Outbound { method: parts.method, path_and_query, headers: parts.headers, body: attempt_body };
+        let out = Outbound {
+            method: parts.method,
+            path_and_query,
+            headers: parts.headers,
+            body: attempt_body,
+            timeouts,
+            retry,
+            started: log.started,
+        };
         let mut stats = AttemptStats::default();
-        let result = forward::send(self, &route.key, upstream, out, timeouts, retry, log.started, &mut stats).await;
+        let result = forward::send(self, &route.key, upstream, out, &mut stats).await;
         log.attempts = stats.attempts;
         let upstream_resp = result?;
 
