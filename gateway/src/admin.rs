@@ -31,7 +31,10 @@ async fn readyz(State(rt): State<Arc<Runtime>>) -> impl IntoResponse {
 
 async fn metrics(State(rt): State<Arc<Runtime>>) -> impl IntoResponse {
     (
-        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
         rt.metrics.encode(),
     )
 }

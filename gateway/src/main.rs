@@ -6,15 +6,24 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use gateway::config::Source;
-use gateway::model::lower;
 use gateway::server::{reload, Runtime};
 
 /// Switchboard: one gateway endpoint for agents.
 #[derive(Parser)]
-#[command(name = "switchboard", version, about, args_conflicts_with_subcommands = false)]
+#[command(
+    name = "switchboard",
+    version,
+    about,
+    args_conflicts_with_subcommands = false
+)]
 struct Cli {
     /// Config file (YAML or JSON).
-    #[arg(short = 'c', long = "config", global = true, env = "SWITCHBOARD_CONFIG")]
+    #[arg(
+        short = 'c',
+        long = "config",
+        global = true,
+        env = "SWITCHBOARD_CONFIG"
+    )]
     config: Option<PathBuf>,
     #[command(subcommand)]
     command: Option<Command>,
@@ -46,7 +55,9 @@ fn main() -> ExitCode {
         }
         Command::Validate => {
             let Some(path) = cli.config else {
-                eprintln!("switchboard: validate needs a config file: switchboard validate -c FILE");
+                eprintln!(
+                    "switchboard: validate needs a config file: switchboard validate -c FILE"
+                );
                 return ExitCode::from(2);
             };
             match load(&path) {
@@ -77,14 +88,15 @@ fn main() -> ExitCode {
 }
 
 fn load(path: &Path) -> Result<(Source, gateway::model::Model), gateway::config::ConfigErrors> {
-    let source = Source::load(path)?;
-    let model = lower(&source)?;
-    Ok((source, model))
+    gateway::model::load(path)
 }
 
 fn run(path: &Path) -> anyhow::Result<()> {
     let (source, model) = load(path).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
     rt.block_on(async move {
         let settings = model.settings.clone();
         let _telemetry = gateway::telemetry::init(&settings)?;
@@ -116,9 +128,11 @@ fn run(path: &Path) -> anyhow::Result<()> {
 /// Waits for SIGTERM or SIGINT; SIGHUP reloads the config.
 async fn wait_for_shutdown(runtime: &Runtime) {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int), Ok(mut hup)) =
-        (signal(SignalKind::terminate()), signal(SignalKind::interrupt()), signal(SignalKind::hangup()))
-    else {
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
+    ) else {
         tracing::warn!("cannot install signal handlers; stop with SIGKILL");
         std::future::pending::<()>().await;
         return;

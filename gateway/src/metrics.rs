@@ -71,7 +71,11 @@ impl Metrics {
     pub fn new() -> Self {
         let mut registry = Registry::default();
         let requests = Family::<RouteStatus, Counter>::default();
-        registry.register("switchboard_requests", "Requests answered, by route and status", requests.clone());
+        registry.register(
+            "switchboard_requests",
+            "Requests answered, by route and status",
+            requests.clone(),
+        );
         let request_duration: Family<RouteLabel, Histogram> =
             Family::new_with_constructor(|| Histogram::new(exponential_buckets(0.0005, 2.0, 16)));
         registry.register(
@@ -80,16 +84,45 @@ impl Metrics {
             request_duration.clone(),
         );
         let upstream_errors = Family::<UpstreamError, Counter>::default();
-        registry.register("switchboard_upstream_errors", "Upstream failures, by route and kind", upstream_errors.clone());
+        registry.register(
+            "switchboard_upstream_errors",
+            "Upstream failures, by route and kind",
+            upstream_errors.clone(),
+        );
         let retries = Family::<RouteLabel, Counter>::default();
-        registry.register("switchboard_retries", "Upstream attempts retried", retries.clone());
+        registry.register(
+            "switchboard_retries",
+            "Upstream attempts retried",
+            retries.clone(),
+        );
         let mirrors = Family::<ResultLabel, Counter>::default();
-        registry.register("switchboard_mirror_requests", "Mirrored requests, by result", mirrors.clone());
+        registry.register(
+            "switchboard_mirror_requests",
+            "Mirrored requests, by result",
+            mirrors.clone(),
+        );
         let config_reloads = Family::<ResultLabel, Counter>::default();
-        registry.register("switchboard_config_reloads", "Config reloads, by result", config_reloads.clone());
+        registry.register(
+            "switchboard_config_reloads",
+            "Config reloads, by result",
+            config_reloads.clone(),
+        );
         let active_connections = Gauge::default();
-        registry.register("switchboard_active_connections", "Open downstream connections", active_connections.clone());
-        Metrics { registry, requests, request_duration, upstream_errors, retries, mirrors, config_reloads, active_connections }
+        registry.register(
+            "switchboard_active_connections",
+            "Open downstream connections",
+            active_connections.clone(),
+        );
+        Metrics {
+            registry,
+            requests,
+            request_duration,
+            upstream_errors,
+            retries,
+            mirrors,
+            config_reloads,
+            active_connections,
+        }
     }
 
     /// Prometheus text exposition.
@@ -103,13 +136,22 @@ impl Metrics {
 
     /// Counts an upstream failure.
     pub fn upstream_error(&self, route: &str, kind: &str) {
-        self.upstream_errors.get_or_create(&UpstreamError { route: route.to_string(), kind: kind.to_string() }).inc();
+        self.upstream_errors
+            .get_or_create(&UpstreamError {
+                route: route.to_string(),
+                kind: kind.to_string(),
+            })
+            .inc();
     }
 
     /// Counts a config reload.
     pub fn reload(&self, ok: bool) {
         let result = if ok { "ok" } else { "error" };
-        self.config_reloads.get_or_create(&ResultLabel { result: result.into() }).inc();
+        self.config_reloads
+            .get_or_create(&ResultLabel {
+                result: result.into(),
+            })
+            .inc();
     }
 }
 
@@ -120,12 +162,30 @@ mod tests {
     #[test]
     fn names_follow_the_contract() {
         let m = Metrics::new();
-        m.requests.get_or_create(&RouteStatus { route: "main/api".into(), status: 200 }).inc();
+        m.requests
+            .get_or_create(&RouteStatus {
+                route: "main/api".into(),
+                status: 200,
+            })
+            .inc();
         m.reload(false);
-        m.request_duration.get_or_create(&RouteLabel { route: "main/api".into() }).observe(0.01);
+        m.request_duration
+            .get_or_create(&RouteLabel {
+                route: "main/api".into(),
+            })
+            .observe(0.01);
         let text = m.encode();
-        assert!(text.contains("switchboard_requests_total{route=\"main/api\",status=\"200\"} 1"), "{text}");
-        assert!(text.contains("switchboard_config_reloads_total{result=\"error\"} 1"), "{text}");
-        assert!(text.contains("switchboard_request_duration_seconds_bucket"), "{text}");
+        assert!(
+            text.contains("switchboard_requests_total{route=\"main/api\",status=\"200\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("switchboard_config_reloads_total{result=\"error\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("switchboard_request_duration_seconds_bucket"),
+            "{text}"
+        );
     }
 }

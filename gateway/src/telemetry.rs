@@ -54,11 +54,16 @@ impl Drop for TelemetryGuard {
 /// a Tokio runtime when tracing is configured (the exporter uses it).
 pub fn init(settings: &Settings) -> Result<TelemetryGuard, TelemetryError> {
     let filter = match std::env::var("RUST_LOG") {
-        Ok(v) if !v.trim().is_empty() => EnvFilter::try_new(v).unwrap_or_else(|_| EnvFilter::new("info")),
-        _ => EnvFilter::try_new(settings.log_level.as_deref().unwrap_or("info")).unwrap_or_else(|_| EnvFilter::new("info")),
+        Ok(v) if !v.trim().is_empty() => {
+            EnvFilter::try_new(v).unwrap_or_else(|_| EnvFilter::new("info"))
+        }
+        _ => EnvFilter::try_new(settings.log_level.as_deref().unwrap_or("info"))
+            .unwrap_or_else(|_| EnvFilter::new("info")),
     };
     let fmt = match settings.log_format {
-        LogFormat::Text => tracing_subscriber::fmt::layer().with_writer(std::io::stderr).boxed(),
+        LogFormat::Text => tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .boxed(),
         LogFormat::Json => tracing_subscriber::fmt::layer()
             .json()
             .flatten_event(true)
@@ -75,11 +80,20 @@ pub fn init(settings: &Settings) -> Result<TelemetryGuard, TelemetryError> {
                 .with_tonic()
                 .with_endpoint(t.otlp_endpoint.clone())
                 .build()
-                .map_err(|e| TelemetryError::Exporter { endpoint: t.otlp_endpoint.clone(), cause: e.to_string() })?;
+                .map_err(|e| TelemetryError::Exporter {
+                    endpoint: t.otlp_endpoint.clone(),
+                    cause: e.to_string(),
+                })?;
             let p = SdkTracerProvider::builder()
                 .with_batch_exporter(exporter)
-                .with_sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(t.sampling_ratio))))
-                .with_resource(opentelemetry_sdk::Resource::builder().with_service_name("switchboard").build())
+                .with_sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(
+                    t.sampling_ratio,
+                ))))
+                .with_resource(
+                    opentelemetry_sdk::Resource::builder()
+                        .with_service_name("switchboard")
+                        .build(),
+                )
                 .build();
             let tracer = p.tracer("switchboard");
             provider = Some(p);
@@ -112,7 +126,10 @@ struct HeaderInjector<'a>(&'a mut http::HeaderMap);
 
 impl Injector for HeaderInjector<'_> {
     fn set(&mut self, key: &str, value: String) {
-        if let (Ok(name), Ok(value)) = (http::HeaderName::from_bytes(key.as_bytes()), http::HeaderValue::from_str(&value)) {
+        if let (Ok(name), Ok(value)) = (
+            http::HeaderName::from_bytes(key.as_bytes()),
+            http::HeaderValue::from_str(&value),
+        ) {
             self.0.insert(name, value);
         }
     }

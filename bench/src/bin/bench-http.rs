@@ -121,6 +121,16 @@ fn main() -> Result<()> {
     if args.concurrency == 0 || args.client_threads == 0 || args.rounds == 0 {
         bail!("--concurrency, --client-threads and --rounds must be at least 1");
     }
+    for (flag, path) in [
+        ("--switchboard", &args.switchboard),
+        ("--nginx", &args.nginx),
+    ] {
+        if let Some(p) = path {
+            if !p.is_file() {
+                bail!("{flag} {}: no such file", p.display());
+            }
+        }
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(args.client_threads)
         .thread_name("loadgen")
@@ -505,9 +515,9 @@ fn print_summary(args: &Args, cores: usize, rounds: &[(Row, f64, f64)], skipped:
         .find(|r| r.label.contains("workers auto"));
     let _ = writeln!(
         out,
-        "       Fairest nginx row: `workers auto` ({cores} worker processes), the same core budget as Switchboard, whose tokio \
-         runtime runs one worker thread per core. `workers 1` often wins on a machine this small because the load \
-         generator and the upstream need the other core; it is shown as nginx's best case."
+        "       Fairest nginx row: `workers auto` ({cores} worker processes): the same core budget as Switchboard, whose tokio \
+         runtime runs one worker thread per core. `workers 1` is shown for reference; with the load generator and the \
+         upstream on the same {cores} cores it can land either side of `auto` and varies most between runs (use --rounds)."
     );
     if let (Some(sb), Some(ng)) = (
         rows.iter().copied().find(|r| r.label == "switchboard"),

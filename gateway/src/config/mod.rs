@@ -16,4 +16,4 @@ mod diagnostic;
 mod source;
 
 pub use diagnostic::{ConfigErrors, Diagnostic};
-pub use source::{schema, Source};
+pub use source::{schema, Checked, Source};

@@ -48,7 +48,9 @@ impl HostPattern {
         match self {
             HostPattern::Any => true,
             HostPattern::Exact(name) => name == host,
-            HostPattern::Wildcard(suffix) => host.len() > suffix.len() && host.ends_with(suffix.as_str()),
+            HostPattern::Wildcard(suffix) => {
+                host.len() > suffix.len() && host.ends_with(suffix.as_str())
+            }
         }
     }
 

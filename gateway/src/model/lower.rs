@@ -27,7 +27,11 @@ use crate::config::{ConfigErrors, Diagnostic, Source};
 
 /// Lowers a loaded config into the runtime model, or returns every problem found.
 pub fn lower(source: &Source) -> Result<Model, ConfigErrors> {
-    let mut cx = Lowering { source, errors: Vec::new(), named: HashMap::new() };
+    let mut cx = Lowering {
+        source,
+        errors: Vec::new(),
+        named: HashMap::new(),
+    };
     let model = cx.model();
     if cx.errors.is_empty() {
         Ok(model)
@@ -61,7 +65,10 @@ impl<'a> Lowering<'a> {
         for (i, b) in file.backends.iter().enumerate() {
             let path = format!("backends[{i}]");
             if self.named.insert(b.name.as_str(), (i, b)).is_some() {
-                self.err(format!("{path}.name"), format!("duplicate backend name {:?}", b.name));
+                self.err(
+                    format!("{path}.name"),
+                    format!("duplicate backend name {:?}", b.name),
+                );
             }
             self.named_backend_kind(&path, b);
         }
@@ -77,7 +84,10 @@ impl<'a> Lowering<'a> {
             if let Some(bind) = self.bind(&path, b, default_body) {
                 if bind.addr.port() != 0 {
                     if let Some(prev) = seen_addrs.insert(bind.addr, i) {
-                        self.err(format!("{path}.port"), format!("{} is already used by binds[{prev}]", bind.addr));
+                        self.err(
+                            format!("{path}.port"),
+                            format!("{} is already used by binds[{prev}]", bind.addr),
+                        );
                     }
                 }
                 binds.push(Arc::new(bind));
@@ -91,7 +101,10 @@ impl<'a> Lowering<'a> {
         let c = c.unwrap_or(&default);
         let admin = c.admin_addr.as_deref().unwrap_or(DEFAULT_ADMIN_ADDR);
         let admin_addr = admin.parse().unwrap_or_else(|_| {
-            self.err("config.adminAddr", format!("invalid address {admin:?}: write ip:port, e.g. 127.0.0.1:15000"));
+            self.err(
+                "config.adminAddr",
+                format!("invalid address {admin:?}: write ip:port, e.g. 127.0.0.1:15000"),
+            );
             SocketAddr::from(([127, 0, 0, 1], 15000))
         });
         let session_key = c.session_key.as_deref().and_then(|k| match decode_key(k) {
@@ -102,19 +115,32 @@ impl<'a> Lowering<'a> {
             }
         });
         let tracing = c.tracing.as_ref().map(|t| {
-            if !(t.otlp_endpoint.starts_with("http://") || t.otlp_endpoint.starts_with("https://")) {
-                self.err("config.tracing.otlpEndpoint", "the OTLP endpoint must be an http:// or https:// URL");
+            if !(t.otlp_endpoint.starts_with("http://") || t.otlp_endpoint.starts_with("https://"))
+            {
+                self.err(
+                    "config.tracing.otlpEndpoint",
+                    "the OTLP endpoint must be an http:// or https:// URL",
+                );
             }
             let ratio = t.sampling_ratio.unwrap_or(1.0);
             if !(0.0..=1.0).contains(&ratio) {
-                self.err("config.tracing.samplingRatio", "must be between 0.0 and 1.0");
+                self.err(
+                    "config.tracing.samplingRatio",
+                    "must be between 0.0 and 1.0",
+                );
             }
-            TracingSettings { otlp_endpoint: t.otlp_endpoint.clone(), sampling_ratio: ratio.clamp(0.0, 1.0) }
+            TracingSettings {
+                otlp_endpoint: t.otlp_endpoint.clone(),
+                sampling_ratio: ratio.clamp(0.0, 1.0),
+            }
         });
         let logging = c.logging.clone().unwrap_or_default();
         if let Some(level) = &logging.level {
             if let Err(e) = tracing_subscriber::EnvFilter::try_new(level) {
-                self.err("config.logging.level", format!("invalid log filter {level:?}: {e}"));
+                self.err(
+                    "config.logging.level",
+                    format!("invalid log filter {level:?}: {e}"),
+                );
             }
         }
         Settings {
@@ -151,12 +177,18 @@ impl<'a> Lowering<'a> {
         let ip: IpAddr = match b.address.as_deref().unwrap_or("0.0.0.0").parse() {
             Ok(ip) => ip,
             Err(_) => {
-                self.err(format!("{path}.address"), "invalid address: write an IP address such as 0.0.0.0, 127.0.0.1 or ::");
+                self.err(
+                    format!("{path}.address"),
+                    "invalid address: write an IP address such as 0.0.0.0, 127.0.0.1 or ::",
+                );
                 return None;
             }
         };
         if b.listeners.is_empty() {
-            self.err(format!("{path}.listeners"), "a bind needs at least one listener");
+            self.err(
+                format!("{path}.listeners"),
+                "a bind needs at least one listener",
+            );
         }
         let mut names = HashSet::new();
         let mut hosts = HashMap::new();
@@ -166,7 +198,10 @@ impl<'a> Lowering<'a> {
         for (j, l) in b.listeners.iter().enumerate() {
             let lpath = format!("{path}.listeners[{j}]");
             if !names.insert(l.name.as_str()) {
-                self.err(format!("{lpath}.name"), format!("duplicate listener name {:?} in this bind", l.name));
+                self.err(
+                    format!("{lpath}.name"),
+                    format!("duplicate listener name {:?} in this bind", l.name),
+                );
             }
             let hostname = match HostPattern::parse(l.hostname.as_deref().unwrap_or("*")) {
                 Ok(h) => h,
@@ -178,19 +213,30 @@ impl<'a> Lowering<'a> {
             if let Some(prev) = hosts.insert(hostname.to_string(), j) {
                 self.err(
                     format!("{lpath}.hostname"),
-                    format!("hostname {hostname} is already served by listeners[{prev}] of this bind"),
+                    format!(
+                        "hostname {hostname} is already served by listeners[{prev}] of this bind"
+                    ),
                 );
             }
             protocols.insert(l.protocol);
             match (l.protocol, &l.tls) {
                 (ListenerProtocol::Tcp | ListenerProtocol::Tls, _) => {
-                    self.err(format!("{lpath}.protocol"), "not supported yet: protocol TCP and TLS (use HTTP or HTTPS)");
+                    self.err(
+                        format!("{lpath}.protocol"),
+                        "not supported yet: protocol TCP and TLS (use HTTP or HTTPS)",
+                    );
                 }
                 (ListenerProtocol::Https, None) => {
-                    self.err(format!("{lpath}.tls"), "protocol HTTPS needs tls: {cert, key}");
+                    self.err(
+                        format!("{lpath}.tls"),
+                        "protocol HTTPS needs tls: {cert, key}",
+                    );
                 }
                 (ListenerProtocol::Http, Some(_)) => {
-                    self.err(format!("{lpath}.tls"), "tls is set but the protocol is HTTP; use protocol: HTTPS");
+                    self.err(
+                        format!("{lpath}.tls"),
+                        "tls is set but the protocol is HTTP; use protocol: HTTPS",
+                    );
                 }
                 (ListenerProtocol::Https, Some(t)) => {
                     let cert = self.source.base_dir.join(&t.cert);
@@ -203,10 +249,19 @@ impl<'a> Lowering<'a> {
                 (ListenerProtocol::Http, None) => {}
             }
             let routes = self.routes(&lpath, l, default_body);
-            listeners.push(Listener { name: l.name.as_str().into(), hostname, routes });
+            listeners.push(Listener {
+                name: l.name.as_str().into(),
+                hostname,
+                routes,
+            });
         }
-        if protocols.contains(&ListenerProtocol::Http) && protocols.contains(&ListenerProtocol::Https) {
-            self.err(format!("{path}.listeners"), "HTTP and HTTPS listeners cannot share a port; use two binds");
+        if protocols.contains(&ListenerProtocol::Http)
+            && protocols.contains(&ListenerProtocol::Https)
+        {
+            self.err(
+                format!("{path}.listeners"),
+                "HTTP and HTTPS listeners cannot share a port; use two binds",
+            );
         }
         listeners.sort_by(|a, b| a.hostname.specificity_cmp(&b.hostname));
         let tls = if protocols.contains(&ListenerProtocol::Https) && !certs.is_empty() {
@@ -220,7 +275,11 @@ impl<'a> Lowering<'a> {
         } else {
             None
         };
-        Some(Bind { addr: SocketAddr::new(ip, b.port), tls, listeners })
+        Some(Bind {
+            addr: SocketAddr::new(ip, b.port),
+            tls,
+            listeners,
+        })
     }
 
     fn routes(&mut self, lpath: &str, l: &'a file::Listener, default_body: u64) -> RouteTable {
@@ -229,7 +288,10 @@ impl<'a> Lowering<'a> {
         for (k, r) in l.routes.iter().enumerate() {
             let rpath = format!("{lpath}.routes[{k}]");
             if !names.insert(r.name.as_str()) {
-                self.err(format!("{rpath}.name"), format!("duplicate route name {:?} in this listener", r.name));
+                self.err(
+                    format!("{rpath}.name"),
+                    format!("duplicate route name {:?} in this listener", r.name),
+                );
             }
             let hostnames: Vec<HostPattern> = r
                 .hostnames
@@ -244,7 +306,12 @@ impl<'a> Lowering<'a> {
                 })
                 .collect();
             let matchers: Vec<RequestMatch> = if r.matches.is_empty() {
-                vec![RequestMatch { path: PathMatcher::prefix("/"), method: None, headers: vec![], query: vec![] }]
+                vec![RequestMatch {
+                    path: PathMatcher::prefix("/"),
+                    method: None,
+                    headers: vec![],
+                    query: vec![],
+                }]
             } else {
                 r.matches
                     .iter()
@@ -257,7 +324,12 @@ impl<'a> Lowering<'a> {
             let hostnames: Arc<[HostPattern]> = hostnames.into();
             for matcher in matchers {
                 let order = entries.len();
-                entries.push(MatchEntry { hostnames: hostnames.clone(), matcher, route: route.clone(), order });
+                entries.push(MatchEntry {
+                    hostnames: hostnames.clone(),
+                    matcher,
+                    route: route.clone(),
+                    order,
+                });
             }
         }
         RouteTable::new(entries)
@@ -267,8 +339,13 @@ impl<'a> Lowering<'a> {
         let mut ok = true;
         let path_matcher = match &m.path {
             None => PathMatcher::prefix("/"),
-            Some(file::PathMatch::Exact(p)) | Some(file::PathMatch::Prefix(p)) if !p.starts_with('/') => {
-                self.err(format!("{path}.path"), format!("path {p:?} must start with /"));
+            Some(file::PathMatch::Exact(p)) | Some(file::PathMatch::Prefix(p))
+                if !p.starts_with('/') =>
+            {
+                self.err(
+                    format!("{path}.path"),
+                    format!("path {p:?} must start with /"),
+                );
                 ok = false;
                 PathMatcher::prefix("/")
             }
@@ -283,12 +360,14 @@ impl<'a> Lowering<'a> {
                 }
             },
         };
-        let method = m.method.as_ref().and_then(|s| match http::Method::from_bytes(s.to_ascii_uppercase().as_bytes()) {
-            Ok(m) => Some(m),
-            Err(_) => {
-                self.err(format!("{path}.method"), format!("invalid method {s:?}"));
-                ok = false;
-                None
+        let method = m.method.as_ref().and_then(|s| {
+            match http::Method::from_bytes(s.to_ascii_uppercase().as_bytes()) {
+                Ok(m) => Some(m),
+                Err(_) => {
+                    self.err(format!("{path}.method"), format!("invalid method {s:?}"));
+                    ok = false;
+                    None
+                }
             }
         });
         let mut headers = Vec::new();
@@ -297,7 +376,10 @@ impl<'a> Lowering<'a> {
             let name = match HeaderName::from_bytes(v.name.as_bytes()) {
                 Ok(n) => n,
                 Err(_) => {
-                    self.err(format!("{hpath}.name"), format!("invalid header name {:?}", v.name));
+                    self.err(
+                        format!("{hpath}.name"),
+                        format!("invalid header name {:?}", v.name),
+                    );
                     ok = false;
                     continue;
                 }
@@ -314,7 +396,12 @@ impl<'a> Lowering<'a> {
                 None => ok = false,
             }
         }
-        ok.then_some(RequestMatch { path: path_matcher, method, headers, query })
+        ok.then_some(RequestMatch {
+            path: path_matcher,
+            method,
+            headers,
+            query,
+        })
     }
 
     fn value_match(&mut self, path: &str, v: &file::ValueMatch) -> Option<ValueMatcher> {
@@ -345,88 +432,162 @@ impl<'a> Lowering<'a> {
         let empty = file::Policies::default();
         let p = r.policies.as_ref().unwrap_or(&empty);
         let ppath = format!("{rpath}.policies");
-        let mut policies = RoutePolicies { max_request_body: default_body, ..Default::default() };
+        let mut policies = RoutePolicies {
+            max_request_body: default_body,
+            ..Default::default()
+        };
         self.shared_policies(&ppath, p, Level::Route);
-        policies.request_headers = self.header_modifier(&format!("{ppath}.requestHeaderModifier"), p.request_header_modifier.as_ref());
-        policies.response_headers = self.header_modifier(&format!("{ppath}.responseHeaderModifier"), p.response_header_modifier.as_ref());
-        policies.rewrite = p.url_rewrite.as_ref().map(|u| self.url_rewrite(&format!("{ppath}.urlRewrite"), u, matchers));
-        policies.redirect = p.request_redirect.as_ref().map(|rd| self.redirect(&format!("{ppath}.requestRedirect"), rd, matchers));
-        policies.mirror = p.request_mirror.as_ref().and_then(|m| self.mirror(&format!("{ppath}.requestMirror"), m));
-        policies.cors = p.cors.as_ref().map(|c| self.cors(&format!("{ppath}.cors"), c));
+        policies.request_headers = self.header_modifier(
+            &format!("{ppath}.requestHeaderModifier"),
+            p.request_header_modifier.as_ref(),
+        );
+        policies.response_headers = self.header_modifier(
+            &format!("{ppath}.responseHeaderModifier"),
+            p.response_header_modifier.as_ref(),
+        );
+        policies.rewrite = p
+            .url_rewrite
+            .as_ref()
+            .map(|u| self.url_rewrite(&format!("{ppath}.urlRewrite"), u, matchers));
+        policies.redirect = p
+            .request_redirect
+            .as_ref()
+            .map(|rd| self.redirect(&format!("{ppath}.requestRedirect"), rd, matchers));
+        policies.mirror = p
+            .request_mirror
+            .as_ref()
+            .and_then(|m| self.mirror(&format!("{ppath}.requestMirror"), m));
+        policies.cors = p
+            .cors
+            .as_ref()
+            .map(|c| self.cors(&format!("{ppath}.cors"), c));
         policies.timeouts = timeouts(p.timeout.as_ref());
-        policies.retry = p.retry.as_ref().map(|rt| self.retry(&format!("{ppath}.retry"), rt));
+        policies.retry = p
+            .retry
+            .as_ref()
+            .map(|rt| self.retry(&format!("{ppath}.retry"), rt));
         if let Some(b) = p.max_request_body {
             policies.max_request_body = b.0;
         }
         if policies.redirect.is_some() && policies.rewrite.is_some() {
-            self.err(format!("{ppath}.urlRewrite"), "requestRedirect and urlRewrite cannot be used together");
+            self.err(
+                format!("{ppath}.urlRewrite"),
+                "requestRedirect and urlRewrite cannot be used together",
+            );
         }
 
         let mut backends = Vec::new();
         for (b, entry) in r.backends.iter().enumerate() {
-            if let Some(rb) = self.route_backend(&format!("{rpath}.backends[{b}]"), entry, matchers) {
+            if let Some(rb) = self.route_backend(&format!("{rpath}.backends[{b}]"), entry, matchers)
+            {
                 backends.push(rb);
             }
         }
         if r.backends.is_empty() && policies.redirect.is_none() {
-            self.err(format!("{rpath}.backends"), "a route needs at least one backend (or a requestRedirect policy)");
+            self.err(
+                format!("{rpath}.backends"),
+                "a route needs at least one backend (or a requestRedirect policy)",
+            );
         }
         let total_weight = backends.iter().map(|b| u64::from(b.weight)).sum();
-        Route { key: format!("{listener}/{}", r.name).into(), policies, backends, total_weight }
+        Route {
+            key: format!("{listener}/{}", r.name).into(),
+            policies,
+            backends,
+            total_weight,
+        }
     }
 
-    fn route_backend(&mut self, path: &str, e: &'a file::RouteBackend, matchers: &[RequestMatch]) -> Option<RouteBackend> {
-        let (name, target, named_policies): (Arc<str>, BackendTarget, Option<&file::Policies>) = match (&e.backend, &e.host) {
-            (Some(name), None) => match self.named.get(name.as_str()) {
-                Some((_, nb)) => {
-                    let host = nb.host.as_deref().and_then(|h| Upstream::parse(h).ok())?;
-                    (name.as_str().into(), BackendTarget::Host(host), nb.policies.as_ref())
-                }
-                None => {
-                    let known: Vec<&str> = self.named.keys().copied().collect();
-                    self.err(format!("{path}.backend"), format!("no backend named {name:?}{}", suggest(name, &known)));
+    fn route_backend(
+        &mut self,
+        path: &str,
+        e: &'a file::RouteBackend,
+        matchers: &[RequestMatch],
+    ) -> Option<RouteBackend> {
+        let (name, target, named_policies): (Arc<str>, BackendTarget, Option<&file::Policies>) =
+            match (&e.backend, &e.host) {
+                (Some(name), None) => match self.named.get(name.as_str()) {
+                    Some((_, nb)) => {
+                        let host = nb.host.as_deref().and_then(|h| Upstream::parse(h).ok())?;
+                        (
+                            name.as_str().into(),
+                            BackendTarget::Host(host),
+                            nb.policies.as_ref(),
+                        )
+                    }
+                    None => {
+                        let known: Vec<&str> = self.named.keys().copied().collect();
+                        self.err(
+                            format!("{path}.backend"),
+                            format!("no backend named {name:?}{}", suggest(name, &known)),
+                        );
+                        return None;
+                    }
+                },
+                (None, Some(host)) => match Upstream::parse(host) {
+                    Ok(u) => (host.as_str().into(), BackendTarget::Host(u), None),
+                    Err(msg) => {
+                        self.err(format!("{path}.host"), msg);
+                        return None;
+                    }
+                },
+                _ => {
+                    self.err(
+                        path,
+                        "write exactly one of backend (a name) or host (host:port)",
+                    );
                     return None;
                 }
-            },
-            (None, Some(host)) => match Upstream::parse(host) {
-                Ok(u) => (host.as_str().into(), BackendTarget::Host(u), None),
-                Err(msg) => {
-                    self.err(format!("{path}.host"), msg);
-                    return None;
-                }
-            },
-            _ => {
-                self.err(path, "write exactly one of backend (a name) or host (host:port)");
-                return None;
-            }
-        };
+            };
         let mut policies = BackendPolicies::default();
         // The named backend's policies first, then the entry's, which win.
-        let named_path = e.backend.as_ref().and_then(|n| self.named.get(n.as_str())).map(|(i, _)| format!("backends[{i}].policies"));
-        let layers = [(named_path, named_policies), (Some(format!("{path}.policies")), e.policies.as_ref())];
+        let named_path = e
+            .backend
+            .as_ref()
+            .and_then(|n| self.named.get(n.as_str()))
+            .map(|(i, _)| format!("backends[{i}].policies"));
+        let layers = [
+            (named_path, named_policies),
+            (Some(format!("{path}.policies")), e.policies.as_ref()),
+        ];
         for (lpath, p) in layers {
-            let (Some(lpath), Some(p)) = (lpath, p) else { continue };
+            let (Some(lpath), Some(p)) = (lpath, p) else {
+                continue;
+            };
             self.shared_policies(&lpath, p, Level::Backend);
-            if let Some(m) = self.header_modifier(&format!("{lpath}.requestHeaderModifier"), p.request_header_modifier.as_ref()) {
+            if let Some(m) = self.header_modifier(
+                &format!("{lpath}.requestHeaderModifier"),
+                p.request_header_modifier.as_ref(),
+            ) {
                 policies.request_headers = Some(m);
             }
-            if let Some(m) = self.header_modifier(&format!("{lpath}.responseHeaderModifier"), p.response_header_modifier.as_ref()) {
+            if let Some(m) = self.header_modifier(
+                &format!("{lpath}.responseHeaderModifier"),
+                p.response_header_modifier.as_ref(),
+            ) {
                 policies.response_headers = Some(m);
             }
             if let Some(u) = &p.url_rewrite {
-                policies.rewrite = Some(self.url_rewrite(&format!("{lpath}.urlRewrite"), u, matchers));
+                policies.rewrite =
+                    Some(self.url_rewrite(&format!("{lpath}.urlRewrite"), u, matchers));
             }
             if let Some(m) = &p.request_mirror {
                 policies.mirror = self.mirror(&format!("{lpath}.requestMirror"), m);
             }
             let t = timeouts(p.timeout.as_ref());
             policies.timeouts.request = t.request.or(policies.timeouts.request);
-            policies.timeouts.backend_request = t.backend_request.or(policies.timeouts.backend_request);
+            policies.timeouts.backend_request =
+                t.backend_request.or(policies.timeouts.backend_request);
             if let Some(r) = &p.retry {
                 policies.retry = Some(self.retry(&format!("{lpath}.retry"), r));
             }
         }
-        Some(RouteBackend { name, weight: e.weight.unwrap_or(1), target, policies })
+        Some(RouteBackend {
+            name,
+            weight: e.weight.unwrap_or(1),
+            target,
+            policies,
+        })
     }
 
     /// Checks that apply to a policy block wherever it sits.
@@ -455,13 +616,20 @@ impl<'a> Lowering<'a> {
             ];
             for (key, present) in route_only {
                 if present {
-                    self.err(format!("{path}.{key}"), format!("{key} applies to a whole route; move it to the route's policies"));
+                    self.err(
+                        format!("{path}.{key}"),
+                        format!("{key} applies to a whole route; move it to the route's policies"),
+                    );
                 }
             }
         }
     }
 
-    fn header_modifier(&mut self, path: &str, m: Option<&file::HeaderModifier>) -> Option<HeaderModifier> {
+    fn header_modifier(
+        &mut self,
+        path: &str,
+        m: Option<&file::HeaderModifier>,
+    ) -> Option<HeaderModifier> {
         let m = m?;
         let mut out = HeaderModifier::default();
         for (list, src, key) in [(&mut out.add, &m.add, "add"), (&mut out.set, &m.set, "set")] {
@@ -471,21 +639,37 @@ impl<'a> Lowering<'a> {
                 let v = HeaderValue::from_str(value);
                 match (n, v) {
                     (Ok(n), Ok(v)) => list.push((n, v)),
-                    (Err(_), _) => self.errors.push(self.source.diagnostic(&hpath, format!("invalid header name {name:?}"))),
-                    (_, Err(_)) => self.errors.push(self.source.diagnostic(&hpath, format!("invalid header value for {name:?}: control characters are not allowed"))),
+                    (Err(_), _) => self.errors.push(
+                        self.source
+                            .diagnostic(&hpath, format!("invalid header name {name:?}")),
+                    ),
+                    (_, Err(_)) => self.errors.push(self.source.diagnostic(
+                        &hpath,
+                        format!(
+                            "invalid header value for {name:?}: control characters are not allowed"
+                        ),
+                    )),
                 }
             }
         }
         for (i, name) in m.remove.iter().enumerate() {
             match HeaderName::from_bytes(name.as_bytes()) {
                 Ok(n) => out.remove.push(n),
-                Err(_) => self.err(format!("{path}.remove[{i}]"), format!("invalid header name {name:?}")),
+                Err(_) => self.err(
+                    format!("{path}.remove[{i}]"),
+                    format!("invalid header name {name:?}"),
+                ),
             }
         }
         Some(out)
     }
 
-    fn path_rewrite(&mut self, path: &str, p: &file::PathRewrite, matchers: &[RequestMatch]) -> PathRewrite {
+    fn path_rewrite(
+        &mut self,
+        path: &str,
+        p: &file::PathRewrite,
+        matchers: &[RequestMatch],
+    ) -> PathRewrite {
         match p {
             file::PathRewrite::Full(f) => {
                 if !f.starts_with('/') {
@@ -497,7 +681,10 @@ impl<'a> Lowering<'a> {
                 if !f.starts_with('/') {
                     self.err(format!("{path}.prefix"), "the prefix must start with /");
                 }
-                if matchers.iter().any(|m| !matches!(m.path, PathMatcher::Prefix(_))) {
+                if matchers
+                    .iter()
+                    .any(|m| !matches!(m.path, PathMatcher::Prefix(_)))
+                {
                     self.err(format!("{path}.prefix"), "a prefix replacement needs every match of the route to be a path prefix match");
                 }
                 PathRewrite::Prefix(f.clone())
@@ -505,39 +692,79 @@ impl<'a> Lowering<'a> {
         }
     }
 
-    fn url_rewrite(&mut self, path: &str, u: &file::UrlRewrite, matchers: &[RequestMatch]) -> UrlRewrite {
-        let hostname = u.hostname.as_ref().and_then(|h| match HostPattern::parse(h) {
-            Ok(HostPattern::Exact(_)) => HeaderValue::from_str(h).ok(),
-            _ => {
-                self.err(format!("{path}.hostname"), format!("invalid hostname {h:?}: write a plain host name"));
-                None
-            }
-        });
-        let rewrite = u.path.as_ref().map(|p| self.path_rewrite(&format!("{path}.path"), p, matchers));
-        UrlRewrite { hostname, path: rewrite }
+    fn url_rewrite(
+        &mut self,
+        path: &str,
+        u: &file::UrlRewrite,
+        matchers: &[RequestMatch],
+    ) -> UrlRewrite {
+        let hostname = u
+            .hostname
+            .as_ref()
+            .and_then(|h| match HostPattern::parse(h) {
+                Ok(HostPattern::Exact(_)) => HeaderValue::from_str(h).ok(),
+                _ => {
+                    self.err(
+                        format!("{path}.hostname"),
+                        format!("invalid hostname {h:?}: write a plain host name"),
+                    );
+                    None
+                }
+            });
+        let rewrite = u
+            .path
+            .as_ref()
+            .map(|p| self.path_rewrite(&format!("{path}.path"), p, matchers));
+        UrlRewrite {
+            hostname,
+            path: rewrite,
+        }
     }
 
-    fn redirect(&mut self, path: &str, r: &file::RequestRedirect, matchers: &[RequestMatch]) -> Redirect {
+    fn redirect(
+        &mut self,
+        path: &str,
+        r: &file::RequestRedirect,
+        matchers: &[RequestMatch],
+    ) -> Redirect {
         let code = r.status_code.unwrap_or(302);
         let status = match code {
             301 | 302 | 303 | 307 | 308 => StatusCode::from_u16(code).unwrap_or(StatusCode::FOUND),
             _ => {
-                self.err(format!("{path}.statusCode"), format!("status {code} is not a redirect: use 301, 302, 303, 307 or 308"));
+                self.err(
+                    format!("{path}.statusCode"),
+                    format!("status {code} is not a redirect: use 301, 302, 303, 307 or 308"),
+                );
                 StatusCode::FOUND
             }
         };
         if let Some(s) = &r.scheme {
             if s != "http" && s != "https" {
-                self.err(format!("{path}.scheme"), format!("scheme {s:?} must be http or https"));
+                self.err(
+                    format!("{path}.scheme"),
+                    format!("scheme {s:?} must be http or https"),
+                );
             }
         }
         if let Some(h) = &r.hostname {
             if !matches!(HostPattern::parse(h), Ok(HostPattern::Exact(_))) {
-                self.err(format!("{path}.hostname"), format!("invalid hostname {h:?}: write a plain host name"));
+                self.err(
+                    format!("{path}.hostname"),
+                    format!("invalid hostname {h:?}: write a plain host name"),
+                );
             }
         }
-        let rewrite = r.path.as_ref().map(|p| self.path_rewrite(&format!("{path}.path"), p, matchers));
-        Redirect { scheme: r.scheme.clone(), hostname: r.hostname.clone(), port: r.port, path: rewrite, status }
+        let rewrite = r
+            .path
+            .as_ref()
+            .map(|p| self.path_rewrite(&format!("{path}.path"), p, matchers));
+        Redirect {
+            scheme: r.scheme.clone(),
+            hostname: r.hostname.clone(),
+            port: r.port,
+            path: rewrite,
+            status,
+        }
     }
 
     fn mirror(&mut self, path: &str, m: &file::RequestMirror) -> Option<Mirror> {
@@ -546,28 +773,48 @@ impl<'a> Lowering<'a> {
             self.err(format!("{path}.percentage"), "must be between 0 and 100");
         }
         let upstream = match (&m.backend.host, &m.backend.backend) {
-            (Some(h), None) => Upstream::parse(h).map_err(|e| self.err(format!("{path}.backend.host"), e)).ok(),
-            (None, Some(name)) => match self.named.get(name.as_str()).map(|(_, b)| b.host.clone()) {
-                Some(Some(h)) => Upstream::parse(&h).ok(),
-                Some(None) => {
-                    self.err(format!("{path}.backend.backend"), format!("backend {name:?} is not a host backend"));
-                    None
+            (Some(h), None) => Upstream::parse(h)
+                .map_err(|e| self.err(format!("{path}.backend.host"), e))
+                .ok(),
+            (None, Some(name)) => {
+                match self.named.get(name.as_str()).map(|(_, b)| b.host.clone()) {
+                    Some(Some(h)) => Upstream::parse(&h).ok(),
+                    Some(None) => {
+                        self.err(
+                            format!("{path}.backend.backend"),
+                            format!("backend {name:?} is not a host backend"),
+                        );
+                        None
+                    }
+                    None => {
+                        self.err(
+                            format!("{path}.backend.backend"),
+                            format!("no backend named {name:?}"),
+                        );
+                        None
+                    }
                 }
-                None => {
-                    self.err(format!("{path}.backend.backend"), format!("no backend named {name:?}"));
-                    None
-                }
-            },
+            }
             _ => {
-                self.err(format!("{path}.backend"), "write exactly one of host or backend");
+                self.err(
+                    format!("{path}.backend"),
+                    "write exactly one of host or backend",
+                );
                 None
             }
         }?;
-        Some(Mirror { upstream, percentage: pct.clamp(0.0, 100.0) })
+        Some(Mirror {
+            upstream,
+            percentage: pct.clamp(0.0, 100.0),
+        })
     }
 
     fn cors(&mut self, path: &str, c: &file::Cors) -> Cors {
-        let mut out = Cors { allow_credentials: c.allow_credentials.unwrap_or(false), max_age: c.max_age, ..Default::default() };
+        let mut out = Cors {
+            allow_credentials: c.allow_credentials.unwrap_or(false),
+            max_age: c.max_age,
+            ..Default::default()
+        };
         for (i, o) in c.allow_origins.iter().enumerate() {
             match OriginPattern::parse(o) {
                 Ok(p) => out.allow_origins.push(p),
@@ -578,7 +825,10 @@ impl<'a> Lowering<'a> {
             if m == "*" {
                 out.any_method = true;
             } else if http::Method::from_bytes(m.as_bytes()).is_err() {
-                self.err(format!("{path}.allowMethods[{i}]"), format!("invalid method {m:?}"));
+                self.err(
+                    format!("{path}.allowMethods[{i}]"),
+                    format!("invalid method {m:?}"),
+                );
             } else {
                 out.allow_methods.push(m.to_ascii_uppercase());
             }
@@ -587,14 +837,20 @@ impl<'a> Lowering<'a> {
             if h == "*" {
                 out.any_header = true;
             } else if HeaderName::from_bytes(h.as_bytes()).is_err() {
-                self.err(format!("{path}.allowHeaders[{i}]"), format!("invalid header name {h:?}"));
+                self.err(
+                    format!("{path}.allowHeaders[{i}]"),
+                    format!("invalid header name {h:?}"),
+                );
             } else {
                 out.allow_headers.push(h.to_ascii_lowercase());
             }
         }
         for (i, h) in c.expose_headers.iter().enumerate() {
             if h != "*" && HeaderName::from_bytes(h.as_bytes()).is_err() {
-                self.err(format!("{path}.exposeHeaders[{i}]"), format!("invalid header name {h:?}"));
+                self.err(
+                    format!("{path}.exposeHeaders[{i}]"),
+                    format!("invalid header name {h:?}"),
+                );
             }
         }
         if !c.expose_headers.is_empty() {
@@ -610,21 +866,34 @@ impl<'a> Lowering<'a> {
         }
         for (i, c) in r.codes.iter().enumerate() {
             if !(100..=599).contains(c) {
-                self.err(format!("{path}.codes[{i}]"), format!("{c} is not an HTTP status"));
+                self.err(
+                    format!("{path}.codes[{i}]"),
+                    format!("{c} is not an HTTP status"),
+                );
             }
         }
         Retry {
             attempts: attempts.min(10),
             backoff: r.backoff.map_or(std::time::Duration::ZERO, |d| d.0),
-            codes: if r.codes.is_empty() { vec![503] } else { r.codes.clone() },
+            codes: if r.codes.is_empty() {
+                vec![503]
+            } else {
+                r.codes.clone()
+            },
         }
     }
 }
 
 fn timeouts(t: Option<&file::Timeout>) -> Timeouts {
     Timeouts {
-        request: t.and_then(|t| t.request).map(|d| d.0).filter(|d| !d.is_zero()),
-        backend_request: t.and_then(|t| t.backend_request).map(|d| d.0).filter(|d| !d.is_zero()),
+        request: t
+            .and_then(|t| t.request)
+            .map(|d| d.0)
+            .filter(|d| !d.is_zero()),
+        backend_request: t
+            .and_then(|t| t.backend_request)
+            .map(|d| d.0)
+            .filter(|d| !d.is_zero()),
     }
 }
 
@@ -638,9 +907,12 @@ fn decode_key(k: &str) -> Result<[u8; 32], String> {
         .decode(k.trim())
         .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(k.trim()))
         .map_err(|_| "sessionKey must be base64 (try: openssl rand -base64 32)".to_string())?;
-    bytes
-        .try_into()
-        .map_err(|b: Vec<u8>| format!("sessionKey must be 32 bytes, got {} (try: openssl rand -base64 32)", b.len()))
+    bytes.try_into().map_err(|b: Vec<u8>| {
+        format!(
+            "sessionKey must be 32 bytes, got {} (try: openssl rand -base64 32)",
+            b.len()
+        )
+    })
 }
 
 /// ` (did you mean "x"?)` when a known name is close.

@@ -23,19 +23,35 @@ fn lowered(yaml: &str) -> Model {
 fn errors(yaml: &str) -> Vec<(Option<usize>, String, String)> {
     match lower(&source(yaml)) {
         Ok(_) => panic!("expected errors"),
-        Err(e) => e.0.into_iter().map(|d| (d.line, d.path, d.message)).collect(),
+        Err(e) => {
+            e.0.into_iter()
+                .map(|d| (d.line, d.path, d.message))
+                .collect()
+        }
     }
 }
 
-fn select<'m>(m: &'m Model, host: &str, method: &str, uri: &str, headers: &[(&str, &str)]) -> Option<&'m str> {
-    let mut b = http::Request::builder().method(method).uri(uri).header("host", host);
+fn select<'m>(
+    m: &'m Model,
+    host: &str,
+    method: &str,
+    uri: &str,
+    headers: &[(&str, &str)],
+) -> Option<&'m str> {
+    let mut b = http::Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("host", host);
     for (k, v) in headers {
         b = b.header(*k, *v);
     }
     let parts = b.body(()).unwrap().into_parts().0;
     let bind = &m.binds[0];
     let listener = bind.listener_for(Some(host))?;
-    listener.routes.select(Some(host), &parts).map(|s| &*s.route.key)
+    listener
+        .routes
+        .select(Some(host), &parts)
+        .map(|s| &*s.route.key)
 }
 
 const PRECEDENCE: &str = r#"
@@ -70,18 +86,49 @@ fn gateway_api_precedence() {
     let m = lowered(PRECEDENCE);
     let h = "gw.test";
     assert_eq!(select(&m, h, "GET", "/", &[]), Some("l/root"));
-    assert_eq!(select(&m, h, "GET", "/apix", &[]), Some("l/root"), "prefix is segment-aware");
+    assert_eq!(
+        select(&m, h, "GET", "/apix", &[]),
+        Some("l/root"),
+        "prefix is segment-aware"
+    );
     assert_eq!(select(&m, h, "GET", "/api/x", &[]), Some("l/api"));
-    assert_eq!(select(&m, h, "GET", "/api/v1/x", &[]), Some("l/api-v1"), "longer prefix wins");
-    assert_eq!(select(&m, h, "GET", "/api/v1/special", &[]), Some("l/exact"), "exact wins");
+    assert_eq!(
+        select(&m, h, "GET", "/api/v1/x", &[]),
+        Some("l/api-v1"),
+        "longer prefix wins"
+    );
+    assert_eq!(
+        select(&m, h, "GET", "/api/v1/special", &[]),
+        Some("l/exact"),
+        "exact wins"
+    );
     assert_eq!(select(&m, h, "GET", "/items/42", &[]), Some("l/regex"));
-    assert_eq!(select(&m, h, "GET", "/items/4x", &[]), Some("l/root"), "regex is anchored");
-    assert_eq!(select(&m, h, "POST", "/api/x", &[("x-env", "prod")]), Some("l/post"), "method beats headers");
-    assert_eq!(select(&m, h, "GET", "/api/x", &[("x-env", "prod")]), Some("l/header"));
+    assert_eq!(
+        select(&m, h, "GET", "/items/4x", &[]),
+        Some("l/root"),
+        "regex is anchored"
+    );
+    assert_eq!(
+        select(&m, h, "POST", "/api/x", &[("x-env", "prod")]),
+        Some("l/post"),
+        "method beats headers"
+    );
+    assert_eq!(
+        select(&m, h, "GET", "/api/x", &[("x-env", "prod")]),
+        Some("l/header")
+    );
     assert_eq!(select(&m, h, "GET", "/api/x?v=3", &[]), Some("l/query"));
     assert_eq!(select(&m, h, "GET", "/api/x?v=4", &[]), Some("l/api"));
-    assert_eq!(select(&m, "b.example.com", "GET", "/api/x", &[]), Some("l/host"), "hostname beats path");
-    assert_eq!(select(&m, "a.example.com", "GET", "/api/x", &[]), Some("l/host-exact"), "exact host beats wildcard");
+    assert_eq!(
+        select(&m, "b.example.com", "GET", "/api/x", &[]),
+        Some("l/host"),
+        "hostname beats path"
+    );
+    assert_eq!(
+        select(&m, "a.example.com", "GET", "/api/x", &[]),
+        Some("l/host-exact"),
+        "exact host beats wildcard"
+    );
 }
 
 #[test]
@@ -110,15 +157,31 @@ backends:
             .find(|(_, p, _)| p == path)
             .unwrap_or_else(|| panic!("no error at {path}: {errs:#?}"))
     };
-    assert_eq!(find("binds[0].listeners[0].routes[0].matches[0].path.regex").0, Some(7));
+    assert_eq!(
+        find("binds[0].listeners[0].routes[0].matches[0].path.regex").0,
+        Some(7)
+    );
     let (line, _, msg) = find("binds[0].listeners[0].routes[0].backends[0].backend");
     assert_eq!(*line, Some(8));
     assert!(msg.contains("did you mean \"tools\""), "{msg}");
     assert_eq!(find("binds[0].listeners[0].routes[1].name").0, Some(9));
-    assert!(find("binds[0].listeners[0].routes[1].policies.urlRewrite.path.prefix").2.contains("prefix match"));
-    assert!(find("binds[0].listeners[0].routes[1].policies.jwtAuth").2.contains("not supported yet: jwtAuth"));
-    assert!(find("binds[0].listeners[0].routes[1].backends[0].host").2.contains("host:port"));
-    assert!(errs.iter().any(|(_, p, m)| p.contains("requestHeaderModifier.set") && m.contains("invalid header name")), "{errs:#?}");
+    assert!(
+        find("binds[0].listeners[0].routes[1].policies.urlRewrite.path.prefix")
+            .2
+            .contains("prefix match")
+    );
+    assert!(find("binds[0].listeners[0].routes[1].policies.jwtAuth")
+        .2
+        .contains("not supported yet: jwtAuth"));
+    assert!(find("binds[0].listeners[0].routes[1].backends[0].host")
+        .2
+        .contains("host:port"));
+    assert!(
+        errs.iter()
+            .any(|(_, p, m)| p.contains("requestHeaderModifier.set")
+                && m.contains("invalid header name")),
+        "{errs:#?}"
+    );
 }
 
 #[test]
@@ -134,7 +197,11 @@ fn route_only_policies_rejected_at_backend_level() {
         policies: { cors: { allowOrigins: ["*"] } }
 "#;
     let errs = errors(yaml);
-    assert!(errs.iter().any(|(_, p, m)| p.ends_with("backends[0].policies.cors") && m.contains("whole route")), "{errs:#?}");
+    assert!(
+        errs.iter()
+            .any(|(_, p, m)| p.ends_with("backends[0].policies.cors") && m.contains("whole route")),
+        "{errs:#?}"
+    );
 }
 
 #[test]
@@ -150,8 +217,14 @@ fn listener_problems() {
     let paths: Vec<&str> = errs.iter().map(|(_, p, _)| p.as_str()).collect();
     assert!(paths.contains(&"binds[0].listeners[0].tls"), "{paths:?}");
     assert!(paths.contains(&"binds[0].listeners[1].name"), "{paths:?}");
-    assert!(paths.contains(&"binds[0].listeners[1].protocol"), "{paths:?}");
-    assert!(paths.contains(&"binds[0].listeners[2].hostname"), "{paths:?}");
+    assert!(
+        paths.contains(&"binds[0].listeners[1].protocol"),
+        "{paths:?}"
+    );
+    assert!(
+        paths.contains(&"binds[0].listeners[2].hostname"),
+        "{paths:?}"
+    );
 }
 
 #[test]
@@ -173,13 +246,31 @@ backends:
 "#;
     let m = lowered(yaml);
     let route = select(&m, "x", "GET", "/", &[]).map(|_| ()).and_then(|_| {
-        let parts = http::Request::builder().uri("/").header("host", "x").body(()).unwrap().into_parts().0;
-        m.binds[0].listeners[0].routes.select(Some("x"), &parts).map(|s| s.route.clone())
+        let parts = http::Request::builder()
+            .uri("/")
+            .header("host", "x")
+            .body(())
+            .unwrap()
+            .into_parts()
+            .0;
+        m.binds[0].listeners[0]
+            .routes
+            .select(Some("x"), &parts)
+            .map(|s| s.route.clone())
     });
     let route = route.expect("route");
     let b = &route.backends[0];
-    assert_eq!(b.policies.timeouts.backend_request, Some(std::time::Duration::from_secs(1)));
-    assert_eq!(b.policies.timeouts.request, Some(std::time::Duration::from_secs(9)));
+    assert_eq!(
+        b.policies.timeouts.backend_request,
+        Some(std::time::Duration::from_secs(1))
+    );
+    assert_eq!(
+        b.policies.timeouts.request,
+        Some(std::time::Duration::from_secs(9))
+    );
     assert_eq!(b.policies.retry.as_ref().map(|r| r.attempts), Some(3));
-    assert_eq!(route.policies.timeouts.request, Some(std::time::Duration::from_secs(5)));
+    assert_eq!(
+        route.policies.timeouts.request,
+        Some(std::time::Duration::from_secs(5))
+    );
 }

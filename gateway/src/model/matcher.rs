@@ -30,7 +30,11 @@ impl PathMatcher {
     /// Builds a segment-aware prefix matcher: `/api/` and `/api` are the same prefix.
     pub fn prefix(p: &str) -> Self {
         let trimmed = p.trim_end_matches('/');
-        PathMatcher::Prefix(if trimmed.is_empty() { "/".to_string() } else { trimmed.to_string() })
+        PathMatcher::Prefix(if trimmed.is_empty() {
+            "/".to_string()
+        } else {
+            trimmed.to_string()
+        })
     }
 
     /// Whether `path` matches.
@@ -111,9 +115,9 @@ impl RequestMatch {
             return true;
         }
         let query = req.uri.query().unwrap_or("");
-        self.query.iter().all(|(name, cond)| {
-            query_pairs(query).any(|(k, v)| k == *name && cond.matches(&v))
-        })
+        self.query
+            .iter()
+            .all(|(name, cond)| query_pairs(query).any(|(k, v)| k == *name && cond.matches(&v)))
     }
 
     fn precedence_cmp(&self, other: &Self) -> Ordering {
@@ -208,7 +212,11 @@ impl RouteTable {
     }
 
     /// The first route, in precedence order, whose hostnames and conditions match.
-    pub fn select<'a>(&'a self, host: Option<&str>, req: &http::request::Parts) -> Option<Selected<'a>> {
+    pub fn select<'a>(
+        &'a self,
+        host: Option<&str>,
+        req: &http::request::Parts,
+    ) -> Option<Selected<'a>> {
         self.entries
             .iter()
             .find(|e| {
@@ -216,7 +224,10 @@ impl RouteTable {
                     || host.is_some_and(|h| e.hostnames.iter().any(|p| p.matches(h))))
                     && e.matcher.matches(req)
             })
-            .map(|e| Selected { route: &e.route, matched: &e.matcher })
+            .map(|e| Selected {
+                route: &e.route,
+                matched: &e.matcher,
+            })
     }
 
     /// Number of entries (route × match).
@@ -235,7 +246,12 @@ mod tests {
     use super::*;
 
     fn parts(uri: &str) -> http::request::Parts {
-        http::Request::builder().uri(uri).body(()).unwrap().into_parts().0
+        http::Request::builder()
+            .uri(uri)
+            .body(())
+            .unwrap()
+            .into_parts()
+            .0
     }
 
     #[test]

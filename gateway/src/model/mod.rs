@@ -100,3 +100,35 @@ pub const DEFAULT_ADMIN_ADDR: &str = "127.0.0.1:15000";
 pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default request body limit.
 pub const DEFAULT_MAX_REQUEST_BODY: u64 = 4 << 20;
+
+/// Checks and lowers the config file at `path`, reporting the errors of every stage together.
+pub fn load(
+    path: &std::path::Path,
+) -> Result<(crate::config::Source, Model), crate::config::ConfigErrors> {
+    from_checked(crate::config::Source::check_file(path))
+}
+
+/// Lowers a checked config. When the earlier stages failed, lowering still runs on the
+/// best-effort config so its findings join theirs, except those that only repeat them.
+pub fn from_checked(
+    mut checked: crate::config::Checked,
+) -> Result<(crate::config::Source, Model), crate::config::ConfigErrors> {
+    let Some(source) = checked.source.take() else {
+        return Err(checked.errors);
+    };
+    match lower(&source) {
+        Ok(model) if checked.errors.is_empty() => Ok((source, model)),
+        Ok(_) => Err(checked.errors),
+        Err(found) => {
+            let later: Vec<_> = found
+                .0
+                .into_iter()
+                .filter(|d| !checked.echoes_earlier_error(&d.path))
+                .collect();
+            let mut all = std::mem::take(&mut checked.errors.0);
+            all.extend(later);
+            all.sort_by_key(|d| (d.line.unwrap_or(usize::MAX), d.column.unwrap_or(0)));
+            Err(crate::config::ConfigErrors(all))
+        }
+    }
+}

@@ -111,7 +111,9 @@ impl OriginPattern {
                 scheme: format!("{scheme}://"),
                 suffix: suffix.to_string(),
             }),
-            Some(_) => Err(format!("invalid origin {s:?}: a wildcard must be written *.domain")),
+            Some(_) => Err(format!(
+                "invalid origin {s:?}: a wildcard must be written *.domain"
+            )),
             None => Ok(OriginPattern::Exact(s)),
         }
     }
@@ -123,9 +125,9 @@ impl OriginPattern {
             OriginPattern::Exact(o) => o.eq_ignore_ascii_case(origin),
             OriginPattern::Wildcard { scheme, suffix } => {
                 let origin = origin.to_ascii_lowercase();
-                origin
-                    .strip_prefix(scheme.as_str())
-                    .is_some_and(|host| host.len() > suffix.len() && host.ends_with(suffix.as_str()))
+                origin.strip_prefix(scheme.as_str()).is_some_and(|host| {
+                    host.len() > suffix.len() && host.ends_with(suffix.as_str())
+                })
             }
         }
     }
@@ -235,8 +237,14 @@ mod tests {
     #[test]
     fn header_modifier_order() {
         let m = HeaderModifier {
-            add: vec![(HeaderName::from_static("x-a"), HeaderValue::from_static("2"))],
-            set: vec![(HeaderName::from_static("x-b"), HeaderValue::from_static("s"))],
+            add: vec![(
+                HeaderName::from_static("x-a"),
+                HeaderValue::from_static("2"),
+            )],
+            set: vec![(
+                HeaderName::from_static("x-b"),
+                HeaderValue::from_static("s"),
+            )],
             remove: vec![HeaderName::from_static("x-c")],
         };
         let mut h = http::HeaderMap::new();

@@ -31,8 +31,10 @@ impl ResolvesServerCert for SniResolver {
 
 /// Loads a PEM certificate chain and private key.
 pub fn load_certified_key(cert: &Path, key: &Path) -> Result<Arc<CertifiedKey>, String> {
-    let cert_pem = std::fs::read(cert).map_err(|e| format!("cannot read certificate {}: {e}", cert.display()))?;
-    let key_pem = std::fs::read(key).map_err(|e| format!("cannot read key {}: {e}", key.display()))?;
+    let cert_pem = std::fs::read(cert)
+        .map_err(|e| format!("cannot read certificate {}: {e}", cert.display()))?;
+    let key_pem =
+        std::fs::read(key).map_err(|e| format!("cannot read key {}: {e}", key.display()))?;
     let chain: Vec<_> = rustls_pemfile::certs(&mut cert_pem.as_slice())
         .collect::<Result<_, _>>()
         .map_err(|e| format!("invalid certificate PEM in {}: {e}", cert.display()))?;
@@ -51,7 +53,9 @@ pub fn load_certified_key(cert: &Path, key: &Path) -> Result<Arc<CertifiedKey>, 
 }
 
 /// Builds a server config that picks a certificate by SNI and offers h2 and http/1.1 by ALPN.
-pub fn server_config(mut certs: Vec<(HostPattern, Arc<CertifiedKey>)>) -> Result<Arc<rustls::ServerConfig>, String> {
+pub fn server_config(
+    mut certs: Vec<(HostPattern, Arc<CertifiedKey>)>,
+) -> Result<Arc<rustls::ServerConfig>, String> {
     certs.sort_by(|a, b| a.0.specificity_cmp(&b.0));
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut cfg = rustls::ServerConfig::builder_with_provider(provider)

@@ -12,7 +12,9 @@ pub struct Upstream {
 impl Upstream {
     /// Parses `host:port`; the port is required.
     pub fn parse(s: &str) -> Result<Self, String> {
-        let bad = || format!("invalid host {s:?}: write host:port, e.g. 127.0.0.1:8080 or api.internal:80");
+        let bad = || {
+            format!("invalid host {s:?}: write host:port, e.g. 127.0.0.1:8080 or api.internal:80")
+        };
         if s.contains('/') || s.contains('@') {
             return Err(bad());
         }

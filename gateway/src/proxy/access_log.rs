@@ -54,7 +54,11 @@ impl AccessLog {
 
     /// The observer that writes the line when the response body is done.
     pub fn finisher(self, metrics: Arc<Metrics>, span: tracing::Span) -> Finisher {
-        Finisher { log: self, metrics, span }
+        Finisher {
+            log: self,
+            metrics,
+            span,
+        }
     }
 }
 
@@ -70,8 +74,19 @@ impl BodyObserver for Finisher {
         let Finisher { log, metrics, span } = *self;
         let elapsed = log.started.elapsed();
         let route = log.route_key().to_string();
-        metrics.requests.get_or_create(&RouteStatus { route: route.clone(), status: log.status }).inc();
-        metrics.request_duration.get_or_create(&RouteLabel { route: route.clone() }).observe(elapsed.as_secs_f64());
+        metrics
+            .requests
+            .get_or_create(&RouteStatus {
+                route: route.clone(),
+                status: log.status,
+            })
+            .inc();
+        metrics
+            .request_duration
+            .get_or_create(&RouteLabel {
+                route: route.clone(),
+            })
+            .observe(elapsed.as_secs_f64());
         let error = log.error.as_deref().or(error.as_deref());
         tracing::info!(
             target: "access",

@@ -22,7 +22,9 @@ pub fn empty() -> Body {
 
 /// A body with these bytes.
 pub fn full(bytes: impl Into<Bytes>) -> Body {
-    Full::new(bytes.into()).map_err(|never| match never {}).boxed()
+    Full::new(bytes.into())
+        .map_err(|never| match never {})
+        .boxed()
 }
 
 /// The request body grew beyond the route's limit.
@@ -46,7 +48,11 @@ pin_project_lite::pin_project! {
 impl<B> Limited<B> {
     /// Wraps `inner` with a limit.
     pub fn new(inner: B, limit: u64) -> Self {
-        Limited { inner, remaining: limit, limit }
+        Limited {
+            inner,
+            remaining: limit,
+            limit,
+        }
     }
 }
 
@@ -58,7 +64,10 @@ where
     type Data = Bytes;
     type Error = BoxError;
 
-    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = self.project();
         match this.inner.poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
@@ -66,7 +75,9 @@ where
                     let n = data.len() as u64;
                     if n > *this.remaining {
                         *this.remaining = 0;
-                        return Poll::Ready(Some(Err(Box::new(BodyTooLarge { limit: *this.limit }))));
+                        return Poll::Ready(Some(Err(Box::new(BodyTooLarge {
+                            limit: *this.limit,
+                        }))));
                     }
                     *this.remaining -= n;
                 }
@@ -118,7 +129,11 @@ pin_project_lite::pin_project! {
 impl<B: HttpBody> Observed<B> {
     /// Wraps `inner`; the observer is told exactly once.
     pub fn new(inner: B, observer: Box<dyn BodyObserver>) -> Self {
-        Observed { inner, bytes: 0, observer: Some(observer) }
+        Observed {
+            inner,
+            bytes: 0,
+            observer: Some(observer),
+        }
     }
 }
 
@@ -129,7 +144,10 @@ where
     type Data = Bytes;
     type Error = BoxError;
 
-    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = self.project();
         let polled = this.inner.poll_frame(cx);
         match &polled {
@@ -183,7 +201,9 @@ mod tests {
         let body = Limited::new(Full::new(Bytes::from_static(b"0123456789")), 5);
         let err = body.collect().await.expect_err("over the limit");
         assert_eq!(is_body_too_large(err.as_ref()), Some(5));
-        let ok = Limited::new(Full::new(Bytes::from_static(b"01234")), 5).collect().await;
+        let ok = Limited::new(Full::new(Bytes::from_static(b"01234")), 5)
+            .collect()
+            .await;
         assert_eq!(ok.expect("at the limit").to_bytes().len(), 5);
     }
 

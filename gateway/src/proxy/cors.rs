@@ -17,10 +17,17 @@ pub enum CorsDecision {
 
 /// Decides how to treat a request given the route's CORS policy.
 pub fn decide(cors: &Cors, req: &http::request::Parts) -> CorsDecision {
-    let Some(origin) = req.headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) else {
+    let Some(origin) = req
+        .headers
+        .get(header::ORIGIN)
+        .and_then(|o| o.to_str().ok())
+    else {
         return CorsDecision::Pass;
     };
-    let preflight = req.method == Method::OPTIONS && req.headers.contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
+    let preflight = req.method == Method::OPTIONS
+        && req
+            .headers
+            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
     let allowed = cors.allow_origins.iter().any(|p| p.matches(origin));
     if !allowed {
         return if preflight {
@@ -31,15 +38,24 @@ pub fn decide(cors: &Cors, req: &http::request::Parts) -> CorsDecision {
         };
     }
     let mut h = HeaderMap::new();
-    let wildcard_origin = cors.allow_origins.iter().any(|p| matches!(p, crate::model::policy::OriginPattern::Any));
+    let wildcard_origin = cors
+        .allow_origins
+        .iter()
+        .any(|p| matches!(p, crate::model::policy::OriginPattern::Any));
     if wildcard_origin && !cors.allow_credentials {
-        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_ORIGIN,
+            HeaderValue::from_static("*"),
+        );
     } else if let Ok(v) = HeaderValue::from_str(origin) {
         h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
         h.append(header::VARY, HeaderValue::from_static("Origin"));
     }
     if cors.allow_credentials {
-        h.insert(header::ACCESS_CONTROL_ALLOW_CREDENTIALS, HeaderValue::from_static("true"));
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+            HeaderValue::from_static("true"),
+        );
     }
     if !preflight {
         if let Some(expose) = &cors.expose_headers {
@@ -66,7 +82,10 @@ pub fn decide(cors: &Cors, req: &http::request::Parts) -> CorsDecision {
         .map(|s| s.trim().to_ascii_lowercase())
         .filter(|s| !s.is_empty())
         .collect();
-    let headers_ok = cors.any_header || requested_headers.iter().all(|r| cors.allow_headers.iter().any(|a| a == r));
+    let headers_ok = cors.any_header
+        || requested_headers
+            .iter()
+            .all(|r| cors.allow_headers.iter().any(|a| a == r));
     if !method_ok || !headers_ok {
         return CorsDecision::Preflight(StatusCode::FORBIDDEN, HeaderMap::new());
     }
@@ -80,7 +99,11 @@ pub fn decide(cors: &Cors, req: &http::request::Parts) -> CorsDecision {
     if let Ok(v) = HeaderValue::from_str(&methods) {
         h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, v);
     }
-    let headers = if cors.any_header { requested_headers.join(", ") } else { cors.allow_headers.join(", ") };
+    let headers = if cors.any_header {
+        requested_headers.join(", ")
+    } else {
+        cors.allow_headers.join(", ")
+    };
     if !headers.is_empty() {
         if let Ok(v) = HeaderValue::from_str(&headers) {
             h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, v);
@@ -119,8 +142,17 @@ mod tests {
 
     #[test]
     fn preflight_allowed() {
-        let r = req("OPTIONS", &[("origin", "https://app.test"), ("access-control-request-method", "PUT"), ("access-control-request-headers", "X-Token")]);
-        let CorsDecision::Preflight(status, h) = decide(&cors(), &r) else { panic!("expected preflight") };
+        let r = req(
+            "OPTIONS",
+            &[
+                ("origin", "https://app.test"),
+                ("access-control-request-method", "PUT"),
+                ("access-control-request-headers", "X-Token"),
+            ],
+        );
+        let CorsDecision::Preflight(status, h) = decide(&cors(), &r) else {
+            panic!("expected preflight")
+        };
         assert_eq!(status, StatusCode::NO_CONTENT);
         assert_eq!(h["access-control-allow-origin"], "https://app.test");
         assert_eq!(h["access-control-allow-methods"], "PUT");
@@ -131,17 +163,40 @@ mod tests {
 
     #[test]
     fn preflight_refused() {
-        let bad_origin = req("OPTIONS", &[("origin", "https://evil.test"), ("access-control-request-method", "PUT")]);
-        assert!(matches!(decide(&cors(), &bad_origin), CorsDecision::Preflight(StatusCode::FORBIDDEN, _)));
-        let bad_method = req("OPTIONS", &[("origin", "https://app.test"), ("access-control-request-method", "DELETE")]);
-        assert!(matches!(decide(&cors(), &bad_method), CorsDecision::Preflight(StatusCode::FORBIDDEN, _)));
+        let bad_origin = req(
+            "OPTIONS",
+            &[
+                ("origin", "https://evil.test"),
+                ("access-control-request-method", "PUT"),
+            ],
+        );
+        assert!(matches!(
+            decide(&cors(), &bad_origin),
+            CorsDecision::Preflight(StatusCode::FORBIDDEN, _)
+        ));
+        let bad_method = req(
+            "OPTIONS",
+            &[
+                ("origin", "https://app.test"),
+                ("access-control-request-method", "DELETE"),
+            ],
+        );
+        assert!(matches!(
+            decide(&cors(), &bad_method),
+            CorsDecision::Preflight(StatusCode::FORBIDDEN, _)
+        ));
     }
 
     #[test]
     fn actual_request() {
         let r = req("GET", &[("origin", "https://app.test")]);
-        let CorsDecision::Allow(h) = decide(&cors(), &r) else { panic!("expected allow") };
+        let CorsDecision::Allow(h) = decide(&cors(), &r) else {
+            panic!("expected allow")
+        };
         assert_eq!(h["access-control-expose-headers"], "x-total");
-        assert!(matches!(decide(&cors(), &req("GET", &[])), CorsDecision::Pass));
+        assert!(matches!(
+            decide(&cors(), &req("GET", &[])),
+            CorsDecision::Pass
+        ));
     }
 }

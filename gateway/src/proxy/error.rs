@@ -78,7 +78,9 @@ impl ProxyError {
             ProxyError::NoListener { .. } | ProxyError::NoRoute { .. } => StatusCode::NOT_FOUND,
             ProxyError::NoBackend { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ProxyError::Connect { .. } | ProxyError::Upstream { .. } => StatusCode::BAD_GATEWAY,
-            ProxyError::BackendTimeout { .. } | ProxyError::RequestTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+            ProxyError::BackendTimeout { .. } | ProxyError::RequestTimeout { .. } => {
+                StatusCode::GATEWAY_TIMEOUT
+            }
             ProxyError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ProxyError::BadRequest(_) => StatusCode::BAD_REQUEST,
         }
@@ -90,7 +92,9 @@ impl ProxyError {
             ProxyError::NoBackend { .. } => Some("no_backend"),
             ProxyError::Connect { .. } => Some("connect"),
             ProxyError::Upstream { .. } => Some("reset"),
-            ProxyError::BackendTimeout { .. } | ProxyError::RequestTimeout { .. } => Some("timeout"),
+            ProxyError::BackendTimeout { .. } | ProxyError::RequestTimeout { .. } => {
+                Some("timeout")
+            }
             _ => None,
         }
     }
@@ -105,6 +109,9 @@ impl ProxyError {
 pub fn text_response(status: StatusCode, text: &str) -> Response<Body> {
     let mut resp = Response::new(full(format!("{text}\n")));
     *resp.status_mut() = status;
-    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
     resp
 }

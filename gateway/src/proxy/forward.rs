@@ -55,7 +55,12 @@ pub async fn send(
     out: Outbound<'_>,
     stats: &mut AttemptStats,
 ) -> Result<Response<Incoming>, ProxyError> {
-    let Outbound { timeouts, retry, started, .. } = out;
+    let Outbound {
+        timeouts,
+        retry,
+        started,
+        ..
+    } = out;
     let deadline = timeouts.request.map(|d| started + d);
     let uri = Uri::builder()
         .scheme("http")
@@ -89,7 +94,11 @@ pub async fn send(
         *req.uri_mut() = uri.clone();
         *req.version_mut() = Version::HTTP_11;
         // The last possible attempt takes the headers; earlier ones copy them.
-        *req.headers_mut() = if attempt > max_retries { std::mem::take(&mut headers) } else { headers.clone() };
+        *req.headers_mut() = if attempt > max_retries {
+            std::mem::take(&mut headers)
+        } else {
+            headers.clone()
+        };
         crate::telemetry::inject_context(req.headers_mut());
 
         let span = tracing::info_span!("upstream", upstream = %upstream, attempt, status = tracing::field::Empty);
@@ -115,9 +124,15 @@ pub async fn send(
                 }
                 let cause = error_chain(&e);
                 Some(if e.is_connect() {
-                    ProxyError::Connect { upstream: upstream.to_string(), cause }
+                    ProxyError::Connect {
+                        upstream: upstream.to_string(),
+                        cause,
+                    }
                 } else {
-                    ProxyError::Upstream { upstream: upstream.to_string(), cause }
+                    ProxyError::Upstream {
+                        upstream: upstream.to_string(),
+                        cause,
+                    }
                 })
             }
             Limited::AttemptTimeout => Some(ProxyError::BackendTimeout {
@@ -125,7 +140,9 @@ pub async fn send(
                 after: per_try.unwrap_or_default(),
             }),
             Limited::RequestTimeout => {
-                return Err(ProxyError::RequestTimeout { after: timeouts.request.unwrap_or_default() });
+                return Err(ProxyError::RequestTimeout {
+                    after: timeouts.request.unwrap_or_default(),
+                });
             }
         };
         if let Some(err) = &error {
@@ -134,12 +151,20 @@ pub async fn send(
             }
             tracing::debug!(upstream = %upstream, error = %err, attempt, "retrying on error");
         }
-        proxy.metrics.retries.get_or_create(&crate::metrics::RouteLabel { route: route_key.to_string() }).inc();
+        proxy
+            .metrics
+            .retries
+            .get_or_create(&crate::metrics::RouteLabel {
+                route: route_key.to_string(),
+            })
+            .inc();
         let backoff = retry.map_or(Duration::ZERO, |r| r.backoff);
         if !backoff.is_zero() {
             let wake = Instant::now() + backoff;
             if deadline.is_some_and(|d| d <= wake) {
-                return Err(ProxyError::RequestTimeout { after: timeouts.request.unwrap_or_default() });
+                return Err(ProxyError::RequestTimeout {
+                    after: timeouts.request.unwrap_or_default(),
+                });
             }
             tokio::time::sleep_until(wake).await;
         }
@@ -152,7 +177,11 @@ enum Limited<T> {
     RequestTimeout,
 }
 
-async fn with_limits<F: std::future::Future>(fut: F, per_try: Option<Duration>, deadline: Option<Instant>) -> Limited<F::Output> {
+async fn with_limits<F: std::future::Future>(
+    fut: F,
+    per_try: Option<Duration>,
+    deadline: Option<Instant>,
+) -> Limited<F::Output> {
     let try_deadline = per_try.map(|d| Instant::now() + d);
     let (limit, whole) = match (try_deadline, deadline) {
         (Some(t), Some(d)) if d <= t => (Some(d), true),

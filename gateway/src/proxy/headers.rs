@@ -46,7 +46,10 @@ pub fn set_forwarded(headers: &mut HeaderMap, client: IpAddr, tls: bool, host: O
     if let Ok(v) = HeaderValue::from_str(&xff) {
         headers.insert(XFF, v);
     }
-    headers.insert(XFP, HeaderValue::from_static(if tls { "https" } else { "http" }));
+    headers.insert(
+        XFP,
+        HeaderValue::from_static(if tls { "https" } else { "http" }),
+    );
     if !headers.contains_key(&XFH) {
         if let Some(v) = host.and_then(|h| HeaderValue::from_str(h).ok()) {
             headers.insert(XFH, v);
@@ -61,7 +64,10 @@ mod tests {
     #[test]
     fn hop_by_hop_and_connection_listed_are_removed() {
         let mut h = HeaderMap::new();
-        h.insert(header::CONNECTION, HeaderValue::from_static("close, x-secret"));
+        h.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("close, x-secret"),
+        );
         h.insert("x-secret", HeaderValue::from_static("1"));
         h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
         h.insert("x-keep", HeaderValue::from_static("1"));
@@ -76,7 +82,12 @@ mod tests {
     fn forwarded_for_appends() {
         let mut h = HeaderMap::new();
         h.insert("x-forwarded-for", HeaderValue::from_static("10.0.0.1"));
-        set_forwarded(&mut h, "127.0.0.1".parse().unwrap(), false, Some("a.test:8080"));
+        set_forwarded(
+            &mut h,
+            "127.0.0.1".parse().unwrap(),
+            false,
+            Some("a.test:8080"),
+        );
         assert_eq!(h["x-forwarded-for"], "10.0.0.1, 127.0.0.1");
         assert_eq!(h["x-forwarded-proto"], "http");
         assert_eq!(h["x-forwarded-host"], "a.test:8080");

@@ -6,7 +6,7 @@
 //! truncated one) and counted as `dropped`.
 
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -32,7 +32,31 @@ pub enum MirrorBody {
     /// No body, or the whole body was already buffered.
     Bytes(Option<Bytes>),
     /// Frames teed from the main request as it streams.
-    Teed(mpsc::Receiver<Bytes>, Arc<AtomicBool>),
+    Teed(mpsc::Receiver<Bytes>, Arc<TeeState>),
+}
+
+/// How the tee of a streamed body ended, shared by both sides.
+#[derive(Debug, Default)]
+pub struct TeeState(AtomicU8);
+
+impl TeeState {
+    const STREAMING: u8 = 0;
+    const DONE: u8 = 1;
+    const ABANDONED: u8 = 2;
+
+    fn set(&self, state: u8) {
+        let _ =
+            self.0
+                .compare_exchange(Self::STREAMING, state, Ordering::AcqRel, Ordering::Acquire);
+    }
+
+    fn is_done(&self) -> bool {
+        self.0.load(Ordering::Acquire) == Self::DONE
+    }
+
+    fn is_abandoned(&self) -> bool {
+        self.0.load(Ordering::Acquire) == Self::ABANDONED
+    }
 }
 
 /// The part of a request a mirror copies.
@@ -53,37 +77,59 @@ pub fn spawn(proxy: Arc<Proxy>, upstream: Upstream, req: MirrorRequest, body: Mi
             Ok(Ok(())) => "ok",
             Ok(Err(e)) => {
                 tracing::debug!(upstream = %upstream, error = %e, "mirror request failed");
-                if e == "dropped" { "dropped" } else { "error" }
+                if e == "dropped" {
+                    "dropped"
+                } else {
+                    "error"
+                }
             }
             Err(_) => {
                 tracing::debug!(upstream = %upstream, "mirror request timed out");
                 "error"
             }
         };
-        proxy.metrics.mirrors.get_or_create(&ResultLabel { result: label.into() }).inc();
+        proxy
+            .metrics
+            .mirrors
+            .get_or_create(&ResultLabel {
+                result: label.into(),
+            })
+            .inc();
     });
 }
 
-async fn send(proxy: &Proxy, upstream: &Upstream, req: MirrorRequest, body: MirrorBody) -> Result<(), String> {
+async fn send(
+    proxy: &Proxy,
+    upstream: &Upstream,
+    req: MirrorRequest,
+    body: MirrorBody,
+) -> Result<(), String> {
     let uri = Uri::builder()
         .scheme("http")
         .authority(upstream.authority.clone())
         .path_and_query(req.path_and_query.as_str())
         .build()
         .map_err(|e| e.to_string())?;
-    let (body, dropped_flag) = match body {
+    let (body, tee_state) = match body {
         MirrorBody::Bytes(Some(b)) => (full(b), None),
         MirrorBody::Bytes(None) => (empty(), None),
-        MirrorBody::Teed(rx, done) => {
-            let flag = done.clone();
-            let stream = futures_util::stream::unfold((rx, done), |(mut rx, done)| async move {
+        MirrorBody::Teed(rx, state) => {
+            let shared = state.clone();
+            let stream = futures_util::stream::unfold((rx, state), |(mut rx, state)| async move {
                 match rx.recv().await {
-                    Some(bytes) => Some((Ok::<_, BoxError>(Frame::data(bytes)), (rx, done))),
-                    None if done.load(Ordering::Acquire) => None,
-                    None => Some((Err::<Frame<Bytes>, BoxError>("mirror dropped: it fell behind the main request".into()), (rx, done))),
+                    Some(bytes) => Some((Ok::<_, BoxError>(Frame::data(bytes)), (rx, state))),
+                    None if state.is_done() => None,
+                    // Ended without finishing: abandoned, or the main request failed. Either way
+                    // the copy must not look complete.
+                    None => Some((
+                        Err::<Frame<Bytes>, BoxError>(
+                            "the main request body did not complete".into(),
+                        ),
+                        (rx, state),
+                    )),
                 }
             });
-            (StreamBody::new(stream).boxed(), Some(flag))
+            (StreamBody::new(stream).boxed(), Some(shared))
         }
     };
     let mut request = Request::new(body);
@@ -97,10 +143,10 @@ async fn send(proxy: &Proxy, upstream: &Upstream, req: MirrorRequest, body: Mirr
             Ok(())
         }
         Err(e) => {
-            if dropped_flag.is_some_and(|f| !f.load(Ordering::Acquire)) {
+            if tee_state.is_some_and(|s| s.is_abandoned()) {
                 Err("dropped".into())
             } else {
-                Err(e.to_string())
+                Err(crate::proxy::forward::error_chain(&e))
             }
         }
     }
@@ -112,7 +158,7 @@ pin_project_lite::pin_project! {
         #[pin]
         inner: B,
         tx: Option<mpsc::Sender<Bytes>>,
-        done: Arc<AtomicBool>,
+        state: Arc<TeeState>,
     }
 }
 
@@ -120,8 +166,15 @@ impl<B> Tee<B> {
     /// Wraps `inner`; returns the body to send upstream and the mirror's side.
     pub fn new(inner: B) -> (Self, MirrorBody) {
         let (tx, rx) = mpsc::channel(TEE_CAPACITY);
-        let done = Arc::new(AtomicBool::new(false));
-        (Tee { inner, tx: Some(tx), done: done.clone() }, MirrorBody::Teed(rx, done))
+        let state = Arc::new(TeeState::default());
+        (
+            Tee {
+                inner,
+                tx: Some(tx),
+                state: state.clone(),
+            },
+            MirrorBody::Teed(rx, state),
+        )
     }
 }
 
@@ -132,7 +185,10 @@ where
     type Data = Bytes;
     type Error = BoxError;
 
-    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let mut this = self.project();
         let polled = this.inner.as_mut().poll_frame(cx);
         match &polled {
@@ -140,17 +196,18 @@ where
                 if let (Some(tx), Some(data)) = (this.tx.as_ref(), frame.data_ref()) {
                     if tx.try_send(data.clone()).is_err() {
                         // Full or closed: abandon the copy rather than slow the main request.
+                        this.state.set(TeeState::ABANDONED);
                         *this.tx = None;
                     }
                 }
                 // hyper may stop polling once the body says it has ended.
                 if this.inner.is_end_stream() && this.tx.take().is_some() {
-                    this.done.store(true, Ordering::Release);
+                    this.state.set(TeeState::DONE);
                 }
             }
             Poll::Ready(None) => {
                 if this.tx.take().is_some() {
-                    this.done.store(true, Ordering::Release);
+                    this.state.set(TeeState::DONE);
                 }
             }
             Poll::Ready(Some(Err(_))) => {

@@ -7,7 +7,7 @@ mod access_log;
 pub mod body;
 mod cors;
 pub mod error;
-mod forward;
+pub(crate) mod forward;
 mod headers;
 mod mirror;
 mod normalize;
@@ -74,7 +74,12 @@ impl Proxy {
     }
 
     /// Serves one request on `bind`.
-    pub async fn serve(self: Arc<Self>, bind: Arc<Bind>, conn: Conn, req: Request<Incoming>) -> Response<Body> {
+    pub async fn serve(
+        self: Arc<Self>,
+        bind: Arc<Bind>,
+        conn: Conn,
+        req: Request<Incoming>,
+    ) -> Response<Body> {
         let started = Instant::now();
         let (parts, body) = req.into_parts();
         let span = tracing::info_span!(
@@ -116,17 +121,29 @@ impl Proxy {
         log: &mut AccessLog,
     ) -> Result<Response<Body>, ProxyError> {
         let client_version = parts.version;
+        if !parts.uri.path().starts_with('/') {
+            // Asterisk-form (`OPTIONS *`) and other non-path targets name no route.
+            return Err(ProxyError::BadRequest(format!(
+                "request target {:?} is not a path",
+                parts.uri.path()
+            )));
+        }
         if let Some(uri) = normalize::normalize_uri(&parts.uri) {
             parts.uri = uri;
         }
         let host = request_host(&parts);
-        let listener = bind
-            .listener_for(host.as_deref())
-            .ok_or_else(|| ProxyError::NoListener { host: host.clone().unwrap_or_default() })?;
-        let Selected { route, matched } = listener.routes.select(host.as_deref(), &parts).ok_or_else(|| ProxyError::NoRoute {
-            method: parts.method.to_string(),
-            path: parts.uri.path().to_string(),
-        })?;
+        let listener =
+            bind.listener_for(host.as_deref())
+                .ok_or_else(|| ProxyError::NoListener {
+                    host: host.clone().unwrap_or_default(),
+                })?;
+        let Selected { route, matched } = listener
+            .routes
+            .select(host.as_deref(), &parts)
+            .ok_or_else(|| ProxyError::NoRoute {
+                method: parts.method.to_string(),
+                path: parts.uri.path().to_string(),
+            })?;
         log.route = Some(route.key.clone());
         tracing::Span::current().record("route", &*route.key);
         let policies = &route.policies;
@@ -146,7 +163,11 @@ impl Proxy {
         }
         if let Some(redirect) = &policies.redirect {
             let location = rewrite::redirect_location(redirect, &parts, conn.tls, matched)
-                .ok_or_else(|| ProxyError::BadRequest("cannot build the redirect location from this request".into()))?;
+                .ok_or_else(|| {
+                    ProxyError::BadRequest(
+                        "cannot build the redirect location from this request".into(),
+                    )
+                })?;
             let mut resp = text_response(redirect.status, "redirecting");
             resp.headers_mut().insert(header::LOCATION, location);
             return Ok(resp);
@@ -164,7 +185,11 @@ impl Proxy {
         let BackendTarget::Host(upstream) = &backend.target;
 
         // The upstream request: rewrite, header changes, forwarding headers.
-        let rewrite = backend.policies.rewrite.as_ref().or(policies.rewrite.as_ref());
+        let rewrite = backend
+            .policies
+            .rewrite
+            .as_ref()
+            .or(policies.rewrite.as_ref());
         let path = match rewrite.and_then(|r| r.path.as_ref()) {
             Some(p) => rewrite::rewrite_path(parts.uri.path(), p, matched),
             None => parts.uri.path().to_string(),
@@ -182,7 +207,10 @@ impl Proxy {
             conn.tls,
             original_authority.as_ref().and_then(|h| h.to_str().ok()),
         );
-        match rewrite.and_then(|r| r.hostname.clone()).or(original_authority) {
+        match rewrite
+            .and_then(|r| r.hostname.clone())
+            .or(original_authority)
+        {
             Some(h) => {
                 parts.headers.insert(header::HOST, h);
             }
@@ -198,25 +226,47 @@ impl Proxy {
         }
 
         let timeouts = crate::model::policy::Timeouts {
-            request: backend.policies.timeouts.request.or(policies.timeouts.request),
-            backend_request: backend.policies.timeouts.backend_request.or(policies.timeouts.backend_request),
+            request: backend
+                .policies
+                .timeouts
+                .request
+                .or(policies.timeouts.request),
+            backend_request: backend
+                .policies
+                .timeouts
+                .backend_request
+                .or(policies.timeouts.backend_request),
         };
         let retry = backend.policies.retry.as_ref().or(policies.retry.as_ref());
-        let mirror = backend.policies.mirror.as_ref().or(policies.mirror.as_ref()).filter(|m| mirror::chosen(m.percentage));
+        let mirror = backend
+            .policies
+            .mirror
+            .as_ref()
+            .or(policies.mirror.as_ref())
+            .filter(|m| mirror::chosen(m.percentage));
 
         let limited = Limited::new(body, limit);
         let no_body = body_is_empty(&parts.headers, &limited);
         // A retry needs the body again, so routes with retries buffer it (bounded by the limit).
         let (attempt_body, mirror_body) = if no_body {
-            (AttemptBody::Buffered(Bytes::new()), mirror::MirrorBody::Bytes(None))
+            (
+                AttemptBody::Buffered(Bytes::new()),
+                mirror::MirrorBody::Bytes(None),
+            )
         } else if retry.is_some() {
             let bytes = collect_body(limited).await?;
-            (AttemptBody::Buffered(bytes.clone()), mirror::MirrorBody::Bytes(Some(bytes)))
+            (
+                AttemptBody::Buffered(bytes.clone()),
+                mirror::MirrorBody::Bytes(Some(bytes)),
+            )
         } else if mirror.is_some() {
             let (tee, side) = mirror::Tee::new(limited.boxed());
             (AttemptBody::Stream(tee.boxed()), side)
         } else {
-            (AttemptBody::Stream(limited.boxed()), mirror::MirrorBody::Bytes(None))
+            (
+                AttemptBody::Stream(limited.boxed()),
+                mirror::MirrorBody::Bytes(None),
+            )
         };
         if let Some(m) = mirror {
             let copy = mirror::MirrorRequest {
@@ -262,8 +312,16 @@ impl Proxy {
 }
 
 fn pick_backend(route: &Route) -> Result<&RouteBackend, ProxyError> {
-    let roll = if route.total_weight > 1 { rand::random_range(0..route.total_weight) } else { 0 };
-    route.pick_backend(roll).ok_or_else(|| ProxyError::NoBackend { route: route.key.to_string() })
+    let roll = if route.total_weight > 1 {
+        rand::random_range(0..route.total_weight)
+    } else {
+        0
+    };
+    route
+        .pick_backend(roll)
+        .ok_or_else(|| ProxyError::NoBackend {
+            route: route.key.to_string(),
+        })
 }
 
 fn content_length(headers: &http::HeaderMap) -> Result<Option<u64>, ProxyError> {
@@ -280,7 +338,10 @@ fn content_length(headers: &http::HeaderMap) -> Result<Option<u64>, ProxyError> 
 
 fn body_is_empty(headers: &http::HeaderMap, body: &impl http_body::Body) -> bool {
     body.is_end_stream()
-        || (headers.get(header::CONTENT_LENGTH).is_some_and(|v| v == "0") && !headers.contains_key(header::TRANSFER_ENCODING))
+        || (headers
+            .get(header::CONTENT_LENGTH)
+            .is_some_and(|v| v == "0")
+            && !headers.contains_key(header::TRANSFER_ENCODING))
 }
 
 async fn collect_body<B>(body: B) -> Result<Bytes, ProxyError>
@@ -291,7 +352,9 @@ where
         Ok(c) => Ok(c.to_bytes()),
         Err(e) => match body::is_body_too_large(e.as_ref()) {
             Some(limit) => Err(ProxyError::BodyTooLarge { limit }),
-            None => Err(ProxyError::BadRequest(format!("cannot read the request body: {e}"))),
+            None => Err(ProxyError::BadRequest(format!(
+                "cannot read the request body: {e}"
+            ))),
         },
     }
 }

@@ -28,7 +28,10 @@ fn is_dot(seg: &str) -> bool {
 }
 
 fn is_dot_dot(seg: &str) -> bool {
-    matches!(seg.to_ascii_lowercase().as_str(), ".." | "%2e%2e" | ".%2e" | "%2e.")
+    matches!(
+        seg.to_ascii_lowercase().as_str(),
+        ".." | "%2e%2e" | ".%2e" | "%2e."
+    )
 }
 
 fn has_dot_segment(path: &str) -> bool {

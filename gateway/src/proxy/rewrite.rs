@@ -19,10 +19,18 @@ pub fn rewrite_path(path: &str, rewrite: &PathRewrite, matched: &RequestMatch) -
 
 /// Replaces the matched segment prefix, never producing `//` at the seam.
 fn replace_prefix(path: &str, prefix: &str, replacement: &str) -> String {
-    let rest = if prefix == "/" { path } else { path.get(prefix.len()..).unwrap_or("") };
+    let rest = if prefix == "/" {
+        path
+    } else {
+        path.get(prefix.len()..).unwrap_or("")
+    };
     let repl = replacement.trim_end_matches('/');
     if rest.is_empty() || rest == "/" && repl.is_empty() {
-        if repl.is_empty() { "/".to_string() } else { repl.to_string() }
+        if repl.is_empty() {
+            "/".to_string()
+        } else {
+            repl.to_string()
+        }
     } else {
         format!("{repl}{rest}")
     }
@@ -49,11 +57,23 @@ pub fn redirect_location(
         .uri
         .authority()
         .map(|a| a.as_str().to_string())
-        .or_else(|| req.headers.get(http::header::HOST).and_then(|h| h.to_str().ok()).map(str::to_string))
+        .or_else(|| {
+            req.headers
+                .get(http::header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .map(str::to_string)
+        })
         .unwrap_or_default();
     let authority: Option<http::uri::Authority> = authority.parse().ok();
-    let req_host = authority.as_ref().map(|a| a.host().to_string()).unwrap_or_default();
+    let req_host = authority
+        .as_ref()
+        .map(|a| a.host().to_string())
+        .unwrap_or_default();
     let host = r.hostname.clone().unwrap_or(req_host);
+    if host.is_empty() {
+        // No Host header (HTTP/1.0) and no hostname in the policy: no valid Location exists.
+        return None;
+    }
     // Gateway API: an explicit port wins; when the scheme changes without one, the scheme's
     // well-known port applies; otherwise keep the request's port.
     let port = match (r.port, &r.scheme) {
@@ -90,25 +110,59 @@ mod tests {
     }
 
     fn parts(uri: &str, host: &str) -> http::request::Parts {
-        http::Request::builder().uri(uri).header("host", host).body(()).unwrap().into_parts().0
+        http::Request::builder()
+            .uri(uri)
+            .header("host", host)
+            .body(())
+            .unwrap()
+            .into_parts()
+            .0
     }
 
     fn any_match() -> RequestMatch {
-        RequestMatch { path: PathMatcher::prefix("/old"), method: None, headers: vec![], query: vec![] }
+        RequestMatch {
+            path: PathMatcher::prefix("/old"),
+            method: None,
+            headers: vec![],
+            query: vec![],
+        }
     }
 
     #[test]
     fn redirect_locations() {
         let m = any_match();
-        let base = Redirect { scheme: None, hostname: None, port: None, path: None, status: http::StatusCode::FOUND };
+        let base = Redirect {
+            scheme: None,
+            hostname: None,
+            port: None,
+            path: None,
+            status: http::StatusCode::FOUND,
+        };
         let req = parts("/old/a?x=1", "gw.test:8080");
-        let loc = |r: &Redirect| redirect_location(r, &req, false, &m).unwrap().to_str().unwrap().to_string();
+        let loc = |r: &Redirect| {
+            redirect_location(r, &req, false, &m)
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .to_string()
+        };
         assert_eq!(loc(&base), "http://gw.test:8080/old/a?x=1");
-        let https = Redirect { scheme: Some("https".into()), ..base.clone() };
+        let https = Redirect {
+            scheme: Some("https".into()),
+            ..base.clone()
+        };
         assert_eq!(loc(&https), "https://gw.test/old/a?x=1");
-        let full = Redirect { path: Some(PathRewrite::Full("/new".into())), ..base.clone() };
+        let full = Redirect {
+            path: Some(PathRewrite::Full("/new".into())),
+            ..base.clone()
+        };
         assert_eq!(loc(&full), "http://gw.test:8080/new?x=1");
-        let prefix = Redirect { path: Some(PathRewrite::Prefix("/new".into())), hostname: Some("b.test".into()), port: Some(9000), ..base.clone() };
+        let prefix = Redirect {
+            path: Some(PathRewrite::Prefix("/new".into())),
+            hostname: Some("b.test".into()),
+            port: Some(9000),
+            ..base.clone()
+        };
         assert_eq!(loc(&prefix), "http://b.test:9000/new/a?x=1");
     }
 }

@@ -39,7 +39,12 @@ impl RunningBind {
         let model = Arc::new(ArcSwap::new(bind));
         let (stop, stop_rx) = watch::channel(None);
         let task = tokio::spawn(accept_loop(listener, model.clone(), proxy, stop_rx));
-        Ok(RunningBind { model, local_addr, stop, task })
+        Ok(RunningBind {
+            model,
+            local_addr,
+            stop,
+            task,
+        })
     }
 
     /// Stops accepting, lets in-flight requests finish for up to `drain`, then closes the rest.
@@ -88,7 +93,10 @@ async fn accept_loop(
     };
     drop(listener);
     tracing::debug!(drain = ?drain, "draining connections");
-    if tokio::time::timeout(drain, graceful.shutdown()).await.is_err() {
+    if tokio::time::timeout(drain, graceful.shutdown())
+        .await
+        .is_err()
+    {
         tracing::warn!(drain = ?drain, "connections still open after the drain time; closing them");
     }
 }
@@ -103,7 +111,10 @@ fn serve_connection(
     graceful: &GracefulShutdown,
 ) {
     let tls = bind.tls.clone();
-    let conn = Conn { remote, tls: tls.is_some() };
+    let conn = Conn {
+        remote,
+        tls: tls.is_some(),
+    };
     let service_proxy = proxy.clone();
     let service = service_fn(move |req| {
         let proxy = service_proxy.clone();
@@ -125,7 +136,12 @@ fn serve_connection(
             }
             Some(cfg) => {
                 let acceptor = tokio_rustls::TlsAcceptor::from(cfg);
-                let tls_stream = match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                let tls_stream = match tokio::time::timeout(
+                    TLS_HANDSHAKE_TIMEOUT,
+                    acceptor.accept(stream),
+                )
+                .await
+                {
                     Ok(Ok(s)) => s,
                     Ok(Err(e)) => {
                         tracing::debug!(client = %remote, error = %e, "TLS handshake failed");
@@ -136,7 +152,8 @@ fn serve_connection(
                         return;
                     }
                 };
-                let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls_stream), service);
+                let conn =
+                    builder.serve_connection_with_upgrades(TokioIo::new(tls_stream), service);
                 if let Err(e) = watcher.watch(conn.into_owned()).await {
                     tracing::debug!(client = %remote, error = %e, "connection ended with an error");
                 }

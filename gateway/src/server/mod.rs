@@ -13,9 +13,9 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 
-use crate::config::{ConfigErrors, Source};
+use crate::config::ConfigErrors;
 use crate::metrics::Metrics;
-use crate::model::{lower, Model};
+use crate::model::Model;
 use crate::proxy::Proxy;
 use listener::RunningBind;
 
@@ -74,12 +74,21 @@ impl Runtime {
 
     /// Addresses actually bound, by configured address.
     pub async fn bound_addrs(&self) -> Vec<(SocketAddr, SocketAddr)> {
-        self.binds.lock().await.iter().map(|(k, b)| (*k, b.local_addr)).collect()
+        self.binds
+            .lock()
+            .await
+            .iter()
+            .map(|(k, b)| (*k, b.local_addr))
+            .collect()
     }
 
     /// Serves `model`: opens new ports first (so a port that cannot open rejects the whole
     /// change), then swaps the model of kept ports atomically, then drains removed ports.
-    pub async fn apply(&self, model: Model, redacted: serde_json::Value) -> Result<(), ServerError> {
+    pub async fn apply(
+        &self,
+        model: Model,
+        redacted: serde_json::Value,
+    ) -> Result<(), ServerError> {
         let mut binds = self.binds.lock().await;
         let mut opened = Vec::new();
         for bind in &model.binds {
@@ -95,7 +104,10 @@ impl Runtime {
                     for (_, r) in opened {
                         r.shutdown(Duration::ZERO).await;
                     }
-                    return Err(ServerError::Bind { addr: bind.addr, source });
+                    return Err(ServerError::Bind {
+                        addr: bind.addr,
+                        source,
+                    });
                 }
             }
         }
@@ -106,7 +118,11 @@ impl Runtime {
         }
         binds.extend(opened);
         let keep: Vec<SocketAddr> = model.binds.iter().map(|b| b.addr).collect();
-        let removed: Vec<SocketAddr> = binds.keys().filter(|a| !keep.contains(a)).copied().collect();
+        let removed: Vec<SocketAddr> = binds
+            .keys()
+            .filter(|a| !keep.contains(a))
+            .copied()
+            .collect();
         for addr in removed {
             if let Some(running) = binds.remove(&addr) {
                 tracing::info!(addr = %running.local_addr, "closing port removed from the config");
@@ -122,8 +138,7 @@ impl Runtime {
     /// Loads the config file again and applies it; an invalid file keeps the current config.
     pub async fn reload(&self) -> Result<(), ServerError> {
         let result = async {
-            let source = Source::load(&self.config_path)?;
-            let model = lower(&source)?;
+            let (source, model) = crate::model::load(&self.config_path)?;
             self.apply(model, source.redacted()).await
         }
         .await;

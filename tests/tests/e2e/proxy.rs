@@ -1,0 +1,241 @@
+//! Proxy basics: forwarding headers, hop-by-hop hygiene, HTTP/2, TLS, upstream failures.
+
+use std::time::Duration;
+
+use e2e::{
+    client, fill, free_port, raw_exchange, raw_status, self_signed, ClosingServer, Gateway,
+    Upstream,
+};
+
+use crate::{get, with_hosts};
+
+const ONE_ROUTE: &str = r#"
+binds:
+- port: {port}
+  address: 127.0.0.1
+  listeners:
+  - name: main
+    routes:
+    - name: r
+      backends: [{ host: "{up}" }]
+"#;
+
+async fn one_route() -> (Upstream, Gateway) {
+    let up = Upstream::start("up").await;
+    let gw = Gateway::start(&with_hosts(ONE_ROUTE, &["up"], std::slice::from_ref(&up))).await;
+    (up, gw)
+}
+
+#[tokio::test]
+async fn forwarding_headers_query_and_traceparent() {
+    let (up, gw) = one_route().await;
+    let c = client();
+    let tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let r = c
+        .get(gw.url("/p/a%20b?x=1&y=two%20words&x=3"))
+        .header("traceparent", tp)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let seen = up.last();
+    assert_eq!(
+        seen.uri, "/p/a%20b?x=1&y=two%20words&x=3",
+        "path and query pass unchanged"
+    );
+    assert_eq!(seen.header("x-forwarded-for"), "127.0.0.1");
+    assert_eq!(seen.header("x-forwarded-proto"), "http");
+    assert_eq!(
+        seen.header("x-forwarded-host"),
+        format!("127.0.0.1:{}", gw.port())
+    );
+    assert_eq!(
+        seen.header("traceparent"),
+        tp,
+        "traceparent must pass unchanged with tracing off"
+    );
+
+    let r = c
+        .get(gw.url("/p"))
+        .header("x-forwarded-for", "10.0.0.1")
+        .header("host", "front.test")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let seen = up.last();
+    assert_eq!(seen.header("x-forwarded-for"), "10.0.0.1, 127.0.0.1");
+    assert_eq!(seen.header("x-forwarded-host"), "front.test");
+    assert_eq!(seen.header("host"), "front.test");
+}
+
+#[tokio::test]
+async fn hop_by_hop_headers_are_not_forwarded() {
+    let (up, gw) = one_route().await;
+    let req = format!(
+        "GET /hop HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close, x-foo\r\nx-foo: secret\r\nKeep-Alive: timeout=5\r\nProxy-Connection: keep-alive\r\nTE: trailers\r\nx-keep: 1\r\n\r\n",
+        gw.port()
+    );
+    let resp = raw_exchange(gw.addr(), req.as_bytes(), Duration::from_secs(5)).await;
+    assert_eq!(raw_status(&resp), Some(200), "{resp}");
+    let seen = up.last();
+    assert_eq!(seen.header("x-keep"), "1");
+    for h in ["x-foo", "keep-alive", "proxy-connection", "te"] {
+        assert!(
+            seen.headers.get(h).is_none(),
+            "{h} was forwarded: {:?}",
+            seen.headers
+        );
+    }
+    assert!(
+        !seen
+            .header("connection")
+            .to_ascii_lowercase()
+            .contains("x-foo"),
+        "the client's Connection header was forwarded: {:?}",
+        seen.headers
+    );
+}
+
+#[tokio::test]
+async fn h2c_prior_knowledge() {
+    let (up, gw) = one_route().await;
+    let c = reqwest::Client::builder()
+        .no_proxy()
+        .http2_prior_knowledge()
+        .build()
+        .unwrap();
+    for _ in 0..3 {
+        let r = c
+            .post(gw.url("/h2?echo=1"))
+            .body("over h2")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.version(), reqwest::Version::HTTP_2);
+        assert_eq!(r.text().await.unwrap(), "over h2");
+    }
+    assert_eq!(up.hits(), 3);
+    assert_eq!(
+        up.last().header("x-forwarded-host"),
+        format!("127.0.0.1:{}", gw.port())
+    );
+}
+
+#[tokio::test]
+async fn https_listener_http1_and_h2() {
+    let up = Upstream::start("up").await;
+    let (cert, key) = self_signed();
+    let cfg = r#"
+binds:
+- port: {port}
+  address: 127.0.0.1
+  listeners:
+  - name: tls
+    protocol: HTTPS
+    tls: { cert: cert.pem, key: key.pem }
+    routes:
+    - name: r
+      backends: [{ host: "{up}" }]
+"#;
+    let cert_for_files = (cert.clone(), key);
+    let gw = Gateway::start_with(
+        &with_hosts(cfg, &["up"], std::slice::from_ref(&up)),
+        move |dir| {
+            std::fs::write(dir.join("cert.pem"), &cert_for_files.0).unwrap();
+            std::fs::write(dir.join("key.pem"), &cert_for_files.1).unwrap();
+        },
+    )
+    .await;
+    let root = reqwest::Certificate::from_pem(cert.as_bytes()).unwrap();
+    let url = format!("https://localhost:{}/tls?echo=1", gw.port());
+    let base = || {
+        reqwest::Client::builder()
+            .no_proxy()
+            .add_root_certificate(root.clone())
+            .resolve("localhost", gw.addr())
+    };
+    let h1 = base().http1_only().build().unwrap();
+    let r = h1.post(&url).body("secret").send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.version(), reqwest::Version::HTTP_11);
+    assert_eq!(r.text().await.unwrap(), "secret");
+    assert_eq!(up.last().header("x-forwarded-proto"), "https");
+
+    let h2 = base().build().unwrap();
+    let r = h2.get(&url).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.version(), reqwest::Version::HTTP_2, "ALPN must offer h2");
+
+    // Plain HTTP on the TLS port is not served.
+    let plain = raw_exchange(
+        gw.addr(),
+        b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+        Duration::from_secs(3),
+    )
+    .await;
+    assert_ne!(raw_status(&plain), Some(200), "{plain}");
+}
+
+#[tokio::test]
+async fn upstream_failures_are_502() {
+    let closing = ClosingServer::start().await;
+    let dead = free_port();
+    let cfg = r#"
+binds:
+- port: {port}
+  address: 127.0.0.1
+  listeners:
+  - name: main
+    routes:
+    - name: reset
+      matches: [{ path: { prefix: /reset } }]
+      backends: [{ host: "{closing}" }]
+    - name: dead
+      matches: [{ path: { prefix: /dead } }]
+      backends: [{ host: "127.0.0.1:{dead}" }]
+"#;
+    let cfg = fill(
+        cfg,
+        &[
+            ("closing".into(), closing.addr.to_string()),
+            ("dead".into(), dead.to_string()),
+        ],
+    );
+    let gw = Gateway::start(&cfg).await;
+    let c = client();
+    let (status, body) = get(&c, &gw.url("/reset")).await;
+    assert_eq!(status, 502, "{body}");
+    let (status, body) = get(&c, &gw.url("/dead")).await;
+    assert_eq!(status, 502, "{body}");
+    assert!(body.contains("cannot connect"), "{body}");
+    let m = gw.metrics().await;
+    assert_eq!(
+        e2e::metric_value(
+            &m,
+            "switchboard_upstream_errors_total",
+            &[("route", "main/dead"), ("kind", "connect")]
+        ),
+        Some(1.0),
+        "{m}"
+    );
+    assert_eq!(
+        e2e::metric_value(
+            &m,
+            "switchboard_upstream_errors_total",
+            &[("route", "main/reset"), ("kind", "reset")]
+        ),
+        Some(1.0),
+        "{m}"
+    );
+    assert_eq!(
+        e2e::metric_value(
+            &m,
+            "switchboard_requests_total",
+            &[("route", "main/dead"), ("status", "502")]
+        ),
+        Some(1.0),
+        "{m}"
+    );
+}

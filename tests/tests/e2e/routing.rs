@@ -1,0 +1,272 @@
+//! Route selection: precedence, hostnames, listeners, weights.
+
+use e2e::{client, Gateway};
+
+use crate::{get, upstreams, with_hosts};
+
+const PRECEDENCE: &str = r#"
+binds:
+- port: {port}
+  address: 127.0.0.1
+  listeners:
+  - name: main
+    routes:
+    # Less specific routes come first in the file, so file order cannot explain the results.
+    - name: regex
+      matches: [{ path: { regex: "/r/[0-9]+" } }]
+      backends: [{ host: "{regex}" }]
+    - name: r-prefix
+      matches: [{ path: { prefix: /r } }]
+      backends: [{ host: "{r_prefix}" }]
+    - name: api
+      matches: [{ path: { prefix: /api } }]
+      backends: [{ host: "{api}" }]
+    - name: api-v1
+      matches: [{ path: { prefix: /api/v1/ } }]
+      backends: [{ host: "{api_v1}" }]
+    - name: items
+      matches: [{ path: { exact: /api/v1/items } }]
+      backends: [{ host: "{items}" }]
+    - name: m-any
+      matches: [{ path: { prefix: /m } }]
+      backends: [{ host: "{m_any}" }]
+    - name: m-post
+      matches: [{ path: { prefix: /m }, method: POST }]
+      backends: [{ host: "{m_post}" }]
+    - name: h-none
+      matches: [{ path: { prefix: /h } }]
+      backends: [{ host: "{h_none}" }]
+    - name: h-one
+      matches: [{ path: { prefix: /h }, headers: [{ name: x-a, value: "1" }] }]
+      backends: [{ host: "{h_one}" }]
+    - name: h-two
+      matches:
+      - path: { prefix: /h }
+        headers: [{ name: X-A, value: "1" }, { name: x-b, regex: "b+" }]
+      backends: [{ host: "{h_two}" }]
+    - name: q-none
+      matches: [{ path: { prefix: /q } }]
+      backends: [{ host: "{q_none}" }]
+    - name: q-v2
+      matches: [{ path: { prefix: /q }, query: [{ name: v, value: "2" }] }]
+      backends: [{ host: "{q_v2}" }]
+"#;
+
+const NAMES: [&str; 12] = [
+    "regex", "r_prefix", "api", "api_v1", "items", "m_any", "m_post", "h_none", "h_one", "h_two",
+    "q_none", "q_v2",
+];
+
+#[tokio::test]
+async fn route_precedence() {
+    let ups = upstreams(&NAMES).await;
+    let gw = Gateway::start(&with_hosts(PRECEDENCE, &NAMES, &ups)).await;
+    let c = client();
+    let who = |path: &'static str| {
+        let c = c.clone();
+        let url = gw.url(path);
+        async move { get(&c, &url).await }
+    };
+    // Exact beats prefix; the longer prefix beats the shorter; prefixes are segment-aware.
+    assert_eq!(who("/api/v1/items").await, (200, "items".into()));
+    assert_eq!(who("/api/v1/items/x").await, (200, "api_v1".into()));
+    assert_eq!(who("/api/v1").await, (200, "api_v1".into()));
+    assert_eq!(who("/api/v1x").await, (200, "api".into()));
+    assert_eq!(who("/api").await, (200, "api".into()));
+    assert_eq!(who("/api/x?y=1").await, (200, "api".into()));
+    let (status, body) = who("/apix").await;
+    assert_eq!(status, 404, "/apix must not match prefix /api: {body}");
+    assert!(
+        body.contains("no route matched GET /apix"),
+        "404 body: {body:?}"
+    );
+    // Regex is anchored on the whole path, and beats a prefix (exact, then regex, then prefix).
+    assert_eq!(who("/r/123").await, (200, "regex".into()));
+    assert_eq!(who("/r/abc").await, (200, "r_prefix".into()));
+    assert_eq!(who("/r/123/x").await, (200, "r_prefix".into()));
+
+    // Dot segments are removed before routing (reqwest would resolve them itself: raw TCP).
+    let mut conn = e2e::RawConn::connect(gw.addr()).await;
+    for (path, status, body) in [
+        ("/api/../secret", 404, "no route matched GET /secret"),
+        ("/api/%2e%2e/secret", 404, "no route matched GET /secret"),
+        ("/api/./v1/items", 200, "items"),
+        ("/x/../api/v1/items", 200, "items"),
+    ] {
+        let r = conn.get(path).await;
+        assert_eq!(r.status, status, "{path}: {r:?}");
+        assert!(r.body.contains(body), "{path}: {r:?}");
+    }
+    assert_eq!(
+        ups[4].last().uri,
+        "/api/v1/items",
+        "the normalized path goes upstream"
+    );
+
+    // A method condition beats none.
+    let r = c.post(gw.url("/m/x")).body("b").send().await.unwrap();
+    assert_eq!(r.text().await.unwrap(), "m_post");
+    assert_eq!(who("/m/x").await, (200, "m_any".into()));
+
+    // More header conditions beat fewer; header names are case-insensitive.
+    let h = |a: Option<&'static str>, b: Option<&'static str>| {
+        let mut rb = c.get(gw.url("/h"));
+        if let Some(a) = a {
+            rb = rb.header("x-a", a);
+        }
+        if let Some(b) = b {
+            rb = rb.header("x-b", b);
+        }
+        async move { rb.send().await.unwrap().text().await.unwrap() }
+    };
+    assert_eq!(h(Some("1"), Some("bbb")).await, "h_two");
+    assert_eq!(h(Some("1"), Some("c")).await, "h_one");
+    assert_eq!(h(Some("1"), None).await, "h_one");
+    assert_eq!(h(Some("2"), Some("b")).await, "h_none");
+    assert_eq!(h(None, None).await, "h_none");
+
+    // Query conditions.
+    assert_eq!(who("/q?v=2").await, (200, "q_v2".into()));
+    assert_eq!(who("/q?a=1&v=2").await, (200, "q_v2".into()));
+    assert_eq!(who("/q?v=3").await, (200, "q_none".into()));
+    assert_eq!(who("/q").await, (200, "q_none".into()));
+
+    // No match: 404 naming method and path.
+    let r = c.delete(gw.url("/nothing/here")).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("no route matched DELETE /nothing/here"));
+}
+
+#[tokio::test]
+async fn route_hostnames_and_listener_hostnames() {
+    let names = ["exact", "wild", "any", "api_l", "fallback_l", "only"];
+    let ups = upstreams(&names).await;
+    let cfg = r#"
+binds:
+- port: {port}
+  address: 127.0.0.1
+  listeners:
+  - name: main
+    routes:
+    - name: any
+      backends: [{ host: "{any}" }]
+    - name: wild
+      hostnames: ["*.example.test"]
+      backends: [{ host: "{wild}" }]
+    - name: exact
+      hostnames: [a.example.test]
+      backends: [{ host: "{exact}" }]
+- port: {port2}
+  address: 127.0.0.1
+  listeners:
+  - name: fallback
+    hostname: "*"
+    routes:
+    - name: r
+      backends: [{ host: "{fallback_l}" }]
+  - name: api
+    hostname: api.test
+    routes:
+    - name: r
+      backends: [{ host: "{api_l}" }]
+- port: {port3}
+  address: 127.0.0.1
+  listeners:
+  - name: only
+    hostname: only.test
+    routes:
+    - name: r
+      backends: [{ host: "{only}" }]
+"#;
+    let gw = Gateway::start(&with_hosts(cfg, &names, &ups)).await;
+    let c = client();
+    let with_host = |port: u16, host: &'static str| {
+        let rb = c
+            .get(format!("http://127.0.0.1:{port}/p"))
+            .header("host", host);
+        async move {
+            let r = rb.send().await.unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    let p = gw.port();
+    assert_eq!(with_host(p, "a.example.test").await.1, "exact");
+    assert_eq!(with_host(p, "A.Example.Test:8080").await.1, "exact");
+    assert_eq!(with_host(p, "b.example.test").await.1, "wild");
+    assert_eq!(with_host(p, "example.test").await.1, "any");
+    assert_eq!(with_host(p, "other.test").await.1, "any");
+
+    let p2 = gw.port_of("port2");
+    assert_eq!(with_host(p2, "api.test").await.1, "api_l");
+    assert_eq!(with_host(p2, "www.test").await.1, "fallback_l");
+    let m = gw.metrics().await;
+    assert!(
+        m.contains(r#"switchboard_requests_total{route="api/r",status="200"} 1"#),
+        "{m}"
+    );
+    assert!(
+        m.contains(r#"switchboard_requests_total{route="fallback/r",status="200"} 1"#),
+        "{m}"
+    );
+
+    let p3 = gw.port_of("port3");
+    assert_eq!(with_host(p3, "only.test").await.1, "only");
+    let (status, body) = with_host(p3, "else.test").await;
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(ups[5].hits(), 1);
+}
+
+#[tokio::test]
+async fn weighted_backends() {
+    let names = ["heavy", "light", "zero", "z1", "z2"];
+    let ups = upstreams(&names).await;
+    let cfg = r#"
+binds:
+- port: {port}
+  address: 127.0.0.1
+  listeners:
+  - name: main
+    routes:
+    - name: split
+      matches: [{ path: { prefix: /split } }]
+      backends:
+      - { host: "{heavy}", weight: 3 }
+      - { host: "{light}", weight: 1 }
+      - { host: "{zero}", weight: 0 }
+    - name: none
+      matches: [{ path: { prefix: /none } }]
+      backends:
+      - { host: "{z1}", weight: 0 }
+      - { host: "{z2}", weight: 0 }
+"#;
+    let gw = Gateway::start(&with_hosts(cfg, &names, &ups)).await;
+    let c = client();
+    let (mut heavy, mut light) = (0, 0);
+    for _ in 0..200 {
+        match get(&c, &gw.url("/split")).await.1.as_str() {
+            "heavy" => heavy += 1,
+            "light" => light += 1,
+            other => panic!("unexpected backend {other}"),
+        }
+    }
+    // Expected 150:50; the bounds are about 5 standard deviations wide.
+    assert!((120..=180).contains(&heavy), "heavy {heavy}, light {light}");
+    assert_eq!(heavy + light, 200);
+    assert_eq!(ups[2].hits(), 0, "a weight-0 backend got traffic");
+
+    let (status, body) = get(&c, &gw.url("/none")).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("weight 0"), "{body}");
+    assert_eq!(ups[3].hits() + ups[4].hits(), 0);
+    let v = gw
+        .metric_or_zero(
+            "switchboard_upstream_errors_total",
+            &[("route", "main/none"), ("kind", "no_backend")],
+        )
+        .await;
+    assert_eq!(v, 1.0);
+}
