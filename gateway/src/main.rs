@@ -103,7 +103,9 @@ fn run(path: &Path) -> anyhow::Result<()> {
         if settings.session_key.is_none() {
             tracing::debug!("no config.sessionKey: MCP sessions (when configured) are local to this process");
         }
-        let runtime = Runtime::new(path, settings.drain_timeout);
+        let workers = settings.workers.unwrap_or_else(gateway::server::Workers::default_count);
+        let runtime = Runtime::new(path, settings.drain_timeout, workers).context("cannot start the worker threads")?;
+        tracing::debug!(workers, "worker threads started");
         let admin = gateway::admin::serve(settings.admin_addr, runtime.clone())
             .await
             .with_context(|| format!("cannot listen on the admin address {}", settings.admin_addr))?;

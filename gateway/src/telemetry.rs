@@ -144,12 +144,12 @@ pub fn set_parent(span: &tracing::Span, headers: &http::HeaderMap) {
     let _ = span.set_parent(cx);
 }
 
-/// Writes the current span's context as `traceparent` when tracing is on. When it is off, the
-/// client's `traceparent` passes through untouched.
-pub fn inject_context(headers: &mut http::HeaderMap) {
+/// Writes `span`'s context as `traceparent` when tracing is on, so the upstream's spans are its
+/// children. When tracing is off, the client's `traceparent` passes through untouched.
+pub fn inject_context(span: &tracing::Span, headers: &mut http::HeaderMap) {
     if !OTEL_ON.load(Ordering::Acquire) {
         return;
     }
-    let cx = tracing::Span::current().context();
+    let cx = span.context();
     TraceContextPropagator::new().inject_context(&cx, &mut HeaderInjector(headers));
 }

@@ -48,6 +48,10 @@ pub struct ProcessConfig {
     /// How long in-flight requests may take to finish on shutdown. Default `10s`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drain_timeout: Option<Duration>,
+    /// Worker threads serving traffic, each a single-threaded event loop. Default: one per core.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 1024))]
+    pub workers: Option<u16>,
     /// Request body size limit applied to every route without its own. Default `4MiB`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_request_body: Option<ByteSize>,

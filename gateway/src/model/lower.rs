@@ -150,6 +150,7 @@ impl<'a> Lowering<'a> {
             log_level: logging.level,
             tracing,
             session_key,
+            workers: c.workers.filter(|w| *w > 0).map(usize::from),
         }
     }
 

@@ -46,6 +46,8 @@ pub struct Settings {
     pub tracing: Option<TracingSettings>,
     /// Session key bytes, when configured.
     pub session_key: Option<[u8; 32]>,
+    /// Worker threads; `None` means one per core.
+    pub workers: Option<usize>,
 }
 
 /// OTLP export settings.

@@ -99,10 +99,10 @@ pub async fn send(
         } else {
             headers.clone()
         };
-        crate::telemetry::inject_context(req.headers_mut());
 
         let span = tracing::info_span!("upstream", upstream = %upstream, attempt, status = tracing::field::Empty);
-        let call = proxy.client.request(req).instrument(span.clone());
+        crate::telemetry::inject_context(&span, req.headers_mut());
+        let call = proxy.client().request(req).instrument(span.clone());
         let per_try = timeouts.backend_request;
         let outcome = with_limits(call, per_try, deadline).await;
         let retryable = attempt <= max_retries;

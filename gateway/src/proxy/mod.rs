@@ -46,11 +46,18 @@ pub struct Conn {
     pub tls: bool,
 }
 
-/// Shared state of the data path: the upstream connection pool and the metrics.
+/// Shared state of the data path: the metrics. Upstream connection pools are per thread.
 pub struct Proxy {
-    client: Client<HttpConnector, Body>,
     /// Metrics.
     pub metrics: Arc<Metrics>,
+}
+
+/// The upstream HTTP client.
+pub(crate) type UpstreamClient = Client<HttpConnector, Body>;
+
+thread_local! {
+    /// One pool per worker thread, so a request and its upstream connection share a thread.
+    static CLIENT: std::cell::OnceCell<UpstreamClient> = const { std::cell::OnceCell::new() };
 }
 
 /// How long an idle pooled upstream connection is kept.
@@ -59,18 +66,14 @@ const POOL_IDLE: Duration = Duration::from_secs(90);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl Proxy {
-    /// Creates the data path with a fresh upstream pool.
+    /// Creates the data path.
     pub fn new(metrics: Arc<Metrics>) -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(CONNECT_TIMEOUT));
-        connector.enforce_http(true);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(POOL_IDLE)
-            .pool_timer(TokioTimer::new())
-            .timer(TokioTimer::new())
-            .build(connector);
-        Proxy { client, metrics }
+        Proxy { metrics }
+    }
+
+    /// This thread's upstream client (cheap to clone).
+    pub(crate) fn client(&self) -> UpstreamClient {
+        CLIENT.with(|c| c.get_or_init(new_client).clone())
     }
 
     /// Serves one request on `bind`.
@@ -309,6 +312,18 @@ impl Proxy {
         let body = rbody.map_err(|e| -> BoxError { Box::new(e) }).boxed();
         Ok(Response::from_parts(rparts, body))
     }
+}
+
+fn new_client() -> UpstreamClient {
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    connector.set_connect_timeout(Some(CONNECT_TIMEOUT));
+    connector.enforce_http(true);
+    Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(POOL_IDLE)
+        .pool_timer(TokioTimer::new())
+        .timer(TokioTimer::new())
+        .build(connector)
 }
 
 fn pick_backend(route: &Route) -> Result<&RouteBackend, ProxyError> {

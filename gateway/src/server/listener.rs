@@ -10,7 +10,8 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::runtime::Handle;
 use tokio::sync::watch;
 
 use crate::model::Bind;
@@ -28,29 +29,57 @@ pub struct RunningBind {
     /// The address actually bound (port 0 resolved).
     pub local_addr: std::net::SocketAddr,
     stop: watch::Sender<Option<Duration>>,
-    task: tokio::task::JoinHandle<()>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
+/// Pending connections the kernel queues per listening socket.
+const BACKLOG: u32 = 1024;
+
 impl RunningBind {
-    /// Binds the socket now (so errors surface before anything else changes), then serves.
-    pub async fn start(bind: Arc<Bind>, proxy: Arc<Proxy>) -> std::io::Result<Self> {
-        let listener = TcpListener::bind(bind.addr).await?;
-        let local_addr = listener.local_addr()?;
+    /// Binds the socket now (so errors surface before anything else changes), then serves it on
+    /// every worker.
+    pub fn start(bind: Arc<Bind>, proxy: Arc<Proxy>, workers: &[Handle]) -> std::io::Result<Self> {
+        let socket = if bind.addr.is_ipv4() {
+            TcpSocket::new_v4()?
+        } else {
+            TcpSocket::new_v6()?
+        };
+        socket.set_reuseaddr(true)?;
+        socket.bind(bind.addr)?;
+        let std_listener = {
+            // `listen` registers with the current runtime; hand the bare socket to the workers.
+            let listener = socket.listen(BACKLOG)?;
+            listener.into_std()?
+        };
+        let local_addr = std_listener.local_addr()?;
         let model = Arc::new(ArcSwap::new(bind));
         let (stop, stop_rx) = watch::channel(None);
-        let task = tokio::spawn(accept_loop(listener, model.clone(), proxy, stop_rx));
+        let mut tasks = Vec::with_capacity(workers.len());
+        for handle in workers {
+            let dup = std_listener.try_clone()?;
+            dup.set_nonblocking(true)?;
+            let (model, proxy, stop_rx) = (model.clone(), proxy.clone(), stop_rx.clone());
+            tasks.push(handle.spawn(async move {
+                match TcpListener::from_std(dup) {
+                    Ok(listener) => accept_loop(listener, model, proxy, stop_rx).await,
+                    Err(e) => {
+                        tracing::error!(error = %e, "worker cannot poll the listening socket")
+                    }
+                }
+            }));
+        }
         Ok(RunningBind {
             model,
             local_addr,
             stop,
-            task,
+            tasks,
         })
     }
 
     /// Stops accepting, lets in-flight requests finish for up to `drain`, then closes the rest.
     pub async fn shutdown(self, drain: Duration) {
         let _ = self.stop.send(Some(drain));
-        let _ = self.task.await;
+        futures_util::future::join_all(self.tasks).await;
     }
 }
 

@@ -3,6 +3,7 @@
 
 mod listener;
 pub mod reload;
+mod workers;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -18,6 +19,7 @@ use crate::metrics::Metrics;
 use crate::model::Model;
 use crate::proxy::Proxy;
 use listener::RunningBind;
+pub use workers::Workers;
 
 /// Errors applying a model.
 #[derive(Debug, thiserror::Error)]
@@ -45,13 +47,15 @@ pub struct Runtime {
     effective_config: ArcSwap<serde_json::Value>,
     config_path: PathBuf,
     drain: Duration,
+    workers: Workers,
 }
 
 impl Runtime {
-    /// Creates a runtime that will serve models loaded from `config_path`.
-    pub fn new(config_path: &Path, drain: Duration) -> Arc<Self> {
+    /// Creates a runtime that will serve models loaded from `config_path` on `workers` threads.
+    pub fn new(config_path: &Path, drain: Duration, workers: usize) -> std::io::Result<Arc<Self>> {
         let metrics = Arc::new(Metrics::new());
-        Arc::new(Runtime {
+        let workers = Workers::start(workers)?;
+        Ok(Arc::new(Runtime {
             proxy: Arc::new(Proxy::new(metrics.clone())),
             metrics,
             binds: tokio::sync::Mutex::new(HashMap::new()),
@@ -59,7 +63,8 @@ impl Runtime {
             effective_config: ArcSwap::from_pointee(serde_json::Value::Null),
             config_path: config_path.to_path_buf(),
             drain,
-        })
+            workers,
+        }))
     }
 
     /// Whether every bind is open and a config is loaded.
@@ -95,7 +100,7 @@ impl Runtime {
             if binds.contains_key(&bind.addr) {
                 continue;
             }
-            match RunningBind::start(bind.clone(), self.proxy.clone()).await {
+            match RunningBind::start(bind.clone(), self.proxy.clone(), self.workers.handles()) {
                 Ok(running) => {
                     tracing::info!(addr = %running.local_addr, tls = bind.is_tls(), "listening");
                     opened.push((bind.addr, running));

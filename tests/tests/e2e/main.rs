@@ -11,6 +11,7 @@ mod reload;
 mod routing;
 mod shutdown;
 mod streaming;
+mod tracing;
 
 use std::time::Duration;
 
