@@ -15,8 +15,8 @@ use tokio::time::Instant;
 
 /// Kills its child on drop (also when unwinding from a panic): SIGTERM, then SIGKILL after 3 s.
 ///
-/// SIGTERM first so nginx's master can stop its workers (a SIGKILL to the master would orphan
-/// them); SIGKILL after the grace period so a hung child cannot hang the harness.
+/// SIGTERM first so each child shuts down its own way (nginx's master stops its workers);
+/// SIGKILL after the grace period so a hung child cannot hang the harness.
 pub struct ChildGuard {
     name: &'static str,
     child: Child,

@@ -41,6 +41,55 @@ pub struct ResultLabel {
     pub result: String,
 }
 
+/// One route's request metrics, resolved once instead of looked up (and their labels built) on
+/// every request.
+#[derive(Debug)]
+pub struct RouteMetrics {
+    route: String,
+    duration: Histogram,
+    by_status: std::sync::RwLock<Vec<(u16, Counter)>>,
+}
+
+impl RouteMetrics {
+    /// Resolves the handles of `route` (`listener/route`, or `-`).
+    pub fn new(metrics: &Metrics, route: &str) -> Self {
+        RouteMetrics {
+            route: route.to_string(),
+            duration: metrics
+                .request_duration
+                .get_or_create(&RouteLabel {
+                    route: route.to_string(),
+                })
+                .clone(),
+            by_status: std::sync::RwLock::new(Vec::new()),
+        }
+    }
+
+    /// Counts one response and its duration.
+    pub fn record(&self, metrics: &Metrics, status: u16, seconds: f64) {
+        self.duration.observe(seconds);
+        if let Ok(known) = self.by_status.read() {
+            if let Some((_, c)) = known.iter().find(|(s, _)| *s == status) {
+                c.inc();
+                return;
+            }
+        }
+        let counter = metrics
+            .requests
+            .get_or_create(&RouteStatus {
+                route: self.route.clone(),
+                status,
+            })
+            .clone();
+        counter.inc();
+        if let Ok(mut known) = self.by_status.write() {
+            if !known.iter().any(|(s, _)| *s == status) {
+                known.push((status, counter));
+            }
+        }
+    }
+}
+
 /// Every metric the gateway core exports.
 pub struct Metrics {
     registry: Registry,
@@ -58,6 +107,8 @@ pub struct Metrics {
     pub config_reloads: Family<ResultLabel, Counter>,
     /// `switchboard_active_connections`.
     pub active_connections: Gauge,
+    /// Requests that matched no route (`route="-"`).
+    pub unrouted: std::sync::OnceLock<RouteMetrics>,
 }
 
 impl Default for Metrics {
@@ -122,6 +173,7 @@ impl Metrics {
             mirrors,
             config_reloads,
             active_connections,
+            unrouted: std::sync::OnceLock::new(),
         }
     }
 

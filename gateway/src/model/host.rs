@@ -77,20 +77,20 @@ impl std::fmt::Display for HostPattern {
     }
 }
 
-/// The host a request names: from the URI authority (HTTP/2, absolute-form) or the `Host`
-/// header, lower-cased, without port. IPv6 literals keep their brackets.
+/// The authority a request names, as sent: the URI's (HTTP/2 `:authority`, absolute-form) or
+/// else the `Host` header.
+pub fn request_authority(req: &http::request::Parts) -> Option<&str> {
+    req.uri.authority().map(|a| a.as_str()).or_else(|| {
+        req.headers
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+    })
+}
+
+/// The host a request names ([`request_authority`]), lower-cased, without port. IPv6 literals
+/// keep their brackets.
 pub fn request_host(req: &http::request::Parts) -> Option<String> {
-    let raw = req
-        .uri
-        .authority()
-        .map(|a| a.as_str().to_string())
-        .or_else(|| {
-            req.headers
-                .get(http::header::HOST)
-                .and_then(|h| h.to_str().ok())
-                .map(str::to_string)
-        })?;
-    Some(strip_port(&raw).to_ascii_lowercase())
+    request_authority(req).map(|raw| strip_port(raw).to_ascii_lowercase())
 }
 
 fn strip_port(authority: &str) -> &str {

@@ -496,6 +496,7 @@ impl<'a> Lowering<'a> {
             policies,
             backends,
             total_weight,
+            metrics: Default::default(),
         }
     }
 

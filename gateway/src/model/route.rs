@@ -16,6 +16,8 @@ pub struct Route {
     pub backends: Vec<RouteBackend>,
     /// Sum of weights.
     pub total_weight: u64,
+    /// Metric handles, resolved on first use.
+    pub metrics: std::sync::OnceLock<crate::metrics::RouteMetrics>,
 }
 
 /// One weighted backend of a route.

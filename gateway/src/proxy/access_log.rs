@@ -7,19 +7,19 @@ use std::sync::Arc;
 use tokio::time::Instant;
 
 use super::body::BodyObserver;
-use crate::metrics::{Metrics, RouteLabel, RouteStatus};
+use crate::metrics::{Metrics, RouteMetrics};
+use crate::model::route::Route;
 
 /// What the access log line says about a request; filled in as the request is handled.
 #[derive(Debug)]
 pub struct AccessLog {
     /// When the request started.
     pub started: Instant,
-    method: String,
-    path: String,
-    host: Option<String>,
-    remote: SocketAddr,
-    /// `listener/route`, once a route matched.
-    pub route: Option<Arc<str>>,
+    /// What the line says about the request; `None` when the access log is off, so a request
+    /// pays for no strings it would not print.
+    request: Option<Box<RequestLine>>,
+    /// The route, once one matched.
+    pub route: Option<Arc<Route>>,
     /// Backend name, once one was picked.
     pub backend: Option<Arc<str>>,
     /// Upstream attempts made.
@@ -30,15 +30,29 @@ pub struct AccessLog {
     pub error: Option<String>,
 }
 
+/// The request as the client sent it.
+#[derive(Debug)]
+struct RequestLine {
+    method: String,
+    path: String,
+    host: Option<String>,
+    remote: SocketAddr,
+}
+
 impl AccessLog {
     /// Starts a record for a request.
     pub fn new(parts: &http::request::Parts, remote: SocketAddr, started: Instant) -> Self {
+        let request = tracing::enabled!(target: "access", tracing::Level::INFO).then(|| {
+            Box::new(RequestLine {
+                method: parts.method.to_string(),
+                path: parts.uri.path().to_string(),
+                host: crate::model::host::request_host(parts),
+                remote,
+            })
+        });
         AccessLog {
             started,
-            method: parts.method.to_string(),
-            path: parts.uri.path().to_string(),
-            host: crate::model::host::request_host(parts),
-            remote,
+            request,
             route: None,
             backend: None,
             attempts: 0,
@@ -49,7 +63,7 @@ impl AccessLog {
 
     /// The route key, or `-` when none matched.
     pub fn route_key(&self) -> &str {
-        self.route.as_deref().unwrap_or("-")
+        self.route.as_ref().map_or("-", |r| &r.key)
     }
 
     /// The observer that writes the line when the response body is done.
@@ -73,28 +87,27 @@ impl BodyObserver for Finisher {
     fn finished(self: Box<Self>, bytes: u64, error: Option<String>, complete: bool) {
         let Finisher { log, metrics, span } = *self;
         let elapsed = log.started.elapsed();
-        let route = log.route_key().to_string();
-        metrics
-            .requests
-            .get_or_create(&RouteStatus {
-                route: route.clone(),
-                status: log.status,
-            })
-            .inc();
-        metrics
-            .request_duration
-            .get_or_create(&RouteLabel {
-                route: route.clone(),
-            })
-            .observe(elapsed.as_secs_f64());
+        let route_metrics = match &log.route {
+            Some(r) => r
+                .metrics
+                .get_or_init(|| RouteMetrics::new(&metrics, &r.key)),
+            None => metrics
+                .unrouted
+                .get_or_init(|| RouteMetrics::new(&metrics, "-")),
+        };
+        route_metrics.record(&metrics, log.status, elapsed.as_secs_f64());
+        let route = log.route_key();
         let error = log.error.as_deref().or(error.as_deref());
+        let Some(req) = &log.request else {
+            return;
+        };
         tracing::info!(
             target: "access",
             parent: &span,
-            method = %log.method,
-            path = %log.path,
-            host = log.host.as_deref().unwrap_or("-"),
-            client = %log.remote,
+            method = %req.method,
+            path = %req.path,
+            host = req.host.as_deref().unwrap_or("-"),
+            client = %req.remote,
             route = %route,
             backend = log.backend.as_deref().unwrap_or("-"),
             status = log.status,

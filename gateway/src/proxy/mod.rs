@@ -147,7 +147,7 @@ impl Proxy {
                 method: parts.method.to_string(),
                 path: parts.uri.path().to_string(),
             })?;
-        log.route = Some(route.key.clone());
+        log.route = Some(route.clone());
         tracing::Span::current().record("route", &*route.key);
         let policies = &route.policies;
 

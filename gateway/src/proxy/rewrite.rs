@@ -53,18 +53,8 @@ pub fn redirect_location(
 ) -> Option<HeaderValue> {
     let request_scheme = if request_tls { "https" } else { "http" };
     let scheme = r.scheme.as_deref().unwrap_or(request_scheme);
-    let authority = req
-        .uri
-        .authority()
-        .map(|a| a.as_str().to_string())
-        .or_else(|| {
-            req.headers
-                .get(http::header::HOST)
-                .and_then(|h| h.to_str().ok())
-                .map(str::to_string)
-        })
-        .unwrap_or_default();
-    let authority: Option<http::uri::Authority> = authority.parse().ok();
+    let authority: Option<http::uri::Authority> =
+        crate::model::host::request_authority(req).and_then(|a| a.parse().ok());
     let req_host = authority
         .as_ref()
         .map(|a| a.host().to_string())

@@ -29,15 +29,16 @@ pub struct RunningBind {
     /// The address actually bound (port 0 resolved).
     pub local_addr: std::net::SocketAddr,
     stop: watch::Sender<Option<Duration>>,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
+    task: tokio::task::JoinHandle<()>,
 }
 
 /// Pending connections the kernel queues per listening socket.
 const BACKLOG: u32 = 1024;
 
 impl RunningBind {
-    /// Binds the socket now (so errors surface before anything else changes), then serves it on
-    /// every worker.
+    /// Binds the socket now (so errors surface before anything else changes), then accepts on
+    /// the calling runtime and hands each connection to the next worker in turn. Round-robin
+    /// keeps the workers evenly loaded, which racing accepts on a shared socket do not.
     pub fn start(bind: Arc<Bind>, proxy: Arc<Proxy>, workers: &[Handle]) -> std::io::Result<Self> {
         let socket = if bind.addr.is_ipv4() {
             TcpSocket::new_v4()?
@@ -46,40 +47,29 @@ impl RunningBind {
         };
         socket.set_reuseaddr(true)?;
         socket.bind(bind.addr)?;
-        let std_listener = {
-            // `listen` registers with the current runtime; hand the bare socket to the workers.
-            let listener = socket.listen(BACKLOG)?;
-            listener.into_std()?
-        };
-        let local_addr = std_listener.local_addr()?;
+        let listener = socket.listen(BACKLOG)?;
+        let local_addr = listener.local_addr()?;
         let model = Arc::new(ArcSwap::new(bind));
         let (stop, stop_rx) = watch::channel(None);
-        let mut tasks = Vec::with_capacity(workers.len());
-        for handle in workers {
-            let dup = std_listener.try_clone()?;
-            dup.set_nonblocking(true)?;
-            let (model, proxy, stop_rx) = (model.clone(), proxy.clone(), stop_rx.clone());
-            tasks.push(handle.spawn(async move {
-                match TcpListener::from_std(dup) {
-                    Ok(listener) => accept_loop(listener, model, proxy, stop_rx).await,
-                    Err(e) => {
-                        tracing::error!(error = %e, "worker cannot poll the listening socket")
-                    }
-                }
-            }));
-        }
+        let task = tokio::spawn(accept_loop(
+            listener,
+            model.clone(),
+            proxy,
+            workers.to_vec(),
+            stop_rx,
+        ));
         Ok(RunningBind {
             model,
             local_addr,
             stop,
-            tasks,
+            task,
         })
     }
 
     /// Stops accepting, lets in-flight requests finish for up to `drain`, then closes the rest.
     pub async fn shutdown(self, drain: Duration) {
         let _ = self.stop.send(Some(drain));
-        futures_util::future::join_all(self.tasks).await;
+        let _ = self.task.await;
     }
 }
 
@@ -87,6 +77,7 @@ async fn accept_loop(
     listener: TcpListener,
     model: Arc<ArcSwap<Bind>>,
     proxy: Arc<Proxy>,
+    workers: Vec<Handle>,
     mut stop: watch::Receiver<Option<Duration>>,
 ) {
     let graceful = GracefulShutdown::new();
@@ -98,6 +89,7 @@ async fn accept_loop(
         .keep_alive(true);
     builder.http2().timer(TokioTimer::new());
     let builder = Arc::new(builder);
+    let mut next_worker = 0usize;
     let drain = loop {
         tokio::select! {
             changed = stop.changed() => {
@@ -115,8 +107,18 @@ async fn accept_loop(
                     }
                 };
                 let _ = stream.set_nodelay(true);
-                let bind = model.load_full();
-                serve_connection(stream, remote, bind, model.clone(), proxy.clone(), builder.clone(), &graceful);
+                // Leave this runtime's reactor; the worker registers the socket with its own.
+                let stream = match stream.into_std() {
+                    Ok(s) => s,
+                    Err(e) => {
+                        tracing::warn!(client = %remote, error = %e, "cannot hand the connection to a worker");
+                        continue;
+                    }
+                };
+                let worker = &workers[next_worker % workers.len().max(1)];
+                next_worker = next_worker.wrapping_add(1);
+                let conn = Accepted { stream, remote, bind: model.load_full(), model: model.clone() };
+                serve_connection(conn, worker, proxy.clone(), builder.clone(), &graceful);
             }
         }
     };
@@ -130,15 +132,29 @@ async fn accept_loop(
     }
 }
 
-fn serve_connection(
-    stream: TcpStream,
+/// A connection accepted and not yet served.
+struct Accepted {
+    stream: std::net::TcpStream,
     remote: std::net::SocketAddr,
+    /// The model when it was accepted (decides TLS).
     bind: Arc<Bind>,
+    /// Where each request reads the current model.
     model: Arc<ArcSwap<Bind>>,
+}
+
+fn serve_connection(
+    accepted: Accepted,
+    worker: &Handle,
     proxy: Arc<Proxy>,
     builder: Arc<auto::Builder<TokioExecutor>>,
     graceful: &GracefulShutdown,
 ) {
+    let Accepted {
+        stream,
+        remote,
+        bind,
+        model,
+    } = accepted;
     let tls = bind.tls.clone();
     let conn = Conn {
         remote,
@@ -154,8 +170,15 @@ fn serve_connection(
     let watcher = graceful.watcher();
     let gauge = proxy.metrics.active_connections.clone();
     gauge.inc();
-    tokio::spawn(async move {
+    worker.spawn(async move {
         let _open = OpenConnection(gauge);
+        let stream = match TcpStream::from_std(stream) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(client = %remote, error = %e, "worker cannot poll the connection");
+                return;
+            }
+        };
         match tls {
             None => {
                 let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);

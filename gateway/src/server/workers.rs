@@ -3,9 +3,8 @@
 //! Every connection lives on one worker for its whole life, with its upstream connections (the
 //! upstream pool is per worker too), so a request never hops between threads: no work-stealing,
 //! no cross-thread wake-ups, no shared pool lock. The benchmark harness showed this costs about a
-//! fifth less CPU per proxied request than Tokio's work-stealing scheduler. Each bind's listening
-//! socket is shared by all workers (each polls a duplicate of it), so whichever worker is free
-//! accepts the next connection.
+//! fifth less CPU per proxied request than Tokio's work-stealing scheduler. Each bind accepts on
+//! the main runtime and hands connections to the workers in turn.
 
 use std::sync::mpsc as std_mpsc;
 use std::thread;
