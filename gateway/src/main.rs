@@ -8,6 +8,11 @@ use clap::{Parser, Subcommand};
 use gateway::config::Source;
 use gateway::server::{reload, Runtime};
 
+/// mimalloc: the proxy allocates small, short-lived buffers per request; glibc's malloc showed
+/// up at about 4% of the CPU profile under load.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Switchboard: one gateway endpoint for agents.
 #[derive(Parser)]
 #[command(

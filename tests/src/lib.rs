@@ -21,6 +21,10 @@ use http_body_util::BodyExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+mod config;
+
+pub use config::{bind, indent, routes_config, with_settings};
+
 /// How long a gateway gets to become ready.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -71,15 +75,22 @@ pub struct CmdOutput {
     pub stderr: String,
 }
 
-/// Runs `switchboard ARGS` to completion (bounded by 20 s) with extra env vars.
-pub fn run_switchboard(args: &[&str], cwd: &Path) -> CmdOutput {
-    let mut child = Command::new(switchboard_bin())
-        .args(args)
+/// `switchboard ARGS` in `cwd` with a clean environment (no `SWITCHBOARD_CONFIG`, info logs
+/// without colors) and no stdin.
+fn switchboard_command<S: AsRef<std::ffi::OsStr>>(args: &[S], cwd: &Path) -> Command {
+    let mut cmd = Command::new(switchboard_bin());
+    cmd.args(args)
         .current_dir(cwd)
         .env_remove("SWITCHBOARD_CONFIG")
         .env("RUST_LOG", "info")
         .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
+        .stdin(Stdio::null());
+    cmd
+}
+
+/// Runs `switchboard ARGS` to completion (bounded by 20 s) with extra env vars.
+pub fn run_switchboard(args: &[&str], cwd: &Path) -> CmdOutput {
+    let mut child = switchboard_command(args, cwd)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -157,19 +168,14 @@ impl Gateway {
         ];
         let config_path = dir.path().join("switchboard.yaml");
         std::fs::write(&config_path, render(template, &vars)).expect("write config");
-        let mut child = Command::new(switchboard_bin())
-            .arg("run")
-            .arg("-c")
-            .arg(&config_path)
-            .current_dir(dir.path())
-            .env_remove("SWITCHBOARD_CONFIG")
-            .env("RUST_LOG", "info")
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn switchboard");
+        let mut child = switchboard_command(
+            &["run".as_ref(), "-c".as_ref(), config_path.as_os_str()],
+            dir.path(),
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn switchboard");
         let stderr = Arc::new(Mutex::new(String::new()));
         let pipe = child.stderr.take().expect("stderr pipe");
         let sink = stderr.clone();
@@ -195,11 +201,7 @@ impl Gateway {
     async fn wait_ready(&mut self) {
         let deadline = Instant::now() + READY_TIMEOUT;
         loop {
-            if let Some(status) = self
-                .child
-                .as_mut()
-                .and_then(|c| c.try_wait().ok().flatten())
-            {
+            if let Some(status) = self.try_exit() {
                 panic!(
                     "switchboard exited before it was ready ({status}); stderr:\n{}",
                     self.stderr()
@@ -276,15 +278,18 @@ impl Gateway {
         assert_eq!(rc, 0, "kill({}, {sig}) failed", self.pid());
     }
 
+    /// The exit status, if the process has exited.
+    fn try_exit(&mut self) -> Option<ExitStatus> {
+        self.child
+            .as_mut()
+            .and_then(|c| c.try_wait().ok().flatten())
+    }
+
     /// Waits (polling) for the process to exit, up to `limit`.
     pub async fn wait_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
         let deadline = Instant::now() + limit;
         loop {
-            if let Some(s) = self
-                .child
-                .as_mut()
-                .and_then(|c| c.try_wait().ok().flatten())
-            {
+            if let Some(s) = self.try_exit() {
                 return Some(s);
             }
             if Instant::now() > deadline {

@@ -95,8 +95,8 @@ impl Proxy {
         );
         crate::telemetry::set_parent(&span, &parts.headers);
         let mut log = AccessLog::new(&parts, conn.remote, started);
-        let resp = self
-            .handle(&bind, conn, parts, body, &mut log)
+        // Boxed: the handling future is a few KiB, and hyper moves the outer one around.
+        let resp = Box::pin(self.handle(&bind, conn, parts, body, &mut log))
             .instrument(span.clone())
             .await
             .unwrap_or_else(|e| {

@@ -1,32 +1,27 @@
 //! Admin endpoints: `/healthz`, `/readyz`, `/metrics`, `/config`.
 
-use e2e::{client, Gateway, Upstream};
+use e2e::{client, routes_config, with_settings};
 
-use crate::with_hosts;
+use crate::{assert_requests_total, get, start_with_up};
 
 #[tokio::test]
 async fn admin_endpoints_and_redacted_config() {
-    let up = Upstream::start("up").await;
-    let cfg = r#"
-config:
-  sessionKey: AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=
-binds:
-- port: {port}
-  address: 127.0.0.1
-  listeners:
-  - name: main
-    routes:
-    - name: r
-      policies:
-        requestHeaderModifier: { set: { authorization: "Bearer hunter2-secret", x-api-key: sekrit-value } }
-      backends: [{ host: "{up}" }]
-"#;
-    let gw = Gateway::start(&with_hosts(cfg, &["up"], std::slice::from_ref(&up))).await;
+    let cfg = with_settings(
+        "sessionKey: AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+        &routes_config(
+            r#"
+- name: r
+  policies:
+    requestHeaderModifier: { set: { authorization: "Bearer hunter2-secret", x-api-key: sekrit-value } }
+  backends: [{ host: "{up}" }]
+"#,
+        ),
+    );
+    let (up, gw) = start_with_up(&cfg).await;
     let c = client();
-    let r = c.get(gw.admin_url("/healthz")).send().await.unwrap();
-    assert_eq!(r.status(), 200);
-    let r = c.get(gw.admin_url("/readyz")).send().await.unwrap();
-    assert_eq!(r.status(), 200);
+    for path in ["/healthz", "/readyz"] {
+        assert_eq!(get(&c, &gw.admin_url(path)).await.0, 200, "{path}");
+    }
 
     // The secrets still work on the data path...
     assert_eq!(c.get(gw.url("/x")).send().await.unwrap().status(), 200);
@@ -56,9 +51,6 @@ binds:
     assert!(text.contains("<redacted>"), "{text}");
 
     let m = gw.metrics().await;
-    assert!(
-        m.contains(r#"switchboard_requests_total{route="main/r",status="200"} 1"#),
-        "{m}"
-    );
+    assert_requests_total(&m, "main/r", 200, 1);
     assert!(m.contains("switchboard_request_duration_seconds"), "{m}");
 }

@@ -3,36 +3,40 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use e2e::{client, raw_exchange, raw_status, Gateway, Upstream};
-use futures_util::StreamExt;
+use e2e::{client, raw_exchange, raw_status, routes_config, with_settings, Gateway, Upstream};
 
-use crate::with_hosts;
+use crate::{chunked, get, one_route, post, slow_chunked, start_with_up};
 
-const CONFIG: &str = r#"
-config:
-  maxRequestBody: 2KiB
-binds:
-- port: {port}
-  address: 127.0.0.1
-  listeners:
-  - name: main
-    routes:
-    - name: small
-      matches: [{ path: { prefix: /small } }]
-      policies: { maxRequestBody: 1KiB }
-      backends: [{ host: "{up}" }]
-    - name: small-retry
-      matches: [{ path: { prefix: /buffered } }]
-      policies: { maxRequestBody: 1KiB, retry: { attempts: 1 } }
-      backends: [{ host: "{up}" }]
-    - name: default
-      backends: [{ host: "{up}" }]
+const ROUTES: &str = r#"
+- name: small
+  matches: [{ path: { prefix: /small } }]
+  policies: { maxRequestBody: 1KiB }
+  backends: [{ host: "{up}" }]
+- name: small-retry
+  matches: [{ path: { prefix: /buffered } }]
+  policies: { maxRequestBody: 1KiB, retry: { attempts: 1 } }
+  backends: [{ host: "{up}" }]
+- name: default
+  backends: [{ host: "{up}" }]
 "#;
 
 async fn start() -> (Upstream, Gateway) {
-    let up = Upstream::start("up").await;
-    let gw = Gateway::start(&with_hosts(CONFIG, &["up"], std::slice::from_ref(&up))).await;
-    (up, gw)
+    start_with_up(&with_settings(
+        "maxRequestBody: 2KiB",
+        &routes_config(ROUTES),
+    ))
+    .await
+}
+
+/// Sends only the head of `POST path` declaring a `Content-Length: len` body and asserts that
+/// the gateway answers 413 at once.
+async fn assert_declared_length_refused(gw: &Gateway, path: &str, len: usize) {
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: {len}\r\n\r\n",
+        gw.port()
+    );
+    let resp = raw_exchange(gw.addr(), head.as_bytes(), Duration::from_secs(2)).await;
+    assert_eq!(raw_status(&resp), Some(413), "{resp}");
 }
 
 #[tokio::test]
@@ -60,89 +64,40 @@ async fn malformed_requests_get_400() {
     }
     assert_eq!(up.arrivals(), 0);
     // The gateway is still healthy.
-    assert_eq!(
-        client().get(gw.url("/x")).send().await.unwrap().status(),
-        200
-    );
+    assert_eq!(get(&client(), &gw.url("/x")).await.0, 200);
 }
 
 #[tokio::test]
 async fn content_length_over_the_limit_is_413_without_contacting_the_upstream() {
     let (up, gw) = start().await;
     let c = client();
-    let r = c
-        .post(gw.url("/small"))
-        .body(vec![b'x'; 1025])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 413);
-    let r = c
-        .post(gw.url("/small"))
-        .body(vec![b'x'; 1024])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200, "exactly at the limit is accepted");
-    // The process-wide limit (config.maxRequestBody) applies to routes without their own.
-    let r = c
-        .post(gw.url("/big"))
-        .body(vec![b'x'; 3000])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 413);
-    let r = c
-        .post(gw.url("/big"))
-        .body(vec![b'x'; 2000])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    for (path, len, status, why) in [
+        ("/small", 1025, 413, "over the route's limit"),
+        ("/small", 1024, 200, "exactly at the limit is accepted"),
+        // The process-wide limit (config.maxRequestBody) applies to routes without their own.
+        ("/big", 3000, 413, "over the process-wide limit"),
+        ("/big", 2000, 200, "under the process-wide limit"),
+    ] {
+        let (got, _) = post(&c, &gw.url(path), vec![b'x'; len]).await;
+        assert_eq!(got, status, "POST {path} with {len} bytes: {why}");
+    }
     assert_eq!(
         up.arrivals(),
         2,
         "an over-limit request reached the upstream"
     );
     // A Content-Length over the limit is refused before the body is even sent.
-    let head = format!(
-        "POST /small HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: 1000000\r\n\r\n",
-        gw.port()
-    );
-    let resp = raw_exchange(gw.addr(), head.as_bytes(), Duration::from_secs(2)).await;
-    assert_eq!(raw_status(&resp), Some(413), "{resp}");
+    assert_declared_length_refused(&gw, "/small", 1000000).await;
     assert_eq!(up.arrivals(), 2);
 }
 
 #[tokio::test]
 async fn default_limit_is_4mib() {
-    let up = Upstream::start("up").await;
-    let cfg = r#"
-binds:
-- port: {port}
-  address: 127.0.0.1
-  listeners:
-  - name: main
-    routes:
-    - name: r
-      backends: [{ host: "{up}" }]
-"#;
-    let gw = Gateway::start(&with_hosts(cfg, &["up"], std::slice::from_ref(&up))).await;
-    let head = format!(
-        "POST /x HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: {}\r\n\r\n",
-        gw.port(),
-        (4 << 20) + 1
-    );
-    let resp = raw_exchange(gw.addr(), head.as_bytes(), Duration::from_secs(2)).await;
-    assert_eq!(raw_status(&resp), Some(413), "{resp}");
-    let r = client()
-        .post(gw.url("/x?echo=1"))
-        .body(vec![b'y'; 4 << 20])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    assert_eq!(r.bytes().await.unwrap().len(), 4 << 20);
+    let (up, gw) = one_route().await;
+    assert_declared_length_refused(&gw, "/x", (4 << 20) + 1).await;
+    let (status, body) = post(&client(), &gw.url("/x?echo=1"), vec![b'y'; 4 << 20]).await;
+    assert_eq!(status, 200);
+    assert_eq!(body.len(), 4 << 20);
     assert_eq!(up.arrivals(), 1);
 }
 
@@ -150,13 +105,9 @@ binds:
 async fn chunked_body_over_the_limit_never_reaches_the_upstream_whole() {
     let (up, gw) = start().await;
     let chunks: Vec<Bytes> = (0..8).map(|_| Bytes::from(vec![b'z'; 512])).collect();
-    let stream = futures_util::stream::iter(chunks).then(|c| async move {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        Ok::<_, std::io::Error>(c)
-    });
     let result = client()
         .post(gw.url("/small"))
-        .body(reqwest::Body::wrap_stream(stream))
+        .body(slow_chunked(chunks, Duration::from_millis(20)))
         .send()
         .await;
     match &result {
@@ -175,43 +126,25 @@ async fn chunked_body_over_the_limit_never_reaches_the_upstream_whole() {
         }
     }
     // Under the limit, chunked is fine.
-    let stream = futures_util::stream::iter(
-        (0..2).map(|_| Ok::<_, std::io::Error>(Bytes::from(vec![b'k'; 400]))),
-    );
-    let r = client()
-        .post(gw.url("/small?echo=1"))
-        .body(reqwest::Body::wrap_stream(stream))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    assert_eq!(r.bytes().await.unwrap().len(), 800);
+    let (status, body) = post(&client(), &gw.url("/small?echo=1"), chunked(2, b'k', 400)).await;
+    assert_eq!(status, 200);
+    assert_eq!(body.len(), 800);
 }
 
 #[tokio::test]
 async fn chunked_body_over_the_limit_on_a_buffering_route_is_413() {
     let (up, gw) = start().await;
     // Retries buffer the body first, so the upstream is never contacted.
-    let stream = futures_util::stream::iter(
-        (0..4).map(|_| Ok::<_, std::io::Error>(Bytes::from(vec![b'q'; 512]))),
-    );
-    let r = client()
-        .post(gw.url("/buffered"))
-        .body(reqwest::Body::wrap_stream(stream))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 413);
+    let (status, _) = post(&client(), &gw.url("/buffered"), chunked(4, b'q', 512)).await;
+    assert_eq!(status, 413);
     assert_eq!(up.arrivals(), 0);
-    let stream = futures_util::stream::iter(
-        (0..2).map(|_| Ok::<_, std::io::Error>(Bytes::from(vec![b'q'; 500]))),
-    );
-    let r = client()
-        .post(gw.url("/buffered?echo=1"))
-        .body(reqwest::Body::wrap_stream(stream))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    assert_eq!(r.bytes().await.unwrap().len(), 1000);
+    // A fresh client: the refused request's connection may be closed.
+    let (status, body) = post(
+        &client(),
+        &gw.url("/buffered?echo=1"),
+        chunked(2, b'q', 500),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(body.len(), 1000);
 }

@@ -1,6 +1,6 @@
 //! `switchboard validate`, `schema`, and `run` with a bad file.
 
-use e2e::{free_port, run_switchboard};
+use e2e::{fill, free_port, routes_config, run_switchboard, with_settings};
 
 fn write(dir: &std::path::Path, name: &str, text: &str) {
     std::fs::write(dir.join(name), text).unwrap();
@@ -34,26 +34,24 @@ binds:
       backends: [{ host: "${E2E_SURELY_UNSET_VAR_1}" }]
 "#;
 
-// Errors found by the semantic checks: references, regexes, values, duplicates.
-const SEMANTIC_ERRORS: &str = r#"binds:
-- port: 1
-  address: 127.0.0.1
-  listeners:
-  - name: main
-    routes:
-    - name: a
-      backends: [{ backend: svx }]
-    - name: b
-      matches: [{ path: { regex: "/b(" } }]
-      backends: [{ backend: svc }]
-    - name: c
-      policies: { requestRedirect: { statusCode: 200 } }
-    - name: c
-      backends: [{ host: "127.0.0.1:2" }]
-backends:
-- name: svc
-  host: 127.0.0.1:3
-"#;
+/// Errors found by the semantic checks: references, regexes, values, duplicates. The preamble
+/// of [`routes_config`] takes 6 lines: the routes start at line 7.
+fn semantic_errors() -> String {
+    let text = routes_config(
+        r#"
+- name: a
+  backends: [{ backend: svx }]
+- name: b
+  matches: [{ path: { regex: "/b(" } }]
+  backends: [{ backend: svc }]
+- name: c
+  policies: { requestRedirect: { statusCode: 200 } }
+- name: c
+  backends: [{ host: "127.0.0.1:2" }]
+"#,
+    ) + "backends:\n- name: svc\n  host: 127.0.0.1:3\n";
+    fill(&text, &[("port".into(), "1".into())])
+}
 
 #[test]
 fn validate_reports_schema_errors_with_lines() {
@@ -83,7 +81,7 @@ fn validate_reports_schema_errors_with_lines() {
 #[test]
 fn validate_reports_semantic_errors_with_lines() {
     let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), "bad.yaml", SEMANTIC_ERRORS);
+    write(dir.path(), "bad.yaml", &semantic_errors());
     let out = run_switchboard(&["validate", "-c", "bad.yaml"], dir.path());
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     let e = &out.stderr;
@@ -218,12 +216,15 @@ fn run_with_an_invalid_file_exits_1_without_serving() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let admin = free_port();
+    // The route's backend is on line 10: 2 lines of settings, 6 of preamble, then the route.
+    let text = with_settings(
+        &format!("adminAddr: 127.0.0.1:{admin}"),
+        &routes_config("- name: r\n  backends: [{ backend: nope }]"),
+    );
     write(
         dir.path(),
         "bad.yaml",
-        &format!(
-            "config:\n  adminAddr: 127.0.0.1:{admin}\nbinds:\n- port: {port}\n  address: 127.0.0.1\n  listeners:\n  - name: main\n    routes:\n    - name: r\n      backends: [{{ backend: nope }}]\n"
-        ),
+        &fill(&text, &[("port".into(), port.to_string())]),
     );
     let out = run_switchboard(&["run", "-c", "bad.yaml"], dir.path());
     assert_eq!(out.status.code(), Some(1), "{out:?}");

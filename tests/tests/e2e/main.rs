@@ -15,7 +15,9 @@ mod tracing;
 
 use std::time::Duration;
 
-use e2e::{fill, Upstream};
+use bytes::Bytes;
+use e2e::{fill, routes_config, Gateway, Upstream};
+use futures_util::StreamExt;
 
 /// Upper bound for any single awaited step of a test.
 pub const STEP: Duration = Duration::from_secs(15);
@@ -39,12 +41,120 @@ pub fn with_hosts(template: &str, names: &[&str], ups: &[Upstream]) -> String {
     fill(template, &vars)
 }
 
+/// Starts one upstream per name and a gateway on `template` with `{NAME}` filled with the host
+/// of the upstream of that name.
+pub async fn start_gateway(names: &[&str], template: &str) -> (Vec<Upstream>, Gateway) {
+    let ups = upstreams(names).await;
+    let gw = Gateway::start(&with_hosts(template, names, &ups)).await;
+    (ups, gw)
+}
+
+/// Starts the upstream `up` and a gateway on `template` with `{up}` filled with its host.
+pub async fn start_with_up(template: &str) -> (Upstream, Gateway) {
+    let (mut ups, gw) = start_gateway(&["up"], template).await;
+    (ups.remove(0), gw)
+}
+
+/// The routes of the simplest config: one route `r` to the upstream `{up}`.
+pub const ONE_ROUTE: &str = r#"
+- name: r
+  backends: [{ host: "{up}" }]
+"#;
+
+/// The upstream `up` behind a gateway with [`ONE_ROUTE`].
+pub async fn one_route() -> (Upstream, Gateway) {
+    start_with_up(&routes_config(ONE_ROUTE)).await
+}
+
 /// GET and return (status, body).
 pub async fn get(client: &reqwest::Client, url: &str) -> (u16, String) {
-    let r = tokio::time::timeout(STEP, client.get(url).send())
-        .await
-        .unwrap_or_else(|_| panic!("GET {url} timed out"))
-        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    let r = get_with(client, url, &[]).await;
     let status = r.status().as_u16();
     (status, r.text().await.unwrap_or_default())
+}
+
+/// GET with extra request headers (added in order, like `RequestBuilder::header`); the response
+/// with its body unread.
+pub async fn get_with(
+    client: &reqwest::Client,
+    url: &str,
+    headers: &[(&str, &str)],
+) -> reqwest::Response {
+    let mut rb = client.get(url);
+    for (name, value) in headers {
+        rb = rb.header(*name, *value);
+    }
+    tokio::time::timeout(STEP, rb.send())
+        .await
+        .unwrap_or_else(|_| panic!("GET {url} timed out"))
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"))
+}
+
+/// POST `body` and return (status, body).
+pub async fn post(
+    client: &reqwest::Client,
+    url: &str,
+    body: impl Into<reqwest::Body>,
+) -> (u16, Bytes) {
+    let r = tokio::time::timeout(STEP, client.post(url).body(body).send())
+        .await
+        .unwrap_or_else(|_| panic!("POST {url} timed out"))
+        .unwrap_or_else(|e| panic!("POST {url}: {e}"));
+    let status = r.status().as_u16();
+    let body = r
+        .bytes()
+        .await
+        .unwrap_or_else(|e| panic!("POST {url} body: {e}"));
+    (status, body)
+}
+
+/// A chunked request body: `n` chunks of `len` bytes `byte`, all at once.
+pub fn chunked(n: usize, byte: u8, len: usize) -> reqwest::Body {
+    let chunks = (0..n).map(move |_| Ok::<_, std::io::Error>(Bytes::from(vec![byte; len])));
+    reqwest::Body::wrap_stream(futures_util::stream::iter(chunks))
+}
+
+/// A chunked request body sending `chunks` with `delay` before each.
+pub fn slow_chunked(chunks: Vec<Bytes>, delay: Duration) -> reqwest::Body {
+    let stream = futures_util::stream::iter(chunks).then(move |c| async move {
+        tokio::time::sleep(delay).await;
+        Ok::<_, std::io::Error>(c)
+    });
+    reqwest::Body::wrap_stream(stream)
+}
+
+/// Asserts a sample's value in the `/metrics` text `m` (`None`: absent).
+pub fn assert_metric(m: &str, name: &str, labels: &[(&str, &str)], expected: Option<f64>) {
+    assert_eq!(e2e::metric_value(m, name, labels), expected, "{m}");
+}
+
+/// Asserts that the `/metrics` text `m` has the line
+/// `switchboard_requests_total{route="ROUTE",status="STATUS"} COUNT`.
+pub fn assert_requests_total(m: &str, route: &str, status: u16, count: u64) {
+    let line =
+        format!(r#"switchboard_requests_total{{route="{route}",status="{status}"}} {count}"#);
+    assert!(m.contains(&line), "{m}");
+}
+
+/// `switchboard_upstream_errors_total` for a route and error kind (0 when absent).
+pub async fn upstream_errors(gw: &Gateway, route: &str, kind: &str) -> f64 {
+    gw.metric_or_zero(
+        "switchboard_upstream_errors_total",
+        &[("route", route), ("kind", kind)],
+    )
+    .await
+}
+
+/// Waits up to `limit` for the gateway to exit (panics if it does not) and asserts that it
+/// exited 0.
+pub async fn assert_exits_0(gw: &mut Gateway, limit: Duration) {
+    let exit = gw
+        .wait_exit(limit)
+        .await
+        .unwrap_or_else(|| panic!("the gateway did not exit within {limit:?}"));
+    assert!(
+        exit.success(),
+        "exit status {exit}; stderr:\n{}",
+        gw.stderr()
+    );
 }

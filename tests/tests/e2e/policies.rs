@@ -2,42 +2,42 @@
 
 use std::time::{Duration, Instant};
 
-use e2e::{client, free_port, Gateway, Upstream};
+use e2e::{client, free_port, routes_config, Gateway};
 
-use crate::{get, upstreams, with_hosts};
+use crate::{
+    assert_metric, assert_requests_total, get, get_with, post, start_gateway, start_with_up,
+    upstream_errors,
+};
 
 #[tokio::test]
 async fn header_modifiers() {
-    let up = Upstream::start("up").await;
-    let cfg = r#"
-binds:
-- port: {port}
-  address: 127.0.0.1
-  listeners:
-  - name: main
-    routes:
-    - name: r
-      policies:
-        requestHeaderModifier:
-          add: { x-add: gw }
-          set: { x-set: new, x-fresh: "1" }
-          remove: [x-remove]
-        responseHeaderModifier:
-          add: { x-resp-add: "1" }
-          set: { x-served-by: switchboard }
-          remove: [x-upstream]
-      backends: [{ host: "{up}" }]
-"#;
-    let gw = Gateway::start(&with_hosts(cfg, &["up"], std::slice::from_ref(&up))).await;
-    let r = client()
-        .get(gw.url("/x"))
-        .header("x-add", "client")
-        .header("x-set", "old")
-        .header("x-remove", "gone")
-        .header("x-keep", "kept")
-        .send()
-        .await
-        .unwrap();
+    let cfg = routes_config(
+        r#"
+- name: r
+  policies:
+    requestHeaderModifier:
+      add: { x-add: gw }
+      set: { x-set: new, x-fresh: "1" }
+      remove: [x-remove]
+    responseHeaderModifier:
+      add: { x-resp-add: "1" }
+      set: { x-served-by: switchboard }
+      remove: [x-upstream]
+  backends: [{ host: "{up}" }]
+"#,
+    );
+    let (up, gw) = start_with_up(&cfg).await;
+    let r = get_with(
+        &client(),
+        &gw.url("/x"),
+        &[
+            ("x-add", "client"),
+            ("x-set", "old"),
+            ("x-remove", "gone"),
+            ("x-keep", "kept"),
+        ],
+    )
+    .await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["x-served-by"], "switchboard");
     assert_eq!(r.headers()["x-resp-add"], "1");
@@ -65,38 +65,33 @@ binds:
 
 #[tokio::test]
 async fn redirects() {
-    let up = Upstream::start("up").await;
-    let cfg = r#"
-binds:
-- port: {port}
-  address: 127.0.0.1
-  listeners:
-  - name: main
-    routes:
-    - { name: c301, matches: [{ path: { prefix: /c301 } }], policies: { requestRedirect: { statusCode: 301, path: { full: /to } } } }
-    - { name: c302, matches: [{ path: { prefix: /c302 } }], policies: { requestRedirect: { path: { full: /to } } } }
-    - { name: c303, matches: [{ path: { prefix: /c303 } }], policies: { requestRedirect: { statusCode: 303, path: { full: /to } } } }
-    - { name: c307, matches: [{ path: { prefix: /c307 } }], policies: { requestRedirect: { statusCode: 307, path: { full: /to } } } }
-    - { name: c308, matches: [{ path: { prefix: /c308 } }], policies: { requestRedirect: { statusCode: 308, path: { full: /to } } } }
-    - name: https
-      matches: [{ path: { prefix: /secure } }]
-      policies: { requestRedirect: { scheme: https } }
-    - name: https-port
-      matches: [{ path: { prefix: /sport } }]
-      policies: { requestRedirect: { scheme: https, port: 8443 } }
-    - name: host
-      matches: [{ path: { prefix: /elsewhere } }]
-      policies: { requestRedirect: { hostname: other.test, port: 9000, statusCode: 307 } }
-    - name: prefix
-      matches: [{ path: { prefix: /old } }]
-      policies: { requestRedirect: { path: { prefix: /new }, statusCode: 308 } }
-    - name: prefix-root
-      matches: [{ path: { prefix: /strip } }]
-      policies: { requestRedirect: { path: { prefix: / } } }
-    - name: fallback
-      backends: [{ host: "{up}" }]
-"#;
-    let gw = Gateway::start(&with_hosts(cfg, &["up"], std::slice::from_ref(&up))).await;
+    let cfg = routes_config(
+        r#"
+- { name: c301, matches: [{ path: { prefix: /c301 } }], policies: { requestRedirect: { statusCode: 301, path: { full: /to } } } }
+- { name: c302, matches: [{ path: { prefix: /c302 } }], policies: { requestRedirect: { path: { full: /to } } } }
+- { name: c303, matches: [{ path: { prefix: /c303 } }], policies: { requestRedirect: { statusCode: 303, path: { full: /to } } } }
+- { name: c307, matches: [{ path: { prefix: /c307 } }], policies: { requestRedirect: { statusCode: 307, path: { full: /to } } } }
+- { name: c308, matches: [{ path: { prefix: /c308 } }], policies: { requestRedirect: { statusCode: 308, path: { full: /to } } } }
+- name: https
+  matches: [{ path: { prefix: /secure } }]
+  policies: { requestRedirect: { scheme: https } }
+- name: https-port
+  matches: [{ path: { prefix: /sport } }]
+  policies: { requestRedirect: { scheme: https, port: 8443 } }
+- name: host
+  matches: [{ path: { prefix: /elsewhere } }]
+  policies: { requestRedirect: { hostname: other.test, port: 9000, statusCode: 307 } }
+- name: prefix
+  matches: [{ path: { prefix: /old } }]
+  policies: { requestRedirect: { path: { prefix: /new }, statusCode: 308 } }
+- name: prefix-root
+  matches: [{ path: { prefix: /strip } }]
+  policies: { requestRedirect: { path: { prefix: / } } }
+- name: fallback
+  backends: [{ host: "{up}" }]
+"#,
+    );
+    let (up, gw) = start_with_up(&cfg).await;
     let c = client();
     let p = gw.port();
     let loc = |path: String| {
@@ -145,46 +140,36 @@ binds:
     );
     assert_eq!(up.hits(), 0, "a redirect must not reach the upstream");
     // The host the client asked for is kept.
-    let r = c
-        .get(gw.url("/c301"))
-        .header("host", "gw.test:8080")
-        .send()
-        .await
-        .unwrap();
+    let r = get_with(&c, &gw.url("/c301"), &[("host", "gw.test:8080")]).await;
     assert_eq!(r.headers()["location"], "http://gw.test:8080/to");
 }
 
 #[tokio::test]
 async fn url_rewrites() {
-    let up = Upstream::start("up").await;
-    let cfg = r#"
-binds:
-- port: {port}
-  address: 127.0.0.1
-  listeners:
-  - name: main
-    routes:
-    - name: strip
-      matches: [{ path: { prefix: /api } }]
-      policies: { urlRewrite: { path: { prefix: / } } }
-      backends: [{ host: "{up}" }]
-    - name: v2
-      matches: [{ path: { prefix: /v1api/ } }]
-      policies: { urlRewrite: { path: { prefix: /v2 } } }
-      backends: [{ host: "{up}" }]
-    - name: full
-      matches: [{ path: { prefix: /full } }]
-      policies: { urlRewrite: { path: { full: /fixed } } }
-      backends: [{ host: "{up}" }]
-    - name: host
-      matches: [{ path: { prefix: /host } }]
-      policies: { urlRewrite: { hostname: upstream.internal } }
-      backends: [{ host: "{up}" }]
-    - name: plain
-      matches: [{ path: { prefix: /plain } }]
-      backends: [{ host: "{up}" }]
-"#;
-    let gw = Gateway::start(&with_hosts(cfg, &["up"], std::slice::from_ref(&up))).await;
+    let cfg = routes_config(
+        r#"
+- name: strip
+  matches: [{ path: { prefix: /api } }]
+  policies: { urlRewrite: { path: { prefix: / } } }
+  backends: [{ host: "{up}" }]
+- name: v2
+  matches: [{ path: { prefix: /v1api/ } }]
+  policies: { urlRewrite: { path: { prefix: /v2 } } }
+  backends: [{ host: "{up}" }]
+- name: full
+  matches: [{ path: { prefix: /full } }]
+  policies: { urlRewrite: { path: { full: /fixed } } }
+  backends: [{ host: "{up}" }]
+- name: host
+  matches: [{ path: { prefix: /host } }]
+  policies: { urlRewrite: { hostname: upstream.internal } }
+  backends: [{ host: "{up}" }]
+- name: plain
+  matches: [{ path: { prefix: /plain } }]
+  backends: [{ host: "{up}" }]
+"#,
+    );
+    let (up, gw) = start_with_up(&cfg).await;
     let c = client();
     let seen = |path: &'static str| {
         let c = c.clone();
@@ -218,25 +203,20 @@ binds:
 
 #[tokio::test]
 async fn cors() {
-    let up = Upstream::start("up").await;
-    let cfg = r#"
-binds:
-- port: {port}
-  address: 127.0.0.1
-  listeners:
-  - name: main
-    routes:
-    - name: r
-      policies:
-        cors:
-          allowOrigins: ["https://app.test"]
-          allowMethods: [PUT]
-          allowHeaders: [x-token]
-          exposeHeaders: [x-total]
-          maxAge: 600
-      backends: [{ host: "{up}" }]
-"#;
-    let gw = Gateway::start(&with_hosts(cfg, &["up"], std::slice::from_ref(&up))).await;
+    let cfg = routes_config(
+        r#"
+- name: r
+  policies:
+    cors:
+      allowOrigins: ["https://app.test"]
+      allowMethods: [PUT]
+      allowHeaders: [x-token]
+      exposeHeaders: [x-total]
+      maxAge: 600
+  backends: [{ host: "{up}" }]
+"#,
+    );
+    let (up, gw) = start_with_up(&cfg).await;
     let c = client();
     let preflight = |origin: &'static str, method: &'static str| {
         c.request(reqwest::Method::OPTIONS, gw.url("/res"))
@@ -267,12 +247,7 @@ binds:
     }
     assert_eq!(up.hits(), 0, "preflights are answered by the gateway");
 
-    let r = c
-        .get(gw.url("/res"))
-        .header("origin", "https://app.test")
-        .send()
-        .await
-        .unwrap();
+    let r = get_with(&c, &gw.url("/res"), &[("origin", "https://app.test")]).await;
     assert_eq!(r.status(), 200);
     assert_eq!(
         r.headers()["access-control-allow-origin"],
@@ -282,12 +257,7 @@ binds:
     let r = c.get(gw.url("/res")).send().await.unwrap();
     assert_eq!(r.status(), 200);
     assert!(r.headers().get("access-control-allow-origin").is_none());
-    let r = c
-        .get(gw.url("/res"))
-        .header("origin", "https://evil.test")
-        .send()
-        .await
-        .unwrap();
+    let r = get_with(&c, &gw.url("/res"), &[("origin", "https://evil.test")]).await;
     assert_eq!(r.status(), 200);
     assert!(r.headers().get("access-control-allow-origin").is_none());
     assert_eq!(up.hits(), 3);
@@ -295,24 +265,19 @@ binds:
 
 #[tokio::test]
 async fn timeouts() {
-    let up = Upstream::start("up").await;
-    let cfg = r#"
-binds:
-- port: {port}
-  address: 127.0.0.1
-  listeners:
-  - name: main
-    routes:
-    - name: per-try
-      matches: [{ path: { prefix: /try } }]
-      policies: { timeout: { backendRequest: 300ms } }
-      backends: [{ host: "{up}" }]
-    - name: whole
-      matches: [{ path: { prefix: /whole } }]
-      policies: { timeout: { request: 300ms } }
-      backends: [{ host: "{up}" }]
-"#;
-    let gw = Gateway::start(&with_hosts(cfg, &["up"], std::slice::from_ref(&up))).await;
+    let cfg = routes_config(
+        r#"
+- name: per-try
+  matches: [{ path: { prefix: /try } }]
+  policies: { timeout: { backendRequest: 300ms } }
+  backends: [{ host: "{up}" }]
+- name: whole
+  matches: [{ path: { prefix: /whole } }]
+  policies: { timeout: { request: 300ms } }
+  backends: [{ host: "{up}" }]
+"#,
+    );
+    let (_up, gw) = start_with_up(&cfg).await;
     let c = client();
     for (path, key) in [
         ("/try?delay_ms=2000", "timeout.backendRequest"),
@@ -328,30 +293,19 @@ binds:
     }
     // Fast answers are unaffected.
     assert_eq!(get(&c, &gw.url("/try?delay_ms=50")).await.0, 200);
-    let v = gw
-        .metric_or_zero(
-            "switchboard_upstream_errors_total",
-            &[("route", "main/whole"), ("kind", "timeout")],
-        )
-        .await;
-    assert_eq!(v, 1.0);
+    assert_eq!(upstream_errors(&gw, "main/whole", "timeout").await, 1.0);
 }
 
 #[tokio::test]
 async fn retries() {
-    let up = Upstream::start("up").await;
-    let cfg = r#"
-binds:
-- port: {port}
-  address: 127.0.0.1
-  listeners:
-  - name: main
-    routes:
-    - name: retry
-      policies: { retry: { attempts: 2, codes: [503] } }
-      backends: [{ host: "{up}" }]
-"#;
-    let gw = Gateway::start(&with_hosts(cfg, &["up"], std::slice::from_ref(&up))).await;
+    let cfg = routes_config(
+        r#"
+- name: retry
+  policies: { retry: { attempts: 2, codes: [503] } }
+  backends: [{ host: "{up}" }]
+"#,
+    );
+    let (up, gw) = start_with_up(&cfg).await;
     let c = client();
     let hits = |uri: &str| up.requests().iter().filter(|r| r.uri == uri).count();
 
@@ -376,13 +330,7 @@ binds:
     assert_eq!(hits("/c?fail=5"), 3);
 
     // The body is sent again on every attempt.
-    let r = c
-        .post(gw.url("/d?fail=2"))
-        .body("payload-123")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    assert_eq!(post(&c, &gw.url("/d?fail=2"), "payload-123").await.0, 200);
     let bodies: Vec<_> = up
         .requests()
         .into_iter()
@@ -398,19 +346,15 @@ binds:
 #[tokio::test]
 async fn retries_on_reset_then_502() {
     let closing = e2e::ClosingServer::start().await;
-    let cfg = r#"
-binds:
-- port: {port}
-  address: 127.0.0.1
-  listeners:
-  - name: main
-    routes:
-    - name: r
-      policies: { retry: { attempts: 2 } }
-      backends: [{ host: "{closing}" }]
-"#;
+    let cfg = routes_config(
+        r#"
+- name: r
+  policies: { retry: { attempts: 2 } }
+  backends: [{ host: "{closing}" }]
+"#,
+    );
     let gw = Gateway::start(&e2e::fill(
-        cfg,
+        &cfg,
         &[("closing".into(), closing.addr.to_string())],
     ))
     .await;
@@ -423,37 +367,31 @@ binds:
 #[tokio::test]
 async fn mirrors() {
     let names = ["main", "m100", "m0", "m50"];
-    let ups = upstreams(&names).await;
     let dead = free_port();
-    let cfg = r#"
-binds:
-- port: {port}
-  address: 127.0.0.1
-  listeners:
-  - name: main
-    routes:
-    - name: all
-      matches: [{ path: { prefix: /all } }]
-      policies: { requestMirror: { backend: { host: "{m100}" }, percentage: 100 } }
-      backends: [{ host: "{main}" }]
-    - name: none
-      matches: [{ path: { prefix: /none } }]
-      policies: { requestMirror: { backend: { host: "{m0}" }, percentage: 0 } }
-      backends: [{ host: "{main}" }]
-    - name: half
-      matches: [{ path: { prefix: /half } }]
-      policies: { requestMirror: { backend: { backend: m50 }, percentage: 50 } }
-      backends: [{ host: "{main}" }]
-    - name: dead
-      matches: [{ path: { prefix: /dead } }]
-      policies: { requestMirror: { backend: { host: "127.0.0.1:{dead}" } } }
-      backends: [{ host: "{main}" }]
-backends:
+    let cfg = routes_config(
+        r#"
+- name: all
+  matches: [{ path: { prefix: /all } }]
+  policies: { requestMirror: { backend: { host: "{m100}" }, percentage: 100 } }
+  backends: [{ host: "{main}" }]
+- name: none
+  matches: [{ path: { prefix: /none } }]
+  policies: { requestMirror: { backend: { host: "{m0}" }, percentage: 0 } }
+  backends: [{ host: "{main}" }]
+- name: half
+  matches: [{ path: { prefix: /half } }]
+  policies: { requestMirror: { backend: { backend: m50 }, percentage: 50 } }
+  backends: [{ host: "{main}" }]
+- name: dead
+  matches: [{ path: { prefix: /dead } }]
+  policies: { requestMirror: { backend: { host: "127.0.0.1:{dead}" } } }
+  backends: [{ host: "{main}" }]
+"#,
+    ) + r#"backends:
 - name: m50
   host: "{m50}"
 "#;
-    let cfg = with_hosts(cfg, &names, &ups).replace("{dead}", &dead.to_string());
-    let gw = Gateway::start(&cfg).await;
+    let (ups, gw) = start_gateway(&names, &cfg.replace("{dead}", &dead.to_string())).await;
     let c = client();
     let (main, m100, m0, m50) = (&ups[0], &ups[1], &ups[2], &ups[3]);
 
@@ -493,9 +431,9 @@ backends:
     // A dead mirror never affects the main response.
     for _ in 0..5 {
         let t = Instant::now();
-        let r = c.post(gw.url("/dead")).body("x").send().await.unwrap();
-        assert_eq!(r.status(), 200);
-        assert_eq!(r.text().await.unwrap(), "main");
+        let (status, body) = post(&c, &gw.url("/dead"), "x").await;
+        assert_eq!(status, 200);
+        assert_eq!(body, "main");
         assert!(t.elapsed() < Duration::from_secs(2));
     }
     let failed = e2e::eventually(crate::STEP, || async {
@@ -519,31 +457,26 @@ backends:
 #[tokio::test]
 async fn backend_level_and_named_backends() {
     let names = ["inline", "named", "entry"];
-    let ups = upstreams(&names).await;
-    let cfg = r#"
-binds:
-- port: {port}
-  address: 127.0.0.1
-  listeners:
-  - name: main
-    routes:
-    - name: inline
-      matches: [{ path: { prefix: /inline } }]
-      policies: { requestHeaderModifier: { set: { x-route: r } } }
-      backends:
-      - host: "{inline}"
-        policies:
-          requestHeaderModifier: { set: { x-backend: b } }
-          responseHeaderModifier: { set: { x-backend-resp: b } }
-    - name: named
-      matches: [{ path: { prefix: /named } }]
-      backends: [{ backend: svc }]
-    - name: entry
-      matches: [{ path: { prefix: /entry } }]
-      backends:
-      - backend: svc2
-        policies: { requestHeaderModifier: { set: { x-entry: e } } }
-backends:
+    let cfg = routes_config(
+        r#"
+- name: inline
+  matches: [{ path: { prefix: /inline } }]
+  policies: { requestHeaderModifier: { set: { x-route: r } } }
+  backends:
+  - host: "{inline}"
+    policies:
+      requestHeaderModifier: { set: { x-backend: b } }
+      responseHeaderModifier: { set: { x-backend-resp: b } }
+- name: named
+  matches: [{ path: { prefix: /named } }]
+  backends: [{ backend: svc }]
+- name: entry
+  matches: [{ path: { prefix: /entry } }]
+  backends:
+  - backend: svc2
+    policies: { requestHeaderModifier: { set: { x-entry: e } } }
+"#,
+    ) + r#"backends:
 - name: svc
   host: "{named}"
   policies:
@@ -552,7 +485,7 @@ backends:
 - name: svc2
   host: "{entry}"
 "#;
-    let gw = Gateway::start(&with_hosts(cfg, &names, &ups)).await;
+    let (ups, gw) = start_gateway(&names, &cfg).await;
     let c = client();
     let r = c.get(gw.url("/inline")).send().await.unwrap();
     assert_eq!(r.headers()["x-backend-resp"], "b");
@@ -568,10 +501,7 @@ backends:
     assert_eq!(seen.header("x-named"), "yes");
     assert_eq!(seen.uri, "/rewritten?q=1");
     let m = gw.metrics().await;
-    assert!(
-        m.contains(r#"switchboard_requests_total{route="main/named",status="200"} 1"#),
-        "{m}"
-    );
+    assert_requests_total(&m, "main/named", 200, 1);
 
     assert_eq!(get(&c, &gw.url("/entry")).await, (200, "entry".into()));
     assert_eq!(ups[2].last().header("x-entry"), "e");
@@ -581,31 +511,19 @@ backends:
 /// fell behind the main request (`dropped`).
 #[tokio::test]
 async fn dead_mirror_is_counted_as_error() {
-    let up = Upstream::start("main").await;
     let dead = free_port();
-    let cfg = r#"
-binds:
-- port: {port}
-  address: 127.0.0.1
-  listeners:
-  - name: main
-    routes:
-    - name: dead
-      policies: { requestMirror: { backend: { host: "127.0.0.1:{dead}" } } }
-      backends: [{ host: "{up}" }]
-"#;
-    let cfg =
-        with_hosts(cfg, &["up"], std::slice::from_ref(&up)).replace("{dead}", &dead.to_string());
-    let gw = Gateway::start(&cfg).await;
+    let cfg = routes_config(
+        r#"
+- name: dead
+  policies: { requestMirror: { backend: { host: "127.0.0.1:{dead}" } } }
+  backends: [{ host: "{main}" }]
+"#,
+    );
+    // The upstream is named `main`.
+    let (_main, gw) = start_gateway(&["main"], &cfg.replace("{dead}", &dead.to_string())).await;
     let c = client();
     for _ in 0..10 {
-        let r = c
-            .post(gw.url("/dead"))
-            .body("some body")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
+        assert_eq!(post(&c, &gw.url("/dead"), "some body").await.0, 200);
     }
     let errors = gw
         .wait_metric(
@@ -617,14 +535,11 @@ binds:
         .await;
     let m = gw.metrics().await;
     assert_eq!(errors, 10.0, "{m}");
-    assert_eq!(
-        e2e::metric_value(
-            &m,
-            "switchboard_mirror_requests_total",
-            &[("result", "dropped")]
-        ),
+    assert_metric(
+        &m,
+        "switchboard_mirror_requests_total",
+        &[("result", "dropped")],
         None,
-        "{m}"
     );
 }
 
@@ -632,17 +547,13 @@ binds:
 /// `Location` with an empty host (`http:///to`): either a 400 or a valid absolute URL.
 #[tokio::test]
 async fn redirect_without_host_is_not_malformed() {
-    let cfg = r#"
-binds:
-- port: {port}
-  address: 127.0.0.1
-  listeners:
-  - name: main
-    routes:
-    - name: r
-      policies: { requestRedirect: { path: { full: /to } } }
-"#;
-    let gw = Gateway::start(cfg).await;
+    let cfg = routes_config(
+        r#"
+- name: r
+  policies: { requestRedirect: { path: { full: /to } } }
+"#,
+    );
+    let gw = Gateway::start(&cfg).await;
     let resp = e2e::raw_exchange(
         gw.addr(),
         b"GET /from HTTP/1.0\r\n\r\n",

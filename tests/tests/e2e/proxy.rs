@@ -3,40 +3,19 @@
 use std::time::Duration;
 
 use e2e::{
-    client, fill, free_port, raw_exchange, raw_status, self_signed, ClosingServer, Gateway,
-    Upstream,
+    bind, client, fill, free_port, raw_exchange, raw_status, routes_config, self_signed,
+    ClosingServer, Gateway, Upstream,
 };
 
-use crate::{get, with_hosts};
-
-const ONE_ROUTE: &str = r#"
-binds:
-- port: {port}
-  address: 127.0.0.1
-  listeners:
-  - name: main
-    routes:
-    - name: r
-      backends: [{ host: "{up}" }]
-"#;
-
-async fn one_route() -> (Upstream, Gateway) {
-    let up = Upstream::start("up").await;
-    let gw = Gateway::start(&with_hosts(ONE_ROUTE, &["up"], std::slice::from_ref(&up))).await;
-    (up, gw)
-}
+use crate::{assert_metric, get, get_with, one_route, with_hosts, ONE_ROUTE};
 
 #[tokio::test]
 async fn forwarding_headers_query_and_traceparent() {
     let (up, gw) = one_route().await;
     let c = client();
     let tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
-    let r = c
-        .get(gw.url("/p/a%20b?x=1&y=two%20words&x=3"))
-        .header("traceparent", tp)
-        .send()
-        .await
-        .unwrap();
+    let url = gw.url("/p/a%20b?x=1&y=two%20words&x=3");
+    let r = get_with(&c, &url, &[("traceparent", tp)]).await;
     assert_eq!(r.status(), 200);
     let seen = up.last();
     assert_eq!(
@@ -55,13 +34,8 @@ async fn forwarding_headers_query_and_traceparent() {
         "traceparent must pass unchanged with tracing off"
     );
 
-    let r = c
-        .get(gw.url("/p"))
-        .header("x-forwarded-for", "10.0.0.1")
-        .header("host", "front.test")
-        .send()
-        .await
-        .unwrap();
+    let headers = [("x-forwarded-for", "10.0.0.1"), ("host", "front.test")];
+    let r = get_with(&c, &gw.url("/p"), &headers).await;
     assert_eq!(r.status(), 200);
     let seen = up.last();
     assert_eq!(seen.header("x-forwarded-for"), "10.0.0.1, 127.0.0.1");
@@ -127,21 +101,11 @@ async fn h2c_prior_knowledge() {
 async fn https_listener_http1_and_h2() {
     let up = Upstream::start("up").await;
     let (cert, key) = self_signed();
-    let cfg = r#"
-binds:
-- port: {port}
-  address: 127.0.0.1
-  listeners:
-  - name: tls
-    protocol: HTTPS
-    tls: { cert: cert.pem, key: key.pem }
-    routes:
-    - name: r
-      backends: [{ host: "{up}" }]
-"#;
+    let listener = "name: tls\nprotocol: HTTPS\ntls: { cert: cert.pem, key: key.pem }";
+    let cfg = format!("binds:\n{}", bind("port", &[(listener, ONE_ROUTE)]));
     let cert_for_files = (cert.clone(), key);
     let gw = Gateway::start_with(
-        &with_hosts(cfg, &["up"], std::slice::from_ref(&up)),
+        &with_hosts(&cfg, &["up"], std::slice::from_ref(&up)),
         move |dir| {
             std::fs::write(dir.join("cert.pem"), &cert_for_files.0).unwrap();
             std::fs::write(dir.join("key.pem"), &cert_for_files.1).unwrap();
@@ -182,22 +146,18 @@ binds:
 async fn upstream_failures_are_502() {
     let closing = ClosingServer::start().await;
     let dead = free_port();
-    let cfg = r#"
-binds:
-- port: {port}
-  address: 127.0.0.1
-  listeners:
-  - name: main
-    routes:
-    - name: reset
-      matches: [{ path: { prefix: /reset } }]
-      backends: [{ host: "{closing}" }]
-    - name: dead
-      matches: [{ path: { prefix: /dead } }]
-      backends: [{ host: "127.0.0.1:{dead}" }]
-"#;
+    let cfg = routes_config(
+        r#"
+- name: reset
+  matches: [{ path: { prefix: /reset } }]
+  backends: [{ host: "{closing}" }]
+- name: dead
+  matches: [{ path: { prefix: /dead } }]
+  backends: [{ host: "127.0.0.1:{dead}" }]
+"#,
+    );
     let cfg = fill(
-        cfg,
+        &cfg,
         &[
             ("closing".into(), closing.addr.to_string()),
             ("dead".into(), dead.to_string()),
@@ -211,31 +171,20 @@ binds:
     assert_eq!(status, 502, "{body}");
     assert!(body.contains("cannot connect"), "{body}");
     let m = gw.metrics().await;
-    assert_eq!(
-        e2e::metric_value(
-            &m,
+    for (name, labels) in [
+        (
             "switchboard_upstream_errors_total",
-            &[("route", "main/dead"), ("kind", "connect")]
+            [("route", "main/dead"), ("kind", "connect")],
         ),
-        Some(1.0),
-        "{m}"
-    );
-    assert_eq!(
-        e2e::metric_value(
-            &m,
+        (
             "switchboard_upstream_errors_total",
-            &[("route", "main/reset"), ("kind", "reset")]
+            [("route", "main/reset"), ("kind", "reset")],
         ),
-        Some(1.0),
-        "{m}"
-    );
-    assert_eq!(
-        e2e::metric_value(
-            &m,
+        (
             "switchboard_requests_total",
-            &[("route", "main/dead"), ("status", "502")]
+            [("route", "main/dead"), ("status", "502")],
         ),
-        Some(1.0),
-        "{m}"
-    );
+    ] {
+        assert_metric(&m, name, &labels, Some(1.0));
+    }
 }

@@ -2,34 +2,31 @@
 
 use std::time::{Duration, Instant};
 
-use e2e::{can_connect, client, eventually, Gateway, RawConn, Upstream};
+use e2e::{bind, can_connect, client, eventually, routes_config, Gateway, RawConn, Upstream};
 use futures_util::StreamExt;
 
-use crate::get;
+use crate::{assert_requests_total, get, with_hosts, ONE_ROUTE};
 
+/// Route `r` (`/a`) answering with `x-version: VERSION`, and with `extra_route` the route
+/// `added` (`/added`).
 fn config(up: &Upstream, version: &str, extra_route: bool) -> String {
-    let extra = if extra_route {
-        format!(
-            "    - name: added\n      matches: [{{ path: {{ exact: /added }} }}]\n      backends: [{{ host: \"{}\" }}]\n",
-            up.host()
-        )
-    } else {
-        String::new()
-    };
-    format!(
-        r#"binds:
-- port: {{port}}
-  address: 127.0.0.1
-  listeners:
-  - name: main
-    routes:
-    - name: r
-      matches: [{{ path: {{ prefix: /a }} }}]
-      policies: {{ responseHeaderModifier: {{ set: {{ x-version: "{version}" }} }} }}
-      backends: [{{ host: "{host}" }}]
-{extra}"#,
-        host = up.host()
-    )
+    let mut routes = format!(
+        r#"
+- name: r
+  matches: [{{ path: {{ prefix: /a }} }}]
+  policies: {{ responseHeaderModifier: {{ set: {{ x-version: "{version}" }} }} }}
+  backends: [{{ host: "{{up}}" }}]
+"#
+    );
+    if extra_route {
+        routes.push_str(
+            r#"- name: added
+  matches: [{ path: { exact: /added } }]
+  backends: [{ host: "{up}" }]
+"#,
+        );
+    }
+    with_hosts(&routes_config(&routes), &["up"], std::slice::from_ref(up))
 }
 
 #[tokio::test]
@@ -148,33 +145,13 @@ async fn valid_change_applies_without_dropping_connections_and_invalid_is_reject
     assert_eq!(again.header("x-version"), "2");
 }
 
+/// [`ONE_ROUTE`] on `{port}`, and with `second` also on `{port2}` (listener `second`).
 fn binds_config(up: &Upstream, second: bool) -> String {
-    let mut s = format!(
-        r#"binds:
-- port: {{port}}
-  address: 127.0.0.1
-  listeners:
-  - name: main
-    routes:
-    - name: r
-      backends: [{{ host: "{host}" }}]
-"#,
-        host = up.host()
-    );
+    let mut s = routes_config(ONE_ROUTE);
     if second {
-        s.push_str(&format!(
-            r#"- port: {{port2}}
-  address: 127.0.0.1
-  listeners:
-  - name: second
-    routes:
-    - name: r
-      backends: [{{ host: "{host}" }}]
-"#,
-            host = up.host()
-        ));
+        s.push_str(&bind("port2", &[("name: second", ONE_ROUTE)]));
     }
-    s
+    with_hosts(&s, &["up"], std::slice::from_ref(up))
 }
 
 #[tokio::test]
@@ -198,10 +175,7 @@ async fn adding_and_removing_binds() {
     );
     assert_eq!(get(&c, &gw.url("/x")).await.0, 200);
     let m = gw.metrics().await;
-    assert!(
-        m.contains(r#"switchboard_requests_total{route="second/r",status="200"} 1"#),
-        "{m}"
-    );
+    assert_requests_total(&m, "second/r", 200, 1);
 
     gw.write_config(&binds_config(&up, false));
     assert!(

@@ -1,55 +1,50 @@
 //! Route selection: precedence, hostnames, listeners, weights.
 
-use e2e::{client, Gateway};
+use e2e::{bind, client, routes_config};
 
-use crate::{get, upstreams, with_hosts};
+use crate::{assert_requests_total, get, start_gateway, upstream_errors};
 
+/// Routes of `main`, each to an upstream of its own.
 const PRECEDENCE: &str = r#"
-binds:
-- port: {port}
-  address: 127.0.0.1
-  listeners:
-  - name: main
-    routes:
-    # Less specific routes come first in the file, so file order cannot explain the results.
-    - name: regex
-      matches: [{ path: { regex: "/r/[0-9]+" } }]
-      backends: [{ host: "{regex}" }]
-    - name: r-prefix
-      matches: [{ path: { prefix: /r } }]
-      backends: [{ host: "{r_prefix}" }]
-    - name: api
-      matches: [{ path: { prefix: /api } }]
-      backends: [{ host: "{api}" }]
-    - name: api-v1
-      matches: [{ path: { prefix: /api/v1/ } }]
-      backends: [{ host: "{api_v1}" }]
-    - name: items
-      matches: [{ path: { exact: /api/v1/items } }]
-      backends: [{ host: "{items}" }]
-    - name: m-any
-      matches: [{ path: { prefix: /m } }]
-      backends: [{ host: "{m_any}" }]
-    - name: m-post
-      matches: [{ path: { prefix: /m }, method: POST }]
-      backends: [{ host: "{m_post}" }]
-    - name: h-none
-      matches: [{ path: { prefix: /h } }]
-      backends: [{ host: "{h_none}" }]
-    - name: h-one
-      matches: [{ path: { prefix: /h }, headers: [{ name: x-a, value: "1" }] }]
-      backends: [{ host: "{h_one}" }]
-    - name: h-two
-      matches:
-      - path: { prefix: /h }
-        headers: [{ name: X-A, value: "1" }, { name: x-b, regex: "b+" }]
-      backends: [{ host: "{h_two}" }]
-    - name: q-none
-      matches: [{ path: { prefix: /q } }]
-      backends: [{ host: "{q_none}" }]
-    - name: q-v2
-      matches: [{ path: { prefix: /q }, query: [{ name: v, value: "2" }] }]
-      backends: [{ host: "{q_v2}" }]
+# Less specific routes come first in the file, so file order cannot explain the results.
+- name: regex
+  matches: [{ path: { regex: "/r/[0-9]+" } }]
+  backends: [{ host: "{regex}" }]
+- name: r-prefix
+  matches: [{ path: { prefix: /r } }]
+  backends: [{ host: "{r_prefix}" }]
+- name: api
+  matches: [{ path: { prefix: /api } }]
+  backends: [{ host: "{api}" }]
+- name: api-v1
+  matches: [{ path: { prefix: /api/v1/ } }]
+  backends: [{ host: "{api_v1}" }]
+- name: items
+  matches: [{ path: { exact: /api/v1/items } }]
+  backends: [{ host: "{items}" }]
+- name: m-any
+  matches: [{ path: { prefix: /m } }]
+  backends: [{ host: "{m_any}" }]
+- name: m-post
+  matches: [{ path: { prefix: /m }, method: POST }]
+  backends: [{ host: "{m_post}" }]
+- name: h-none
+  matches: [{ path: { prefix: /h } }]
+  backends: [{ host: "{h_none}" }]
+- name: h-one
+  matches: [{ path: { prefix: /h }, headers: [{ name: x-a, value: "1" }] }]
+  backends: [{ host: "{h_one}" }]
+- name: h-two
+  matches:
+  - path: { prefix: /h }
+    headers: [{ name: X-A, value: "1" }, { name: x-b, regex: "b+" }]
+  backends: [{ host: "{h_two}" }]
+- name: q-none
+  matches: [{ path: { prefix: /q } }]
+  backends: [{ host: "{q_none}" }]
+- name: q-v2
+  matches: [{ path: { prefix: /q }, query: [{ name: v, value: "2" }] }]
+  backends: [{ host: "{q_v2}" }]
 "#;
 
 const NAMES: [&str; 12] = [
@@ -59,8 +54,7 @@ const NAMES: [&str; 12] = [
 
 #[tokio::test]
 async fn route_precedence() {
-    let ups = upstreams(&NAMES).await;
-    let gw = Gateway::start(&with_hosts(PRECEDENCE, &NAMES, &ups)).await;
+    let (ups, gw) = start_gateway(&NAMES, &routes_config(PRECEDENCE)).await;
     let c = client();
     let who = |path: &'static str| {
         let c = c.clone();
@@ -144,45 +138,28 @@ async fn route_precedence() {
 #[tokio::test]
 async fn route_hostnames_and_listener_hostnames() {
     let names = ["exact", "wild", "any", "api_l", "fallback_l", "only"];
-    let ups = upstreams(&names).await;
-    let cfg = r#"
-binds:
-- port: {port}
-  address: 127.0.0.1
-  listeners:
-  - name: main
-    routes:
-    - name: any
-      backends: [{ host: "{any}" }]
-    - name: wild
-      hostnames: ["*.example.test"]
-      backends: [{ host: "{wild}" }]
-    - name: exact
-      hostnames: [a.example.test]
-      backends: [{ host: "{exact}" }]
-- port: {port2}
-  address: 127.0.0.1
-  listeners:
-  - name: fallback
-    hostname: "*"
-    routes:
-    - name: r
-      backends: [{ host: "{fallback_l}" }]
-  - name: api
-    hostname: api.test
-    routes:
-    - name: r
-      backends: [{ host: "{api_l}" }]
-- port: {port3}
-  address: 127.0.0.1
-  listeners:
-  - name: only
-    hostname: only.test
-    routes:
-    - name: r
-      backends: [{ host: "{only}" }]
+    let main = r#"
+- name: any
+  backends: [{ host: "{any}" }]
+- name: wild
+  hostnames: ["*.example.test"]
+  backends: [{ host: "{wild}" }]
+- name: exact
+  hostnames: [a.example.test]
+  backends: [{ host: "{exact}" }]
 "#;
-    let gw = Gateway::start(&with_hosts(cfg, &names, &ups)).await;
+    // Listeners with a hostname, each with one route `r` to the upstream `{NAME}`.
+    let to = |name: &str| format!("- name: r\n  backends: [{{ host: \"{{{name}}}\" }}]");
+    let cfg = routes_config(main)
+        + &bind(
+            "port2",
+            &[
+                ("name: fallback\nhostname: \"*\"", &to("fallback_l")),
+                ("name: api\nhostname: api.test", &to("api_l")),
+            ],
+        )
+        + &bind("port3", &[("name: only\nhostname: only.test", &to("only"))]);
+    let (ups, gw) = start_gateway(&names, &cfg).await;
     let c = client();
     let with_host = |port: u16, host: &'static str| {
         let rb = c
@@ -204,14 +181,8 @@ binds:
     assert_eq!(with_host(p2, "api.test").await.1, "api_l");
     assert_eq!(with_host(p2, "www.test").await.1, "fallback_l");
     let m = gw.metrics().await;
-    assert!(
-        m.contains(r#"switchboard_requests_total{route="api/r",status="200"} 1"#),
-        "{m}"
-    );
-    assert!(
-        m.contains(r#"switchboard_requests_total{route="fallback/r",status="200"} 1"#),
-        "{m}"
-    );
+    assert_requests_total(&m, "api/r", 200, 1);
+    assert_requests_total(&m, "fallback/r", 200, 1);
 
     let p3 = gw.port_of("port3");
     assert_eq!(with_host(p3, "only.test").await.1, "only");
@@ -223,27 +194,22 @@ binds:
 #[tokio::test]
 async fn weighted_backends() {
     let names = ["heavy", "light", "zero", "z1", "z2"];
-    let ups = upstreams(&names).await;
-    let cfg = r#"
-binds:
-- port: {port}
-  address: 127.0.0.1
-  listeners:
-  - name: main
-    routes:
-    - name: split
-      matches: [{ path: { prefix: /split } }]
-      backends:
-      - { host: "{heavy}", weight: 3 }
-      - { host: "{light}", weight: 1 }
-      - { host: "{zero}", weight: 0 }
-    - name: none
-      matches: [{ path: { prefix: /none } }]
-      backends:
-      - { host: "{z1}", weight: 0 }
-      - { host: "{z2}", weight: 0 }
-"#;
-    let gw = Gateway::start(&with_hosts(cfg, &names, &ups)).await;
+    let cfg = routes_config(
+        r#"
+- name: split
+  matches: [{ path: { prefix: /split } }]
+  backends:
+  - { host: "{heavy}", weight: 3 }
+  - { host: "{light}", weight: 1 }
+  - { host: "{zero}", weight: 0 }
+- name: none
+  matches: [{ path: { prefix: /none } }]
+  backends:
+  - { host: "{z1}", weight: 0 }
+  - { host: "{z2}", weight: 0 }
+"#,
+    );
+    let (ups, gw) = start_gateway(&names, &cfg).await;
     let c = client();
     let (mut heavy, mut light) = (0, 0);
     for _ in 0..200 {
@@ -262,11 +228,5 @@ binds:
     assert_eq!(status, 503, "{body}");
     assert!(body.contains("weight 0"), "{body}");
     assert_eq!(ups[3].hits() + ups[4].hits(), 0);
-    let v = gw
-        .metric_or_zero(
-            "switchboard_upstream_errors_total",
-            &[("route", "main/none"), ("kind", "no_backend")],
-        )
-        .await;
-    assert_eq!(v, 1.0);
+    assert_eq!(upstream_errors(&gw, "main/none", "no_backend").await, 1.0);
 }

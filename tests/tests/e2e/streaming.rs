@@ -3,26 +3,14 @@
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use e2e::{client, Gateway, Upstream};
+use e2e::client;
 use futures_util::StreamExt;
 
-use crate::with_hosts;
-
-const ONE_ROUTE: &str = r#"
-binds:
-- port: {port}
-  address: 127.0.0.1
-  listeners:
-  - name: main
-    routes:
-    - name: r
-      backends: [{ host: "{up}" }]
-"#;
+use crate::{one_route, post, slow_chunked};
 
 #[tokio::test]
 async fn sse_events_arrive_as_sent() {
-    let up = Upstream::start("up").await;
-    let gw = Gateway::start(&with_hosts(ONE_ROUTE, &["up"], std::slice::from_ref(&up))).await;
+    let (_up, gw) = one_route().await;
     let start = Instant::now();
     let r = client()
         .get(gw.url("/events?sse=5&interval_ms=300"))
@@ -60,24 +48,14 @@ async fn sse_events_arrive_as_sent() {
 
 #[tokio::test]
 async fn chunked_upload_arrives_intact() {
-    let up = Upstream::start("up").await;
-    let gw = Gateway::start(&with_hosts(ONE_ROUTE, &["up"], std::slice::from_ref(&up))).await;
+    let (up, gw) = one_route().await;
     let chunks: Vec<Bytes> = (0..8u8)
         .map(|i| Bytes::from(vec![b'a' + i; 64 * 1024]))
         .collect();
     let expected: Vec<u8> = chunks.iter().flat_map(|c| c.iter().copied()).collect();
-    let stream = futures_util::stream::iter(chunks).then(|c| async move {
-        tokio::time::sleep(Duration::from_millis(30)).await;
-        Ok::<_, std::io::Error>(c)
-    });
-    let r = client()
-        .post(gw.url("/upload?echo=1"))
-        .body(reqwest::Body::wrap_stream(stream))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let echoed = r.bytes().await.unwrap();
+    let body = slow_chunked(chunks, Duration::from_millis(30));
+    let (status, echoed) = post(&client(), &gw.url("/upload?echo=1"), body).await;
+    assert_eq!(status, 200);
     assert_eq!(echoed.len(), expected.len());
     assert!(echoed[..] == expected[..], "echoed body differs");
     let seen = up.last();

@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use e2e::{client, Gateway, Upstream};
+use e2e::{client, routes_config, with_settings};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
     TraceService, TraceServiceServer,
 };
@@ -13,7 +13,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 };
 use opentelemetry_proto::tonic::trace::v1::Span;
 
-use crate::{with_hosts, STEP};
+use crate::{get_with, start_with_up, STEP};
 
 /// An OTLP trace collector that keeps every span it receives.
 #[derive(Clone, Default)]
@@ -60,30 +60,25 @@ fn hex(bytes: &[u8]) -> String {
 #[tokio::test]
 async fn spans_are_exported_and_continue_the_client_trace() {
     let (collector, otlp) = start_collector().await;
-    let up = Upstream::start("up").await;
-    let template = format!(
-        r#"
-config:
-  tracing: {{ otlpEndpoint: "http://{otlp}" }}
-binds:
-- port: {{port}}
-  address: 127.0.0.1
-  listeners:
-  - name: main
-    routes:
-    - name: traced
-      backends: [{{ host: "{{up}}" }}]
-"#
+    let template = with_settings(
+        &format!(r#"tracing: {{ otlpEndpoint: "http://{otlp}" }}"#),
+        &routes_config(
+            r#"
+- name: traced
+  backends: [{ host: "{up}" }]
+"#,
+        ),
     );
-    let mut gw = Gateway::start(&with_hosts(&template, &["up"], std::slice::from_ref(&up))).await;
+    let (up, mut gw) = start_with_up(&template).await;
     let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
     let client_span = "00f067aa0ba902b7";
-    let r = client()
-        .get(gw.url("/hello"))
-        .header("traceparent", format!("00-{trace_id}-{client_span}-01"))
-        .send()
-        .await
-        .unwrap();
+    let traceparent = format!("00-{trace_id}-{client_span}-01");
+    let r = get_with(
+        &client(),
+        &gw.url("/hello"),
+        &[("traceparent", &traceparent)],
+    )
+    .await;
     assert_eq!(r.status(), 200);
 
     // The upstream is a child of the gateway's span in the same trace.
