@@ -589,6 +589,7 @@ impl<'a> Lowering<'a> {
             weight: e.weight.unwrap_or(1),
             target,
             policies,
+            health: Default::default(),
         })
     }
 

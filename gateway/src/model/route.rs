@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use super::health::Health;
 use super::policy::{BackendPolicies, RoutePolicies};
 use super::upstream::Upstream;
 
@@ -31,6 +32,8 @@ pub struct RouteBackend {
     pub target: BackendTarget,
     /// Policies of the entry and the named backend, merged.
     pub policies: BackendPolicies,
+    /// Passive health.
+    pub health: Health,
 }
 
 /// What a backend is.
@@ -40,20 +43,42 @@ pub enum BackendTarget {
     Host(Upstream),
 }
 
+/// Why no backend could be picked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoBackend {
+    /// Every backend has weight 0.
+    NoWeight,
+    /// Every backend with weight is ejected by passive health.
+    AllEjected,
+}
+
 impl Route {
-    /// Picks a backend by weight given a random number in `0..total_weight`; `None` when
-    /// there is none with weight.
-    pub fn pick_backend(&self, mut roll: u64) -> Option<&RouteBackend> {
+    /// Picks an available backend by weight, with `random` drawing a number below its argument.
+    pub fn pick_backend(
+        &self,
+        random: impl FnOnce(u64) -> u64,
+    ) -> Result<&RouteBackend, NoBackend> {
         if self.total_weight == 0 {
-            return None;
+            return Err(NoBackend::NoWeight);
         }
-        for b in &self.backends {
+        let available = |b: &&RouteBackend| b.weight > 0 && b.health.is_available();
+        let weight: u64 = self
+            .backends
+            .iter()
+            .filter(available)
+            .map(|b| u64::from(b.weight))
+            .sum();
+        if weight == 0 {
+            return Err(NoBackend::AllEjected);
+        }
+        let mut roll = if weight > 1 { random(weight) } else { 0 };
+        for b in self.backends.iter().filter(available) {
             let w = u64::from(b.weight);
             if roll < w {
-                return Some(b);
+                return Ok(b);
             }
             roll -= w;
         }
-        None
+        Err(NoBackend::AllEjected)
     }
 }

@@ -24,11 +24,13 @@ pub enum ProxyError {
         /// Request path.
         path: String,
     },
-    /// Every backend has weight 0.
-    #[error("no healthy backend for route {route}: every backend has weight 0")]
+    /// No backend can take the request.
+    #[error("no healthy backend for route {route}: {why}")]
     NoBackend {
         /// Route key.
         route: String,
+        /// Why none can.
+        why: &'static str,
     },
     /// The upstream refused or could not be reached.
     #[error("cannot connect to upstream {upstream}: {cause}")]

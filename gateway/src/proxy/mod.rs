@@ -30,7 +30,7 @@ use tracing::Instrument;
 use crate::metrics::Metrics;
 use crate::model::host::request_host;
 use crate::model::matcher::Selected;
-use crate::model::route::{BackendTarget, Route, RouteBackend};
+use crate::model::route::{BackendTarget, NoBackend, Route, RouteBackend};
 use crate::model::Bind;
 use access_log::AccessLog;
 use body::{Body, BoxError, Limited};
@@ -292,6 +292,21 @@ impl Proxy {
         let mut stats = AttemptStats::default();
         let result = forward::send(self, &route.key, upstream, out, &mut stats).await;
         log.attempts = stats.attempts;
+        match &result {
+            Ok(_) => backend.health.record_success(),
+            Err(ProxyError::Connect { .. }) => {
+                if backend.health.record_connect_failure() {
+                    tracing::warn!(
+                        route = %route.key,
+                        backend = %backend.name,
+                        "backend ejected after {} connect failures in a row; retrying it in {:?}",
+                        crate::model::health::EJECT_AFTER,
+                        crate::model::health::EJECT_FOR
+                    );
+                }
+            }
+            Err(_) => {}
+        }
         let upstream_resp = result?;
 
         let (mut rparts, rbody) = upstream_resp.into_parts();
@@ -327,15 +342,16 @@ fn new_client() -> UpstreamClient {
 }
 
 fn pick_backend(route: &Route) -> Result<&RouteBackend, ProxyError> {
-    let roll = if route.total_weight > 1 {
-        rand::random_range(0..route.total_weight)
-    } else {
-        0
-    };
     route
-        .pick_backend(roll)
-        .ok_or_else(|| ProxyError::NoBackend {
+        .pick_backend(|n| rand::random_range(0..n))
+        .map_err(|why| ProxyError::NoBackend {
             route: route.key.to_string(),
+            why: match why {
+                NoBackend::NoWeight => "every backend has weight 0",
+                NoBackend::AllEjected => {
+                    "every backend refused connections and is ejected for a while"
+                }
+            },
         })
 }
 

@@ -1,6 +1,6 @@
 //! Route selection: precedence, hostnames, listeners, weights.
 
-use e2e::{bind, client, routes_config};
+use e2e::{bind, client, free_port, routes_config};
 
 use crate::{assert_requests_total, get, start_gateway, upstream_errors};
 
@@ -229,4 +229,46 @@ async fn weighted_backends() {
     assert!(body.contains("weight 0"), "{body}");
     assert_eq!(ups[3].hits() + ups[4].hits(), 0);
     assert_eq!(upstream_errors(&gw, "main/none", "no_backend").await, 1.0);
+}
+
+/// A backend that refuses connections five times in a row leaves the rotation; with no other
+/// backend left the route answers 503 instead of trying it again.
+#[tokio::test]
+async fn refusing_backends_are_ejected() {
+    let dead = format!("127.0.0.1:{}", free_port());
+    let cfg = routes_config(&format!(
+        r#"
+- name: mixed
+  matches: [{{ path: {{ prefix: /mixed }} }}]
+  backends:
+  - {{ host: "{dead}", weight: 1 }}
+  - {{ host: "{{live}}", weight: 1 }}
+- name: alone
+  matches: [{{ path: {{ prefix: /alone }} }}]
+  backends: [{{ host: "{dead}" }}]
+"#
+    ));
+    let (ups, gw) = start_gateway(&["live"], &cfg).await;
+    let c = client();
+    let mut statuses = Vec::new();
+    for _ in 0..60 {
+        statuses.push(get(&c, &gw.url("/mixed")).await.0);
+    }
+    let bad = statuses.iter().filter(|s| **s == 502).count();
+    assert_eq!(
+        bad, 5,
+        "exactly the failures that eject the dead backend: {statuses:?}"
+    );
+    assert!(
+        statuses[statuses.len() - 20..].iter().all(|s| *s == 200),
+        "{statuses:?}"
+    );
+    assert_eq!(ups[0].hits(), 55);
+
+    for _ in 0..5 {
+        assert_eq!(get(&c, &gw.url("/alone")).await.0, 502);
+    }
+    let (status, body) = get(&c, &gw.url("/alone")).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("ejected"), "{body}");
 }
