@@ -1,0 +1,307 @@
+//! Lowering policy blocks into their compiled forms, with their checks.
+
+use http::{HeaderName, HeaderValue, StatusCode};
+
+use super::{Level, Lowering};
+use crate::config::file;
+use crate::model::host::HostPattern;
+use crate::model::matcher::{PathMatcher, RequestMatch};
+use crate::model::policy::{
+    Cors, HeaderModifier, Mirror, OriginPattern, PathRewrite, Redirect, Retry, UrlRewrite,
+};
+use crate::model::upstream::Upstream;
+
+impl<'a> Lowering<'a> {
+    /// Checks that apply to a policy block wherever it sits.
+    pub(super) fn shared_policies(&mut self, path: &str, p: &file::Policies, level: Level) {
+        let unsupported = [
+            ("a2a", p.a2a.is_some()),
+            ("backendAuth", p.backend_auth.is_some()),
+            ("jwtAuth", p.jwt_auth.is_some()),
+            ("apiKeyAuth", p.api_key_auth.is_some()),
+            ("basicAuth", p.basic_auth.is_some()),
+            ("mcpAuthentication", p.mcp_authentication.is_some()),
+            ("mcpAuthorization", p.mcp_authorization.is_some()),
+            ("authorization", p.authorization.is_some()),
+            ("localRateLimit", p.local_rate_limit.is_some()),
+        ];
+        for (key, present) in unsupported {
+            if present {
+                self.err(format!("{path}.{key}"), format!("not supported yet: {key}"));
+            }
+        }
+        if level == Level::Backend {
+            let route_only = [
+                ("requestRedirect", p.request_redirect.is_some()),
+                ("cors", p.cors.is_some()),
+                ("maxRequestBody", p.max_request_body.is_some()),
+            ];
+            for (key, present) in route_only {
+                if present {
+                    self.err(
+                        format!("{path}.{key}"),
+                        format!("{key} applies to a whole route; move it to the route's policies"),
+                    );
+                }
+            }
+        }
+    }
+
+    pub(super) fn header_modifier(
+        &mut self,
+        path: &str,
+        m: Option<&file::HeaderModifier>,
+    ) -> Option<HeaderModifier> {
+        let m = m?;
+        let mut out = HeaderModifier::default();
+        for (list, src, key) in [(&mut out.add, &m.add, "add"), (&mut out.set, &m.set, "set")] {
+            for (name, value) in src {
+                let hpath = format!("{path}.{key}.{name}");
+                let n = HeaderName::from_bytes(name.as_bytes());
+                let v = HeaderValue::from_str(value);
+                match (n, v) {
+                    (Ok(n), Ok(v)) => list.push((n, v)),
+                    (Err(_), _) => self.errors.push(
+                        self.source
+                            .diagnostic(&hpath, format!("invalid header name {name:?}")),
+                    ),
+                    (_, Err(_)) => self.errors.push(self.source.diagnostic(
+                        &hpath,
+                        format!(
+                            "invalid header value for {name:?}: control characters are not allowed"
+                        ),
+                    )),
+                }
+            }
+        }
+        for (i, name) in m.remove.iter().enumerate() {
+            match HeaderName::from_bytes(name.as_bytes()) {
+                Ok(n) => out.remove.push(n),
+                Err(_) => self.err(
+                    format!("{path}.remove[{i}]"),
+                    format!("invalid header name {name:?}"),
+                ),
+            }
+        }
+        Some(out)
+    }
+
+    pub(super) fn path_rewrite(
+        &mut self,
+        path: &str,
+        p: &file::PathRewrite,
+        matchers: &[RequestMatch],
+    ) -> PathRewrite {
+        match p {
+            file::PathRewrite::Full(f) => {
+                if !f.starts_with('/') {
+                    self.err(format!("{path}.full"), "the path must start with /");
+                }
+                PathRewrite::Full(f.clone())
+            }
+            file::PathRewrite::Prefix(f) => {
+                if !f.starts_with('/') {
+                    self.err(format!("{path}.prefix"), "the prefix must start with /");
+                }
+                if matchers
+                    .iter()
+                    .any(|m| !matches!(m.path, PathMatcher::Prefix(_)))
+                {
+                    self.err(format!("{path}.prefix"), "a prefix replacement needs every match of the route to be a path prefix match");
+                }
+                PathRewrite::Prefix(f.clone())
+            }
+        }
+    }
+
+    pub(super) fn url_rewrite(
+        &mut self,
+        path: &str,
+        u: &file::UrlRewrite,
+        matchers: &[RequestMatch],
+    ) -> UrlRewrite {
+        let hostname = u
+            .hostname
+            .as_ref()
+            .and_then(|h| match HostPattern::parse(h) {
+                Ok(HostPattern::Exact(_)) => HeaderValue::from_str(h).ok(),
+                _ => {
+                    self.err(
+                        format!("{path}.hostname"),
+                        format!("invalid hostname {h:?}: write a plain host name"),
+                    );
+                    None
+                }
+            });
+        let rewrite = u
+            .path
+            .as_ref()
+            .map(|p| self.path_rewrite(&format!("{path}.path"), p, matchers));
+        UrlRewrite {
+            hostname,
+            path: rewrite,
+        }
+    }
+
+    pub(super) fn redirect(
+        &mut self,
+        path: &str,
+        r: &file::RequestRedirect,
+        matchers: &[RequestMatch],
+    ) -> Redirect {
+        let code = r.status_code.unwrap_or(302);
+        let status = match code {
+            301 | 302 | 303 | 307 | 308 => StatusCode::from_u16(code).unwrap_or(StatusCode::FOUND),
+            _ => {
+                self.err(
+                    format!("{path}.statusCode"),
+                    format!("status {code} is not a redirect: use 301, 302, 303, 307 or 308"),
+                );
+                StatusCode::FOUND
+            }
+        };
+        if let Some(s) = &r.scheme {
+            if s != "http" && s != "https" {
+                self.err(
+                    format!("{path}.scheme"),
+                    format!("scheme {s:?} must be http or https"),
+                );
+            }
+        }
+        if let Some(h) = &r.hostname {
+            if !matches!(HostPattern::parse(h), Ok(HostPattern::Exact(_))) {
+                self.err(
+                    format!("{path}.hostname"),
+                    format!("invalid hostname {h:?}: write a plain host name"),
+                );
+            }
+        }
+        let rewrite = r
+            .path
+            .as_ref()
+            .map(|p| self.path_rewrite(&format!("{path}.path"), p, matchers));
+        Redirect {
+            scheme: r.scheme.clone(),
+            hostname: r.hostname.clone(),
+            port: r.port,
+            path: rewrite,
+            status,
+        }
+    }
+
+    pub(super) fn mirror(&mut self, path: &str, m: &file::RequestMirror) -> Option<Mirror> {
+        let pct = m.percentage.unwrap_or(100.0);
+        if !(0.0..=100.0).contains(&pct) {
+            self.err(format!("{path}.percentage"), "must be between 0 and 100");
+        }
+        let upstream = match (&m.backend.host, &m.backend.backend) {
+            (Some(h), None) => Upstream::parse(h)
+                .map_err(|e| self.err(format!("{path}.backend.host"), e))
+                .ok(),
+            (None, Some(name)) => {
+                match self.named.get(name.as_str()).map(|(_, b)| b.host.clone()) {
+                    Some(Some(h)) => Upstream::parse(&h).ok(),
+                    Some(None) => {
+                        self.err(
+                            format!("{path}.backend.backend"),
+                            format!("backend {name:?} is not a host backend"),
+                        );
+                        None
+                    }
+                    None => {
+                        self.err(
+                            format!("{path}.backend.backend"),
+                            format!("no backend named {name:?}"),
+                        );
+                        None
+                    }
+                }
+            }
+            _ => {
+                self.err(
+                    format!("{path}.backend"),
+                    "write exactly one of host or backend",
+                );
+                None
+            }
+        }?;
+        Some(Mirror {
+            upstream,
+            percentage: pct.clamp(0.0, 100.0),
+        })
+    }
+
+    pub(super) fn cors(&mut self, path: &str, c: &file::Cors) -> Cors {
+        let mut out = Cors {
+            allow_credentials: c.allow_credentials.unwrap_or(false),
+            max_age: c.max_age,
+            ..Default::default()
+        };
+        for (i, o) in c.allow_origins.iter().enumerate() {
+            match OriginPattern::parse(o) {
+                Ok(p) => out.allow_origins.push(p),
+                Err(e) => self.err(format!("{path}.allowOrigins[{i}]"), e),
+            }
+        }
+        for (i, m) in c.allow_methods.iter().enumerate() {
+            if m == "*" {
+                out.any_method = true;
+            } else if http::Method::from_bytes(m.as_bytes()).is_err() {
+                self.err(
+                    format!("{path}.allowMethods[{i}]"),
+                    format!("invalid method {m:?}"),
+                );
+            } else {
+                out.allow_methods.push(m.to_ascii_uppercase());
+            }
+        }
+        for (i, h) in c.allow_headers.iter().enumerate() {
+            if h == "*" {
+                out.any_header = true;
+            } else if HeaderName::from_bytes(h.as_bytes()).is_err() {
+                self.err(
+                    format!("{path}.allowHeaders[{i}]"),
+                    format!("invalid header name {h:?}"),
+                );
+            } else {
+                out.allow_headers.push(h.to_ascii_lowercase());
+            }
+        }
+        for (i, h) in c.expose_headers.iter().enumerate() {
+            if h != "*" && HeaderName::from_bytes(h.as_bytes()).is_err() {
+                self.err(
+                    format!("{path}.exposeHeaders[{i}]"),
+                    format!("invalid header name {h:?}"),
+                );
+            }
+        }
+        if !c.expose_headers.is_empty() {
+            out.expose_headers = HeaderValue::from_str(&c.expose_headers.join(", ")).ok();
+        }
+        out
+    }
+
+    pub(super) fn retry(&mut self, path: &str, r: &file::Retry) -> Retry {
+        let attempts = r.attempts.unwrap_or(1);
+        if attempts > 10 {
+            self.err(format!("{path}.attempts"), "at most 10 retries");
+        }
+        for (i, c) in r.codes.iter().enumerate() {
+            if !(100..=599).contains(c) {
+                self.err(
+                    format!("{path}.codes[{i}]"),
+                    format!("{c} is not an HTTP status"),
+                );
+            }
+        }
+        Retry {
+            attempts: attempts.min(10),
+            backoff: r.backoff.map_or(std::time::Duration::ZERO, |d| d.0),
+            codes: if r.codes.is_empty() {
+                vec![503]
+            } else {
+                r.codes.clone()
+            },
+        }
+    }
+}
