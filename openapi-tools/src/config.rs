@@ -1,0 +1,227 @@
+//! Configuration of one OpenAPI target (camelCase keys, unknown keys rejected, as DESIGN.md asks).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+
+/// Settings for one REST API exposed as tools.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OpenApiConfig {
+    /// Path to the OpenAPI / Swagger document (JSON or YAML).
+    pub spec: PathBuf,
+    /// Overrides the document's `servers` (always wins; recommended when the spec is third-party).
+    #[serde(default)]
+    pub base_url: Option<String>,
+    /// Values for `servers[].variables`, overriding their defaults.
+    #[serde(default)]
+    pub server_variables: BTreeMap<String, String>,
+    /// Which operations become tools.
+    #[serde(default)]
+    pub tools: Selection,
+    /// Tool name overrides, keyed by `operationId` or by `"METHOD /path"`.
+    #[serde(default)]
+    pub names: BTreeMap<String, String>,
+    /// Credentials, keyed by security scheme name from the document.
+    #[serde(default)]
+    pub credentials: BTreeMap<String, Credential>,
+    /// Per-call timeout (`500ms`, `5s`, `1m`); default 30s.
+    #[serde(default)]
+    pub timeout: Option<String>,
+    /// Response bodies are read up to this many bytes; the rest is cut and the cut reported.
+    #[serde(default)]
+    pub max_response_bytes: Option<usize>,
+    /// Maximum tool name length (leave room for a gateway prefix); default 64.
+    #[serde(default)]
+    pub max_name_length: Option<usize>,
+    /// Maximum description length in characters; default 1024.
+    #[serde(default)]
+    pub max_description_length: Option<usize>,
+    /// Emit `outputSchema` for object responses (default true).
+    #[serde(default)]
+    pub output_schema: Option<bool>,
+}
+
+impl OpenApiConfig {
+    /// A config with just the document path.
+    pub fn new(spec: impl Into<PathBuf>) -> Self {
+        OpenApiConfig {
+            spec: spec.into(),
+            ..Default::default()
+        }
+    }
+
+    /// The call timeout.
+    pub fn timeout(&self) -> Result<Duration> {
+        match &self.timeout {
+            None => Ok(Duration::from_secs(30)),
+            Some(s) => parse_duration(s).ok_or_else(|| Error::Config(format!("bad timeout {s:?}"))),
+        }
+    }
+}
+
+/// `tools:` selection. An operation is a tool when it matches `include` (or `include` is empty),
+/// does not match `exclude`, and passes the tag, method and path-prefix filters.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Selection {
+    /// Globs (`*`, `?`) over operationId or tool name.
+    #[serde(default)]
+    pub include: Vec<String>,
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    /// Keep only operations with at least one of these tags.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Keep only these HTTP methods (case-insensitive).
+    #[serde(default)]
+    pub methods: Vec<String>,
+    /// Keep only paths starting with one of these (segment-aware: `/pets` matches `/pets/{id}`, not `/petsitters`).
+    #[serde(default)]
+    pub path_prefixes: Vec<String>,
+    /// Deprecated operations are left out unless this is true.
+    #[serde(default)]
+    pub include_deprecated: bool,
+}
+
+/// A credential for one security scheme.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", untagged, deny_unknown_fields)]
+pub enum Credential {
+    /// For `apiKey` schemes.
+    ApiKey { api_key: String },
+    /// For `http: bearer`.
+    Bearer { token: String },
+    /// For `http: basic`.
+    Basic { username: String, password: String },
+    /// For `oauth2` client-credentials flows.
+    #[serde(rename_all = "camelCase")]
+    OAuth2 {
+        client_id: String,
+        client_secret: String,
+        #[serde(default)]
+        scopes: Vec<String>,
+        /// Overrides the document's `tokenUrl`.
+        #[serde(default)]
+        token_url: Option<String>,
+    },
+}
+
+impl Selection {
+    /// Whether an operation passes the filters.
+    pub fn allows(&self, op: &crate::model::Operation, tool_name: &str) -> bool {
+        let ids: Vec<&str> = op
+            .operation_id
+            .as_deref()
+            .into_iter()
+            .chain([tool_name])
+            .collect();
+        let any = |globs: &[String]| globs.iter().any(|g| ids.iter().any(|id| glob_match(g, id)));
+        if !self.include.is_empty() && !any(&self.include) {
+            return false;
+        }
+        if any(&self.exclude) {
+            return false;
+        }
+        if !self.tags.is_empty() && !op.tags.iter().any(|t| self.tags.contains(t)) {
+            return false;
+        }
+        if !self.methods.is_empty()
+            && !self
+                .methods
+                .iter()
+                .any(|m| m.eq_ignore_ascii_case(&op.method))
+        {
+            return false;
+        }
+        if !self.path_prefixes.is_empty()
+            && !self
+                .path_prefixes
+                .iter()
+                .any(|p| path_has_prefix(&op.path, p))
+        {
+            return false;
+        }
+        self.include_deprecated || !op.deprecated
+    }
+}
+
+fn path_has_prefix(path: &str, prefix: &str) -> bool {
+    let prefix = prefix.trim_end_matches('/');
+    prefix.is_empty()
+        || path == prefix
+        || path
+            .strip_prefix(prefix)
+            .is_some_and(|rest| rest.starts_with('/'))
+}
+
+/// `*` matches any run of characters, `?` exactly one; everything else literally.
+pub fn glob_match(pattern: &str, text: &str) -> bool {
+    let p: Vec<char> = pattern.chars().collect();
+    let t: Vec<char> = text.chars().collect();
+    let (mut pi, mut ti) = (0, 0);
+    let (mut star, mut mark) = (None, 0);
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ti;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ti = mark;
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == '*')
+}
+
+/// `500ms`, `5s`, `2m`, `1h`, or a bare number of seconds.
+pub fn parse_duration(s: &str) -> Option<Duration> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num.parse().ok()?;
+    match unit {
+        "ms" => Some(Duration::from_millis(n)),
+        "" | "s" => Some(Duration::from_secs(n)),
+        "m" => Some(Duration::from_secs(n * 60)),
+        "h" => Some(Duration::from_secs(n * 3600)),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs() {
+        assert!(glob_match("list*", "listPets"));
+        assert!(glob_match("*Pet?", "getPets"));
+        assert!(!glob_match("get*", "listPets"));
+        assert!(glob_match("*", ""));
+    }
+
+    #[test]
+    fn prefixes() {
+        assert!(path_has_prefix("/pets/{id}", "/pets"));
+        assert!(!path_has_prefix("/petsitters", "/pets"));
+        assert!(path_has_prefix("/pets", "/pets/"));
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2m"), Some(Duration::from_secs(120)));
+        assert_eq!(parse_duration("x"), None);
+    }
+}

@@ -1,0 +1,257 @@
+//! Reading documents from disk (JSON or YAML) and the set of files a document references.
+//!
+//! Every file is parsed into a `serde_json::Value` so the rest of the crate sees one data model
+//! whatever the source format. Files referenced by `$ref` are loaded eagerly at load time (never
+//! at call time) and must live inside the root document's directory: a spec that says
+//! `$ref: ../../etc/passwd` is refused rather than read.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde_json::{Map, Number, Value};
+use yaml_rust2::{Yaml, YamlLoader};
+
+use crate::error::{Error, Result};
+
+/// Upper bound on the number of extra files one document may pull in through `$ref`.
+const MAX_FILES: usize = 256;
+/// Upper bound on one file's size, so a mistaken path cannot make us read a disk image.
+const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// The root document plus every local file it references, keyed by canonical path.
+#[derive(Debug, Clone)]
+pub struct DocSet {
+    root: PathBuf,
+    dir: PathBuf,
+    files: HashMap<PathBuf, Arc<Value>>,
+}
+
+impl DocSet {
+    /// Loads `path` and, transitively, every relative file named in a `$ref`.
+    pub fn load(path: &Path) -> Result<Self> {
+        let root = path.canonicalize().map_err(|source| Error::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let dir = root
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("/"));
+        let mut set = DocSet {
+            root: root.clone(),
+            dir,
+            files: HashMap::new(),
+        };
+        let mut queue = vec![root];
+        while let Some(file) = queue.pop() {
+            if set.files.contains_key(&file) {
+                continue;
+            }
+            if set.files.len() >= MAX_FILES {
+                return Err(Error::Unsupported {
+                    path: set.root.clone(),
+                    message: format!("more than {MAX_FILES} referenced files"),
+                });
+            }
+            let value = read_file(&file)?;
+            let mut refs = Vec::new();
+            collect_file_refs(&value, &mut refs);
+            for r in refs {
+                let target = set.file_for(&file, &r)?;
+                if !set.files.contains_key(&target) {
+                    queue.push(target);
+                }
+            }
+            set.files.insert(file, Arc::new(value));
+        }
+        Ok(set)
+    }
+
+    /// Builds a set from an in-memory document; relative file refs are then refused.
+    pub fn from_value(value: Value) -> Self {
+        let root = PathBuf::from("/<inline>");
+        let mut files = HashMap::new();
+        files.insert(root.clone(), Arc::new(value));
+        DocSet {
+            root,
+            dir: PathBuf::from("/<inline>/"),
+            files,
+        }
+    }
+
+    /// Path of the root document (the key under which it is stored).
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The root document.
+    pub fn root_doc(&self) -> &Value {
+        self.files.get(&self.root).map_or(&Value::Null, |v| v)
+    }
+
+    /// Resolves `reference` as written in file `from` to (file, JSON pointer, value).
+    pub fn resolve<'a>(
+        &'a self,
+        from: &Path,
+        reference: &str,
+    ) -> Result<(PathBuf, String, &'a Value)> {
+        let (file_part, pointer) = match reference.split_once('#') {
+            Some((f, p)) => (f, p.to_string()),
+            None => (reference, String::new()),
+        };
+        let file = if file_part.is_empty() {
+            from.to_path_buf()
+        } else {
+            self.file_for(from, reference)?
+        };
+        let doc = self.files.get(&file).ok_or_else(|| Error::Ref {
+            reference: reference.to_string(),
+            message: "file not loaded".into(),
+        })?;
+        let pointer = decode_pointer(&pointer);
+        let value = doc.pointer(&pointer).ok_or_else(|| Error::Ref {
+            reference: reference.to_string(),
+            message: "target does not exist".into(),
+        })?;
+        Ok((file, pointer, value))
+    }
+
+    /// Maps the file part of a `$ref` to a canonical path inside the document directory.
+    fn file_for(&self, from: &Path, reference: &str) -> Result<PathBuf> {
+        let file_part = reference.split('#').next().unwrap_or_default();
+        let bad = |message: &str| Error::Ref {
+            reference: reference.to_string(),
+            message: message.to_string(),
+        };
+        if file_part.contains("://") {
+            return Err(bad("remote references are disabled"));
+        }
+        let base = from.parent().unwrap_or(&self.dir);
+        let decoded = percent_encoding::percent_decode_str(file_part).decode_utf8_lossy();
+        let joined = base.join(decoded.as_ref());
+        let canonical = joined
+            .canonicalize()
+            .map_err(|e| bad(&format!("cannot open: {e}")))?;
+        if !canonical.starts_with(&self.dir) {
+            return Err(bad("file is outside the document's directory"));
+        }
+        Ok(canonical)
+    }
+}
+
+/// JSON pointers in `$ref`s may be percent-encoded (`#/paths/~1pets%7Bid%7D`).
+fn decode_pointer(p: &str) -> String {
+    percent_encoding::percent_decode_str(p)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+/// Finds every `$ref` with a file part so the files can be loaded up front.
+fn collect_file_refs(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(m) => {
+            if let Some(Value::String(r)) = m.get("$ref") {
+                if !r.starts_with('#') && !r.contains("://") {
+                    out.push(r.clone());
+                }
+            }
+            m.values().for_each(|c| collect_file_refs(c, out));
+        }
+        Value::Array(a) => a.iter().for_each(|c| collect_file_refs(c, out)),
+        _ => {}
+    }
+}
+
+fn read_file(path: &Path) -> Result<Value> {
+    let read_err = |source| Error::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let meta = std::fs::metadata(path).map_err(read_err)?;
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(Error::Unsupported {
+            path: path.to_path_buf(),
+            message: format!("larger than {MAX_FILE_BYTES} bytes"),
+        });
+    }
+    let text = std::fs::read_to_string(path).map_err(read_err)?;
+    parse_text(&text).map_err(|message| Error::Parse {
+        path: path.to_path_buf(),
+        message,
+    })
+}
+
+/// Parses JSON, falling back to YAML (a superset in practice) when JSON fails.
+pub fn parse_text(text: &str) -> std::result::Result<Value, String> {
+    let trimmed = text.trim_start();
+    if trimmed.starts_with('{') || trimmed.starts_with('[') {
+        if let Ok(v) = serde_json::from_str(text) {
+            return Ok(v);
+        }
+    }
+    let docs = YamlLoader::load_from_str(text).map_err(|e| e.to_string())?;
+    let first = docs.into_iter().next().ok_or("empty document")?;
+    yaml_to_json(first, 0)
+}
+
+/// YAML nests deeper than any sane spec only when something is wrong (or hostile).
+const MAX_DEPTH: usize = 256;
+
+fn yaml_to_json(y: Yaml, depth: usize) -> std::result::Result<Value, String> {
+    if depth > MAX_DEPTH {
+        return Err(format!("nesting deeper than {MAX_DEPTH}"));
+    }
+    Ok(match y {
+        Yaml::Null | Yaml::BadValue => Value::Null,
+        Yaml::Boolean(b) => Value::Bool(b),
+        Yaml::Integer(i) => Value::Number(i.into()),
+        Yaml::Real(s) => match s.parse::<f64>().ok().and_then(Number::from_f64) {
+            Some(n) => Value::Number(n),
+            None => Value::String(s),
+        },
+        Yaml::String(s) => Value::String(s),
+        Yaml::Array(a) => Value::Array(
+            a.into_iter()
+                .map(|c| yaml_to_json(c, depth + 1))
+                .collect::<std::result::Result<_, _>>()?,
+        ),
+        Yaml::Hash(h) => {
+            let mut m = Map::new();
+            for (k, v) in h {
+                let key = match k {
+                    Yaml::String(s) | Yaml::Real(s) => s,
+                    Yaml::Integer(i) => i.to_string(),
+                    Yaml::Boolean(b) => b.to_string(),
+                    Yaml::Null => "null".into(),
+                    other => return Err(format!("unsupported mapping key {other:?}")),
+                };
+                m.insert(key, yaml_to_json(v, depth + 1)?);
+            }
+            Value::Object(m)
+        }
+        Yaml::Alias(_) => return Err("YAML aliases are not supported".into()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn yaml_keys_and_numbers() {
+        let v = parse_text("a: 1\nb: 2.5\n200: ok\nc: [x, true, ~]\n").unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"a": 1, "b": 2.5, "200": "ok", "c": ["x", true, null]})
+        );
+    }
+
+    #[test]
+    fn json_first() {
+        assert_eq!(
+            parse_text("{\"a\": [1]}").unwrap(),
+            serde_json::json!({"a": [1]})
+        );
+    }
+}

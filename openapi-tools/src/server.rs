@@ -1,0 +1,60 @@
+//! The tool set as an rmcp `ServerHandler`, so it can be mounted in-process or served alone.
+
+use std::sync::Arc;
+
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, Implementation, ListToolsResult,
+    PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
+};
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData, RoleServer, ServerHandler};
+
+use crate::toolset::OpenApiTools;
+
+/// MCP server exposing one API's tools.
+#[derive(Debug, Clone)]
+pub struct OpenApiServer {
+    tools: Arc<OpenApiTools>,
+    list: Arc<Vec<Tool>>,
+}
+
+impl OpenApiServer {
+    pub fn new(tools: Arc<OpenApiTools>) -> Self {
+        let list = Arc::new(tools.tools());
+        OpenApiServer { tools, list }
+    }
+}
+
+impl ServerHandler for OpenApiServer {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build()).with_server_info(
+            Implementation::new("openapi-tools", env!("CARGO_PKG_VERSION")),
+        )
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        Ok(ListToolsResult::with_all_items((*self.list).clone()))
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        match self.tools.call(&request.name, request.arguments).await {
+            Some(result) => Ok(result.into()),
+            None => Err(ErrorData::invalid_params(
+                format!("unknown tool: {}", request.name),
+                None,
+            )),
+        }
+    }
+
+    fn get_tool(&self, name: &str) -> Option<Tool> {
+        self.tools.tool(name).map(|t| t.tool.clone())
+    }
+}
