@@ -90,6 +90,15 @@ impl RouteMetrics {
     }
 }
 
+/// Labels `{route, method}` for A2A calls.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteMethod {
+    /// `listener/route`.
+    pub route: String,
+    /// The A2A operation's 1.0 name, whichever spelling arrived.
+    pub method: String,
+}
+
 /// Every metric the gateway core exports.
 pub struct Metrics {
     registry: Registry,
@@ -107,6 +116,8 @@ pub struct Metrics {
     pub config_reloads: Family<ResultLabel, Counter>,
     /// `switchboard_active_connections`.
     pub active_connections: Gauge,
+    /// `switchboard_a2a_requests_total{route,method}`.
+    pub a2a_requests: Family<RouteMethod, Counter>,
     /// Requests that matched no route (`route="-"`).
     pub unrouted: std::sync::OnceLock<RouteMetrics>,
 }
@@ -164,6 +175,12 @@ impl Metrics {
             "Open downstream connections",
             active_connections.clone(),
         );
+        let a2a_requests = Family::<RouteMethod, Counter>::default();
+        registry.register(
+            "switchboard_a2a_requests",
+            "A2A calls relayed or answered, by route and operation",
+            a2a_requests.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -173,6 +190,7 @@ impl Metrics {
             mirrors,
             config_reloads,
             active_connections,
+            a2a_requests,
             unrouted: std::sync::OnceLock::new(),
         }
     }
@@ -192,6 +210,16 @@ impl Metrics {
             .get_or_create(&UpstreamError {
                 route: route.to_string(),
                 kind: kind.to_string(),
+            })
+            .inc();
+    }
+
+    /// Counts an A2A call.
+    pub fn a2a_request(&self, route: &str, method: &str) {
+        self.a2a_requests
+            .get_or_create(&RouteMethod {
+                route: route.to_string(),
+                method: method.to_string(),
             })
             .inc();
     }

@@ -288,10 +288,10 @@ pub struct Policies {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_request_body: Option<ByteSize>,
 
-    /// A2A relay. Not supported yet.
+    /// A2A relay: agent cards rewritten to point at the gateway, JSON-RPC and HTTP+JSON calls
+    /// checked and relayed, streams passed through. Route level only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(with = "Option<serde_json::Map<String, serde_json::Value>>")]
-    pub a2a: Option<serde_json::Value>,
+    pub a2a: Option<A2aPolicy>,
     /// Credentials added to upstream requests. Not supported yet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "Option<serde_json::Map<String, serde_json::Value>>")]
@@ -458,4 +458,51 @@ pub struct Retry {
     /// always retried. Default `[503]`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub codes: Vec<u16>,
+}
+
+/// The `a2a` route policy.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct A2aPolicy {
+    /// The route's public base URL, e.g. `https://gw.example.com/agents/travel`. Default: the
+    /// request's scheme and host and the route's path prefix.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<String>,
+    /// Signed cards: `strip` the signatures (default; a rewritten card no longer matches them)
+    /// or `passUnmodified` (the card is not rewritten at all).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signed_cards: Option<SignedCardsMode>,
+    /// Request header naming the caller, for task ownership: a task is visible only to the
+    /// caller that created it. Until the auth policies land this is how callers are told apart.
+    /// Without it, ownership is not enforced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caller_header: Option<String>,
+    /// Push-notification webhook checks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub push_notifications: Option<PushNotificationPolicy>,
+}
+
+/// What to do with signed agent cards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum SignedCardsMode {
+    /// Drop `signatures` and rewrite the card (logged).
+    Strip,
+    /// Pass the card as the agent sent it.
+    PassUnmodified,
+}
+
+/// Rules for push-notification webhook URLs in A2A requests.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PushNotificationPolicy {
+    /// Refuse plain `http://` webhooks. Default true.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub require_https: Option<bool>,
+    /// Hosts exempt from the address checks: exact names or `*.suffix`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow_hosts: Vec<String>,
+    /// Address ranges exempt from the checks, e.g. `10.20.0.0/16`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow_cidrs: Vec<String>,
 }

@@ -195,6 +195,31 @@ pub struct RoutePolicies {
     pub retry: Option<Retry>,
     /// Largest request body accepted.
     pub max_request_body: u64,
+    /// A2A relay.
+    pub a2a: Option<std::sync::Arc<A2aRelay>>,
+}
+
+/// The `a2a` policy, ready to use: its settings and the state it keeps across requests.
+pub struct A2aRelay {
+    /// Configured public base URL.
+    pub public_url: Option<String>,
+    /// Signed-card handling.
+    pub signed_cards: a2a::SignedCards,
+    /// Header naming the caller, when ownership is enforced.
+    pub caller_header: Option<http::HeaderName>,
+    /// Webhook URL checks.
+    pub push_guard: a2a::PushGuard,
+    /// Task owners.
+    pub owners: a2a::OwnershipStore,
+}
+
+impl std::fmt::Debug for A2aRelay {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("A2aRelay")
+            .field("public_url", &self.public_url)
+            .field("caller_header", &self.caller_header)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Policies of a route's backend entry, merged from the named backend and the entry (the

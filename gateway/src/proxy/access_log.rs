@@ -28,6 +28,8 @@ pub struct AccessLog {
     pub status: u16,
     /// Why the gateway answered itself, if it did.
     pub error: Option<String>,
+    /// A2A method, task, context and state, on A2A routes.
+    pub a2a: Option<super::a2a::SharedFields>,
 }
 
 /// The request as the client sent it.
@@ -58,6 +60,7 @@ impl AccessLog {
             attempts: 0,
             status: 0,
             error: None,
+            a2a: None,
         }
     }
 
@@ -101,6 +104,11 @@ impl BodyObserver for Finisher {
         let Some(req) = &log.request else {
             return;
         };
+        let a2a = log
+            .a2a
+            .as_ref()
+            .and_then(|f| f.lock().ok().map(|f| f.clone()))
+            .unwrap_or_default();
         tracing::info!(
             target: "access",
             parent: &span,
@@ -116,6 +124,10 @@ impl BodyObserver for Finisher {
             duration_ms = (elapsed.as_secs_f64() * 1000.0),
             complete,
             error = error.unwrap_or(""),
+            a2a.method = a2a.method.unwrap_or(""),
+            a2a.task_id = a2a.task_id.as_deref().unwrap_or(""),
+            a2a.context_id = a2a.context_id.as_deref().unwrap_or(""),
+            a2a.state = a2a.state.as_deref().unwrap_or(""),
             "request"
         );
     }

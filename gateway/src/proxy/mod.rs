@@ -3,6 +3,7 @@
 //! [`Proxy::serve`] handles one request against one snapshot of the model, so a reload never
 //! changes the config under a request in flight.
 
+mod a2a;
 mod access_log;
 pub mod body;
 mod cors;
@@ -198,6 +199,50 @@ impl Proxy {
             None => parts.uri.path().to_string(),
         };
         let path_and_query = rewrite::with_query(&path, &parts.uri);
+
+        // The A2A policy reads what it needs of the request and may answer it itself.
+        let mut body: Body = Limited::new(body, limit).boxed();
+        let mut read_body = None;
+        let mut a2a_exchange = None;
+        if let Some(relay) = &policies.a2a {
+            let upstream_base = match rewrite.and_then(|r| r.path.as_ref()) {
+                Some(crate::model::policy::PathRewrite::Prefix(p)) => {
+                    format!("http://{upstream}{p}")
+                }
+                _ => format!("http://{upstream}/"),
+            };
+            let target = a2a::Target {
+                route,
+                matched,
+                upstream_base,
+                tls: conn.tls,
+            };
+            let fields = a2a::SharedFields::default();
+            log.a2a = Some(fields.clone());
+            let prepared = a2a::prepare(
+                relay,
+                &target,
+                &mut parts,
+                body,
+                limit,
+                &self.metrics,
+                fields,
+            )
+            .await;
+            match prepared {
+                Ok((a2a::Prepared::Answer(resp), _)) => return Ok(resp),
+                Ok((a2a::Prepared::Forward(ex, bytes), rest)) => {
+                    a2a_exchange = Some(ex);
+                    read_body = bytes;
+                    body = rest.unwrap_or_else(body::empty);
+                }
+                Err(e) => {
+                    return Err(ProxyError::BadRequest(format!(
+                        "cannot relay this A2A request: {e}"
+                    )))
+                }
+            }
+        }
         let original_authority = parts
             .uri
             .authority()
@@ -248,10 +293,15 @@ impl Proxy {
             .or(policies.mirror.as_ref())
             .filter(|m| mirror::chosen(m.percentage));
 
-        let limited = Limited::new(body, limit);
-        let no_body = body_is_empty(&parts.headers, &limited);
+        let limited = body;
+        let no_body = read_body.is_none() && body_is_empty(&parts.headers, &limited);
         // A retry needs the body again, so routes with retries buffer it (bounded by the limit).
-        let (attempt_body, mirror_body) = if no_body {
+        let (attempt_body, mirror_body) = if let Some(bytes) = read_body {
+            (
+                AttemptBody::Buffered(bytes.clone()),
+                mirror::MirrorBody::Bytes(Some(bytes)),
+            )
+        } else if no_body {
             (
                 AttemptBody::Buffered(Bytes::new()),
                 mirror::MirrorBody::Bytes(None),
@@ -325,7 +375,10 @@ impl Proxy {
             }
         }
         let body = rbody.map_err(|e| -> BoxError { Box::new(e) }).boxed();
-        Ok(Response::from_parts(rparts, body))
+        match a2a_exchange {
+            Some(ex) => Ok(a2a::respond(ex, rparts, body).await),
+            None => Ok(Response::from_parts(rparts, body)),
+        }
     }
 }
 

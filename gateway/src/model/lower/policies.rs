@@ -7,7 +7,7 @@ use crate::config::file;
 use crate::model::host::HostPattern;
 use crate::model::matcher::{PathMatcher, RequestMatch};
 use crate::model::policy::{
-    Cors, HeaderModifier, Mirror, OriginPattern, PathRewrite, Redirect, Retry, UrlRewrite,
+    A2aRelay, Cors, HeaderModifier, Mirror, OriginPattern, PathRewrite, Redirect, Retry, UrlRewrite,
 };
 use crate::model::upstream::Upstream;
 
@@ -15,7 +15,6 @@ impl<'a> Lowering<'a> {
     /// Checks that apply to a policy block wherever it sits.
     pub(super) fn shared_policies(&mut self, path: &str, p: &file::Policies, level: Level) {
         let unsupported = [
-            ("a2a", p.a2a.is_some()),
             ("backendAuth", p.backend_auth.is_some()),
             ("jwtAuth", p.jwt_auth.is_some()),
             ("apiKeyAuth", p.api_key_auth.is_some()),
@@ -32,6 +31,7 @@ impl<'a> Lowering<'a> {
         }
         if level == Level::Backend {
             let route_only = [
+                ("a2a", p.a2a.is_some()),
                 ("requestRedirect", p.request_redirect.is_some()),
                 ("cors", p.cors.is_some()),
                 ("maxRequestBody", p.max_request_body.is_some()),
@@ -304,4 +304,58 @@ impl<'a> Lowering<'a> {
             },
         }
     }
+
+    pub(super) fn a2a(&mut self, path: &str, p: &file::A2aPolicy) -> std::sync::Arc<A2aRelay> {
+        if let Some(url) = &p.public_url {
+            if let Err(e) = a2a::public_url::parse_public_base(url) {
+                self.err(
+                    format!("{path}.publicUrl"),
+                    format!("invalid public URL {url:?}: {e}"),
+                );
+            }
+        }
+        let caller_header =
+            p.caller_header
+                .as_ref()
+                .and_then(|h| match HeaderName::from_bytes(h.as_bytes()) {
+                    Ok(n) => Some(n),
+                    Err(_) => {
+                        self.err(
+                            format!("{path}.callerHeader"),
+                            format!("invalid header name {h:?}"),
+                        );
+                        None
+                    }
+                });
+        let push = p.push_notifications.clone().unwrap_or_default();
+        let mut guard = a2a::PushGuardConfig {
+            require_https: push.require_https.unwrap_or(true),
+            allow_hosts: push.allow_hosts.clone(),
+            ..Default::default()
+        };
+        for (i, cidr) in push.allow_cidrs.iter().enumerate() {
+            match cidr.parse() {
+                Ok(net) => guard.allow_cidrs.push(net),
+                Err(_) => self.err(
+                    format!("{path}.pushNotifications.allowCidrs[{i}]"),
+                    format!("invalid address range {cidr:?}: write e.g. 10.20.0.0/16"),
+                ),
+            }
+        }
+        std::sync::Arc::new(A2aRelay {
+            public_url: p.public_url.clone(),
+            signed_cards: match p.signed_cards {
+                Some(file::SignedCardsMode::PassUnmodified) => a2a::SignedCards::PassUnmodified,
+                _ => a2a::SignedCards::Strip,
+            },
+            caller_header,
+            push_guard: a2a::PushGuard::new(guard),
+            owners: a2a::OwnershipStore::new(OWNED_TASKS, OWNERSHIP_TTL, a2a::UnknownTasks::Allow),
+        })
+    }
 }
+
+/// Tasks whose owner one A2A route remembers.
+const OWNED_TASKS: usize = 100_000;
+/// How long a task's owner is remembered.
+const OWNERSHIP_TTL: std::time::Duration = std::time::Duration::from_secs(24 * 3600);

@@ -207,6 +207,7 @@ impl<'a> Lowering<'a> {
             .retry
             .as_ref()
             .map(|rt| self.retry(&format!("{ppath}.retry"), rt));
+        policies.a2a = p.a2a.as_ref().map(|a| self.a2a(&format!("{ppath}.a2a"), a));
         if let Some(b) = p.max_request_body {
             policies.max_request_body = b.0;
         }

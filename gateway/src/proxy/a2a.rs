@@ -1,0 +1,587 @@
+//! The `a2a` route policy on the data path.
+//!
+//! Requests: agent-card fetches are marked for rewriting; JSON-RPC calls are read (up to the
+//! body limit) for their method, ids and push-notification URLs, so bad calls are answered with
+//! the right JSON-RPC error, webhooks are checked against SSRF rules, and task ownership is
+//! enforced; HTTP+JSON calls are classified by verb and path. Everything else passes as on a
+//! plain route. Responses: cards are rewritten to point at the gateway; JSON results and SSE
+//! events are read for the task id and state (ownership, access log), streams frame by frame
+//! without delaying them.
+
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use a2a::events::{inspect_event_data, inspect_result, EventInfo};
+use a2a::{A2aMethod, Dialect, HttpRequestKind, RpcError};
+use bytes::{Bytes, BytesMut};
+use http::{header, HeaderValue, Method, Response, StatusCode};
+use http_body::{Body as HttpBody, Frame, SizeHint};
+use http_body_util::BodyExt;
+
+use super::body::{full, Body, BoxError};
+use super::error::text_response;
+use crate::model::matcher::{PathMatcher, RequestMatch};
+use crate::model::policy::A2aRelay;
+use crate::model::route::Route;
+
+/// Largest agent card or JSON result the relay reads whole.
+const MAX_INSPECTED_BODY: usize = 8 << 20;
+/// Largest single SSE event the stream inspector keeps while waiting for its end.
+const MAX_EVENT: usize = 1 << 20;
+
+/// What the access log says about an A2A exchange.
+#[derive(Debug, Default, Clone)]
+pub struct A2aFields {
+    /// The operation (1.0 name).
+    pub method: Option<&'static str>,
+    /// Task id from the request or the response.
+    pub task_id: Option<String>,
+    /// Context id.
+    pub context_id: Option<String>,
+    /// The last task state seen.
+    pub state: Option<String>,
+}
+
+/// Shared between the request, the response inspectors and the access log.
+pub type SharedFields = Arc<Mutex<A2aFields>>;
+
+/// What the request side learned, for the response side.
+pub struct Exchange {
+    relay: Arc<A2aRelay>,
+    kind: Kind,
+    caller: Option<String>,
+    /// Fields for the access log.
+    pub fields: SharedFields,
+    rewrite: Option<a2a::RewriteOptions>,
+}
+
+enum Kind {
+    Card,
+    Call(A2aMethod),
+    Other,
+}
+
+/// The request side's outcome.
+pub enum Prepared {
+    /// Answer now with this response (an error in the caller's protocol).
+    Answer(Response<Body>),
+    /// Forward, with the body when it was read.
+    Forward(Exchange, Option<Bytes>),
+}
+
+/// Where the request is going, as the card rewrite needs it.
+pub struct Target<'a> {
+    /// The route.
+    pub route: &'a Route,
+    /// The match that selected it (its prefix is the public path).
+    pub matched: &'a RequestMatch,
+    /// `http://upstream` plus the path the route's prefix maps to.
+    pub upstream_base: String,
+    /// Whether the client connection is TLS.
+    pub tls: bool,
+}
+
+/// Reads what the policy needs from the request. `body` is read only for JSON-RPC calls and
+/// HTTP+JSON calls that may carry a push-notification config.
+pub async fn prepare(
+    relay: &Arc<A2aRelay>,
+    target: &Target<'_>,
+    parts: &mut http::request::Parts,
+    body: Body,
+    limit: u64,
+    metrics: &crate::metrics::Metrics,
+    fields: SharedFields,
+) -> Result<(Prepared, Option<Body>), String> {
+    a2a::headers::copy_query_version_to_header(&mut parts.headers, parts.uri.query());
+    let caller = relay.caller_header.as_ref().map(|h| {
+        parts
+            .headers
+            .get(h)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string()
+    });
+    let mut exchange = Exchange {
+        relay: relay.clone(),
+        kind: Kind::Other,
+        caller,
+        fields,
+        rewrite: None,
+    };
+    let classified = a2a::classify_http(&parts.method, parts.uri.path());
+    let rest = classified.is_some();
+    let (method, dialect, task_id, push_urls, id, read) = match classified {
+        Some(HttpRequestKind::PublicCard { .. }) => {
+            exchange.kind = Kind::Card;
+            exchange.rewrite = Some(rewrite_options(relay, target, parts)?);
+            // The card is rewritten as text: ask for it uncompressed.
+            parts.headers.insert(
+                header::ACCEPT_ENCODING,
+                HeaderValue::from_static("identity"),
+            );
+            return Ok((Prepared::Forward(exchange, None), Some(body)));
+        }
+        Some(HttpRequestKind::Rest(peek)) => {
+            if peek.method == A2aMethod::GetExtendedAgentCard {
+                exchange.rewrite = Some(rewrite_options(relay, target, parts)?);
+            }
+            if peek.method.may_carry_push_config() && parts.method == Method::POST {
+                let bytes = match read_body(body, limit).await {
+                    Ok(b) => b,
+                    Err(resp) => return Ok((Prepared::Answer(resp), None)),
+                };
+                let urls = rest_push_urls(peek.method, &bytes);
+                (
+                    peek.method,
+                    Dialect::V1,
+                    peek.task_id,
+                    urls,
+                    None,
+                    Some(bytes),
+                )
+            } else {
+                exchange.kind = Kind::Call(peek.method);
+                record_request(
+                    &exchange,
+                    peek.method,
+                    peek.task_id.as_deref(),
+                    None,
+                    target.route,
+                    metrics,
+                );
+                if let Some(resp) = check_owner(
+                    &exchange,
+                    peek.method,
+                    peek.task_id.as_deref(),
+                    None,
+                    Dialect::V1,
+                    true,
+                ) {
+                    return Ok((Prepared::Answer(resp), None));
+                }
+                return Ok((Prepared::Forward(exchange, None), Some(body)));
+            }
+        }
+        None if parts.method == Method::POST => {
+            let bytes = match read_body(body, limit).await {
+                Ok(b) => b,
+                Err(resp) => return Ok((Prepared::Answer(resp), None)),
+            };
+            match a2a::peek_request(&bytes, usize::try_from(limit).unwrap_or(usize::MAX)) {
+                Ok(peek) => {
+                    if peek.method == A2aMethod::GetExtendedAgentCard {
+                        exchange.rewrite = Some(rewrite_options(relay, target, parts)?);
+                    }
+                    let ctx = peek.context_id.clone();
+                    exchange.fields.lock().map(|mut f| f.context_id = ctx).ok();
+                    (
+                        peek.method,
+                        peek.dialect,
+                        peek.task_id,
+                        peek.push_urls,
+                        peek.id,
+                        Some(bytes),
+                    )
+                }
+                Err(e) => {
+                    return Ok((
+                        Prepared::Answer(json_response(StatusCode::OK, e.to_response_bytes())),
+                        None,
+                    ))
+                }
+            }
+        }
+        None => return Ok((Prepared::Forward(exchange, None), Some(body))),
+    };
+    exchange.kind = Kind::Call(method);
+    record_request(
+        &exchange,
+        method,
+        task_id.as_deref(),
+        None,
+        target.route,
+        metrics,
+    );
+    for url in &push_urls {
+        if let Err(e) = relay.push_guard.check_url(url).await {
+            tracing::info!(route = %target.route.key, error = %e, "push-notification webhook refused");
+            let err = RpcError::invalid_params(e.to_string()).for_dialect(dialect);
+            return Ok((
+                Prepared::Answer(error_response(&err, id.as_ref(), rest)),
+                None,
+            ));
+        }
+    }
+    if let Some(resp) = check_owner(
+        &exchange,
+        method,
+        task_id.as_deref(),
+        id.as_ref(),
+        dialect,
+        rest,
+    ) {
+        return Ok((Prepared::Answer(resp), None));
+    }
+    Ok((Prepared::Forward(exchange, read), None))
+}
+
+fn record_request(
+    ex: &Exchange,
+    method: A2aMethod,
+    task_id: Option<&str>,
+    _ctx: Option<&str>,
+    route: &Route,
+    metrics: &crate::metrics::Metrics,
+) {
+    metrics.a2a_request(&route.key, method.as_str());
+    if let Ok(mut f) = ex.fields.lock() {
+        f.method = Some(method.as_str());
+        f.task_id = task_id.map(str::to_string);
+    }
+}
+
+/// Refuses task operations on a task another caller created (as TaskNotFound, so task ids of
+/// other callers are not revealed).
+fn check_owner(
+    ex: &Exchange,
+    method: A2aMethod,
+    task_id: Option<&str>,
+    id: Option<&serde_json::Value>,
+    dialect: Dialect,
+    rest: bool,
+) -> Option<Response<Body>> {
+    let caller = ex.caller.as_deref()?;
+    let task_id = task_id.filter(|_| method.targets_existing_task())?;
+    let err = ex.relay.owners.authorize(task_id, caller).err()?;
+    tracing::info!(task_id, caller, "task belongs to another caller");
+    Some(error_response(&err.to_rpc().for_dialect(dialect), id, rest))
+}
+
+fn error_response(err: &RpcError, id: Option<&serde_json::Value>, rest: bool) -> Response<Body> {
+    if rest {
+        let (status, body) = err.to_rest();
+        json_response(
+            StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+            body,
+        )
+    } else {
+        json_response(StatusCode::OK, err.to_response_bytes(id))
+    }
+}
+
+fn json_response(status: StatusCode, body: Vec<u8>) -> Response<Body> {
+    let mut resp = Response::new(full(body));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp
+}
+
+/// Reads a request body up to `limit`; over it, a 413 with a JSON-RPC error body.
+async fn read_body(body: Body, limit: u64) -> Result<Bytes, Response<Body>> {
+    match body.collect().await {
+        Ok(c) => Ok(c.to_bytes()),
+        Err(e) => {
+            let too_large = super::body::is_body_too_large(e.as_ref()).is_some();
+            let err = if too_large {
+                RpcError::body_too_large(usize::try_from(limit).unwrap_or(usize::MAX))
+            } else {
+                RpcError::invalid_request(format!("cannot read the request body: {e}"))
+            };
+            let status = if too_large {
+                StatusCode::PAYLOAD_TOO_LARGE
+            } else {
+                StatusCode::BAD_REQUEST
+            };
+            Err(json_response(status, err.to_response_bytes(None)))
+        }
+    }
+}
+
+/// Push-notification URLs in an HTTP+JSON body, read with the JSON-RPC reader by wrapping the
+/// body as the params of the equivalent 1.0 call.
+fn rest_push_urls(method: A2aMethod, body: &[u8]) -> Vec<String> {
+    let Some(name) = method.jsonrpc_name(Dialect::V1) else {
+        return Vec::new();
+    };
+    let Ok(params) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return Vec::new();
+    };
+    let envelope = serde_json::json!({"jsonrpc": "2.0", "id": 0, "method": name, "params": params});
+    let bytes = serde_json::to_vec(&envelope).unwrap_or_default();
+    a2a::peek_request(&bytes, bytes.len() + 1)
+        .map(|p| p.push_urls)
+        .unwrap_or_default()
+}
+
+fn rewrite_options(
+    relay: &A2aRelay,
+    target: &Target<'_>,
+    parts: &http::request::Parts,
+) -> Result<a2a::RewriteOptions, String> {
+    let scheme = if target.tls { "https" } else { "http" };
+    let host = crate::model::host::request_authority(parts).unwrap_or("");
+    let prefix = match &target.matched.path {
+        PathMatcher::Prefix(p) => p.as_str(),
+        _ => "",
+    };
+    let public = a2a::public_base_url(relay.public_url.as_deref(), scheme, host, prefix)
+        .map_err(|e| e.to_string())?;
+    let mut opts = a2a::RewriteOptions::new(public.as_str(), &target.upstream_base)
+        .map_err(|e| e.to_string())?;
+    opts.signed_cards = relay.signed_cards;
+    Ok(opts)
+}
+
+/// Applies the policy to the upstream's response.
+pub async fn respond(ex: Exchange, mut parts: http::response::Parts, body: Body) -> Response<Body> {
+    let is_json = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.contains("json"));
+    if a2a::headers::is_event_stream(parts.headers.get(header::CONTENT_TYPE)) {
+        let inspected = SseInspector::new(body, ex);
+        return Response::from_parts(parts, inspected.boxed());
+    }
+    let wants_body = ex.rewrite.is_some()
+        || (ex.caller.is_some()
+            && matches!(
+                ex.kind,
+                Kind::Call(A2aMethod::SendMessage | A2aMethod::ListTasks)
+            ));
+    if !parts.status.is_success() || !is_json || !wants_body {
+        return Response::from_parts(parts, body);
+    }
+    let bytes = match collect_capped(body, MAX_INSPECTED_BODY).await {
+        Ok(b) => b,
+        Err(e) => {
+            return text_response(
+                StatusCode::BAD_GATEWAY,
+                &format!("cannot read the agent's response: {e}"),
+            )
+        }
+    };
+    let bytes = match &ex.rewrite {
+        Some(opts) => match rewrite_card_body(&bytes, opts, &ex.kind) {
+            Ok(b) => b,
+            Err(e) => {
+                return text_response(
+                    StatusCode::BAD_GATEWAY,
+                    &format!("the agent's card cannot be relayed: {e}"),
+                )
+            }
+        },
+        None => bytes,
+    };
+    let bytes = ex.observe_json(bytes);
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.remove(header::CONTENT_ENCODING);
+    if parts.headers.remove(header::ETAG).is_some() {
+        if let Ok(v) = HeaderValue::from_str(&format!("W/\"{:016x}\"", fnv1a(&bytes))) {
+            parts.headers.insert(header::ETAG, v);
+        }
+    }
+    Response::from_parts(parts, full(bytes))
+}
+
+/// Reads a whole body of at most `cap` bytes.
+async fn collect_capped(mut body: Body, cap: usize) -> Result<Bytes, String> {
+    let mut out = BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| e.to_string())?;
+        if let Some(data) = frame.data_ref() {
+            if out.len() + data.len() > cap {
+                return Err(format!("larger than {cap} bytes"));
+            }
+            out.extend_from_slice(data);
+        }
+    }
+    Ok(out.freeze())
+}
+
+fn rewrite_card_body(
+    bytes: &[u8],
+    opts: &a2a::RewriteOptions,
+    kind: &Kind,
+) -> Result<Bytes, a2a::CardError> {
+    let rewritten = match kind {
+        Kind::Call(_)
+            if serde_json::from_slice::<serde_json::Value>(bytes)
+                .is_ok_and(|v| v.get("jsonrpc").is_some()) =>
+        {
+            a2a::rewrite_card_jsonrpc_response(bytes, opts)?
+        }
+        _ => a2a::rewrite_card(bytes, opts)?,
+    };
+    let report = &rewritten.report;
+    if !matches!(report.signatures, a2a::card::SignatureAction::Unsigned) {
+        tracing::info!(signatures = ?report.signatures, "signed agent card: signatures handled per policy");
+    }
+    for d in &report.dropped {
+        tracing::info!(url = %d.url, binding = %d.binding, reason = ?d.reason, "agent card interface not relayed");
+    }
+    Ok(Bytes::from(rewritten.body))
+}
+
+impl Exchange {
+    /// Records what a JSON result says (owner, ids, state); filters `ListTasks` to the caller.
+    fn observe_json(&self, bytes: Bytes) -> Bytes {
+        let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+            return bytes;
+        };
+        let info = if v.get("jsonrpc").is_some() {
+            a2a::inspect_response(&v)
+        } else {
+            inspect_result(&v)
+        };
+        self.observe(&info);
+        match (&self.kind, &self.caller) {
+            (Kind::Call(A2aMethod::ListTasks), Some(caller)) => {
+                match self.relay.owners.filter_list_response(&bytes, caller) {
+                    Ok((filtered, _)) => Bytes::from(filtered),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot filter the task list; returning none");
+                        Bytes::from_static(b"{}")
+                    }
+                }
+            }
+            _ => bytes,
+        }
+    }
+
+    fn observe(&self, info: &EventInfo) {
+        if let (Some(task), Some(caller)) = (&info.task_id, &self.caller) {
+            if matches!(
+                self.kind,
+                Kind::Call(A2aMethod::SendMessage | A2aMethod::SendStreamingMessage)
+            ) {
+                self.relay.owners.record(task, caller);
+            }
+        }
+        if let Ok(mut f) = self.fields.lock() {
+            if info.task_id.is_some() {
+                f.task_id.clone_from(&info.task_id);
+            }
+            if info.context_id.is_some() {
+                f.context_id.clone_from(&info.context_id);
+            }
+            if let Some(s) = info.state {
+                f.state = Some(format!("{s:?}"));
+            }
+        }
+    }
+}
+
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+pin_project_lite::pin_project! {
+    /// Passes an SSE body through frame by frame, reading a copy of each complete event.
+    struct SseInspector {
+        #[pin]
+        inner: Body,
+        pending: BytesMut,
+        exchange: Exchange,
+    }
+}
+
+impl SseInspector {
+    fn new(inner: Body, exchange: Exchange) -> Self {
+        SseInspector {
+            inner,
+            pending: BytesMut::new(),
+            exchange,
+        }
+    }
+}
+
+impl HttpBody for SseInspector {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = self.project();
+        let polled = this.inner.poll_frame(cx);
+        if let Poll::Ready(Some(Ok(frame))) = &polled {
+            if let Some(data) = frame.data_ref() {
+                this.pending.extend_from_slice(data);
+                while let Some(end) = event_end(this.pending) {
+                    let event = this.pending.split_to(end);
+                    if let Some(info) = parse_event(&event) {
+                        this.exchange.observe(&info);
+                    }
+                }
+                if this.pending.len() > MAX_EVENT {
+                    this.pending.clear();
+                }
+            }
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// The end (exclusive, blank line included) of the first complete event in `buf`.
+fn event_end(buf: &[u8]) -> Option<usize> {
+    let lf = buf.windows(2).position(|w| w == b"\n\n").map(|i| i + 2);
+    let crlf = buf.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4);
+    match (lf, crlf) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+fn parse_event(raw: &[u8]) -> Option<EventInfo> {
+    let text = std::str::from_utf8(raw).ok()?;
+    let mut event = "message";
+    let mut data = String::new();
+    for line in text.lines() {
+        if let Some(v) = line.strip_prefix("event:") {
+            event = v.trim();
+        } else if let Some(v) = line.strip_prefix("data:") {
+            if !data.is_empty() {
+                data.push('\n');
+            }
+            data.push_str(v.strip_prefix(' ').unwrap_or(v));
+        }
+    }
+    if data.is_empty() {
+        return None;
+    }
+    inspect_event_data(event, &data)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sse_events_are_split_and_read() {
+        let mut buf = BytesMut::from(&b"event: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"task\":{\"id\":\"t1\",\"contextId\":\"c1\",\"status\":{\"state\":\"TASK_STATE_WORKING\"}}}}\n\n: ping\r\n\r\ndata: partial"[..]);
+        let end = event_end(&buf).expect("one complete event");
+        let first = buf.split_to(end);
+        let info = parse_event(&first).expect("parsed");
+        assert_eq!(info.task_id.as_deref(), Some("t1"));
+        assert_eq!(info.context_id.as_deref(), Some("c1"));
+        let end = event_end(&buf).expect("the ping comment");
+        assert!(parse_event(&buf.split_to(end)).is_none());
+        assert!(event_end(&buf).is_none(), "an unfinished event waits");
+    }
+}
