@@ -480,6 +480,11 @@ pub struct A2aPolicy {
     /// Push-notification webhook checks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub push_notifications: Option<PushNotificationPolicy>,
+    /// A stream from the agent that sends nothing (not even a keep-alive comment) for this
+    /// long is closed. Default `60s`, well above the 15 s keep-alives agents send. Streams
+    /// have no total time limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream_idle_timeout: Option<Duration>,
 }
 
 /// What to do with signed agent cards.

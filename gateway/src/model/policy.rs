@@ -211,6 +211,8 @@ pub struct A2aRelay {
     pub push_guard: a2a::PushGuard,
     /// Task owners.
     pub owners: a2a::OwnershipStore,
+    /// A stream with no frame (keep-alive comments count) for this long is closed.
+    pub stream_idle_timeout: std::time::Duration,
 }
 
 impl std::fmt::Debug for A2aRelay {

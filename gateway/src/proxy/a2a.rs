@@ -344,7 +344,8 @@ pub async fn respond(ex: Exchange, mut parts: http::response::Parts, body: Body)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ct| ct.contains("json"));
     if a2a::headers::is_event_stream(parts.headers.get(header::CONTENT_TYPE)) {
-        let inspected = SseInspector::new(body, ex);
+        let idle = ex.relay.stream_idle_timeout;
+        let inspected = SseInspector::new(super::body::IdleTimeout::new(body, idle).boxed(), ex);
         return Response::from_parts(parts, inspected.boxed());
     }
     let wants_body = ex.rewrite.is_some()

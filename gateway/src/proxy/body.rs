@@ -1,6 +1,7 @@
 //! Body wrappers for the data path: one boxed body type, a size limit that fails the stream
 //! instead of buffering it, and an observer that reports bytes and completion for the access log.
 
+use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -180,6 +181,70 @@ where
     }
 }
 
+/// A stream went quiet for longer than its idle timeout.
+#[derive(Debug, thiserror::Error)]
+#[error("upstream stream idle for more than {0:?}; closed")]
+pub struct StreamIdle(pub std::time::Duration);
+
+pin_project_lite::pin_project! {
+    /// Fails the body when no frame arrives for `idle`. The clock restarts with every frame,
+    /// keep-alive comments included, so a long but live stream is never cut.
+    pub struct IdleTimeout<B> {
+        #[pin]
+        inner: B,
+        #[pin]
+        sleep: tokio::time::Sleep,
+        idle: std::time::Duration,
+    }
+}
+
+impl<B> IdleTimeout<B> {
+    /// Wraps `inner`.
+    pub fn new(inner: B, idle: std::time::Duration) -> Self {
+        IdleTimeout {
+            inner,
+            sleep: tokio::time::sleep(idle),
+            idle,
+        }
+    }
+}
+
+impl<B> HttpBody for IdleTimeout<B>
+where
+    B: HttpBody<Data = Bytes, Error = BoxError>,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let mut this = self.project();
+        match this.inner.poll_frame(cx) {
+            Poll::Pending => {
+                if this.sleep.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Some(Err(Box::new(StreamIdle(*this.idle)))));
+                }
+                Poll::Pending
+            }
+            ready => {
+                let deadline = tokio::time::Instant::now() + *this.idle;
+                this.sleep.as_mut().reset(deadline);
+                ready
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
 /// Finds a [`BodyTooLarge`] anywhere in an error's source chain.
 pub fn is_body_too_large(err: &(dyn std::error::Error + 'static)) -> Option<u64> {
     let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
@@ -205,6 +270,46 @@ mod tests {
             .collect()
             .await;
         assert_eq!(ok.expect("at the limit").to_bytes().len(), 5);
+    }
+
+    #[tokio::test]
+    async fn idle_streams_are_closed_and_live_ones_kept() {
+        use std::time::Duration;
+        let (tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, BoxError>>(4);
+        let stream =
+            futures_util::stream::unfold(
+                rx,
+                |mut rx| async move { rx.recv().await.map(|f| (f, rx)) },
+            );
+        let mut body = std::pin::pin!(IdleTimeout::new(
+            http_body_util::StreamBody::new(Box::pin(stream)),
+            Duration::from_millis(150),
+        ));
+        // Frames every 50 ms keep it open past the idle limit.
+        let feeder = tokio::spawn(async move {
+            for _ in 0..6 {
+                tx.send(Ok(Frame::data(Bytes::from_static(b": ping\n\n"))))
+                    .await
+                    .ok();
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            // Then silence, with the sender still open.
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            drop(tx);
+        });
+        for _ in 0..6 {
+            let frame = body.frame().await.expect("a frame").expect("not an error");
+            assert!(frame.is_data());
+        }
+        let started = std::time::Instant::now();
+        let err = body
+            .frame()
+            .await
+            .expect("an error frame")
+            .expect_err("idle");
+        assert!(err.downcast_ref::<StreamIdle>().is_some(), "{err}");
+        assert!(started.elapsed() < Duration::from_secs(2));
+        feeder.abort();
     }
 
     #[tokio::test]

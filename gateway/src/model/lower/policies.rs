@@ -351,10 +351,13 @@ impl<'a> Lowering<'a> {
             caller_header,
             push_guard: a2a::PushGuard::new(guard),
             owners: a2a::OwnershipStore::new(OWNED_TASKS, OWNERSHIP_TTL, a2a::UnknownTasks::Allow),
+            stream_idle_timeout: p.stream_idle_timeout.map_or(DEFAULT_STREAM_IDLE, |d| d.0),
         })
     }
 }
 
+/// Default idle limit of A2A streams.
+const DEFAULT_STREAM_IDLE: std::time::Duration = std::time::Duration::from_secs(60);
 /// Tasks whose owner one A2A route remembers.
 const OWNED_TASKS: usize = 100_000;
 /// How long a task's owner is remembered.
