@@ -1,4 +1,35 @@
-//! Virtual MCP server: aggregates many MCP targets behind one endpoint.
+//! Virtual MCP server: aggregates many MCP targets behind one rmcp
+//! `ServerHandler` ([`Multiplexer`]).
 //!
-//! Not built yet: this crate is a placeholder so the workspace layout of
-//! `DESIGN.md` holds. The virtual MCP server lands with its own issue.
+//! * [`Target`]s: `stdio` child processes, Streamable HTTP (`mcp`) servers and
+//!   in-process rmcp servers (OpenAPI tools, A2A agents), each with a timeout
+//!   and a tool filter; connected lazily and reconnected after a crash.
+//! * Names: `target_tool` with several targets, unchanged with one; always
+//!   client-safe, shortened reversibly when needed ([`naming`]).
+//! * Lists fan out concurrently and merge with gateway-minted cursors;
+//!   `failOpen`/`failClosed` decide what one failing target does.
+//! * Calls go to the owning target only, with progress relayed and
+//!   cancellation forwarded.
+//! * [`MuxMetrics`] reports per-target request counts and up/down state.
+//!
+//! [`McpBackendConfig`] is the `backends[].mcp` shape of the gateway's config.
+
+pub mod config;
+mod cursor;
+mod error;
+pub mod filter;
+mod lists;
+pub mod metrics;
+mod mux;
+pub mod naming;
+mod progress;
+mod target;
+mod upstream;
+
+pub use config::{FailureMode, McpBackendConfig, TargetConfig};
+pub use error::MuxError;
+pub use filter::ToolFilter;
+pub use metrics::{MuxMetrics, MuxStats, NoMetrics, Outcome};
+pub use mux::{Multiplexer, MultiplexerBuilder};
+pub use target::{Target, DEFAULT_CONNECT_TIMEOUT};
+pub use upstream::TargetState;

@@ -163,6 +163,16 @@ pub struct Timeouts {
     pub backend_request: Option<Duration>,
 }
 
+impl Timeouts {
+    /// Each limit of `self`, or `fallback`'s where `self` has none.
+    pub fn or(self, fallback: Timeouts) -> Timeouts {
+        Timeouts {
+            request: self.request.or(fallback.request),
+            backend_request: self.backend_request.or(fallback.backend_request),
+        }
+    }
+}
+
 /// Retry policy.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Retry {

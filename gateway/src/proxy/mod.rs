@@ -243,48 +243,15 @@ impl Proxy {
                 }
             }
         }
-        let original_authority = parts
-            .uri
-            .authority()
-            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
-            .or_else(|| parts.headers.get(header::HOST).cloned());
-        headers::remove_hop_by_hop(&mut parts.headers);
-        headers::set_forwarded(
-            &mut parts.headers,
-            conn.remote.ip(),
-            conn.tls,
-            original_authority.as_ref().and_then(|h| h.to_str().ok()),
+        upstream_headers(
+            &mut parts,
+            conn,
+            rewrite,
+            &policies.request_headers,
+            &backend.policies.request_headers,
         );
-        match rewrite
-            .and_then(|r| r.hostname.clone())
-            .or(original_authority)
-        {
-            Some(h) => {
-                parts.headers.insert(header::HOST, h);
-            }
-            None => {
-                parts.headers.remove(header::HOST);
-            }
-        }
-        if let Some(m) = &policies.request_headers {
-            m.apply(&mut parts.headers);
-        }
-        if let Some(m) = &backend.policies.request_headers {
-            m.apply(&mut parts.headers);
-        }
 
-        let timeouts = crate::model::policy::Timeouts {
-            request: backend
-                .policies
-                .timeouts
-                .request
-                .or(policies.timeouts.request),
-            backend_request: backend
-                .policies
-                .timeouts
-                .backend_request
-                .or(policies.timeouts.backend_request),
-        };
+        let timeouts = backend.policies.timeouts.or(policies.timeouts);
         let retry = backend.policies.retry.as_ref().or(policies.retry.as_ref());
         let mirror = backend
             .policies
@@ -293,34 +260,14 @@ impl Proxy {
             .or(policies.mirror.as_ref())
             .filter(|m| mirror::chosen(m.percentage));
 
-        let limited = body;
-        let no_body = read_body.is_none() && body_is_empty(&parts.headers, &limited);
-        // A retry needs the body again, so routes with retries buffer it (bounded by the limit).
-        let (attempt_body, mirror_body) = if let Some(bytes) = read_body {
-            (
-                AttemptBody::Buffered(bytes.clone()),
-                mirror::MirrorBody::Bytes(Some(bytes)),
-            )
-        } else if no_body {
-            (
-                AttemptBody::Buffered(Bytes::new()),
-                mirror::MirrorBody::Bytes(None),
-            )
-        } else if retry.is_some() {
-            let bytes = collect_body(limited).await?;
-            (
-                AttemptBody::Buffered(bytes.clone()),
-                mirror::MirrorBody::Bytes(Some(bytes)),
-            )
-        } else if mirror.is_some() {
-            let (tee, side) = mirror::Tee::new(limited.boxed());
-            (AttemptBody::Stream(tee.boxed()), side)
-        } else {
-            (
-                AttemptBody::Stream(limited.boxed()),
-                mirror::MirrorBody::Bytes(None),
-            )
-        };
+        let (attempt_body, mirror_body) = request_body(
+            body,
+            read_body,
+            &parts.headers,
+            retry.is_some(),
+            mirror.is_some(),
+        )
+        .await?;
         if let Some(m) = mirror {
             let copy = mirror::MirrorRequest {
                 method: parts.method.clone(),
@@ -363,10 +310,13 @@ impl Proxy {
         // The client's protocol version, not the upstream's, frames the response.
         rparts.version = client_version;
         headers::remove_hop_by_hop(&mut rparts.headers);
-        if let Some(m) = &backend.policies.response_headers {
-            m.apply(&mut rparts.headers);
-        }
-        if let Some(m) = &policies.response_headers {
+        for m in [
+            &backend.policies.response_headers,
+            &policies.response_headers,
+        ]
+        .into_iter()
+        .flatten()
+        {
             m.apply(&mut rparts.headers);
         }
         if let Some(h) = cors_headers {
@@ -380,6 +330,78 @@ impl Proxy {
             None => Ok(Response::from_parts(rparts, body)),
         }
     }
+}
+
+/// Prepares the request headers for the upstream: hop-by-hop headers out, `X-Forwarded-*` in,
+/// `Host` kept or rewritten, then the route's and the backend's header modifiers.
+fn upstream_headers(
+    parts: &mut http::request::Parts,
+    conn: Conn,
+    rewrite: Option<&crate::model::policy::UrlRewrite>,
+    route_modifier: &Option<crate::model::policy::HeaderModifier>,
+    backend_modifier: &Option<crate::model::policy::HeaderModifier>,
+) {
+    let original_authority = parts
+        .uri
+        .authority()
+        .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+        .or_else(|| parts.headers.get(header::HOST).cloned());
+    headers::remove_hop_by_hop(&mut parts.headers);
+    headers::set_forwarded(
+        &mut parts.headers,
+        conn.remote.ip(),
+        conn.tls,
+        original_authority.as_ref().and_then(|h| h.to_str().ok()),
+    );
+    match rewrite
+        .and_then(|r| r.hostname.clone())
+        .or(original_authority)
+    {
+        Some(h) => {
+            parts.headers.insert(header::HOST, h);
+        }
+        None => {
+            parts.headers.remove(header::HOST);
+        }
+    }
+    for m in [route_modifier, backend_modifier].into_iter().flatten() {
+        m.apply(&mut parts.headers);
+    }
+}
+
+/// How the request body travels: already read (A2A), empty, buffered so a retry can send it
+/// again (bounded by the limit), teed to a mirror, or streamed as it arrives.
+async fn request_body(
+    body: Body,
+    read: Option<Bytes>,
+    headers: &http::HeaderMap,
+    retry: bool,
+    mirror: bool,
+) -> Result<(AttemptBody, mirror::MirrorBody), ProxyError> {
+    if let Some(bytes) = read {
+        return Ok((
+            AttemptBody::Buffered(bytes.clone()),
+            mirror::MirrorBody::Bytes(Some(bytes)),
+        ));
+    }
+    if body_is_empty(headers, &body) {
+        return Ok((
+            AttemptBody::Buffered(Bytes::new()),
+            mirror::MirrorBody::Bytes(None),
+        ));
+    }
+    if retry {
+        let bytes = collect_body(body).await?;
+        return Ok((
+            AttemptBody::Buffered(bytes.clone()),
+            mirror::MirrorBody::Bytes(Some(bytes)),
+        ));
+    }
+    if mirror {
+        let (tee, side) = mirror::Tee::new(body);
+        return Ok((AttemptBody::Stream(tee.boxed()), side));
+    }
+    Ok((AttemptBody::Stream(body), mirror::MirrorBody::Bytes(None)))
 }
 
 fn new_client() -> UpstreamClient {

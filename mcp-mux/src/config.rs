@@ -1,0 +1,316 @@
+//! The `backends[].mcp` config shape of DESIGN.md, embeddable in the gateway's
+//! config file (camelCase keys, unknown keys rejected, JSON Schema derived).
+//!
+//! ```yaml
+//! mcp:
+//!   failureMode: failOpen            # or failClosed
+//!   targets:
+//!   - { name: time, stdio: { cmd: python3, args: [-m, mcp_server_time], env: { TZ: UTC } } }
+//!   - { name: everything, mcp: { url: http://127.0.0.1:3001/mcp }, timeout: 10s }
+//!   - name: petstore
+//!     openapi: { spec: ./petstore.yaml, baseUrl: http://127.0.0.1:4010 }
+//!     tools: { include: ["list*"], exclude: [deletePet] }
+//! ```
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
+use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::filter::ToolFilter;
+use crate::naming::validate_target_name;
+use crate::MuxError;
+
+/// A virtual MCP server: the `mcp` key of a backend.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct McpBackendConfig {
+    /// The MCP servers aggregated behind this backend.
+    pub targets: Vec<TargetConfig>,
+    /// What a list does when one target fails.
+    #[serde(default)]
+    pub failure_mode: FailureMode,
+}
+
+/// What a fanned-out list does when one target fails.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum FailureMode {
+    /// Skip the failing target; log and count the failure (default).
+    #[default]
+    FailOpen,
+    /// Fail the whole list with an error that names the target.
+    FailClosed,
+}
+
+/// One MCP target. Exactly one of `stdio`, `mcp`, `sse`, `openapi`, `a2a` is set.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TargetConfig {
+    /// `^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`, at most 32 characters; prefixes the
+    /// target's tool and prompt names when the backend has several targets.
+    pub name: String,
+    /// A local process speaking MCP on stdin/stdout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stdio: Option<StdioTargetConfig>,
+    /// A remote Streamable HTTP MCP server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mcp: Option<HttpTargetConfig>,
+    /// A remote legacy HTTP+SSE MCP server (2024-11-05 transport).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sse: Option<HttpTargetConfig>,
+    /// An OpenAPI REST API exposed as tools (built by the `openapi-tools` crate).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub openapi: Option<OpenApiTargetConfig>,
+    /// An A2A agent's skills exposed as tools (built by the `a2a` crate).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub a2a: Option<A2aTargetConfig>,
+    /// Longest wait for the handshake and for each request to this target.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<Duration>,
+    /// Which of this target's tools are exposed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tools: Option<ToolFilter>,
+    /// Per-target policies (e.g. `backendAuth`); interpreted by the gateway, not by mcp-mux.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policies: Option<serde_json::Value>,
+}
+
+/// `stdio: { cmd, args, env }`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct StdioTargetConfig {
+    /// Program to run (looked up on `PATH`).
+    pub cmd: String,
+    /// Its arguments.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<String>,
+    /// Extra environment variables (the rest is inherited).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+}
+
+/// `mcp: { url, headers }` and `sse: { url, headers }`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct HttpTargetConfig {
+    /// Endpoint URL (`http://127.0.0.1:3001/mcp`).
+    pub url: String,
+    /// Headers sent with every request (e.g. an API key).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
+}
+
+/// `openapi: { spec, baseUrl }`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OpenApiTargetConfig {
+    /// Path or URL of the OpenAPI (3.0/3.1) or Swagger 2.0 document.
+    pub spec: String,
+    /// Overrides the document's server URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_url: Option<String>,
+}
+
+/// `a2a: { url }`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct A2aTargetConfig {
+    /// Base URL of the agent (its card is read from there).
+    pub url: String,
+}
+
+/// Which transport a [`TargetConfig`] selects.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum TargetKindConfig<'a> {
+    Stdio(&'a StdioTargetConfig),
+    Mcp(&'a HttpTargetConfig),
+    Sse(&'a HttpTargetConfig),
+    OpenApi(&'a OpenApiTargetConfig),
+    A2a(&'a A2aTargetConfig),
+}
+
+impl TargetConfig {
+    /// The one transport this target selects; an error if none or several.
+    pub fn kind(&self) -> Result<TargetKindConfig<'_>, MuxError> {
+        let mut kinds = Vec::new();
+        if let Some(c) = &self.stdio {
+            kinds.push(TargetKindConfig::Stdio(c));
+        }
+        if let Some(c) = &self.mcp {
+            kinds.push(TargetKindConfig::Mcp(c));
+        }
+        if let Some(c) = &self.sse {
+            kinds.push(TargetKindConfig::Sse(c));
+        }
+        if let Some(c) = &self.openapi {
+            kinds.push(TargetKindConfig::OpenApi(c));
+        }
+        if let Some(c) = &self.a2a {
+            kinds.push(TargetKindConfig::A2a(c));
+        }
+        match kinds.as_slice() {
+            [one] => Ok(*one),
+            [] => Err(MuxError::InvalidTarget {
+                target: self.name.clone(),
+                message: "set exactly one of stdio, mcp, sse, openapi, a2a (none is set)".into(),
+            }),
+            _ => Err(MuxError::InvalidTarget {
+                target: self.name.clone(),
+                message: "set exactly one of stdio, mcp, sse, openapi, a2a (several are set)"
+                    .into(),
+            }),
+        }
+    }
+}
+
+impl McpBackendConfig {
+    /// Checks names (syntax, uniqueness) and that each target picks one transport.
+    pub fn validate(&self) -> Result<(), MuxError> {
+        if self.targets.is_empty() {
+            return Err(MuxError::NoTargets);
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for t in &self.targets {
+            validate_target_name(&t.name).map_err(|reason| MuxError::InvalidTargetName {
+                name: t.name.clone(),
+                reason,
+            })?;
+            if !seen.insert(t.name.as_str()) {
+                return Err(MuxError::DuplicateTarget(t.name.clone()));
+            }
+            t.kind()?;
+        }
+        Ok(())
+    }
+}
+
+/// A duration written as a whole number and a unit: `ms`, `s`, `m` or `h`
+/// (`500ms`, `5s`, `1m`) — the same syntax as the gateway's config file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Duration(pub std::time::Duration);
+
+impl FromStr for Duration {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || {
+            format!("invalid duration {s:?}: write a whole number and a unit: ms, s, m or h (e.g. 500ms, 5s, 1m)")
+        };
+        let split = s.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+        let (digits, unit) = s.split_at(split);
+        let n: u64 = digits.parse().map_err(|_| bad())?;
+        let d = match unit {
+            "ms" => std::time::Duration::from_millis(n),
+            "s" => std::time::Duration::from_secs(n),
+            "m" => std::time::Duration::from_secs(n.checked_mul(60).ok_or_else(bad)?),
+            "h" => std::time::Duration::from_secs(n.checked_mul(3600).ok_or_else(bad)?),
+            _ => return Err(bad()),
+        };
+        Ok(Duration(d))
+    }
+}
+
+impl fmt::Display for Duration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ms = self.0.as_millis();
+        if ms % 3_600_000 == 0 && ms > 0 {
+            write!(f, "{}h", ms / 3_600_000)
+        } else if ms % 60_000 == 0 && ms > 0 {
+            write!(f, "{}m", ms / 60_000)
+        } else if ms % 1000 == 0 {
+            write!(f, "{}s", ms / 1000)
+        } else {
+            write!(f, "{ms}ms")
+        }
+    }
+}
+
+impl Serialize for Duration {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Duration {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(de::Error::custom)
+    }
+}
+
+impl JsonSchema for Duration {
+    fn schema_name() -> Cow<'static, str> {
+        "Duration".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": "string",
+            "pattern": "^[0-9]+(ms|s|m|h)$",
+            "description": "A whole number and a unit: ms, s, m or h (500ms, 5s, 1m)."
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_design_shape() {
+        let json = serde_json::json!({
+            "failureMode": "failClosed",
+            "targets": [
+                {"name": "time", "stdio": {"cmd": "python3", "args": ["-m", "x"], "env": {"TZ": "UTC"}}},
+                {"name": "everything", "mcp": {"url": "http://127.0.0.1:3001/mcp"}, "timeout": "10s"},
+                {"name": "legacy", "sse": {"url": "http://127.0.0.1:3002/sse"}},
+                {"name": "petstore", "openapi": {"spec": "./p.yaml", "baseUrl": "http://x"},
+                 "tools": {"include": ["list*"], "exclude": ["deletePet"]},
+                 "policies": {"backendAuth": {"key": {"header": "x", "value": "y"}}}},
+                {"name": "travel", "a2a": {"url": "http://127.0.0.1:9999"}}
+            ]
+        });
+        let c: McpBackendConfig = serde_json::from_value(json).expect("parse");
+        c.validate().expect("valid");
+        assert_eq!(c.failure_mode, FailureMode::FailClosed);
+        assert_eq!(
+            c.targets[1].timeout,
+            Some(Duration(std::time::Duration::from_secs(10)))
+        );
+        assert!(matches!(
+            c.targets[3].kind(),
+            Ok(TargetKindConfig::OpenApi(_))
+        ));
+    }
+
+    #[test]
+    fn rejects_bad_configs() {
+        let unknown =
+            serde_json::json!({"targets": [{"name": "a", "stdio": {"cmd": "x"}, "bogus": 1}]});
+        assert!(serde_json::from_value::<McpBackendConfig>(unknown).is_err());
+        let two: McpBackendConfig = serde_json::from_value(serde_json::json!({"targets": [
+            {"name": "a", "stdio": {"cmd": "x"}, "mcp": {"url": "http://x"}}]}))
+        .expect("parse");
+        assert!(two.validate().is_err());
+        let bad_name: McpBackendConfig = serde_json::from_value(
+            serde_json::json!({"targets": [{"name": "A_b", "stdio": {"cmd": "x"}}]}),
+        )
+        .expect("parse");
+        assert!(matches!(
+            bad_name.validate(),
+            Err(MuxError::InvalidTargetName { .. })
+        ));
+        let dup: McpBackendConfig = serde_json::from_value(serde_json::json!({"targets": [
+            {"name": "a", "stdio": {"cmd": "x"}}, {"name": "a", "stdio": {"cmd": "y"}}]}))
+        .expect("parse");
+        assert!(matches!(dup.validate(), Err(MuxError::DuplicateTarget(_))));
+        let schema = schemars::schema_for!(McpBackendConfig);
+        assert!(serde_json::to_string(&schema)
+            .expect("schema")
+            .contains("failOpen"));
+    }
+}

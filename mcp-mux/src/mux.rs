@@ -1,0 +1,505 @@
+//! [`Multiplexer`]: the virtual MCP server, an rmcp `ServerHandler` that
+//! aggregates its targets.
+//!
+//! Clones share the upstream connections, so one multiplexer can serve every
+//! downstream session of a route: a stdio target runs one process, not one per
+//! client. Targets connect on first use and reconnect after their transport
+//! dies.
+
+use std::sync::{Arc, RwLock};
+
+use futures_util::future::join_all;
+use rmcp::model::{
+    CacheScope, CallToolRequestParams, CallToolResponse, ClientRequest, ErrorData,
+    GetPromptRequestParams, GetPromptResponse, Implementation, InitializeRequestParams,
+    InitializeResult, ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult,
+    ListToolsResult, PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse,
+    Request, ResourceContents, ServerCapabilities, ServerConfig, ServerResult,
+};
+use rmcp::service::{RequestContext, RoleServer};
+use rmcp::ServerHandler;
+
+use crate::config::{FailureMode, McpBackendConfig};
+use crate::lists::{resolve, Fanout, ListKind, NameTable, Renamer};
+use crate::metrics::{MuxMetrics, NoMetrics};
+use crate::naming;
+use crate::progress::ProgressRouter;
+use crate::target::Target;
+use crate::upstream::{Retry, TargetState, Upstream};
+use crate::MuxError;
+
+struct Inner {
+    upstreams: Vec<Arc<Upstream>>,
+    failure_mode: FailureMode,
+    server_info: Implementation,
+    names: NameTable,
+    merged_info: RwLock<Option<ServerConfig>>,
+}
+
+/// The virtual MCP server. Serve it with rmcp like any `ServerHandler`.
+#[derive(Clone)]
+pub struct Multiplexer {
+    inner: Arc<Inner>,
+}
+
+/// Builds a [`Multiplexer`].
+pub struct MultiplexerBuilder {
+    targets: Vec<Target>,
+    failure_mode: FailureMode,
+    metrics: Arc<dyn MuxMetrics>,
+    server_info: Implementation,
+}
+
+impl MultiplexerBuilder {
+    /// Adds a target.
+    pub fn target(mut self, target: Target) -> Self {
+        self.targets.push(target);
+        self
+    }
+
+    /// Sets what lists do when a target fails (default `failOpen`).
+    pub fn failure_mode(mut self, mode: FailureMode) -> Self {
+        self.failure_mode = mode;
+        self
+    }
+
+    /// Where request counts and up/down changes are reported.
+    pub fn metrics(mut self, metrics: Arc<dyn MuxMetrics>) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    /// The `serverInfo` shown to clients when there are several targets.
+    pub fn server_info(mut self, info: Implementation) -> Self {
+        self.server_info = info;
+        self
+    }
+
+    /// Checks the targets (at least one, unique names) and builds. Connects nothing.
+    pub fn build(self) -> Result<Multiplexer, MuxError> {
+        if self.targets.is_empty() {
+            return Err(MuxError::NoTargets);
+        }
+        let mut seen = std::collections::HashSet::new();
+        for t in &self.targets {
+            if !seen.insert(t.name.clone()) {
+                return Err(MuxError::DuplicateTarget(t.name.clone()));
+            }
+        }
+        let progress = Arc::new(ProgressRouter::default());
+        let upstreams = self
+            .targets
+            .into_iter()
+            .map(|t| Arc::new(Upstream::new(t, self.metrics.clone(), progress.clone())))
+            .collect();
+        Ok(Multiplexer {
+            inner: Arc::new(Inner {
+                upstreams,
+                failure_mode: self.failure_mode,
+                server_info: self.server_info,
+                names: NameTable::default(),
+                merged_info: RwLock::new(None),
+            }),
+        })
+    }
+}
+
+impl Multiplexer {
+    /// Starts a builder with no targets, `failOpen` and no metrics.
+    pub fn builder() -> MultiplexerBuilder {
+        MultiplexerBuilder {
+            targets: Vec::new(),
+            failure_mode: FailureMode::default(),
+            metrics: Arc::new(NoMetrics),
+            server_info: Implementation::new("switchboard", env!("CARGO_PKG_VERSION")),
+        }
+    }
+
+    /// Builds from config when every target is `stdio` or `mcp`. Backends with
+    /// `openapi`/`a2a` targets use the builder and [`Target::in_process_from_config`].
+    pub fn from_config(
+        cfg: &McpBackendConfig,
+        metrics: Arc<dyn MuxMetrics>,
+    ) -> Result<Self, MuxError> {
+        cfg.validate()?;
+        let mut b = Self::builder()
+            .failure_mode(cfg.failure_mode)
+            .metrics(metrics);
+        for t in &cfg.targets {
+            b = b.target(Target::from_config(t)?);
+        }
+        b.build()
+    }
+
+    /// Each target's name and last observed state, in config order.
+    pub fn target_states(&self) -> Vec<(String, TargetState)> {
+        self.inner
+            .upstreams
+            .iter()
+            .map(|u| (u.name().to_owned(), u.state()))
+            .collect()
+    }
+
+    /// Closes every connection (stdio processes are stopped and reaped).
+    pub async fn shutdown(&self) {
+        join_all(self.inner.upstreams.iter().map(|u| u.shutdown())).await;
+    }
+
+    fn prefixed(&self) -> bool {
+        self.inner.upstreams.len() > 1
+    }
+
+    fn fanout(&self) -> Fanout<'_> {
+        Fanout {
+            upstreams: &self.inner.upstreams,
+            failure_mode: self.inner.failure_mode,
+        }
+    }
+
+    fn default_info(&self) -> ServerConfig {
+        ServerConfig::new(
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_prompts()
+                .enable_resources()
+                .build(),
+        )
+        .with_server_info(self.inner.server_info.clone())
+    }
+
+    /// Connects every target (concurrently) and merges what they announced.
+    ///
+    /// One target: its capabilities, instructions and serverInfo pass through,
+    /// minus features not relayed yet (list-changed, subscribe, logging,
+    /// completions, tasks). Several: tools/prompts/resources if any target has
+    /// them (tools always), instructions concatenated under `[target]` headings,
+    /// and the gateway's own serverInfo. Unreachable targets are left out.
+    async fn refresh_info(&self) -> ServerConfig {
+        let infos = join_all(self.inner.upstreams.iter().map(|u| u.info())).await;
+        let mut caps = ServerCapabilities::builder().enable_tools().build();
+        let mut instructions = Vec::new();
+        let mut single_info = None;
+        for (up, info) in self.inner.upstreams.iter().zip(infos) {
+            let Ok(Some(info)) = info else { continue };
+            if info.capabilities.prompts.is_some() {
+                caps.prompts = Some(Default::default());
+            }
+            if info.capabilities.resources.is_some() {
+                caps.resources = Some(Default::default());
+            }
+            if let Some(text) = info
+                .instructions
+                .as_deref()
+                .filter(|t| !t.trim().is_empty())
+            {
+                instructions.push(format!("[{}]\n{}", up.name(), text.trim()));
+            }
+            single_info = Some(info);
+        }
+        let mut merged = self.default_info();
+        merged.capabilities = caps;
+        match (self.prefixed(), single_info) {
+            (false, Some(info)) => {
+                if let Some(server_info) = info.server_info {
+                    merged.server_info = server_info;
+                }
+                merged.instructions = info.instructions;
+            }
+            _ => {
+                merged.instructions = (!instructions.is_empty()).then(|| instructions.join("\n\n"));
+            }
+        }
+        let mut slot = self
+            .inner
+            .merged_info
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
+        *slot = Some(merged.clone());
+        merged
+    }
+
+    fn upstream(&self, index: usize) -> &Arc<Upstream> {
+        &self.inner.upstreams[index]
+    }
+
+    /// The target index and original URI behind an exposed resource URI.
+    fn resolve_uri(&self, uri: &str) -> Option<(usize, String)> {
+        if !self.prefixed() {
+            return Some((0, uri.to_owned()));
+        }
+        let (target, original) = naming::unwrap_uri(uri)?;
+        let index = self
+            .inner
+            .upstreams
+            .iter()
+            .position(|u| u.name() == target)?;
+        Some((index, original.to_owned()))
+    }
+
+    fn wrap_uri(&self, index: usize, uri: &str) -> String {
+        if self.prefixed() {
+            naming::wrap_uri(self.upstream(index).name(), uri)
+        } else {
+            uri.to_owned()
+        }
+    }
+}
+
+fn cursor_of(request: Option<PaginatedRequestParams>) -> Option<String> {
+    request.and_then(|p| p.cursor)
+}
+
+fn unexpected(target: &str, method: &'static str) -> ErrorData {
+    MuxError::UnexpectedResponse {
+        target: target.to_owned(),
+        method,
+    }
+    .into()
+}
+
+impl ServerHandler for Multiplexer {
+    fn get_info(&self) -> ServerConfig {
+        let slot = self
+            .inner
+            .merged_info
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
+        slot.clone().unwrap_or_else(|| self.default_info())
+    }
+
+    async fn initialize(
+        &self,
+        request: InitializeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<InitializeResult, ErrorData> {
+        context.peer.set_peer_info(request.clone());
+        self.refresh_info().await;
+        self.negotiate_initialize(&request)
+    }
+
+    async fn list_tools(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        let kind = ListKind::Tools;
+        let (pages, next) = self.fanout().list(kind, cursor_of(request)).await?;
+        let mut renamer = Renamer::new(&self.inner.upstreams, &self.inner.names, kind);
+        let mut tools = Vec::new();
+        for page in pages {
+            let ServerResult::ListToolsResult(r) = page.result else {
+                continue;
+            };
+            let filter = &self.upstream(page.index).target.filter;
+            for mut tool in r.tools {
+                if !filter.allows(&tool.name) {
+                    continue;
+                }
+                if let Some(exposed) = renamer.rename(page.index, &tool.name) {
+                    tool.name = exposed.into();
+                    tools.push(tool);
+                }
+            }
+        }
+        let mut result = ListToolsResult::with_all_items(tools)
+            .with_ttl_ms(0)
+            .with_cache_scope(CacheScope::Private);
+        result.next_cursor = next;
+        Ok(result)
+    }
+
+    async fn call_tool(
+        &self,
+        mut request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let unknown = || ErrorData::invalid_params(format!("Unknown tool: {}", request.name), None);
+        let resolved = resolve(
+            &self.inner.upstreams,
+            &self.inner.names,
+            ListKind::Tools,
+            &request.name,
+        )
+        .await;
+        let Some((index, original)) = resolved else {
+            return Err(unknown());
+        };
+        let up = self.upstream(index);
+        if !up.target.filter.allows(&original) {
+            return Err(unknown());
+        }
+        request.name = original.into();
+        // The downstream `_meta` (progress token, protocol keys) belongs to the
+        // downstream hop; rmcp sets the upstream's own.
+        request.meta = None;
+        let r = up
+            .request(
+                ClientRequest::CallToolRequest(Request::new(request)),
+                "tools/call",
+                Some(&context),
+                Retry::IfUnsent,
+            )
+            .await?;
+        match r {
+            ServerResult::CallToolResult(r) => Ok(CallToolResponse::Complete(r)),
+            ServerResult::InputRequiredResult(r) => Ok(CallToolResponse::InputRequired(r)),
+            ServerResult::CreateTaskResult(r) => Ok(CallToolResponse::Task(r)),
+            _ => Err(unexpected(up.name(), "tools/call")),
+        }
+    }
+
+    async fn list_prompts(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, ErrorData> {
+        let kind = ListKind::Prompts;
+        let (pages, next) = self.fanout().list(kind, cursor_of(request)).await?;
+        let mut renamer = Renamer::new(&self.inner.upstreams, &self.inner.names, kind);
+        let mut prompts = Vec::new();
+        for page in pages {
+            let ServerResult::ListPromptsResult(r) = page.result else {
+                continue;
+            };
+            for mut prompt in r.prompts {
+                if let Some(exposed) = renamer.rename(page.index, &prompt.name) {
+                    prompt.name = exposed;
+                    prompts.push(prompt);
+                }
+            }
+        }
+        let mut result = ListPromptsResult::with_all_items(prompts)
+            .with_ttl_ms(0)
+            .with_cache_scope(CacheScope::Private);
+        result.next_cursor = next;
+        Ok(result)
+    }
+
+    async fn get_prompt(
+        &self,
+        mut request: GetPromptRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, ErrorData> {
+        let resolved = resolve(
+            &self.inner.upstreams,
+            &self.inner.names,
+            ListKind::Prompts,
+            &request.name,
+        )
+        .await;
+        let Some((index, original)) = resolved else {
+            return Err(ErrorData::invalid_params(
+                format!("Unknown prompt: {}", request.name),
+                None,
+            ));
+        };
+        let up = self.upstream(index);
+        request.name = original;
+        request.meta = None;
+        let r = up
+            .request(
+                ClientRequest::GetPromptRequest(Request::new(request)),
+                "prompts/get",
+                Some(&context),
+                Retry::Idempotent,
+            )
+            .await?;
+        match r {
+            ServerResult::GetPromptResult(r) => Ok(GetPromptResponse::Complete(r)),
+            ServerResult::InputRequiredResult(r) => Ok(GetPromptResponse::InputRequired(r)),
+            _ => Err(unexpected(up.name(), "prompts/get")),
+        }
+    }
+
+    async fn list_resources(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        let (pages, next) = self
+            .fanout()
+            .list(ListKind::Resources, cursor_of(request))
+            .await?;
+        let mut resources = Vec::new();
+        for page in pages {
+            let ServerResult::ListResourcesResult(r) = page.result else {
+                continue;
+            };
+            for mut res in r.resources {
+                res.uri = self.wrap_uri(page.index, &res.uri);
+                resources.push(res);
+            }
+        }
+        let mut result = ListResourcesResult::with_all_items(resources)
+            .with_ttl_ms(0)
+            .with_cache_scope(CacheScope::Private);
+        result.next_cursor = next;
+        Ok(result)
+    }
+
+    async fn list_resource_templates(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, ErrorData> {
+        let (pages, next) = self
+            .fanout()
+            .list(ListKind::ResourceTemplates, cursor_of(request))
+            .await?;
+        let mut templates = Vec::new();
+        for page in pages {
+            let ServerResult::ListResourceTemplatesResult(r) = page.result else {
+                continue;
+            };
+            for mut t in r.resource_templates {
+                t.uri_template = self.wrap_uri(page.index, &t.uri_template);
+                templates.push(t);
+            }
+        }
+        let mut result = ListResourceTemplatesResult::with_all_items(templates)
+            .with_ttl_ms(0)
+            .with_cache_scope(CacheScope::Private);
+        result.next_cursor = next;
+        Ok(result)
+    }
+
+    async fn read_resource(
+        &self,
+        mut request: ReadResourceRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        let Some((index, original)) = self.resolve_uri(&request.uri) else {
+            return Err(ErrorData::resource_not_found(
+                format!("Unknown resource: {}", request.uri),
+                None,
+            ));
+        };
+        let up = self.upstream(index);
+        request.uri = original;
+        request.meta = None;
+        let r = up
+            .request(
+                ClientRequest::ReadResourceRequest(Request::new(request)),
+                "resources/read",
+                Some(&context),
+                Retry::Idempotent,
+            )
+            .await?;
+        match r {
+            ServerResult::ReadResourceResult(mut r) => {
+                for c in &mut r.contents {
+                    match c {
+                        ResourceContents::TextResourceContents { uri, .. }
+                        | ResourceContents::BlobResourceContents { uri, .. } => {
+                            *uri = self.wrap_uri(index, uri);
+                        }
+                        _ => {}
+                    }
+                }
+                Ok(ReadResourceResponse::Complete(r))
+            }
+            ServerResult::InputRequiredResult(r) => Ok(ReadResourceResponse::InputRequired(r)),
+            _ => Err(unexpected(up.name(), "resources/read")),
+        }
+    }
+}

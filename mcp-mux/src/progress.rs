@@ -1,0 +1,145 @@
+//! The upstream side of each connection ([`UpstreamClient`], an rmcp
+//! `ClientHandler`) and the relay of progress notifications to the
+//! downstream client whose request caused them.
+//!
+//! rmcp puts its own progress token on every upstream request, counted per
+//! connection, so the same token value means different requests on different
+//! targets. The router therefore keys by `(target, upstream token)` and maps to
+//! the downstream peer plus the token that client chose. A notification can
+//! beat the registration (the upstream answers before `send_request` returns
+//! its handle); such early notifications are parked, bounded, and flushed on
+//! registration instead of being dropped.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rmcp::model::{ClientConfig, Implementation, ProgressNotificationParam, ProgressToken};
+use rmcp::service::{NotificationContext, RoleClient, RoleServer};
+use rmcp::{ClientHandler, Peer};
+
+/// Most tokens with parked early notifications at once (bounds memory if an
+/// upstream sends progress for tokens nobody will register).
+const MAX_EARLY_TOKENS: usize = 256;
+/// Most parked notifications per token.
+const MAX_EARLY_PER_TOKEN: usize = 16;
+
+enum Slot {
+    Routed {
+        peer: Peer<RoleServer>,
+        token: ProgressToken,
+    },
+    /// Parked notifications and when the first arrived (stale ones are purged:
+    /// progress that trails a finished request must not pile up).
+    Early(Instant, Vec<ProgressNotificationParam>),
+}
+
+/// How long an unclaimed early notification is kept.
+const EARLY_TTL: Duration = Duration::from_secs(5);
+
+/// Maps upstream progress tokens to downstream clients.
+#[derive(Default)]
+pub(crate) struct ProgressRouter {
+    slots: Mutex<HashMap<(String, ProgressToken), Slot>>,
+}
+
+impl ProgressRouter {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, ProgressToken), Slot>> {
+        self.slots.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Routes progress for `upstream` on `target` to `peer` as `token`, then
+    /// delivers anything that arrived before this call.
+    pub(crate) async fn register(
+        &self,
+        target: &str,
+        upstream: ProgressToken,
+        peer: Peer<RoleServer>,
+        token: ProgressToken,
+    ) {
+        let early = {
+            let mut slots = self.lock();
+            let previous = slots.insert(
+                (target.to_owned(), upstream),
+                Slot::Routed {
+                    peer: peer.clone(),
+                    token: token.clone(),
+                },
+            );
+            match previous {
+                Some(Slot::Early(_, v)) => v,
+                _ => Vec::new(),
+            }
+        };
+        for mut p in early {
+            p.progress_token = token.clone();
+            let _ = peer.notify_progress(p).await;
+        }
+    }
+
+    /// Forgets `upstream` on `target` (its request finished).
+    pub(crate) fn unregister(&self, target: &str, upstream: &ProgressToken) {
+        self.lock().remove(&(target.to_owned(), upstream.clone()));
+    }
+
+    /// Delivers one upstream progress notification, or parks it if early.
+    pub(crate) async fn relay(&self, target: &str, mut params: ProgressNotificationParam) {
+        let key = (target.to_owned(), params.progress_token.clone());
+        let route = {
+            let mut slots = self.lock();
+            slots.retain(|_, s| !matches!(s, Slot::Early(at, _) if at.elapsed() > EARLY_TTL));
+            let early_tokens = slots
+                .values()
+                .filter(|s| matches!(s, Slot::Early(..)))
+                .count();
+            match slots.get_mut(&key) {
+                Some(Slot::Routed { peer, token }) => Some((peer.clone(), token.clone())),
+                Some(Slot::Early(_, v)) => {
+                    if v.len() < MAX_EARLY_PER_TOKEN {
+                        v.push(params.clone());
+                    }
+                    None
+                }
+                None => {
+                    if early_tokens < MAX_EARLY_TOKENS {
+                        slots.insert(key, Slot::Early(Instant::now(), vec![params.clone()]));
+                    }
+                    None
+                }
+            }
+        };
+        if let Some((peer, token)) = route {
+            params.progress_token = token;
+            if let Err(e) = peer.notify_progress(params).await {
+                tracing::debug!(mcp_target = %target, error = %e, "progress not delivered downstream");
+            }
+        }
+    }
+}
+
+/// The client half of one upstream connection: identifies the gateway and
+/// forwards the target's notifications.
+#[derive(Clone)]
+pub(crate) struct UpstreamClient {
+    pub(crate) target: String,
+    pub(crate) progress: Arc<ProgressRouter>,
+}
+
+impl ClientHandler for UpstreamClient {
+    async fn on_progress(
+        &self,
+        params: ProgressNotificationParam,
+        _context: NotificationContext<RoleClient>,
+    ) {
+        self.progress.relay(&self.target, params).await;
+    }
+
+    fn get_info(&self) -> ClientConfig {
+        // No sampling/elicitation/roots: they are not forwarded yet, and
+        // upstreams change behaviour when a client claims them.
+        ClientConfig::new(
+            Default::default(),
+            Implementation::new("switchboard-mcp-mux", env!("CARGO_PKG_VERSION")),
+        )
+    }
+}

@@ -1,0 +1,290 @@
+//! What a target is (name, transport, timeout, tool filter) and how to open a
+//! fresh MCP client connection to it.
+//!
+//! A [`Target`] is only a recipe: nothing is spawned or dialled until the
+//! multiplexer first needs the target, and the same recipe is used again to
+//! reconnect after the process exits or the HTTP session is lost.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{HeaderName, HeaderValue};
+use rmcp::service::{RoleClient, RunningService};
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
+use rmcp::{ServerHandler, ServiceExt};
+use tokio::io::{AsyncBufReadExt, BufReader, DuplexStream};
+
+use crate::config::{TargetConfig, TargetKindConfig};
+use crate::filter::ToolFilter;
+use crate::naming::validate_target_name;
+use crate::progress::UpstreamClient;
+use crate::MuxError;
+
+/// Handshake timeout when the target sets none: long enough for `npx`/`uvx`
+/// cold starts, short enough that a hung target does not hang a list forever.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Buffer of the in-memory pipe to an in-process server.
+const DUPLEX_BUFFER: usize = 256 * 1024;
+
+/// A connected MCP client session to one target.
+pub(crate) type Client = RunningService<RoleClient, UpstreamClient>;
+
+/// Starts one server session of an in-process target on the given pipe end.
+type InProcessFactory = Arc<dyn Fn(DuplexStream) + Send + Sync>;
+
+/// How a target is reached.
+#[derive(Clone)]
+pub(crate) enum TargetKind {
+    Stdio {
+        cmd: String,
+        args: Vec<String>,
+        env: BTreeMap<String, String>,
+    },
+    Http {
+        url: String,
+        headers: HashMap<HeaderName, HeaderValue>,
+    },
+    InProcess(InProcessFactory),
+}
+
+impl fmt::Debug for TargetKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Stdio { cmd, args, .. } => write!(f, "stdio({cmd} {args:?})"),
+            // Header values may be credentials: never print them.
+            Self::Http { url, .. } => write!(f, "mcp({url})"),
+            Self::InProcess(_) => write!(f, "in-process"),
+        }
+    }
+}
+
+/// One upstream MCP server of a virtual server.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub(crate) name: String,
+    pub(crate) kind: TargetKind,
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) filter: ToolFilter,
+}
+
+impl Target {
+    fn new(name: &str, kind: TargetKind) -> Result<Self, MuxError> {
+        validate_target_name(name).map_err(|reason| MuxError::InvalidTargetName {
+            name: name.to_owned(),
+            reason,
+        })?;
+        Ok(Self {
+            name: name.to_owned(),
+            kind,
+            timeout: None,
+            filter: ToolFilter::default(),
+        })
+    }
+
+    /// A local process speaking MCP over stdin/stdout. Its stderr goes to
+    /// `tracing` (target `mcp_mux::stderr`) instead of the gateway's own output.
+    pub fn stdio(
+        name: &str,
+        cmd: impl Into<String>,
+        args: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Result<Self, MuxError> {
+        Self::new(
+            name,
+            TargetKind::Stdio {
+                cmd: cmd.into(),
+                args: args.into_iter().map(Into::into).collect(),
+                env: BTreeMap::new(),
+            },
+        )
+    }
+
+    /// A remote Streamable HTTP MCP server.
+    pub fn http(name: &str, url: impl Into<String>) -> Result<Self, MuxError> {
+        let url = url.into();
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(MuxError::InvalidTarget {
+                target: name.to_owned(),
+                message: format!("url {url:?} must start with http:// or https://"),
+            });
+        }
+        Self::new(
+            name,
+            TargetKind::Http {
+                url,
+                headers: HashMap::new(),
+            },
+        )
+    }
+
+    /// Any rmcp server in this process (e.g. `openapi_tools::server::OpenApiServer`),
+    /// connected through an in-memory pipe. Each (re)connect serves a clone of
+    /// `handler`, so per-session state in the handler starts fresh.
+    pub fn in_process<H>(name: &str, handler: H) -> Result<Self, MuxError>
+    where
+        H: ServerHandler + Clone,
+    {
+        let factory: InProcessFactory = Arc::new(move |io: DuplexStream| {
+            let handler = handler.clone();
+            tokio::spawn(async move {
+                if let Ok(running) = handler.serve(io).await {
+                    let _ = running.waiting().await;
+                }
+            });
+        });
+        Self::new(name, TargetKind::InProcess(factory))
+    }
+
+    /// Builds a `stdio` or `mcp` target from config. Other kinds need crates
+    /// this one does not depend on: build their server and use
+    /// [`Target::in_process_from_config`].
+    pub fn from_config(cfg: &TargetConfig) -> Result<Self, MuxError> {
+        let mut t = match cfg.kind()? {
+            TargetKindConfig::Stdio(s) => {
+                let mut t = Self::stdio(&cfg.name, &s.cmd, &s.args)?;
+                for (k, v) in &s.env {
+                    t = t.with_env(k, v);
+                }
+                t
+            }
+            TargetKindConfig::Mcp(h) => {
+                let mut t = Self::http(&cfg.name, &h.url)?;
+                for (k, v) in &h.headers {
+                    t = t.with_header(k, v)?;
+                }
+                t
+            }
+            TargetKindConfig::Sse(_) => return Err(unsupported(cfg, "sse")),
+            TargetKindConfig::OpenApi(_) => return Err(unsupported(cfg, "openapi")),
+            TargetKindConfig::A2a(_) => return Err(unsupported(cfg, "a2a")),
+        };
+        t.apply_common(cfg);
+        Ok(t)
+    }
+
+    /// An in-process target carrying `cfg`'s name, timeout and tool filter.
+    pub fn in_process_from_config<H>(cfg: &TargetConfig, handler: H) -> Result<Self, MuxError>
+    where
+        H: ServerHandler + Clone,
+    {
+        let mut t = Self::in_process(&cfg.name, handler)?;
+        t.apply_common(cfg);
+        Ok(t)
+    }
+
+    fn apply_common(&mut self, cfg: &TargetConfig) {
+        self.timeout = cfg.timeout.map(|d| d.0);
+        self.filter = cfg.tools.clone().unwrap_or_default();
+    }
+
+    /// Adds an environment variable for a stdio target (ignored by other kinds).
+    pub fn with_env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        if let TargetKind::Stdio { env, .. } = &mut self.kind {
+            env.insert(key.into(), value.into());
+        }
+        self
+    }
+
+    /// Adds a header sent with every request of an HTTP target (ignored by other kinds).
+    pub fn with_header(mut self, name: &str, value: &str) -> Result<Self, MuxError> {
+        let target = self.name.clone();
+        if let TargetKind::Http { headers, .. } = &mut self.kind {
+            let n =
+                HeaderName::from_bytes(name.as_bytes()).map_err(|_| MuxError::InvalidTarget {
+                    target: target.clone(),
+                    message: format!("invalid header name {name:?}"),
+                })?;
+            let v = HeaderValue::from_str(value).map_err(|_| MuxError::InvalidTarget {
+                target,
+                message: format!("header {name:?} has an invalid value"),
+            })?;
+            headers.insert(n, v);
+        }
+        Ok(self)
+    }
+
+    /// Bounds the handshake and every request to this target.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Exposes only the tools `filter` allows.
+    pub fn with_filter(mut self, filter: ToolFilter) -> Self {
+        self.filter = filter;
+        self
+    }
+
+    /// The target's name (the prefix of its tools when there are several targets).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Opens a new MCP session (legacy `initialize` handshake) to the target.
+    pub(crate) async fn connect(&self, client: UpstreamClient) -> Result<Client, MuxError> {
+        let timeout = self.timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT);
+        let fut = self.connect_inner(client);
+        match tokio::time::timeout(timeout, fut).await {
+            Ok(r) => r,
+            Err(_) => Err(MuxError::Timeout {
+                target: self.name.clone(),
+                timeout,
+            }),
+        }
+    }
+
+    async fn connect_inner(&self, client: UpstreamClient) -> Result<Client, MuxError> {
+        let connect_err = |e: rmcp::service::ClientInitializeError| MuxError::Connect {
+            target: self.name.clone(),
+            message: e.to_string(),
+        };
+        match &self.kind {
+            TargetKind::Stdio { cmd, args, env } => {
+                let mut command = tokio::process::Command::new(cmd);
+                command.args(args).envs(env);
+                let (transport, stderr) = TokioChildProcess::builder(command)
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .map_err(|source| MuxError::Spawn {
+                        target: self.name.clone(),
+                        cmd: cmd.clone(),
+                        source,
+                    })?;
+                if let Some(stderr) = stderr {
+                    let name = self.name.clone();
+                    // Drained until EOF, i.e. until the process exits: a full
+                    // stderr pipe would otherwise block the child.
+                    tokio::spawn(async move {
+                        let mut lines = BufReader::new(stderr).lines();
+                        while let Ok(Some(line)) = lines.next_line().await {
+                            tracing::info!(target: "mcp_mux::stderr", mcp_target = %name, "{line}");
+                        }
+                    });
+                }
+                client.serve(transport).await.map_err(connect_err)
+            }
+            TargetKind::Http { url, headers } => {
+                let cfg = StreamableHttpClientTransportConfig::with_uri(url.as_str())
+                    .custom_headers(headers.clone());
+                let transport = StreamableHttpClientTransport::from_config(cfg);
+                client.serve(transport).await.map_err(connect_err)
+            }
+            TargetKind::InProcess(factory) => {
+                let (client_io, server_io) = tokio::io::duplex(DUPLEX_BUFFER);
+                factory(server_io);
+                client.serve(client_io).await.map_err(connect_err)
+            }
+        }
+    }
+}
+
+fn unsupported(cfg: &TargetConfig, kind: &'static str) -> MuxError {
+    MuxError::Unsupported {
+        target: cfg.name.clone(),
+        kind,
+    }
+}

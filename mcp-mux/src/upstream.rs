@@ -1,0 +1,261 @@
+//! One target's live connection: connect on first use, reconnect after the
+//! transport dies, send requests with the target's timeout, relay progress,
+//! forward cancellation, and report metrics and up/down state.
+
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rmcp::model::{CancelledNotificationParam, ClientRequest, ServerPeerInfo, ServerResult};
+use rmcp::service::{PeerRequestOptions, RequestContext, RoleClient, RoleServer};
+use rmcp::{Peer, ServiceError};
+
+use crate::metrics::{MuxMetrics, Outcome};
+use crate::progress::{ProgressRouter, UpstreamClient};
+use crate::target::{Client, Target};
+use crate::MuxError;
+
+/// How long a replaced connection gets to shut down (stdio: close stdin,
+/// wait, SIGTERM, SIGKILL — rmcp's sequence) before we stop waiting.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Whether a target is reachable, as last observed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TargetState {
+    /// Not used yet (targets connect lazily).
+    Idle,
+    /// Last connect or request succeeded at the transport level.
+    Up,
+    /// Last connect failed or the transport died.
+    Down,
+}
+
+/// A live MCP session with a target.
+pub(crate) struct Connection {
+    peer: Peer<RoleClient>,
+    info: Option<ServerPeerInfo>,
+    running: tokio::sync::Mutex<Client>,
+}
+
+impl Connection {
+    async fn close(&self) {
+        let mut running = self.running.lock().await;
+        let _ = running.close_with_timeout(CLOSE_TIMEOUT).await;
+    }
+}
+
+/// A target plus its (lazily opened, replaceable) connection.
+pub(crate) struct Upstream {
+    pub(crate) target: Target,
+    conn: tokio::sync::Mutex<Option<Arc<Connection>>>,
+    state: AtomicU8,
+    metrics: Arc<dyn MuxMetrics>,
+    progress: Arc<ProgressRouter>,
+}
+
+/// Whether a failed request may be sent again on a new connection.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Retry {
+    /// Only if it never left (the connection was already dead when sending).
+    IfUnsent,
+    /// Also after it was sent: the method has no side effects (lists, reads of metadata).
+    Idempotent,
+}
+
+impl Upstream {
+    pub(crate) fn new(
+        target: Target,
+        metrics: Arc<dyn MuxMetrics>,
+        progress: Arc<ProgressRouter>,
+    ) -> Self {
+        Self {
+            target,
+            conn: tokio::sync::Mutex::new(None),
+            state: AtomicU8::new(0),
+            metrics,
+            progress,
+        }
+    }
+
+    pub(crate) fn name(&self) -> &str {
+        &self.target.name
+    }
+
+    pub(crate) fn state(&self) -> TargetState {
+        match self.state.load(Ordering::Relaxed) {
+            1 => TargetState::Up,
+            2 => TargetState::Down,
+            _ => TargetState::Idle,
+        }
+    }
+
+    fn set_up(&self, up: bool) {
+        let new = if up { 1 } else { 2 };
+        if self.state.swap(new, Ordering::Relaxed) != new {
+            if up {
+                tracing::info!(mcp_target = %self.name(), "MCP target up");
+            } else {
+                tracing::warn!(mcp_target = %self.name(), "MCP target down");
+            }
+            self.metrics.target_up(self.name(), up);
+        }
+    }
+
+    /// The live connection, opening (or re-opening) it if needed. The lock is
+    /// held while connecting so concurrent first uses start one process, not many.
+    pub(crate) async fn connection(&self) -> Result<Arc<Connection>, MuxError> {
+        let mut slot = self.conn.lock().await;
+        if let Some(c) = slot.as_ref() {
+            if !c.peer.is_transport_closed() {
+                return Ok(c.clone());
+            }
+            tracing::info!(mcp_target = %self.name(), "MCP target transport closed; reconnecting");
+            if let Some(old) = slot.take() {
+                tokio::spawn(async move { old.close().await });
+            }
+        }
+        let client = UpstreamClient {
+            target: self.target.name.clone(),
+            progress: self.progress.clone(),
+        };
+        match self.target.connect(client).await {
+            Ok(running) => {
+                let conn = Arc::new(Connection {
+                    peer: running.peer().clone(),
+                    info: running.peer().peer_info().map(|i| (*i).clone()),
+                    running: tokio::sync::Mutex::new(running),
+                });
+                *slot = Some(conn.clone());
+                self.set_up(true);
+                Ok(conn)
+            }
+            Err(e) => {
+                tracing::warn!(mcp_target = %self.name(), error = %e, "MCP target connect failed");
+                self.set_up(false);
+                Err(e)
+            }
+        }
+    }
+
+    /// What the target said in `initialize` (connecting if needed).
+    pub(crate) async fn info(&self) -> Result<Option<ServerPeerInfo>, MuxError> {
+        Ok(self.connection().await?.info.clone())
+    }
+
+    /// Drops `conn` if it is still the current one, so the next use reconnects.
+    async fn discard(&self, conn: &Arc<Connection>) {
+        let mut slot = self.conn.lock().await;
+        if slot.as_ref().is_some_and(|c| Arc::ptr_eq(c, conn)) {
+            if let Some(old) = slot.take() {
+                tokio::spawn(async move { old.close().await });
+            }
+        }
+        self.set_up(false);
+    }
+
+    /// Closes the connection (stdio: the process is stopped and reaped).
+    pub(crate) async fn shutdown(&self) {
+        let old = self.conn.lock().await.take();
+        if let Some(old) = old {
+            old.close().await;
+        }
+    }
+
+    /// Sends `request` and waits for the result, with the target's timeout.
+    ///
+    /// With `ctx`, the downstream client's progress token receives the
+    /// target's progress, and a downstream cancel is forwarded upstream.
+    pub(crate) async fn request(
+        &self,
+        request: ClientRequest,
+        method: &'static str,
+        ctx: Option<&RequestContext<RoleServer>>,
+        retry: Retry,
+    ) -> Result<ServerResult, MuxError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let (result, sent) = self.request_once(request.clone(), ctx).await;
+            let outcome = match &result {
+                Ok(_) => Outcome::Ok,
+                Err(MuxError::Timeout { .. }) => Outcome::Timeout,
+                Err(_) => Outcome::Error,
+            };
+            self.metrics.request(self.name(), method, outcome);
+            match result {
+                Err(e) if e.is_transport_failure() && attempt == 1 => {
+                    if !sent || retry == Retry::Idempotent {
+                        tracing::info!(mcp_target = %self.name(), %method, error = %e, "retrying on a new connection");
+                        continue;
+                    }
+                    return Err(e);
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// One attempt; the flag says whether the request reached the transport.
+    async fn request_once(
+        &self,
+        request: ClientRequest,
+        ctx: Option<&RequestContext<RoleServer>>,
+    ) -> (Result<ServerResult, MuxError>, bool) {
+        let conn = match self.connection().await {
+            Ok(c) => c,
+            Err(e) => return (Err(e), false),
+        };
+        let target = self.name();
+        let service_err = |source| MuxError::Service {
+            target: target.to_owned(),
+            source,
+        };
+        let options = match self.target.timeout {
+            Some(t) => PeerRequestOptions::with_timeout(t),
+            None => PeerRequestOptions::no_options(),
+        };
+        let handle = match conn.peer.send_request_with_option(request, options).await {
+            Ok(h) => h,
+            Err(e) => {
+                let err = service_err(e);
+                if err.is_transport_failure() {
+                    self.discard(&conn).await;
+                }
+                return (Err(err), false);
+            }
+        };
+        let id = handle.id.clone();
+        let upstream_token = handle.progress_token.clone();
+        let downstream_token = ctx.and_then(|c| c.meta.get_progress_token());
+        if let (Some(ctx), Some(token)) = (ctx, downstream_token.clone()) {
+            self.progress
+                .register(target, upstream_token.clone(), ctx.peer.clone(), token)
+                .await;
+        }
+        let cancelled = async {
+            match ctx {
+                Some(c) => c.ct.cancelled().await,
+                None => std::future::pending().await,
+            }
+        };
+        let result = tokio::select! {
+            r = handle.await_response() => r.map_err(|e| match e {
+                ServiceError::Timeout { timeout } => MuxError::Timeout { target: target.to_owned(), timeout },
+                other => service_err(other),
+            }),
+            () = cancelled => {
+                let reason = Some("cancelled by the downstream client".to_owned());
+                let _ = conn.peer.notify_cancelled(CancelledNotificationParam::new(Some(id), reason)).await;
+                Err(MuxError::Cancelled { target: target.to_owned() })
+            }
+        };
+        if downstream_token.is_some() {
+            self.progress.unregister(target, &upstream_token);
+        }
+        match &result {
+            Err(e) if e.is_transport_failure() => self.discard(&conn).await,
+            _ => self.set_up(true),
+        }
+        (result, true)
+    }
+}
