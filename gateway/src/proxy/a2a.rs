@@ -280,23 +280,25 @@ fn json_response(status: StatusCode, body: Vec<u8>) -> Response<Body> {
     resp
 }
 
+/// The answer to a body over the route's limit: 413 with a JSON-RPC error body.
+pub fn body_too_large(limit: u64) -> Response<Body> {
+    let err = RpcError::body_too_large(usize::try_from(limit).unwrap_or(usize::MAX));
+    json_response(StatusCode::PAYLOAD_TOO_LARGE, err.to_response_bytes(None))
+}
+
 /// Reads a request body up to `limit`; over it, a 413 with a JSON-RPC error body.
 async fn read_body(body: Body, limit: u64) -> Result<Bytes, Response<Body>> {
     match body.collect().await {
         Ok(c) => Ok(c.to_bytes()),
         Err(e) => {
-            let too_large = super::body::is_body_too_large(e.as_ref()).is_some();
-            let err = if too_large {
-                RpcError::body_too_large(usize::try_from(limit).unwrap_or(usize::MAX))
-            } else {
-                RpcError::invalid_request(format!("cannot read the request body: {e}"))
-            };
-            let status = if too_large {
-                StatusCode::PAYLOAD_TOO_LARGE
-            } else {
-                StatusCode::BAD_REQUEST
-            };
-            Err(json_response(status, err.to_response_bytes(None)))
+            if super::body::is_body_too_large(e.as_ref()).is_some() {
+                return Err(body_too_large(limit));
+            }
+            let err = RpcError::invalid_request(format!("cannot read the request body: {e}"));
+            Err(json_response(
+                StatusCode::BAD_REQUEST,
+                err.to_response_bytes(None),
+            ))
         }
     }
 }

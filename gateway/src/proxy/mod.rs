@@ -180,6 +180,10 @@ impl Proxy {
         let limit = policies.max_request_body;
         if let Some(len) = content_length(&parts.headers)? {
             if len > limit {
+                if policies.a2a.is_some() {
+                    // A2A callers get the error in their protocol.
+                    return Ok(a2a::body_too_large(limit));
+                }
                 return Err(ProxyError::BodyTooLarge { limit });
             }
         }
