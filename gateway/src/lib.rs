@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod config;
+pub mod mcp;
 pub mod metrics;
 pub mod model;
 pub mod proxy;

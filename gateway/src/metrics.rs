@@ -99,6 +99,26 @@ pub struct RouteMethod {
     pub method: String,
 }
 
+/// Labels `{route, target, method}` for MCP requests to targets.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct McpRequest {
+    /// `listener/route`.
+    pub route: String,
+    /// Target name.
+    pub target: String,
+    /// MCP method, e.g. `tools/call`.
+    pub method: String,
+}
+
+/// Labels `{backend, target}`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct BackendTarget {
+    /// Backend name.
+    pub backend: String,
+    /// Target name.
+    pub target: String,
+}
+
 /// Every metric the gateway core exports.
 pub struct Metrics {
     registry: Registry,
@@ -118,6 +138,12 @@ pub struct Metrics {
     pub active_connections: Gauge,
     /// `switchboard_a2a_requests_total{route,method}`.
     pub a2a_requests: Family<RouteMethod, Counter>,
+    /// `switchboard_mcp_requests_total{route,target,method}`.
+    pub mcp_requests: Family<McpRequest, Counter>,
+    /// `switchboard_mcp_request_errors_total{route,target,method}`.
+    pub mcp_request_errors: Family<McpRequest, Counter>,
+    /// `switchboard_mcp_targets_up{backend,target}`: 1 reachable, 0 not.
+    pub mcp_targets_up: Family<BackendTarget, Gauge>,
     /// Requests that matched no route (`route="-"`).
     pub unrouted: std::sync::OnceLock<RouteMetrics>,
 }
@@ -181,6 +207,24 @@ impl Metrics {
             "A2A calls relayed or answered, by route and operation",
             a2a_requests.clone(),
         );
+        let mcp_requests = Family::<McpRequest, Counter>::default();
+        registry.register(
+            "switchboard_mcp_requests",
+            "MCP requests sent to targets, by route, target and method",
+            mcp_requests.clone(),
+        );
+        let mcp_request_errors = Family::<McpRequest, Counter>::default();
+        registry.register(
+            "switchboard_mcp_request_errors",
+            "MCP requests to targets that failed or timed out",
+            mcp_request_errors.clone(),
+        );
+        let mcp_targets_up = Family::<BackendTarget, Gauge>::default();
+        registry.register(
+            "switchboard_mcp_targets_up",
+            "Whether an MCP target was reachable at last contact",
+            mcp_targets_up.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -191,8 +235,19 @@ impl Metrics {
             config_reloads,
             active_connections,
             a2a_requests,
+            mcp_requests,
+            mcp_request_errors,
+            mcp_targets_up,
             unrouted: std::sync::OnceLock::new(),
         }
+    }
+
+    /// The process's metrics, shared by the data path, config lowering and the admin endpoint.
+    pub fn global() -> std::sync::Arc<Metrics> {
+        static GLOBAL: std::sync::OnceLock<std::sync::Arc<Metrics>> = std::sync::OnceLock::new();
+        GLOBAL
+            .get_or_init(|| std::sync::Arc::new(Metrics::new()))
+            .clone()
     }
 
     /// Prometheus text exposition.
@@ -222,6 +277,29 @@ impl Metrics {
                 method: method.to_string(),
             })
             .inc();
+    }
+
+    /// Counts an MCP request to a target.
+    pub fn mcp_request(&self, route: &str, target: &str, method: &str, failed: bool) {
+        let labels = McpRequest {
+            route: route.to_string(),
+            target: target.to_string(),
+            method: method.to_string(),
+        };
+        self.mcp_requests.get_or_create(&labels).inc();
+        if failed {
+            self.mcp_request_errors.get_or_create(&labels).inc();
+        }
+    }
+
+    /// Records whether a target is reachable.
+    pub fn mcp_target_up(&self, backend: &str, target: &str, up: bool) {
+        self.mcp_targets_up
+            .get_or_create(&BackendTarget {
+                backend: backend.to_string(),
+                target: target.to_string(),
+            })
+            .set(i64::from(up));
     }
 
     /// Counts a config reload.

@@ -21,8 +21,10 @@ use http_body_util::BodyExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+pub mod a2a;
 mod config;
 
+pub use a2a::{run_client, A2aAgent, AgentMode, ClientRun};
 pub use config::{bind, indent, routes_config, with_settings};
 
 /// How long a gateway gets to become ready.

@@ -243,10 +243,9 @@ pub struct NamedBackend {
     /// Static upstream `host:port` (plain HTTP).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
-    /// Virtual MCP server. Not supported yet.
+    /// Virtual MCP server aggregating `targets`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(with = "Option<serde_json::Map<String, serde_json::Value>>")]
-    pub mcp: Option<serde_json::Value>,
+    pub mcp: Option<mcp_mux::McpBackendConfig>,
     /// LLM provider. Not supported yet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "Option<serde_json::Map<String, serde_json::Value>>")]

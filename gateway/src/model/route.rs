@@ -41,6 +41,8 @@ pub struct RouteBackend {
 pub enum BackendTarget {
     /// Reverse proxy to a `host:port`.
     Host(Upstream),
+    /// A virtual MCP server.
+    Mcp(Arc<crate::mcp::McpBackend>),
 }
 
 /// Why no backend could be picked.

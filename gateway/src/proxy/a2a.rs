@@ -131,15 +131,12 @@ pub async fn prepare(
                     Ok(b) => b,
                     Err(resp) => return Ok((Prepared::Answer(resp), None)),
                 };
-                let urls = rest_push_urls(peek.method, &bytes);
-                (
-                    peek.method,
-                    Dialect::V1,
-                    peek.task_id,
-                    urls,
-                    None,
-                    Some(bytes),
-                )
+                let body_peek = rest_body_peek(peek.method, &bytes);
+                let task_id = peek
+                    .task_id
+                    .or_else(|| body_peek.as_ref().and_then(|p| p.task_id.clone()));
+                let urls = body_peek.map(|p| p.push_urls).unwrap_or_default();
+                (peek.method, Dialect::V1, task_id, urls, None, Some(bytes))
             } else {
                 exchange.kind = Kind::Call(peek.method);
                 record_request(
@@ -252,7 +249,12 @@ fn check_owner(
     rest: bool,
 ) -> Option<Response<Body>> {
     let caller = ex.caller.as_deref()?;
-    let task_id = task_id.filter(|_| method.targets_existing_task())?;
+    // A message into an existing task (`message.taskId`) touches that task too.
+    let continues_task = matches!(
+        method,
+        A2aMethod::SendMessage | A2aMethod::SendStreamingMessage
+    );
+    let task_id = task_id.filter(|_| method.targets_existing_task() || continues_task)?;
     let err = ex.relay.owners.authorize(task_id, caller).err()?;
     tracing::info!(task_id, caller, "task belongs to another caller");
     Some(error_response(&err.to_rpc().for_dialect(dialect), id, rest))
@@ -303,20 +305,14 @@ async fn read_body(body: Body, limit: u64) -> Result<Bytes, Response<Body>> {
     }
 }
 
-/// Push-notification URLs in an HTTP+JSON body, read with the JSON-RPC reader by wrapping the
-/// body as the params of the equivalent 1.0 call.
-fn rest_push_urls(method: A2aMethod, body: &[u8]) -> Vec<String> {
-    let Some(name) = method.jsonrpc_name(Dialect::V1) else {
-        return Vec::new();
-    };
-    let Ok(params) = serde_json::from_slice::<serde_json::Value>(body) else {
-        return Vec::new();
-    };
+/// What an HTTP+JSON body says (task id, push-notification URLs), read with the JSON-RPC reader
+/// by wrapping the body as the params of the equivalent 1.0 call.
+fn rest_body_peek(method: A2aMethod, body: &[u8]) -> Option<a2a::JsonRpcPeek> {
+    let name = method.jsonrpc_name(Dialect::V1)?;
+    let params = serde_json::from_slice::<serde_json::Value>(body).ok()?;
     let envelope = serde_json::json!({"jsonrpc": "2.0", "id": 0, "method": name, "params": params});
-    let bytes = serde_json::to_vec(&envelope).unwrap_or_default();
-    a2a::peek_request(&bytes, bytes.len() + 1)
-        .map(|p| p.push_urls)
-        .unwrap_or_default()
+    let bytes = serde_json::to_vec(&envelope).ok()?;
+    a2a::peek_request(&bytes, bytes.len() + 1).ok()
 }
 
 fn rewrite_options(

@@ -190,7 +190,22 @@ impl Proxy {
         let backend = pick_backend(route)?;
         log.backend = Some(backend.name.clone());
         tracing::Span::current().record("backend", &*backend.name);
-        let BackendTarget::Host(upstream) = &backend.target;
+        let upstream = match &backend.target {
+            BackendTarget::Host(upstream) => upstream,
+            BackendTarget::Mcp(mcp) => {
+                // The virtual MCP server answers itself; route and backend header policies apply.
+                for m in [&policies.request_headers, &backend.policies.request_headers]
+                    .into_iter()
+                    .flatten()
+                {
+                    m.apply(&mut parts.headers);
+                }
+                let req = Request::from_parts(parts, Limited::new(body, limit).boxed());
+                let (mut rparts, rbody) = mcp.serve(req).await.into_parts();
+                finish_response_headers(&mut rparts, client_version, route, backend, cors_headers);
+                return Ok(Response::from_parts(rparts, rbody));
+            }
+        };
 
         // The upstream request: rewrite, header changes, forwarding headers.
         let rewrite = backend
@@ -311,27 +326,38 @@ impl Proxy {
         let upstream_resp = result?;
 
         let (mut rparts, rbody) = upstream_resp.into_parts();
-        // The client's protocol version, not the upstream's, frames the response.
-        rparts.version = client_version;
-        headers::remove_hop_by_hop(&mut rparts.headers);
-        for m in [
-            &backend.policies.response_headers,
-            &policies.response_headers,
-        ]
-        .into_iter()
-        .flatten()
-        {
-            m.apply(&mut rparts.headers);
-        }
-        if let Some(h) = cors_headers {
-            for (name, value) in h.iter() {
-                rparts.headers.append(name.clone(), value.clone());
-            }
-        }
+        finish_response_headers(&mut rparts, client_version, route, backend, cors_headers);
         let body = rbody.map_err(|e| -> BoxError { Box::new(e) }).boxed();
         match a2a_exchange {
             Some(ex) => Ok(a2a::respond(ex, rparts, body).await),
             None => Ok(Response::from_parts(rparts, body)),
+        }
+    }
+}
+
+/// The response's headers as the client gets them: framed for the client's HTTP version,
+/// hop-by-hop headers out, then the backend's and the route's modifiers and CORS headers.
+fn finish_response_headers(
+    rparts: &mut http::response::Parts,
+    client_version: http::Version,
+    route: &Route,
+    backend: &RouteBackend,
+    cors_headers: Option<http::HeaderMap>,
+) {
+    rparts.version = client_version;
+    headers::remove_hop_by_hop(&mut rparts.headers);
+    for m in [
+        &backend.policies.response_headers,
+        &route.policies.response_headers,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        m.apply(&mut rparts.headers);
+    }
+    if let Some(h) = cors_headers {
+        for (name, value) in h.iter() {
+            rparts.headers.append(name.clone(), value.clone());
         }
     }
 }

@@ -53,7 +53,7 @@ pub struct Runtime {
 impl Runtime {
     /// Creates a runtime that will serve models loaded from `config_path` on `workers` threads.
     pub fn new(config_path: &Path, drain: Duration, workers: usize) -> std::io::Result<Arc<Self>> {
-        let metrics = Arc::new(Metrics::new());
+        let metrics = Metrics::global();
         let workers = Workers::start(workers)?;
         Ok(Arc::new(Runtime {
             proxy: Arc::new(Proxy::new(metrics.clone())),

@@ -162,9 +162,6 @@ impl<'a> Lowering<'a> {
             0 => self.err(path, "a backend needs exactly one of host, mcp or ai"),
             _ => self.err(path, "a backend takes only one of host, mcp or ai"),
         }
-        if b.mcp.is_some() {
-            self.err(format!("{path}.mcp"), "not supported yet: mcp backends");
-        }
         if b.ai.is_some() {
             self.err(format!("{path}.ai"), "not supported yet: ai backends");
         }

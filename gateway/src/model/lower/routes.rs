@@ -218,10 +218,11 @@ impl<'a> Lowering<'a> {
             );
         }
 
+        let route_key = format!("{listener}/{}", r.name);
         let mut backends = Vec::new();
         for (b, entry) in r.backends.iter().enumerate() {
-            if let Some(rb) = self.route_backend(&format!("{rpath}.backends[{b}]"), entry, matchers)
-            {
+            let bpath = format!("{rpath}.backends[{b}]");
+            if let Some(rb) = self.route_backend(&bpath, &route_key, entry, matchers) {
                 backends.push(rb);
             }
         }
@@ -244,19 +245,35 @@ impl<'a> Lowering<'a> {
     pub(super) fn route_backend(
         &mut self,
         path: &str,
+        route_key: &str,
         e: &'a file::RouteBackend,
         matchers: &[RequestMatch],
     ) -> Option<RouteBackend> {
         let (name, target, named_policies): (Arc<str>, BackendTarget, Option<&file::Policies>) =
             match (&e.backend, &e.host) {
-                (Some(name), None) => match self.named.get(name.as_str()) {
-                    Some((_, nb)) => {
-                        let host = nb.host.as_deref().and_then(|h| Upstream::parse(h).ok())?;
-                        (
-                            name.as_str().into(),
-                            BackendTarget::Host(host),
-                            nb.policies.as_ref(),
-                        )
+                (Some(name), None) => match self.named.get(name.as_str()).copied() {
+                    Some((i, nb)) => {
+                        let target = match (&nb.host, &nb.mcp) {
+                            (Some(h), _) => BackendTarget::Host(Upstream::parse(h).ok()?),
+                            (None, Some(mcp)) => {
+                                let built = crate::mcp::backend(
+                                    route_key,
+                                    name,
+                                    mcp,
+                                    &self.source.base_dir,
+                                    &crate::metrics::Metrics::global(),
+                                );
+                                match built {
+                                    Ok(b) => BackendTarget::Mcp(b),
+                                    Err(msg) => {
+                                        self.err(format!("backends[{i}].mcp"), msg);
+                                        return None;
+                                    }
+                                }
+                            }
+                            (None, None) => return None,
+                        };
+                        (name.as_str().into(), target, nb.policies.as_ref())
                     }
                     None => {
                         let known: Vec<&str> = self.named.keys().copied().collect();
