@@ -11,11 +11,12 @@ ROOT=$PWD
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 CONFIG=examples/quickstart.yaml
 
-echo "==> building (dev profile): cargo build -p gateway -p examples --bins"
-cargo build -p gateway -p examples --bins
+echo "==> building (dev profile): cargo build -p gateway -p examples -p mcp-mux --bins"
+cargo build -p gateway -p examples -p mcp-mux --bins
 
 SWITCHBOARD=$TARGET_DIR/debug/switchboard
 UPSTREAM=$TARGET_DIR/debug/demo-upstream
+PETSTORE=$TARGET_DIR/debug/petstore
 
 # port_open PORT: true when something accepts TCP connections on 127.0.0.1:PORT (bash /dev/tcp,
 # so curl is not needed).
@@ -34,7 +35,7 @@ http_status() {
     printf '%s' "$line"
 }
 
-for port in 8080 15000 9001 9002; do
+for port in 8080 15000 9001 9002 4010; do
     if port_open "$port"; then
         echo "error: 127.0.0.1:$port is already in use; stop whatever listens there and retry" >&2
         exit 1
@@ -60,8 +61,11 @@ echo "==> starting demo upstreams on 127.0.0.1:9001 (upstream-1) and 127.0.0.1:9
 PIDS+=($!)
 "$UPSTREAM" --listen 127.0.0.1:9002 --name upstream-2 &
 PIDS+=($!)
+echo "==> starting the petstore REST API on 127.0.0.1:4010 (served as MCP tools at /mcp)"
+"$PETSTORE" 4010 &
+PIDS+=($!)
 
-for port in 9001 9002; do
+for port in 9001 9002 4010; do
     for _ in $(seq 1 50); do
         port_open "$port" && break
         sleep 0.1
@@ -84,7 +88,14 @@ done
        -H 'Origin: https://app.example.com' -H 'Access-Control-Request-Method: POST'   # CORS preflight
   curl http://127.0.0.1:15000/metrics                   # Prometheus metrics
 
-  Ctrl-C stops the gateway and both upstreams.
+  MCP: one virtual server at http://127.0.0.1:8080/mcp (Streamable HTTP) federating a stdio
+  server (tools demo_*) and the petstore REST API as tools (petstore_*). For example:
+  curl -si http://127.0.0.1:8080/mcp -H 'content-type: application/json' \
+       -H 'accept: application/json, text/event-stream' \
+       -d '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"curl","version":"1"}}}'
+  # then with the returned Mcp-Session-Id header: tools/list, tools/call {"name":"petstore_listPets"}
+
+  Ctrl-C stops the gateway and the demo servers.
 
 TRY
             exit 0

@@ -139,7 +139,18 @@ fn build(
                     openapi_tools::server::OpenApiServer::new(Arc::new(tools)),
                 )
             }
-            None => Target::from_config(t),
+            None => match &t.stdio {
+                // A relative command path (`./bin/server`, `tools/server`) is relative to the
+                // config file, like every other path in it; a bare name is looked up in PATH.
+                Some(stdio) if stdio.cmd.contains('/') && Path::new(&stdio.cmd).is_relative() => {
+                    let mut resolved = t.clone();
+                    if let Some(s) = resolved.stdio.as_mut() {
+                        s.cmd = base_dir.join(&stdio.cmd).display().to_string();
+                    }
+                    Target::from_config(&resolved)
+                }
+                _ => Target::from_config(t),
+            },
         }
         .map_err(|e| e.to_string())?;
         builder = builder.target(target);
