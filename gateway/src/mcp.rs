@@ -41,14 +41,84 @@ impl Drop for McpBackend {
 }
 
 impl McpBackend {
-    /// Serves one HTTP request of the MCP Streamable HTTP transport.
+    /// Serves one HTTP request of the MCP Streamable HTTP transport. A POST body is read first
+    /// (it is one JSON-RPC message, bounded by the route's limit) so that malformed input gets
+    /// a JSON-RPC error in the client's protocol rather than a transport-level text answer.
     pub async fn serve(&self, req: Request<Body>) -> Response<Body> {
+        let req = if req.method() == http::Method::POST {
+            let (parts, body) = req.into_parts();
+            let bytes = match body.collect().await {
+                Ok(c) => c.to_bytes(),
+                Err(e) => {
+                    let too_large = crate::proxy::body::is_body_too_large(e.as_ref());
+                    return match too_large {
+                        Some(limit) => jsonrpc_error(
+                            http::StatusCode::PAYLOAD_TOO_LARGE,
+                            -32600,
+                            &format!("request body is larger than the limit of {limit} bytes"),
+                        ),
+                        None => jsonrpc_error(
+                            http::StatusCode::BAD_REQUEST,
+                            -32600,
+                            &format!("cannot read the request body: {e}"),
+                        ),
+                    };
+                }
+            };
+            if let Some(rejection) = check_message(&bytes) {
+                return rejection;
+            }
+            Request::from_parts(parts, crate::proxy::body::full(bytes))
+        } else {
+            req
+        };
         let mut service = self.service.clone();
         match service.call(req).await {
             Ok(resp) => resp.map(|b| b.map_err(|never| -> BoxError { match never {} }).boxed()),
             Err(never) => match never {},
         }
     }
+}
+
+/// Checks that a POST body is one JSON-RPC 2.0 message (or a batch of them, which the
+/// transport answers itself per its protocol revision); the rejection when it is not.
+fn check_message(bytes: &[u8]) -> Option<Response<Body>> {
+    let value: serde_json::Value = match serde_json::from_slice(bytes) {
+        Ok(v) => v,
+        Err(e) => {
+            let msg = format!("Parse error: {e}");
+            return Some(jsonrpc_error(http::StatusCode::BAD_REQUEST, -32700, &msg));
+        }
+    };
+    let is_message = |v: &serde_json::Value| {
+        v.get("jsonrpc").and_then(|j| j.as_str()) == Some("2.0")
+            && (v.get("method").is_some_and(|m| m.is_string())
+                || v.get("result").is_some()
+                || v.get("error").is_some())
+    };
+    let ok = match &value {
+        serde_json::Value::Array(items) => !items.is_empty() && items.iter().all(is_message),
+        other => is_message(other),
+    };
+    (!ok).then(|| {
+        jsonrpc_error(
+            http::StatusCode::BAD_REQUEST,
+            -32600,
+            "Invalid Request: expected a JSON-RPC 2.0 message with \"jsonrpc\": \"2.0\" and a method",
+        )
+    })
+}
+
+/// A JSON-RPC error answered by the gateway itself.
+fn jsonrpc_error(status: http::StatusCode, code: i64, message: &str) -> Response<Body> {
+    let body = serde_json::json!({"jsonrpc": "2.0", "id": null, "error": {"code": code, "message": message}});
+    let mut resp = Response::new(crate::proxy::body::full(body.to_string()));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    resp
 }
 
 /// Metrics of one route's MCP backend.

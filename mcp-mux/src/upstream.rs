@@ -256,6 +256,15 @@ impl Upstream {
             Err(e) if e.is_transport_failure() => self.discard(&conn).await,
             _ => self.set_up(true),
         }
-        (result, true)
+        // A write that failed (e.g. a broken pipe to a stdio process that has just exited)
+        // never reached the target, so the request may be sent again on a new connection.
+        let sent = !matches!(
+            &result,
+            Err(MuxError::Service {
+                source: ServiceError::TransportSend(_),
+                ..
+            })
+        );
+        (result, sent)
     }
 }

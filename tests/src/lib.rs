@@ -42,15 +42,33 @@ pub fn switchboard_bin() -> PathBuf {
     if let Some(p) = std::env::var_os("SWITCHBOARD_BIN") {
         return PathBuf::from(p);
     }
+    let bin = target_bin_path("switchboard");
+    assert!(
+        bin.exists(),
+        "{} not found; build it first: cargo build -p gateway --bin switchboard (or set SWITCHBOARD_BIN)",
+        bin.display()
+    );
+    bin
+}
+
+/// `<target>/debug/NAME` next to the test executable (`<target>/debug/deps/e2e-xxx`), whether
+/// or not it exists.
+fn target_bin_path(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("current_exe");
     let mut dir = exe.parent().expect("exe dir").to_path_buf();
     if dir.ends_with("deps") {
         dir.pop();
     }
-    let bin = dir.join("switchboard");
+    dir.join(name)
+}
+
+/// Another binary of the workspace (`mcp-mux-demo-stdio`, `petstore`, ...) from the same target
+/// dir as the tests; panics with a build hint when it is missing.
+pub fn workspace_bin(name: &str) -> PathBuf {
+    let bin = target_bin_path(name);
     assert!(
         bin.exists(),
-        "{} not found; build it first: cargo build -p gateway --bin switchboard (or set SWITCHBOARD_BIN)",
+        "{} not found; build it first: cargo build --workspace --bins",
         bin.display()
     );
     bin

@@ -1,0 +1,657 @@
+//! MCP backends (`backends[].mcp`): the real gateway serving a virtual MCP server over Streamable
+//! HTTP, driven by the rmcp client, with targets of three transports: the `mcp-mux-demo-stdio`
+//! binary (stdio), the petstore REST API (`openapi`, served in-process by the test) and an rmcp
+//! Streamable HTTP server in-process in the test (`mcp`). Plus raw HTTP requests for the
+//! transport-level errors.
+//!
+//! Needs `cargo build --workspace --bins` (scripts/test.sh does it).
+
+use std::future::Future;
+use std::sync::Arc;
+
+use e2e::{client, indent, routes_config, workspace_bin, Gateway};
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ErrorCode, ErrorData,
+    ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
+};
+use rmcp::service::{RequestContext, RoleClient, RoleServer, RunningService};
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::{
+    StreamableHttpClientTransport, StreamableHttpServerConfig, StreamableHttpService,
+};
+use rmcp::{ServerHandler, ServiceError, ServiceExt};
+use serde_json::{json, Value};
+
+use crate::STEP;
+
+/// The route: everything under `/mcp` goes to the named backend `tools`.
+const ROUTES: &str = r#"
+- name: mcp
+  matches: [{ path: { prefix: /mcp } }]
+  backends: [{ backend: tools }]
+"#;
+
+/// The route label of [`ROUTES`] in metrics.
+const ROUTE: &str = "main/mcp";
+
+/// A gateway config: [`ROUTES`] and the backend `tools` with `targets` (a YAML list).
+fn mcp_config(failure_mode: &str, targets: &str) -> String {
+    format!(
+        "{}backends:\n- name: tools\n  mcp:\n    failureMode: {failure_mode}\n    targets:\n{}",
+        routes_config(ROUTES),
+        indent(targets, 4)
+    )
+}
+
+/// The stdio target `demo` (tools `echo`, `pid`, `exit`).
+fn demo_target() -> String {
+    format!(
+        "- {{ name: demo, stdio: {{ cmd: \"{}\" }} }}",
+        workspace_bin("mcp-mux-demo-stdio").display()
+    )
+}
+
+/// The OpenAPI target `petstore` against the petstore API at `addr`.
+fn petstore_target(addr: std::net::SocketAddr) -> String {
+    let spec = examples::petstore::spec_dir().join("openapi-3.0.yaml");
+    format!(
+        "- {{ name: petstore, openapi: {{ spec: \"{}\", baseUrl: \"http://{addr}\" }} }}",
+        spec.display()
+    )
+}
+
+/// A Streamable HTTP target named `name` at `url`.
+fn http_target(name: &str, url: &str) -> String {
+    format!("- {{ name: {name}, mcp: {{ url: \"{url}\" }}, timeout: 5s }}")
+}
+
+/// Runs one step of a test, bounded by [`STEP`].
+async fn step<F: Future>(what: &str, fut: F) -> F::Output {
+    tokio::time::timeout(STEP, fut)
+        .await
+        .unwrap_or_else(|_| panic!("{what}: timed out after {STEP:?}"))
+}
+
+/// A small MCP server for the `remote` target: `add` (sum of `a` and `b`) and `whoami`.
+#[derive(Clone)]
+struct Remote;
+
+fn object_schema(props: Value) -> Arc<rmcp::model::JsonObject> {
+    let v = json!({"type": "object", "properties": props});
+    Arc::new(v.as_object().cloned().unwrap_or_default())
+}
+
+impl ServerHandler for Remote {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        Ok(ListToolsResult::with_all_items(vec![
+            Tool::new(
+                "add",
+                "Adds a and b.",
+                object_schema(json!({"a": {"type": "number"}, "b": {"type": "number"}})),
+            ),
+            Tool::new("whoami", "Names this server.", object_schema(json!({}))),
+        ]))
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let arg = |k: &str| {
+            request
+                .arguments
+                .as_ref()
+                .and_then(|a| a.get(k))
+                .and_then(Value::as_f64)
+                .unwrap_or_default()
+        };
+        let text = match request.name.as_ref() {
+            "add" => format!("{}", arg("a") + arg("b")),
+            "whoami" => "remote-fixture".to_string(),
+            other => {
+                return Err(ErrorData::invalid_params(
+                    format!("Unknown tool: {other}"),
+                    None,
+                ))
+            }
+        };
+        Ok(CallToolResult::success(vec![ContentBlock::text(text)]).into())
+    }
+}
+
+/// Serves [`Remote`] over Streamable HTTP on 127.0.0.1:0; returns its `/mcp` URL.
+async fn remote_server() -> String {
+    let svc = StreamableHttpService::new(
+        || Ok(Remote),
+        LocalSessionManager::default().into(),
+        StreamableHttpServerConfig::default(),
+    );
+    let app = axum::Router::new().nest_service("/mcp", svc);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind the remote MCP server");
+    let addr = listener.local_addr().expect("local addr");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    format!("http://{addr}/mcp")
+}
+
+/// A loopback URL nothing listens on.
+fn dead_url() -> String {
+    format!("http://127.0.0.1:{}/mcp", e2e::free_port())
+}
+
+/// The gateway with the three targets `demo` (stdio), `petstore` (openapi), `remote` (mcp).
+async fn three_targets(failure_mode: &str) -> Gateway {
+    let petstore = examples::petstore::spawn().await.expect("petstore server");
+    let remote = remote_server().await;
+    let targets = [
+        demo_target(),
+        petstore_target(petstore),
+        http_target("remote", &remote),
+    ]
+    .join("\n");
+    Gateway::start(&mcp_config(failure_mode, &targets)).await
+}
+
+type Client = RunningService<RoleClient, ()>;
+
+/// An rmcp client that completed `initialize` with the gateway's `/mcp`.
+async fn connect(gw: &Gateway) -> Client {
+    let transport = StreamableHttpClientTransport::from_uri(gw.url("/mcp"));
+    step("initialize through the gateway", ().serve(transport))
+        .await
+        .unwrap_or_else(|e| panic!("initialize: {e}\nstderr:\n{}", gw.stderr()))
+}
+
+fn call(name: &str, args: Value) -> CallToolRequestParams {
+    let p = CallToolRequestParams::new(name.to_string());
+    match args.as_object() {
+        Some(a) => p.with_arguments(a.clone()),
+        None => p,
+    }
+}
+
+/// The text of a tool result's first content block.
+fn text(r: &CallToolResult) -> String {
+    r.content
+        .first()
+        .and_then(|c| c.as_text())
+        .map(|t| t.text.clone())
+        .unwrap_or_default()
+}
+
+/// Calls `name` and expects a successful (non-error) result.
+async fn call_ok(c: &Client, name: &str, args: Value) -> CallToolResult {
+    let r = step(&format!("call {name}"), c.call_tool(call(name, args)))
+        .await
+        .unwrap_or_else(|e| panic!("call {name}: {e}"));
+    assert_ne!(r.is_error, Some(true), "{name} returned an error: {r:?}");
+    r
+}
+
+/// All tool names, sorted.
+async fn tool_names(c: &Client) -> Vec<String> {
+    let mut names: Vec<String> = step("tools/list", c.list_all_tools())
+        .await
+        .unwrap_or_else(|e| panic!("tools/list: {e}"))
+        .into_iter()
+        .map(|t| t.name.to_string())
+        .collect();
+    names.sort();
+    names
+}
+
+#[tokio::test]
+async fn lists_and_calls_across_stdio_openapi_and_http_targets() {
+    let gw = three_targets("failOpen").await;
+    let c = connect(&gw).await;
+    assert!(c.peer_info().is_some(), "the gateway answered initialize");
+
+    let names = tool_names(&c).await;
+    for n in &names {
+        assert!(
+            n.starts_with("demo_") || n.starts_with("petstore_") || n.starts_with("remote_"),
+            "{n} has no target prefix: {names:?}"
+        );
+    }
+    let of = |prefix: &str| -> Vec<&str> {
+        names
+            .iter()
+            .filter(|n| n.starts_with(prefix))
+            .map(String::as_str)
+            .collect()
+    };
+    assert_eq!(of("demo_"), ["demo_echo", "demo_exit", "demo_pid"]);
+    assert_eq!(of("remote_"), ["remote_add", "remote_whoami"]);
+    for op in ["petstore_listPets", "petstore_getPet", "petstore_createPet"] {
+        assert!(names.iter().any(|n| n == op), "{op} missing: {names:?}");
+    }
+
+    let r = call_ok(
+        &c,
+        "demo_echo",
+        json!({"message": "hello through the gateway"}),
+    )
+    .await;
+    assert_eq!(text(&r), "hello through the gateway");
+
+    let r = call_ok(&c, "petstore_listPets", json!({})).await;
+    let structured = r
+        .structured_content
+        .as_ref()
+        .unwrap_or_else(|| panic!("listPets has no structuredContent: {r:?}"));
+    let pets = structured["pets"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no pets array: {structured}"));
+    let pet_names: Vec<&str> = pets.iter().filter_map(|p| p["name"].as_str()).collect();
+    assert_eq!(pet_names, ["Rex", "Tom"], "{structured}");
+
+    let r = call_ok(&c, "remote_add", json!({"a": 2, "b": 3})).await;
+    assert_eq!(text(&r), "5");
+    let r = call_ok(&c, "remote_whoami", json!({})).await;
+    assert_eq!(text(&r), "remote-fixture");
+
+    let _ = c.cancel().await;
+}
+
+#[tokio::test]
+async fn metrics_count_requests_per_target_and_targets_up() {
+    let gw = three_targets("failOpen").await;
+    let c = connect(&gw).await;
+    tool_names(&c).await;
+    call_ok(&c, "demo_echo", json!({"message": "x"})).await;
+    call_ok(&c, "demo_pid", json!({})).await;
+    call_ok(&c, "petstore_listPets", json!({})).await;
+    call_ok(&c, "remote_add", json!({"a": 1, "b": 1})).await;
+
+    let m = gw.metrics().await;
+    let requests = |target: &str, method: &str| {
+        e2e::metric_value(
+            &m,
+            "switchboard_mcp_requests_total",
+            &[("route", ROUTE), ("target", target), ("method", method)],
+        )
+    };
+    assert_eq!(requests("demo", "tools/call"), Some(2.0), "{m}");
+    assert_eq!(requests("petstore", "tools/call"), Some(1.0), "{m}");
+    assert_eq!(requests("remote", "tools/call"), Some(1.0), "{m}");
+    for t in ["demo", "petstore", "remote"] {
+        assert!(
+            requests(t, "tools/list").unwrap_or(0.0) >= 1.0,
+            "tools/list not counted for {t}:\n{m}"
+        );
+        assert_eq!(
+            e2e::metric_value(
+                &m,
+                "switchboard_mcp_targets_up",
+                &[("backend", "tools"), ("target", t)]
+            ),
+            Some(1.0),
+            "targets_up for {t}:\n{m}"
+        );
+    }
+    let _ = c.cancel().await;
+}
+
+#[tokio::test]
+async fn fail_open_lists_the_targets_that_answer() {
+    let petstore = examples::petstore::spawn().await.expect("petstore server");
+    let targets = [
+        demo_target(),
+        petstore_target(petstore),
+        http_target("down", &dead_url()),
+    ]
+    .join("\n");
+    let gw = Gateway::start(&mcp_config("failOpen", &targets)).await;
+    let c = connect(&gw).await;
+    let names = tool_names(&c).await;
+    assert!(
+        names.iter().any(|n| n == "demo_echo"),
+        "demo missing: {names:?}"
+    );
+    assert!(
+        names.iter().any(|n| n == "petstore_listPets"),
+        "petstore missing: {names:?}"
+    );
+    assert!(
+        !names.iter().any(|n| n.starts_with("down_")),
+        "the down target listed tools: {names:?}"
+    );
+    // The others still work after the failed list.
+    let r = call_ok(&c, "demo_echo", json!({"message": "still here"})).await;
+    assert_eq!(text(&r), "still here");
+
+    let m = gw.metrics().await;
+    assert_eq!(
+        e2e::metric_value(
+            &m,
+            "switchboard_mcp_targets_up",
+            &[("backend", "tools"), ("target", "down")]
+        ),
+        Some(0.0),
+        "{m}"
+    );
+    assert!(
+        e2e::metric_value(
+            &m,
+            "switchboard_mcp_request_errors_total",
+            &[
+                ("route", ROUTE),
+                ("target", "down"),
+                ("method", "tools/list")
+            ]
+        )
+        .unwrap_or(0.0)
+            >= 1.0,
+        "the failed list is counted:\n{m}"
+    );
+    let _ = c.cancel().await;
+}
+
+#[tokio::test]
+async fn fail_closed_fails_the_list_naming_the_target() {
+    let targets = [demo_target(), http_target("down", &dead_url())].join("\n");
+    let gw = Gateway::start(&mcp_config("failClosed", &targets)).await;
+    let c = connect(&gw).await;
+    let err = step("tools/list (failClosed)", c.list_tools(None))
+        .await
+        .expect_err("failClosed: the list fails when a target is down");
+    match &err {
+        ServiceError::McpError(e) => {
+            assert!(
+                e.message.contains("down"),
+                "the error names the target: {e:?}"
+            )
+        }
+        other => panic!("expected a JSON-RPC error naming `down`, got: {other}"),
+    }
+    let _ = c.cancel().await;
+}
+
+/// Whether a process `pid` runs (exists and is not a zombie; Linux `/proc`).
+fn process_alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
+/// Whether a process `pid` is gone entirely: dead and reaped by its parent (the gateway).
+fn process_reaped(pid: i32) -> bool {
+    !std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// SIGKILLs `pid` (a demo server whose pid the test just got from it).
+fn kill9(pid: i32) {
+    // SAFETY: kill(2) on a pid the demo server reported as its own.
+    let rc = unsafe { libc::kill(pid, libc::SIGKILL) };
+    assert_eq!(rc, 0, "kill -9 {pid}");
+}
+
+/// The pid a `demo_pid` result carries.
+fn pid_of(r: &CallToolResult) -> i32 {
+    text(r)
+        .parse()
+        .unwrap_or_else(|_| panic!("demo_pid returned no pid: {r:?}"))
+}
+
+/// A gateway with `demo` (stdio) and `petstore`, and a connected client.
+async fn demo_and_petstore() -> (Gateway, Client) {
+    let petstore = examples::petstore::spawn().await.expect("petstore server");
+    let targets = [demo_target(), petstore_target(petstore)].join("\n");
+    let gw = Gateway::start(&mcp_config("failOpen", &targets)).await;
+    let c = connect(&gw).await;
+    (gw, c)
+}
+
+#[tokio::test]
+async fn a_killed_stdio_target_is_restarted_on_the_next_call() {
+    let (_gw, c) = demo_and_petstore().await;
+    let first = pid_of(&call_ok(&c, "demo_pid", json!({})).await);
+    assert!(process_alive(first), "the demo process {first} runs");
+
+    // Killed between calls: once the gateway has reaped it, the next call is served by a new
+    // process. (Reaped, not just dead: see `a_call_after_the_stdio_target_died_is_not_lost`.)
+    kill9(first);
+    assert!(
+        e2e::eventually(STEP, || async { process_reaped(first) }).await,
+        "the gateway did not reap the killed demo process {first}"
+    );
+    let second = pid_of(&call_ok(&c, "demo_pid", json!({})).await);
+    assert_ne!(
+        first, second,
+        "a new process serves the call after the kill"
+    );
+    assert!(process_alive(second), "the new demo process {second} runs");
+
+    // Dies during a call: that call fails (naming the target), the next one works.
+    let err = step("call demo_exit", c.call_tool(call("demo_exit", json!({}))))
+        .await
+        .map(|r| format!("{r:?}"))
+        .expect_err("demo_exit kills the server mid-call; the call cannot succeed");
+    assert!(
+        err.to_string().contains("demo"),
+        "the failure names the target: {err}"
+    );
+    let third = pid_of(&call_ok(&c, "demo_pid", json!({})).await);
+    assert_ne!(second, third, "a new process after exit");
+    let r = call_ok(&c, "demo_echo", json!({"message": "back"})).await;
+    assert_eq!(text(&r), "back");
+    let _ = c.cancel().await;
+}
+
+/// A call that starts after the stdio process died (so it was not in flight when it died) must
+/// not fail, even when the gateway has not yet noticed the exit: the write to the dead process
+/// fails (`EPIPE`, "Transport send error"), so the request never reached it and can safely go to
+/// a new process. The window is narrow (the gateway usually sees the EOF of the child's stdout
+/// first), so the test polls tightly and tries many times.
+#[tokio::test]
+#[ignore = "known mcp-mux race: a call queued just as the stdio process exits fails with `Transport closed` instead of being retried on a new process (broken-pipe sends are retried); see the session note"]
+async fn a_call_after_the_stdio_target_died_is_not_lost() {
+    let (_gw, c) = demo_and_petstore().await;
+    let mut pid = pid_of(&call_ok(&c, "demo_pid", json!({})).await);
+    for round in 1..=100 {
+        kill9(pid);
+        // Poll tightly so the call goes out right after the death.
+        let deadline = std::time::Instant::now() + STEP;
+        while process_alive(pid) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "round {round}: the demo process {pid} did not die"
+            );
+            std::thread::sleep(std::time::Duration::from_micros(100));
+        }
+        let r = step(
+            "call demo_pid after the kill",
+            c.call_tool(call("demo_pid", json!({}))),
+        )
+        .await
+        .unwrap_or_else(|e| {
+            panic!("round {round}: a call made after the demo process {pid} died failed: {e}")
+        });
+        let next = pid_of(&r);
+        assert_ne!(pid, next, "round {round}: a new process serves the call");
+        pid = next;
+    }
+    let _ = c.cancel().await;
+}
+
+#[tokio::test]
+async fn an_unknown_tool_is_invalid_params() {
+    let (_gw, c) = demo_and_petstore().await;
+    for name in ["nope", "demo_nope", "zz_echo", "petstore_noSuchOperation"] {
+        let err = step(&format!("call {name}"), c.call_tool(call(name, json!({}))))
+            .await
+            .expect_err(name);
+        match err {
+            ServiceError::McpError(e) => {
+                assert_eq!(e.code, ErrorCode::INVALID_PARAMS, "{name}: {e:?}");
+                assert_eq!(e.code.0, -32602, "{name}");
+            }
+            other => panic!("{name}: expected JSON-RPC -32602, got: {other}"),
+        }
+    }
+    // The session is still usable.
+    let r = call_ok(&c, "demo_echo", json!({"message": "ok"})).await;
+    assert_eq!(text(&r), "ok");
+    let _ = c.cancel().await;
+}
+
+/// A gateway with `demo` (stdio) only, for the raw HTTP tests.
+async fn demo_only() -> Gateway {
+    Gateway::start(&mcp_config("failOpen", &demo_target())).await
+}
+
+const INITIALIZE: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"e2e-raw","version":"0"}}}"#;
+
+/// POSTs `body` to the gateway's `/mcp` with `headers`; returns (status, headers, body).
+async fn raw_post(
+    gw: &Gateway,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, http::HeaderMap, String) {
+    let mut rb = client().post(gw.url("/mcp")).body(body.to_string());
+    for (k, v) in headers {
+        rb = rb.header(*k, *v);
+    }
+    let r = step("POST /mcp", rb.send())
+        .await
+        .unwrap_or_else(|e| panic!("POST /mcp: {e}"));
+    let status = r.status().as_u16();
+    let h = r.headers().clone();
+    let text = step("POST /mcp body", r.text()).await.unwrap_or_default();
+    (status, h, text)
+}
+
+/// The JSON-RPC message of a response body that is JSON or SSE (`data:` lines).
+fn jsonrpc_message(body: &str) -> Value {
+    if let Ok(v) = serde_json::from_str(body) {
+        return v;
+    }
+    body.lines()
+        .filter_map(|l| l.strip_prefix("data:"))
+        .find_map(|d| serde_json::from_str::<Value>(d.trim()).ok())
+        .unwrap_or_else(|| panic!("no JSON-RPC message in the body: {body:?}"))
+}
+
+const JSON: (&str, &str) = ("content-type", "application/json");
+const ACCEPT_BOTH: (&str, &str) = ("accept", "application/json, text/event-stream");
+
+#[tokio::test]
+async fn raw_initialize_works_and_a_missing_accept_is_not_acceptable() {
+    let gw = demo_only().await;
+    // Sanity: the same request with the headers the spec requires opens a session.
+    let (status, headers, body) = raw_post(&gw, &[JSON, ACCEPT_BOTH], INITIALIZE).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        headers.contains_key("mcp-session-id"),
+        "no Mcp-Session-Id: {headers:?}"
+    );
+    let msg = jsonrpc_message(&body);
+    assert_eq!(msg["id"], 1, "{msg}");
+    assert!(msg["result"]["protocolVersion"].is_string(), "{msg}");
+
+    for accept in [None, Some("application/json"), Some("text/event-stream")] {
+        let mut h = vec![JSON];
+        if let Some(a) = accept {
+            h.push(("accept", a));
+        }
+        let (status, _, body) = raw_post(&gw, &h, INITIALIZE).await;
+        assert_eq!(
+            status, 406,
+            "Accept {accept:?}: expected 406 Not Acceptable, got {status}: {body}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn malformed_json_is_a_jsonrpc_parse_error() {
+    let gw = demo_only().await;
+    for bad in [r#"{"jsonrpc":"2.0","id":1,"method":"#, "not json at all"] {
+        let (status, headers, body) = raw_post(&gw, &[JSON, ACCEPT_BOTH], bad).await;
+        assert_eq!(
+            status,
+            400,
+            "{bad:?}: expected 400 with a JSON-RPC parse error, got {status} ({:?}): {body}",
+            headers.get("content-type")
+        );
+        let msg: Value = serde_json::from_str(&body).unwrap_or_else(|e| {
+            panic!("{bad:?}: the body is not a JSON-RPC error ({e}): {body:?}")
+        });
+        assert_eq!(msg["jsonrpc"], "2.0", "{msg}");
+        assert_eq!(msg["error"]["code"], -32700, "{msg}");
+        assert_eq!(msg["id"], Value::Null, "{msg}");
+    }
+    // The gateway is still up and serving MCP (one target: names pass unchanged).
+    let c = connect(&gw).await;
+    let r = call_ok(&c, "echo", json!({"message": "alive"})).await;
+    assert_eq!(text(&r), "alive");
+    let _ = c.cancel().await;
+}
+
+#[tokio::test]
+async fn json_that_is_not_jsonrpc_is_an_invalid_request() {
+    let gw = demo_only().await;
+    let (status, _, body) = raw_post(&gw, &[JSON, ACCEPT_BOTH], r#"{"hello":"world"}"#).await;
+    assert_eq!(
+        status, 400,
+        "expected 400 with a JSON-RPC invalid-request error, got {status}: {body}"
+    );
+    let msg: Value = serde_json::from_str(&body)
+        .unwrap_or_else(|e| panic!("the body is not a JSON-RPC error ({e}): {body:?}"));
+    assert_eq!(msg["error"]["code"], -32600, "{msg}");
+}
+
+#[tokio::test]
+async fn an_unknown_session_id_is_404() {
+    let gw = demo_only().await;
+    let list = r#"{"jsonrpc":"2.0","id":2,"method":"tools/list","params":{}}"#;
+    let (status, _, body) = raw_post(
+        &gw,
+        &[
+            JSON,
+            ACCEPT_BOTH,
+            ("mcp-protocol-version", "2025-06-18"),
+            ("mcp-session-id", "no-such-session-4f1c"),
+        ],
+        list,
+    )
+    .await;
+    assert_eq!(status, 404, "unknown Mcp-Session-Id: {body}");
+    // A GET (the server-to-client stream) of an unknown session is 404 too.
+    let get = |method: http::Method| {
+        client()
+            .request(method, gw.url("/mcp"))
+            .header("accept", "text/event-stream")
+            .header("mcp-protocol-version", "2025-06-18")
+            .header("mcp-session-id", "no-such-session-4f1c")
+            .send()
+    };
+    let r = step("GET with an unknown session", get(http::Method::GET))
+        .await
+        .unwrap_or_else(|e| panic!("GET /mcp: {e}"));
+    assert_eq!(r.status().as_u16(), 404, "GET with an unknown session");
+    // DELETE of an unknown session: rmcp closes sessions idempotently (202); either that or a
+    // 404 is fine, an error is not.
+    let r = step("DELETE with an unknown session", get(http::Method::DELETE))
+        .await
+        .unwrap_or_else(|e| panic!("DELETE /mcp: {e}"));
+    assert!(
+        matches!(r.status().as_u16(), 202 | 404),
+        "DELETE with an unknown session: {}",
+        r.status()
+    );
+}
