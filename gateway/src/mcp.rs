@@ -72,11 +72,18 @@ impl McpBackend {
         } else {
             req
         };
+        let is_delete = req.method() == http::Method::DELETE;
         let mut service = self.service.clone();
-        match service.call(req).await {
+        let mut resp = match service.call(req).await {
             Ok(resp) => resp.map(|b| b.map_err(|never| -> BoxError { match never {} }).boxed()),
             Err(never) => match never {},
+        };
+        // rmcp answers a session DELETE with 202; clients (the Python SDK among them) take
+        // only 200/204 as a terminated session. The session is gone either way.
+        if is_delete && resp.status() == http::StatusCode::ACCEPTED {
+            *resp.status_mut() = http::StatusCode::OK;
         }
+        resp
     }
 }
 

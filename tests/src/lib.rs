@@ -23,6 +23,7 @@ use tokio::net::{TcpListener, TcpStream};
 
 pub mod a2a;
 mod config;
+pub mod mcp_py;
 
 pub use a2a::{run_client, A2aAgent, AgentMode, ClientRun};
 pub use config::{bind, indent, routes_config, with_settings};

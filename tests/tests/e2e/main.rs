@@ -1,14 +1,16 @@
 //! End-to-end tests: each starts the real `switchboard` binary against in-process upstreams.
 //!
 //! Build the binaries first: `cargo build --workspace --bins` (the `mcp` tests also run
-//! `mcp-mux-demo-stdio`). The `a2a` tests also need the Python a2a-sdk:
-//! `python3 -m pip install -r tests/requirements.txt` (scripts/test.sh does it).
+//! `mcp-mux-demo-stdio`). The `a2a` and `mcp_interop` tests also need the Python a2a-sdk, MCP
+//! SDK and `mcp-server-time`: `python3 -m pip install -r tests/requirements.txt`
+//! (scripts/test.sh does it).
 
 mod a2a;
 mod admin;
 mod bad_input;
 mod config_errors;
 mod mcp;
+mod mcp_interop;
 mod policies;
 mod proxy;
 mod reload;
