@@ -181,6 +181,12 @@ pub fn backend(
     let factory_mux = mux.clone();
     // The gateway routes by host itself and enforces its own body limit before this point.
     let http = StreamableHttpServerConfig::default().disable_allowed_hosts();
+    let http = if config.allowed_origins.iter().any(|o| o == "*") {
+        http.disable_allowed_origins()
+    } else {
+        http.with_allowed_origins(config.allowed_origins.clone())
+            .enforce_origin_validation()
+    };
     let service = StreamableHttpService::new(
         move || Ok(factory_mux.clone()),
         Arc::new(LocalSessionManager::default()),

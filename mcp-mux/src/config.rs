@@ -33,6 +33,13 @@ pub struct McpBackendConfig {
     /// What a list does when one target fails.
     #[serde(default)]
     pub failure_mode: FailureMode,
+    /// Browser origins allowed to call this server (`https://app.example.com`,
+    /// `http://localhost:*`). A request with any other `Origin` header is refused with 403,
+    /// which stops DNS-rebinding and cross-site calls from browsers; requests without `Origin`
+    /// (native clients) are not affected. Default: none, so every cross-origin browser request
+    /// is refused. `["*"]` allows all.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_origins: Vec<String>,
 }
 
 /// What a fanned-out list does when one target fails.

@@ -655,3 +655,26 @@ async fn an_unknown_session_id_is_404() {
         r.status()
     );
 }
+
+/// Browsers' cross-origin requests are refused unless their origin is allowed; native clients
+/// (no `Origin`) are not affected.
+#[tokio::test]
+async fn origins_are_refused_unless_allowed() {
+    let gw = demo_only().await;
+    let evil = ("origin", "https://evil.example");
+    let (status, _, body) = raw_post(&gw, &[JSON, ACCEPT_BOTH, evil], INITIALIZE).await;
+    assert_eq!(status, 403, "a cross-origin request by default: {body}");
+    let (status, _, body) = raw_post(&gw, &[JSON, ACCEPT_BOTH], INITIALIZE).await;
+    assert_eq!(status, 200, "no Origin: {body}");
+
+    let allowed = mcp_config("failOpen", &demo_target()).replace(
+        "    failureMode: failOpen\n",
+        "    failureMode: failOpen\n    allowedOrigins: [\"https://app.example\"]\n",
+    );
+    let gw = Gateway::start(&allowed).await;
+    let app = ("origin", "https://app.example");
+    let (status, _, body) = raw_post(&gw, &[JSON, ACCEPT_BOTH, app], INITIALIZE).await;
+    assert_eq!(status, 200, "an allowed origin: {body}");
+    let (status, _, body) = raw_post(&gw, &[JSON, ACCEPT_BOTH, evil], INITIALIZE).await;
+    assert_eq!(status, 403, "an origin not in the list: {body}");
+}
