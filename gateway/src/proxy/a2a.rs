@@ -282,6 +282,17 @@ fn json_response(status: StatusCode, body: Vec<u8>) -> Response<Body> {
     resp
 }
 
+/// Whether the request was a recognised A2A call (not a card fetch or other traffic).
+pub fn is_call(fields: &SharedFields) -> bool {
+    fields.lock().map(|f| f.method.is_some()).unwrap_or(false)
+}
+
+/// A failure of the gateway or the agent's connection, as a JSON-RPC internal error with the
+/// gateway's HTTP status (502, 503, 504).
+pub fn gateway_error(status: StatusCode, message: &str) -> Response<Body> {
+    json_response(status, RpcError::internal(message).to_response_bytes(None))
+}
+
 /// The answer to a body over the route's limit: 413 with a JSON-RPC error body.
 pub fn body_too_large(limit: u64) -> Response<Body> {
     let err = RpcError::body_too_large(usize::try_from(limit).unwrap_or(usize::MAX));

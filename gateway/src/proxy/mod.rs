@@ -108,7 +108,11 @@ impl Proxy {
                 if e.status().is_server_error() {
                     tracing::warn!(parent: &span, route = log.route_key(), error = %e, "request failed");
                 }
-                e.to_response()
+                match &log.a2a {
+                    // A2A callers get the failure in their protocol.
+                    Some(fields) if a2a::is_call(fields) => a2a::gateway_error(e.status(), &e.to_string()),
+                    _ => e.to_response(),
+                }
             });
         span.record("status", resp.status().as_u16());
         log.status = resp.status().as_u16();

@@ -980,6 +980,17 @@ async fn agent_down_is_a_clear_502_or_503() {
         r.text
     );
     assert!(!r.text.trim().is_empty(), "empty body");
+    // In the caller's protocol: a JSON-RPC error that says what happened.
+    let err: Value = serde_json::from_str(&r.text)
+        .unwrap_or_else(|e| panic!("not a JSON-RPC error body ({e}): {}", r.text));
+    assert_eq!(err["jsonrpc"], "2.0", "{err}");
+    assert_eq!(err["error"]["code"], -32603, "{err}");
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("cannot connect")),
+        "{err}"
+    );
     let c = client()
         .get(gw.url("/agents/echo/.well-known/agent-card.json"))
         .send()
