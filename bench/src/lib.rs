@@ -24,6 +24,7 @@ pub mod cli;
 pub mod client;
 pub mod harness;
 pub mod load;
+pub mod mcp;
 pub mod measure;
 pub mod procfs;
 pub mod report;

@@ -1,0 +1,87 @@
+//! The `bench-mcp` command line.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Result};
+use clap::Parser;
+
+/// MCP gateway benchmark: `tools/call` and `tools/list` directly against an in-process rmcp
+/// Streamable HTTP server and through Switchboard, in one run.
+#[derive(Parser, Debug, Clone)]
+#[command(name = "bench-mcp", version)]
+pub struct Args {
+    /// Concurrent client sessions for `tools/call`, one run per value (closed loop, one request
+    /// in flight per session).
+    #[arg(long, value_delimiter = ',', default_value = "1,16")]
+    pub concurrency: Vec<usize>,
+    /// Measured window per scenario.
+    #[arg(long, default_value = "3s", value_parser = parse_duration)]
+    pub duration: Duration,
+    /// Unmeasured warm-up before each window.
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    pub warmup: Duration,
+    /// Target counts behind the gateway for the `tools/list` fan-out (each target is its own
+    /// in-process server).
+    #[arg(long, value_delimiter = ',', default_value = "1,10")]
+    pub list_targets: Vec<usize>,
+    /// Concurrent sessions for the `tools/list` runs: 1 measures plain latency.
+    #[arg(long, default_value_t = 1)]
+    pub list_concurrency: usize,
+    /// Tokio threads of the load generator (the MCP servers have their own thread).
+    #[arg(long, default_value_t = 2)]
+    pub client_threads: usize,
+    /// The Switchboard binary; default: target/release/switchboard, else target/debug.
+    #[arg(long)]
+    pub switchboard: Option<PathBuf>,
+}
+
+impl Args {
+    pub fn validate(&self) -> Result<()> {
+        if self.concurrency.is_empty() || self.concurrency.contains(&0) {
+            bail!("--concurrency needs values of at least 1");
+        }
+        if self.list_targets.contains(&0) || self.list_targets.iter().any(|&n| n > 100) {
+            bail!("--list-targets values must be 1..=100");
+        }
+        if self.list_concurrency == 0 || self.client_threads == 0 {
+            bail!("--list-concurrency and --client-threads must be at least 1");
+        }
+        if self.duration.is_zero() {
+            bail!("--duration must be positive");
+        }
+        Ok(())
+    }
+}
+
+/// `500ms`, `3s`, `1m` or a bare number of seconds. Own copy rather than `crate::cli`'s: that
+/// one is private to `bench-http`'s command line.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (num, unit) = match s.find(|c: char| !(c.is_ascii_digit() || c == '.')) {
+        Some(i) => s.split_at(i),
+        None => (s, "s"),
+    };
+    let n: f64 = num.parse().map_err(|_| format!("bad duration {s:?}"))?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "s" => n,
+        "m" => n * 60.0,
+        _ => return Err(format!("bad duration unit in {s:?} (ms, s, m)")),
+    };
+    Duration::try_from_secs_f64(secs).map_err(|e| format!("bad duration {s:?}: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("3s"), Ok(Duration::from_secs(3)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
+        assert!(parse_duration("3h").is_err());
+        assert!(parse_duration("x").is_err());
+    }
+}
