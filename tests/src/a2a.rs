@@ -33,6 +33,37 @@ pub fn python() -> String {
     std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_string())
 }
 
+/// Runs `python3 tests/python/SCRIPT ARGS...` with proxies disabled (loopback only), bounded by
+/// `limit` (killed past it, which panics), and returns its output.
+pub async fn run_python_script(
+    script: &str,
+    args: &[String],
+    limit: Duration,
+) -> std::process::Output {
+    let mut cmd = tokio::process::Command::new(python());
+    cmd.arg(python_script(script))
+        .args(args)
+        .env("PYTHONUNBUFFERED", "1")
+        .env("NO_PROXY", "127.0.0.1,localhost")
+        .env_remove("HTTP_PROXY")
+        .env_remove("HTTPS_PROXY")
+        .env_remove("ALL_PROXY")
+        .env_remove("http_proxy")
+        .env_remove("https_proxy")
+        .env_remove("all_proxy")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {} {script}: {e}", python()));
+    tokio::time::timeout(limit, child.wait_with_output())
+        .await
+        .unwrap_or_else(|_| panic!("{script} {args:?} did not finish within {limit:?}"))
+        .unwrap_or_else(|e| panic!("{script} output: {e}"))
+}
+
 /// Panics with the install command unless the a2a-sdk and uvicorn import (checked once).
 pub fn require_a2a_sdk() {
     static CHECK: OnceLock<Result<(), String>> = OnceLock::new();
@@ -270,31 +301,9 @@ impl ClientRun {
 /// Runs `a2a_client.py BASE_URL ARGS...` bounded by `limit` (killed past it, which panics).
 pub async fn run_client_with(base_url: &str, args: &[&str], limit: Duration) -> ClientRun {
     require_a2a_sdk();
-    let mut cmd = tokio::process::Command::new(python());
-    cmd.arg(python_script("a2a_client.py"))
-        .arg(base_url)
-        .args(args)
-        .env("PYTHONUNBUFFERED", "1")
-        .env("NO_PROXY", "127.0.0.1,localhost")
-        .env_remove("HTTP_PROXY")
-        .env_remove("HTTPS_PROXY")
-        .env_remove("ALL_PROXY")
-        .env_remove("http_proxy")
-        .env_remove("https_proxy")
-        .env_remove("all_proxy")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    let child = cmd
-        .spawn()
-        .unwrap_or_else(|e| panic!("spawn {} a2a_client.py: {e}", python()));
-    let out = tokio::time::timeout(limit, child.wait_with_output())
-        .await
-        .unwrap_or_else(|_| {
-            panic!("a2a_client.py {base_url} {args:?} did not finish within {limit:?}")
-        })
-        .expect("a2a_client.py output");
+    let mut argv: Vec<String> = vec![base_url.to_string()];
+    argv.extend(args.iter().map(|a| a.to_string()));
+    let out = run_python_script("a2a_client.py", &argv, limit).await;
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let lines = stdout
         .lines()

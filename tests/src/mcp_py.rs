@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::a2a::{python, python_script};
+use crate::a2a::python;
 
 /// Default bound for one run of the Python client (its own `--timeout` is 5 s less).
 pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(40);
@@ -141,32 +141,15 @@ pub async fn run_mcp_client_with(
     let own = limit
         .saturating_sub(Duration::from_secs(5))
         .max(Duration::from_secs(1));
-    let mut cmd = tokio::process::Command::new(python());
-    cmd.arg(python_script("mcp_client.py"))
-        .arg(url)
-        .args(["--timeout", &own.as_secs_f64().to_string()]);
+    let mut argv: Vec<String> = vec![
+        url.to_string(),
+        "--timeout".into(),
+        own.as_secs_f64().to_string(),
+    ];
     for (name, args) in calls {
-        cmd.args(["--call", name, &args.to_string()]);
+        argv.extend(["--call".to_string(), name.to_string(), args.to_string()]);
     }
-    cmd.env("PYTHONUNBUFFERED", "1")
-        .env("NO_PROXY", "127.0.0.1,localhost")
-        .env_remove("HTTP_PROXY")
-        .env_remove("HTTPS_PROXY")
-        .env_remove("ALL_PROXY")
-        .env_remove("http_proxy")
-        .env_remove("https_proxy")
-        .env_remove("all_proxy")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    let child = cmd
-        .spawn()
-        .unwrap_or_else(|e| panic!("spawn {} mcp_client.py: {e}", python()));
-    let out = tokio::time::timeout(limit, child.wait_with_output())
-        .await
-        .unwrap_or_else(|_| panic!("mcp_client.py {url} {calls:?} did not finish within {limit:?}"))
-        .expect("mcp_client.py output");
+    let out = crate::a2a::run_python_script("mcp_client.py", &argv, limit).await;
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let lines = stdout
         .lines()
