@@ -11,18 +11,15 @@ use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use http::{Request, Response};
 use http_body_util::BodyExt;
+use mcp_mux::http::{HttpFront, HttpFrontConfig, SessionSealer};
 use mcp_mux::{McpBackendConfig, Multiplexer, MuxMetrics, Outcome, Target};
-use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
-use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
-use tower_service::Service;
 
 use crate::metrics::Metrics;
 use crate::proxy::body::{Body, BoxError};
 
 /// A virtual MCP server behind one route entry.
 pub struct McpBackend {
-    mux: Multiplexer,
-    service: StreamableHttpService<Multiplexer, LocalSessionManager>,
+    front: HttpFront,
 }
 
 impl std::fmt::Debug for McpBackend {
@@ -33,7 +30,7 @@ impl std::fmt::Debug for McpBackend {
 
 impl Drop for McpBackend {
     fn drop(&mut self) {
-        let mux = self.mux.clone();
+        let mux = self.front.multiplexer().clone();
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             rt.spawn(async move { mux.shutdown().await });
         }
@@ -41,79 +38,34 @@ impl Drop for McpBackend {
 }
 
 impl McpBackend {
-    /// Serves one HTTP request of the MCP Streamable HTTP transport. A POST body is read first
-    /// (it is one JSON-RPC message, bounded by the route's limit) so that malformed input gets
-    /// a JSON-RPC error in the client's protocol rather than a transport-level text answer.
+    /// Serves one HTTP request of the MCP Streamable HTTP transport. The body is read first
+    /// (it is one JSON-RPC message, bounded by the route's limit) so that an oversized or
+    /// broken body gets a JSON-RPC error in the client's protocol.
     pub async fn serve(&self, req: Request<Body>) -> Response<Body> {
-        let req = if req.method() == http::Method::POST {
-            let (parts, body) = req.into_parts();
-            let bytes = match body.collect().await {
-                Ok(c) => c.to_bytes(),
-                Err(e) => {
-                    let too_large = crate::proxy::body::is_body_too_large(e.as_ref());
-                    return match too_large {
-                        Some(limit) => jsonrpc_error(
-                            http::StatusCode::PAYLOAD_TOO_LARGE,
-                            -32600,
-                            &format!("request body is larger than the limit of {limit} bytes"),
-                        ),
-                        None => jsonrpc_error(
-                            http::StatusCode::BAD_REQUEST,
-                            -32600,
-                            &format!("cannot read the request body: {e}"),
-                        ),
-                    };
-                }
-            };
-            if let Some(rejection) = check_message(&bytes) {
-                return rejection;
+        let (parts, body) = req.into_parts();
+        let bytes = match body.collect().await {
+            Ok(c) => c.to_bytes(),
+            Err(e) => {
+                let too_large = crate::proxy::body::is_body_too_large(e.as_ref());
+                return match too_large {
+                    Some(limit) => jsonrpc_error(
+                        http::StatusCode::PAYLOAD_TOO_LARGE,
+                        -32600,
+                        &format!("request body is larger than the limit of {limit} bytes"),
+                    ),
+                    None => jsonrpc_error(
+                        http::StatusCode::BAD_REQUEST,
+                        -32600,
+                        &format!("cannot read the request body: {e}"),
+                    ),
+                };
             }
-            Request::from_parts(parts, crate::proxy::body::full(bytes))
-        } else {
-            req
         };
-        let is_delete = req.method() == http::Method::DELETE;
-        let mut service = self.service.clone();
-        let mut resp = match service.call(req).await {
-            Ok(resp) => resp.map(|b| b.map_err(|never| -> BoxError { match never {} }).boxed()),
-            Err(never) => match never {},
-        };
-        // rmcp answers a session DELETE with 202; clients (the Python SDK among them) take
-        // only 200/204 as a terminated session. The session is gone either way.
-        if is_delete && resp.status() == http::StatusCode::ACCEPTED {
-            *resp.status_mut() = http::StatusCode::OK;
-        }
-        resp
+        self.front
+            .serve(Request::from_parts(parts, bytes))
+            .await
+            .map(|b| b.map_err(|never| -> BoxError { match never {} }).boxed())
     }
-}
-
-/// Checks that a POST body is one JSON-RPC 2.0 message (or a batch of them, which the
-/// transport answers itself per its protocol revision); the rejection when it is not.
-fn check_message(bytes: &[u8]) -> Option<Response<Body>> {
-    let value: serde_json::Value = match serde_json::from_slice(bytes) {
-        Ok(v) => v,
-        Err(e) => {
-            let msg = format!("Parse error: {e}");
-            return Some(jsonrpc_error(http::StatusCode::BAD_REQUEST, -32700, &msg));
-        }
-    };
-    let is_message = |v: &serde_json::Value| {
-        v.get("jsonrpc").and_then(|j| j.as_str()) == Some("2.0")
-            && (v.get("method").is_some_and(|m| m.is_string())
-                || v.get("result").is_some()
-                || v.get("error").is_some())
-    };
-    let ok = match &value {
-        serde_json::Value::Array(items) => !items.is_empty() && items.iter().all(is_message),
-        other => is_message(other),
-    };
-    (!ok).then(|| {
-        jsonrpc_error(
-            http::StatusCode::BAD_REQUEST,
-            -32600,
-            "Invalid Request: expected a JSON-RPC 2.0 message with \"jsonrpc\": \"2.0\" and a method",
-        )
-    })
 }
 
 /// A JSON-RPC error answered by the gateway itself.
@@ -160,12 +112,14 @@ pub fn backend(
     name: &str,
     config: &McpBackendConfig,
     base_dir: &Path,
+    session_key: Option<[u8; 32]>,
     metrics: &Arc<Metrics>,
 ) -> Result<Arc<McpBackend>, String> {
     let key = format!(
-        "{route}\u{0}{name}\u{0}{}\u{0}{}",
+        "{route}\u{0}{name}\u{0}{}\u{0}{}\u{0}{:?}",
         base_dir.display(),
-        serde_json::to_string(config).unwrap_or_default()
+        serde_json::to_string(config).unwrap_or_default(),
+        session_key.map(|k| fingerprint(&k)),
     );
     let mut cache = cache().lock().unwrap_or_else(|p| p.into_inner());
     cache.retain(|_, w| w.strong_count() > 0);
@@ -178,21 +132,16 @@ pub fn backend(
         backend: name.to_string(),
     });
     let mux = build(config, base_dir, mux_metrics)?;
-    let factory_mux = mux.clone();
-    // The gateway routes by host itself and enforces its own body limit before this point.
-    let http = StreamableHttpServerConfig::default().disable_allowed_hosts();
-    let http = if config.allowed_origins.iter().any(|o| o == "*") {
-        http.disable_allowed_origins()
-    } else {
-        http.with_allowed_origins(config.allowed_origins.clone())
-            .enforce_origin_validation()
-    };
-    let service = StreamableHttpService::new(
-        move || Ok(factory_mux.clone()),
-        Arc::new(LocalSessionManager::default()),
-        http,
+    let front = HttpFront::new(
+        mux,
+        HttpFrontConfig {
+            allowed_origins: config.allowed_origins.clone(),
+            session_key: Some(session_key.unwrap_or_else(process_session_key)),
+            scope: format!("{route}\u{0}{name}"),
+            ..HttpFrontConfig::default()
+        },
     );
-    let backend = Arc::new(McpBackend { mux, service });
+    let backend = Arc::new(McpBackend { front });
     cache.insert(key, Arc::downgrade(&backend));
     Ok(backend)
 }
@@ -239,4 +188,26 @@ fn build(
         builder = builder.target(target);
     }
     builder.build().map_err(|e| e.to_string())
+}
+
+/// The key used when the config has no `sessionKey`: random, made once per process so that
+/// sessions survive reloads but not restarts, and are not shared with other replicas.
+fn process_session_key() -> [u8; 32] {
+    static KEY: OnceLock<[u8; 32]> = OnceLock::new();
+    *KEY.get_or_init(|| {
+        tracing::warn!(
+            "config.sessionKey is not set: MCP session ids are sealed with a random key, so they \
+             end when this process does and other replicas cannot serve them \
+             (set it to 32 random bytes, base64: openssl rand -base64 32)"
+        );
+        SessionSealer::random_key()
+    })
+}
+
+/// A short identity of a key, so a changed key rebuilds the backend (kept in memory only).
+fn fingerprint(key: &[u8; 32]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    key.hash(&mut h);
+    h.finish()
 }

@@ -15,18 +15,22 @@
 //! [`McpBackendConfig`] is the `backends[].mcp` shape of the gateway's config.
 
 pub mod config;
+mod context;
 mod cursor;
 mod error;
 pub mod filter;
+pub mod http;
 mod lists;
 pub mod metrics;
 mod mux;
 pub mod naming;
 mod progress;
+mod rmcp_server;
 mod target;
 mod upstream;
 
 pub use config::{FailureMode, McpBackendConfig, TargetConfig};
+pub use context::{CallContext, Downstream};
 pub use error::MuxError;
 pub use filter::ToolFilter;
 pub use metrics::{MuxMetrics, MuxStats, NoMetrics, Outcome};

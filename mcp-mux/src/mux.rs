@@ -10,14 +10,13 @@ use std::sync::{Arc, RwLock};
 
 use futures_util::future::join_all;
 use rmcp::model::{
-    CacheScope, CallToolRequestParams, CallToolResponse, ClientRequest, ErrorData,
-    GetPromptRequestParams, GetPromptResponse, Implementation, InitializeRequestParams,
-    InitializeResult, ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult,
-    ListToolsResult, PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse,
-    Request, ResourceContents, ServerCapabilities, ServerConfig, ServerResult,
+    CacheScope, CallToolRequestParams, ClientRequest, CompleteRequestParams, ErrorData,
+    GetPromptRequestParams, Implementation, ListPromptsResult, ListResourceTemplatesResult,
+    ListResourcesResult, ListToolsResult, PaginatedRequestParams, ReadResourceRequestParams,
+    Reference, Request, ResourceContents, ServerCapabilities, ServerConfig, ServerResult,
 };
-use rmcp::service::{RequestContext, RoleServer};
-use rmcp::ServerHandler;
+
+use crate::context::CallContext;
 
 use crate::config::{FailureMode, McpBackendConfig};
 use crate::lists::{resolve, Fanout, ListKind, NameTable, Renamer};
@@ -174,7 +173,7 @@ impl Multiplexer {
     /// completions, tasks). Several: tools/prompts/resources if any target has
     /// them (tools always), instructions concatenated under `[target]` headings,
     /// and the gateway's own serverInfo. Unreachable targets are left out.
-    async fn refresh_info(&self) -> ServerConfig {
+    pub async fn server_config(&self) -> ServerConfig {
         let infos = join_all(self.inner.upstreams.iter().map(|u| u.info())).await;
         let mut caps = ServerCapabilities::builder().enable_tools().build();
         let mut instructions = Vec::new();
@@ -186,6 +185,9 @@ impl Multiplexer {
             }
             if info.capabilities.resources.is_some() {
                 caps.resources = Some(Default::default());
+            }
+            if info.capabilities.completions.is_some() {
+                caps.completions = Some(Default::default());
             }
             if let Some(text) = info
                 .instructions
@@ -245,10 +247,6 @@ impl Multiplexer {
     }
 }
 
-fn cursor_of(request: Option<PaginatedRequestParams>) -> Option<String> {
-    request.and_then(|p| p.cursor)
-}
-
 fn unexpected(target: &str, method: &'static str) -> ErrorData {
     MuxError::UnexpectedResponse {
         target: target.to_owned(),
@@ -257,8 +255,10 @@ fn unexpected(target: &str, method: &'static str) -> ErrorData {
     .into()
 }
 
-impl ServerHandler for Multiplexer {
-    fn get_info(&self) -> ServerConfig {
+impl Multiplexer {
+    /// The merged capabilities, instructions and serverInfo as last computed by
+    /// [`Self::server_config`] (defaults before the first computation).
+    pub fn cached_server_config(&self) -> ServerConfig {
         let slot = self
             .inner
             .merged_info
@@ -267,23 +267,105 @@ impl ServerHandler for Multiplexer {
         slot.clone().unwrap_or_else(|| self.default_info())
     }
 
-    async fn initialize(
+    /// Serves one request of the virtual server (every method but the
+    /// lifecycle ones, `initialize` and `server/discover`, which belong to the
+    /// transport in front).
+    pub async fn handle(
         &self,
-        request: InitializeRequestParams,
-        context: RequestContext<RoleServer>,
-    ) -> Result<InitializeResult, ErrorData> {
-        context.peer.set_peer_info(request.clone());
-        self.refresh_info().await;
-        self.negotiate_initialize(&request)
+        request: ClientRequest,
+        ctx: &CallContext,
+    ) -> Result<ServerResult, ErrorData> {
+        let cursor = |p: Option<PaginatedRequestParams>| p.and_then(|p| p.cursor);
+        match request {
+            ClientRequest::PingRequest(_) => Ok(ServerResult::empty(())),
+            ClientRequest::ListToolsRequest(r) => {
+                self.list_tools(cursor(r.params)).await.map(Into::into)
+            }
+            ClientRequest::CallToolRequest(r) => self.call_tool(r.params, ctx).await,
+            ClientRequest::ListPromptsRequest(r) => {
+                self.list_prompts(cursor(r.params)).await.map(Into::into)
+            }
+            ClientRequest::GetPromptRequest(r) => self.get_prompt(r.params, ctx).await,
+            ClientRequest::ListResourcesRequest(r) => {
+                self.list_resources(cursor(r.params)).await.map(Into::into)
+            }
+            ClientRequest::ListResourceTemplatesRequest(r) => self
+                .list_resource_templates(cursor(r.params))
+                .await
+                .map(Into::into),
+            ClientRequest::ReadResourceRequest(r) => self.read_resource(r.params, ctx).await,
+            ClientRequest::CompleteRequest(r) => self.complete(r.params, ctx).await,
+            // Logging is not relayed yet, so there is no level to set; accepting the request
+            // keeps clients that always send it working.
+            ClientRequest::SetLevelRequest(_) => Ok(ServerResult::empty(())),
+            other => Err(ErrorData::new(
+                rmcp::model::ErrorCode::METHOD_NOT_FOUND,
+                format!("Method not found: {}", other.method()),
+                None,
+            )),
+        }
     }
 
-    async fn list_tools(
+    /// `completion/complete`, routed to the target that owns the prompt or resource.
+    pub async fn complete(
         &self,
-        request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
-    ) -> Result<ListToolsResult, ErrorData> {
+        mut request: CompleteRequestParams,
+        context: &CallContext,
+    ) -> Result<ServerResult, ErrorData> {
+        let index = match &mut request.r#ref {
+            Reference::Prompt(p) => {
+                let resolved = resolve(
+                    &self.inner.upstreams,
+                    &self.inner.names,
+                    ListKind::Prompts,
+                    &p.name,
+                )
+                .await;
+                let Some((index, original)) = resolved else {
+                    return Err(ErrorData::invalid_params(
+                        format!("Unknown prompt: {}", p.name),
+                        None,
+                    ));
+                };
+                p.name = original;
+                index
+            }
+            Reference::Resource(r) => {
+                let Some((index, original)) = self.resolve_uri(&r.uri) else {
+                    return Err(ErrorData::invalid_params(
+                        format!("Unknown resource template: {}", r.uri),
+                        None,
+                    ));
+                };
+                r.uri = original;
+                index
+            }
+            _ => {
+                return Err(ErrorData::invalid_params(
+                    "unsupported completion reference type",
+                    None,
+                ))
+            }
+        };
+        let up = self.upstream(index);
+        request.meta = None;
+        let r = up
+            .request(
+                ClientRequest::CompleteRequest(Request::new(request)),
+                "completion/complete",
+                Some(context),
+                Retry::Idempotent,
+            )
+            .await?;
+        match r {
+            ServerResult::CompleteResult(_) => Ok(r),
+            _ => Err(unexpected(up.name(), "completion/complete")),
+        }
+    }
+
+    pub async fn list_tools(&self, cursor: Option<String>) -> Result<ListToolsResult, ErrorData> {
         let kind = ListKind::Tools;
-        let (pages, next) = self.fanout().list(kind, cursor_of(request)).await?;
+        let (pages, next) = self.fanout().list(kind, cursor).await?;
         let mut renamer = Renamer::new(&self.inner.upstreams, &self.inner.names, kind);
         let mut tools = Vec::new();
         for page in pages {
@@ -308,11 +390,11 @@ impl ServerHandler for Multiplexer {
         Ok(result)
     }
 
-    async fn call_tool(
+    pub async fn call_tool(
         &self,
         mut request: CallToolRequestParams,
-        context: RequestContext<RoleServer>,
-    ) -> Result<CallToolResponse, ErrorData> {
+        context: &CallContext,
+    ) -> Result<ServerResult, ErrorData> {
         let unknown = || ErrorData::invalid_params(format!("Unknown tool: {}", request.name), None);
         let resolved = resolve(
             &self.inner.upstreams,
@@ -336,25 +418,24 @@ impl ServerHandler for Multiplexer {
             .request(
                 ClientRequest::CallToolRequest(Request::new(request)),
                 "tools/call",
-                Some(&context),
+                Some(context),
                 Retry::IfUnsent,
             )
             .await?;
         match r {
-            ServerResult::CallToolResult(r) => Ok(CallToolResponse::Complete(r)),
-            ServerResult::InputRequiredResult(r) => Ok(CallToolResponse::InputRequired(r)),
-            ServerResult::CreateTaskResult(r) => Ok(CallToolResponse::Task(r)),
+            ServerResult::CallToolResult(_)
+            | ServerResult::InputRequiredResult(_)
+            | ServerResult::CreateTaskResult(_) => Ok(r),
             _ => Err(unexpected(up.name(), "tools/call")),
         }
     }
 
-    async fn list_prompts(
+    pub async fn list_prompts(
         &self,
-        request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        cursor: Option<String>,
     ) -> Result<ListPromptsResult, ErrorData> {
         let kind = ListKind::Prompts;
-        let (pages, next) = self.fanout().list(kind, cursor_of(request)).await?;
+        let (pages, next) = self.fanout().list(kind, cursor).await?;
         let mut renamer = Renamer::new(&self.inner.upstreams, &self.inner.names, kind);
         let mut prompts = Vec::new();
         for page in pages {
@@ -375,11 +456,11 @@ impl ServerHandler for Multiplexer {
         Ok(result)
     }
 
-    async fn get_prompt(
+    pub async fn get_prompt(
         &self,
         mut request: GetPromptRequestParams,
-        context: RequestContext<RoleServer>,
-    ) -> Result<GetPromptResponse, ErrorData> {
+        context: &CallContext,
+    ) -> Result<ServerResult, ErrorData> {
         let resolved = resolve(
             &self.inner.upstreams,
             &self.inner.names,
@@ -400,26 +481,21 @@ impl ServerHandler for Multiplexer {
             .request(
                 ClientRequest::GetPromptRequest(Request::new(request)),
                 "prompts/get",
-                Some(&context),
+                Some(context),
                 Retry::Idempotent,
             )
             .await?;
         match r {
-            ServerResult::GetPromptResult(r) => Ok(GetPromptResponse::Complete(r)),
-            ServerResult::InputRequiredResult(r) => Ok(GetPromptResponse::InputRequired(r)),
+            ServerResult::GetPromptResult(_) | ServerResult::InputRequiredResult(_) => Ok(r),
             _ => Err(unexpected(up.name(), "prompts/get")),
         }
     }
 
-    async fn list_resources(
+    pub async fn list_resources(
         &self,
-        request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        cursor: Option<String>,
     ) -> Result<ListResourcesResult, ErrorData> {
-        let (pages, next) = self
-            .fanout()
-            .list(ListKind::Resources, cursor_of(request))
-            .await?;
+        let (pages, next) = self.fanout().list(ListKind::Resources, cursor).await?;
         let mut resources = Vec::new();
         for page in pages {
             let ServerResult::ListResourcesResult(r) = page.result else {
@@ -437,14 +513,13 @@ impl ServerHandler for Multiplexer {
         Ok(result)
     }
 
-    async fn list_resource_templates(
+    pub async fn list_resource_templates(
         &self,
-        request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        cursor: Option<String>,
     ) -> Result<ListResourceTemplatesResult, ErrorData> {
         let (pages, next) = self
             .fanout()
-            .list(ListKind::ResourceTemplates, cursor_of(request))
+            .list(ListKind::ResourceTemplates, cursor)
             .await?;
         let mut templates = Vec::new();
         for page in pages {
@@ -463,11 +538,11 @@ impl ServerHandler for Multiplexer {
         Ok(result)
     }
 
-    async fn read_resource(
+    pub async fn read_resource(
         &self,
         mut request: ReadResourceRequestParams,
-        context: RequestContext<RoleServer>,
-    ) -> Result<ReadResourceResponse, ErrorData> {
+        context: &CallContext,
+    ) -> Result<ServerResult, ErrorData> {
         let Some((index, original)) = self.resolve_uri(&request.uri) else {
             return Err(ErrorData::resource_not_found(
                 format!("Unknown resource: {}", request.uri),
@@ -481,7 +556,7 @@ impl ServerHandler for Multiplexer {
             .request(
                 ClientRequest::ReadResourceRequest(Request::new(request)),
                 "resources/read",
-                Some(&context),
+                Some(context),
                 Retry::Idempotent,
             )
             .await?;
@@ -496,9 +571,9 @@ impl ServerHandler for Multiplexer {
                         _ => {}
                     }
                 }
-                Ok(ReadResourceResponse::Complete(r))
+                Ok(ServerResult::ReadResourceResult(r))
             }
-            ServerResult::InputRequiredResult(r) => Ok(ReadResourceResponse::InputRequired(r)),
+            r @ ServerResult::InputRequiredResult(_) => Ok(r),
             _ => Err(unexpected(up.name(), "resources/read")),
         }
     }

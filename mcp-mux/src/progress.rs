@@ -15,8 +15,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rmcp::model::{ClientConfig, Implementation, ProgressNotificationParam, ProgressToken};
-use rmcp::service::{NotificationContext, RoleClient, RoleServer};
-use rmcp::{ClientHandler, Peer};
+use rmcp::service::{NotificationContext, RoleClient};
+use rmcp::ClientHandler;
+
+use crate::context::Downstream;
 
 /// Most tokens with parked early notifications at once (bounds memory if an
 /// upstream sends progress for tokens nobody will register).
@@ -26,7 +28,7 @@ const MAX_EARLY_PER_TOKEN: usize = 16;
 
 enum Slot {
     Routed {
-        peer: Peer<RoleServer>,
+        downstream: Downstream,
         token: ProgressToken,
     },
     /// Parked notifications and when the first arrived (stale ones are purged:
@@ -54,7 +56,7 @@ impl ProgressRouter {
         &self,
         target: &str,
         upstream: ProgressToken,
-        peer: Peer<RoleServer>,
+        downstream: Downstream,
         token: ProgressToken,
     ) {
         let early = {
@@ -62,7 +64,7 @@ impl ProgressRouter {
             let previous = slots.insert(
                 (target.to_owned(), upstream),
                 Slot::Routed {
-                    peer: peer.clone(),
+                    downstream: downstream.clone(),
                     token: token.clone(),
                 },
             );
@@ -73,7 +75,7 @@ impl ProgressRouter {
         };
         for mut p in early {
             p.progress_token = token.clone();
-            let _ = peer.notify_progress(p).await;
+            downstream.progress(p).await;
         }
     }
 
@@ -93,7 +95,9 @@ impl ProgressRouter {
                 .filter(|s| matches!(s, Slot::Early(..)))
                 .count();
             match slots.get_mut(&key) {
-                Some(Slot::Routed { peer, token }) => Some((peer.clone(), token.clone())),
+                Some(Slot::Routed { downstream, token }) => {
+                    Some((downstream.clone(), token.clone()))
+                }
                 Some(Slot::Early(_, v)) => {
                     if v.len() < MAX_EARLY_PER_TOKEN {
                         v.push(params.clone());
@@ -108,10 +112,10 @@ impl ProgressRouter {
                 }
             }
         };
-        if let Some((peer, token)) = route {
+        if let Some((downstream, token)) = route {
             params.progress_token = token;
-            if let Err(e) = peer.notify_progress(params).await {
-                tracing::debug!(mcp_target = %target, error = %e, "progress not delivered downstream");
+            if !downstream.progress(params).await {
+                tracing::debug!(mcp_target = %target, "progress not delivered: the client is gone");
             }
         }
     }

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rmcp::model::{CancelledNotificationParam, ClientRequest, ServerPeerInfo, ServerResult};
-use rmcp::service::{PeerRequestOptions, RequestContext, RoleClient, RoleServer};
+use rmcp::service::{PeerRequestOptions, RoleClient};
+
+use crate::context::CallContext;
 use rmcp::{Peer, ServiceError};
 
 use crate::metrics::{MuxMetrics, Outcome};
@@ -169,7 +171,7 @@ impl Upstream {
         &self,
         request: ClientRequest,
         method: &'static str,
-        ctx: Option<&RequestContext<RoleServer>>,
+        ctx: Option<&CallContext>,
         retry: Retry,
     ) -> Result<ServerResult, MuxError> {
         let mut attempt = 0;
@@ -199,7 +201,7 @@ impl Upstream {
     async fn request_once(
         &self,
         request: ClientRequest,
-        ctx: Option<&RequestContext<RoleServer>>,
+        ctx: Option<&CallContext>,
     ) -> (Result<ServerResult, MuxError>, bool) {
         let conn = match self.connection().await {
             Ok(c) => c,
@@ -226,15 +228,16 @@ impl Upstream {
         };
         let id = handle.id.clone();
         let upstream_token = handle.progress_token.clone();
-        let downstream_token = ctx.and_then(|c| c.meta.get_progress_token());
-        if let (Some(ctx), Some(token)) = (ctx, downstream_token.clone()) {
+        let route = ctx.and_then(CallContext::progress_route);
+        let routed = route.is_some();
+        if let Some((downstream, token)) = route {
             self.progress
-                .register(target, upstream_token.clone(), ctx.peer.clone(), token)
+                .register(target, upstream_token.clone(), downstream, token)
                 .await;
         }
         let cancelled = async {
             match ctx {
-                Some(c) => c.ct.cancelled().await,
+                Some(c) => c.cancel.cancelled().await,
                 None => std::future::pending().await,
             }
         };
@@ -249,7 +252,7 @@ impl Upstream {
                 Err(MuxError::Cancelled { target: target.to_owned() })
             }
         };
-        if downstream_token.is_some() {
+        if routed {
             self.progress.unregister(target, &upstream_token);
         }
         match &result {

@@ -32,6 +32,7 @@ pub fn lower(source: &Source) -> Result<Model, ConfigErrors> {
         source,
         errors: Vec::new(),
         named: HashMap::new(),
+        session_key: None,
     };
     let model = cx.model();
     if cx.errors.is_empty() {
@@ -45,6 +46,8 @@ struct Lowering<'a> {
     source: &'a Source,
     errors: Vec<Diagnostic>,
     named: HashMap<&'a str, (usize, &'a file::NamedBackend)>,
+    /// `config.sessionKey`, which MCP backends seal their session ids with.
+    session_key: Option<[u8; 32]>,
 }
 
 /// Where a policy block sits; some policies are only meaningful at route level.
@@ -63,6 +66,7 @@ impl<'a> Lowering<'a> {
     fn model(&mut self) -> Model {
         let file = &self.source.file;
         let settings = self.settings(file.config.as_ref());
+        self.session_key = settings.session_key;
         for (i, b) in file.backends.iter().enumerate() {
             let path = format!("backends[{i}]");
             if self.named.insert(b.name.as_str(), (i, b)).is_some() {

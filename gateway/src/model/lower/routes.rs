@@ -261,6 +261,7 @@ impl<'a> Lowering<'a> {
                                     name,
                                     mcp,
                                     &self.source.base_dir,
+                                    self.session_key,
                                     &crate::metrics::Metrics::global(),
                                 );
                                 match built {

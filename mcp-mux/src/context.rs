@@ -1,0 +1,93 @@
+//! [`CallContext`]: what one downstream request brings to the multiplexer,
+//! independent of how the client reached it.
+//!
+//! The multiplexer is served two ways: by our own Streamable HTTP front end
+//! ([`crate::http`]), which hands notifications to the response stream of the
+//! request that caused them, and as an rmcp `ServerHandler` (in-process use,
+//! stdio), which sends them through the rmcp peer. [`Downstream`] is that
+//! choice; everything above it is shared.
+
+use std::sync::Arc;
+
+use rmcp::model::{
+    ClientCapabilities, ProgressNotificationParam, ProgressToken, ProtocolVersion,
+    ServerNotification,
+};
+use rmcp::service::{RequestContext, RoleServer};
+use rmcp::Peer;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// Where notifications for one downstream request go.
+#[derive(Clone)]
+pub enum Downstream {
+    /// An rmcp session (the multiplexer served as a `ServerHandler`).
+    Peer(Peer<RoleServer>),
+    /// The response stream of one HTTP request. Unbounded because the sender is
+    /// an upstream connection's task, which must never wait on a slow client;
+    /// the stream is dropped with its request.
+    Stream(mpsc::UnboundedSender<ServerNotification>),
+}
+
+impl Downstream {
+    /// Sends `n`; false when the client is gone.
+    pub(crate) async fn notify(&self, n: ServerNotification) -> bool {
+        match self {
+            Self::Peer(peer) => peer.send_notification(n).await.is_ok(),
+            Self::Stream(tx) => tx.send(n).is_ok(),
+        }
+    }
+
+    pub(crate) async fn progress(&self, p: ProgressNotificationParam) -> bool {
+        self.notify(ServerNotification::ProgressNotification(
+            rmcp::model::Notification::new(p),
+        ))
+        .await
+    }
+}
+
+/// What the multiplexer needs from the downstream request it serves.
+#[derive(Clone)]
+pub struct CallContext {
+    /// Cancelled when the client cancels the request or goes away.
+    pub cancel: CancellationToken,
+    /// The client's progress token, if it asked for progress.
+    pub progress_token: Option<ProgressToken>,
+    /// Where progress and other request-scoped notifications go.
+    pub downstream: Option<Downstream>,
+    /// The protocol version the client speaks.
+    pub protocol_version: ProtocolVersion,
+    /// What the client said it can do (sampling, elicitation, roots).
+    pub client_capabilities: Arc<ClientCapabilities>,
+}
+
+impl CallContext {
+    /// A context with no client attached: nothing is relayed, nothing cancels.
+    pub fn detached() -> Self {
+        Self {
+            cancel: CancellationToken::new(),
+            progress_token: None,
+            downstream: None,
+            protocol_version: ProtocolVersion::LATEST_WITH_INITIALIZE,
+            client_capabilities: Arc::default(),
+        }
+    }
+
+    /// The context of a request that arrived through rmcp.
+    pub fn from_rmcp(ctx: &RequestContext<RoleServer>) -> Self {
+        Self {
+            cancel: ctx.ct.clone(),
+            progress_token: ctx.meta.get_progress_token(),
+            downstream: Some(Downstream::Peer(ctx.peer.clone())),
+            protocol_version: ctx
+                .protocol_version()
+                .unwrap_or(ProtocolVersion::LATEST_WITH_INITIALIZE),
+            client_capabilities: Arc::new(ctx.client_capabilities().unwrap_or_default()),
+        }
+    }
+
+    /// Where this request's progress goes, if it asked for progress and has a client.
+    pub(crate) fn progress_route(&self) -> Option<(Downstream, ProgressToken)> {
+        Some((self.downstream.clone()?, self.progress_token.clone()?))
+    }
+}

@@ -1,0 +1,160 @@
+//! The response body of the HTTP front end: a whole JSON message, or an SSE
+//! stream that relays a request's notifications as they happen and ends with
+//! its result.
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use rmcp::model::{ServerJsonRpcMessage, ServerNotification};
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::DropGuard;
+
+/// Comment lines sent on a quiet stream so proxies and idle timeouts between
+/// the client and us do not cut a long call.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+/// The body of every response the front end gives.
+pub struct ResponseBody {
+    kind: Kind,
+}
+
+enum Kind {
+    Full(Option<Bytes>),
+    Sse(Box<SseStream>),
+}
+
+impl ResponseBody {
+    /// A complete body.
+    pub fn full(bytes: impl Into<Bytes>) -> Self {
+        Self {
+            kind: Kind::Full(Some(bytes.into())),
+        }
+    }
+
+    /// No body.
+    pub fn empty() -> Self {
+        Self {
+            kind: Kind::Full(None),
+        }
+    }
+
+    pub(crate) fn sse(stream: SseStream) -> Self {
+        Self {
+            kind: Kind::Sse(Box::new(stream)),
+        }
+    }
+}
+
+/// One SSE `message` event carrying `msg`.
+pub(crate) fn sse_event(msg: &ServerJsonRpcMessage) -> Bytes {
+    let json = serde_json::to_string(msg).unwrap_or_default();
+    Bytes::from(format!("event: message\ndata: {json}\n\n"))
+}
+
+/// The SSE response of one request: its notifications, then its result.
+pub(crate) struct SseStream {
+    /// Events already known when the stream was made.
+    queued: VecDeque<Bytes>,
+    notes: mpsc::UnboundedReceiver<ServerNotification>,
+    result: Option<oneshot::Receiver<ServerJsonRpcMessage>>,
+    keep_alive: Pin<Box<tokio::time::Sleep>>,
+    /// Dropping the stream (the client went away) cancels the request.
+    _cancel_on_drop: DropGuard,
+}
+
+impl SseStream {
+    pub(crate) fn new(
+        queued: VecDeque<Bytes>,
+        notes: mpsc::UnboundedReceiver<ServerNotification>,
+        result: oneshot::Receiver<ServerJsonRpcMessage>,
+        cancel_on_drop: DropGuard,
+    ) -> Self {
+        Self {
+            queued,
+            notes,
+            result: Some(result),
+            keep_alive: Box::pin(tokio::time::sleep(KEEP_ALIVE)),
+            _cancel_on_drop: cancel_on_drop,
+        }
+    }
+
+    fn note_event(n: ServerNotification) -> Bytes {
+        sse_event(&ServerJsonRpcMessage::notification(n))
+    }
+
+    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+        if let Some(b) = self.queued.pop_front() {
+            return Poll::Ready(Some(b));
+        }
+        // Notifications first: whatever the request sent before finishing
+        // precedes its result on the wire.
+        if let Poll::Ready(Some(n)) = self.notes.poll_recv(cx) {
+            self.reset_keep_alive();
+            return Poll::Ready(Some(Self::note_event(n)));
+        }
+        let Some(result) = self.result.as_mut() else {
+            return Poll::Ready(None);
+        };
+        match Pin::new(result).poll(cx) {
+            Poll::Ready(outcome) => {
+                self.result = None;
+                while let Ok(n) = self.notes.try_recv() {
+                    self.queued.push_back(Self::note_event(n));
+                }
+                if let Ok(msg) = outcome {
+                    self.queued.push_back(sse_event(&msg));
+                }
+                Poll::Ready(self.queued.pop_front())
+            }
+            Poll::Pending => {
+                if self.keep_alive.as_mut().poll(cx).is_ready() {
+                    self.reset_keep_alive();
+                    return Poll::Ready(Some(Bytes::from_static(b": keep-alive\n\n")));
+                }
+                Poll::Pending
+            }
+        }
+    }
+
+    fn reset_keep_alive(&mut self) {
+        let next = tokio::time::Instant::now() + KEEP_ALIVE;
+        self.keep_alive.as_mut().reset(next);
+    }
+}
+
+use std::future::Future as _;
+
+impl Body for ResponseBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        match &mut self.get_mut().kind {
+            Kind::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
+            Kind::Sse(stream) => stream.poll_next(cx).map(|o| o.map(|b| Ok(Frame::data(b)))),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.kind {
+            Kind::Full(bytes) => bytes.is_none(),
+            Kind::Sse(_) => false,
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.kind {
+            Kind::Full(Some(b)) => SizeHint::with_exact(b.len() as u64),
+            Kind::Full(None) => SizeHint::with_exact(0),
+            Kind::Sse(_) => SizeHint::default(),
+        }
+    }
+}

@@ -1,0 +1,491 @@
+//! The Streamable HTTP endpoint of a virtual MCP server, both eras.
+//!
+//! Written for the gateway rather than taken from rmcp's `StreamableHttpService`
+//! for three reasons:
+//! * Sessions are sealed ids ([`session`]), not in-memory state, so replicas
+//!   sharing `sessionKey` serve each other's sessions and an idle session costs
+//!   no memory at all.
+//! * A request is one task and one upstream call: no per-session worker, no
+//!   channel hops, and a plain JSON response unless the request actually
+//!   produces notifications, in which case the response turns into an SSE
+//!   stream at the first one ([`body`]).
+//! * Errors are the gateway's: JSON-RPC bodies with the spec's codes and statuses.
+//!
+//! What it does not do yet: a `GET` stream for unsolicited messages (answered
+//! 405, which the spec allows), resumption with `Last-Event-ID`, server-to-client
+//! requests (sampling, elicitation, roots), and `subscriptions/listen`.
+
+mod body;
+mod era;
+mod origin;
+pub mod session;
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{header, HeaderValue, Method, Request, Response, StatusCode};
+use rmcp::model::GetMeta as _;
+use rmcp::model::{
+    ClientJsonRpcMessage, ClientNotification, ClientRequest, DiscoverResult, ErrorData,
+    InitializeRequestParams, JsonRpcError, RequestId, ServerJsonRpcMessage, ServerNotification,
+    ServerResult,
+};
+use rmcp::ServerHandler as _;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+pub use body::ResponseBody;
+use era::{Era, Refusal};
+pub use session::{SessionClaims, SessionSealer};
+
+use crate::context::{CallContext, Downstream};
+use crate::Multiplexer;
+
+/// Settings of one endpoint.
+#[derive(Debug, Clone)]
+pub struct HttpFrontConfig {
+    /// Browser origins allowed (`https://app.example`, `http://localhost:*`, `*`).
+    pub allowed_origins: Vec<String>,
+    /// Seals session ids; replicas with the same key share sessions. `None`: a
+    /// random key, so sessions live only as long as this process.
+    pub session_key: Option<[u8; 32]>,
+    /// How long a session id stays valid after `initialize`.
+    pub session_max_age: Duration,
+    /// Names this endpoint (route and backend): an id minted here is refused elsewhere.
+    pub scope: String,
+}
+
+impl Default for HttpFrontConfig {
+    fn default() -> Self {
+        Self {
+            allowed_origins: Vec::new(),
+            session_key: None,
+            session_max_age: Duration::from_secs(24 * 3600),
+            scope: String::new(),
+        }
+    }
+}
+
+/// In-flight legacy requests by (session id, request id), so that a
+/// `notifications/cancelled` POSTed separately can cancel them.
+type Inflight = Mutex<HashMap<(String, RequestId), CancellationToken>>;
+
+/// Serves the MCP endpoint of one virtual server.
+pub struct HttpFront {
+    mux: Multiplexer,
+    origins: origin::OriginPolicy,
+    sessions: SessionSealer,
+    inflight: Arc<Inflight>,
+}
+
+type Reply = Response<ResponseBody>;
+
+impl HttpFront {
+    /// An endpoint serving `mux`.
+    pub fn new(mux: Multiplexer, config: HttpFrontConfig) -> Self {
+        let key = config.session_key.unwrap_or_else(SessionSealer::random_key);
+        Self {
+            mux,
+            origins: origin::OriginPolicy::new(&config.allowed_origins),
+            sessions: SessionSealer::new(key, &config.scope, config.session_max_age),
+            inflight: Arc::default(),
+        }
+    }
+
+    /// The virtual server behind this endpoint.
+    pub fn multiplexer(&self) -> &Multiplexer {
+        &self.mux
+    }
+
+    /// Serves one HTTP request whose body has been read (and size-limited) by the caller.
+    pub async fn serve(&self, req: Request<Bytes>) -> Reply {
+        if let Err(origin) = self.origins.check(req.headers()) {
+            tracing::info!(%origin, "MCP request refused: origin not allowed");
+            return plain(StatusCode::FORBIDDEN, "Forbidden: Origin not allowed");
+        }
+        match *req.method() {
+            Method::POST => self.post(req).await,
+            Method::DELETE => self.delete(req.headers()),
+            Method::GET => {
+                // A GET names its session; an unknown one is 404 like everywhere else.
+                if req.headers().contains_key(era::SESSION_ID) {
+                    if let Err(reply) = self.session(req.headers()) {
+                        return *reply;
+                    }
+                }
+                let mut r = plain(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "Method Not Allowed: this endpoint has no GET stream; use POST",
+                );
+                r.headers_mut()
+                    .insert(header::ALLOW, HeaderValue::from_static("POST, DELETE"));
+                r
+            }
+            _ => {
+                let mut r = plain(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed");
+                r.headers_mut()
+                    .insert(header::ALLOW, HeaderValue::from_static("POST, DELETE"));
+                r
+            }
+        }
+    }
+
+    async fn post(&self, req: Request<Bytes>) -> Reply {
+        let (parts, bytes) = req.into_parts();
+        if !accepts_json_and_sse(&parts.headers) {
+            return jsonrpc_refusal(
+                StatusCode::NOT_ACCEPTABLE,
+                None,
+                ErrorData::invalid_request(
+                    "Not Acceptable: the Accept header must list application/json and text/event-stream",
+                    None,
+                ),
+            );
+        }
+        let message = match parse(&bytes) {
+            Ok(m) => m,
+            Err(error) => return jsonrpc_refusal(StatusCode::BAD_REQUEST, None, error),
+        };
+        match message {
+            ClientJsonRpcMessage::Request(r) => self.request(&parts.headers, r.id, r.request).await,
+            ClientJsonRpcMessage::Notification(n) => {
+                self.notification(&parts.headers, n.notification)
+            }
+            // Answers to server-to-client requests: none are sent yet.
+            ClientJsonRpcMessage::Response(_) | ClientJsonRpcMessage::Error(_) => {
+                tracing::debug!("MCP client sent a response to no request of ours; ignored");
+                accepted()
+            }
+        }
+    }
+
+    async fn request(
+        &self,
+        headers: &http::HeaderMap,
+        id: RequestId,
+        request: ClientRequest,
+    ) -> Reply {
+        let era = match era::classify(headers, &request) {
+            Ok(e) => e,
+            Err(Refusal { status, error }) => return jsonrpc_refusal(status, Some(id), error),
+        };
+        match (era, request) {
+            (Era::Legacy, ClientRequest::InitializeRequest(init)) => {
+                self.initialize(id, init.params).await
+            }
+            (Era::Modern(_), ClientRequest::DiscoverRequest(_)) => {
+                let config = self.mux.server_config().await;
+                let result = DiscoverResult::from_server_info(era::supported_versions(), config);
+                json_reply(
+                    StatusCode::OK,
+                    &ServerJsonRpcMessage::response(ServerResult::DiscoverResult(result), id),
+                )
+            }
+            (Era::Legacy, request) => {
+                let claims = match self.session(headers) {
+                    Ok(c) => c,
+                    Err(reply) => return *reply,
+                };
+                let session_id = header_str(headers, era::SESSION_ID).unwrap_or_default();
+                let ctx = CallContext {
+                    cancel: CancellationToken::new(),
+                    progress_token: request.get_meta().get_progress_token(),
+                    downstream: None,
+                    protocol_version: claims.version(),
+                    client_capabilities: Arc::new(claims.capabilities),
+                };
+                let key = (session_id.to_owned(), id.clone());
+                let registered = ctx.progress_token.is_some() || may_take_long(&request);
+                if registered {
+                    self.lock_inflight().insert(key.clone(), ctx.cancel.clone());
+                }
+                let reply = self.dispatch(Era::Legacy, id, request, ctx).await;
+                if registered {
+                    self.lock_inflight().remove(&key);
+                }
+                reply
+            }
+            (era @ Era::Modern(_), request) => {
+                let meta = request.get_meta();
+                let ctx = CallContext {
+                    cancel: CancellationToken::new(),
+                    progress_token: meta.get_progress_token(),
+                    downstream: None,
+                    protocol_version: match &era {
+                        Era::Modern(v) => v.clone(),
+                        Era::Legacy => unreachable!("matched Modern"),
+                    },
+                    client_capabilities: Arc::new(meta.client_capabilities().unwrap_or_default()),
+                };
+                self.dispatch(era, id, request, ctx).await
+            }
+        }
+    }
+
+    async fn initialize(&self, id: RequestId, params: InitializeRequestParams) -> Reply {
+        self.mux.server_config().await;
+        let result = match self.mux.negotiate_initialize(&params) {
+            Ok(r) => r,
+            Err(e) => return json_reply(StatusCode::OK, &ServerJsonRpcMessage::error(e, Some(id))),
+        };
+        let session = self
+            .sessions
+            .mint(&result.protocol_version, &params.capabilities);
+        tracing::debug!(version = %result.protocol_version, client = %params.client_info.name, "MCP session started");
+        let mut reply = json_reply(
+            StatusCode::OK,
+            &ServerJsonRpcMessage::response(ServerResult::InitializeResult(result), id),
+        );
+        if let Ok(v) = HeaderValue::from_str(&session) {
+            reply.headers_mut().insert(era::SESSION_ID, v);
+        }
+        reply
+    }
+
+    /// Runs `request` on its own task (so a client that goes away cancels it
+    /// upstream instead of abandoning it) and answers with JSON, or with SSE
+    /// as soon as the request produces a notification.
+    async fn dispatch(
+        &self,
+        era: Era,
+        id: RequestId,
+        request: ClientRequest,
+        mut ctx: CallContext,
+    ) -> Reply {
+        let (note_tx, mut notes) = mpsc::unbounded_channel::<ServerNotification>();
+        let (result_tx, mut result) = oneshot::channel::<ServerJsonRpcMessage>();
+        ctx.downstream = Some(Downstream::Stream(note_tx));
+        let guard = ctx.cancel.clone().drop_guard();
+        let mux = self.mux.clone();
+        let task_era = era.clone();
+        tokio::spawn(async move {
+            let msg = match mux.handle(request, &ctx).await {
+                Ok(mut r) => {
+                    era::shape_result(&mut r, &task_era);
+                    ServerJsonRpcMessage::response(r, id)
+                }
+                Err(mut e) => {
+                    era::shape_error(&mut e, &task_era);
+                    ServerJsonRpcMessage::error(e, Some(id))
+                }
+            };
+            drop(ctx);
+            let _ = result_tx.send(msg);
+        });
+        tokio::select! {
+            biased;
+            done = &mut result => {
+                let Ok(msg) = done else {
+                    return jsonrpc_refusal(StatusCode::INTERNAL_SERVER_ERROR, None,
+                        ErrorData::internal_error("the request's task ended without a result", None));
+                };
+                let mut queued = VecDeque::new();
+                while let Ok(n) = notes.try_recv() {
+                    queued.push_back(body::sse_event(&ServerJsonRpcMessage::notification(n)));
+                }
+                guard.disarm();
+                if queued.is_empty() {
+                    let status = match &msg {
+                        ServerJsonRpcMessage::Error(e) => era::error_status(e.error.code, &era),
+                        _ => StatusCode::OK,
+                    };
+                    return json_reply(status, &msg);
+                }
+                queued.push_back(body::sse_event(&msg));
+                let (_, never) = oneshot::channel();
+                sse_reply(body::SseStream::new(queued, notes, never, CancellationToken::new().drop_guard()))
+            }
+            Some(first) = notes.recv() => {
+                let queued = VecDeque::from([body::sse_event(&ServerJsonRpcMessage::notification(first))]);
+                sse_reply(body::SseStream::new(queued, notes, result, guard))
+            }
+        }
+    }
+
+    fn notification(&self, headers: &http::HeaderMap, n: ClientNotification) -> Reply {
+        if headers.contains_key(era::SESSION_ID) {
+            if let Err(reply) = self.session(headers) {
+                return *reply;
+            }
+        }
+        if let ClientNotification::CancelledNotification(c) = n {
+            if let (Some(session), Some(request_id)) =
+                (header_str(headers, era::SESSION_ID), c.params.request_id)
+            {
+                let token = self
+                    .lock_inflight()
+                    .remove(&(session.to_owned(), request_id));
+                if let Some(t) = token {
+                    tracing::debug!("MCP request cancelled by the client");
+                    t.cancel();
+                }
+            }
+        }
+        accepted()
+    }
+
+    fn delete(&self, headers: &http::HeaderMap) -> Reply {
+        match self.session(headers) {
+            Ok(claims) => {
+                if let Some(id) = header_str(headers, era::SESSION_ID) {
+                    self.sessions.revoke(id, &claims);
+                }
+                // 200: clients (the Python SDK among them) take only 200/204 as terminated.
+                Response::new(ResponseBody::empty())
+            }
+            Err(reply) => *reply,
+        }
+    }
+
+    /// The legacy session the request names, or the reply refusing it.
+    fn session(&self, headers: &http::HeaderMap) -> Result<SessionClaims, Box<Reply>> {
+        let Some(id) = header_str(headers, era::SESSION_ID) else {
+            return Err(Box::new(jsonrpc_refusal(
+                StatusCode::BAD_REQUEST,
+                None,
+                ErrorData::invalid_request(
+                    "Bad Request: Mcp-Session-Id header is required (send initialize first, or use the 2026-07-28 protocol with per-request _meta)",
+                    None,
+                ),
+            )));
+        };
+        self.sessions.open(id).map_err(|e| {
+            tracing::debug!(error = %e, "MCP session refused");
+            Box::new(jsonrpc_refusal(
+                StatusCode::NOT_FOUND,
+                None,
+                ErrorData::invalid_request(
+                    format!("Session not found: {e}; initialize again"),
+                    None,
+                ),
+            ))
+        })
+    }
+
+    fn lock_inflight(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<(String, RequestId), CancellationToken>> {
+        self.inflight.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Requests a client may want to cancel: the ones that run a target's code.
+fn may_take_long(request: &ClientRequest) -> bool {
+    matches!(
+        request,
+        ClientRequest::CallToolRequest(_)
+            | ClientRequest::GetPromptRequest(_)
+            | ClientRequest::ReadResourceRequest(_)
+    )
+}
+
+/// Parses one JSON-RPC message, telling a parse error (-32700) from valid JSON
+/// that is not a message this server accepts (-32600, or -32602 for bad params).
+fn parse(bytes: &[u8]) -> Result<ClientJsonRpcMessage, ErrorData> {
+    if let Ok(m) = serde_json::from_slice::<ClientJsonRpcMessage>(bytes) {
+        return Ok(m);
+    }
+    let value: serde_json::Value = serde_json::from_slice(bytes)
+        .map_err(|e| ErrorData::parse_error(format!("Parse error: {e}"), None))?;
+    if value.is_array() {
+        return Err(ErrorData::invalid_request(
+            "Invalid Request: JSON-RPC batches are not supported (removed in MCP 2025-06-18); send one message per POST",
+            None,
+        ));
+    }
+    let is_message = value.get("jsonrpc").and_then(|j| j.as_str()) == Some("2.0")
+        && (value.get("method").is_some_and(|m| m.is_string())
+            || value.get("result").is_some()
+            || value.get("error").is_some());
+    if !is_message {
+        return Err(ErrorData::invalid_request(
+            "Invalid Request: expected a JSON-RPC 2.0 message with \"jsonrpc\": \"2.0\" and a method",
+            None,
+        ));
+    }
+    let method = value.get("method").and_then(|m| m.as_str()).unwrap_or("?");
+    let detail = serde_json::from_value::<ClientJsonRpcMessage>(value.clone())
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    Err(ErrorData::invalid_params(
+        format!("Invalid params for {method}: {detail}"),
+        None,
+    ))
+}
+
+fn accepts_json_and_sse(headers: &http::HeaderMap) -> bool {
+    let (mut json, mut sse) = (false, false);
+    for value in headers.get_all(header::ACCEPT) {
+        let Ok(value) = value.to_str() else { continue };
+        for item in value.split(',') {
+            let media = item
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
+            match media.as_str() {
+                "*/*" => (json, sse) = (true, true),
+                "application/json" | "application/*" => json = true,
+                "text/event-stream" | "text/*" => sse = true,
+                _ => {}
+            }
+        }
+    }
+    json && sse
+}
+
+fn header_str<'a>(headers: &'a http::HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+fn plain(status: StatusCode, text: &'static str) -> Reply {
+    let mut r = Response::new(ResponseBody::full(text));
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+    r
+}
+
+fn accepted() -> Reply {
+    let mut r = Response::new(ResponseBody::empty());
+    *r.status_mut() = StatusCode::ACCEPTED;
+    r
+}
+
+fn json_reply(status: StatusCode, msg: &ServerJsonRpcMessage) -> Reply {
+    let body = serde_json::to_vec(msg).unwrap_or_default();
+    let mut r = Response::new(ResponseBody::full(body));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+fn jsonrpc_refusal(status: StatusCode, id: Option<RequestId>, error: ErrorData) -> Reply {
+    let body = serde_json::to_vec(&JsonRpcError::new(id, error)).unwrap_or_default();
+    let mut r = Response::new(ResponseBody::full(body));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+fn sse_reply(stream: body::SseStream) -> Reply {
+    let mut r = Response::new(ResponseBody::sse(stream));
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    r
+}

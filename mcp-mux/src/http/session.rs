@@ -1,0 +1,252 @@
+//! Sealed session ids: the legacy era's `Mcp-Session-Id`, made so that any
+//! replica holding the same key can serve the session.
+//!
+//! The multiplexer shares one upstream connection per target among all its
+//! clients, so a downstream session has no upstream state to carry: what a
+//! replica needs is what the client said in `initialize` (protocol version,
+//! capabilities) and when the session expires. That is sealed with
+//! ChaCha20-Poly1305 under `config.sessionKey`, with the backend's identity as
+//! associated data so an id minted for one route is refused on another.
+//!
+//! Format: `sb1.` + base64url(nonce ‖ ciphertext ‖ tag). Visible ASCII, as the
+//! spec requires of session ids.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, CHACHA20_POLY1305, NONCE_LEN};
+use ring::rand::{SecureRandom, SystemRandom};
+use rmcp::model::{ClientCapabilities, ProtocolVersion};
+use serde::{Deserialize, Serialize};
+
+const PREFIX: &str = "sb1.";
+/// Most revoked ids remembered (a DELETE flood must not grow memory without bound).
+const MAX_REVOKED: usize = 100_000;
+
+/// What a session id carries.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionClaims {
+    /// The protocol version agreed in `initialize`.
+    #[serde(rename = "v")]
+    pub protocol_version: String,
+    /// What the client said it can do (sampling, elicitation, roots).
+    #[serde(rename = "c", default)]
+    pub capabilities: ClientCapabilities,
+    /// Expiry, seconds since the Unix epoch.
+    #[serde(rename = "x")]
+    pub expires: u64,
+}
+
+impl SessionClaims {
+    /// The protocol version as rmcp's type.
+    pub fn version(&self) -> ProtocolVersion {
+        serde_json::from_value(serde_json::Value::String(self.protocol_version.clone()))
+            .unwrap_or(ProtocolVersion::LATEST_WITH_INITIALIZE)
+    }
+}
+
+/// Why a presented session id is not accepted. Every case is answered 404, so
+/// the client re-initializes, as the spec says.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SessionError {
+    #[error("not a session id minted by this gateway")]
+    Malformed,
+    #[error("the session id does not open with this gateway's key (a different sessionKey, or another route)")]
+    Unsealable,
+    #[error("the session expired")]
+    Expired,
+    #[error("the session was terminated")]
+    Terminated,
+}
+
+/// Mints and opens session ids.
+pub struct SessionSealer {
+    key: LessSafeKey,
+    scope: Vec<u8>,
+    max_age: Duration,
+    rng: SystemRandom,
+    /// Ids ended by DELETE on this replica, with their expiry. Other replicas do
+    /// not learn of a DELETE; the id stays valid there until it expires.
+    revoked: Mutex<HashMap<String, u64>>,
+}
+
+impl SessionSealer {
+    /// A sealer with `key` for the backend named by `scope`.
+    pub fn new(key: [u8; 32], scope: &str, max_age: Duration) -> Self {
+        let unbound = UnboundKey::new(&CHACHA20_POLY1305, &key);
+        // A 32-byte key is always valid for ChaCha20-Poly1305.
+        let key = LessSafeKey::new(unbound.unwrap_or_else(|_| unreachable!("32-byte key")));
+        Self {
+            key,
+            scope: scope.as_bytes().to_vec(),
+            max_age,
+            rng: SystemRandom::new(),
+            revoked: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// A random 32-byte key (for a gateway started without `sessionKey`).
+    pub fn random_key() -> [u8; 32] {
+        let mut key = [0u8; 32];
+        if SystemRandom::new().fill(&mut key).is_err() {
+            // No system randomness: fall back to time and address entropy rather than panic.
+            let seed = now_nanos() ^ (&key as *const _ as u128);
+            key[..16].copy_from_slice(&seed.to_le_bytes());
+        }
+        key
+    }
+
+    /// A new session id for a client that initialized with `version` and `capabilities`.
+    pub fn mint(&self, version: &ProtocolVersion, capabilities: &ClientCapabilities) -> String {
+        let claims = SessionClaims {
+            protocol_version: version.as_str().to_owned(),
+            capabilities: capabilities.clone(),
+            expires: now_secs() + self.max_age.as_secs(),
+        };
+        let mut buf = serde_json::to_vec(&claims).unwrap_or_default();
+        let mut nonce = [0u8; NONCE_LEN];
+        if self.rng.fill(&mut nonce).is_err() {
+            nonce[..12].copy_from_slice(&now_nanos().to_le_bytes()[..12]);
+        }
+        // Sealing in place cannot fail for inputs under the 256 GiB limit.
+        let _ = self.key.seal_in_place_append_tag(
+            Nonce::assume_unique_for_key(nonce),
+            Aad::from(&self.scope),
+            &mut buf,
+        );
+        let mut out = Vec::with_capacity(NONCE_LEN + buf.len());
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&buf);
+        format!("{PREFIX}{}", URL_SAFE_NO_PAD.encode(out))
+    }
+
+    /// Opens `id`, checking its seal, expiry and revocation.
+    pub fn open(&self, id: &str) -> Result<SessionClaims, SessionError> {
+        let b64 = id.strip_prefix(PREFIX).ok_or(SessionError::Malformed)?;
+        let raw = URL_SAFE_NO_PAD
+            .decode(b64)
+            .map_err(|_| SessionError::Malformed)?;
+        if raw.len() < NONCE_LEN + CHACHA20_POLY1305.tag_len() {
+            return Err(SessionError::Malformed);
+        }
+        let (nonce, sealed) = raw.split_at(NONCE_LEN);
+        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| SessionError::Malformed)?;
+        let mut sealed = sealed.to_vec();
+        let plain = self
+            .key
+            .open_in_place(nonce, Aad::from(&self.scope), &mut sealed)
+            .map_err(|_| SessionError::Unsealable)?;
+        let claims: SessionClaims =
+            serde_json::from_slice(plain).map_err(|_| SessionError::Unsealable)?;
+        if claims.expires <= now_secs() {
+            return Err(SessionError::Expired);
+        }
+        if self.lock_revoked().contains_key(id) {
+            return Err(SessionError::Terminated);
+        }
+        Ok(claims)
+    }
+
+    /// Ends `id` on this replica (DELETE).
+    pub fn revoke(&self, id: &str, claims: &SessionClaims) {
+        let now = now_secs();
+        let mut revoked = self.lock_revoked();
+        if revoked.len() >= MAX_REVOKED {
+            revoked.retain(|_, exp| *exp > now);
+        }
+        if revoked.len() < MAX_REVOKED {
+            revoked.insert(id.to_owned(), claims.expires);
+        }
+    }
+
+    fn lock_revoked(&self) -> std::sync::MutexGuard<'_, HashMap<String, u64>> {
+        self.revoked.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn now_nanos() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sealer(key: u8, scope: &str) -> SessionSealer {
+        SessionSealer::new([key; 32], scope, Duration::from_secs(3600))
+    }
+
+    #[test]
+    fn a_minted_id_opens_on_another_sealer_with_the_same_key() {
+        let a = sealer(7, "route/mcp");
+        let b = sealer(7, "route/mcp");
+        let mut caps = ClientCapabilities::default();
+        caps.roots = Some(Default::default());
+        let id = a.mint(&ProtocolVersion::V_2025_06_18, &caps);
+        assert!(id.starts_with("sb1.") && id.bytes().all(|c| (0x21..=0x7e).contains(&c)));
+        let claims = b.open(&id).expect("opens");
+        assert_eq!(claims.version(), ProtocolVersion::V_2025_06_18);
+        assert!(claims.capabilities.roots.is_some());
+        assert_ne!(
+            id,
+            a.mint(&ProtocolVersion::V_2025_06_18, &caps),
+            "ids are unique"
+        );
+    }
+
+    #[test]
+    fn other_keys_routes_and_tampering_are_refused() {
+        let a = sealer(7, "route/mcp");
+        let id = a.mint(
+            &ProtocolVersion::V_2025_11_25,
+            &ClientCapabilities::default(),
+        );
+        assert_eq!(
+            sealer(8, "route/mcp").open(&id),
+            Err(SessionError::Unsealable)
+        );
+        assert_eq!(
+            sealer(7, "other/mcp").open(&id),
+            Err(SessionError::Unsealable)
+        );
+        let mut bytes = id.clone().into_bytes();
+        let last = bytes.len() - 1;
+        bytes[last] = if bytes[last] == b'A' { b'B' } else { b'A' };
+        let tampered = String::from_utf8(bytes).expect("ascii");
+        assert!(a.open(&tampered).is_err());
+        assert_eq!(a.open("not-ours"), Err(SessionError::Malformed));
+        assert_eq!(a.open("sb1.!!!"), Err(SessionError::Malformed));
+        assert_eq!(a.open("sb1.AAAA"), Err(SessionError::Malformed));
+    }
+
+    #[test]
+    fn expired_and_revoked_ids_are_refused() {
+        let short = SessionSealer::new([1; 32], "r", Duration::from_secs(0));
+        let id = short.mint(
+            &ProtocolVersion::V_2025_11_25,
+            &ClientCapabilities::default(),
+        );
+        assert_eq!(short.open(&id), Err(SessionError::Expired));
+        let a = sealer(1, "r");
+        let id = a.mint(
+            &ProtocolVersion::V_2025_11_25,
+            &ClientCapabilities::default(),
+        );
+        let claims = a.open(&id).expect("opens");
+        a.revoke(&id, &claims);
+        assert_eq!(a.open(&id), Err(SessionError::Terminated));
+    }
+}

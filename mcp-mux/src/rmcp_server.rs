@@ -1,0 +1,124 @@
+//! The [`Multiplexer`] as an rmcp `ServerHandler`, for in-process use and for
+//! transports rmcp serves (stdio, a duplex pipe in tests). The gateway's HTTP
+//! endpoint does not go through here: it uses [`crate::http`].
+
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CompleteRequestParams, CompleteResult, ErrorData,
+    GetPromptRequestParams, GetPromptResponse, InitializeRequestParams, InitializeResult,
+    ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
+    PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse, ServerConfig,
+    ServerResult,
+};
+use rmcp::service::{RequestContext, RoleServer};
+use rmcp::ServerHandler;
+
+use crate::context::CallContext;
+use crate::Multiplexer;
+
+fn cursor(p: Option<PaginatedRequestParams>) -> Option<String> {
+    p.and_then(|p| p.cursor)
+}
+
+fn wrong(method: &str) -> ErrorData {
+    ErrorData::internal_error(format!("unexpected result type for {method}"), None)
+}
+
+impl ServerHandler for Multiplexer {
+    fn get_info(&self) -> ServerConfig {
+        self.cached_server_config()
+    }
+
+    async fn initialize(
+        &self,
+        request: InitializeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<InitializeResult, ErrorData> {
+        context.peer.set_peer_info(request.clone());
+        self.server_config().await;
+        self.negotiate_initialize(&request)
+    }
+
+    async fn list_tools(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        Multiplexer::list_tools(self, cursor(request)).await
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let ctx = CallContext::from_rmcp(&context);
+        match Multiplexer::call_tool(self, request, &ctx).await? {
+            ServerResult::CallToolResult(r) => Ok(CallToolResponse::Complete(r)),
+            ServerResult::InputRequiredResult(r) => Ok(CallToolResponse::InputRequired(r)),
+            ServerResult::CreateTaskResult(r) => Ok(CallToolResponse::Task(r)),
+            _ => Err(wrong("tools/call")),
+        }
+    }
+
+    async fn list_prompts(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, ErrorData> {
+        Multiplexer::list_prompts(self, cursor(request)).await
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, ErrorData> {
+        let ctx = CallContext::from_rmcp(&context);
+        match Multiplexer::get_prompt(self, request, &ctx).await? {
+            ServerResult::GetPromptResult(r) => Ok(GetPromptResponse::Complete(r)),
+            ServerResult::InputRequiredResult(r) => Ok(GetPromptResponse::InputRequired(r)),
+            _ => Err(wrong("prompts/get")),
+        }
+    }
+
+    async fn list_resources(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        Multiplexer::list_resources(self, cursor(request)).await
+    }
+
+    async fn list_resource_templates(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, ErrorData> {
+        Multiplexer::list_resource_templates(self, cursor(request)).await
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        let ctx = CallContext::from_rmcp(&context);
+        match Multiplexer::read_resource(self, request, &ctx).await? {
+            ServerResult::ReadResourceResult(r) => Ok(ReadResourceResponse::Complete(r)),
+            ServerResult::InputRequiredResult(r) => Ok(ReadResourceResponse::InputRequired(r)),
+            _ => Err(wrong("resources/read")),
+        }
+    }
+
+    async fn complete(
+        &self,
+        request: CompleteRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CompleteResult, ErrorData> {
+        let ctx = CallContext::from_rmcp(&context);
+        match Multiplexer::complete(self, request, &ctx).await? {
+            ServerResult::CompleteResult(r) => Ok(r),
+            _ => Err(wrong("completion/complete")),
+        }
+    }
+}
