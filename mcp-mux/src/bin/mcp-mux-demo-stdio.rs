@@ -1,13 +1,15 @@
 //! A tiny stdio MCP server for tests and demos of mcp-mux: tools `echo`
 //! (returns `message`), `pid` (its process id, so a test can kill it) and
-//! `exit` (terminates the process mid-call, to exercise reconnects).
+//! `exit` (terminates the process mid-call, to exercise reconnects) and `count`
+//! (sends `n` progress notifications `delayMs` apart, then returns).
 //! Writes one line to stderr at start, which mcp-mux routes to `tracing`.
 
 use std::sync::Arc;
 
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ErrorData,
-    ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
+    ListToolsResult, PaginatedRequestParams, ProgressNotificationParam, ServerCapabilities,
+    ServerConfig, Tool,
 };
 use rmcp::service::{RequestContext, RoleServer};
 use rmcp::{ServerHandler, ServiceExt};
@@ -43,14 +45,30 @@ impl ServerHandler for Demo {
                 schema(serde_json::json!({})),
             ),
             Tool::new("exit", "Exits the process.", schema(serde_json::json!({}))),
+            Tool::new(
+                "count",
+                "Sends `n` progress notifications `delayMs` apart, then returns `counted n`.",
+                schema(serde_json::json!({
+                    "n": {"type": "integer", "minimum": 0, "maximum": 100},
+                    "delayMs": {"type": "integer", "minimum": 0, "maximum": 10000}
+                })),
+            ),
         ]))
     }
 
     async fn call_tool(
         &self,
         request: CallToolRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
+        let int_arg = |name: &str| {
+            request
+                .arguments
+                .as_ref()
+                .and_then(|a| a.get(name))
+                .and_then(|v| v.as_u64())
+                .unwrap_or(0)
+        };
         let text = match request.name.as_ref() {
             "echo" => request
                 .arguments
@@ -61,6 +79,21 @@ impl ServerHandler for Demo {
                 .to_owned(),
             "pid" => std::process::id().to_string(),
             "exit" => std::process::exit(3),
+            "count" => {
+                let n = int_arg("n").min(100);
+                let delay = std::time::Duration::from_millis(int_arg("delayMs").min(10_000));
+                let token = context.meta.get_progress_token();
+                for i in 1..=n {
+                    tokio::time::sleep(delay).await;
+                    if let Some(token) = &token {
+                        let p = ProgressNotificationParam::new(token.clone(), i as f64)
+                            .with_total(n as f64)
+                            .with_message(format!("step {i} of {n}"));
+                        let _ = context.peer.notify_progress(p).await;
+                    }
+                }
+                format!("counted {n}")
+            }
             other => {
                 return Err(ErrorData::invalid_params(
                     format!("Unknown tool: {other}"),

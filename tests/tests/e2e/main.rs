@@ -10,6 +10,7 @@ mod admin;
 mod bad_input;
 mod config_errors;
 mod mcp;
+mod mcp_http;
 mod mcp_interop;
 mod policies;
 mod proxy;

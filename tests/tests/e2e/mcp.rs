@@ -66,7 +66,7 @@ fn http_target(name: &str, url: &str) -> String {
 }
 
 /// Runs one step of a test, bounded by [`STEP`].
-async fn step<F: Future>(what: &str, fut: F) -> F::Output {
+pub(crate) async fn step<F: Future>(what: &str, fut: F) -> F::Output {
     tokio::time::timeout(STEP, fut)
         .await
         .unwrap_or_else(|_| panic!("{what}: timed out after {STEP:?}"))
