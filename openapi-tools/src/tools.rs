@@ -10,7 +10,7 @@ use rmcp::model::{JsonObject, Tool, ToolAnnotations};
 use serde_json::{json, Map, Value};
 
 use crate::model::{ApiModel, BodyKind, Operation};
-use crate::schema::{def_name_of, reachable_defs};
+use crate::schema::{def_name_of, reachable_defs_of};
 
 /// Where one tool argument goes.
 #[derive(Debug, Clone, PartialEq)]
@@ -24,15 +24,63 @@ pub enum Binding {
 }
 
 /// A generated tool and what the executor needs to run it.
+///
+/// The schemas held here are *compact*: their `$ref`s point into `#/$defs` but the `$defs`
+/// themselves are left out, since they live once in [`ApiModel::defs`]. [`ToolDef::materialize`]
+/// adds the definitions each schema reaches, which is what goes on the wire. In a document like
+/// Microsoft Graph almost every definition reaches every other, so copying them into each of
+/// 11,000 tools at load time would take gigabytes; this way a tool is only expanded when it is
+/// listed, described or first called.
 #[derive(Debug, Clone)]
 pub struct ToolDef {
+    /// The tool with its compact input schema and no output schema (see above).
     pub tool: Tool,
     /// Index into [`ApiModel::operations`].
     pub op_index: usize,
     /// Argument name → destination.
     pub bindings: BTreeMap<String, Binding>,
-    /// The input schema as a `Value` (for validation).
-    pub input_schema: Arc<Value>,
+    /// Whether the tool has an `outputSchema` (built from the operation on materialising).
+    pub has_output_schema: bool,
+}
+
+impl ToolDef {
+    /// The tool as clients see it: each schema with the `$defs` it reaches.
+    pub fn materialize(&self, model: &ApiModel) -> Tool {
+        let mut tool = self.tool.clone();
+        tool.input_schema = Arc::new(with_defs(&self.tool.input_schema, model));
+        if let Some(out) = self.compact_output_schema(model) {
+            tool.output_schema = Some(Arc::new(with_defs(&out, model)));
+        }
+        tool
+    }
+
+    /// The output schema without its `$defs` (`None` when the tool has none).
+    pub fn compact_output_schema(&self, model: &ApiModel) -> Option<JsonObject> {
+        if !self.has_output_schema {
+            return None;
+        }
+        output_schema(model, &model.operations[self.op_index])
+    }
+
+    /// The compact input schema's top-level `properties`.
+    pub fn input_properties(&self) -> Option<&Map<String, Value>> {
+        self.tool.input_schema.get("properties")?.as_object()
+    }
+
+    /// The full input schema (with `$defs`), as validation needs it.
+    pub fn full_input_schema(&self, model: &ApiModel) -> Value {
+        Value::Object(with_defs(&self.tool.input_schema, model))
+    }
+}
+
+/// `schema` plus a `$defs` object holding every definition it reaches (none: unchanged).
+fn with_defs(schema: &JsonObject, model: &ApiModel) -> JsonObject {
+    let defs = reachable_defs_of(schema.values(), &model.defs);
+    let mut out = schema.clone();
+    if !defs.is_empty() {
+        out.insert("$defs".into(), Value::Object(defs));
+    }
+    out
 }
 
 /// Limits applied while building tools.
@@ -48,9 +96,7 @@ pub fn build(model: &ApiModel, op_index: usize, name: String, opts: BuildOptions
     let (properties, required, bindings) = layout(model, op);
     let mut input = Map::new();
     input.insert("type".into(), json!("object"));
-    let props_value = Value::Object(properties);
-    let defs = reachable_defs(&props_value, &model.defs);
-    input.insert("properties".into(), props_value);
+    input.insert("properties".into(), Value::Object(properties));
     if !required.is_empty() {
         input.insert(
             "required".into(),
@@ -58,25 +104,13 @@ pub fn build(model: &ApiModel, op_index: usize, name: String, opts: BuildOptions
         );
     }
     input.insert("additionalProperties".into(), json!(false));
-    if !defs.is_empty() {
-        input.insert("$defs".into(), Value::Object(defs));
-    }
-    let mut tool = Tool::new(
-        name,
-        description(op, opts.max_description),
-        Arc::new(input.clone()),
-    );
-    if opts.output_schema {
-        if let Some(out) = output_schema(model, op) {
-            tool = tool.with_raw_output_schema(Arc::new(out));
-        }
-    }
-    tool = tool.with_annotations(annotations(op));
+    let tool = Tool::new(name, description(op, opts.max_description), Arc::new(input))
+        .with_annotations(annotations(op));
     ToolDef {
         tool,
         op_index,
         bindings,
-        input_schema: Arc::new(Value::Object(input)),
+        has_output_schema: opts.output_schema && has_output_schema(model, op),
     }
 }
 
@@ -206,14 +240,7 @@ fn base64_fields(v: &Value) -> Value {
 
 /// Follows a top-level `$ref` into the shared defs so the layout can see the properties.
 pub fn inline(model: &ApiModel, schema: &Value) -> Value {
-    let mut cur = schema.clone();
-    for _ in 0..8 {
-        match def_name_of(&cur).and_then(|n| model.defs.get(n)) {
-            Some(body) => cur = (**body).clone(),
-            None => break,
-        }
-    }
-    cur
+    inline_ref(model, schema).clone()
 }
 
 fn is_flattenable(s: &Value) -> bool {
@@ -244,19 +271,39 @@ fn is_flattenable(s: &Value) -> bool {
             .is_some_and(|p| !p.is_empty())
 }
 
-fn output_schema(model: &ApiModel, op: &Operation) -> Option<JsonObject> {
-    let s = inline(model, op.response_schema.as_ref()?);
-    let obj = s.as_object()?;
+/// Follows a top-level `$ref` without copying (for looking only).
+fn inline_ref<'m>(model: &'m ApiModel, schema: &'m Value) -> &'m Value {
+    let mut cur = schema;
+    for _ in 0..8 {
+        match def_name_of(cur).and_then(|n| model.defs.get(n)) {
+            Some(body) => cur = body,
+            None => break,
+        }
+    }
+    cur
+}
+
+/// An `outputSchema` is emitted only for object responses (not unions, arrays or scalars).
+fn has_output_schema(model: &ApiModel, op: &Operation) -> bool {
+    let Some(s) = op.response_schema.as_ref() else {
+        return false;
+    };
+    let Some(obj) = inline_ref(model, s).as_object() else {
+        return false;
+    };
     let is_object = obj.get("type") == Some(&json!("object"))
         || (obj.get("type").is_none() && obj.contains_key("properties"));
-    if !is_object || ["oneOf", "anyOf"].iter().any(|k| obj.contains_key(*k)) {
+    is_object && !["oneOf", "anyOf"].iter().any(|k| obj.contains_key(*k))
+}
+
+fn output_schema(model: &ApiModel, op: &Operation) -> Option<JsonObject> {
+    if !has_output_schema(model, op) {
         return None;
     }
+    let obj = inline_ref(model, op.response_schema.as_ref()?).as_object()?;
     let mut out = obj.clone();
-    let defs = reachable_defs(&s, &model.defs);
-    if !defs.is_empty() {
-        out.insert("$defs".into(), Value::Object(defs));
-    }
+    // MCP requires `type: object` at the root of an output schema.
+    out.insert("type".into(), json!("object"));
     Some(out)
 }
 

@@ -46,7 +46,7 @@ impl OpenApiTools {
     /// Loads `config.spec` and builds the tools.
     pub fn load(config: OpenApiConfig) -> Result<Self> {
         let docs = DocSet::load(&config.spec)?;
-        let model = crate::parse::convert(&docs)?;
+        let model = crate::parse::convert_owned(docs)?;
         Self::from_model(model, config)
     }
 
@@ -111,13 +111,46 @@ impl OpenApiTools {
         &self.model
     }
 
-    /// The MCP tool definitions, in document order.
-    pub fn tools(&self) -> Vec<Tool> {
-        self.tools.iter().map(|t| t.tool.clone()).collect()
+    /// The configuration the tools were built with.
+    pub fn config(&self) -> &OpenApiConfig {
+        &self.config
     }
 
-    /// One tool definition by name.
-    pub fn tool(&self, name: &str) -> Option<&ToolDef> {
+    /// Every tool's internal definition, in document order.
+    pub fn tool_defs(&self) -> &[ToolDef] {
+        &self.tools
+    }
+
+    /// The MCP tool definitions, in document order, each with the `$defs` it reaches.
+    pub fn tools(&self) -> Vec<Tool> {
+        self.tools
+            .iter()
+            .map(|t| t.materialize(&self.model))
+            .collect()
+    }
+
+    /// Number of tools.
+    pub fn len(&self) -> usize {
+        self.tools.len()
+    }
+
+    /// Whether the selection left no tool.
+    pub fn is_empty(&self) -> bool {
+        self.tools.is_empty()
+    }
+
+    /// Tool names, in document order.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.tools.iter().map(|t| t.tool.name.as_ref())
+    }
+
+    /// One tool definition by name, as clients see it (with its `$defs`).
+    pub fn tool(&self, name: &str) -> Option<Tool> {
+        self.tool_def(name).map(|t| t.materialize(&self.model))
+    }
+
+    /// One tool's internal definition (compact schemas, argument bindings) by name.
+    pub fn tool_def(&self, name: &str) -> Option<&ToolDef> {
         self.by_name.get(name).map(|&i| &self.tools[i])
     }
 
@@ -139,7 +172,7 @@ impl OpenApiTools {
 
     fn validator(&self, i: usize) -> std::result::Result<&Validator, String> {
         self.validators[i]
-            .get_or_init(|| crate::validate::compile(&self.tools[i].input_schema))
+            .get_or_init(|| crate::validate::compile(&self.tools[i].full_input_schema(&self.model)))
             .as_ref()
             .map_err(Clone::clone)
     }

@@ -99,7 +99,7 @@ async fn all_three_versions_load_with_valid_schemas() {
 #[tokio::test]
 async fn schema_layout_clashes_defs_and_annotations() {
     let t = OpenApiTools::load(OpenApiConfig::new(spec("openapi-3.0.yaml"))).unwrap();
-    let echo = t.tool("echoEverything").unwrap().tool.clone();
+    let echo = t.tool("echoEverything").unwrap();
     let props = echo
         .input_schema
         .get("properties")
@@ -123,12 +123,12 @@ async fn schema_layout_clashes_defs_and_annotations() {
     assert!(t.tool("legacyThing").is_none());
     assert!(t.not_exposed().iter().any(|s| s.path == "/legacy/thing"));
     // outputSchema from the allOf-merged Pet; nullable enum became type array
-    let get = t.tool("getPet").unwrap().tool.clone();
+    let get = t.tool("getPet").unwrap();
     let out = get.output_schema.clone().expect("output schema");
     assert_eq!(out["required"], json!(["name", "id"]));
     assert_eq!(out["properties"]["tag"]["type"], json!(["string", "null"]));
     assert_eq!(get.annotations.as_ref().unwrap().read_only_hint, Some(true));
-    let del = t.tool("deletePet").unwrap().tool.clone();
+    let del = t.tool("deletePet").unwrap();
     assert_eq!(
         del.annotations.as_ref().unwrap().destructive_hint,
         Some(true)
@@ -369,7 +369,8 @@ async fn auth_schemes() {
         assert_eq!(ok_json(&r)["ok"], true, "{tool}");
     }
     // credentials never show up as tool parameters
-    let schema = &t.tool("secureHeader").unwrap().tool.input_schema;
+    let secure = t.tool("secureHeader").unwrap();
+    let schema = &secure.input_schema;
     assert_eq!(schema.get("properties"), Some(&json!({})));
     // without credentials the API's 401 reaches the model as a tool error
     let t = tools_for("openapi-3.0.yaml", |_, _| {}).await;
@@ -485,7 +486,7 @@ async fn openapi_31_features_and_file_refs() {
         )]);
     })
     .await;
-    let create = t.tool("createPet").unwrap().tool.clone();
+    let create = t.tool("createPet").unwrap();
     let props = create.input_schema.get("properties").unwrap();
     assert_eq!(props["kind"], json!({"const": "pet"}));
     assert_eq!(props["tag"]["type"], json!(["string", "null"]));

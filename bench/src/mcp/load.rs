@@ -9,12 +9,12 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use hdrhistogram::Histogram;
+use rmcp::model::ProtocolVersion;
 use rmcp::model::{
     CallToolRequestParams, ClientRequest, JsonObject, ListToolsRequest, ServerResult,
 };
-use rmcp::service::{RoleClient, RunningService};
+use rmcp::service::{ClientLifecycleMode, ClientServiceExt, RoleClient, RunningService};
 use rmcp::transport::StreamableHttpClientTransport;
-use rmcp::ServiceExt;
 use tokio::time::Instant;
 
 /// Highest latency tracked; slower requests are clamped (and would be a failure anyway).
@@ -76,12 +76,34 @@ impl McpLoad {
     }
 }
 
-/// Opens `n` sessions to `url` concurrently.
-pub async fn open_sessions(url: &str, n: usize) -> Result<Vec<Session>> {
+/// Which protocol era a client speaks.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Era {
+    /// `initialize` and an `Mcp-Session-Id` (2025-11-25 and older).
+    Legacy,
+    /// Stateless, `server/discover` and per-request `_meta` (2026-07-28).
+    Modern,
+}
+
+impl Era {
+    fn lifecycle(self) -> ClientLifecycleMode {
+        match self {
+            Era::Legacy => ClientLifecycleMode::Initialize,
+            Era::Modern => ClientLifecycleMode::Discover {
+                preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+            },
+        }
+    }
+}
+
+/// Opens `n` sessions (client connections) to `url` concurrently, in `era`.
+pub async fn open_sessions(url: &str, n: usize, era: Era) -> Result<Vec<Session>> {
     let mut tasks = Vec::with_capacity(n);
     for _ in 0..n {
         let transport = StreamableHttpClientTransport::from_uri(url.to_string());
-        tasks.push(tokio::spawn(async move { ().serve(transport).await }));
+        tasks.push(tokio::spawn(async move {
+            ().serve_with_lifecycle(transport, era.lifecycle()).await
+        }));
     }
     let mut sessions = Vec::with_capacity(n);
     for t in tasks {

@@ -8,7 +8,7 @@ use tokio::time::Instant;
 
 use super::cli::Args;
 use super::gateway::McpGateway;
-use super::load::{close_sessions, one, open_sessions, run_load, McpLoad, Op};
+use super::load::{close_sessions, one, open_sessions, run_load, Era, McpLoad, Op};
 use super::report::{print_header, print_summary};
 use super::server::{McpServers, ECHO};
 use crate::procfs::{clk_tck, CpuSample, ProcStats};
@@ -19,7 +19,7 @@ pub struct Row {
     /// `tools/call` or `tools/list (N targets)`: rows with the same group compare to the same
     /// direct row.
     pub group: String,
-    /// `direct` or `switchboard`.
+    /// `direct`, `switchboard` (legacy sessions) or `switchboard modern` (stateless).
     pub target: &'static str,
     pub concurrency: usize,
     pub load: McpLoad,
@@ -38,6 +38,7 @@ struct Scenario<'a> {
     op: Op,
     concurrency: usize,
     gateway_pid: Option<u32>,
+    era: Era,
 }
 
 /// Runs every scenario and prints the report.
@@ -62,9 +63,15 @@ pub async fn run(args: Args) -> Result<()> {
     {
         let gw = McpGateway::start(&bin, &urls[..1]).await?;
         for &c in &args.concurrency {
-            for (target, url, pid) in [
-                ("direct", urls[0].as_str(), None),
-                ("switchboard", gw.url.as_str(), Some(gw.pid())),
+            for (target, url, pid, era) in [
+                ("direct", urls[0].as_str(), None, Era::Legacy),
+                ("switchboard", gw.url.as_str(), Some(gw.pid()), Era::Legacy),
+                (
+                    "switchboard modern",
+                    gw.url.as_str(),
+                    Some(gw.pid()),
+                    Era::Modern,
+                ),
             ] {
                 let sc = Scenario {
                     group: "tools/call".into(),
@@ -73,6 +80,7 @@ pub async fn run(args: Args) -> Result<()> {
                     op: call.clone(),
                     concurrency: c,
                     gateway_pid: pid,
+                    era,
                 };
                 rows.push(measure_logged(&args, &servers, sc, &gw).await?);
             }
@@ -89,6 +97,7 @@ pub async fn run(args: Args) -> Result<()> {
             op: Op::List { tools: 1 },
             concurrency: args.list_concurrency,
             gateway_pid: None,
+            era: Era::Legacy,
         };
         rows.push(measure_logged(&args, &servers, direct, &gw).await?);
         let through = Scenario {
@@ -98,6 +107,7 @@ pub async fn run(args: Args) -> Result<()> {
             op: Op::List { tools: n },
             concurrency: args.list_concurrency,
             gateway_pid: Some(gw.pid()),
+            era: Era::Legacy,
         };
         rows.push(measure_logged(&args, &servers, through, &gw).await?);
     }
@@ -128,7 +138,7 @@ async fn measure_logged(
 /// Prints one progress line on stderr (stdout is kept for the final report).
 async fn measure(args: &Args, servers: &McpServers, sc: Scenario<'_>) -> Result<Row> {
     let label = format!("{} {} c={}", sc.group, sc.target, sc.concurrency);
-    let sessions = open_sessions(sc.url, sc.concurrency)
+    let sessions = open_sessions(sc.url, sc.concurrency, sc.era)
         .await
         .with_context(|| format!("{label}: opening sessions"))?;
     // One request before the clock starts, so a broken target fails loudly.

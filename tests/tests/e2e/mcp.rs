@@ -232,7 +232,10 @@ async fn lists_and_calls_across_stdio_openapi_and_http_targets() {
             .map(String::as_str)
             .collect()
     };
-    assert_eq!(of("demo_"), ["demo_echo", "demo_exit", "demo_pid"]);
+    assert_eq!(
+        of("demo_"),
+        ["demo_count", "demo_echo", "demo_exit", "demo_pid"]
+    );
     assert_eq!(of("remote_"), ["remote_add", "remote_whoami"]);
     for op in ["petstore_listPets", "petstore_getPet", "petstore_createPet"] {
         assert!(names.iter().any(|n| n == op), "{op} missing: {names:?}");
