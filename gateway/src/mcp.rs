@@ -11,8 +11,9 @@ use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use http::{Request, Response};
 use http_body_util::BodyExt;
+use mcp_mux::config::{OpenApiTargetConfig, TargetConfig};
 use mcp_mux::http::{HttpFront, HttpFrontConfig, SessionSealer};
-use mcp_mux::{McpBackendConfig, Multiplexer, MuxMetrics, Outcome, Target};
+use mcp_mux::{McpBackendConfig, Multiplexer, MuxError, MuxMetrics, Outcome, Target};
 
 use crate::metrics::Metrics;
 use crate::proxy::body::{Body, BoxError};
@@ -157,20 +158,7 @@ fn build(
         .metrics(metrics);
     for t in &config.targets {
         let target = match &t.openapi {
-            Some(o) => {
-                let mut oc = openapi_tools::config::OpenApiConfig::new(base_dir.join(&o.spec));
-                oc.base_url.clone_from(&o.base_url);
-                let tools = openapi_tools::toolset::OpenApiTools::load(oc).map_err(|e| {
-                    format!(
-                        "target {}: cannot load the OpenAPI document {}: {e}",
-                        t.name, o.spec
-                    )
-                })?;
-                Target::in_process_from_config(
-                    t,
-                    openapi_tools::server::OpenApiServer::new(Arc::new(tools)),
-                )
-            }
+            Some(o) => openapi_target(t, o, base_dir),
             None => match &t.stdio {
                 // A relative command path (`./bin/server`, `tools/server`) is relative to the
                 // config file, like every other path in it; a bare name is looked up in PATH.
@@ -188,6 +176,31 @@ fn build(
         builder = builder.target(target);
     }
     builder.build().map_err(|e| e.to_string())
+}
+
+/// An `openapi` target: the document loaded (relative to the config file) and converted now, so
+/// a broken document is a config error rather than a target that fails at the first list.
+fn openapi_target(
+    t: &TargetConfig,
+    config: &OpenApiTargetConfig,
+    base_dir: &Path,
+) -> Result<Target, MuxError> {
+    let mut config = config.clone();
+    config.spec = base_dir.join(&config.spec);
+    if config.timeout.is_none() {
+        // The target's `timeout` bounds each call; the REST request gets the same bound.
+        config.timeout = t.timeout.map(|d| format!("{}ms", d.0.as_millis()));
+    }
+    let tools = openapi_tools::toolset::OpenApiTools::load(config).map_err(|e| {
+        MuxError::InvalidTarget {
+            target: t.name.clone(),
+            message: format!("cannot load the OpenAPI document: {e}"),
+        }
+    })?;
+    Target::in_process_from_config(
+        t,
+        openapi_tools::server::OpenApiServer::new(Arc::new(tools)),
+    )
 }
 
 /// The key used when the config has no `sessionKey`: random, made once per process so that

@@ -111,16 +111,9 @@ pub struct HttpTargetConfig {
     pub headers: BTreeMap<String, String>,
 }
 
-/// `openapi: { spec, baseUrl }`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct OpenApiTargetConfig {
-    /// Path or URL of the OpenAPI (3.0/3.1) or Swagger 2.0 document.
-    pub spec: String,
-    /// Overrides the document's server URL.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub base_url: Option<String>,
-}
+/// `openapi: { spec, baseUrl, mode, credentials, ... }`: the `openapi-tools` crate's own config,
+/// so every key it supports is available here, with one schema and one set of docs.
+pub use openapi_tools::config::OpenApiConfig as OpenApiTargetConfig;
 
 /// `a2a: { url }`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -62,6 +62,7 @@ async fn lists_and_calls_across_three_transports() {
         names,
         [
             "inproc_echo",
+            "local_count",
             "local_echo",
             "local_exit",
             "local_pid",

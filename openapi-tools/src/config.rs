@@ -4,55 +4,56 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::Deserialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
 /// Settings for one REST API exposed as tools.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct OpenApiConfig {
     /// Path to the OpenAPI / Swagger document (JSON or YAML).
     pub spec: PathBuf,
     /// Overrides the document's `servers` (always wins; recommended when the spec is third-party).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub base_url: Option<String>,
     /// Values for `servers[].variables`, overriding their defaults.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub server_variables: BTreeMap<String, String>,
     /// Which operations become tools.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub tools: Selection,
     /// Tool name overrides, keyed by `operationId` or by `"METHOD /path"`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub names: BTreeMap<String, String>,
     /// Credentials, keyed by security scheme name from the document.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub credentials: BTreeMap<String, Credential>,
     /// Per-call timeout (`500ms`, `5s`, `1m`); default 30s.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<String>,
     /// Response bodies are read up to this many bytes; the rest is cut and the cut reported.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_response_bytes: Option<usize>,
     /// Maximum tool name length (leave room for a gateway prefix); default 64.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_name_length: Option<usize>,
     /// Maximum description length in characters; default 1024.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_description_length: Option<usize>,
     /// Emit `outputSchema` for object responses (default true).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output_schema: Option<bool>,
     /// `tools` (default): one MCP tool per selected operation. `meta`: three tools instead,
     /// `search_operations`, `describe_operation` and `call_operation`, for APIs with more
     /// operations than a model's context can take (see [`crate::meta`]).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub mode: ToolMode,
 }
 
 /// How the operations are exposed.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ToolMode {
     /// One tool per operation.
@@ -82,31 +83,32 @@ impl OpenApiConfig {
 
 /// `tools:` selection. An operation is a tool when it matches `include` (or `include` is empty),
 /// does not match `exclude`, and passes the tag, method and path-prefix filters.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Selection {
     /// Globs (`*`, `?`) over operationId or tool name.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub include: Vec<String>,
-    #[serde(default)]
+    /// Globs that drop an operation even when `include` matches it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub exclude: Vec<String>,
     /// Keep only operations with at least one of these tags.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<String>,
     /// Keep only these HTTP methods (case-insensitive).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub methods: Vec<String>,
     /// Keep only paths starting with one of these (segment-aware: `/pets` matches `/pets/{id}`, not `/petsitters`).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub path_prefixes: Vec<String>,
     /// Deprecated operations are left out unless this is true.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub include_deprecated: bool,
 }
 
 /// A credential for one security scheme.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase", untagged, deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all_fields = "camelCase", untagged, deny_unknown_fields)]
 pub enum Credential {
     /// For `apiKey` schemes.
     ApiKey { api_key: String },
@@ -115,14 +117,13 @@ pub enum Credential {
     /// For `http: basic`.
     Basic { username: String, password: String },
     /// For `oauth2` client-credentials flows.
-    #[serde(rename_all = "camelCase")]
     OAuth2 {
         client_id: String,
         client_secret: String,
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
         scopes: Vec<String>,
         /// Overrides the document's `tokenUrl`.
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         token_url: Option<String>,
     },
 }
@@ -200,6 +201,10 @@ pub fn glob_match(pattern: &str, text: &str) -> bool {
     p[pi..].iter().all(|&c| c == '*')
 }
 
+fn is_default<T: Default + PartialEq>(value: &T) -> bool {
+    *value == T::default()
+}
+
 /// `500ms`, `5s`, `2m`, `1h`, or a bare number of seconds.
 pub fn parse_duration(s: &str) -> Option<Duration> {
     let s = s.trim();
@@ -242,6 +247,28 @@ mod tests {
         let c: OpenApiConfig = serde_json::from_str(r#"{"spec": "a.yaml"}"#).expect("default");
         assert_eq!(c.mode, ToolMode::Tools);
         assert!(serde_json::from_str::<OpenApiConfig>(r#"{"spec": "a", "mode": "x"}"#).is_err());
+    }
+
+    #[test]
+    fn credential_keys_are_camel_case() {
+        let c: Credential = serde_json::from_str(r#"{"apiKey": "k"}"#).expect("apiKey");
+        assert_eq!(
+            c,
+            Credential::ApiKey {
+                api_key: "k".into()
+            }
+        );
+        let c: Credential =
+            serde_json::from_str(r#"{"clientId": "i", "clientSecret": "s", "tokenUrl": "/t"}"#)
+                .expect("oauth2");
+        assert!(matches!(
+            c,
+            Credential::OAuth2 {
+                token_url: Some(_),
+                ..
+            }
+        ));
+        assert!(serde_json::from_str::<Credential>(r#"{"api_key": "k"}"#).is_err());
     }
 
     #[test]

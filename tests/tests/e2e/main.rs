@@ -12,6 +12,7 @@ mod config_errors;
 mod mcp;
 mod mcp_http;
 mod mcp_interop;
+mod mcp_openapi;
 mod policies;
 mod proxy;
 mod reload;
