@@ -10,23 +10,36 @@
 use std::sync::Arc;
 
 use rmcp::model::{
-    ClientCapabilities, ProgressNotificationParam, ProgressToken, ProtocolVersion,
-    ServerNotification,
+    ClientCapabilities, ClientResult, ErrorData, ProgressNotificationParam, ProgressToken,
+    ProtocolVersion, ServerJsonRpcMessage, ServerNotification, ServerRequest,
 };
 use rmcp::service::{RequestContext, RoleServer};
 use rmcp::Peer;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-/// Where notifications for one downstream request go.
+use crate::answers::PendingAnswers;
+
+/// Where notifications and questions (elicitation, sampling) for one
+/// downstream request go.
 #[derive(Clone)]
 pub enum Downstream {
     /// An rmcp session (the multiplexer served as a `ServerHandler`).
     Peer(Peer<RoleServer>),
-    /// The response stream of one HTTP request. Unbounded because the sender is
-    /// an upstream connection's task, which must never wait on a slow client;
-    /// the stream is dropped with its request.
-    Stream(mpsc::UnboundedSender<ServerNotification>),
+    /// The response stream of one HTTP request.
+    Stream(StreamDownstream),
+}
+
+/// The SSE response stream of one HTTP request, and how the client's answers
+/// to questions asked on it come back.
+#[derive(Clone)]
+pub struct StreamDownstream {
+    /// Unbounded because the sender is an upstream connection's task, which
+    /// must never wait on a slow client; the stream is dropped with its request.
+    pub(crate) messages: mpsc::UnboundedSender<ServerJsonRpcMessage>,
+    /// Questions can be asked only on a legacy session: the answer is POSTed
+    /// under the same session id. `None` for 2026-07-28 requests.
+    pub(crate) answers: Option<(Arc<PendingAnswers>, Arc<str>)>,
 }
 
 impl Downstream {
@@ -34,7 +47,10 @@ impl Downstream {
     pub(crate) async fn notify(&self, n: ServerNotification) -> bool {
         match self {
             Self::Peer(peer) => peer.send_notification(n).await.is_ok(),
-            Self::Stream(tx) => tx.send(n).is_ok(),
+            Self::Stream(s) => s
+                .messages
+                .send(ServerJsonRpcMessage::notification(n))
+                .is_ok(),
         }
     }
 
@@ -43,6 +59,48 @@ impl Downstream {
             rmcp::model::Notification::new(p),
         ))
         .await
+    }
+
+    /// Asks the client `request` and waits for its answer, or for `cancel`.
+    pub(crate) async fn ask(
+        &self,
+        request: ServerRequest,
+        cancel: &CancellationToken,
+    ) -> Result<ClientResult, ErrorData> {
+        let gone = || ErrorData::internal_error("the client went away before answering", None);
+        match self {
+            Self::Peer(peer) => tokio::select! {
+                r = peer.send_request(request) => r.map_err(|e| match e {
+                    rmcp::ServiceError::McpError(e) => e,
+                    other => ErrorData::internal_error(format!("asking the client failed: {other}"), None),
+                }),
+                () = cancel.cancelled() => Err(gone()),
+            },
+            Self::Stream(s) => {
+                let Some((pending, session)) = &s.answers else {
+                    return Err(ErrorData::invalid_request(
+                        "the client uses the stateless 2026-07-28 protocol, where a server cannot \
+                         send it requests; input_required round trips are not supported yet",
+                        None,
+                    ));
+                };
+                let (id, answer) = pending.ask(session)?;
+                if s.messages
+                    .send(ServerJsonRpcMessage::request(request, id.clone()))
+                    .is_err()
+                {
+                    pending.forget(session, &id);
+                    return Err(gone());
+                }
+                tokio::select! {
+                    a = answer => a.unwrap_or_else(|_| Err(gone())),
+                    () = cancel.cancelled() => {
+                        pending.forget(session, &id);
+                        Err(gone())
+                    }
+                }
+            }
+        }
     }
 }
 

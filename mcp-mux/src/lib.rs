@@ -8,12 +8,14 @@
 //!   client-safe, shortened reversibly when needed ([`naming`]).
 //! * Lists fan out concurrently and merge with gateway-minted cursors;
 //!   `failOpen`/`failClosed` decide what one failing target does.
-//! * Calls go to the owning target only, with progress relayed and
-//!   cancellation forwarded.
+//! * Calls go to the owning target only, with progress relayed,
+//!   cancellation forwarded, and the target's questions (elicitation,
+//!   sampling) relayed to the client whose call caused them.
 //! * [`MuxMetrics`] reports per-target request counts and up/down state.
 //!
 //! [`McpBackendConfig`] is the `backends[].mcp` shape of the gateway's config.
 
+mod answers;
 pub mod config;
 mod context;
 mod cursor;
@@ -25,12 +27,14 @@ pub mod metrics;
 mod mux;
 pub mod naming;
 mod progress;
+mod questions;
 mod rmcp_server;
 mod target;
 mod upstream;
+mod upstream_client;
 
 pub use config::{FailureMode, McpBackendConfig, TargetConfig};
-pub use context::{CallContext, Downstream};
+pub use context::{CallContext, Downstream, StreamDownstream};
 pub use error::MuxError;
 pub use filter::ToolFilter;
 pub use metrics::{MuxMetrics, MuxStats, NoMetrics, Outcome};

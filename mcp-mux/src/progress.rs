@@ -1,6 +1,5 @@
-//! The upstream side of each connection ([`UpstreamClient`], an rmcp
-//! `ClientHandler`) and the relay of progress notifications to the
-//! downstream client whose request caused them.
+//! The relay of progress notifications to the downstream client whose request
+//! caused them (fed by [`crate::upstream_client::UpstreamClient`]).
 //!
 //! rmcp puts its own progress token on every upstream request, counted per
 //! connection, so the same token value means different requests on different
@@ -11,12 +10,10 @@
 //! registration instead of being dropped.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use rmcp::model::{ClientConfig, Implementation, ProgressNotificationParam, ProgressToken};
-use rmcp::service::{NotificationContext, RoleClient};
-use rmcp::ClientHandler;
+use rmcp::model::{ProgressNotificationParam, ProgressToken};
 
 use crate::context::Downstream;
 
@@ -121,29 +118,45 @@ impl ProgressRouter {
     }
 }
 
-/// The client half of one upstream connection: identifies the gateway and
-/// forwards the target's notifications.
-#[derive(Clone)]
-pub(crate) struct UpstreamClient {
+/// An upstream transport that relays progress notifications as they are read,
+/// in order with everything else the target sends.
+///
+/// rmcp hands notifications to the `ClientHandler` on spawned tasks but
+/// delivers responses directly, so a tool's last progress notification could
+/// reach the handler after its result, when the call is over and nobody is
+/// listening. Relaying here, on the read path, keeps the target's order:
+/// everything it sent before the result is with the client before the result.
+/// The message still goes on to rmcp (whose request timeouts watch progress).
+pub(crate) struct OrderedProgress<T> {
+    pub(crate) inner: T,
     pub(crate) target: String,
-    pub(crate) progress: Arc<ProgressRouter>,
+    pub(crate) router: std::sync::Arc<ProgressRouter>,
 }
 
-impl ClientHandler for UpstreamClient {
-    async fn on_progress(
-        &self,
-        params: ProgressNotificationParam,
-        _context: NotificationContext<RoleClient>,
-    ) {
-        self.progress.relay(&self.target, params).await;
+impl<T> rmcp::transport::Transport<rmcp::RoleClient> for OrderedProgress<T>
+where
+    T: rmcp::transport::Transport<rmcp::RoleClient>,
+{
+    type Error = T::Error;
+
+    fn send(
+        &mut self,
+        item: rmcp::service::TxJsonRpcMessage<rmcp::RoleClient>,
+    ) -> impl std::future::Future<Output = Result<(), Self::Error>> + Send + 'static {
+        self.inner.send(item)
     }
 
-    fn get_info(&self) -> ClientConfig {
-        // No sampling/elicitation/roots: they are not forwarded yet, and
-        // upstreams change behaviour when a client claims them.
-        ClientConfig::new(
-            Default::default(),
-            Implementation::new("switchboard-mcp-mux", env!("CARGO_PKG_VERSION")),
-        )
+    async fn receive(&mut self) -> Option<rmcp::service::RxJsonRpcMessage<rmcp::RoleClient>> {
+        let message = self.inner.receive().await?;
+        if let rmcp::model::JsonRpcMessage::Notification(n) = &message {
+            if let rmcp::model::ServerNotification::ProgressNotification(p) = &n.notification {
+                self.router.relay(&self.target, p.params.clone()).await;
+            }
+        }
+        Some(message)
+    }
+
+    fn close(&mut self) -> impl std::future::Future<Output = Result<(), Self::Error>> + Send {
+        self.inner.close()
     }
 }

@@ -21,8 +21,10 @@ use tokio::io::{AsyncBufReadExt, BufReader, DuplexStream};
 use crate::config::{TargetConfig, TargetKindConfig};
 use crate::filter::ToolFilter;
 use crate::naming::validate_target_name;
-use crate::progress::UpstreamClient;
+use crate::progress::OrderedProgress;
+use crate::upstream_client::UpstreamClient;
 use crate::MuxError;
+use rmcp::transport::IntoTransport;
 
 /// Handshake timeout when the target sets none: long enough for `npx`/`uvx`
 /// cold starts, short enough that a hung target does not hang a list forever.
@@ -265,20 +267,39 @@ impl Target {
                         }
                     });
                 }
+                let transport = ordered(transport, &client);
                 client.serve(transport).await.map_err(connect_err)
             }
             TargetKind::Http { url, headers } => {
                 let cfg = StreamableHttpClientTransportConfig::with_uri(url.as_str())
                     .custom_headers(headers.clone());
                 let transport = StreamableHttpClientTransport::from_config(cfg);
+                let transport = ordered(transport, &client);
                 client.serve(transport).await.map_err(connect_err)
             }
             TargetKind::InProcess(factory) => {
                 let (client_io, server_io) = tokio::io::duplex(DUPLEX_BUFFER);
                 factory(server_io);
-                client.serve(client_io).await.map_err(connect_err)
+                let transport = ordered(client_io, &client);
+                client.serve(transport).await.map_err(connect_err)
             }
         }
+    }
+}
+
+/// `transport` with progress relayed on its read path (see [`OrderedProgress`]).
+fn ordered<T, E, A>(
+    transport: T,
+    client: &UpstreamClient,
+) -> OrderedProgress<impl rmcp::transport::Transport<rmcp::RoleClient, Error = E>>
+where
+    T: IntoTransport<rmcp::RoleClient, E, A>,
+    E: std::error::Error + Send + Sync + 'static,
+{
+    OrderedProgress {
+        inner: transport.into_transport(),
+        target: client.target.clone(),
+        router: client.progress.clone(),
     }
 }
 

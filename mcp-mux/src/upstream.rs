@@ -13,8 +13,10 @@ use crate::context::CallContext;
 use rmcp::{Peer, ServiceError};
 
 use crate::metrics::{MuxMetrics, Outcome};
-use crate::progress::{ProgressRouter, UpstreamClient};
+use crate::progress::ProgressRouter;
+use crate::questions::{Asker, QuestionRouter};
 use crate::target::{Client, Target};
+use crate::upstream_client::UpstreamClient;
 use crate::MuxError;
 
 /// How long a replaced connection gets to shut down (stdio: close stdin,
@@ -53,6 +55,7 @@ pub(crate) struct Upstream {
     state: AtomicU8,
     metrics: Arc<dyn MuxMetrics>,
     progress: Arc<ProgressRouter>,
+    questions: Arc<QuestionRouter>,
 }
 
 /// Whether a failed request may be sent again on a new connection.
@@ -76,6 +79,7 @@ impl Upstream {
             state: AtomicU8::new(0),
             metrics,
             progress,
+            questions: Arc::default(),
         }
     }
 
@@ -119,6 +123,7 @@ impl Upstream {
         let client = UpstreamClient {
             target: self.target.name.clone(),
             progress: self.progress.clone(),
+            questions: self.questions.clone(),
         };
         match self.target.connect(client).await {
             Ok(running) => {
@@ -227,6 +232,7 @@ impl Upstream {
             }
         };
         let id = handle.id.clone();
+        let id_for_questions = id.clone();
         let upstream_token = handle.progress_token.clone();
         let route = ctx.and_then(CallContext::progress_route);
         let routed = route.is_some();
@@ -234,6 +240,14 @@ impl Upstream {
             self.progress
                 .register(target, upstream_token.clone(), downstream, token)
                 .await;
+        }
+        // Every call with a client is registered, not only those of clients that
+        // can answer questions: on transports that cannot tag a question with
+        // its call, "the one call in flight" must count them all.
+        let asker = ctx.and_then(Asker::of);
+        let asks = asker.is_some();
+        if let Some(asker) = asker {
+            self.questions.register(target, id.clone(), asker);
         }
         let cancelled = async {
             match ctx {
@@ -254,6 +268,9 @@ impl Upstream {
         };
         if routed {
             self.progress.unregister(target, &upstream_token);
+        }
+        if asks {
+            self.questions.unregister(target, &id_for_questions);
         }
         match &result {
             Err(e) if e.is_transport_failure() => self.discard(&conn).await,

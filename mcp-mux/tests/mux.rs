@@ -62,10 +62,12 @@ async fn lists_and_calls_across_three_transports() {
         names,
         [
             "inproc_echo",
+            "local_ask",
             "local_count",
             "local_echo",
             "local_exit",
             "local_pid",
+            "local_sample",
             "remote_add",
             "remote_echo"
         ]

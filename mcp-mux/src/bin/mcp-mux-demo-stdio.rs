@@ -1,15 +1,19 @@
 //! A tiny stdio MCP server for tests and demos of mcp-mux: tools `echo`
 //! (returns `message`), `pid` (its process id, so a test can kill it) and
 //! `exit` (terminates the process mid-call, to exercise reconnects) and `count`
-//! (sends `n` progress notifications `delayMs` apart, then returns).
+//! (sends `n` progress notifications `delayMs` apart, then returns), `ask`
+//! (asks the client for an `answer` by elicitation) and `sample` (asks the
+//! client's model for a completion of `prompt` by sampling).
 //! Writes one line to stderr at start, which mcp-mux routes to `tracing`.
 
 use std::sync::Arc;
 
+#[allow(deprecated)]
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ErrorData,
-    ListToolsResult, PaginatedRequestParams, ProgressNotificationParam, ServerCapabilities,
-    ServerConfig, Tool,
+    CallToolRequestParams, CallToolResponse, CallToolResult, ClientResult, ContentBlock,
+    CreateMessageRequestParams, ElicitRequestParams, ErrorData, ListToolsResult,
+    PaginatedRequestParams, ProgressNotificationParam, Request, ServerCapabilities, ServerConfig,
+    ServerRequest, Tool,
 };
 use rmcp::service::{RequestContext, RoleServer};
 use rmcp::{ServerHandler, ServiceExt};
@@ -46,6 +50,16 @@ impl ServerHandler for Demo {
             ),
             Tool::new("exit", "Exits the process.", schema(serde_json::json!({}))),
             Tool::new(
+                "ask",
+                "Asks the user `question` (elicitation) and returns what they answered.",
+                schema(serde_json::json!({"question": {"type": "string"}})),
+            ),
+            Tool::new(
+                "sample",
+                "Asks the client's model to complete `prompt` (sampling) and returns its text.",
+                schema(serde_json::json!({"prompt": {"type": "string"}})),
+            ),
+            Tool::new(
                 "count",
                 "Sends `n` progress notifications `delayMs` apart, then returns `counted n`.",
                 schema(serde_json::json!({
@@ -69,14 +83,19 @@ impl ServerHandler for Demo {
                 .and_then(|v| v.as_u64())
                 .unwrap_or(0)
         };
-        let text = match request.name.as_ref() {
-            "echo" => request
+        let str_arg = |name: &str| {
+            request
                 .arguments
                 .as_ref()
-                .and_then(|a| a.get("message"))
+                .and_then(|a| a.get(name))
                 .and_then(|m| m.as_str())
                 .unwrap_or_default()
-                .to_owned(),
+                .to_owned()
+        };
+        let text = match request.name.as_ref() {
+            "echo" => str_arg("message"),
+            "ask" => ask(&context, str_arg("question")).await?,
+            "sample" => sample(&context, str_arg("prompt")).await?,
             "pid" => std::process::id().to_string(),
             "exit" => std::process::exit(3),
             "count" => {
@@ -103,6 +122,60 @@ impl ServerHandler for Demo {
         };
         Ok(CallToolResult::success(vec![ContentBlock::text(text)]).into())
     }
+}
+
+/// Elicits `{answer: string}`; returns `<action>: <answer>`.
+async fn ask(context: &RequestContext<RoleServer>, question: String) -> Result<String, ErrorData> {
+    let params: ElicitRequestParams = serde_json::from_value(serde_json::json!({
+        "mode": "form",
+        "message": question,
+        "requestedSchema": {
+            "type": "object",
+            "properties": {"answer": {"type": "string"}},
+            "required": ["answer"]
+        }
+    }))
+    .map_err(|e| ErrorData::internal_error(e.to_string(), None))?;
+    let answer = context
+        .peer
+        .send_request(ServerRequest::ElicitRequest(Request::new(params)))
+        .await
+        .map_err(|e| ErrorData::internal_error(format!("elicitation failed: {e}"), None))?;
+    let ClientResult::ElicitResult(answer) = answer else {
+        return Err(ErrorData::internal_error("not an elicitation result", None));
+    };
+    let action = serde_json::to_value(&answer.action).unwrap_or_default();
+    let text = answer
+        .content
+        .as_ref()
+        .and_then(|c| c.get("answer"))
+        .and_then(|a| a.as_str())
+        .unwrap_or_default();
+    Ok(format!("{}: {text}", action.as_str().unwrap_or("?")))
+}
+
+/// Samples one completion of `prompt`; returns its text.
+#[allow(deprecated)] // sampling: deprecated in 2026-07-28, still the 2025 era's way
+async fn sample(context: &RequestContext<RoleServer>, prompt: String) -> Result<String, ErrorData> {
+    let params: CreateMessageRequestParams = serde_json::from_value(serde_json::json!({
+        "messages": [{"role": "user", "content": {"type": "text", "text": prompt}}],
+        "maxTokens": 100
+    }))
+    .map_err(|e| ErrorData::internal_error(e.to_string(), None))?;
+    let answer = context
+        .peer
+        .send_request(ServerRequest::CreateMessageRequest(Request::new(params)))
+        .await
+        .map_err(|e| ErrorData::internal_error(format!("sampling failed: {e}"), None))?;
+    let ClientResult::CreateMessageResult(answer) = answer else {
+        return Err(ErrorData::internal_error("not a sampling result", None));
+    };
+    let content = serde_json::to_value(&answer.message.content).unwrap_or_default();
+    // One content block, or a list of them.
+    let text = content
+        .get("text")
+        .or_else(|| content.get(0).and_then(|c| c.get("text")));
+    Ok(text.and_then(|t| t.as_str()).unwrap_or_default().to_owned())
 }
 
 #[tokio::main(flavor = "current_thread")]

@@ -1,6 +1,6 @@
 //! The response body of the HTTP front end: a whole JSON message, or an SSE
-//! stream that relays a request's notifications as they happen and ends with
-//! its result.
+//! stream that relays a request's notifications and questions (elicitation,
+//! sampling) as they happen and ends with its result.
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
-use rmcp::model::{ServerJsonRpcMessage, ServerNotification};
+use rmcp::model::ServerJsonRpcMessage;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::DropGuard;
 
@@ -60,7 +60,8 @@ pub(crate) fn sse_event(msg: &ServerJsonRpcMessage) -> Bytes {
 pub(crate) struct SseStream {
     /// Events already known when the stream was made.
     queued: VecDeque<Bytes>,
-    notes: mpsc::UnboundedReceiver<ServerNotification>,
+    /// Notifications and questions for the client, in order.
+    messages: mpsc::UnboundedReceiver<ServerJsonRpcMessage>,
     result: Option<oneshot::Receiver<ServerJsonRpcMessage>>,
     keep_alive: Pin<Box<tokio::time::Sleep>>,
     /// Dropping the stream (the client went away) cancels the request.
@@ -70,32 +71,28 @@ pub(crate) struct SseStream {
 impl SseStream {
     pub(crate) fn new(
         queued: VecDeque<Bytes>,
-        notes: mpsc::UnboundedReceiver<ServerNotification>,
+        messages: mpsc::UnboundedReceiver<ServerJsonRpcMessage>,
         result: oneshot::Receiver<ServerJsonRpcMessage>,
         cancel_on_drop: DropGuard,
     ) -> Self {
         Self {
             queued,
-            notes,
+            messages,
             result: Some(result),
             keep_alive: Box::pin(tokio::time::sleep(KEEP_ALIVE)),
             _cancel_on_drop: cancel_on_drop,
         }
     }
 
-    fn note_event(n: ServerNotification) -> Bytes {
-        sse_event(&ServerJsonRpcMessage::notification(n))
-    }
-
     fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
         if let Some(b) = self.queued.pop_front() {
             return Poll::Ready(Some(b));
         }
-        // Notifications first: whatever the request sent before finishing
+        // Messages first: whatever the request sent before finishing
         // precedes its result on the wire.
-        if let Poll::Ready(Some(n)) = self.notes.poll_recv(cx) {
+        if let Poll::Ready(Some(m)) = self.messages.poll_recv(cx) {
             self.reset_keep_alive();
-            return Poll::Ready(Some(Self::note_event(n)));
+            return Poll::Ready(Some(sse_event(&m)));
         }
         let Some(result) = self.result.as_mut() else {
             return Poll::Ready(None);
@@ -103,8 +100,8 @@ impl SseStream {
         match Pin::new(result).poll(cx) {
             Poll::Ready(outcome) => {
                 self.result = None;
-                while let Ok(n) = self.notes.try_recv() {
-                    self.queued.push_back(Self::note_event(n));
+                while let Ok(m) = self.messages.try_recv() {
+                    self.queued.push_back(sse_event(&m));
                 }
                 if let Ok(msg) = outcome {
                     self.queued.push_back(sse_event(&msg));

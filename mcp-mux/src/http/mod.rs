@@ -11,9 +11,13 @@
 //!   stream at the first one ([`body`]).
 //! * Errors are the gateway's: JSON-RPC bodies with the spec's codes and statuses.
 //!
+//! A target's questions (elicitation, sampling) reach a legacy client on the
+//! response stream of the call that caused them; its answer is a POST of its
+//! own, matched by [`crate::answers`].
+//!
 //! What it does not do yet: a `GET` stream for unsolicited messages (answered
-//! 405, which the spec allows), resumption with `Last-Event-ID`, server-to-client
-//! requests (sampling, elicitation, roots), and `subscriptions/listen`.
+//! 405, which the spec allows), resumption with `Last-Event-ID`,
+//! `input_required` round trips for 2026-07-28 clients, and `subscriptions/listen`.
 
 mod body;
 mod era;
@@ -29,8 +33,7 @@ use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use rmcp::model::GetMeta as _;
 use rmcp::model::{
     ClientJsonRpcMessage, ClientNotification, ClientRequest, DiscoverResult, ErrorData,
-    InitializeRequestParams, JsonRpcError, RequestId, ServerJsonRpcMessage, ServerNotification,
-    ServerResult,
+    InitializeRequestParams, JsonRpcError, RequestId, ServerJsonRpcMessage, ServerResult,
 };
 use rmcp::ServerHandler as _;
 use tokio::sync::{mpsc, oneshot};
@@ -40,7 +43,8 @@ pub use body::ResponseBody;
 use era::{Era, Refusal};
 pub use session::{SessionClaims, SessionSealer};
 
-use crate::context::{CallContext, Downstream};
+use crate::answers::{Delivery, PendingAnswers};
+use crate::context::{CallContext, Downstream, StreamDownstream};
 use crate::Multiplexer;
 
 /// Settings of one endpoint.
@@ -78,6 +82,7 @@ pub struct HttpFront {
     origins: origin::OriginPolicy,
     sessions: SessionSealer,
     inflight: Arc<Inflight>,
+    answers: Arc<PendingAnswers>,
 }
 
 type Reply = Response<ResponseBody>;
@@ -91,6 +96,7 @@ impl HttpFront {
             origins: origin::OriginPolicy::new(&config.allowed_origins),
             sessions: SessionSealer::new(key, &config.scope, config.session_max_age),
             inflight: Arc::default(),
+            answers: Arc::default(),
         }
     }
 
@@ -153,11 +159,14 @@ impl HttpFront {
             ClientJsonRpcMessage::Notification(n) => {
                 self.notification(&parts.headers, n.notification)
             }
-            // Answers to server-to-client requests: none are sent yet.
-            ClientJsonRpcMessage::Response(_) | ClientJsonRpcMessage::Error(_) => {
-                tracing::debug!("MCP client sent a response to no request of ours; ignored");
-                accepted()
-            }
+            ClientJsonRpcMessage::Response(r) => self.answer(&parts.headers, r.id, Ok(r.result)),
+            ClientJsonRpcMessage::Error(e) => match e.id {
+                Some(id) => self.answer(&parts.headers, id, Err(e.error)),
+                None => {
+                    tracing::info!(error = %e.error.message, "MCP client sent an error for no request");
+                    accepted()
+                }
+            },
         }
     }
 
@@ -201,7 +210,8 @@ impl HttpFront {
                 if registered {
                     self.lock_inflight().insert(key.clone(), ctx.cancel.clone());
                 }
-                let reply = self.dispatch(Era::Legacy, id, request, ctx).await;
+                let answers = Some((self.answers.clone(), Arc::<str>::from(session_id)));
+                let reply = self.dispatch(Era::Legacy, id, request, ctx, answers).await;
                 if registered {
                     self.lock_inflight().remove(&key);
                 }
@@ -219,7 +229,7 @@ impl HttpFront {
                     },
                     client_capabilities: Arc::new(meta.client_capabilities().unwrap_or_default()),
                 };
-                self.dispatch(era, id, request, ctx).await
+                self.dispatch(era, id, request, ctx, None).await
             }
         }
     }
@@ -253,10 +263,11 @@ impl HttpFront {
         id: RequestId,
         request: ClientRequest,
         mut ctx: CallContext,
+        answers: Option<(Arc<PendingAnswers>, Arc<str>)>,
     ) -> Reply {
-        let (note_tx, mut notes) = mpsc::unbounded_channel::<ServerNotification>();
+        let (messages, mut notes) = mpsc::unbounded_channel::<ServerJsonRpcMessage>();
         let (result_tx, mut result) = oneshot::channel::<ServerJsonRpcMessage>();
-        ctx.downstream = Some(Downstream::Stream(note_tx));
+        ctx.downstream = Some(Downstream::Stream(StreamDownstream { messages, answers }));
         let guard = ctx.cancel.clone().drop_guard();
         let mux = self.mux.clone();
         let task_era = era.clone();
@@ -282,8 +293,8 @@ impl HttpFront {
                         ErrorData::internal_error("the request's task ended without a result", None));
                 };
                 let mut queued = VecDeque::new();
-                while let Ok(n) = notes.try_recv() {
-                    queued.push_back(body::sse_event(&ServerJsonRpcMessage::notification(n)));
+                while let Ok(m) = notes.try_recv() {
+                    queued.push_back(body::sse_event(&m));
                 }
                 guard.disarm();
                 if queued.is_empty() {
@@ -298,7 +309,7 @@ impl HttpFront {
                 sse_reply(body::SseStream::new(queued, notes, never, CancellationToken::new().drop_guard()))
             }
             Some(first) = notes.recv() => {
-                let queued = VecDeque::from([body::sse_event(&ServerJsonRpcMessage::notification(first))]);
+                let queued = VecDeque::from([body::sse_event(&first)]);
                 sse_reply(body::SseStream::new(queued, notes, result, guard))
             }
         }
@@ -324,6 +335,33 @@ impl HttpFront {
             }
         }
         accepted()
+    }
+
+    /// A client's answer to a question asked on one of its response streams.
+    fn answer(
+        &self,
+        headers: &http::HeaderMap,
+        id: RequestId,
+        answer: Result<rmcp::model::ClientResult, ErrorData>,
+    ) -> Reply {
+        if let Err(reply) = self.session(headers) {
+            return *reply;
+        }
+        let session = header_str(headers, era::SESSION_ID).unwrap_or_default();
+        match self.answers.answer(session, id, answer) {
+            Delivery::Delivered => accepted(),
+            Delivery::Unknown => {
+                tracing::info!("MCP client answered a question this replica is not waiting for");
+                jsonrpc_refusal(
+                    StatusCode::BAD_REQUEST,
+                    None,
+                    ErrorData::invalid_request(
+                        "Bad Request: no question with this id is waiting for an answer here (it was answered, its call ended, or another replica asked it)",
+                        None,
+                    ),
+                )
+            }
+        }
     }
 
     fn delete(&self, headers: &http::HeaderMap) -> Reply {

@@ -13,6 +13,7 @@ mod mcp;
 mod mcp_http;
 mod mcp_interop;
 mod mcp_openapi;
+mod mcp_questions;
 mod policies;
 mod proxy;
 mod reload;

@@ -234,7 +234,7 @@ async fn lists_and_calls_across_stdio_openapi_and_http_targets() {
     };
     assert_eq!(
         of("demo_"),
-        ["demo_count", "demo_echo", "demo_exit", "demo_pid"]
+        ["demo_ask", "demo_count", "demo_echo", "demo_exit", "demo_pid", "demo_sample"]
     );
     assert_eq!(of("remote_"), ["remote_add", "remote_whoami"]);
     for op in ["petstore_listPets", "petstore_getPet", "petstore_createPet"] {

@@ -1,0 +1,144 @@
+//! Routes a target's questions (elicitation, sampling) to the downstream client
+//! whose request caused them.
+//!
+//! Upstream connections are shared by every client of the virtual server, so a
+//! question must be matched to one in-flight call. Over Streamable HTTP the
+//! target asks on the response stream of that call's POST, and rmcp tags the
+//! question with the call's upstream request id ([`InboundStreamOrigin`]).
+//! stdio and in-process transports carry no such tag; then the question goes to
+//! the one call in flight on that target, and is refused when there are several
+//! (asking the wrong user is worse than failing the call).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rmcp::model::{ClientCapabilities, ErrorData, RequestId};
+use rmcp::service::InboundStreamOrigin;
+use tokio_util::sync::CancellationToken;
+
+use crate::context::{CallContext, Downstream};
+
+/// A question can beat the registration of the call that caused it (the
+/// target asks before `send_request` returns); how long to wait for it.
+const REGISTRATION_GRACE: Duration = Duration::from_millis(200);
+const REGISTRATION_POLL: Duration = Duration::from_millis(10);
+
+/// The client side of one in-flight call: who to ask, and whether they can answer.
+#[derive(Clone)]
+pub(crate) struct Asker {
+    pub(crate) downstream: Downstream,
+    pub(crate) capabilities: Arc<ClientCapabilities>,
+    /// The call's cancellation: a question stops waiting when its call ends.
+    pub(crate) cancel: CancellationToken,
+}
+
+impl Asker {
+    pub(crate) fn of(ctx: &CallContext) -> Option<Self> {
+        Some(Self {
+            downstream: ctx.downstream.clone()?,
+            capabilities: ctx.client_capabilities.clone(),
+            cancel: ctx.cancel.clone(),
+        })
+    }
+}
+
+/// In-flight calls by (target, upstream request id).
+#[derive(Default)]
+pub(crate) struct QuestionRouter {
+    calls: Mutex<HashMap<(String, RequestId), Asker>>,
+}
+
+impl QuestionRouter {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, RequestId), Asker>> {
+        self.calls.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn register(&self, target: &str, id: RequestId, asker: Asker) {
+        self.lock().insert((target.to_owned(), id), asker);
+    }
+
+    pub(crate) fn unregister(&self, target: &str, id: &RequestId) {
+        self.lock().remove(&(target.to_owned(), id.clone()));
+    }
+
+    /// The client to ask for a question from `target` that arrived with `origin`.
+    pub(crate) async fn find(
+        &self,
+        target: &str,
+        origin: Option<&InboundStreamOrigin>,
+    ) -> Result<Asker, ErrorData> {
+        let deadline = tokio::time::Instant::now() + REGISTRATION_GRACE;
+        loop {
+            match self.find_now(target, origin) {
+                Ok(asker) => return Ok(asker),
+                Err(e) if tokio::time::Instant::now() >= deadline => return Err(e),
+                Err(_) => tokio::time::sleep(REGISTRATION_POLL).await,
+            }
+        }
+    }
+
+    fn find_now(
+        &self,
+        target: &str,
+        origin: Option<&InboundStreamOrigin>,
+    ) -> Result<Asker, ErrorData> {
+        let calls = self.lock();
+        if let Some(InboundStreamOrigin::OutboundRequest(id)) = origin {
+            return calls.get(&(target.to_owned(), id.clone())).cloned().ok_or_else(|| {
+                ErrorData::invalid_request(
+                    "the gateway has no client call in flight for the request this question belongs to",
+                    None,
+                )
+            });
+        }
+        let mut on_target = calls.iter().filter(|((t, _), _)| t == target);
+        match (on_target.next(), on_target.next()) {
+            (Some((_, asker)), None) => Ok(asker.clone()),
+            (None, _) => Err(ErrorData::invalid_request(
+                "the gateway has no client call in flight on this connection to relay the question to",
+                None,
+            )),
+            (Some(_), Some(_)) => Err(ErrorData::invalid_request(
+                "several client calls are in flight on this connection and its transport cannot \
+                 say which one asked; the gateway does not guess",
+                None,
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::sync::mpsc;
+
+    fn asker() -> Asker {
+        let (tx, _rx) = mpsc::unbounded_channel();
+        Asker {
+            downstream: Downstream::Stream(crate::context::StreamDownstream {
+                messages: tx,
+                answers: None,
+            }),
+            capabilities: Arc::default(),
+            cancel: CancellationToken::new(),
+        }
+    }
+
+    #[tokio::test]
+    async fn tagged_questions_go_to_their_call_and_untagged_ones_only_when_unambiguous() {
+        let router = QuestionRouter::default();
+        let one = RequestId::Number(1);
+        let origin = InboundStreamOrigin::OutboundRequest(one.clone());
+        assert!(router.find("t", None).await.is_err(), "nothing in flight");
+        router.register("t", one.clone(), asker());
+        assert!(router.find("t", Some(&origin)).await.is_ok());
+        assert!(router.find("t", None).await.is_ok(), "the only call on t");
+        assert!(router.find("u", None).await.is_err(), "another target");
+        router.register("t", RequestId::Number(2), asker());
+        assert!(router.find("t", None).await.is_err(), "ambiguous");
+        assert!(router.find("t", Some(&origin)).await.is_ok(), "tagged");
+        router.unregister("t", &one);
+        assert!(router.find("t", Some(&origin)).await.is_err(), "finished");
+    }
+}

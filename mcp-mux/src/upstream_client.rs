@@ -1,0 +1,161 @@
+//! The client half of each upstream connection, an rmcp `ClientHandler`: it
+//! identifies the gateway to the target and
+//! passes the target's questions (elicitation, sampling) to the downstream
+//! client whose call caused them, returning the answer.
+
+use std::sync::Arc;
+
+#[allow(deprecated)]
+use rmcp::model::{
+    ClientCapabilities, ClientConfig, ClientResult, CreateMessageRequestParams,
+    CreateMessageResult, ElicitRequestParams, ElicitResult, ElicitationCapability, ErrorData,
+    FormElicitationCapability, Implementation, ProgressNotificationParam, Request, ServerRequest,
+    UrlElicitationCapability,
+};
+use rmcp::service::{InboundStreamOrigin, NotificationContext, RequestContext, RoleClient};
+use rmcp::ClientHandler;
+
+use crate::progress::ProgressRouter;
+use crate::questions::QuestionRouter;
+
+#[derive(Clone)]
+pub(crate) struct UpstreamClient {
+    pub(crate) target: String,
+    pub(crate) progress: Arc<ProgressRouter>,
+    pub(crate) questions: Arc<QuestionRouter>,
+}
+
+/// A question kind the downstream client must have declared support for.
+#[derive(Clone, Copy)]
+enum Ability {
+    FormElicitation,
+    UrlElicitation,
+    Sampling,
+}
+
+impl Ability {
+    fn declared_by(self, caps: &ClientCapabilities) -> bool {
+        match self {
+            // An empty `elicitation: {}` means form mode (2025-06-18 clients).
+            Self::FormElicitation => caps.elicitation.is_some(),
+            Self::UrlElicitation => caps.elicitation.as_ref().is_some_and(|e| e.url.is_some()),
+            Self::Sampling => caps.sampling.is_some(),
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::FormElicitation => "elicitation",
+            Self::UrlElicitation => "URL elicitation",
+            Self::Sampling => "sampling",
+        }
+    }
+}
+
+impl UpstreamClient {
+    /// Relays `request` to the client whose call it belongs to and returns its answer.
+    async fn relay(
+        &self,
+        ability: Ability,
+        request: ServerRequest,
+        context: &RequestContext<RoleClient>,
+    ) -> Result<ClientResult, ErrorData> {
+        let origin = context.extensions.get::<InboundStreamOrigin>();
+        let asker = self
+            .questions
+            .find(&self.target, origin)
+            .await
+            .inspect_err(|e| {
+                tracing::warn!(mcp_target = %self.target, question = ability.name(), error = %e.message, "target's question not relayed");
+            })?;
+        if !ability.declared_by(&asker.capabilities) {
+            return Err(ErrorData::invalid_request(
+                format!(
+                    "the client of this call did not declare {} support",
+                    ability.name()
+                ),
+                None,
+            ));
+        }
+        tracing::debug!(mcp_target = %self.target, question = ability.name(), "relaying the target's question to the client");
+        // The question ends with whichever ends first: the client's call, or the
+        // target's own cancellation of the question.
+        let cancel = asker.cancel.child_token();
+        let ask = asker.downstream.ask(request, &cancel);
+        tokio::pin!(ask);
+        tokio::select! {
+            answer = &mut ask => answer,
+            () = context.ct.cancelled() => {
+                cancel.cancel();
+                ask.await
+            }
+        }
+    }
+}
+
+fn wrong_answer(expected: &str) -> ErrorData {
+    ErrorData::internal_error(
+        format!("the client answered with something other than a {expected} result"),
+        None,
+    )
+}
+
+impl ClientHandler for UpstreamClient {
+    // Progress is relayed by the transport wrapper, in order with responses
+    // (see `OrderedProgress`); nothing to do here.
+    async fn on_progress(
+        &self,
+        _params: ProgressNotificationParam,
+        _context: NotificationContext<RoleClient>,
+    ) {
+    }
+
+    async fn create_elicitation(
+        &self,
+        request: ElicitRequestParams,
+        context: RequestContext<RoleClient>,
+    ) -> Result<ElicitResult, ErrorData> {
+        let ability = match &request {
+            ElicitRequestParams::UrlElicitationParams { .. } => Ability::UrlElicitation,
+            _ => Ability::FormElicitation,
+        };
+        let request = ServerRequest::ElicitRequest(Request::new(request));
+        match self.relay(ability, request, &context).await? {
+            ClientResult::ElicitResult(r) => Ok(r),
+            _ => Err(wrong_answer("elicitation")),
+        }
+    }
+
+    // Sampling is deprecated by the 2026-07-28 revision (SEP-2577) but is how
+    // 2025-era servers ask for a completion; relayed like elicitation.
+    #[allow(deprecated)]
+    async fn create_message(
+        &self,
+        params: CreateMessageRequestParams,
+        context: RequestContext<RoleClient>,
+    ) -> Result<CreateMessageResult, ErrorData> {
+        let request = ServerRequest::CreateMessageRequest(Request::new(params));
+        match self.relay(Ability::Sampling, request, &context).await? {
+            ClientResult::CreateMessageResult(r) => Ok(*r),
+            _ => Err(wrong_answer("sampling")),
+        }
+    }
+
+    #[allow(deprecated)]
+    fn get_info(&self) -> ClientConfig {
+        // Elicitation and sampling are relayed to the client of the call that
+        // asks, which must itself support them (checked per question). Roots are
+        // not claimed: they belong to a client, and this connection serves many.
+        let elicitation = ElicitationCapability::new()
+            .with_form(FormElicitationCapability::new())
+            .with_url(UrlElicitationCapability::new());
+        let capabilities = ClientCapabilities::builder()
+            .enable_sampling()
+            .enable_elicitation_with(elicitation)
+            .build();
+        ClientConfig::new(
+            capabilities,
+            Implementation::new("switchboard-mcp-mux", env!("CARGO_PKG_VERSION")),
+        )
+    }
+}
