@@ -14,6 +14,7 @@
 //! | [`push_guard`] | SSRF checks for push-notification webhook URLs |
 //! | [`ownership`] | task ownership: store with TTL, sealed task ids, `ListTasks` filtering |
 //! | [`events`] | task id/state from results and SSE events (ownership, access logs) |
+//! | [`tools`] | an A2A agent as an in-process MCP server: skills → tools, calls → A2A messages |
 //!
 //! How the gateway is expected to use it, per request on an A2A route:
 //! 1. [`rest::classify_http`]: a card fetch → relay, then [`card::rewrite_card`] on the body;
@@ -27,6 +28,10 @@
 //!    and feed a copy to [`events::summarize_sse`]; `ListTasks` →
 //!    [`ownership::OwnershipStore::filter_list_response`]; extended card →
 //!    [`card::rewrite_card`] / [`card::rewrite_card_jsonrpc_response`].
+//!
+//! Separately, for `a2a` targets of an MCP backend ("agents as MCP tools"), the gateway mounts
+//! a [`tools::A2aToolsServer`] (an rmcp `ServerHandler`) in `mcp-mux`: it is an A2A *client*
+//! of the agent, not part of the relay.
 
 pub mod card;
 pub mod errors;
@@ -38,6 +43,7 @@ pub mod ownership;
 pub mod public_url;
 pub mod push_guard;
 pub mod rest;
+pub mod tools;
 
 pub use card::{
     rewrite_card, rewrite_card_jsonrpc_response, CardError, CardRewrite, RewriteOptions,
@@ -51,3 +57,4 @@ pub use ownership::{filter_task_list, OwnershipStore, TaskIdSealer, UnknownTasks
 pub use public_url::{public_base_url, PublicUrlError};
 pub use push_guard::{PushGuard, PushGuardConfig, PushUrlError};
 pub use rest::{classify_http, HttpRequestKind, RestPeek};
+pub use tools::{A2aToolsError, A2aToolsOptions, A2aToolsServer};

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use http::{Request, Response};
 use http_body_util::BodyExt;
-use mcp_mux::config::{OpenApiTargetConfig, TargetConfig};
+use mcp_mux::config::{A2aTargetConfig, OpenApiTargetConfig, TargetConfig};
 use mcp_mux::http::{HttpFront, HttpFrontConfig, SessionSealer};
 use mcp_mux::{McpBackendConfig, Multiplexer, MuxError, MuxMetrics, Outcome, Target};
 
@@ -157,6 +157,10 @@ fn build(
         .failure_mode(config.failure_mode)
         .metrics(metrics);
     for t in &config.targets {
+        if let Some(a) = &t.a2a {
+            builder = builder.target(a2a_target(t, a)?);
+            continue;
+        }
         let target = match &t.openapi {
             Some(o) => openapi_target(t, o, base_dir),
             None => match &t.stdio {
@@ -223,4 +227,28 @@ fn fingerprint(key: &[u8; 32]) -> u64 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     key.hash(&mut h);
     h.finish()
+}
+
+/// An `a2a` target ("agents as MCP tools"): the agent's skills as tools, served in-process by
+/// the `a2a` crate. Nothing is fetched here (this also runs for `switchboard validate` and on
+/// every reload): the card is read on the first list or call, so an agent that is down at start
+/// is a target that is down — the backend's `failureMode` decides — and comes up on its own.
+fn a2a_target(t: &TargetConfig, cfg: &A2aTargetConfig) -> Result<Target, String> {
+    let mut options = a2a::A2aToolsOptions::default();
+    if let Some(limit) = t.timeout.map(|d| d.0) {
+        // mcp-mux bounds each request to the target by `timeout`; the A2A call ends a little
+        // earlier, so a slow agent is reported as a tool result the model can read rather than
+        // as a gateway timeout.
+        let margin = std::time::Duration::from_millis(500);
+        options.call_timeout = limit.saturating_sub(margin).max(limit / 2);
+        options.card_timeout = options.card_timeout.min(limit);
+    }
+    let server = a2a::A2aToolsServer::new(&cfg.url, options).map_err(|e| {
+        MuxError::InvalidTarget {
+            target: t.name.clone(),
+            message: e.to_string(),
+        }
+        .to_string()
+    })?;
+    Target::in_process_from_config(t, server).map_err(|e| e.to_string())
 }

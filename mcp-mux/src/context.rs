@@ -7,7 +7,7 @@
 //! stdio), which sends them through the rmcp peer. [`Downstream`] is that
 //! choice; everything above it is shared.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use rmcp::model::{
     ClientCapabilities, ClientResult, ErrorData, ProgressNotificationParam, ProgressToken,
@@ -117,6 +117,40 @@ pub struct CallContext {
     pub protocol_version: ProtocolVersion,
     /// What the client said it can do (sampling, elicitation, roots).
     pub client_capabilities: Arc<ClientCapabilities>,
+    /// Filled in with the target that served the request, for logs.
+    pub record: Option<Arc<CallRecord>>,
+}
+
+/// What the access log says about one MCP request: its method, the tool,
+/// prompt or resource it names, and (once routed) the target that served it.
+/// The HTTP front end puts it in the response's extensions.
+#[derive(Debug, Default)]
+pub struct CallRecord {
+    /// `tools/call`, `tools/list`, `initialize`, a notification's method...
+    pub method: String,
+    /// The tool or prompt name, or resource URI, as the client sent it.
+    pub name: Option<String>,
+    target: OnceLock<String>,
+}
+
+impl CallRecord {
+    /// A record of a request for `method` naming `name`.
+    pub fn new(method: impl Into<String>, name: Option<String>) -> Self {
+        Self {
+            method: method.into(),
+            name,
+            target: OnceLock::new(),
+        }
+    }
+
+    /// The target that served the request, once routed.
+    pub fn target(&self) -> Option<&str> {
+        self.target.get().map(String::as_str)
+    }
+
+    pub(crate) fn set_target(&self, target: &str) {
+        let _ = self.target.set(target.to_owned());
+    }
 }
 
 impl CallContext {
@@ -128,6 +162,7 @@ impl CallContext {
             downstream: None,
             protocol_version: ProtocolVersion::LATEST_WITH_INITIALIZE,
             client_capabilities: Arc::default(),
+            record: None,
         }
     }
 
@@ -141,6 +176,14 @@ impl CallContext {
                 .protocol_version()
                 .unwrap_or(ProtocolVersion::LATEST_WITH_INITIALIZE),
             client_capabilities: Arc::new(ctx.client_capabilities().unwrap_or_default()),
+            record: None,
+        }
+    }
+
+    /// Notes that `target` serves this request.
+    pub(crate) fn routed_to(&self, target: &str) {
+        if let Some(r) = &self.record {
+            r.set_target(target);
         }
     }
 

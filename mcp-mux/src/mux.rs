@@ -348,6 +348,7 @@ impl Multiplexer {
             }
         };
         let up = self.upstream(index);
+        context.routed_to(up.name());
         request.meta = None;
         let r = up
             .request(
@@ -407,6 +408,7 @@ impl Multiplexer {
             return Err(unknown());
         };
         let up = self.upstream(index);
+        context.routed_to(up.name());
         if !up.target.filter.allows(&original) {
             return Err(unknown());
         }
@@ -475,6 +477,7 @@ impl Multiplexer {
             ));
         };
         let up = self.upstream(index);
+        context.routed_to(up.name());
         request.name = original;
         request.meta = None;
         let r = up
@@ -550,6 +553,7 @@ impl Multiplexer {
             ));
         };
         let up = self.upstream(index);
+        context.routed_to(up.name());
         request.uri = original;
         request.meta = None;
         let r = up

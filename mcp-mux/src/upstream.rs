@@ -11,6 +11,7 @@ use rmcp::service::{PeerRequestOptions, RoleClient};
 
 use crate::context::CallContext;
 use rmcp::{Peer, ServiceError};
+use tracing::Instrument as _;
 
 use crate::metrics::{MuxMetrics, Outcome};
 use crate::progress::ProgressRouter;
@@ -22,6 +23,16 @@ use crate::MuxError;
 /// How long a replaced connection gets to shut down (stdio: close stdin,
 /// wait, SIGTERM, SIGKILL — rmcp's sequence) before we stop waiting.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The tool or prompt name, or resource URI, a request names (for spans).
+fn request_name(request: &ClientRequest) -> Option<&str> {
+    match request {
+        ClientRequest::CallToolRequest(r) => Some(&r.params.name),
+        ClientRequest::GetPromptRequest(r) => Some(&r.params.name),
+        ClientRequest::ReadResourceRequest(r) => Some(&r.params.uri),
+        _ => None,
+    }
+}
 
 /// Whether a target is reachable, as last observed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -173,6 +184,24 @@ impl Upstream {
     /// With `ctx`, the downstream client's progress token receives the
     /// target's progress, and a downstream cancel is forwarded upstream.
     pub(crate) async fn request(
+        &self,
+        request: ClientRequest,
+        method: &'static str,
+        ctx: Option<&CallContext>,
+        retry: Retry,
+    ) -> Result<ServerResult, MuxError> {
+        let span = tracing::info_span!(
+            "mcp.request",
+            mcp.target = %self.name(),
+            mcp.method = method,
+            mcp.tool = request_name(&request).unwrap_or(""),
+        );
+        self.request_with_retry(request, method, ctx, retry)
+            .instrument(span)
+            .await
+    }
+
+    async fn request_with_retry(
         &self,
         request: ClientRequest,
         method: &'static str,

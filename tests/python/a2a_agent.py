@@ -11,7 +11,9 @@ Modes:
 - stream: a message gets a task, then STREAM_EVENTS artifact chunks STREAM_INTERVAL s apart,
   then the completed status.
 In both modes the text "slow" makes the task work for ~10 s (a "working" status every 300 ms)
-unless it is cancelled.
+unless it is cancelled, and the text "ask" makes the task stop in input-required with the agent
+message "What is your name?"; the next message sent to that task (same taskId) completes it with
+the artifact "hello, TEXT".
 
 Test hooks (not A2A):
 - The card (at /.well-known/agent-card.json and the legacy /.well-known/agent.json) carries a
@@ -57,6 +59,7 @@ from starlette.routing import Route
 STREAM_EVENTS = 5
 STREAM_INTERVAL = 0.3
 SLOW_SECONDS = 10.0
+ASK_QUESTION = "What is your name?"
 
 VENDOR_FIELD = {
     "keep": [1, 2, 3],
@@ -81,6 +84,14 @@ class Agent(AgentExecutor):
         u = TaskUpdater(q, ctx.task_id, ctx.context_id)
         await u.start_work()
         text = ctx.get_user_input()
+        current = ctx.current_task
+        if current is not None and current.status.state == TaskState.TASK_STATE_INPUT_REQUIRED:
+            await u.add_artifact([Part(text=f"hello, {text}")], name="answer", last_chunk=True)
+            await u.complete()
+            return
+        if text.strip() == "ask":
+            await u.requires_input(message=u.new_agent_message([Part(text=ASK_QUESTION)]))
+            return
         if text.strip() == "slow":
             steps = int(SLOW_SECONDS / 0.3)
             for i in range(steps):

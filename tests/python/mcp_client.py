@@ -5,7 +5,8 @@ Switchboard interop tests.
 Connects to URL over Streamable HTTP, initializes, lists all tools (following cursors), then
 calls each `--call` tool in order, in the same session:
 
-    python3 tests/python/mcp_client.py URL [--timeout S] [--call NAME ARGS_JSON]...
+    python3 tests/python/mcp_client.py URL [--timeout S] [--progress] [--meta]
+        [--call NAME ARGS_JSON]...
 
 Output on stdout, one JSON object per line:
 - `{"kind": "initialize", "protocolVersion", "serverInfo": {"name", "version"}, "sessionId"}`;
@@ -13,6 +14,10 @@ Output on stdout, one JSON object per line:
 - per call `{"kind": "call", "name", "isError", "text": [TEXT...], "content": [BLOCK...],
   "structuredContent"}` where `text` holds the text of the text content blocks and `content`
   every block as JSON. A tool result with `isError: true` is a result, not a failure.
+  With `--progress` each call asks for progress (a progress callback, so the SDK sends a
+  progress token) and its line also has `"progress": [{"progress", "total", "message"}...]`
+  (in arrival order, all received before the call returned); with `--meta` it also has
+  `"meta"`, the result's `_meta`.
 On failure (a JSON-RPC error, a transport error, the timeout): exit code 1 and one JSON line on
 stderr: `{"error": exception class, "code": JSON-RPC code or null, "message": ...}`.
 """
@@ -88,23 +93,42 @@ async def run(args: argparse.Namespace) -> None:
 
                 for name, raw in args.call or []:
                     arguments = json.loads(raw)
-                    r = await session.call_tool(name, arguments)
-                    emit(
-                        {
-                            "kind": "call",
-                            "name": name,
-                            "isError": bool(r.isError),
-                            "text": [c.text for c in r.content if c.type == "text"],
-                            "content": [c.model_dump(mode="json", by_alias=True) for c in r.content],
-                            "structuredContent": r.structuredContent,
-                        }
-                    )
+                    progress: list[dict] = []
+
+                    async def on_progress(
+                        value: float, total: float | None, message: str | None
+                    ) -> None:
+                        progress.append({"progress": value, "total": total, "message": message})
+
+                    if args.progress:
+                        r = await session.call_tool(name, arguments, progress_callback=on_progress)
+                    else:
+                        r = await session.call_tool(name, arguments)
+                    line = {
+                        "kind": "call",
+                        "name": name,
+                        "isError": bool(r.isError),
+                        "text": [c.text for c in r.content if c.type == "text"],
+                        "content": [c.model_dump(mode="json", by_alias=True) for c in r.content],
+                        "structuredContent": r.structuredContent,
+                    }
+                    if args.progress:
+                        line["progress"] = list(progress)  # a copy: what arrived before the result
+                    if args.meta:
+                        line["meta"] = r.meta
+                    emit(line)
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("url")
     p.add_argument("--timeout", type=float, default=20.0, help="bound for the whole run (s)")
+    p.add_argument(
+        "--progress",
+        action="store_true",
+        help="ask for progress on each call and print the notifications received",
+    )
+    p.add_argument("--meta", action="store_true", help="print each call result's _meta")
     p.add_argument(
         "--call",
         nargs=2,

@@ -30,6 +30,8 @@ pub struct AccessLog {
     pub error: Option<String>,
     /// A2A method, task, context and state, on A2A routes.
     pub a2a: Option<super::a2a::SharedFields>,
+    /// MCP method, tool and target, on routes to an MCP backend.
+    pub mcp: Option<Arc<mcp_mux::CallRecord>>,
 }
 
 /// The request as the client sent it.
@@ -61,6 +63,7 @@ impl AccessLog {
             status: 0,
             error: None,
             a2a: None,
+            mcp: None,
         }
     }
 
@@ -128,6 +131,9 @@ impl BodyObserver for Finisher {
             a2a.task_id = a2a.task_id.as_deref().unwrap_or(""),
             a2a.context_id = a2a.context_id.as_deref().unwrap_or(""),
             a2a.state = a2a.state.as_deref().unwrap_or(""),
+            mcp.method = log.mcp.as_ref().map_or("", |m| m.method.as_str()),
+            mcp.tool = log.mcp.as_ref().and_then(|m| m.name.as_deref()).unwrap_or(""),
+            mcp.target = log.mcp.as_ref().and_then(|m| m.target()).unwrap_or(""),
             "request"
         );
     }

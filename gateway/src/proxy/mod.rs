@@ -206,6 +206,7 @@ impl Proxy {
                 }
                 let req = Request::from_parts(parts, Limited::new(body, limit).boxed());
                 let (mut rparts, rbody) = mcp.serve(req).await.into_parts();
+                log.mcp = rparts.extensions.remove::<Arc<mcp_mux::CallRecord>>();
                 finish_response_headers(&mut rparts, client_version, route, backend, cors_headers);
                 return Ok(Response::from_parts(rparts, rbody));
             }

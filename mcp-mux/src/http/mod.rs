@@ -44,7 +44,7 @@ use era::{Era, Refusal};
 pub use session::{SessionClaims, SessionSealer};
 
 use crate::answers::{Delivery, PendingAnswers};
-use crate::context::{CallContext, Downstream, StreamDownstream};
+use crate::context::{CallContext, CallRecord, Downstream, StreamDownstream};
 use crate::Multiplexer;
 
 /// Settings of one endpoint.
@@ -154,8 +154,11 @@ impl HttpFront {
             Ok(m) => m,
             Err(error) => return jsonrpc_refusal(StatusCode::BAD_REQUEST, None, error),
         };
-        match message {
-            ClientJsonRpcMessage::Request(r) => self.request(&parts.headers, r.id, r.request).await,
+        let record = Arc::new(record_of(&message));
+        let mut reply = match message {
+            ClientJsonRpcMessage::Request(r) => {
+                self.request(&parts.headers, r.id, r.request, &record).await
+            }
             ClientJsonRpcMessage::Notification(n) => {
                 self.notification(&parts.headers, n.notification)
             }
@@ -167,7 +170,9 @@ impl HttpFront {
                     accepted()
                 }
             },
-        }
+        };
+        reply.extensions_mut().insert(record);
+        reply
     }
 
     async fn request(
@@ -175,6 +180,7 @@ impl HttpFront {
         headers: &http::HeaderMap,
         id: RequestId,
         request: ClientRequest,
+        record: &Arc<CallRecord>,
     ) -> Reply {
         let era = match era::classify(headers, &request) {
             Ok(e) => e,
@@ -204,6 +210,7 @@ impl HttpFront {
                     downstream: None,
                     protocol_version: claims.version(),
                     client_capabilities: Arc::new(claims.capabilities),
+                    record: Some(record.clone()),
                 };
                 let key = (session_id.to_owned(), id.clone());
                 let registered = ctx.progress_token.is_some() || may_take_long(&request);
@@ -228,6 +235,7 @@ impl HttpFront {
                         Era::Legacy => unreachable!("matched Modern"),
                     },
                     client_capabilities: Arc::new(meta.client_capabilities().unwrap_or_default()),
+                    record: Some(record.clone()),
                 };
                 self.dispatch(era, id, request, ctx, None).await
             }
@@ -406,6 +414,36 @@ impl HttpFront {
         &self,
     ) -> std::sync::MutexGuard<'_, HashMap<(String, RequestId), CancellationToken>> {
         self.inflight.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// What the access log says about `message` before it is served.
+fn record_of(message: &ClientJsonRpcMessage) -> CallRecord {
+    match message {
+        ClientJsonRpcMessage::Request(r) => {
+            let name = match &r.request {
+                ClientRequest::CallToolRequest(c) => Some(c.params.name.to_string()),
+                ClientRequest::GetPromptRequest(g) => Some(g.params.name.clone()),
+                ClientRequest::ReadResourceRequest(rr) => Some(rr.params.uri.clone()),
+                _ => None,
+            };
+            CallRecord::new(r.request.method(), name)
+        }
+        ClientJsonRpcMessage::Notification(n) => {
+            let method = match &n.notification {
+                ClientNotification::CancelledNotification(_) => "notifications/cancelled",
+                ClientNotification::ProgressNotification(_) => "notifications/progress",
+                ClientNotification::InitializedNotification(_) => "notifications/initialized",
+                ClientNotification::RootsListChangedNotification(_) => {
+                    "notifications/roots/list_changed"
+                }
+                _ => "notification",
+            };
+            CallRecord::new(method, None)
+        }
+        ClientJsonRpcMessage::Response(_) | ClientJsonRpcMessage::Error(_) => {
+            CallRecord::new("response", None)
+        }
     }
 }
 

@@ -234,7 +234,14 @@ async fn lists_and_calls_across_stdio_openapi_and_http_targets() {
     };
     assert_eq!(
         of("demo_"),
-        ["demo_ask", "demo_count", "demo_echo", "demo_exit", "demo_pid", "demo_sample"]
+        [
+            "demo_ask",
+            "demo_count",
+            "demo_echo",
+            "demo_exit",
+            "demo_pid",
+            "demo_sample"
+        ]
     );
     assert_eq!(of("remote_"), ["remote_add", "remote_whoami"]);
     for op in ["petstore_listPets", "petstore_getPet", "petstore_createPet"] {
@@ -304,6 +311,19 @@ async fn metrics_count_requests_per_target_and_targets_up() {
             "targets_up for {t}:\n{m}"
         );
     }
+
+    // Each call's access-log line names the method, the tool as the client called it, and the
+    // target that served it (the line is written when the response ends, so allow a moment).
+    let wanted = r#"mcp.method="tools/call" mcp.tool="remote_add" mcp.target="remote""#;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !gw.stderr().contains(wanted) && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(
+        gw.stderr().contains(wanted),
+        "no access-log line with {wanted}:\n{}",
+        gw.stderr()
+    );
     let _ = c.cancel().await;
 }
 

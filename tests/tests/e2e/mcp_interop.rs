@@ -102,7 +102,14 @@ async fn python_sdk_client_lists_and_calls_demo_time_and_petstore_tools() {
     }
     assert_eq!(
         with_prefix(&names, "demo_"),
-        ["demo_ask", "demo_count", "demo_echo", "demo_exit", "demo_pid", "demo_sample"]
+        [
+            "demo_ask",
+            "demo_count",
+            "demo_echo",
+            "demo_exit",
+            "demo_pid",
+            "demo_sample"
+        ]
     );
     assert_eq!(
         with_prefix(&names, "time_"),

@@ -128,7 +128,8 @@ impl ClientHandler for Answering {
                 .push(message.clone());
         }
         tokio::time::sleep(self.think).await;
-        Ok(ElicitResult::new(ElicitationAction::Accept).with_content(json!({"answer": "forty-two"})))
+        Ok(ElicitResult::new(ElicitationAction::Accept)
+            .with_content(json!({"answer": "forty-two"})))
     }
 
     async fn create_message(
@@ -137,7 +138,10 @@ impl ClientHandler for Answering {
         _context: RequestContext<RoleClient>,
     ) -> Result<CreateMessageResult, ErrorData> {
         let prompt = serde_json::to_value(&params.messages).unwrap_or_default();
-        let prompt = prompt[0]["content"]["text"].as_str().unwrap_or_default().to_owned();
+        let prompt = prompt[0]["content"]["text"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
         serde_json::from_value(json!({
             "role": "assistant",
             "content": {"type": "text", "text": format!("sampled: {prompt}")},
@@ -213,7 +217,11 @@ async fn elicitation_and_sampling_from_stdio_and_http_targets_reach_the_client()
     .unwrap_or_else(|e| panic!("demo_sample: {e}\n{}", gw.stderr()));
     assert_eq!(text(&sampled), "sampled: say hi", "{sampled:?}");
 
-    assert_eq!(handler.seen(), ["stdio asks?", "http asks?"], "the client saw each question once");
+    assert_eq!(
+        handler.seen(),
+        ["stdio asks?", "http asks?"],
+        "the client saw each question once"
+    );
     let _ = client.cancel().await;
 }
 
@@ -254,16 +262,19 @@ async fn overlapping_asks(gw: &Gateway, tool: &str) -> [(Answering, Result<Strin
             let client = step("initialize", handler.clone().serve(transport))
                 .await
                 .expect("initialize");
-            let outcome = step(&tool, client.call_tool(call(&tool, json!({"question": who}))))
-                .await
-                .map(|r| {
-                    if r.is_error == Some(true) {
-                        Err(text(&r))
-                    } else {
-                        Ok(text(&r))
-                    }
-                })
-                .unwrap_or_else(|e| Err(e.to_string()));
+            let outcome = step(
+                &tool,
+                client.call_tool(call(&tool, json!({"question": who}))),
+            )
+            .await
+            .map(|r| {
+                if r.is_error == Some(true) {
+                    Err(text(&r))
+                } else {
+                    Ok(text(&r))
+                }
+            })
+            .unwrap_or_else(|e| Err(e.to_string()));
             let _ = client.cancel().await;
             (handler, outcome)
         }
