@@ -89,7 +89,8 @@ pub fn child_pids(parent: u32) -> Vec<u32> {
         .collect()
 }
 
-fn rss_kib(pid: u32) -> Option<u64> {
+/// Resident memory of one process, KiB.
+pub fn rss_kib(pid: u32) -> Option<u64> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = s.lines().find(|l| l.starts_with("VmRSS:"))?;
     line.split_whitespace().nth(1)?.parse().ok()

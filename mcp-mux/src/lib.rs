@@ -29,6 +29,7 @@ pub mod naming;
 mod progress;
 mod questions;
 mod rmcp_server;
+mod sse_client;
 mod target;
 mod upstream;
 mod upstream_client;

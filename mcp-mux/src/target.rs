@@ -22,6 +22,7 @@ use crate::config::{TargetConfig, TargetKindConfig};
 use crate::filter::ToolFilter;
 use crate::naming::validate_target_name;
 use crate::progress::OrderedProgress;
+use crate::sse_client::SseClientTransport;
 use crate::upstream_client::UpstreamClient;
 use crate::MuxError;
 use rmcp::transport::IntoTransport;
@@ -51,6 +52,11 @@ pub(crate) enum TargetKind {
         url: String,
         headers: HashMap<HeaderName, HeaderValue>,
     },
+    /// Legacy HTTP+SSE (2024-11-05): `url` is the SSE stream.
+    Sse {
+        url: String,
+        headers: HashMap<HeaderName, HeaderValue>,
+    },
     InProcess(InProcessFactory),
 }
 
@@ -60,6 +66,7 @@ impl fmt::Debug for TargetKind {
             Self::Stdio { cmd, args, .. } => write!(f, "stdio({cmd} {args:?})"),
             // Header values may be credentials: never print them.
             Self::Http { url, .. } => write!(f, "mcp({url})"),
+            Self::Sse { url, .. } => write!(f, "sse({url})"),
             Self::InProcess(_) => write!(f, "in-process"),
         }
     }
@@ -107,16 +114,23 @@ impl Target {
 
     /// A remote Streamable HTTP MCP server.
     pub fn http(name: &str, url: impl Into<String>) -> Result<Self, MuxError> {
-        let url = url.into();
-        if !(url.starts_with("http://") || url.starts_with("https://")) {
-            return Err(MuxError::InvalidTarget {
-                target: name.to_owned(),
-                message: format!("url {url:?} must start with http:// or https://"),
-            });
-        }
+        let url = http_url(name, url.into())?;
         Self::new(
             name,
             TargetKind::Http {
+                url,
+                headers: HashMap::new(),
+            },
+        )
+    }
+
+    /// A remote MCP server on the legacy HTTP+SSE transport (2024-11-05); `url` is its SSE
+    /// stream (`http://127.0.0.1:3002/sse`), which names the URL to POST to.
+    pub fn sse(name: &str, url: impl Into<String>) -> Result<Self, MuxError> {
+        let url = http_url(name, url.into())?;
+        Self::new(
+            name,
+            TargetKind::Sse {
                 url,
                 headers: HashMap::new(),
             },
@@ -141,7 +155,7 @@ impl Target {
         Self::new(name, TargetKind::InProcess(factory))
     }
 
-    /// Builds a `stdio` or `mcp` target from config. Other kinds need crates
+    /// Builds a `stdio`, `mcp` or `sse` target from config. Other kinds need crates
     /// this one does not depend on: build their server and use
     /// [`Target::in_process_from_config`].
     pub fn from_config(cfg: &TargetConfig) -> Result<Self, MuxError> {
@@ -160,7 +174,13 @@ impl Target {
                 }
                 t
             }
-            TargetKindConfig::Sse(_) => return Err(unsupported(cfg, "sse")),
+            TargetKindConfig::Sse(h) => {
+                let mut t = Self::sse(&cfg.name, &h.url)?;
+                for (k, v) in &h.headers {
+                    t = t.with_header(k, v)?;
+                }
+                t
+            }
             TargetKindConfig::OpenApi(_) => return Err(unsupported(cfg, "openapi")),
             TargetKindConfig::A2a(_) => return Err(unsupported(cfg, "a2a")),
         };
@@ -191,10 +211,10 @@ impl Target {
         self
     }
 
-    /// Adds a header sent with every request of an HTTP target (ignored by other kinds).
+    /// Adds a header sent with every request of an HTTP or SSE target (ignored by other kinds).
     pub fn with_header(mut self, name: &str, value: &str) -> Result<Self, MuxError> {
         let target = self.name.clone();
-        if let TargetKind::Http { headers, .. } = &mut self.kind {
+        if let TargetKind::Http { headers, .. } | TargetKind::Sse { headers, .. } = &mut self.kind {
             let n =
                 HeaderName::from_bytes(name.as_bytes()).map_err(|_| MuxError::InvalidTarget {
                     target: target.clone(),
@@ -277,6 +297,21 @@ impl Target {
                 let transport = ordered(transport, &client);
                 client.serve(transport).await.map_err(connect_err)
             }
+            TargetKind::Sse { url, headers } => {
+                let timeout = self.timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT);
+                let headers = headers
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                let transport = SseClientTransport::connect(&self.name, url, headers, timeout)
+                    .await
+                    .map_err(|e| MuxError::Connect {
+                        target: self.name.clone(),
+                        message: e.to_string(),
+                    })?;
+                let transport = ordered(transport, &client);
+                client.serve(transport).await.map_err(connect_err)
+            }
             TargetKind::InProcess(factory) => {
                 let (client_io, server_io) = tokio::io::duplex(DUPLEX_BUFFER);
                 factory(server_io);
@@ -300,6 +335,18 @@ where
         inner: transport.into_transport(),
         target: client.target.clone(),
         router: client.progress.clone(),
+    }
+}
+
+/// `url` if it is an http(s) URL.
+fn http_url(name: &str, url: String) -> Result<String, MuxError> {
+    if url.starts_with("http://") || url.starts_with("https://") {
+        Ok(url)
+    } else {
+        Err(MuxError::InvalidTarget {
+            target: name.to_owned(),
+            message: format!("url {url:?} must start with http:// or https://"),
+        })
     }
 }
 

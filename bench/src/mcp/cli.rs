@@ -31,6 +31,9 @@ pub struct Args {
     /// Tokio threads of the load generator (the MCP servers have their own thread).
     #[arg(long, default_value_t = 2)]
     pub client_threads: usize,
+    /// Idle legacy sessions opened on a fresh gateway to measure memory per session (0: skip).
+    #[arg(long, default_value_t = 1000)]
+    pub idle_sessions: usize,
     /// The Switchboard binary; default: target/release/switchboard, else target/debug.
     #[arg(long)]
     pub switchboard: Option<PathBuf>,

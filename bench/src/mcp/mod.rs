@@ -11,10 +11,12 @@
 //! - [`gateway`]: Switchboard started with a generated `mcp` backend config.
 //! - [`load`]: rmcp client sessions in a closed loop, latencies in a histogram.
 //! - [`run`]: the scenarios, each measured with CPU samples at the window's edges.
+//! - [`idle`]: resident memory per idle legacy session.
 //! - [`report`]: the header and the results table.
 
 pub mod cli;
 pub mod gateway;
+pub mod idle;
 pub mod load;
 pub mod report;
 pub mod run;

@@ -137,3 +137,17 @@ pub fn print_summary(args: &Args, cores: usize, rows: &[Row], upstream_calls: u6
     );
     print!("{out}");
 }
+
+/// The idle-sessions line.
+pub fn print_idle(idle: &super::idle::IdleSessions) {
+    println!(
+        "idle legacy sessions: {} opened (initialize + initialized, then quiet); gateway RSS \
+         {:.1} -> {:.1} MiB = {:.2} KiB per session; {}/{} probed sessions still answer tools/list",
+        idle.sessions,
+        idle.rss_before_kib as f64 / 1024.0,
+        idle.rss_after_kib as f64 / 1024.0,
+        idle.bytes_per_session() / 1024.0,
+        idle.probes_ok,
+        idle.probes,
+    );
+}

@@ -9,7 +9,7 @@ use tokio::time::Instant;
 use super::cli::Args;
 use super::gateway::McpGateway;
 use super::load::{close_sessions, one, open_sessions, run_load, Era, McpLoad, Op};
-use super::report::{print_header, print_summary};
+use super::report::{print_header, print_idle, print_summary};
 use super::server::{McpServers, ECHO};
 use crate::procfs::{clk_tck, CpuSample, ProcStats};
 use crate::targets::switchboard::{debug_banner, find_switchboard, is_debug_build};
@@ -111,7 +111,22 @@ pub async fn run(args: Args) -> Result<()> {
         };
         rows.push(measure_logged(&args, &servers, through, &gw).await?);
     }
+    let idle = if args.idle_sessions > 0 {
+        let gw = McpGateway::start(&bin, &urls[..1]).await?;
+        eprint!("running idle sessions ({}) ... ", args.idle_sessions);
+        let idle = super::idle::measure(&gw.url, gw.pid(), args.idle_sessions)
+            .await
+            .inspect_err(|_| eprintln!("{}", gw.log_tail()))
+            .context("idle sessions")?;
+        eprintln!("done");
+        Some(idle)
+    } else {
+        None
+    };
     print_summary(&args, cores, &rows, servers.calls());
+    if let Some(idle) = idle {
+        print_idle(&idle);
+    }
     Ok(())
 }
 

@@ -15,6 +15,7 @@ mod mcp_http;
 mod mcp_interop;
 mod mcp_openapi;
 mod mcp_questions;
+mod mcp_upstream_interop;
 mod policies;
 mod proxy;
 mod reload;
