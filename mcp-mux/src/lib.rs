@@ -26,6 +26,7 @@ mod lists;
 pub mod metrics;
 mod mux;
 pub mod naming;
+mod notices;
 mod progress;
 mod questions;
 mod rmcp_server;

@@ -22,6 +22,7 @@ use crate::config::{FailureMode, McpBackendConfig};
 use crate::lists::{resolve, Fanout, ListKind, NameTable, Renamer};
 use crate::metrics::{MuxMetrics, NoMetrics};
 use crate::naming;
+use crate::notices::Notices;
 use crate::progress::ProgressRouter;
 use crate::target::Target;
 use crate::upstream::{Retry, TargetState, Upstream};
@@ -33,6 +34,7 @@ struct Inner {
     server_info: Implementation,
     names: NameTable,
     merged_info: RwLock<Option<ServerConfig>>,
+    notices: Arc<Notices>,
 }
 
 /// The virtual MCP server. Serve it with rmcp like any `ServerHandler`.
@@ -86,10 +88,18 @@ impl MultiplexerBuilder {
             }
         }
         let progress = Arc::new(ProgressRouter::default());
+        let notices = Arc::new(Notices::default());
         let upstreams = self
             .targets
             .into_iter()
-            .map(|t| Arc::new(Upstream::new(t, self.metrics.clone(), progress.clone())))
+            .map(|t| {
+                Arc::new(Upstream::new(
+                    t,
+                    self.metrics.clone(),
+                    progress.clone(),
+                    notices.clone(),
+                ))
+            })
             .collect();
         Ok(Multiplexer {
             inner: Arc::new(Inner {
@@ -98,6 +108,7 @@ impl MultiplexerBuilder {
                 server_info: self.server_info,
                 names: NameTable::default(),
                 merged_info: RwLock::new(None),
+                notices,
             }),
         })
     }
@@ -166,11 +177,20 @@ impl Multiplexer {
         .with_server_info(self.inner.server_info.clone())
     }
 
+    /// Notifications for every client: `notifications/{tools,prompts,resources}/list_changed`
+    /// when a target says its list changed or a target comes up or goes down. A lagging
+    /// receiver has missed some; one is enough to tell a client to list again.
+    pub fn list_changes(
+        &self,
+    ) -> tokio::sync::broadcast::Receiver<rmcp::model::ServerNotification> {
+        self.inner.notices.subscribe()
+    }
+
     /// Connects every target (concurrently) and merges what they announced.
     ///
-    /// One target: its capabilities, instructions and serverInfo pass through,
-    /// minus features not relayed yet (list-changed, subscribe, logging,
-    /// completions, tasks). Several: tools/prompts/resources if any target has
+    /// One target: its instructions and serverInfo pass through, and its
+    /// capabilities minus features not relayed yet (subscribe, logging, tasks);
+    /// list-changed is always announced. Several: tools/prompts/resources if any target has
     /// them (tools always), instructions concatenated under `[target]` headings,
     /// and the gateway's own serverInfo. Unreachable targets are left out.
     pub async fn server_config(&self) -> ServerConfig {
@@ -197,6 +217,16 @@ impl Multiplexer {
                 instructions.push(format!("[{}]\n{}", up.name(), text.trim()));
             }
             single_info = Some(info);
+        }
+        // The merged lists change when any target's does, and when a target comes or goes.
+        if let Some(t) = caps.tools.as_mut() {
+            t.list_changed = Some(true);
+        }
+        if let Some(p) = caps.prompts.as_mut() {
+            p.list_changed = Some(true);
+        }
+        if let Some(r) = caps.resources.as_mut() {
+            r.list_changed = Some(true);
         }
         let mut merged = self.default_info();
         merged.capabilities = caps;

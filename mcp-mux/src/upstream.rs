@@ -14,6 +14,7 @@ use rmcp::{Peer, ServiceError};
 use tracing::Instrument as _;
 
 use crate::metrics::{MuxMetrics, Outcome};
+use crate::notices::{Changed, Notices};
 use crate::progress::ProgressRouter;
 use crate::questions::{Asker, QuestionRouter};
 use crate::target::{Client, Target};
@@ -67,6 +68,7 @@ pub(crate) struct Upstream {
     metrics: Arc<dyn MuxMetrics>,
     progress: Arc<ProgressRouter>,
     questions: Arc<QuestionRouter>,
+    notices: Arc<Notices>,
 }
 
 /// Whether a failed request may be sent again on a new connection.
@@ -83,6 +85,7 @@ impl Upstream {
         target: Target,
         metrics: Arc<dyn MuxMetrics>,
         progress: Arc<ProgressRouter>,
+        notices: Arc<Notices>,
     ) -> Self {
         Self {
             target,
@@ -91,6 +94,7 @@ impl Upstream {
             metrics,
             progress,
             questions: Arc::default(),
+            notices,
         }
     }
 
@@ -108,7 +112,15 @@ impl Upstream {
 
     fn set_up(&self, up: bool) {
         let new = if up { 1 } else { 2 };
-        if self.state.swap(new, Ordering::Relaxed) != new {
+        let old = self.state.swap(new, Ordering::Relaxed);
+        if old != new {
+            // A target that comes back or goes away adds or removes its tools, prompts and
+            // resources from the merged lists (not on its first connect: nothing was listed).
+            if old != 0 {
+                for what in [Changed::Tools, Changed::Prompts, Changed::Resources] {
+                    self.notices.changed(what);
+                }
+            }
             if up {
                 tracing::info!(mcp_target = %self.name(), "MCP target up");
             } else {
@@ -135,6 +147,7 @@ impl Upstream {
             target: self.target.name.clone(),
             progress: self.progress.clone(),
             questions: self.questions.clone(),
+            notices: self.notices.clone(),
         };
         match self.target.connect(client).await {
             Ok(running) => {

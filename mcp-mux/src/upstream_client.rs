@@ -1,5 +1,6 @@
 //! The client half of each upstream connection, an rmcp `ClientHandler`: it
-//! identifies the gateway to the target and
+//! identifies the gateway to the target, announces its list changes to every
+//! client (see [`crate::notices`]), and
 //! passes the target's questions (elicitation, sampling) to the downstream
 //! client whose call caused them, returning the answer.
 
@@ -15,6 +16,7 @@ use rmcp::model::{
 use rmcp::service::{InboundStreamOrigin, NotificationContext, RequestContext, RoleClient};
 use rmcp::ClientHandler;
 
+use crate::notices::{Changed, Notices};
 use crate::progress::ProgressRouter;
 use crate::questions::QuestionRouter;
 
@@ -23,6 +25,7 @@ pub(crate) struct UpstreamClient {
     pub(crate) target: String,
     pub(crate) progress: Arc<ProgressRouter>,
     pub(crate) questions: Arc<QuestionRouter>,
+    pub(crate) notices: Arc<Notices>,
 }
 
 /// A question kind the downstream client must have declared support for.
@@ -124,6 +127,18 @@ impl ClientHandler for UpstreamClient {
             ClientResult::ElicitResult(r) => Ok(r),
             _ => Err(wrong_answer("elicitation")),
         }
+    }
+
+    async fn on_tool_list_changed(&self, _context: NotificationContext<RoleClient>) {
+        self.notices.changed(Changed::Tools);
+    }
+
+    async fn on_prompt_list_changed(&self, _context: NotificationContext<RoleClient>) {
+        self.notices.changed(Changed::Prompts);
+    }
+
+    async fn on_resource_list_changed(&self, _context: NotificationContext<RoleClient>) {
+        self.notices.changed(Changed::Resources);
     }
 
     // Sampling is deprecated by the 2026-07-28 revision (SEP-2577) but is how

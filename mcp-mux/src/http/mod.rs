@@ -15,8 +15,11 @@
 //! response stream of the call that caused them; its answer is a POST of its
 //! own, matched by [`crate::answers`].
 //!
-//! What it does not do yet: a `GET` stream for unsolicited messages (answered
-//! 405, which the spec allows), resumption with `Last-Event-ID`,
+//! A legacy session's `GET` stream carries the list changes of the merged
+//! server ([`Multiplexer::list_changes`]).
+//!
+//! What it does not do yet: resumption with `Last-Event-ID`, logging and
+//! resource-update notifications on the GET stream,
 //! `input_required` round trips for 2026-07-28 clients, and `subscriptions/listen`.
 
 mod body;
@@ -114,28 +117,72 @@ impl HttpFront {
         match *req.method() {
             Method::POST => self.post(req).await,
             Method::DELETE => self.delete(req.headers()),
-            Method::GET => {
-                // A GET names its session; an unknown one is 404 like everywhere else.
-                if req.headers().contains_key(era::SESSION_ID) {
-                    if let Err(reply) = self.session(req.headers()) {
-                        return *reply;
-                    }
-                }
-                let mut r = plain(
-                    StatusCode::METHOD_NOT_ALLOWED,
-                    "Method Not Allowed: this endpoint has no GET stream; use POST",
-                );
-                r.headers_mut()
-                    .insert(header::ALLOW, HeaderValue::from_static("POST, DELETE"));
-                r
-            }
+            Method::GET => self.get(req.headers()),
             _ => {
                 let mut r = plain(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed");
                 r.headers_mut()
-                    .insert(header::ALLOW, HeaderValue::from_static("POST, DELETE"));
+                    .insert(header::ALLOW, HeaderValue::from_static("GET, POST, DELETE"));
                 r
             }
         }
+    }
+
+    /// The GET stream of a legacy session: the virtual server's list changes, as they
+    /// happen, for as long as the client keeps it open. Clients of the 2026-07-28 era have
+    /// no session and no GET stream.
+    fn get(&self, headers: &http::HeaderMap) -> Reply {
+        if !headers.contains_key(era::SESSION_ID) {
+            let mut r = plain(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "Method Not Allowed: GET opens a session's stream and needs Mcp-Session-Id",
+            );
+            r.headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static("GET, POST, DELETE"));
+            return r;
+        }
+        if let Err(reply) = self.session(headers) {
+            return *reply;
+        }
+        if !accepts(headers, "text/event-stream") {
+            return jsonrpc_refusal(
+                StatusCode::NOT_ACCEPTABLE,
+                None,
+                ErrorData::invalid_request(
+                    "Not Acceptable: the Accept header must list text/event-stream",
+                    None,
+                ),
+            );
+        }
+        let (tx, rx) = mpsc::unbounded_channel::<ServerJsonRpcMessage>();
+        let (keep_open, never) = oneshot::channel::<ServerJsonRpcMessage>();
+        let mut changes = self.mux.list_changes();
+        // Relays until the client goes away (the stream, and so `tx`'s receiver, is dropped)
+        // or the virtual server does (the broadcast closes).
+        tokio::spawn(async move {
+            let _keep_open = keep_open;
+            loop {
+                tokio::select! {
+                    n = changes.recv() => match n {
+                        Ok(n) => {
+                            if tx.send(ServerJsonRpcMessage::notification(n)).is_err() {
+                                break;
+                            }
+                        }
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
+                            tracing::debug!(missed, "MCP GET stream lagged; list-changed notices coalesced");
+                        }
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                    },
+                    () = tx.closed() => break,
+                }
+            }
+        });
+        sse_reply(body::SseStream::new(
+            VecDeque::new(),
+            rx,
+            never,
+            CancellationToken::new().drop_guard(),
+        ))
     }
 
     async fn post(&self, req: Request<Bytes>) -> Reply {
@@ -493,25 +540,25 @@ fn parse(bytes: &[u8]) -> Result<ClientJsonRpcMessage, ErrorData> {
 }
 
 fn accepts_json_and_sse(headers: &http::HeaderMap) -> bool {
-    let (mut json, mut sse) = (false, false);
-    for value in headers.get_all(header::ACCEPT) {
-        let Ok(value) = value.to_str() else { continue };
-        for item in value.split(',') {
-            let media = item
-                .split(';')
+    accepts(headers, "application/json") && accepts(headers, "text/event-stream")
+}
+
+/// Whether the Accept header lists `media` (`type/subtype`), itself or by a wildcard.
+fn accepts(headers: &http::HeaderMap, media: &str) -> bool {
+    let main_type = media.split('/').next().unwrap_or(media);
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|item| {
+            item.split(';')
                 .next()
                 .unwrap_or("")
                 .trim()
-                .to_ascii_lowercase();
-            match media.as_str() {
-                "*/*" => (json, sse) = (true, true),
-                "application/json" | "application/*" => json = true,
-                "text/event-stream" | "text/*" => sse = true,
-                _ => {}
-            }
-        }
-    }
-    json && sse
+                .to_ascii_lowercase()
+        })
+        .any(|m| m == "*/*" || m == media || m.strip_suffix("/*").is_some_and(|t| t == main_type))
 }
 
 fn header_str<'a>(headers: &'a http::HeaderMap, name: &str) -> Option<&'a str> {

@@ -13,6 +13,7 @@ mod config_errors;
 mod mcp;
 mod mcp_http;
 mod mcp_interop;
+mod mcp_list_changed;
 mod mcp_openapi;
 mod mcp_questions;
 mod mcp_upstream_interop;

@@ -1,0 +1,237 @@
+//! List changes reach clients: a target that adds a tool and says so
+//! (`notifications/tools/list_changed`) makes the gateway announce the change on every legacy
+//! session's GET stream, read here raw and by rmcp's client (which opens the GET stream itself).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ErrorData,
+    ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
+};
+use rmcp::service::{NotificationContext, RequestContext, RoleClient, RoleServer};
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::{ClientHandler, ServerHandler, ServiceExt};
+use serde_json::json;
+
+use crate::mcp::{demo_target, mcp_config, step};
+use e2e::Gateway;
+
+/// An MCP server whose tool `grow` adds a tool `extra_N` and announces the change.
+#[derive(Clone)]
+struct Growing {
+    extra: Arc<AtomicUsize>,
+}
+
+fn schema() -> Arc<rmcp::model::JsonObject> {
+    Arc::new(
+        json!({"type": "object"})
+            .as_object()
+            .cloned()
+            .unwrap_or_default(),
+    )
+}
+
+impl ServerHandler for Growing {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_tool_list_changed()
+                .build(),
+        )
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        let mut tools = vec![Tool::new("grow", "Adds a tool.", schema())];
+        for i in 1..=self.extra.load(Ordering::SeqCst) {
+            tools.push(Tool::new(format!("extra_{i}"), "Added later.", schema()));
+        }
+        Ok(ListToolsResult::with_all_items(tools))
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        if request.name != "grow" {
+            return Ok(CallToolResult::success(vec![ContentBlock::text("extra")]).into());
+        }
+        let n = self.extra.fetch_add(1, Ordering::SeqCst) + 1;
+        let _ = context.peer.notify_tool_list_changed().await;
+        Ok(CallToolResult::success(vec![ContentBlock::text(format!("now {n} extra"))]).into())
+    }
+}
+
+async fn growing_server() -> String {
+    let extra = Arc::new(AtomicUsize::new(0));
+    let svc = StreamableHttpService::new(
+        move || {
+            Ok(Growing {
+                extra: extra.clone(),
+            })
+        },
+        LocalSessionManager::default().into(),
+        StreamableHttpServerConfig::default(),
+    );
+    let app = axum::Router::new().nest_service("/mcp", svc);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    format!("http://{addr}/mcp")
+}
+
+async fn gateway() -> Gateway {
+    let url = growing_server().await;
+    let targets = format!(
+        "{}\n- {{ name: growing, mcp: {{ url: \"{url}\" }}, timeout: 10s }}",
+        demo_target()
+    );
+    Gateway::start(&mcp_config("failOpen", &targets)).await
+}
+
+async fn post(gw: &Gateway, session: Option<&str>, body: serde_json::Value) -> reqwest::Response {
+    let mut req = e2e::client()
+        .post(gw.url("/mcp"))
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2025-06-18")
+        .json(&body);
+    if let Some(s) = session {
+        req = req.header("mcp-session-id", s);
+    }
+    step("POST /mcp", req.send()).await.expect("POST /mcp")
+}
+
+#[tokio::test]
+async fn a_targets_list_change_is_announced_on_the_get_stream() {
+    let gw = gateway().await;
+    let init = post(
+        &gw,
+        None,
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {},
+            "clientInfo": {"name": "raw", "version": "1"}}}),
+    )
+    .await;
+    let session = init
+        .headers()
+        .get("mcp-session-id")
+        .and_then(|v| v.to_str().ok())
+        .expect("session id")
+        .to_owned();
+    let init: serde_json::Value = init.json().await.expect("initialize result");
+    assert_eq!(
+        init["result"]["capabilities"]["tools"]["listChanged"], true,
+        "{init}"
+    );
+
+    let stream = step(
+        "GET /mcp",
+        e2e::client()
+            .get(gw.url("/mcp"))
+            .header("accept", "text/event-stream")
+            .header("mcp-session-id", &session)
+            .send(),
+    )
+    .await
+    .expect("GET /mcp");
+    assert_eq!(stream.status().as_u16(), 200);
+    assert_eq!(
+        stream
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
+        Some("text/event-stream")
+    );
+    let mut body = stream.bytes_stream();
+
+    let grown = post(
+        &gw,
+        Some(&session),
+        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+               "params": {"name": "growing_grow", "arguments": {}}}),
+    )
+    .await;
+    assert_eq!(grown.status().as_u16(), 200);
+
+    let mut seen = String::new();
+    let announced = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(chunk) = body.next().await {
+            seen.push_str(&String::from_utf8_lossy(&chunk.expect("stream chunk")));
+            if seen.contains("notifications/tools/list_changed") {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(announced, Ok(true), "GET stream so far: {seen:?}");
+
+    let list = post(
+        &gw,
+        Some(&session),
+        json!({"jsonrpc": "2.0", "id": 3, "method": "tools/list"}),
+    )
+    .await
+    .text()
+    .await
+    .expect("tools/list");
+    assert!(list.contains("growing_extra_1"), "{list}");
+}
+
+/// Counts `notifications/tools/list_changed`.
+#[derive(Clone, Default)]
+struct Watching {
+    changes: Arc<AtomicUsize>,
+    notify: Arc<tokio::sync::Notify>,
+}
+
+impl ClientHandler for Watching {
+    async fn on_tool_list_changed(&self, _context: NotificationContext<RoleClient>) {
+        self.changes.fetch_add(1, Ordering::SeqCst);
+        self.notify.notify_waiters();
+    }
+}
+
+#[tokio::test]
+async fn rmcps_client_hears_list_changes_through_the_gateway() {
+    let gw = gateway().await;
+    let watching = Watching::default();
+    let transport = StreamableHttpClientTransport::from_uri(gw.url("/mcp"));
+    let client = step("initialize", watching.clone().serve(transport))
+        .await
+        .unwrap_or_else(|e| panic!("initialize: {e}\n{}", gw.stderr()));
+    // Give the client a moment to open its GET stream before the change happens.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let notified = watching.notify.notified();
+    let mut params = CallToolRequestParams::new("growing_grow");
+    params = params.with_arguments(serde_json::Map::new());
+    step("call growing_grow", client.call_tool(params))
+        .await
+        .expect("growing_grow");
+    let heard = tokio::time::timeout(Duration::from_secs(10), async {
+        if watching.changes.load(Ordering::SeqCst) == 0 {
+            notified.await;
+        }
+    })
+    .await;
+    assert!(
+        heard.is_ok(),
+        "no tools/list_changed reached the rmcp client\n{}",
+        gw.stderr()
+    );
+    let _ = client.cancel().await;
+}
