@@ -2,10 +2,11 @@
 """MCP test client on the official Python SDK (`mcp`, pinned in tests/requirements.txt) for the
 Switchboard interop tests.
 
-Connects to URL over Streamable HTTP, initializes, lists all tools (following cursors), then
-calls each `--call` tool in order, in the same session:
+Connects to URL over Streamable HTTP (or, with `--sse`, the legacy HTTP+SSE transport, URL
+being the SSE stream's), initializes, lists all tools (following cursors), then calls each
+`--call` tool in order, in the same session:
 
-    python3 tests/python/mcp_client.py URL [--timeout S] [--progress] [--meta]
+    python3 tests/python/mcp_client.py URL [--timeout S] [--sse] [--progress] [--meta]
         [--call NAME ARGS_JSON]...
 
 Output on stdout, one JSON object per line:
@@ -27,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from contextlib import asynccontextmanager
 from datetime import timedelta
 
 import anyio
@@ -62,9 +64,19 @@ def transport(url: str, timeout: float):
     return streamablehttp_client(url, timeout=timeout, sse_read_timeout=timeout)
 
 
+@asynccontextmanager
+async def legacy_sse(url: str, timeout: float):
+    """The HTTP+SSE transport, shaped like the Streamable HTTP one (no session id)."""
+    from mcp.client.sse import sse_client
+
+    async with sse_client(url, timeout=timeout, sse_read_timeout=timeout) as (read, write):
+        yield read, write, (lambda: None)
+
+
 async def run(args: argparse.Namespace) -> None:
+    connect = legacy_sse if args.sse else transport
     with anyio.fail_after(args.timeout):
-        async with transport(args.url, args.timeout) as (read, write, session_id):
+        async with connect(args.url, args.timeout) as (read, write, session_id):
             async with ClientSession(
                 read, write, read_timeout_seconds=timedelta(seconds=args.timeout)
             ) as session:
@@ -129,6 +141,9 @@ def main() -> int:
         help="ask for progress on each call and print the notifications received",
     )
     p.add_argument("--meta", action="store_true", help="print each call result's _meta")
+    p.add_argument(
+        "--sse", action="store_true", help="use the legacy HTTP+SSE transport (URL: the SSE stream)"
+    )
     p.add_argument(
         "--call",
         nargs=2,

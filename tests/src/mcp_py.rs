@@ -137,6 +137,16 @@ pub async fn run_mcp_client_with(
     calls: &[(&str, Value)],
     limit: Duration,
 ) -> McpClientRun {
+    run_mcp_client_flags(url, &[], calls, limit).await
+}
+
+/// [`run_mcp_client_with`] with extra flags of the script (`--sse`, `--progress`, `--meta`).
+pub async fn run_mcp_client_flags(
+    url: &str,
+    flags: &[&str],
+    calls: &[(&str, Value)],
+    limit: Duration,
+) -> McpClientRun {
     require_mcp_sdk();
     let own = limit
         .saturating_sub(Duration::from_secs(5))
@@ -146,6 +156,7 @@ pub async fn run_mcp_client_with(
         "--timeout".into(),
         own.as_secs_f64().to_string(),
     ];
+    argv.extend(flags.iter().map(|f| f.to_string()));
     for (name, args) in calls {
         argv.extend(["--call".to_string(), name.to_string(), args.to_string()]);
     }

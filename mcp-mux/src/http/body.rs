@@ -63,6 +63,9 @@ pub(crate) struct SseStream {
     /// Notifications and questions for the client, in order.
     messages: mpsc::UnboundedReceiver<ServerJsonRpcMessage>,
     result: Option<oneshot::Receiver<ServerJsonRpcMessage>>,
+    /// A session's stream (GET, legacy SSE) has no result: it ends when its
+    /// message channel closes.
+    open_ended: bool,
     keep_alive: Pin<Box<tokio::time::Sleep>>,
     /// Dropping the stream (the client went away) cancels the request.
     _cancel_on_drop: DropGuard,
@@ -79,6 +82,23 @@ impl SseStream {
             queued,
             messages,
             result: Some(result),
+            open_ended: false,
+            keep_alive: Box::pin(tokio::time::sleep(KEEP_ALIVE)),
+            _cancel_on_drop: cancel_on_drop,
+        }
+    }
+
+    /// A stream with no result: `queued`, then `messages` until their senders are gone.
+    pub(crate) fn open_ended(
+        queued: VecDeque<Bytes>,
+        messages: mpsc::UnboundedReceiver<ServerJsonRpcMessage>,
+        cancel_on_drop: DropGuard,
+    ) -> Self {
+        Self {
+            queued,
+            messages,
+            result: None,
+            open_ended: true,
             keep_alive: Box::pin(tokio::time::sleep(KEEP_ALIVE)),
             _cancel_on_drop: cancel_on_drop,
         }
@@ -90,9 +110,16 @@ impl SseStream {
         }
         // Messages first: whatever the request sent before finishing
         // precedes its result on the wire.
-        if let Poll::Ready(Some(m)) = self.messages.poll_recv(cx) {
-            self.reset_keep_alive();
-            return Poll::Ready(Some(sse_event(&m)));
+        match self.messages.poll_recv(cx) {
+            Poll::Ready(Some(m)) => {
+                self.reset_keep_alive();
+                return Poll::Ready(Some(sse_event(&m)));
+            }
+            Poll::Ready(None) if self.open_ended => return Poll::Ready(None),
+            _ => {}
+        }
+        if self.open_ended {
+            return self.poll_keep_alive(cx);
         }
         let Some(result) = self.result.as_mut() else {
             return Poll::Ready(None);
@@ -108,14 +135,17 @@ impl SseStream {
                 }
                 Poll::Ready(self.queued.pop_front())
             }
-            Poll::Pending => {
-                if self.keep_alive.as_mut().poll(cx).is_ready() {
-                    self.reset_keep_alive();
-                    return Poll::Ready(Some(Bytes::from_static(b": keep-alive\n\n")));
-                }
-                Poll::Pending
-            }
+            Poll::Pending => self.poll_keep_alive(cx),
         }
+    }
+
+    /// A comment line when the stream has been quiet for [`KEEP_ALIVE`].
+    fn poll_keep_alive(&mut self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+        if self.keep_alive.as_mut().poll(cx).is_ready() {
+            self.reset_keep_alive();
+            return Poll::Ready(Some(Bytes::from_static(b": keep-alive\n\n")));
+        }
+        Poll::Pending
     }
 
     fn reset_keep_alive(&mut self) {

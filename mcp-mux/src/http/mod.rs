@@ -1,4 +1,5 @@
-//! The Streamable HTTP endpoint of a virtual MCP server, both eras.
+//! The Streamable HTTP endpoint of a virtual MCP server, both eras, plus the
+//! legacy HTTP+SSE transport at `…/sse` ([`legacy_sse`]).
 //!
 //! Written for the gateway rather than taken from rmcp's `StreamableHttpService`
 //! for three reasons:
@@ -24,6 +25,7 @@
 
 mod body;
 mod era;
+mod legacy_sse;
 mod origin;
 pub mod session;
 
@@ -86,6 +88,7 @@ pub struct HttpFront {
     sessions: SessionSealer,
     inflight: Arc<Inflight>,
     answers: Arc<PendingAnswers>,
+    sse_sessions: Arc<legacy_sse::SseSessions>,
 }
 
 type Reply = Response<ResponseBody>;
@@ -100,6 +103,7 @@ impl HttpFront {
             sessions: SessionSealer::new(key, &config.scope, config.session_max_age),
             inflight: Arc::default(),
             answers: Arc::default(),
+            sse_sessions: Arc::default(),
         }
     }
 
@@ -115,6 +119,11 @@ impl HttpFront {
             return plain(StatusCode::FORBIDDEN, "Forbidden: Origin not allowed");
         }
         match *req.method() {
+            Method::GET if legacy_sse::is_stream_path(req.uri()) => self.sse_open(),
+            Method::POST if legacy_sse::session_param(req.uri()).is_some() => {
+                let session = legacy_sse::session_param(req.uri()).unwrap_or_default();
+                self.sse_post(session, req.body())
+            }
             Method::POST => self.post(req).await,
             Method::DELETE => self.delete(req.headers()),
             Method::GET => self.get(req.headers()),
@@ -154,35 +163,37 @@ impl HttpFront {
             );
         }
         let (tx, rx) = mpsc::unbounded_channel::<ServerJsonRpcMessage>();
-        let (keep_open, never) = oneshot::channel::<ServerJsonRpcMessage>();
+        let closed = CancellationToken::new();
+        self.relay_list_changes(tx);
+        sse_reply(body::SseStream::open_ended(
+            VecDeque::new(),
+            rx,
+            closed.drop_guard(),
+        ))
+    }
+
+    /// Relays the virtual server's list changes to `stream` until the client goes away (the
+    /// stream's receiver is dropped) or the virtual server does (the broadcast closes).
+    fn relay_list_changes(&self, stream: mpsc::UnboundedSender<ServerJsonRpcMessage>) {
         let mut changes = self.mux.list_changes();
-        // Relays until the client goes away (the stream, and so `tx`'s receiver, is dropped)
-        // or the virtual server does (the broadcast closes).
         tokio::spawn(async move {
-            let _keep_open = keep_open;
             loop {
                 tokio::select! {
                     n = changes.recv() => match n {
                         Ok(n) => {
-                            if tx.send(ServerJsonRpcMessage::notification(n)).is_err() {
+                            if stream.send(ServerJsonRpcMessage::notification(n)).is_err() {
                                 break;
                             }
                         }
                         Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
-                            tracing::debug!(missed, "MCP GET stream lagged; list-changed notices coalesced");
+                            tracing::debug!(missed, "MCP stream lagged; list-changed notices coalesced");
                         }
                         Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
                     },
-                    () = tx.closed() => break,
+                    () = stream.closed() => break,
                 }
             }
         });
-        sse_reply(body::SseStream::new(
-            VecDeque::new(),
-            rx,
-            never,
-            CancellationToken::new().drop_guard(),
-        ))
     }
 
     async fn post(&self, req: Request<Bytes>) -> Reply {

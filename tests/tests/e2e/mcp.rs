@@ -675,6 +675,21 @@ async fn an_unknown_session_id_is_404() {
         "DELETE with an unknown session: {}",
         r.status()
     );
+    // A legacy HTTP+SSE message for a session whose stream is not open here: 404 with a
+    // JSON-RPC error.
+    let r = step(
+        "POST a legacy SSE message",
+        client()
+            .post(gw.url("/mcp/message?sessionId=0123abcd"))
+            .header("content-type", "application/json")
+            .body(list)
+            .send(),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("POST /mcp/message: {e}"));
+    assert_eq!(r.status().as_u16(), 404, "unknown SSE sessionId");
+    let body: Value = r.json().await.expect("a JSON-RPC error body");
+    assert_eq!(body["error"]["code"], -32600, "{body}");
 }
 
 /// Browsers' cross-origin requests are refused unless their origin is allowed; native clients

@@ -7,7 +7,7 @@
 //! Needs `cargo build --workspace --bins` and `python3 -m pip install -r tests/requirements.txt`
 //! (scripts/test.sh does both); without the Python packages the tests fail with that command.
 
-use e2e::mcp_py::{require_mcp_sdk, run_mcp_client};
+use e2e::mcp_py::{require_mcp_sdk, run_mcp_client, run_mcp_client_flags};
 use e2e::Gateway;
 use serde_json::{json, Value};
 
@@ -279,4 +279,43 @@ async fn python_sdk_client_gets_tool_errors_and_jsonrpc_errors() {
             run.stdout
         );
     }
+}
+
+/// The legacy HTTP+SSE transport (2024-11-05) at `<route>/sse`, driven by the Python SDK's
+/// `sse_client`: initialize, list, calls, and progress, all answered on the SSE stream.
+#[tokio::test]
+async fn python_sdk_client_over_the_legacy_sse_transport() {
+    let gw = demo_time_petstore().await;
+    let run = run_mcp_client_flags(
+        &gw.url("/mcp/sse"),
+        &["--sse", "--progress"],
+        &[
+            ("demo_echo", json!({"message": "over sse"})),
+            ("demo_count", json!({"n": 3, "delayMs": 20})),
+        ],
+        std::time::Duration::from_secs(40),
+    )
+    .await;
+    assert!(
+        run.success,
+        "mcp_client.py --sse failed: {:?}\nstderr:\n{}\ngateway stderr:\n{}",
+        run.error(),
+        run.stderr,
+        gw.stderr()
+    );
+    assert_eq!(run.initialize()["serverInfo"]["name"], "switchboard");
+    let names = run.tools();
+    assert!(names.iter().any(|n| n == "demo_echo"), "{names:?}");
+    assert!(
+        names.iter().any(|n| n == "time_get_current_time"),
+        "{names:?}"
+    );
+    assert_eq!(texts(run.call("demo_echo")), ["over sse"]);
+    let count = run.call("demo_count");
+    assert_eq!(texts(count), ["counted 3"]);
+    assert_eq!(
+        count["progress"].as_array().map(Vec::len),
+        Some(3),
+        "three progress notifications before the result: {count}"
+    );
 }
