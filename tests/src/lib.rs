@@ -175,8 +175,27 @@ impl Gateway {
         gw
     }
 
+    /// Like [`Gateway::start_with`], with extra environment variables for the process.
+    pub async fn start_with_env(
+        template: &str,
+        prepare: impl FnOnce(&Path),
+        env: &[(&str, String)],
+    ) -> Gateway {
+        let mut gw = Self::spawn_with_env(template, prepare, env);
+        gw.wait_ready().await;
+        gw
+    }
+
     /// Writes the config and starts the process without waiting for readiness.
     pub fn spawn(template: &str, prepare: impl FnOnce(&Path)) -> Gateway {
+        Self::spawn_with_env(template, prepare, &[])
+    }
+
+    fn spawn_with_env(
+        template: &str,
+        prepare: impl FnOnce(&Path),
+        env: &[(&str, String)],
+    ) -> Gateway {
         let dir = tempfile::tempdir().expect("tempdir");
         prepare(dir.path());
         let admin: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
@@ -193,6 +212,7 @@ impl Gateway {
             &["run".as_ref(), "-c".as_ref(), config_path.as_os_str()],
             dir.path(),
         )
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()

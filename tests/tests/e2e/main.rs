@@ -12,6 +12,7 @@ mod bad_input;
 mod config_errors;
 mod mcp;
 mod mcp_http;
+mod mcp_https;
 mod mcp_interop;
 mod mcp_list_changed;
 mod mcp_openapi;

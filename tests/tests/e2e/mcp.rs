@@ -25,7 +25,7 @@ use serde_json::{json, Value};
 use crate::STEP;
 
 /// The route: everything under `/mcp` goes to the named backend `tools`.
-const ROUTES: &str = r#"
+pub(crate) const ROUTES: &str = r#"
 - name: mcp
   matches: [{ path: { prefix: /mcp } }]
   backends: [{ backend: tools }]
