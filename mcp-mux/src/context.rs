@@ -19,6 +19,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::answers::PendingAnswers;
+use crate::http::mrtr::Rounds;
 
 /// Where notifications and questions (elicitation, sampling) for one
 /// downstream request go.
@@ -34,12 +35,31 @@ pub enum Downstream {
 /// to questions asked on it come back.
 #[derive(Clone)]
 pub struct StreamDownstream {
-    /// Unbounded because the sender is an upstream connection's task, which
-    /// must never wait on a slow client; the stream is dropped with its request.
-    pub(crate) messages: mpsc::UnboundedSender<ServerJsonRpcMessage>,
-    /// Questions can be asked only on a legacy session: the answer is POSTed
-    /// under the same session id. `None` for 2026-07-28 requests.
+    pub(crate) messages: Sink,
+    /// A legacy session's questions are asked on the stream and answered by a
+    /// POST under the same session id.
     pub(crate) answers: Option<(Arc<PendingAnswers>, Arc<str>)>,
+}
+
+/// Where a request's messages go.
+#[derive(Clone)]
+pub(crate) enum Sink {
+    /// One response stream. Unbounded because the sender is an upstream
+    /// connection's task, which must never wait on a slow client; the stream
+    /// is dropped with its request.
+    Direct(mpsc::UnboundedSender<ServerJsonRpcMessage>),
+    /// A 2026-07-28 call, whose response changes at each MRTR round trip
+    /// (and whose questions park it, see [`crate::http::mrtr`]).
+    Rounds(Arc<Rounds>),
+}
+
+impl Sink {
+    fn send(&self, message: ServerJsonRpcMessage) -> bool {
+        match self {
+            Self::Direct(tx) => tx.send(message).is_ok(),
+            Self::Rounds(r) => r.notify(message),
+        }
+    }
 }
 
 impl Downstream {
@@ -47,10 +67,7 @@ impl Downstream {
     pub(crate) async fn notify(&self, n: ServerNotification) -> bool {
         match self {
             Self::Peer(peer) => peer.send_notification(n).await.is_ok(),
-            Self::Stream(s) => s
-                .messages
-                .send(ServerJsonRpcMessage::notification(n))
-                .is_ok(),
+            Self::Stream(s) => s.messages.send(ServerJsonRpcMessage::notification(n)),
         }
     }
 
@@ -76,30 +93,27 @@ impl Downstream {
                 }),
                 () = cancel.cancelled() => Err(gone()),
             },
-            Self::Stream(s) => {
-                let Some((pending, session)) = &s.answers else {
-                    return Err(ErrorData::invalid_request(
-                        "the client uses the stateless 2026-07-28 protocol, where a server cannot \
-                         send it requests; input_required round trips are not supported yet",
-                        None,
-                    ));
-                };
-                let (id, answer) = pending.ask(session)?;
-                if s.messages
-                    .send(ServerJsonRpcMessage::request(request, id.clone()))
-                    .is_err()
-                {
-                    pending.forget(session, &id);
-                    return Err(gone());
-                }
-                tokio::select! {
-                    a = answer => a.unwrap_or_else(|_| Err(gone())),
-                    () = cancel.cancelled() => {
+            Self::Stream(s) => match (&s.answers, &s.messages) {
+                (Some((pending, session)), messages) => {
+                    let (id, answer) = pending.ask(session)?;
+                    if !messages.send(ServerJsonRpcMessage::request(request, id.clone())) {
                         pending.forget(session, &id);
-                        Err(gone())
+                        return Err(gone());
+                    }
+                    tokio::select! {
+                        a = answer => a.unwrap_or_else(|_| Err(gone())),
+                        () = cancel.cancelled() => {
+                            pending.forget(session, &id);
+                            Err(gone())
+                        }
                     }
                 }
-            }
+                (None, Sink::Rounds(rounds)) => rounds.ask(request, cancel).await,
+                (None, Sink::Direct(_)) => Err(ErrorData::invalid_request(
+                    "this client cannot be asked questions",
+                    None,
+                )),
+            },
         }
     }
 }

@@ -117,7 +117,7 @@ mod tests {
         let (tx, _rx) = mpsc::unbounded_channel();
         Asker {
             downstream: Downstream::Stream(crate::context::StreamDownstream {
-                messages: tx,
+                messages: crate::context::Sink::Direct(tx),
                 answers: None,
             }),
             capabilities: Arc::default(),

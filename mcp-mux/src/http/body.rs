@@ -67,8 +67,9 @@ pub(crate) struct SseStream {
     /// message channel closes.
     open_ended: bool,
     keep_alive: Pin<Box<tokio::time::Sleep>>,
-    /// Dropping the stream (the client went away) cancels the request.
-    _cancel_on_drop: DropGuard,
+    /// Dropping the stream before its final message (the client went away)
+    /// cancels the request; disarmed when the final message arrives.
+    cancel_on_drop: Option<DropGuard>,
 }
 
 impl SseStream {
@@ -84,7 +85,7 @@ impl SseStream {
             result: Some(result),
             open_ended: false,
             keep_alive: Box::pin(tokio::time::sleep(KEEP_ALIVE)),
-            _cancel_on_drop: cancel_on_drop,
+            cancel_on_drop: Some(cancel_on_drop),
         }
     }
 
@@ -100,7 +101,7 @@ impl SseStream {
             result: None,
             open_ended: true,
             keep_alive: Box::pin(tokio::time::sleep(KEEP_ALIVE)),
-            _cancel_on_drop: cancel_on_drop,
+            cancel_on_drop: Some(cancel_on_drop),
         }
     }
 
@@ -127,6 +128,11 @@ impl SseStream {
         match Pin::new(result).poll(cx) {
             Poll::Ready(outcome) => {
                 self.result = None;
+                // The request is over (or parked for the client's input): leaving
+                // now must not cancel it.
+                if let Some(guard) = self.cancel_on_drop.take() {
+                    guard.disarm();
+                }
                 while let Ok(m) = self.messages.try_recv() {
                     self.queued.push_back(sse_event(&m));
                 }

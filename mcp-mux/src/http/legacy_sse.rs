@@ -27,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 use super::era::{self, Era};
 use super::{accepted, body, jsonrpc_refusal, parse, plain, sse_reply, HttpFront, Reply};
 use crate::answers::{Delivery, PendingAnswers};
-use crate::context::{CallContext, Downstream, StreamDownstream};
+use crate::context::{CallContext, Downstream, Sink, StreamDownstream};
 use crate::Multiplexer;
 
 /// Most legacy SSE sessions open at once per endpoint (each holds a connection).
@@ -251,7 +251,7 @@ impl SseRequest {
             cancel,
             progress_token: request.get_meta().get_progress_token(),
             downstream: Some(Downstream::Stream(StreamDownstream {
-                messages: self.session.stream.clone(),
+                messages: Sink::Direct(self.session.stream.clone()),
                 answers: Some((self.answers.clone(), self.session_id.clone())),
             })),
             protocol_version: version,

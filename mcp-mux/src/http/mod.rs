@@ -26,6 +26,7 @@
 mod body;
 mod era;
 mod legacy_sse;
+pub(crate) mod mrtr;
 mod origin;
 pub mod session;
 
@@ -49,7 +50,7 @@ use era::{Era, Refusal};
 pub use session::{SessionClaims, SessionSealer};
 
 use crate::answers::{Delivery, PendingAnswers};
-use crate::context::{CallContext, CallRecord, Downstream, StreamDownstream};
+use crate::context::{CallContext, CallRecord, Downstream, Sink, StreamDownstream};
 use crate::Multiplexer;
 
 /// Settings of one endpoint.
@@ -89,6 +90,7 @@ pub struct HttpFront {
     inflight: Arc<Inflight>,
     answers: Arc<PendingAnswers>,
     sse_sessions: Arc<legacy_sse::SseSessions>,
+    parked: Arc<mrtr::ParkedCalls>,
 }
 
 type Reply = Response<ResponseBody>;
@@ -104,6 +106,7 @@ impl HttpFront {
             inflight: Arc::default(),
             answers: Arc::default(),
             sse_sessions: Arc::default(),
+            parked: Arc::default(),
         }
     }
 
@@ -283,6 +286,11 @@ impl HttpFront {
                 reply
             }
             (era @ Era::Modern(_), request) => {
+                if let Some((token, responses)) = mrtr_retry(&request) {
+                    if mrtr::is_gateway_token(token) {
+                        return self.resume(&era, id, token, responses).await;
+                    }
+                }
                 let meta = request.get_meta();
                 let ctx = CallContext {
                     cancel: CancellationToken::new(),
@@ -331,14 +339,38 @@ impl HttpFront {
         mut ctx: CallContext,
         answers: Option<(Arc<PendingAnswers>, Arc<str>)>,
     ) -> Reply {
-        let (messages, mut notes) = mpsc::unbounded_channel::<ServerJsonRpcMessage>();
-        let (result_tx, mut result) = oneshot::channel::<ServerJsonRpcMessage>();
-        ctx.downstream = Some(Downstream::Stream(StreamDownstream { messages, answers }));
+        let (messages, notes) = mpsc::unbounded_channel::<ServerJsonRpcMessage>();
+        let (result_tx, result) = oneshot::channel::<ServerJsonRpcMessage>();
         let guard = ctx.cancel.clone().drop_guard();
+        let finish = match &era {
+            Era::Legacy => {
+                ctx.downstream = Some(Downstream::Stream(StreamDownstream {
+                    messages: Sink::Direct(messages),
+                    answers,
+                }));
+                Finish::Direct(result_tx, id)
+            }
+            Era::Modern(_) => {
+                let rounds = mrtr::Rounds::new(
+                    id,
+                    messages,
+                    result_tx,
+                    ctx.cancel.clone(),
+                    self.parked.clone(),
+                );
+                ctx.downstream = Some(Downstream::Stream(StreamDownstream {
+                    messages: Sink::Rounds(rounds.clone()),
+                    answers: None,
+                }));
+                Finish::Rounds(rounds)
+            }
+        };
         let mux = self.mux.clone();
         let task_era = era.clone();
         tokio::spawn(async move {
-            let msg = match mux.handle(request, &ctx).await {
+            let outcome = mux.handle(request, &ctx).await;
+            drop(ctx);
+            finish.send(move |id| match outcome {
                 Ok(mut r) => {
                     era::shape_result(&mut r, &task_era);
                     ServerJsonRpcMessage::response(r, id)
@@ -347,37 +379,30 @@ impl HttpFront {
                     era::shape_error(&mut e, &task_era);
                     ServerJsonRpcMessage::error(e, Some(id))
                 }
-            };
-            drop(ctx);
-            let _ = result_tx.send(msg);
+            });
         });
-        tokio::select! {
-            biased;
-            done = &mut result => {
-                let Ok(msg) = done else {
-                    return jsonrpc_refusal(StatusCode::INTERNAL_SERVER_ERROR, None,
-                        ErrorData::internal_error("the request's task ended without a result", None));
-                };
-                let mut queued = VecDeque::new();
-                while let Ok(m) = notes.try_recv() {
-                    queued.push_back(body::sse_event(&m));
-                }
-                guard.disarm();
-                if queued.is_empty() {
-                    let status = match &msg {
-                        ServerJsonRpcMessage::Error(e) => era::error_status(e.error.code, &era),
-                        _ => StatusCode::OK,
-                    };
-                    return json_reply(status, &msg);
-                }
-                queued.push_back(body::sse_event(&msg));
-                let (_, never) = oneshot::channel();
-                sse_reply(body::SseStream::new(queued, notes, never, CancellationToken::new().drop_guard()))
-            }
-            Some(first) = notes.recv() => {
-                let queued = VecDeque::from([body::sse_event(&first)]);
-                sse_reply(body::SseStream::new(queued, notes, result, guard))
-            }
+        respond(&era, notes, result, guard).await
+    }
+
+    /// A 2026-07-28 client's retry of a call the gateway parked for its input.
+    async fn resume(
+        &self,
+        era: &Era,
+        id: RequestId,
+        token: &str,
+        responses: Option<&rmcp::model::InputResponses>,
+    ) -> Reply {
+        let (notes_tx, notes) = mpsc::unbounded_channel::<ServerJsonRpcMessage>();
+        let (terminal, result) = oneshot::channel::<ServerJsonRpcMessage>();
+        match self
+            .parked
+            .resume(token, responses, id.clone(), notes_tx, terminal)
+        {
+            Ok(call) => respond(era, notes, result, call.drop_guard()).await,
+            Err(e) => json_reply(
+                era::error_status(e.code, era),
+                &ServerJsonRpcMessage::error(e, Some(id)),
+            ),
         }
     }
 
@@ -503,6 +528,77 @@ fn record_of(message: &ClientJsonRpcMessage) -> CallRecord {
             CallRecord::new("response", None)
         }
     }
+}
+
+/// How a request's task delivers its final message.
+enum Finish {
+    /// To the one response of the request.
+    Direct(oneshot::Sender<ServerJsonRpcMessage>, RequestId),
+    /// To the response of the call's current round (see [`mrtr`]).
+    Rounds(Arc<mrtr::Rounds>),
+}
+
+impl Finish {
+    fn send(self, message: impl FnOnce(RequestId) -> ServerJsonRpcMessage) {
+        match self {
+            Self::Direct(tx, id) => {
+                let _ = tx.send(message(id));
+            }
+            Self::Rounds(rounds) => rounds.finish(message),
+        }
+    }
+}
+
+/// The response of one request (or round): JSON when the final message comes
+/// first, else SSE from the first notification on, ending with the final
+/// message. `guard` cancels the request if the client goes away before that.
+async fn respond(
+    era: &Era,
+    mut notes: mpsc::UnboundedReceiver<ServerJsonRpcMessage>,
+    mut result: oneshot::Receiver<ServerJsonRpcMessage>,
+    guard: tokio_util::sync::DropGuard,
+) -> Reply {
+    tokio::select! {
+        biased;
+        done = &mut result => {
+            let Ok(msg) = done else {
+                return jsonrpc_refusal(StatusCode::INTERNAL_SERVER_ERROR, None,
+                    ErrorData::internal_error("the request's task ended without a result", None));
+            };
+            let mut queued = VecDeque::new();
+            while let Ok(m) = notes.try_recv() {
+                queued.push_back(body::sse_event(&m));
+            }
+            guard.disarm();
+            if queued.is_empty() {
+                let status = match &msg {
+                    ServerJsonRpcMessage::Error(e) => era::error_status(e.error.code, era),
+                    _ => StatusCode::OK,
+                };
+                return json_reply(status, &msg);
+            }
+            queued.push_back(body::sse_event(&msg));
+            let (_, never) = oneshot::channel();
+            sse_reply(body::SseStream::new(queued, notes, never, CancellationToken::new().drop_guard()))
+        }
+        Some(first) = notes.recv() => {
+            let queued = VecDeque::from([body::sse_event(&first)]);
+            sse_reply(body::SseStream::new(queued, notes, result, guard))
+        }
+    }
+}
+
+/// The `requestState` and `inputResponses` of a retried MRTR request.
+fn mrtr_retry(request: &ClientRequest) -> Option<(&str, Option<&rmcp::model::InputResponses>)> {
+    let (state, responses) = match request {
+        ClientRequest::CallToolRequest(r) => (&r.params.request_state, &r.params.input_responses),
+        ClientRequest::GetPromptRequest(r) => (&r.params.request_state, &r.params.input_responses),
+        ClientRequest::ReadResourceRequest(r) => {
+            (&r.params.request_state, &r.params.input_responses)
+        }
+        _ => return None,
+    };
+    Some((state.as_deref()?, responses.as_ref()))
 }
 
 /// Requests a client may want to cancel: the ones that run a target's code.

@@ -303,3 +303,90 @@ async fn overlapping_questions_go_to_their_own_client_or_are_refused_when_ambigu
     assert!(refusal.contains("several client calls"), "{refusal}");
     assert!(b.seen().is_empty(), "b was never asked: {:?}", b.seen());
 }
+
+/// One 2026-07-28 `tools/call` of `tool` (with `extra` params merged in), as raw HTTP; the
+/// JSON-RPC response (the last message when the answer is an SSE stream).
+async fn modern_call(
+    gw: &Gateway,
+    id: u64,
+    tool: &str,
+    extra: serde_json::Value,
+) -> serde_json::Value {
+    let mut params = json!({
+        "name": tool,
+        "arguments": {"question": format!("{tool} asks?")},
+        "_meta": {
+            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientCapabilities": {"elicitation": {}},
+            "io.modelcontextprotocol/clientInfo": {"name": "e2e", "version": "0"}
+        }
+    });
+    if let (Some(p), Some(e)) = (params.as_object_mut(), extra.as_object()) {
+        p.extend(e.clone());
+    }
+    let body = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": params});
+    let r = step(
+        "modern tools/call",
+        e2e::client()
+            .post(gw.url("/mcp"))
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2026-07-28")
+            .header("mcp-method", "tools/call")
+            .header("mcp-name", tool)
+            .json(&body)
+            .send(),
+    )
+    .await
+    .expect("POST");
+    let text = r.text().await.expect("body");
+    let last = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .next_back()
+        .unwrap_or(&text)
+        .to_owned();
+    serde_json::from_str(&last).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+/// 2026-07-28 clients cannot be sent requests: a target's question parks the call and comes
+/// back as `input_required`; the retry with the answer finishes the same upstream call.
+#[tokio::test]
+async fn a_modern_client_answers_questions_by_mrtr_round_trips() {
+    let gw = gateway().await;
+    for (tool, expected) in [
+        ("demo_ask", "accept: forty-two"),
+        ("remote_ask", "http heard: forty-two"),
+    ] {
+        let first = modern_call(&gw, 1, tool, json!({})).await;
+        assert_eq!(first["id"], 1, "{first}");
+        let result = &first["result"];
+        assert_eq!(result["resultType"], "input_required", "{tool}: {first}");
+        let question = &result["inputRequests"]["1"];
+        assert_eq!(question["method"], "elicitation/create", "{first}");
+        assert_eq!(
+            question["params"]["message"],
+            format!("{tool} asks?"),
+            "{first}"
+        );
+        let state = result["requestState"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no requestState: {first}"))
+            .to_owned();
+
+        let answer = json!({
+            "inputResponses": {"1": {"action": "accept", "content": {"answer": "forty-two"}}},
+            "requestState": state,
+        });
+        let done = modern_call(&gw, 2, tool, answer.clone()).await;
+        assert_eq!(done["id"], 2, "the result answers the retry: {done}");
+        assert_eq!(done["result"]["resultType"], "complete", "{done}");
+        assert_eq!(
+            done["result"]["content"][0]["text"], expected,
+            "{tool}: {done}"
+        );
+
+        // The call is over: the same state again is refused, clearly.
+        let again = modern_call(&gw, 3, tool, answer).await;
+        assert_eq!(again["error"]["code"], -32602, "{again}");
+    }
+}
