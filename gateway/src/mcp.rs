@@ -138,6 +138,9 @@ pub fn backend(
         HttpFrontConfig {
             allowed_origins: config.allowed_origins.clone(),
             session_key: Some(session_key.unwrap_or_else(process_session_key)),
+            session_max_age: config
+                .session_max_age
+                .map_or(HttpFrontConfig::default().session_max_age, |d| d.0),
             scope: format!("{route}\u{0}{name}"),
             ..HttpFrontConfig::default()
         },

@@ -40,6 +40,11 @@ pub struct McpBackendConfig {
     /// is refused. `["*"]` allows all.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub allowed_origins: Vec<String>,
+    /// How long a session id stays valid after `initialize` (`30m`, `24h`; default 24h). Ids
+    /// are sealed, not stored, so this is an absolute lifetime rather than an idle timeout:
+    /// after it the client gets 404 and initializes again, as the spec expects.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_max_age: Option<Duration>,
 }
 
 /// What a fanned-out list does when one target fails.

@@ -148,6 +148,28 @@ async fn a_session_made_on_one_replica_is_served_by_another() {
     assert_eq!(status, 400, "no session id: {body}");
 }
 
+/// `sessionMaxAge` bounds a session's life: within it calls work, after it the id is 404 and a
+/// new `initialize` gives a working session again.
+#[tokio::test]
+async fn sessions_end_after_session_max_age() {
+    let config = mcp_config("failOpen", &demo_target()).replace(
+        "    failureMode: failOpen\n",
+        "    failureMode: failOpen\n    sessionMaxAge: 2s\n",
+    );
+    assert!(config.contains("sessionMaxAge"), "{config}");
+    let gw = Gateway::start(&config).await;
+    let session = initialize(&gw).await;
+    let (status, body) = legacy_call(&gw, &session, &echo_call(2, "fresh")).await;
+    assert_eq!(status, 200, "{body}");
+    tokio::time::sleep(std::time::Duration::from_millis(3200)).await;
+    let (status, body) = legacy_call(&gw, &session, &echo_call(3, "stale")).await;
+    assert_eq!(status, 404, "an expired session: {body}");
+    assert!(body.contains("expired"), "the error says why: {body}");
+    let again = initialize(&gw).await;
+    let (status, body) = legacy_call(&gw, &again, &echo_call(4, "again")).await;
+    assert_eq!(status, 200, "{body}");
+}
+
 /// `_meta` a modern request carries.
 fn modern_meta() -> Value {
     json!({
