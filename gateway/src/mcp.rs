@@ -142,7 +142,6 @@ pub fn backend(
                 .session_max_age
                 .map_or(HttpFrontConfig::default().session_max_age, |d| d.0),
             scope: format!("{route}\u{0}{name}"),
-            ..HttpFrontConfig::default()
         },
     );
     let backend = Arc::new(McpBackend { front });
