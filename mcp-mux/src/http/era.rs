@@ -135,6 +135,24 @@ pub(crate) fn classify(headers: &HeaderMap, request: &ClientRequest) -> Result<E
         ));
     }
     check_routing_headers(headers, request)?;
+    if matches!(
+        request,
+        ClientRequest::PingRequest(_) | ClientRequest::SetLevelRequest(_)
+    ) {
+        // Removed in 2026-07-28 (no `ping`; the log level travels in each request's `_meta`):
+        // an unknown method there, answered as such (404 + -32601), as rmcp does for `ping`.
+        return Err(Refusal {
+            status: http::StatusCode::NOT_FOUND,
+            error: ErrorData::new(
+                ErrorCode::METHOD_NOT_FOUND,
+                format!(
+                    "Method not found: {} (not part of MCP {version})",
+                    request.method()
+                ),
+                None,
+            ),
+        });
+    }
     Ok(Era::Modern(version))
 }
 
