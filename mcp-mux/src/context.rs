@@ -137,7 +137,8 @@ pub struct CallContext {
 
 /// What the access log says about one MCP request: its method, the tool,
 /// prompt or resource it names, and (once routed) the target that served it.
-/// The HTTP front end puts it in the response's extensions.
+/// The HTTP front end fills the [`RecordSlot`] it finds in the request's
+/// extensions, so the record is there even if the client leaves early.
 #[derive(Debug, Default)]
 pub struct CallRecord {
     /// `tools/call`, `tools/list`, `initialize`, a notification's method...
@@ -145,6 +146,18 @@ pub struct CallRecord {
     /// The tool or prompt name, or resource URI, as the client sent it.
     pub name: Option<String>,
     target: OnceLock<String>,
+}
+
+/// Put in a request's extensions by the embedder (the gateway's access log);
+/// the HTTP front end sets it as soon as it has parsed the message.
+#[derive(Debug, Clone, Default)]
+pub struct RecordSlot(pub Arc<OnceLock<Arc<CallRecord>>>);
+
+impl RecordSlot {
+    /// The record, once the message was parsed.
+    pub fn get(&self) -> Option<&CallRecord> {
+        self.0.get().map(|r| &**r)
+    }
 }
 
 impl CallRecord {

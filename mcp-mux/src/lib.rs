@@ -36,7 +36,7 @@ mod upstream;
 mod upstream_client;
 
 pub use config::{FailureMode, McpBackendConfig, TargetConfig};
-pub use context::{CallContext, CallRecord, Downstream, StreamDownstream};
+pub use context::{CallContext, CallRecord, Downstream, RecordSlot, StreamDownstream};
 pub use error::MuxError;
 pub use filter::ToolFilter;
 pub use metrics::{MuxMetrics, MuxStats, NoMetrics, Outcome};

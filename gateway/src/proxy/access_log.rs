@@ -31,7 +31,7 @@ pub struct AccessLog {
     /// A2A method, task, context and state, on A2A routes.
     pub a2a: Option<super::a2a::SharedFields>,
     /// MCP method, tool and target, on routes to an MCP backend.
-    pub mcp: Option<Arc<mcp_mux::CallRecord>>,
+    pub mcp: Option<mcp_mux::RecordSlot>,
 }
 
 /// The request as the client sent it.
@@ -82,6 +82,56 @@ impl AccessLog {
     }
 }
 
+/// The record of a request still being handled. If the client goes away before the response
+/// begins, hyper drops the serving future, and with it this: the line is then still written
+/// (status 499, as nginx logs it, `complete=false`) and counted, so an abandoned request is not
+/// lost from the logs and metrics.
+pub struct InFlight {
+    log: Option<AccessLog>,
+    metrics: Arc<Metrics>,
+    span: tracing::Span,
+}
+
+/// The status logged for a request whose client left before the response began.
+pub const CLIENT_CLOSED: u16 = 499;
+
+impl InFlight {
+    /// Starts tracking `log`.
+    pub fn new(log: AccessLog, metrics: Arc<Metrics>, span: tracing::Span) -> Self {
+        InFlight {
+            log: Some(log),
+            metrics,
+            span,
+        }
+    }
+
+    /// The record being filled in.
+    pub fn log(&mut self) -> &mut AccessLog {
+        // Only `finisher`, which consumes `self`, takes the record out.
+        self.log
+            .as_mut()
+            .expect("the access log is present until finisher() consumes InFlight")
+    }
+
+    /// The response began: its body's end writes the line from now on.
+    pub fn finisher(mut self) -> Option<Finisher> {
+        let log = self.log.take()?;
+        Some(log.finisher(self.metrics.clone(), self.span.clone()))
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if let Some(mut log) = self.log.take() {
+            log.status = CLIENT_CLOSED;
+            log.error
+                .get_or_insert_with(|| "the client went away before the response began".into());
+            Box::new(log.finisher(self.metrics.clone(), self.span.clone()))
+                .finished(0, None, false);
+        }
+    }
+}
+
 /// Writes the access log line and records metrics when the response body ends.
 pub struct Finisher {
     log: AccessLog,
@@ -112,6 +162,7 @@ impl BodyObserver for Finisher {
             .as_ref()
             .and_then(|f| f.lock().ok().map(|f| f.clone()))
             .unwrap_or_default();
+        let mcp = log.mcp.as_ref().and_then(mcp_mux::RecordSlot::get);
         tracing::info!(
             target: "access",
             parent: &span,
@@ -131,9 +182,9 @@ impl BodyObserver for Finisher {
             a2a.task_id = a2a.task_id.as_deref().unwrap_or(""),
             a2a.context_id = a2a.context_id.as_deref().unwrap_or(""),
             a2a.state = a2a.state.as_deref().unwrap_or(""),
-            mcp.method = log.mcp.as_ref().map_or("", |m| m.method.as_str()),
-            mcp.tool = log.mcp.as_ref().and_then(|m| m.name.as_deref()).unwrap_or(""),
-            mcp.target = log.mcp.as_ref().and_then(|m| m.target()).unwrap_or(""),
+            mcp.method = mcp.map_or("", |m| m.method.as_str()),
+            mcp.tool = mcp.and_then(|m| m.name.as_deref()).unwrap_or(""),
+            mcp.target = mcp.and_then(|m| m.target()).unwrap_or(""),
             "request"
         );
     }

@@ -33,7 +33,7 @@ use crate::model::host::request_host;
 use crate::model::matcher::Selected;
 use crate::model::route::{BackendTarget, NoBackend, Route, RouteBackend};
 use crate::model::Bind;
-use access_log::AccessLog;
+use access_log::{AccessLog, InFlight};
 use body::{Body, BoxError, Limited};
 use error::{text_response, ProxyError};
 use forward::{AttemptBody, AttemptStats, Outbound};
@@ -95,9 +95,14 @@ impl Proxy {
             status = tracing::field::Empty,
         );
         crate::telemetry::set_parent(&span, &parts.headers);
-        let mut log = AccessLog::new(&parts, conn.remote, started);
+        let mut inflight = InFlight::new(
+            AccessLog::new(&parts, conn.remote, started),
+            self.metrics.clone(),
+            span.clone(),
+        );
+        let log = inflight.log();
         // Boxed: the handling future is a few KiB, and hyper moves the outer one around.
-        let resp = Box::pin(self.handle(&bind, conn, parts, body, &mut log))
+        let resp = Box::pin(self.handle(&bind, conn, parts, body, log))
             .instrument(span.clone())
             .await
             .unwrap_or_else(|e| {
@@ -116,8 +121,10 @@ impl Proxy {
             });
         span.record("status", resp.status().as_u16());
         log.status = resp.status().as_u16();
-        let metrics = self.metrics.clone();
-        resp.map(|b| body::Observed::new(b, Box::new(log.finisher(metrics, span))).boxed())
+        match inflight.finisher() {
+            Some(finisher) => resp.map(|b| body::Observed::new(b, Box::new(finisher)).boxed()),
+            None => resp,
+        }
     }
 
     async fn handle(
@@ -204,9 +211,11 @@ impl Proxy {
                 {
                     m.apply(&mut parts.headers);
                 }
+                let slot = mcp_mux::RecordSlot::default();
+                parts.extensions.insert(slot.clone());
+                log.mcp = Some(slot);
                 let req = Request::from_parts(parts, Limited::new(body, limit).boxed());
                 let (mut rparts, rbody) = mcp.serve(req).await.into_parts();
-                log.mcp = rparts.extensions.remove::<Arc<mcp_mux::CallRecord>>();
                 finish_response_headers(&mut rparts, client_version, route, backend, cors_headers);
                 return Ok(Response::from_parts(rparts, rbody));
             }

@@ -50,7 +50,7 @@ use era::{Era, Refusal};
 pub use session::{SessionClaims, SessionSealer};
 
 use crate::answers::{Delivery, PendingAnswers};
-use crate::context::{CallContext, CallRecord, Downstream, Sink, StreamDownstream};
+use crate::context::{CallContext, CallRecord, Downstream, RecordSlot, Sink, StreamDownstream};
 use crate::Multiplexer;
 
 /// Settings of one endpoint.
@@ -216,7 +216,10 @@ impl HttpFront {
             Err(error) => return jsonrpc_refusal(StatusCode::BAD_REQUEST, None, error),
         };
         let record = Arc::new(record_of(&message));
-        let mut reply = match message {
+        if let Some(slot) = parts.extensions.get::<RecordSlot>() {
+            let _ = slot.0.set(record.clone());
+        }
+        match message {
             ClientJsonRpcMessage::Request(r) => {
                 self.request(&parts.headers, r.id, r.request, &record).await
             }
@@ -231,9 +234,7 @@ impl HttpFront {
                     accepted()
                 }
             },
-        };
-        reply.extensions_mut().insert(record);
-        reply
+        }
     }
 
     async fn request(

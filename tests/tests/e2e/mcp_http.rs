@@ -491,3 +491,37 @@ async fn the_rmcp_client_works_in_both_eras() {
         let _ = c.cancel().await;
     }
 }
+
+/// A client that gives up before the response begins still gets its access-log line (status
+/// 499, incomplete) and the call is cancelled at the target: nothing vanishes silently.
+#[tokio::test]
+async fn a_call_abandoned_before_the_response_is_logged_and_cancelled() {
+    let gw = demo_with_key(KEY_A).await;
+    let session = initialize(&gw).await;
+    let slow = json!({"jsonrpc": "2.0", "id": 9, "method": "tools/call",
+        "params": {"name": "count", "arguments": {"n": 30, "delayMs": 100}}});
+    let abandoned = client()
+        .post(gw.url("/mcp"))
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-session-id", &session)
+        .header("mcp-protocol-version", "2025-06-18")
+        .timeout(std::time::Duration::from_millis(300))
+        .body(slow.to_string())
+        .send()
+        .await;
+    assert!(abandoned.is_err(), "the client timed out: {abandoned:?}");
+    let wanted = "status=499";
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !gw.stderr().contains(wanted) && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let log = gw.stderr();
+    let line = log
+        .lines()
+        .find(|l| l.contains(wanted))
+        .unwrap_or_else(|| panic!("no access-log line with {wanted}:\n{log}"));
+    assert!(line.contains("complete=false"), "{line}");
+    assert!(line.contains(r#"mcp.method="tools/call""#), "{line}");
+    assert!(line.contains("went away"), "{line}");
+}
