@@ -19,6 +19,7 @@
 //! - [`procfs`]: CPU time and RSS from `/proc`, plus the machine description.
 //! - [`wrk`]: the optional cross-check with `wrk`.
 
+pub mod a2a;
 pub mod children;
 pub mod cli;
 pub mod client;
