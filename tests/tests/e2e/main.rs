@@ -6,6 +6,7 @@
 //! (scripts/test.sh does it).
 
 mod a2a;
+mod a2a_lf_client;
 mod a2a_tools;
 mod admin;
 mod bad_input;
