@@ -17,6 +17,7 @@ cargo build -p gateway -p examples -p mcp-mux --bins
 SWITCHBOARD=$TARGET_DIR/debug/switchboard
 UPSTREAM=$TARGET_DIR/debug/demo-upstream
 PETSTORE=$TARGET_DIR/debug/petstore
+DEMO_MCP=$TARGET_DIR/debug/demo-mcp
 
 # port_open PORT: true when something accepts TCP connections on 127.0.0.1:PORT (bash /dev/tcp,
 # so curl is not needed).
@@ -35,7 +36,7 @@ http_status() {
     printf '%s' "$line"
 }
 
-for port in 8080 15000 9001 9002 4010; do
+for port in 8080 15000 9001 9002 4010 4020; do
     if port_open "$port"; then
         echo "error: 127.0.0.1:$port is already in use; stop whatever listens there and retry" >&2
         exit 1
@@ -64,8 +65,11 @@ PIDS+=($!)
 echo "==> starting the petstore REST API on 127.0.0.1:4010 (served as MCP tools at /mcp)"
 "$PETSTORE" 4010 &
 PIDS+=($!)
+echo "==> starting the demo MCP server on 127.0.0.1:4020 (Streamable HTTP, federated at /mcp)"
+"$DEMO_MCP" 4020 &
+PIDS+=($!)
 
-for port in 9001 9002 4010; do
+for port in 9001 9002 4010 4020; do
     for _ in $(seq 1 50); do
         port_open "$port" && break
         sleep 0.1
@@ -89,7 +93,8 @@ done
   curl http://127.0.0.1:15000/metrics                   # Prometheus metrics
 
   MCP: one virtual server at http://127.0.0.1:8080/mcp (Streamable HTTP) federating a stdio
-  server (tools demo_*) and the petstore REST API as tools (petstore_*). For example:
+  server (tools demo_*), a Streamable HTTP server (remote_*) and the petstore REST API as
+  tools (petstore_*). For example:
   curl -si http://127.0.0.1:8080/mcp -H 'content-type: application/json' \
        -H 'accept: application/json, text/event-stream' \
        -d '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"curl","version":"1"}}}'

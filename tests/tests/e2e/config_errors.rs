@@ -239,3 +239,18 @@ fn run_with_an_invalid_file_exits_1_without_serving() {
         "the port was opened"
     );
 }
+
+/// The quickstart's config (the README's first command) stays valid as the config model grows.
+#[test]
+fn the_quickstart_config_is_valid() {
+    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("examples");
+    let out = e2e::run_switchboard(&["validate", "-c", "quickstart.yaml"], &examples);
+    assert!(
+        out.status.success(),
+        "examples/quickstart.yaml does not validate:\n{}{}",
+        out.stdout,
+        out.stderr
+    );
+}
