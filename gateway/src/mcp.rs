@@ -157,7 +157,12 @@ fn build(
     config.validate().map_err(|e| e.to_string())?;
     let mut builder = Multiplexer::builder()
         .failure_mode(config.failure_mode)
-        .metrics(metrics);
+        .metrics(metrics)
+        .list_cache_ttl(
+            config
+                .list_cache_ttl
+                .map_or(mcp_mux::DEFAULT_LIST_CACHE_TTL, |d| d.0),
+        );
     for t in &config.targets {
         if let Some(a) = &t.a2a {
             builder = builder.target(a2a_target(t, a)?);

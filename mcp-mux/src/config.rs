@@ -45,6 +45,11 @@ pub struct McpBackendConfig {
     /// after it the client gets 404 and initializes again, as the spec expects.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session_max_age: Option<Duration>,
+    /// How long each target's first list pages are reused before asking it again (`5s` by
+    /// default, `0s` to always ask). A target that announces a list change is asked again at
+    /// once; this bounds staleness for targets that never do.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub list_cache_ttl: Option<Duration>,
 }
 
 /// What a fanned-out list does when one target fails.

@@ -46,7 +46,7 @@ impl ListKind {
         }
     }
 
-    fn request(self, cursor: Option<String>) -> ClientRequest {
+    pub(crate) fn request(self, cursor: Option<String>) -> ClientRequest {
         let params = Some(PaginatedRequestParams::default().with_cursor(cursor));
         match self {
             Self::Tools => ClientRequest::ListToolsRequest(RequestOptionalParam {
@@ -139,10 +139,7 @@ impl Fanout<'_> {
         };
         let calls = wanted.into_iter().map(|(index, c)| async move {
             let up = &self.upstreams[index];
-            let r = up
-                .request(kind.request(c), kind.method(), None, Retry::Idempotent)
-                .await;
-            (index, r)
+            (index, up.list_page(kind, c).await)
         });
         let mut pages = Vec::new();
         let mut next = Positions::new();

@@ -19,6 +19,7 @@ use rmcp::model::{
 use crate::context::CallContext;
 
 use crate::config::{FailureMode, McpBackendConfig};
+use crate::list_cache::DEFAULT_LIST_CACHE_TTL;
 use crate::lists::{resolve, Fanout, ListKind, NameTable, Renamer};
 use crate::metrics::{MuxMetrics, NoMetrics};
 use crate::naming;
@@ -49,9 +50,18 @@ pub struct MultiplexerBuilder {
     failure_mode: FailureMode,
     metrics: Arc<dyn MuxMetrics>,
     server_info: Implementation,
+    list_cache_ttl: std::time::Duration,
 }
 
 impl MultiplexerBuilder {
+    /// How long each target's first list pages are reused (default
+    /// [`DEFAULT_LIST_CACHE_TTL`]; zero turns the cache off). A target's
+    /// `list_changed` notification drops its pages at once.
+    pub fn list_cache_ttl(mut self, ttl: std::time::Duration) -> Self {
+        self.list_cache_ttl = ttl;
+        self
+    }
+
     /// Adds a target.
     pub fn target(mut self, target: Target) -> Self {
         self.targets.push(target);
@@ -98,6 +108,7 @@ impl MultiplexerBuilder {
                     self.metrics.clone(),
                     progress.clone(),
                     notices.clone(),
+                    self.list_cache_ttl,
                 ))
             })
             .collect();
@@ -122,6 +133,7 @@ impl Multiplexer {
             failure_mode: FailureMode::default(),
             metrics: Arc::new(NoMetrics),
             server_info: Implementation::new("switchboard", env!("CARGO_PKG_VERSION")),
+            list_cache_ttl: DEFAULT_LIST_CACHE_TTL,
         }
     }
 
@@ -134,7 +146,8 @@ impl Multiplexer {
         cfg.validate()?;
         let mut b = Self::builder()
             .failure_mode(cfg.failure_mode)
-            .metrics(metrics);
+            .metrics(metrics)
+            .list_cache_ttl(cfg.list_cache_ttl.map_or(DEFAULT_LIST_CACHE_TTL, |d| d.0));
         for t in &cfg.targets {
             b = b.target(Target::from_config(t)?);
         }

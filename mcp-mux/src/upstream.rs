@@ -13,6 +13,8 @@ use crate::context::CallContext;
 use rmcp::{Peer, ServiceError};
 use tracing::Instrument as _;
 
+use crate::list_cache::ListCache;
+use crate::lists::ListKind;
 use crate::metrics::{MuxMetrics, Outcome};
 use crate::notices::{Changed, Notices};
 use crate::progress::ProgressRouter;
@@ -69,6 +71,7 @@ pub(crate) struct Upstream {
     progress: Arc<ProgressRouter>,
     questions: Arc<QuestionRouter>,
     notices: Arc<Notices>,
+    lists: Arc<ListCache>,
 }
 
 /// Whether a failed request may be sent again on a new connection.
@@ -86,6 +89,7 @@ impl Upstream {
         metrics: Arc<dyn MuxMetrics>,
         progress: Arc<ProgressRouter>,
         notices: Arc<Notices>,
+        list_cache_ttl: Duration,
     ) -> Self {
         Self {
             target,
@@ -95,6 +99,7 @@ impl Upstream {
             progress,
             questions: Arc::default(),
             notices,
+            lists: Arc::new(ListCache::new(list_cache_ttl)),
         }
     }
 
@@ -116,6 +121,7 @@ impl Upstream {
         if old != new {
             // A target that comes back or goes away adds or removes its tools, prompts and
             // resources from the merged lists (not on its first connect: nothing was listed).
+            self.lists.clear(None);
             if old != 0 {
                 for what in [Changed::Tools, Changed::Prompts, Changed::Resources] {
                     self.notices.changed(what);
@@ -148,7 +154,10 @@ impl Upstream {
             progress: self.progress.clone(),
             questions: self.questions.clone(),
             notices: self.notices.clone(),
+            lists: self.lists.clone(),
         };
+        // A new connection may be a new server: nothing listed before still holds.
+        self.lists.clear(None);
         match self.target.connect(client).await {
             Ok(running) => {
                 let conn = Arc::new(Connection {
@@ -190,6 +199,28 @@ impl Upstream {
         if let Some(old) = old {
             old.close().await;
         }
+    }
+
+    /// One page of a list: the first page from the cache when fresh (see
+    /// [`crate::list_cache`]), anything else from the target.
+    pub(crate) async fn list_page(
+        &self,
+        kind: ListKind,
+        cursor: Option<String>,
+    ) -> Result<ServerResult, MuxError> {
+        let first = cursor.is_none();
+        if first {
+            if let Some(page) = self.lists.get(kind) {
+                return Ok(page);
+            }
+        }
+        let page = self
+            .request(kind.request(cursor), kind.method(), None, Retry::Idempotent)
+            .await?;
+        if first {
+            self.lists.put(kind, &page);
+        }
+        Ok(page)
     }
 
     /// Sends `request` and waits for the result, with the target's timeout.

@@ -16,6 +16,8 @@ use rmcp::model::{
 use rmcp::service::{InboundStreamOrigin, NotificationContext, RequestContext, RoleClient};
 use rmcp::ClientHandler;
 
+use crate::list_cache::ListCache;
+use crate::lists::ListKind;
 use crate::notices::{Changed, Notices};
 use crate::progress::ProgressRouter;
 use crate::questions::QuestionRouter;
@@ -26,6 +28,7 @@ pub(crate) struct UpstreamClient {
     pub(crate) progress: Arc<ProgressRouter>,
     pub(crate) questions: Arc<QuestionRouter>,
     pub(crate) notices: Arc<Notices>,
+    pub(crate) lists: Arc<ListCache>,
 }
 
 /// A question kind the downstream client must have declared support for.
@@ -129,15 +132,20 @@ impl ClientHandler for UpstreamClient {
         }
     }
 
+    // The cached pages go first, so a client told to list again gets the new list.
     async fn on_tool_list_changed(&self, _context: NotificationContext<RoleClient>) {
+        self.lists.clear(Some(ListKind::Tools));
         self.notices.changed(Changed::Tools);
     }
 
     async fn on_prompt_list_changed(&self, _context: NotificationContext<RoleClient>) {
+        self.lists.clear(Some(ListKind::Prompts));
         self.notices.changed(Changed::Prompts);
     }
 
     async fn on_resource_list_changed(&self, _context: NotificationContext<RoleClient>) {
+        self.lists.clear(Some(ListKind::Resources));
+        self.lists.clear(Some(ListKind::ResourceTemplates));
         self.notices.changed(Changed::Resources);
     }
 

@@ -235,3 +235,61 @@ async fn rmcps_client_hears_list_changes_through_the_gateway() {
     );
     let _ = client.cancel().await;
 }
+
+/// Lists are served from each target's cached first page for `listCacheTtl`, and a target's
+/// `list_changed` drops its page at once: the next list asks it again and sees the change.
+#[tokio::test]
+async fn lists_are_cached_until_the_target_says_they_changed() {
+    let gw = gateway().await;
+    let transport = StreamableHttpClientTransport::from_uri(gw.url("/mcp"));
+    let client = step("initialize", ().serve(transport))
+        .await
+        .unwrap_or_else(|e| panic!("initialize: {e}\n{}", gw.stderr()));
+    let names = |tools: Vec<rmcp::model::Tool>| -> Vec<String> {
+        tools.into_iter().map(|t| t.name.to_string()).collect()
+    };
+    let lists_asked = |m: &str| {
+        e2e::metric_value(
+            m,
+            "switchboard_mcp_requests_total",
+            &[
+                ("route", crate::mcp::ROUTE),
+                ("target", "growing"),
+                ("method", "tools/list"),
+            ],
+        )
+    };
+    for _ in 0..3 {
+        let tools = step("tools/list", client.list_all_tools())
+            .await
+            .expect("list");
+        assert!(!names(tools).contains(&"growing_extra_1".to_owned()));
+    }
+    let m = gw.metrics().await;
+    assert_eq!(
+        lists_asked(&m),
+        Some(1.0),
+        "three lists, one upstream request:\n{m}"
+    );
+
+    let mut grow = CallToolRequestParams::new("growing_grow");
+    grow = grow.with_arguments(serde_json::Map::new());
+    step("grow", client.call_tool(grow)).await.expect("grow");
+    // The target's notice reaches the gateway on its own; wait for the fresh list, for less
+    // than the cache's 5 s, so that only the dropped page can explain it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(3);
+    loop {
+        let tools = step("tools/list", client.list_all_tools())
+            .await
+            .expect("list");
+        if names(tools).contains(&"growing_extra_1".to_owned()) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the new tool never appeared (the cache was not dropped)"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = client.cancel().await;
+}
