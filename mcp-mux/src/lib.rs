@@ -22,6 +22,7 @@ mod cursor;
 mod error;
 pub mod filter;
 pub mod http;
+mod http_client;
 mod list_cache;
 mod lists;
 pub mod metrics;

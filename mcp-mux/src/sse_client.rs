@@ -31,6 +31,8 @@ use rmcp::service::{RoleClient, RxJsonRpcMessage, TxJsonRpcMessage};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::http_client;
+
 /// Largest SSE event accepted (the stream is dropped past it), like rmcp's limit on a
 /// Streamable HTTP response.
 const MAX_EVENT_BYTES: usize = 16 << 20;
@@ -47,9 +49,9 @@ const ERROR_BODY_LIMIT: usize = 300;
 pub(crate) enum SseTransportError {
     #[error("invalid SSE url {url:?}: {reason}")]
     InvalidUrl { url: String, reason: String },
-    #[error("cannot build the HTTP client: {0}")]
-    Client(#[source] reqwest::Error),
-    #[error("GET {url}: {source}")]
+    #[error(transparent)]
+    Client(#[from] http_client::ClientBuildError),
+    #[error("GET {url}: {}", http_client::error_chain(source))]
     Get {
         url: Url,
         #[source]
@@ -69,7 +71,7 @@ pub(crate) enum SseTransportError {
     Read { url: Url, message: String },
     #[error("bad `endpoint` event {data:?}: {reason}")]
     Endpoint { data: String, reason: String },
-    #[error("POST {url}: {source}")]
+    #[error("POST {url}: {}", http_client::error_chain(source))]
     Post {
         url: Url,
         #[source]
@@ -121,13 +123,12 @@ impl SseClientTransport {
         if !matches!(sse_url.scheme(), "http" | "https") {
             return Err(invalid("the scheme must be http or https".into()));
         }
-        let http = reqwest::Client::builder()
-            .tcp_nodelay(true)
+        // TCP_NODELAY and the extra roots of `SSL_CERT_FILE`, as for `mcp` targets.
+        let builder = http_client::client_builder()?
             .connect_timeout(timeout)
             // A redirect could carry the target's headers elsewhere; the URL is configured.
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(SseTransportError::Client)?;
+            .redirect(reqwest::redirect::Policy::none());
+        let http = http_client::build(builder)?;
         let deadline = tokio::time::Instant::now() + timeout;
         let request = http
             .get(sse_url.clone())

@@ -20,6 +20,7 @@ use tokio::io::{AsyncBufReadExt, BufReader, DuplexStream};
 
 use crate::config::{TargetConfig, TargetKindConfig};
 use crate::filter::ToolFilter;
+use crate::http_client::McpHttpClient;
 use crate::naming::validate_target_name;
 use crate::progress::OrderedProgress;
 use crate::sse_client::SseClientTransport;
@@ -293,7 +294,13 @@ impl Target {
             TargetKind::Http { url, headers } => {
                 let cfg = StreamableHttpClientTransportConfig::with_uri(url.as_str())
                     .custom_headers(headers.clone());
-                let transport = StreamableHttpClientTransport::from_config(cfg);
+                // Our reqwest 0.12 client (TLS, `SSL_CERT_FILE`), not rmcp's reqwest 0.13 one.
+                let connect_timeout = self.timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT);
+                let http = McpHttpClient::new(connect_timeout).map_err(|e| MuxError::Connect {
+                    target: self.name.clone(),
+                    message: e.to_string(),
+                })?;
+                let transport = StreamableHttpClientTransport::with_client(http, cfg);
                 let transport = ordered(transport, &client);
                 client.serve(transport).await.map_err(connect_err)
             }

@@ -13,6 +13,7 @@ mod bad_input;
 mod config_errors;
 mod mcp;
 mod mcp_http;
+mod mcp_https;
 mod mcp_interop;
 mod mcp_list_changed;
 mod mcp_modern_interop;
