@@ -189,19 +189,32 @@ fn build(
     builder.build().map_err(|e| e.to_string())
 }
 
-/// An `openapi` target: the document loaded (relative to the config file) and converted now, so
-/// a broken document is a config error rather than a target that fails at the first list.
+/// An `openapi` target. A file `spec` is loaded (relative to the config file) and converted
+/// now, so a broken document is a config error rather than a target that fails at the first
+/// list. A URL `spec` is not fetched here (this also runs for `switchboard validate` and on
+/// every reload): the document is fetched on the first list or call and again every `refresh`,
+/// so a spec host that is down at start is a target that is down — the backend's
+/// `failureMode` decides — until a fetch succeeds.
 fn openapi_target(
     t: &TargetConfig,
     config: &OpenApiTargetConfig,
     base_dir: &Path,
 ) -> Result<Target, MuxError> {
     let mut config = config.clone();
-    config.spec = base_dir.join(&config.spec);
     if config.timeout.is_none() {
         // The target's `timeout` bounds each call; the REST request gets the same bound.
         config.timeout = t.timeout.map(|d| format!("{}ms", d.0.as_millis()));
     }
+    if config.spec_url().is_some() {
+        let server = openapi_tools::remote::RemoteOpenApiServer::new(config).map_err(|e| {
+            MuxError::InvalidTarget {
+                target: t.name.clone(),
+                message: e.to_string(),
+            }
+        })?;
+        return Target::in_process_from_config(t, server);
+    }
+    config.spec = base_dir.join(&config.spec);
     let tools = openapi_tools::toolset::OpenApiTools::load(config).map_err(|e| {
         MuxError::InvalidTarget {
             target: t.name.clone(),

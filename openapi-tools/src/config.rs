@@ -13,8 +13,13 @@ use crate::error::{Error, Result};
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct OpenApiConfig {
-    /// Path to the OpenAPI / Swagger document (JSON or YAML).
+    /// Path to the OpenAPI / Swagger document (JSON or YAML), or an `http://` / `https://`
+    /// URL to fetch it from (on first use; see `refresh`).
     pub spec: PathBuf,
+    /// For a `spec` URL only: fetch the document again when the copy is older than this
+    /// (`10m`, `1h`); a failed fetch keeps the last good copy. Default: fetched once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh: Option<String>,
     /// Overrides the document's `servers` (always wins; recommended when the spec is third-party).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub base_url: Option<String>,
@@ -78,6 +83,24 @@ impl OpenApiConfig {
             None => Ok(Duration::from_secs(30)),
             Some(s) => parse_duration(s).ok_or_else(|| Error::Config(format!("bad timeout {s:?}"))),
         }
+    }
+
+    /// The `refresh` interval of a URL spec (`None`: never re-fetched).
+    pub fn refresh(&self) -> Result<Option<Duration>> {
+        match &self.refresh {
+            None => Ok(None),
+            Some(s) => match parse_duration(s) {
+                Some(d) if !d.is_zero() => Ok(Some(d)),
+                _ => Err(Error::Config(format!(
+                    "bad refresh {s:?} (a duration such as 10m)"
+                ))),
+            },
+        }
+    }
+
+    /// The `spec` as an `http://` or `https://` URL, when it is one.
+    pub fn spec_url(&self) -> Option<&str> {
+        crate::source::spec_url(&self.spec)
     }
 }
 
@@ -269,6 +292,21 @@ mod tests {
             }
         ));
         assert!(serde_json::from_str::<Credential>(r#"{"api_key": "k"}"#).is_err());
+    }
+
+    #[test]
+    fn refresh_key() {
+        let c: OpenApiConfig =
+            serde_json::from_str(r#"{"spec": "http://h/a.yaml", "refresh": "10m"}"#)
+                .expect("refresh parses");
+        assert_eq!(c.refresh().expect("valid"), Some(Duration::from_secs(600)));
+        assert_eq!(c.spec_url(), Some("http://h/a.yaml"));
+        assert_eq!(OpenApiConfig::new("a.yaml").refresh().expect("none"), None);
+        let mut bad = OpenApiConfig::new("http://h/a.yaml");
+        bad.refresh = Some("0s".into());
+        assert!(bad.refresh().is_err());
+        bad.refresh = Some("soon".into());
+        assert!(bad.refresh().is_err());
     }
 
     #[test]

@@ -30,6 +30,9 @@ pub enum Error {
     /// The configuration is inconsistent (bad base URL, unknown credential scheme, bad glob).
     #[error("invalid openapi-tools config: {0}")]
     Config(String),
+    /// The document could not be fetched from its URL (connection, status, size, timeout).
+    #[error("cannot fetch {url}: {message}")]
+    Fetch { url: String, message: String },
     /// The HTTP client could not be built.
     #[error("cannot build HTTP client: {0}")]
     Http(#[from] reqwest::Error),

@@ -1,12 +1,15 @@
 //! OpenAPI 3.0/3.1 and Swagger 2.0 documents converted to MCP tools, validated and executed.
 //!
-//! Pipeline: [`load`] reads the document (JSON or YAML) and every local file it `$ref`s →
+//! Pipeline: [`load`] reads the document (JSON or YAML) and every local file it `$ref`s (or
+//! [`source`] fetches it from a URL) →
 //! [`parse`] / [`swagger2`] convert it into one [`model`] with schemas normalised to JSON Schema
 //! 2020-12 by [`schema`] → [`naming`] + [`tools`] build one MCP tool per selected operation →
 //! [`toolset::OpenApiTools`] validates arguments ([`validate`]), builds the request
 //! ([`request`], [`auth`]) and maps the response ([`response`]). [`server::OpenApiServer`] is the
 //! rmcp `ServerHandler` the gateway mounts in-process; with `mode: meta` it serves the three
 //! [`meta`] tools (search, describe, call) instead of one tool per operation.
+//! [`remote::RemoteOpenApiServer`] serves a document fetched from a URL: on first use, again
+//! every `refresh`, keeping the last good copy when a fetch fails.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), openapi_tools::Error> {
@@ -61,10 +64,12 @@ pub mod meta;
 pub mod model;
 pub mod naming;
 pub mod parse;
+pub mod remote;
 pub mod request;
 pub mod response;
 pub mod schema;
 pub mod server;
+pub mod source;
 pub mod swagger2;
 pub mod tools;
 pub mod toolset;

@@ -1,4 +1,6 @@
 //! Reading documents from disk (JSON or YAML) and the set of files a document references.
+//! Documents fetched from a URL ([`crate::source`]) share the bytes → JSON parser
+//! ([`parse_bytes`]) and become a [`DocSet`] through [`DocSet::from_url_value`].
 //!
 //! Every file is parsed into a `serde_json::Value` so the rest of the crate sees one data model
 //! whatever the source format. Files referenced by `$ref` are loaded eagerly at load time (never
@@ -19,8 +21,9 @@ use crate::error::{Error, Result};
 
 /// Upper bound on the number of extra files one document may pull in through `$ref`.
 const MAX_FILES: usize = 256;
-/// Upper bound on one file's size, so a mistaken path cannot make us read a disk image.
-const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
+/// Upper bound on one file's (or fetched document's) size, so a mistaken path cannot make us
+/// read a disk image.
+pub const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
 
 /// The root document plus every local file it references, keyed by canonical path.
 #[derive(Debug, Clone)]
@@ -33,6 +36,8 @@ pub struct DocSet {
     problems: Vec<String>,
     /// Some `$ref` points into `#/paths/...`, so path items must stay in place.
     refs_into_paths: bool,
+    /// The root was fetched from this URL: references to other documents are not followed.
+    url: Option<String>,
 }
 
 impl DocSet {
@@ -52,6 +57,7 @@ impl DocSet {
             files: HashMap::new(),
             problems: Vec::new(),
             refs_into_paths: false,
+            url: None,
         };
         let mut queue = vec![root];
         while let Some(file) = queue.pop() {
@@ -100,7 +106,35 @@ impl DocSet {
             files,
             problems: Vec::new(),
             refs_into_paths: true,
+            url: None,
         }
+    }
+
+    /// Builds a set from a document fetched from `url`. References to other documents
+    /// (relative or remote) are not followed: each is recorded in [`problems`](Self::problems)
+    /// and only the `$ref`s into it stay unresolved. The root is keyed by the URL, so error
+    /// messages name it.
+    pub fn from_url_value(value: Value, url: &str) -> Self {
+        let root = PathBuf::from(url);
+        let mut refs = Vec::new();
+        let refs_into_paths = collect_file_refs(&value, &mut refs);
+        refs.sort();
+        refs.dedup();
+        let mut set = DocSet {
+            root: root.clone(),
+            dir: root.clone(),
+            files: HashMap::new(),
+            problems: Vec::new(),
+            refs_into_paths,
+            url: Some(url.to_string()),
+        };
+        for r in refs {
+            if let Err(e) = set.file_for(&root, &r) {
+                set.problems.push(e.to_string());
+            }
+        }
+        set.files.insert(root, Arc::new(value));
+        set
     }
 
     /// Moves the root document's `paths` object out, so a converter can drop each path item
@@ -174,6 +208,12 @@ impl DocSet {
         if file_part.contains("://") {
             return Err(bad("remote references are disabled"));
         }
+        if let Some(url) = &self.url {
+            return Err(bad(&format!(
+                "references to other documents are not followed in a document fetched from \
+                 {url} (bundle it into one document)"
+            )));
+        }
         let base = from.parent().unwrap_or(&self.dir);
         let decoded = percent_encoding::percent_decode_str(file_part).decode_utf8_lossy();
         let joined = base.join(decoded.as_ref());
@@ -228,11 +268,19 @@ fn read_file(path: &Path) -> Result<Value> {
             message: format!("larger than {MAX_FILE_BYTES} bytes"),
         });
     }
-    let text = std::fs::read_to_string(path).map_err(read_err)?;
-    parse_text(&text).map_err(|message| Error::Parse {
+    let bytes = std::fs::read(path).map_err(read_err)?;
+    parse_bytes(&bytes).map_err(|message| Error::Parse {
         path: path.to_path_buf(),
         message,
     })
+}
+
+/// Parses a document's bytes (from a file or a URL): UTF-8 (a leading byte-order mark is
+/// skipped), then JSON or YAML as [`parse_text`] does.
+pub fn parse_bytes(bytes: &[u8]) -> std::result::Result<Value, String> {
+    let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
+    let text = std::str::from_utf8(bytes).map_err(|e| format!("not UTF-8: {e}"))?;
+    parse_text(text)
 }
 
 /// Parses JSON, falling back to YAML (a superset in practice) when JSON fails.
@@ -337,6 +385,36 @@ mod tests {
         let mut docs = DocSet::load(&root).expect("load");
         assert!(docs.take_paths().is_none());
         assert!(docs.root_doc().get("paths").is_some());
+    }
+
+    #[test]
+    fn bytes_json_and_yaml() {
+        let json = parse_bytes(b"\xef\xbb\xbf{\"openapi\": \"3.0.3\", \"paths\": {}}").unwrap();
+        assert_eq!(json, serde_json::json!({"openapi": "3.0.3", "paths": {}}));
+        let yaml = parse_bytes(b"openapi: 3.1.0\npaths:\n  /a: {}\n").unwrap();
+        assert_eq!(
+            yaml,
+            serde_json::json!({"openapi": "3.1.0", "paths": {"/a": {}}})
+        );
+        assert!(parse_bytes(b"a: \xff\xfe").unwrap_err().contains("UTF-8"));
+    }
+
+    #[test]
+    fn fetched_documents_refuse_other_documents() {
+        let doc = serde_json::json!({"openapi": "3.0.3", "paths": {}, "components": {"schemas": {
+            "A": {"$ref": "schemas.yaml#/A"}, "B": {"$ref": "https://x.test/b.json"},
+            "C": {"$ref": "#/components/schemas/A"}}}});
+        let docs = DocSet::from_url_value(doc, "http://127.0.0.1:1/api.json");
+        assert_eq!(docs.problems().len(), 1, "{:?}", docs.problems());
+        assert!(docs.problems()[0].contains("schemas.yaml"));
+        assert!(docs.problems()[0].contains("http://127.0.0.1:1/api.json"));
+        assert_eq!(docs.root(), Path::new("http://127.0.0.1:1/api.json"));
+        let root = docs.root().to_path_buf();
+        let (_, _, v) = docs
+            .resolve(&root, "#/components/schemas/C")
+            .expect("local refs resolve");
+        assert_eq!(v["$ref"], "#/components/schemas/A");
+        assert!(docs.resolve(&root, "schemas.yaml#/A").is_err());
     }
 
     #[test]

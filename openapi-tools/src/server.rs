@@ -40,6 +40,11 @@ impl OpenApiServer {
             list,
         }
     }
+
+    /// The tool set served.
+    pub fn tools(&self) -> &Arc<OpenApiTools> {
+        &self.tools
+    }
 }
 
 impl ServerHandler for OpenApiServer {

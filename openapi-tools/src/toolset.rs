@@ -265,7 +265,7 @@ fn name_override<'a>(config: &'a OpenApiConfig, op: &Operation) -> Option<&'a st
         .map(String::as_str)
 }
 
-fn check_base(base: &str) -> Result<()> {
+pub(crate) fn check_base(base: &str) -> Result<()> {
     let url = Url::parse(base).map_err(|e| Error::Config(format!("baseUrl {base:?}: {e}")))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(Error::Config(format!(

@@ -18,6 +18,7 @@ mod mcp_interop;
 mod mcp_list_changed;
 mod mcp_modern_interop;
 mod mcp_openapi;
+mod mcp_openapi_url;
 mod mcp_questions;
 mod mcp_upstream_interop;
 mod policies;
