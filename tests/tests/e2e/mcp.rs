@@ -130,15 +130,24 @@ impl ServerHandler for Remote {
 
 /// Serves [`Remote`] over Streamable HTTP on 127.0.0.1:0; returns its `/mcp` URL.
 async fn remote_server() -> String {
+    serve_mcp(Remote).await
+}
+
+/// Serves `handler` (each session gets a clone) over Streamable HTTP on 127.0.0.1:0; returns
+/// its `/mcp` URL.
+pub(crate) async fn serve_mcp<H>(handler: H) -> String
+where
+    H: ServerHandler + Clone + Send + Sync + 'static,
+{
     let svc = StreamableHttpService::new(
-        || Ok(Remote),
+        move || Ok(handler.clone()),
         LocalSessionManager::default().into(),
         StreamableHttpServerConfig::default(),
     );
     let app = axum::Router::new().nest_service("/mcp", svc);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
-        .expect("bind the remote MCP server");
+        .expect("bind a loopback MCP server");
     let addr = listener.local_addr().expect("local addr");
     tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;

@@ -12,13 +12,11 @@ use rmcp::model::{
     ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
 };
 use rmcp::service::{NotificationContext, RequestContext, RoleClient, RoleServer};
-use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
-use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::{ClientHandler, ServerHandler, ServiceExt};
 use serde_json::json;
 
-use crate::mcp::{demo_target, mcp_config, step};
+use crate::mcp::{demo_target, mcp_config, serve_mcp, step};
 use e2e::Gateway;
 
 /// An MCP server whose tool `grow` adds a tool `extra_N` and announces the change.
@@ -73,25 +71,10 @@ impl ServerHandler for Growing {
 }
 
 async fn growing_server() -> String {
-    let extra = Arc::new(AtomicUsize::new(0));
-    let svc = StreamableHttpService::new(
-        move || {
-            Ok(Growing {
-                extra: extra.clone(),
-            })
-        },
-        LocalSessionManager::default().into(),
-        StreamableHttpServerConfig::default(),
-    );
-    let app = axum::Router::new().nest_service("/mcp", svc);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    format!("http://{addr}/mcp")
+    serve_mcp(Growing {
+        extra: Arc::new(AtomicUsize::new(0)),
+    })
+    .await
 }
 
 async fn gateway() -> Gateway {

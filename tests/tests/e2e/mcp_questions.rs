@@ -15,13 +15,11 @@ use rmcp::model::{
     ServerRequest, Tool,
 };
 use rmcp::service::{RequestContext, RoleClient, RoleServer};
-use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
-use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::{ClientHandler, ServerHandler, ServiceExt};
 use serde_json::json;
 
-use crate::mcp::{demo_target, mcp_config, step};
+use crate::mcp::{demo_target, mcp_config, serve_mcp, step};
 use e2e::Gateway;
 
 /// An HTTP MCP server whose one tool, `ask`, elicits `{answer}` from the user.
@@ -81,20 +79,7 @@ impl ServerHandler for Asking {
 }
 
 async fn asking_server() -> String {
-    let svc = StreamableHttpService::new(
-        || Ok(Asking),
-        LocalSessionManager::default().into(),
-        StreamableHttpServerConfig::default(),
-    );
-    let app = axum::Router::new().nest_service("/mcp", svc);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    format!("http://{addr}/mcp")
+    serve_mcp(Asking).await
 }
 
 /// A client that answers every elicitation with `forty-two` and every sampling request with
