@@ -1,31 +1,38 @@
-//! The HTTP client of `mcp` (Streamable HTTP) targets, and the reqwest client builder shared
-//! with the legacy `sse` client.
+//! The HTTP client of `mcp` (Streamable HTTP) targets.
 //!
 //! Why not rmcp's built-in client: it is written against reqwest 0.13, which in this workspace
-//! has no TLS, so `https://` targets could not be reached. Turning on a TLS feature of reqwest
-//! 0.13 is not an option: cargo unifies features across the workspace, and the only TLS
-//! features left (`rustls-no-provider`, `rustls` with aws-lc-rs) either panic in every process
-//! that has no default rustls `CryptoProvider` or need a C build. So [`McpHttpClient`]
-//! implements rmcp's [`StreamableHttpClient`] on the workspace's reqwest 0.12 (rustls + ring,
-//! Mozilla roots via webpki-roots), ported from rmcp 3.11's reqwest client: same headers
-//! (`Accept`, `Mcp-Session-Id`, `Last-Event-Id`, bearer auth, the target's own headers),
-//! same answers (JSON, SSE, 202/204, 404 = session expired, 401/403 challenges, 429/5xx
-//! metadata), same byte limits. rmcp's helpers for this are crate-private, so the small ones
-//! (media-type check, bounded body reads, SSE event size limit) are copied here.
+//! has no TLS (cargo unifies features across the workspace, and the only TLS features left
+//! either panic in every process without a default rustls `CryptoProvider` or need a C build),
+//! and it opens a new connection per request. [`McpHttpClient`] implements rmcp's
+//! [`StreamableHttpClient`] on hyper directly, ported from rmcp 3.11's reqwest client: same
+//! headers (`Accept`, `Mcp-Session-Id`, `Last-Event-Id`, bearer auth, the target's own
+//! headers), same answers (JSON, SSE, 202/204, 404 = session expired, 401/403 challenges,
+//! 429/5xx metadata), same byte limits, same-origin 307/308 redirects. rmcp's helpers for this
+//! are crate-private, so the small ones (media-type check, bounded body reads, SSE event size
+//! limit) are written here.
 //!
-//! Private CAs: `SSL_CERT_FILE`, when set, names a PEM bundle whose certificates are trusted
-//! *in addition to* the built-in roots (unlike OpenSSL, which replaces its bundle with it).
+//! Connections are pooled and acknowledge at once ([`connector`]); TLS trusts the built-in
+//! roots plus `SSL_CERT_FILE` ([`tls`]).
+
+mod connector;
+mod tls;
 
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::path::Path;
-use std::sync::{Arc, Once};
+use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use futures_util::stream::BoxStream;
-use futures_util::{StreamExt as _, TryStreamExt as _};
-use http::header::{ACCEPT, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
-use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use futures_util::StreamExt as _;
+use http::header::{
+    ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, LOCATION, RETRY_AFTER, WWW_AUTHENTICATE,
+};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode, Uri};
+use http_body_util::{BodyDataStream, BodyExt as _, Full};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::Client as HyperClient;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use rmcp::model::{ClientJsonRpcMessage, ClientRequest, ErrorData, ServerJsonRpcMessage};
 use rmcp::transport::common::http_header::{
     EVENT_STREAM_MIME_TYPE, HEADER_LAST_EVENT_ID, HEADER_MCP_PROTOCOL_VERSION, HEADER_SESSION_ID,
@@ -37,8 +44,8 @@ use rmcp::transport::streamable_http_client::{
 };
 use sse_stream::{Sse, SseStream};
 
-/// The environment variable naming extra trusted root certificates (PEM).
-pub(crate) const SSL_CERT_FILE: &str = "SSL_CERT_FILE";
+pub(crate) use tls::{build, client_builder, ClientBuildError};
+
 /// `Accept` of every request: a POST may be answered with JSON or an SSE stream.
 const ACCEPT_BOTH: &str = "text/event-stream, application/json";
 /// Same-origin 307/308 redirects followed per request (rmcp's default client's limit).
@@ -47,78 +54,16 @@ const MAX_REDIRECTS: usize = 10;
 const MAX_RETRY_AFTER_BYTES: usize = 128;
 /// Bytes of an unusable JSON body quoted in an error.
 const BODY_PREVIEW: usize = 256;
+/// How long an idle pooled connection is kept.
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Idle pooled connections kept per target: enough for bursts of concurrent calls.
+const POOL_MAX_IDLE: usize = 256;
 
 type PostResult = Result<StreamableHttpPostResponse, StreamableHttpError<HttpError>>;
 type SseEvents = BoxStream<'static, Result<Sse, SseError>>;
 
-/// The reqwest client could not be built; usually `SSL_CERT_FILE` could not be used, and
-/// connecting fails rather than silently trusting fewer roots than configured.
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum ClientBuildError {
-    #[error("{SSL_CERT_FILE}={path}: {reason}")]
-    ExtraRoots { path: String, reason: String },
-    #[error("cannot build the HTTP client: {0}")]
-    Build(String),
-}
-
-/// A reqwest 0.12 client builder with what every MCP client of this crate wants: TCP_NODELAY
-/// (requests are small and latency-bound) and the certificates of `SSL_CERT_FILE` as extra
-/// roots. Callers add their own redirect, pool and timeout settings.
-pub(crate) fn client_builder() -> Result<reqwest::ClientBuilder, ClientBuildError> {
-    let path = std::env::var_os(SSL_CERT_FILE).filter(|p| !p.is_empty());
-    with_extra_roots(
-        reqwest::Client::builder().tcp_nodelay(true),
-        path.as_deref().map(Path::new),
-    )
-}
-
-fn with_extra_roots(
-    mut builder: reqwest::ClientBuilder,
-    path: Option<&Path>,
-) -> Result<reqwest::ClientBuilder, ClientBuildError> {
-    let Some(path) = path else {
-        return Ok(builder);
-    };
-    let fail = |reason: String| ClientBuildError::ExtraRoots {
-        path: path.display().to_string(),
-        reason,
-    };
-    let pem = std::fs::read(path).map_err(|e| fail(e.to_string()))?;
-    let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| fail(error_chain(&e)))?;
-    if certs.is_empty() {
-        return Err(fail("no PEM certificate in the file".into()));
-    }
-    static LOGGED: Once = Once::new();
-    LOGGED.call_once(|| {
-        tracing::info!(
-            file = %path.display(),
-            certificates = certs.len(),
-            "trusting the certificates of {SSL_CERT_FILE} in addition to the built-in roots"
-        );
-    });
-    for cert in certs {
-        builder = builder.add_root_certificate(cert);
-    }
-    Ok(builder)
-}
-
-/// Builds the client from [`client_builder`]'s result, naming the file when a certificate in
-/// it is rejected (reqwest only parses the DER when the client is built).
-pub(crate) fn build(builder: reqwest::ClientBuilder) -> Result<reqwest::Client, ClientBuildError> {
-    builder.build().map_err(|e| {
-        let reason = error_chain(&e);
-        match std::env::var_os(SSL_CERT_FILE).filter(|p| !p.is_empty()) {
-            Some(path) => ClientBuildError::ExtraRoots {
-                path: Path::new(&path).display().to_string(),
-                reason: format!("cannot build the HTTP client: {reason}"),
-            },
-            None => ClientBuildError::Build(reason),
-        }
-    })
-}
-
-/// `error: cause: cause…`: reqwest's own message says only "error sending request", while the
-/// reason (refused, certificate `UnknownIssuer`…) is further down the chain.
+/// `error: cause: cause…`: a client's own message often says only "error sending request",
+/// while the reason (refused, certificate `UnknownIssuer`…) is further down the chain.
 pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut s = e.to_string();
     let mut source = e.source();
@@ -133,78 +78,135 @@ pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     s
 }
 
-/// A reqwest error shown with its whole cause chain (see [`error_chain`]).
+/// A failure of the HTTP exchange itself, with its whole cause chain (see [`error_chain`]).
 #[derive(Debug)]
-pub(crate) struct HttpError(reqwest::Error);
+pub(crate) struct HttpError(String);
+
+impl HttpError {
+    fn of(e: &(dyn std::error::Error + 'static)) -> Self {
+        Self(error_chain(e))
+    }
+}
 
 impl std::fmt::Display for HttpError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&error_chain(&self.0))
+        f.write_str(&self.0)
     }
 }
 
 // No `source()`: the chain is already in the message, and printing it twice helps nobody.
 impl std::error::Error for HttpError {}
 
-fn client_err(e: reqwest::Error) -> StreamableHttpError<HttpError> {
-    StreamableHttpError::Client(HttpError(e))
+fn client_err(e: &(dyn std::error::Error + 'static)) -> StreamableHttpError<HttpError> {
+    StreamableHttpError::Client(HttpError::of(e))
 }
 
-/// rmcp's [`StreamableHttpClient`] on reqwest 0.12 (see the module docs for why).
+fn invalid(message: String) -> StreamableHttpError<HttpError> {
+    StreamableHttpError::Client(HttpError(message))
+}
+
+/// rmcp's [`StreamableHttpClient`] on hyper (see the module docs for why).
 #[derive(Clone)]
 pub(crate) struct McpHttpClient {
-    http: reqwest::Client,
+    http: HyperClient<connector::Connector, Full<Bytes>>,
 }
 
 impl McpHttpClient {
     /// `connect_timeout` bounds each TCP (+TLS) connect; the target's timeout bounds the rest.
-    pub(crate) fn new(connect_timeout: Duration) -> Result<Self, ClientBuildError> {
-        let builder = client_builder()?
-            .connect_timeout(connect_timeout)
-            // No connection pooling, as in rmcp's default client, and on purpose: upstream
-            // servers often leave Nagle on (axum::serve does), and a reused connection then
-            // stalls ~40 ms per request on the client's delayed ACK. A fresh connection per
-            // request is far cheaper than that on the paths MCP targets live on.
-            .pool_max_idle_per_host(0)
-            .redirect(same_origin_redirects());
-        Ok(Self {
-            http: build(builder)?,
-        })
+    /// Building one does no I/O: `SSL_CERT_FILE` is read on the first `https` connect.
+    pub(crate) fn new(connect_timeout: Duration) -> Self {
+        let http = HyperClient::builder(TokioExecutor::new())
+            .pool_timer(TokioTimer::new())
+            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+            .pool_max_idle_per_host(POOL_MAX_IDLE)
+            .build(connector::Connector { connect_timeout });
+        Self { http }
+    }
+
+    /// Sends `method uri` with `headers` and `body`, following same-origin 307/308 redirects
+    /// as rmcp's default client does: they keep the method and body. A 301/302/303 would turn
+    /// the POST into a bodyless GET, and another origin would receive the session id and the
+    /// target's headers, so those responses are returned as they are and fail the request as
+    /// an unexpected answer.
+    async fn send(
+        &self,
+        method: Method,
+        uri: &str,
+        headers: HeaderMap,
+        body: Bytes,
+    ) -> Result<Response<Incoming>, StreamableHttpError<HttpError>> {
+        let mut uri: Uri = uri
+            .parse()
+            .map_err(|e| invalid(format!("invalid target URL {uri:?}: {e}")))?;
+        for _ in 0..=MAX_REDIRECTS {
+            let mut request = Request::new(Full::new(body.clone()));
+            *request.method_mut() = method.clone();
+            *request.uri_mut() = uri.clone();
+            *request.headers_mut() = headers.clone();
+            let response = self
+                .http
+                .request(request)
+                .await
+                .map_err(|e| client_err(&e))?;
+            let keeps_body = matches!(
+                response.status(),
+                StatusCode::TEMPORARY_REDIRECT | StatusCode::PERMANENT_REDIRECT
+            );
+            let next = keeps_body
+                .then(|| same_origin_location(&uri, response.headers()))
+                .flatten();
+            match next {
+                Some(next) => {
+                    tracing::debug!(status = %response.status(), to = next.path(), "following same-origin redirect");
+                    uri = next;
+                }
+                None => return Ok(response),
+            }
+        }
+        Err(invalid(format!("exceeded {MAX_REDIRECTS} redirects")))
     }
 }
 
-/// rmcp's default redirect policy: follow only same-origin 307/308 (they keep the method and
-/// body), up to [`MAX_REDIRECTS`]. A 301/302/303 would turn the POST into a bodyless GET, and
-/// another origin would receive the session id and the target's headers, so those responses
-/// are returned as they are and fail the request as an unexpected answer.
-fn same_origin_redirects() -> reqwest::redirect::Policy {
-    reqwest::redirect::Policy::custom(|attempt| {
-        let keeps_body = matches!(
-            attempt.status(),
-            StatusCode::TEMPORARY_REDIRECT | StatusCode::PERMANENT_REDIRECT
-        );
-        let same_origin = attempt
-            .previous()
-            .first()
-            .is_some_and(|first| first.origin() == attempt.url().origin());
-        if !keeps_body || !same_origin {
-            attempt.stop()
-        } else if attempt.previous().len() > MAX_REDIRECTS {
-            attempt.error(format!("exceeded {MAX_REDIRECTS} redirects"))
-        } else {
-            tracing::debug!(status = %attempt.status(), to = attempt.url().path(), "following same-origin redirect");
-            attempt.follow()
-        }
-    })
+/// Where a redirect from `from` points, if that is the same origin (scheme, host and port).
+fn same_origin_location(from: &Uri, headers: &HeaderMap) -> Option<Uri> {
+    let location = headers.get(LOCATION)?.to_str().ok()?;
+    if location.starts_with('/') && !location.starts_with("//") {
+        let mut parts = from.clone().into_parts();
+        parts.path_and_query = Some(location.parse().ok()?);
+        return Uri::from_parts(parts).ok();
+    }
+    let to: Uri = location.parse().ok()?;
+    let port = |u: &Uri| {
+        u.port_u16().or_else(|| match u.scheme_str() {
+            Some("https") => Some(443),
+            Some("http") => Some(80),
+            _ => None,
+        })
+    };
+    let same = to.scheme() == from.scheme()
+        && to
+            .host()
+            .is_some_and(|h| from.host().is_some_and(|f| f.eq_ignore_ascii_case(h)))
+        && port(&to) == port(from);
+    same.then_some(to)
 }
 
-/// Adds the target's headers, refusing those the transport sets itself (as rmcp does;
-/// `MCP-Protocol-Version` passes because rmcp's worker injects it this way).
-fn custom_headers(
-    mut request: reqwest::RequestBuilder,
-    headers: HashMap<HeaderName, HeaderValue>,
-) -> Result<reqwest::RequestBuilder, StreamableHttpError<HttpError>> {
-    for (name, value) in headers {
+/// The headers of every request: `Accept`, the bearer token, the target's own headers
+/// (refusing those the transport sets itself, as rmcp does; `MCP-Protocol-Version` passes
+/// because rmcp's worker injects it this way), and the session id.
+fn request_headers(
+    auth_header: Option<String>,
+    custom: HashMap<HeaderName, HeaderValue>,
+    session_id: Option<&str>,
+) -> Result<HeaderMap, StreamableHttpError<HttpError>> {
+    let mut headers = HeaderMap::with_capacity(custom.len() + 4);
+    headers.insert(ACCEPT, HeaderValue::from_static(ACCEPT_BOTH));
+    if let Some(token) = auth_header {
+        let value = HeaderValue::try_from(format!("Bearer {token}"))
+            .map_err(|_| invalid("the bearer token is not a valid header value".into()))?;
+        headers.insert(AUTHORIZATION, value);
+    }
+    for (name, value) in custom {
         let reserved = [ACCEPT.as_str(), HEADER_SESSION_ID, HEADER_LAST_EVENT_ID]
             .iter()
             .any(|r| name.as_str().eq_ignore_ascii_case(r));
@@ -217,13 +219,37 @@ fn custom_headers(
                 name.to_string(),
             ));
         }
-        request = request.header(name, value);
+        headers.append(name, value);
     }
-    Ok(request)
+    if let Some(session_id) = session_id {
+        let value = HeaderValue::from_str(session_id)
+            .map_err(|_| invalid("the session id is not a valid header value".into()))?;
+        headers.insert(HEADER_SESSION_ID, value);
+    }
+    Ok(headers)
+}
+
+/// The `Content-Length` of a response, if it says one.
+fn content_length(response: &Response<Incoming>) -> Option<u64> {
+    response
+        .headers()
+        .get(CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}
+
+/// An HTTP error status as a client error (what reqwest's `error_for_status` did).
+fn error_for_status(status: StatusCode) -> Result<(), StreamableHttpError<HttpError>> {
+    if status.is_client_error() || status.is_server_error() {
+        return Err(invalid(format!("HTTP status {status}")));
+    }
+    Ok(())
 }
 
 /// A 401 or 403 with a `WWW-Authenticate` challenge becomes rmcp's auth errors.
-fn auth_challenge(response: &reqwest::Response) -> Result<(), StreamableHttpError<HttpError>> {
+fn auth_challenge(response: &Response<Incoming>) -> Result<(), StreamableHttpError<HttpError>> {
     let status = response.status();
     if status != StatusCode::UNAUTHORIZED && status != StatusCode::FORBIDDEN {
         return Ok(());
@@ -288,15 +314,18 @@ fn media_type_is(value: &[u8], expected: &str) -> bool {
 /// The whole body, or `ResponseBodyTooLarge` past `max` bytes (counted, not trusted from
 /// `Content-Length`).
 async fn read_bounded(
-    response: reqwest::Response,
+    response: Response<Incoming>,
     max: usize,
 ) -> Result<Vec<u8>, StreamableHttpError<HttpError>> {
-    if response.content_length().is_some_and(|n| n > max as u64) {
+    if content_length(&response).is_some_and(|n| n > max as u64) {
         return Err(StreamableHttpError::ResponseBodyTooLarge { max_size: max });
     }
-    let mut stream = std::pin::pin!(response.bytes_stream());
+    let mut incoming = response.into_body();
     let mut body = Vec::new();
-    while let Some(chunk) = stream.try_next().await.map_err(client_err)? {
+    while let Some(frame) = incoming.frame().await {
+        let Ok(chunk) = frame.map_err(|e| client_err(&e))?.into_data() else {
+            continue; // trailers
+        };
         if chunk.len() > max - body.len() {
             return Err(StreamableHttpError::ResponseBodyTooLarge { max_size: max });
         }
@@ -306,8 +335,8 @@ async fn read_bounded(
 }
 
 /// At most `max` bytes of a diagnostic body; the rest is not read.
-async fn read_prefix(response: reqwest::Response, max: usize) -> String {
-    let mut stream = std::pin::pin!(response.bytes_stream());
+async fn read_prefix(response: Response<Incoming>, max: usize) -> String {
+    let mut stream = BodyDataStream::new(response.into_body());
     let mut body = Vec::new();
     while body.len() < max {
         match stream.next().await {
@@ -436,21 +465,15 @@ impl StreamableHttpClient for McpHttpClient {
         auth_header: Option<String>,
         headers: HashMap<HeaderName, HeaderValue>,
     ) -> Result<(), StreamableHttpError<HttpError>> {
-        let mut request = self.http.delete(uri.as_ref());
-        if let Some(token) = auth_header {
-            request = request.bearer_auth(token);
-        }
-        request = request.header(HEADER_SESSION_ID, session_id.as_ref());
-        let response = custom_headers(request, headers)?
-            .send()
-            .await
-            .map_err(client_err)?;
+        let headers = request_headers(auth_header, headers, Some(&session_id))?;
+        let response = self
+            .send(Method::DELETE, &uri, headers, Bytes::new())
+            .await?;
         if response.status() == StatusCode::METHOD_NOT_ALLOWED {
             tracing::debug!("the server does not support deleting sessions");
             return Ok(());
         }
-        response.error_for_status().map_err(client_err)?;
-        Ok(())
+        error_for_status(response.status())
     }
 
     async fn get_stream(
@@ -505,20 +528,13 @@ impl McpHttpClient {
         headers: HashMap<HeaderName, HeaderValue>,
         max_event: usize,
     ) -> Result<SseEvents, StreamableHttpError<HttpError>> {
-        let mut request = self.http.get(uri.as_ref()).header(ACCEPT, ACCEPT_BOTH);
-        if let Some(session_id) = session_id {
-            request = request.header(HEADER_SESSION_ID, session_id.as_ref());
-        }
+        let mut headers = request_headers(auth_header, headers, session_id.as_deref())?;
         if let Some(last_event_id) = last_event_id {
-            request = request.header(HEADER_LAST_EVENT_ID, last_event_id);
+            let value = HeaderValue::try_from(last_event_id)
+                .map_err(|_| invalid("the last event id is not a valid header value".into()))?;
+            headers.insert(HEADER_LAST_EVENT_ID, value);
         }
-        if let Some(token) = auth_header {
-            request = request.bearer_auth(token);
-        }
-        let response = custom_headers(request, headers)?
-            .send()
-            .await
-            .map_err(client_err)?;
+        let response = self.send(Method::GET, &uri, headers, Bytes::new()).await?;
         if response.status() == StatusCode::METHOD_NOT_ALLOWED {
             return Err(StreamableHttpError::ServerDoesNotSupportSse);
         }
@@ -526,7 +542,7 @@ impl McpHttpClient {
         if let Some(error) = http_status_error(response.status(), response.headers()) {
             return Err(error.into());
         }
-        let response = response.error_for_status().map_err(client_err)?;
+        error_for_status(response.status())?;
         match response.headers().get(CONTENT_TYPE) {
             Some(ct)
                 if media_type_is(ct.as_bytes(), EVENT_STREAM_MIME_TYPE)
@@ -550,16 +566,14 @@ impl McpHttpClient {
         headers: HashMap<HeaderName, HeaderValue>,
         limits: StreamableHttpResponseLimits,
     ) -> PostResult {
-        let mut request = self.http.post(uri.as_ref()).header(ACCEPT, ACCEPT_BOTH);
-        if let Some(token) = auth_header {
-            request = request.bearer_auth(token);
-        }
-        request = custom_headers(request, headers)?;
         let session_was_attached = session_id.is_some();
-        if let Some(session_id) = session_id {
-            request = request.header(HEADER_SESSION_ID, session_id.as_ref());
-        }
-        let response = request.json(&message).send().await.map_err(client_err)?;
+        let mut headers = request_headers(auth_header, headers, session_id.as_deref())?;
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static(JSON_MIME_TYPE));
+        let body = serde_json::to_vec(&message)
+            .map_err(|e| invalid(format!("cannot encode the message: {e}")))?;
+        let response = self
+            .send(Method::POST, &uri, headers, Bytes::from(body))
+            .await?;
         auth_challenge(&response)?;
         let status = response.status();
         if matches!(status, StatusCode::ACCEPTED | StatusCode::NO_CONTENT) {
@@ -590,7 +604,7 @@ impl McpHttpClient {
             .map(str::to_owned);
         // Notifications, responses and errors await no answer: nothing in the body matters.
         let awaits_no_response = !matches!(message, ClientJsonRpcMessage::Request(_));
-        if status.is_success() && response.content_length() == Some(0) && awaits_no_response {
+        if status.is_success() && content_length(&response) == Some(0) && awaits_no_response {
             return Ok(StreamableHttpPostResponse::Accepted);
         }
         if !status.is_success() {
@@ -669,14 +683,13 @@ impl McpHttpClient {
 
 /// The response body as SSE events (parsed by `sse-stream`, as rmcp does), failing once an
 /// event grows past `max_event` bytes.
-fn sse_events(response: reqwest::Response, max_event: usize) -> SseEvents {
+fn sse_events(response: Response<Incoming>, max_event: usize) -> SseEvents {
     let mut size = EventSize::new(max_event);
-    let bytes = response
-        .bytes_stream()
+    let bytes = BodyDataStream::new(response.into_body())
         .map(move |chunk| match chunk {
             Ok(chunk) if size.observe(&chunk) => Ok(chunk),
             Ok(_) => Err(EventStreamError::EventTooLarge(max_event)),
-            Err(e) => Err(EventStreamError::Body(HttpError(e))),
+            Err(e) => Err(EventStreamError::Body(HttpError::of(&e))),
         })
         // Nothing after the first error: the stream is cut there.
         .scan(false, |failed, item| {

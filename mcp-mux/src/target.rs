@@ -296,10 +296,7 @@ impl Target {
                     .custom_headers(headers.clone());
                 // Our reqwest 0.12 client (TLS, `SSL_CERT_FILE`), not rmcp's reqwest 0.13 one.
                 let connect_timeout = self.timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT);
-                let http = McpHttpClient::new(connect_timeout).map_err(|e| MuxError::Connect {
-                    target: self.name.clone(),
-                    message: e.to_string(),
-                })?;
+                let http = McpHttpClient::new(connect_timeout);
                 let transport = StreamableHttpClientTransport::with_client(http, cfg);
                 let transport = ordered(transport, &client);
                 client.serve(transport).await.map_err(connect_err)

@@ -24,7 +24,7 @@ async fn server(status: u16, content_type: Option<&'static str>, body: &'static 
 }
 
 fn client() -> McpHttpClient {
-    McpHttpClient::new(Duration::from_secs(5)).unwrap()
+    McpHttpClient::new(Duration::from_secs(5))
 }
 
 fn ping() -> ClientJsonRpcMessage {
@@ -139,16 +139,62 @@ fn scope_is_read_quoted_or_not() {
     assert_eq!(scope_of("Bearer"), None);
 }
 
+/// Calls reuse one kept-alive connection (with Nagle on at the server, as `axum::serve`
+/// leaves it: see `connector` for why that is safe).
+#[tokio::test]
+async fn sequential_posts_share_one_connection() {
+    use axum::serve::ListenerExt as _;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let counter = accepted.clone();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url: Arc<str> = format!("http://{}/mcp", listener.local_addr().unwrap()).into();
+    let listener = listener.tap_io(move |_| {
+        counter.fetch_add(1, Ordering::SeqCst);
+    });
+    let app = axum::Router::new().fallback(|| async {
+        let mut r = http::Response::new(axum::body::Body::from(
+            r#"{"jsonrpc":"2.0","id":1,"result":{}}"#,
+        ));
+        r.headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        r
+    });
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let client = client();
+    for _ in 0..5 {
+        let r = client
+            .post_message(url.clone(), ping(), None, None, HashMap::new())
+            .await;
+        assert!(matches!(r, Ok(StreamableHttpPostResponse::Json(..))));
+    }
+    assert_eq!(accepted.load(Ordering::SeqCst), 1);
+}
+
 #[test]
-fn a_bad_ssl_cert_file_names_the_file() {
-    let dir = std::env::temp_dir().join(format!("mcp-mux-roots-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let missing = dir.join("missing.pem");
-    let e = with_extra_roots(reqwest::Client::builder(), Some(&missing)).unwrap_err();
-    assert!(e.to_string().contains("missing.pem"), "{e}");
-    let empty = dir.join("empty.pem");
-    std::fs::write(&empty, "not a certificate").unwrap();
-    let e = with_extra_roots(reqwest::Client::builder(), Some(&empty)).unwrap_err();
-    assert!(e.to_string().contains("SSL_CERT_FILE") && e.to_string().contains("empty.pem"));
-    let _ = std::fs::remove_dir_all(dir);
+fn redirects_are_followed_only_within_the_origin() {
+    let from: Uri = "http://127.0.0.1:8080/mcp".parse().unwrap();
+    let at = |location: &'static str| {
+        let mut h = HeaderMap::new();
+        h.insert(LOCATION, HeaderValue::from_static(location));
+        same_origin_location(&from, &h).map(|u| u.to_string())
+    };
+    assert_eq!(
+        at("/v2/mcp").as_deref(),
+        Some("http://127.0.0.1:8080/v2/mcp")
+    );
+    assert_eq!(
+        at("http://127.0.0.1:8080/x").as_deref(),
+        Some("http://127.0.0.1:8080/x")
+    );
+    assert_eq!(at("http://127.0.0.1:8081/x"), None);
+    assert_eq!(at("https://127.0.0.1:8080/x"), None);
+    assert_eq!(at("//evil.example/x"), None);
+    let from: Uri = "https://a.example/mcp".parse().unwrap();
+    let mut h = HeaderMap::new();
+    h.insert(
+        LOCATION,
+        HeaderValue::from_static("https://A.example:443/m"),
+    );
+    assert!(same_origin_location(&from, &h).is_some());
 }
