@@ -34,6 +34,11 @@ pub struct Args {
     /// Idle legacy sessions opened on a fresh gateway to measure memory per session (0: skip).
     #[arg(long, default_value_t = 1000)]
     pub idle_sessions: usize,
+    /// Open a new TCP connection for every request, as rmcp's default HTTP client does. By
+    /// default each client session keeps its connections alive, as the Python SDK's httpx and
+    /// the TypeScript SDK's fetch do.
+    #[arg(long)]
+    pub fresh_connections: bool,
     /// The Switchboard binary; default: target/release/switchboard, else target/debug.
     #[arg(long)]
     pub switchboard: Option<PathBuf>,

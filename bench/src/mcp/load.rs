@@ -14,6 +14,7 @@ use rmcp::model::{
     CallToolRequestParams, ClientRequest, JsonObject, ListToolsRequest, ServerResult,
 };
 use rmcp::service::{ClientLifecycleMode, ClientServiceExt, RoleClient, RunningService};
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use rmcp::transport::StreamableHttpClientTransport;
 use tokio::time::Instant;
 
@@ -96,11 +97,37 @@ impl Era {
     }
 }
 
-/// Opens `n` sessions (client connections) to `url` concurrently, in `era`.
-pub async fn open_sessions(url: &str, n: usize, era: Era) -> Result<Vec<Session>> {
+/// How a client session uses TCP connections.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Connections {
+    /// Kept alive and reused (httpx, fetch).
+    Pooled,
+    /// A new one per request (rmcp's default client).
+    Fresh,
+}
+
+/// Opens `n` sessions to `url` concurrently, in `era`, each with its own HTTP client.
+pub async fn open_sessions(
+    url: &str,
+    n: usize,
+    era: Era,
+    connections: Connections,
+) -> Result<Vec<Session>> {
     let mut tasks = Vec::with_capacity(n);
     for _ in 0..n {
-        let transport = StreamableHttpClientTransport::from_uri(url.to_string());
+        let transport = match connections {
+            Connections::Fresh => StreamableHttpClientTransport::from_uri(url.to_string()),
+            Connections::Pooled => {
+                let http = reqwest013::Client::builder()
+                    .tcp_nodelay(true)
+                    .build()
+                    .context("building the HTTP client")?;
+                StreamableHttpClientTransport::with_client(
+                    http,
+                    StreamableHttpClientTransportConfig::with_uri(url.to_string()),
+                )
+            }
+        };
         tasks.push(tokio::spawn(async move {
             ().serve_with_lifecycle(transport, era.lifecycle()).await
         }));

@@ -8,7 +8,9 @@ use tokio::time::Instant;
 
 use super::cli::Args;
 use super::gateway::McpGateway;
-use super::load::{close_sessions, one, open_sessions, run_load, Era, McpLoad, Op};
+use super::load::{
+    close_sessions, one, open_sessions, run_load, Connections, Era, McpLoad, Op,
+};
 use super::report::{print_header, print_idle, print_summary};
 use super::server::{McpServers, ECHO};
 use crate::procfs::{clk_tck, CpuSample, ProcStats};
@@ -153,7 +155,12 @@ async fn measure_logged(
 /// Prints one progress line on stderr (stdout is kept for the final report).
 async fn measure(args: &Args, servers: &McpServers, sc: Scenario<'_>) -> Result<Row> {
     let label = format!("{} {} c={}", sc.group, sc.target, sc.concurrency);
-    let sessions = open_sessions(sc.url, sc.concurrency, sc.era)
+    let connections = if args.fresh_connections {
+        Connections::Fresh
+    } else {
+        Connections::Pooled
+    };
+    let sessions = open_sessions(sc.url, sc.concurrency, sc.era, connections)
         .await
         .with_context(|| format!("{label}: opening sessions"))?;
     // One request before the clock starts, so a broken target fails loudly.

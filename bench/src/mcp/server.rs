@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
+use axum::serve::ListenerExt as _;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ErrorData,
     ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
@@ -133,6 +134,13 @@ impl McpServers {
         self.handle.spawn(async move {
             match tokio::net::TcpListener::from_std(std_listener) {
                 Ok(listener) => {
+                    // TCP_NODELAY, as Python (uvicorn), Node and Go servers have by default:
+                    // with Nagle on, the load generator's kept-alive connections would stall
+                    // on delayed ACKs in the direct runs. (The gateway copes with Nagle-on
+                    // targets itself: see mcp-mux's HTTP connector.)
+                    let listener = listener.tap_io(|tcp| {
+                        let _ = tcp.set_nodelay(true);
+                    });
                     if let Err(e) = axum::serve(listener, app).await {
                         eprintln!("MCP upstream {addr} stopped: {e}");
                     }
