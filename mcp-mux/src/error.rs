@@ -45,6 +45,10 @@ pub enum MuxError {
         #[source]
         source: ServiceError,
     },
+    /// The HTTP exchange of a call sent straight to an `mcp` target failed (refused, reset,
+    /// session gone); the connection is dropped and the next use reconnects.
+    #[error("target {target:?}: {message}")]
+    Transport { target: String, message: String },
     /// A request or handshake took longer than the target's `timeout`.
     #[error("target {target:?}: no answer within {timeout:?}")]
     Timeout { target: String, timeout: Duration },
@@ -73,6 +77,7 @@ impl MuxError {
             | Self::Spawn { target, .. }
             | Self::Connect { target, .. }
             | Self::Service { target, .. }
+            | Self::Transport { target, .. }
             | Self::Timeout { target, .. }
             | Self::UnexpectedResponse { target, .. }
             | Self::Cancelled { target } => Some(target),
@@ -90,6 +95,7 @@ impl MuxError {
                 ..
             } | Self::Connect { .. }
                 | Self::Spawn { .. }
+                | Self::Transport { .. }
         )
     }
 

@@ -33,7 +33,9 @@ use http_body_util::{BodyDataStream, BodyExt as _, Full};
 use hyper::body::Incoming;
 use hyper_util::client::legacy::Client as HyperClient;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
-use rmcp::model::{ClientJsonRpcMessage, ClientRequest, ErrorData, ServerJsonRpcMessage};
+use rmcp::model::{
+    ClientJsonRpcMessage, ClientNotification, ClientRequest, ErrorData, ServerJsonRpcMessage,
+};
 use rmcp::transport::common::http_header::{
     EVENT_STREAM_MIME_TYPE, HEADER_LAST_EVENT_ID, HEADER_MCP_PROTOCOL_VERSION, HEADER_SESSION_ID,
     JSON_MIME_TYPE,
@@ -80,17 +82,29 @@ pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
 
 /// A failure of the HTTP exchange itself, with its whole cause chain (see [`error_chain`]).
 #[derive(Debug)]
-pub(crate) struct HttpError(String);
+pub(crate) struct HttpError {
+    message: String,
+    /// No connection could be made, so the request was never sent.
+    unsent: bool,
+}
 
 impl HttpError {
     fn of(e: &(dyn std::error::Error + 'static)) -> Self {
-        Self(error_chain(e))
+        Self {
+            message: error_chain(e),
+            unsent: false,
+        }
+    }
+
+    /// Whether the request surely never reached the server (no connection could be made).
+    pub(crate) fn unsent(&self) -> bool {
+        self.unsent
     }
 }
 
 impl std::fmt::Display for HttpError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.message)
     }
 }
 
@@ -102,13 +116,29 @@ fn client_err(e: &(dyn std::error::Error + 'static)) -> StreamableHttpError<Http
 }
 
 fn invalid(message: String) -> StreamableHttpError<HttpError> {
-    StreamableHttpError::Client(HttpError(message))
+    StreamableHttpError::Client(HttpError {
+        message,
+        unsent: true,
+    })
 }
 
 /// rmcp's [`StreamableHttpClient`] on hyper (see the module docs for why).
 #[derive(Clone)]
 pub(crate) struct McpHttpClient {
     http: HyperClient<connector::Connector, Full<Bytes>>,
+    /// The session rmcp's transport opened, once it has (see [`SessionRoute`]).
+    route: Arc<std::sync::Mutex<Option<Arc<SessionRoute>>>>,
+}
+
+/// Where and how to POST within the session that rmcp's transport opened, so that a call
+/// can be sent straight from the caller's task ([`crate::direct`]). Recorded from the
+/// `notifications/initialized` POST, which carries everything a request of the session does:
+/// the session id and the negotiated `MCP-Protocol-Version` (among the custom headers).
+pub(crate) struct SessionRoute {
+    uri: Arc<str>,
+    session_id: Option<Arc<str>>,
+    auth_header: Option<String>,
+    headers: HashMap<HeaderName, HeaderValue>,
 }
 
 impl McpHttpClient {
@@ -120,7 +150,60 @@ impl McpHttpClient {
             .pool_idle_timeout(POOL_IDLE_TIMEOUT)
             .pool_max_idle_per_host(POOL_MAX_IDLE)
             .build(connector::Connector { connect_timeout });
-        Self { http }
+        Self {
+            http,
+            route: Arc::default(),
+        }
+    }
+
+    /// The session rmcp's transport opened, once its handshake is done.
+    pub(crate) fn session_route(&self) -> Option<Arc<SessionRoute>> {
+        self.route.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Forgets the session (it expired): calls go through rmcp's transport until it has
+    /// opened a new one.
+    pub(crate) fn forget_session(&self) {
+        *self.route.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
+    /// POSTs `message` within `route`'s session.
+    pub(crate) async fn post_in_session(
+        &self,
+        route: &SessionRoute,
+        message: ClientJsonRpcMessage,
+    ) -> PostResult {
+        self.post(
+            route.uri.clone(),
+            message,
+            route.session_id.clone(),
+            route.auth_header.clone(),
+            route.headers.clone(),
+            StreamableHttpResponseLimits::default(),
+        )
+        .await
+    }
+
+    /// Records the session of a `notifications/initialized` POST (see [`SessionRoute`]).
+    fn record_session(
+        &self,
+        uri: &Arc<str>,
+        message: &ClientJsonRpcMessage,
+        session_id: &Option<Arc<str>>,
+        auth_header: &Option<String>,
+        headers: &HashMap<HeaderName, HeaderValue>,
+    ) {
+        let initialized = matches!(message, ClientJsonRpcMessage::Notification(n)
+            if matches!(n.notification, ClientNotification::InitializedNotification(_)));
+        if initialized {
+            let route = SessionRoute {
+                uri: uri.clone(),
+                session_id: session_id.clone(),
+                auth_header: auth_header.clone(),
+                headers: headers.clone(),
+            };
+            *self.route.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(route));
+        }
     }
 
     /// Sends `method uri` with `headers` and `body`, following same-origin 307/308 redirects
@@ -143,11 +226,12 @@ impl McpHttpClient {
             *request.method_mut() = method.clone();
             *request.uri_mut() = uri.clone();
             *request.headers_mut() = headers.clone();
-            let response = self
-                .http
-                .request(request)
-                .await
-                .map_err(|e| client_err(&e))?;
+            let response = self.http.request(request).await.map_err(|e| {
+                StreamableHttpError::Client(HttpError {
+                    unsent: e.is_connect(),
+                    ..HttpError::of(&e)
+                })
+            })?;
             let keeps_body = matches!(
                 response.status(),
                 StatusCode::TEMPORARY_REDIRECT | StatusCode::PERMANENT_REDIRECT
@@ -566,6 +650,7 @@ impl McpHttpClient {
         headers: HashMap<HeaderName, HeaderValue>,
         limits: StreamableHttpResponseLimits,
     ) -> PostResult {
+        self.record_session(&uri, &message, &session_id, &auth_header, &headers);
         let session_was_attached = session_id.is_some();
         let mut headers = request_headers(auth_header, headers, session_id.as_deref())?;
         headers.insert(CONTENT_TYPE, HeaderValue::from_static(JSON_MIME_TYPE));

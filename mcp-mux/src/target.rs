@@ -247,8 +247,12 @@ impl Target {
         &self.name
     }
 
-    /// Opens a new MCP session (legacy `initialize` handshake) to the target.
-    pub(crate) async fn connect(&self, client: UpstreamClient) -> Result<Client, MuxError> {
+    /// Opens a new MCP session (legacy `initialize` handshake) to the target; for `mcp`
+    /// targets, also the HTTP client that can join it ([`crate::direct`]).
+    pub(crate) async fn connect(
+        &self,
+        client: UpstreamClient,
+    ) -> Result<(Client, Option<McpHttpClient>), MuxError> {
         let timeout = self.timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT);
         let fut = self.connect_inner(client);
         match tokio::time::timeout(timeout, fut).await {
@@ -260,7 +264,10 @@ impl Target {
         }
     }
 
-    async fn connect_inner(&self, client: UpstreamClient) -> Result<Client, MuxError> {
+    async fn connect_inner(
+        &self,
+        client: UpstreamClient,
+    ) -> Result<(Client, Option<McpHttpClient>), MuxError> {
         let connect_err = |e: rmcp::service::ClientInitializeError| MuxError::Connect {
             target: self.name.clone(),
             message: e.to_string(),
@@ -289,7 +296,8 @@ impl Target {
                     });
                 }
                 let transport = ordered(transport, &client);
-                client.serve(transport).await.map_err(connect_err)
+                let running = client.serve(transport).await.map_err(connect_err)?;
+                Ok((running, None))
             }
             TargetKind::Http { url, headers } => {
                 let cfg = StreamableHttpClientTransportConfig::with_uri(url.as_str())
@@ -297,9 +305,10 @@ impl Target {
                 // Our reqwest 0.12 client (TLS, `SSL_CERT_FILE`), not rmcp's reqwest 0.13 one.
                 let connect_timeout = self.timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT);
                 let http = McpHttpClient::new(connect_timeout);
-                let transport = StreamableHttpClientTransport::with_client(http, cfg);
+                let transport = StreamableHttpClientTransport::with_client(http.clone(), cfg);
                 let transport = ordered(transport, &client);
-                client.serve(transport).await.map_err(connect_err)
+                let running = client.serve(transport).await.map_err(connect_err)?;
+                Ok((running, Some(http)))
             }
             TargetKind::Sse { url, headers } => {
                 let timeout = self.timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT);
@@ -314,13 +323,15 @@ impl Target {
                         message: e.to_string(),
                     })?;
                 let transport = ordered(transport, &client);
-                client.serve(transport).await.map_err(connect_err)
+                let running = client.serve(transport).await.map_err(connect_err)?;
+                Ok((running, None))
             }
             TargetKind::InProcess(factory) => {
                 let (client_io, server_io) = tokio::io::duplex(DUPLEX_BUFFER);
                 factory(server_io);
                 let transport = ordered(client_io, &client);
-                client.serve(transport).await.map_err(connect_err)
+                let running = client.serve(transport).await.map_err(connect_err)?;
+                Ok((running, None))
             }
         }
     }

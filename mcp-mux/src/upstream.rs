@@ -2,6 +2,8 @@
 //! transport dies, send requests with the target's timeout, relay progress,
 //! forward cancellation, and report metrics and up/down state.
 
+mod direct;
+
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,6 +15,7 @@ use crate::context::CallContext;
 use rmcp::{Peer, ServiceError};
 use tracing::Instrument as _;
 
+use crate::http_client::McpHttpClient;
 use crate::list_cache::ListCache;
 use crate::lists::ListKind;
 use crate::metrics::{MuxMetrics, Outcome};
@@ -53,6 +56,8 @@ pub(crate) struct Connection {
     peer: Peer<RoleClient>,
     info: Option<ServerPeerInfo>,
     running: tokio::sync::Mutex<Client>,
+    /// `mcp` targets: the HTTP client of the session, for direct calls ([`crate::direct`]).
+    http: Option<McpHttpClient>,
 }
 
 impl Connection {
@@ -159,11 +164,12 @@ impl Upstream {
         // A new connection may be a new server: nothing listed before still holds.
         self.lists.clear(None);
         match self.target.connect(client).await {
-            Ok(running) => {
+            Ok((running, http)) => {
                 let conn = Arc::new(Connection {
                     peer: running.peer().clone(),
                     info: running.peer().peer_info().map(|i| (*i).clone()),
                     running: tokio::sync::Mutex::new(running),
+                    http,
                 });
                 *slot = Some(conn.clone());
                 self.set_up(true);
@@ -285,6 +291,11 @@ impl Upstream {
             Ok(c) => c,
             Err(e) => return (Err(e), false),
         };
+        if let (ClientRequest::CallToolRequest(_), Some(http)) = (&request, &conn.http) {
+            if let Some(route) = http.session_route() {
+                return self.call_direct(&conn, http, &route, request, ctx).await;
+            }
+        }
         let target = self.name();
         let service_err = |source| MuxError::Service {
             target: target.to_owned(),

@@ -20,7 +20,7 @@ use crate::list_cache::ListCache;
 use crate::lists::ListKind;
 use crate::notices::{Changed, Notices};
 use crate::progress::ProgressRouter;
-use crate::questions::QuestionRouter;
+use crate::questions::{Asker, QuestionRouter};
 
 #[derive(Clone)]
 pub(crate) struct UpstreamClient {
@@ -33,13 +33,26 @@ pub(crate) struct UpstreamClient {
 
 /// A question kind the downstream client must have declared support for.
 #[derive(Clone, Copy)]
-enum Ability {
+pub(crate) enum Ability {
     FormElicitation,
     UrlElicitation,
     Sampling,
 }
 
 impl Ability {
+    /// What kind of question `request` is; `None` for requests that are not questions.
+    pub(crate) fn of(request: &ServerRequest) -> Option<Self> {
+        #[allow(deprecated)]
+        match request {
+            ServerRequest::ElicitRequest(r) => Some(match &r.params {
+                ElicitRequestParams::UrlElicitationParams { .. } => Self::UrlElicitation,
+                _ => Self::FormElicitation,
+            }),
+            ServerRequest::CreateMessageRequest(_) => Some(Self::Sampling),
+            _ => None,
+        }
+    }
+
     fn declared_by(self, caps: &ClientCapabilities) -> bool {
         match self {
             // An empty `elicitation: {}` means form mode (2025-06-18 clients).
@@ -49,7 +62,7 @@ impl Ability {
         }
     }
 
-    fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Self::FormElicitation => "elicitation",
             Self::UrlElicitation => "URL elicitation",
@@ -74,27 +87,44 @@ impl UpstreamClient {
             .inspect_err(|e| {
                 tracing::warn!(mcp_target = %self.target, question = ability.name(), error = %e.message, "target's question not relayed");
             })?;
-        if !ability.declared_by(&asker.capabilities) {
-            return Err(ErrorData::invalid_request(
-                format!(
-                    "the client of this call did not declare {} support",
-                    ability.name()
-                ),
-                None,
-            ));
-        }
-        tracing::debug!(mcp_target = %self.target, question = ability.name(), "relaying the target's question to the client");
-        // The question ends with whichever ends first: the client's call, or the
-        // target's own cancellation of the question.
-        let cancel = asker.cancel.child_token();
-        let ask = asker.downstream.ask(request, &cancel);
-        tokio::pin!(ask);
-        tokio::select! {
-            answer = &mut ask => answer,
-            () = context.ct.cancelled() => {
-                cancel.cancel();
-                ask.await
-            }
+        ask_client(
+            &self.target,
+            &asker,
+            ability,
+            request,
+            context.ct.cancelled(),
+        )
+        .await
+    }
+}
+
+/// Asks `asker` the target's question and returns the answer. The question ends with
+/// whichever ends first: the client's call, or `withdrawn` (the target's own cancellation).
+pub(crate) async fn ask_client(
+    target: &str,
+    asker: &Asker,
+    ability: Ability,
+    request: ServerRequest,
+    withdrawn: impl std::future::Future<Output = ()>,
+) -> Result<ClientResult, ErrorData> {
+    if !ability.declared_by(&asker.capabilities) {
+        return Err(ErrorData::invalid_request(
+            format!(
+                "the client of this call did not declare {} support",
+                ability.name()
+            ),
+            None,
+        ));
+    }
+    tracing::debug!(mcp_target = %target, question = ability.name(), "relaying the target's question to the client");
+    let cancel = asker.cancel.child_token();
+    let ask = asker.downstream.ask(request, &cancel);
+    tokio::pin!(ask);
+    tokio::select! {
+        answer = &mut ask => answer,
+        () = withdrawn => {
+            cancel.cancel();
+            ask.await
         }
     }
 }

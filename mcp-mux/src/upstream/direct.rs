@@ -1,0 +1,312 @@
+//! `tools/call` sent straight to an `mcp` (Streamable HTTP) target from the caller's own task.
+//!
+//! rmcp's client hands every request through its service loop and its transport worker (two
+//! tasks, four channel hops, a spawned task per response stream) before and after the HTTP
+//! exchange; on the gateway's hottest path that machinery cost more CPU than the exchange
+//! itself. Once rmcp's transport has opened the session ([`SessionRoute`]), a call is POSTed
+//! here, within that session, on the same pooled connections, and its answer read in place:
+//! a JSON body, or an SSE stream whose progress goes to the caller's client in order, whose
+//! questions (elicitation, sampling) go to exactly the client whose call this is, and whose
+//! last message is the result. rmcp's connection still does everything else: the handshake,
+//! the GET stream of list changes, lists, reads, and re-opening the session.
+//!
+//! A 404 means the session is gone and the call was not run: the session is forgotten and
+//! the caller retries on a new one. A stream that ends without a result is a transport failure
+//! after the call was sent, so it is not retried (the tool may have run).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use futures_util::StreamExt as _;
+use rmcp::model::{
+    CancelledNotification, CancelledNotificationParam, ClientJsonRpcMessage, ClientNotification,
+    ClientRequest, ClientResult, EmptyResult, ErrorCode, ErrorData, GetMeta as _, NumberOrString,
+    ProgressToken, RequestId, ServerJsonRpcMessage, ServerNotification, ServerRequest,
+    ServerResult,
+};
+use rmcp::transport::streamable_http_client::{StreamableHttpError, StreamableHttpPostResponse};
+use rmcp::ServiceError;
+
+use super::{Connection, Upstream};
+use crate::context::CallContext;
+use crate::http_client::{HttpError, McpHttpClient, SessionRoute};
+use crate::lists::ListKind;
+use crate::notices::Changed;
+use crate::questions::Asker;
+use crate::upstream_client::{ask_client, Ability};
+use crate::MuxError;
+
+/// Request ids of direct calls: strings, so they never meet rmcp's numeric ids in the session.
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// What a failed exchange means for the caller.
+struct Failure {
+    error: MuxError,
+    /// The request surely never ran (no connection, or the session was gone).
+    unsent: bool,
+}
+
+impl Upstream {
+    /// Sends `request` (a `tools/call`) within `route`'s session; the flag says whether it
+    /// reached the target (see [`Upstream::request_once`]).
+    pub(super) async fn call_direct(
+        &self,
+        conn: &Arc<Connection>,
+        http: &McpHttpClient,
+        route: &Arc<SessionRoute>,
+        mut request: ClientRequest,
+        ctx: Option<&CallContext>,
+    ) -> (Result<ServerResult, MuxError>, bool) {
+        let n = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        let id = RequestId::String(format!("sb-{n}").into());
+        let token = ProgressToken(NumberOrString::String(format!("sb-{n}").into()));
+        request.get_meta_mut().set_progress_token(token);
+        let message = ClientJsonRpcMessage::request(request, id.clone());
+        let exchange = self.exchange(http, route, message, &id, ctx);
+        let timed = async {
+            match self.target.timeout {
+                Some(timeout) => tokio::time::timeout(timeout, exchange)
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(Failure {
+                            error: MuxError::Timeout {
+                                target: self.name().to_owned(),
+                                timeout,
+                            },
+                            unsent: false,
+                        })
+                    }),
+                None => exchange.await,
+            }
+        };
+        let cancelled = async {
+            match ctx {
+                Some(c) => c.cancel.cancelled().await,
+                None => std::future::pending().await,
+            }
+        };
+        let result = tokio::select! {
+            r = timed => r,
+            () = cancelled => Err(Failure {
+                error: MuxError::Cancelled { target: self.name().to_owned() },
+                unsent: false,
+            }),
+        };
+        match result {
+            Ok(r) => {
+                self.set_up(true);
+                (Ok(r), true)
+            }
+            Err(Failure { error, unsent }) => {
+                if matches!(error, MuxError::Timeout { .. } | MuxError::Cancelled { .. }) {
+                    self.withdraw(http, route, id, &error);
+                } else if error.is_transport_failure() {
+                    self.discard(conn).await;
+                }
+                (Err(error), !unsent)
+            }
+        }
+    }
+
+    /// The POST and its answer.
+    async fn exchange(
+        &self,
+        http: &McpHttpClient,
+        route: &Arc<SessionRoute>,
+        message: ClientJsonRpcMessage,
+        id: &RequestId,
+        ctx: Option<&CallContext>,
+    ) -> Result<ServerResult, Failure> {
+        let transport = |message: String, unsent: bool| Failure {
+            error: MuxError::Transport {
+                target: self.name().to_owned(),
+                message,
+            },
+            unsent,
+        };
+        let mut events = match http.post_in_session(route, message).await {
+            Ok(StreamableHttpPostResponse::Json(answer, _)) => {
+                return self
+                    .answer(answer, id)
+                    .unwrap_or_else(|| Err(self.unexpected("a JSON body that is not the answer")));
+            }
+            Ok(StreamableHttpPostResponse::Sse(events, _)) => events,
+            Ok(StreamableHttpPostResponse::Accepted) => {
+                return Err(self.unexpected("202 Accepted to a request"));
+            }
+            Ok(_) => return Err(self.unexpected("an answer of an unknown kind")),
+            Err(StreamableHttpError::SessionExpired) => {
+                http.forget_session();
+                return Err(transport("the session expired (HTTP 404)".into(), true));
+            }
+            Err(StreamableHttpError::Client(e)) => {
+                let unsent = HttpError::unsent(&e);
+                return Err(transport(e.to_string(), unsent));
+            }
+            Err(e) => return Err(transport(e.to_string(), false)),
+        };
+        while let Some(event) = events.next().await {
+            let event = event.map_err(|e| transport(format!("response stream: {e}"), false))?;
+            // Events without data prime the stream for resumption; nothing to read.
+            let Some(data) = event.data.filter(|d| !d.trim().is_empty()) else {
+                continue;
+            };
+            let message = match serde_json::from_str::<ServerJsonRpcMessage>(&data) {
+                Ok(m) => m,
+                Err(e) => {
+                    tracing::warn!(mcp_target = %self.name(), error = %e, "unreadable message on the response stream, skipped");
+                    continue;
+                }
+            };
+            match message {
+                ServerJsonRpcMessage::Notification(n) => {
+                    self.on_notification(n.notification, ctx).await
+                }
+                ServerJsonRpcMessage::Request(r) => {
+                    let answer = self.on_question(r.request, ctx).await;
+                    let reply = match answer {
+                        Ok(result) => ClientJsonRpcMessage::response(result, r.id),
+                        Err(error) => ClientJsonRpcMessage::error(error, Some(r.id)),
+                    };
+                    if let Err(e) = http.post_in_session(route, reply).await {
+                        tracing::warn!(mcp_target = %self.name(), error = %e, "the answer to the target's question was not delivered");
+                    }
+                }
+                other => {
+                    if let Some(answer) = self.answer(other, id) {
+                        return answer;
+                    }
+                }
+            }
+        }
+        Err(transport(
+            "the response stream ended without an answer".into(),
+            false,
+        ))
+    }
+
+    /// The call's answer, if `message` is it.
+    fn answer(
+        &self,
+        message: ServerJsonRpcMessage,
+        id: &RequestId,
+    ) -> Option<Result<ServerResult, Failure>> {
+        match message {
+            ServerJsonRpcMessage::Response(r) if &r.id == id => Some(Ok(r.result)),
+            ServerJsonRpcMessage::Error(e) if e.id.as_ref().is_none_or(|i| i == id) => {
+                Some(Err(Failure {
+                    error: MuxError::Service {
+                        target: self.name().to_owned(),
+                        source: ServiceError::McpError(e.error),
+                    },
+                    unsent: false,
+                }))
+            }
+            _ => None,
+        }
+    }
+
+    fn unexpected(&self, what: &str) -> Failure {
+        Failure {
+            error: MuxError::Transport {
+                target: self.name().to_owned(),
+                message: format!("unexpected answer to tools/call: {what}"),
+            },
+            unsent: false,
+        }
+    }
+
+    /// A notification on the call's stream: progress goes to the caller's client; list
+    /// changes are announced as when they arrive on rmcp's connection; the rest is logged.
+    async fn on_notification(&self, n: ServerNotification, ctx: Option<&CallContext>) {
+        match n {
+            ServerNotification::ProgressNotification(p) => {
+                if let Some((downstream, token)) = ctx.and_then(CallContext::progress_route) {
+                    let mut params = p.params;
+                    params.progress_token = token;
+                    if !downstream.progress(params).await {
+                        tracing::debug!(mcp_target = %self.name(), "progress not delivered: the client is gone");
+                    }
+                }
+            }
+            ServerNotification::ToolListChangedNotification(_) => {
+                self.lists.clear(Some(ListKind::Tools));
+                self.notices.changed(Changed::Tools);
+            }
+            ServerNotification::PromptListChangedNotification(_) => {
+                self.lists.clear(Some(ListKind::Prompts));
+                self.notices.changed(Changed::Prompts);
+            }
+            ServerNotification::ResourceListChangedNotification(_) => {
+                self.lists.clear(Some(ListKind::Resources));
+                self.lists.clear(Some(ListKind::ResourceTemplates));
+                self.notices.changed(Changed::Resources);
+            }
+            other => {
+                tracing::debug!(mcp_target = %self.name(), notification = ?other, "notification on a call's stream not relayed");
+            }
+        }
+    }
+
+    /// A request from the target on the call's stream: a question for this call's client,
+    /// or a ping.
+    async fn on_question(
+        &self,
+        request: ServerRequest,
+        ctx: Option<&CallContext>,
+    ) -> Result<ClientResult, ErrorData> {
+        if matches!(request, ServerRequest::PingRequest(_)) {
+            return Ok(ClientResult::EmptyResult(EmptyResult {}));
+        }
+        let Some(ability) = Ability::of(&request) else {
+            return Err(ErrorData::new(
+                ErrorCode::METHOD_NOT_FOUND,
+                "the gateway does not relay this request from a target",
+                None,
+            ));
+        };
+        let Some(asker) = ctx.and_then(Asker::of) else {
+            return Err(ErrorData::invalid_request(
+                "the gateway has no client for this call to relay the question to",
+                None,
+            ));
+        };
+        // The target withdraws a question by ending the call, which ends this stream read.
+        ask_client(
+            self.name(),
+            &asker,
+            ability,
+            request,
+            std::future::pending(),
+        )
+        .await
+    }
+
+    /// Tells the target to stop a call nobody waits for any more (timeout, client cancel).
+    fn withdraw(
+        &self,
+        http: &McpHttpClient,
+        route: &Arc<SessionRoute>,
+        id: RequestId,
+        why: &MuxError,
+    ) {
+        let reason = match why {
+            MuxError::Cancelled { .. } => "cancelled by the downstream client",
+            _ => "timed out at the gateway",
+        };
+        let note = ClientJsonRpcMessage::notification(ClientNotification::CancelledNotification(
+            CancelledNotification::new(CancelledNotificationParam::new(
+                Some(id),
+                Some(reason.to_owned()),
+            )),
+        ));
+        let http = http.clone();
+        let route = route.clone();
+        let target = self.name().to_owned();
+        tokio::spawn(async move {
+            if let Err(e) = http.post_in_session(&route, note).await {
+                tracing::debug!(mcp_target = %target, error = %e, "cancellation not delivered");
+            }
+        });
+    }
+}
