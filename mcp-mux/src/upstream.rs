@@ -220,9 +220,11 @@ impl Upstream {
                 return Ok(page);
             }
         }
-        let page = self
-            .request(kind.request(cursor), kind.method(), None, Retry::Idempotent)
-            .await?;
+        // Boxed: a request's future is large, and a fan-out over many targets holds one
+        // list future per target; unboxed, every cache hit would pay for moving it around.
+        let page =
+            Box::pin(self.request(kind.request(cursor), kind.method(), None, Retry::Idempotent))
+                .await?;
         if first {
             self.lists.put(kind, &page);
         }
