@@ -8,9 +8,7 @@ use tokio::time::Instant;
 
 use super::cli::Args;
 use super::gateway::McpGateway;
-use super::load::{
-    close_sessions, one, open_sessions, run_load, Connections, Era, McpLoad, Op,
-};
+use super::load::{close_sessions, one, open_sessions, run_load, Connections, Era, McpLoad, Op};
 use super::report::{print_header, print_idle, print_summary};
 use super::server::{McpServers, ECHO};
 use crate::procfs::{clk_tck, CpuSample, ProcStats};
