@@ -198,3 +198,37 @@ fn redirects_are_followed_only_within_the_origin() {
     );
     assert!(same_origin_location(&from, &h).is_some());
 }
+
+/// Once rmcp's transport has opened a session through this client, the session's route is
+/// known, so calls can join the session directly.
+#[tokio::test]
+async fn the_session_rmcp_opens_is_recorded() {
+    use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+    use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+    use rmcp::transport::{StreamableHttpClientTransport, StreamableHttpServerConfig};
+    use rmcp::ServiceExt as _;
+
+    #[derive(Clone)]
+    struct Empty;
+    impl rmcp::ServerHandler for Empty {}
+
+    let svc = rmcp::transport::StreamableHttpService::new(
+        || Ok(Empty),
+        LocalSessionManager::default().into(),
+        StreamableHttpServerConfig::default(),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/mcp", listener.local_addr().unwrap());
+    let app = axum::Router::new().nest_service("/mcp", svc);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let http = client();
+    assert!(http.session_route().is_none());
+    let transport = StreamableHttpClientTransport::with_client(
+        http.clone(),
+        StreamableHttpClientTransportConfig::with_uri(url.as_str()),
+    );
+    let running = ().serve(transport).await.unwrap();
+    let route = http.session_route().expect("the session is recorded");
+    assert!(route.session_id.is_some());
+    let _ = running.cancel().await;
+}

@@ -72,7 +72,8 @@ pub(crate) async fn step<F: Future>(what: &str, fut: F) -> F::Output {
         .unwrap_or_else(|_| panic!("{what}: timed out after {STEP:?}"))
 }
 
-/// A small MCP server for the `remote` target: `add` (sum of `a` and `b`) and `whoami`.
+/// A small MCP server for the `remote` target: `add` (sum of `a` and `b`) and `whoami` (its
+/// name and the JSON-RPC id of the call, as the server saw it).
 #[derive(Clone)]
 struct Remote;
 
@@ -104,7 +105,7 @@ impl ServerHandler for Remote {
     async fn call_tool(
         &self,
         request: CallToolRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let arg = |k: &str| {
             request
@@ -116,7 +117,7 @@ impl ServerHandler for Remote {
         };
         let text = match request.name.as_ref() {
             "add" => format!("{}", arg("a") + arg("b")),
-            "whoami" => "remote-fixture".to_string(),
+            "whoami" => format!("remote-fixture {}", context.id),
             other => {
                 return Err(ErrorData::invalid_params(
                     format!("Unknown tool: {other}"),
@@ -278,8 +279,14 @@ async fn lists_and_calls_across_stdio_openapi_and_http_targets() {
 
     let r = call_ok(&c, "remote_add", json!({"a": 2, "b": 3})).await;
     assert_eq!(text(&r), "5");
+    // Calls to an `mcp` target go straight from the request's task within the session
+    // (`sb-` ids), not through rmcp's client (numeric ids): the gateway's hot path.
     let r = call_ok(&c, "remote_whoami", json!({})).await;
-    assert_eq!(text(&r), "remote-fixture");
+    assert!(
+        text(&r).starts_with("remote-fixture sb-"),
+        "not sent directly: {}",
+        text(&r)
+    );
 
     let _ = c.cancel().await;
 }
