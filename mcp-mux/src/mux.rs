@@ -20,6 +20,7 @@ use crate::context::CallContext;
 
 use crate::config::{FailureMode, McpBackendConfig};
 use crate::list_cache::DEFAULT_LIST_CACHE_TTL;
+use crate::list_cache::{Generation, ListCache, MergedLists};
 use crate::lists::{resolve, Fanout, ListKind, NameTable, Renamer};
 use crate::metrics::{MuxMetrics, NoMetrics};
 use crate::naming;
@@ -36,6 +37,7 @@ struct Inner {
     names: NameTable,
     merged_info: RwLock<Option<ServerConfig>>,
     notices: Arc<Notices>,
+    merged_lists: MergedLists,
 }
 
 /// The virtual MCP server. Serve it with rmcp like any `ServerHandler`.
@@ -99,6 +101,8 @@ impl MultiplexerBuilder {
         }
         let progress = Arc::new(ProgressRouter::default());
         let notices = Arc::new(Notices::default());
+        let generation = Arc::new(Generation::default());
+        let ttl = self.list_cache_ttl;
         let upstreams = self
             .targets
             .into_iter()
@@ -108,7 +112,7 @@ impl MultiplexerBuilder {
                     self.metrics.clone(),
                     progress.clone(),
                     notices.clone(),
-                    self.list_cache_ttl,
+                    ListCache::new(ttl, generation.clone()),
                 ))
             })
             .collect();
@@ -120,6 +124,7 @@ impl MultiplexerBuilder {
                 names: NameTable::default(),
                 merged_info: RwLock::new(None),
                 notices,
+                merged_lists: MergedLists::new(ttl, generation),
             }),
         })
     }
@@ -314,6 +319,57 @@ impl Multiplexer {
     /// lifecycle ones, `initialize` and `server/discover`, which belong to the
     /// transport in front).
     pub async fn handle(
+        &self,
+        request: ClientRequest,
+        ctx: &CallContext,
+    ) -> Result<ServerResult, ErrorData> {
+        let Some(kind) = self.merged_first_page(&request) else {
+            return self.dispatch(request, ctx).await;
+        };
+        let merged = &self.inner.merged_lists;
+        if let Some(page) = merged.get(kind) {
+            return Ok(page);
+        }
+        let generation = merged.generation();
+        let result = self.dispatch(request, ctx).await;
+        if let Ok(page) = &result {
+            // Kept only if made from every target's cached page (a failed or skipped target
+            // has none, and the merged page must not hide its recovery).
+            let oldest = self
+                .inner
+                .upstreams
+                .iter()
+                .map(|u| u.list_fetched_at(kind))
+                .try_fold(None::<std::time::Instant>, |oldest, at| {
+                    at.map(|at| Some(oldest.map_or(at, |o| o.min(at))))
+                });
+            if let Some(Some(oldest)) = oldest {
+                merged.put(kind, generation, oldest, page);
+            }
+        }
+        result
+    }
+
+    /// The list kind of `request` if it asks for the first page of a merged list.
+    fn merged_first_page(&self, request: &ClientRequest) -> Option<ListKind> {
+        if self.inner.upstreams.len() < 2 {
+            return None;
+        }
+        let first = |p: &Option<PaginatedRequestParams>| {
+            p.as_ref().and_then(|p| p.cursor.as_ref()).is_none()
+        };
+        match request {
+            ClientRequest::ListToolsRequest(r) if first(&r.params) => Some(ListKind::Tools),
+            ClientRequest::ListPromptsRequest(r) if first(&r.params) => Some(ListKind::Prompts),
+            ClientRequest::ListResourcesRequest(r) if first(&r.params) => Some(ListKind::Resources),
+            ClientRequest::ListResourceTemplatesRequest(r) if first(&r.params) => {
+                Some(ListKind::ResourceTemplates)
+            }
+            _ => None,
+        }
+    }
+
+    async fn dispatch(
         &self,
         request: ClientRequest,
         ctx: &CallContext,

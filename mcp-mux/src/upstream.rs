@@ -94,7 +94,7 @@ impl Upstream {
         metrics: Arc<dyn MuxMetrics>,
         progress: Arc<ProgressRouter>,
         notices: Arc<Notices>,
-        list_cache_ttl: Duration,
+        lists: ListCache,
     ) -> Self {
         Self {
             target,
@@ -104,7 +104,7 @@ impl Upstream {
             progress,
             questions: Arc::default(),
             notices,
-            lists: Arc::new(ListCache::new(list_cache_ttl)),
+            lists: Arc::new(lists),
         }
     }
 
@@ -205,6 +205,11 @@ impl Upstream {
         if let Some(old) = old {
             old.close().await;
         }
+    }
+
+    /// When the cached first page of `kind` was fetched, if it is cached and fresh.
+    pub(crate) fn list_fetched_at(&self, kind: ListKind) -> Option<std::time::Instant> {
+        self.lists.fetched_at(kind)
     }
 
     /// One page of a list: the first page from the cache when fresh (see
