@@ -60,7 +60,17 @@ impl Upstream {
         let n = NEXT_ID.fetch_add(1, Ordering::Relaxed);
         let id = RequestId::String(format!("sb-{n}").into());
         let token = ProgressToken(NumberOrString::String(format!("sb-{n}").into()));
-        request.get_meta_mut().set_progress_token(token);
+        request.get_meta_mut().set_progress_token(token.clone());
+        // Progress normally comes on the call's own stream and goes straight to the client
+        // (see `on_notification`); a target may also send it on its GET stream, which rmcp's
+        // connection reads and relays through the router.
+        let routed = ctx.and_then(CallContext::progress_route);
+        let registered = routed.is_some();
+        if let Some((downstream, downstream_token)) = routed {
+            self.progress
+                .register(self.name(), token.clone(), downstream, downstream_token)
+                .await;
+        }
         let message = ClientJsonRpcMessage::request(request, id.clone());
         let exchange = self.exchange(http, route, message, &id, ctx);
         let timed = async {
@@ -92,6 +102,9 @@ impl Upstream {
                 unsent: false,
             }),
         };
+        if registered {
+            self.progress.unregister(self.name(), &token);
+        }
         match result {
             Ok(r) => {
                 self.set_up(true);
