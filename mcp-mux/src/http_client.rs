@@ -14,6 +14,7 @@
 //! Connections are pooled and acknowledge at once ([`connector`]); TLS trusts the built-in
 //! roots plus `SSL_CERT_FILE` ([`tls`]).
 
+mod answer;
 mod connector;
 mod tls;
 
@@ -24,12 +25,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::stream::BoxStream;
-use futures_util::StreamExt as _;
-use http::header::{
-    ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, LOCATION, RETRY_AFTER, WWW_AUTHENTICATE,
-};
+use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, LOCATION};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode, Uri};
-use http_body_util::{BodyDataStream, BodyExt as _, Full};
+use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper_util::client::legacy::Client as HyperClient;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
@@ -41,12 +39,19 @@ use rmcp::transport::common::http_header::{
     JSON_MIME_TYPE,
 };
 use rmcp::transport::streamable_http_client::{
-    AuthRequiredError, HttpStatusError, InsufficientScopeError, SseError, StreamableHttpClient,
-    StreamableHttpError, StreamableHttpPostResponse, StreamableHttpResponseLimits,
+    SseError, StreamableHttpClient, StreamableHttpError, StreamableHttpPostResponse,
+    StreamableHttpResponseLimits,
 };
-use sse_stream::{Sse, SseStream};
+use sse_stream::Sse;
 
 pub(crate) use tls::{build, client_builder, ClientBuildError};
+
+use answer::{
+    auth_challenge, content_length, error_for_status, http_status_error, media_type_is,
+    read_bounded, read_prefix, sse_events, truncate,
+};
+#[cfg(test)]
+use answer::{scope_of, EventSize};
 
 /// `Accept` of every request: a POST may be answered with JSON or an SSE stream.
 const ACCEPT_BOTH: &str = "text/event-stream, application/json";
@@ -131,7 +136,7 @@ pub(crate) struct McpHttpClient {
 }
 
 /// Where and how to POST within the session that rmcp's transport opened, so that a call
-/// can be sent straight from the caller's task ([`crate::direct`]). Recorded from the
+/// can be sent straight from the caller's task (`upstream::direct`). Recorded from the
 /// `notifications/initialized` POST, which carries everything a request of the session does:
 /// the session id and the negotiated `MCP-Protocol-Version` (among the custom headers).
 pub(crate) struct SessionRoute {
@@ -311,136 +316,6 @@ fn request_headers(
         headers.insert(HEADER_SESSION_ID, value);
     }
     Ok(headers)
-}
-
-/// The `Content-Length` of a response, if it says one.
-fn content_length(response: &Response<Incoming>) -> Option<u64> {
-    response
-        .headers()
-        .get(CONTENT_LENGTH)?
-        .to_str()
-        .ok()?
-        .parse()
-        .ok()
-}
-
-/// An HTTP error status as a client error (what reqwest's `error_for_status` did).
-fn error_for_status(status: StatusCode) -> Result<(), StreamableHttpError<HttpError>> {
-    if status.is_client_error() || status.is_server_error() {
-        return Err(invalid(format!("HTTP status {status}")));
-    }
-    Ok(())
-}
-
-/// A 401 or 403 with a `WWW-Authenticate` challenge becomes rmcp's auth errors.
-fn auth_challenge(response: &Response<Incoming>) -> Result<(), StreamableHttpError<HttpError>> {
-    let status = response.status();
-    if status != StatusCode::UNAUTHORIZED && status != StatusCode::FORBIDDEN {
-        return Ok(());
-    }
-    let Some(header) = response.headers().get(WWW_AUTHENTICATE) else {
-        return Ok(());
-    };
-    let header = header.to_str().map_err(|_| {
-        StreamableHttpError::UnexpectedServerResponse(
-            "invalid www-authenticate header value".into(),
-        )
-    })?;
-    if status == StatusCode::UNAUTHORIZED {
-        return Err(StreamableHttpError::AuthRequired(AuthRequiredError::new(
-            header.to_owned(),
-        )));
-    }
-    Err(StreamableHttpError::InsufficientScope(
-        InsufficientScopeError::new(header.to_owned(), scope_of(header)),
-    ))
-}
-
-/// The `scope=` parameter of a `WWW-Authenticate` value, quoted or not.
-fn scope_of(header: &str) -> Option<String> {
-    let start = header.to_ascii_lowercase().find("scope=")? + "scope=".len();
-    let value = &header[start..];
-    if let Some(quoted) = value.strip_prefix('"') {
-        return quoted.find('"').map(|end| quoted[..end].to_owned());
-    }
-    let end = value
-        .find(|c: char| c == ',' || c == ';' || c.is_whitespace())
-        .unwrap_or(value.len());
-    (end > 0).then(|| value[..end].to_owned())
-}
-
-/// 429 and 5xx keep only their status and a bounded `Retry-After`.
-fn http_status_error(status: StatusCode, headers: &HeaderMap) -> Option<HttpStatusError> {
-    if status != StatusCode::TOO_MANY_REQUESTS && !status.is_server_error() {
-        return None;
-    }
-    let retry_after = headers
-        .get(RETRY_AFTER)
-        .filter(|v| v.as_bytes().len() <= MAX_RETRY_AFTER_BYTES)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    Some(HttpStatusError::new(status.as_u16(), retry_after))
-}
-
-/// Whether a `Content-Type` value's essence is `expected` (case-insensitive, parameters ignored).
-fn media_type_is(value: &[u8], expected: &str) -> bool {
-    value
-        .split(|b| *b == b';')
-        .next()
-        .and_then(|essence| std::str::from_utf8(essence).ok())
-        .is_some_and(|essence| {
-            essence
-                .trim_matches([' ', '\t'])
-                .eq_ignore_ascii_case(expected)
-        })
-}
-
-/// The whole body, or `ResponseBodyTooLarge` past `max` bytes (counted, not trusted from
-/// `Content-Length`).
-async fn read_bounded(
-    response: Response<Incoming>,
-    max: usize,
-) -> Result<Vec<u8>, StreamableHttpError<HttpError>> {
-    if content_length(&response).is_some_and(|n| n > max as u64) {
-        return Err(StreamableHttpError::ResponseBodyTooLarge { max_size: max });
-    }
-    let mut incoming = response.into_body();
-    let mut body = Vec::new();
-    while let Some(frame) = incoming.frame().await {
-        let Ok(chunk) = frame.map_err(|e| client_err(&e))?.into_data() else {
-            continue; // trailers
-        };
-        if chunk.len() > max - body.len() {
-            return Err(StreamableHttpError::ResponseBodyTooLarge { max_size: max });
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
-}
-
-/// At most `max` bytes of a diagnostic body; the rest is not read.
-async fn read_prefix(response: Response<Incoming>, max: usize) -> String {
-    let mut stream = BodyDataStream::new(response.into_body());
-    let mut body = Vec::new();
-    while body.len() < max {
-        match stream.next().await {
-            Some(Ok(chunk)) => {
-                let n = chunk.len().min(max - body.len());
-                body.extend_from_slice(&chunk[..n]);
-            }
-            Some(Err(_)) => return "<failed to read response body>".to_owned(),
-            None => break,
-        }
-    }
-    String::from_utf8_lossy(&body).into_owned()
-}
-
-fn truncate(s: &str, max: usize) -> &str {
-    let mut end = s.len().min(max);
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
 }
 
 /// rmcp's fallback for servers that reject `server/discover` (a sessionless 4xx other than
@@ -763,86 +638,6 @@ impl McpHttpClient {
             _ if awaits_no_response => Ok(StreamableHttpPostResponse::Accepted),
             _ => Err(StreamableHttpError::UnexpectedContentType(content_type)),
         }
-    }
-}
-
-/// The response body as SSE events (parsed by `sse-stream`, as rmcp does), failing once an
-/// event grows past `max_event` bytes.
-fn sse_events(response: Response<Incoming>, max_event: usize) -> SseEvents {
-    let mut size = EventSize::new(max_event);
-    let bytes = BodyDataStream::new(response.into_body())
-        .map(move |chunk| match chunk {
-            Ok(chunk) if size.observe(&chunk) => Ok(chunk),
-            Ok(_) => Err(EventStreamError::EventTooLarge(max_event)),
-            Err(e) => Err(EventStreamError::Body(HttpError::of(&e))),
-        })
-        // Nothing after the first error: the stream is cut there.
-        .scan(false, |failed, item| {
-            let item = (!*failed).then_some(item);
-            *failed = item.as_ref().is_some_and(Result::is_err);
-            futures_util::future::ready(item)
-        });
-    SseStream::from_bytes_stream(bytes).boxed()
-}
-
-#[derive(Debug, thiserror::Error)]
-enum EventStreamError {
-    #[error(transparent)]
-    Body(HttpError),
-    #[error("SSE event exceeded the maximum size of {0} bytes")]
-    EventTooLarge(usize),
-}
-
-/// Counts the bytes an SSE parser would retain for the current event (field lines joined by
-/// newlines; comments and the blank line ending the event do not count), like rmcp.
-struct EventSize {
-    max: usize,
-    retained: usize,
-    line: usize,
-    comment: bool,
-    after_cr: bool,
-}
-
-impl EventSize {
-    fn new(max: usize) -> Self {
-        Self {
-            max,
-            retained: 0,
-            line: 0,
-            comment: false,
-            after_cr: false,
-        }
-    }
-
-    /// False once the current event is over the limit.
-    fn observe(&mut self, chunk: &[u8]) -> bool {
-        for &byte in chunk {
-            if std::mem::take(&mut self.after_cr) && byte == b'\n' {
-                continue;
-            }
-            match byte {
-                b'\r' | b'\n' => {
-                    if self.line == 0 {
-                        self.retained = 0;
-                    } else if !self.comment {
-                        self.retained = self.retained.saturating_add(self.line + 1);
-                    }
-                    self.line = 0;
-                    self.comment = false;
-                    self.after_cr = byte == b'\r';
-                }
-                _ => {
-                    if self.line == 0 {
-                        self.comment = byte == b':';
-                    }
-                    self.line += 1;
-                }
-            }
-            if self.retained.saturating_add(self.line) > self.max {
-                return false;
-            }
-        }
-        true
     }
 }
 

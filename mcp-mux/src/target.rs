@@ -248,7 +248,7 @@ impl Target {
     }
 
     /// Opens a new MCP session (legacy `initialize` handshake) to the target; for `mcp`
-    /// targets, also the HTTP client that can join it ([`crate::direct`]).
+    /// targets, also the HTTP client that can join it (`upstream::direct`).
     pub(crate) async fn connect(
         &self,
         client: UpstreamClient,

@@ -56,7 +56,7 @@ pub(crate) struct Connection {
     peer: Peer<RoleClient>,
     info: Option<ServerPeerInfo>,
     running: tokio::sync::Mutex<Client>,
-    /// `mcp` targets: the HTTP client of the session, for direct calls ([`crate::direct`]).
+    /// `mcp` targets: the HTTP client of the session, for direct calls (`upstream::direct`).
     http: Option<McpHttpClient>,
 }
 

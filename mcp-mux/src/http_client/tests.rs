@@ -1,6 +1,7 @@
 //! Tests of [`super`]: answers of each kind from a local server, limits, `SSL_CERT_FILE`.
 
 use super::*;
+use futures_util::StreamExt as _;
 use rmcp::model::{ClientNotification, InitializedNotification, PingRequest, RequestId};
 
 /// A server on 127.0.0.1 that answers every request with `status`, `content_type`, `body`
