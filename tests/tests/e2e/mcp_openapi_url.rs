@@ -5,6 +5,7 @@
 //! rmcp's.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::ServiceExt;
@@ -101,13 +102,15 @@ async fn a_spec_host_down_at_start_is_a_failing_target_until_it_comes_up() {
         "{names:?}"
     );
 
-    // The failure is logged with the URL and its cause.
+    // The failure is logged with the URL and its cause (stderr is read from a pipe, so the
+    // line may trail the response a little).
     let url = format!("http://{spec_addr}/openapi.yaml");
-    let logged = gw.stderr();
-    assert!(
-        logged.contains(&format!("cannot load the OpenAPI document from {url}")),
-        "{logged}"
-    );
+    let expected = format!("cannot load the OpenAPI document from {url}");
+    let logged = e2e::eventually(Duration::from_secs(5), || async {
+        gw.stderr().contains(&expected)
+    })
+    .await;
+    assert!(logged, "{}", gw.stderr());
 
     serve_spec(
         tokio::net::TcpListener::bind(spec_addr)
