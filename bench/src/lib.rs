@@ -29,6 +29,7 @@ pub mod mcp;
 pub mod measure;
 pub mod procfs;
 pub mod report;
+pub mod switchboard_process;
 pub mod targets;
 pub mod upstream;
 pub mod wrk;

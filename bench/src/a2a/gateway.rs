@@ -6,17 +6,12 @@
 //! per-request logging would be measured as gateway cost, [`ChildGuard`], ready on `/readyz`).
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::path::Path;
 
-use anyhow::{Context, Result};
-use http::StatusCode;
+use anyhow::Result;
 
 use super::client::Endpoint;
-use crate::children::{tail, wait_ready, ChildGuard};
-use crate::client::http_get;
-use crate::targets::free_port;
+use crate::switchboard_process::SwitchboardProcess;
 
 /// The route prefix the agent is served under.
 pub const ROUTE_PREFIX: &str = "/agent";
@@ -25,9 +20,7 @@ pub const ROUTE_PREFIX: &str = "/agent";
 /// temp dir.
 pub struct A2aGateway {
     pub addr: SocketAddr,
-    log: PathBuf,
-    guard: ChildGuard,
-    _dir: tempfile::TempDir,
+    process: SwitchboardProcess,
 }
 
 /// The generated config. `caller_header` turns on task ownership (`callerHeader`), which makes
@@ -53,46 +46,13 @@ impl A2aGateway {
     /// Writes the config, starts `bin run -c` on it and waits until its admin `/readyz`
     /// answers 200 (30 s at most, or at once if the process exits).
     pub async fn start(bin: &Path, agent: SocketAddr, caller_header: bool) -> Result<Self> {
-        let dir = tempfile::Builder::new()
-            .prefix("bench-a2a-switchboard-")
-            .tempdir()?;
-        let port = free_port()?;
-        let admin_port = free_port()?;
-        let config_path = dir.path().join("switchboard.yaml");
-        std::fs::write(&config_path, config(port, admin_port, agent, caller_header))?;
-        let log = dir.path().join("switchboard.log");
-        let logf = std::fs::File::create(&log)?;
-        let child = Command::new(bin)
-            .arg("run")
-            .arg("-c")
-            .arg(&config_path)
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(logf.try_clone()?)
-            .stderr(logf)
-            .spawn()
-            .with_context(|| format!("starting {}", bin.display()))?;
-        let mut guard = ChildGuard::new("switchboard", child);
-        let admin: SocketAddr = ([127, 0, 0, 1], admin_port).into();
-        wait_ready(&mut guard, &log, || async move {
-            matches!(
-                http_get(admin, "/readyz", Duration::from_secs(1)).await,
-                Ok((StatusCode::OK, _))
-            )
+        let process = SwitchboardProcess::start(bin, "bench-a2a-switchboard-", |port, admin| {
+            config(port, admin, agent, caller_header)
         })
-        .await
-        .with_context(|| {
-            format!(
-                "starting {} run -c {}",
-                bin.display(),
-                config_path.display()
-            )
-        })?;
+        .await?;
         Ok(Self {
-            addr: ([127, 0, 0, 1], port).into(),
-            log,
-            guard,
-            _dir: dir,
+            addr: ([127, 0, 0, 1], process.port).into(),
+            process,
         })
     }
 
@@ -107,12 +67,12 @@ impl A2aGateway {
 
     /// The process to sample for CPU and RSS.
     pub fn pid(&self) -> u32 {
-        self.guard.pid()
+        self.process.pid()
     }
 
     /// The end of the gateway's log, to print when a run fails or sees errors.
     pub fn log_tail(&self) -> String {
-        tail(&self.log, 40)
+        self.process.log_tail()
     }
 }
 

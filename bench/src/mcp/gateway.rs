@@ -2,22 +2,14 @@
 //! route serves an `mcp` backend federating Streamable HTTP targets (docs/config.md, "MCP
 //! backends").
 //!
-//! Same life cycle as [`crate::targets::switchboard`] (temp dir, free ports, `RUST_LOG=warn`,
-//! [`ChildGuard`]), but a different config, so it is its own small launcher rather than a
-//! parameter on the HTTP one.
+//! The process itself is [`SwitchboardProcess`]; this module is the config.
 
 use std::fmt::Write as _;
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::path::Path;
 
-use anyhow::{Context, Result};
-use http::StatusCode;
+use anyhow::Result;
 
-use crate::children::{tail, wait_ready, ChildGuard};
-use crate::client::http_get;
-use crate::targets::free_port;
+use crate::switchboard_process::SwitchboardProcess;
 
 /// The path the MCP route serves.
 const MCP_PATH: &str = "/mcp";
@@ -27,9 +19,7 @@ const MCP_PATH: &str = "/mcp";
 pub struct McpGateway {
     /// The gateway's MCP endpoint, for clients.
     pub url: String,
-    log: PathBuf,
-    guard: ChildGuard,
-    _dir: tempfile::TempDir,
+    process: SwitchboardProcess,
 }
 
 /// The generated config: one route under [`MCP_PATH`] to a backend with one `mcp: {url}` target
@@ -50,61 +40,26 @@ fn config(port: u16, admin_port: u16, targets: &[String]) -> String {
 }
 
 impl McpGateway {
-    /// Writes the config for `targets` (MCP URLs), starts `bin run -c` on it and waits until its
-    /// admin `/readyz` answers 200. Per-request logging would be measured as gateway cost, hence
-    /// `RUST_LOG=warn`.
+    /// Starts `bin` on the config for `targets` (MCP URLs) and waits until it is ready.
     pub async fn start(bin: &Path, targets: &[String]) -> Result<Self> {
-        let dir = tempfile::Builder::new()
-            .prefix("bench-mcp-switchboard-")
-            .tempdir()?;
-        let port = free_port()?;
-        let admin_port = free_port()?;
-        let config_path = dir.path().join("switchboard.yaml");
-        std::fs::write(&config_path, config(port, admin_port, targets))?;
-        let log = dir.path().join("switchboard.log");
-        let logf = std::fs::File::create(&log)?;
-        let child = Command::new(bin)
-            .arg("run")
-            .arg("-c")
-            .arg(&config_path)
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(logf.try_clone()?)
-            .stderr(logf)
-            .spawn()
-            .with_context(|| format!("starting {}", bin.display()))?;
-        let mut guard = ChildGuard::new("switchboard", child);
-        let admin: SocketAddr = ([127, 0, 0, 1], admin_port).into();
-        wait_ready(&mut guard, &log, || async move {
-            matches!(
-                http_get(admin, "/readyz", Duration::from_secs(1)).await,
-                Ok((StatusCode::OK, _))
-            )
+        let process = SwitchboardProcess::start(bin, "bench-mcp-switchboard-", |port, admin| {
+            config(port, admin, targets)
         })
-        .await
-        .with_context(|| {
-            format!(
-                "starting {} run -c {}",
-                bin.display(),
-                config_path.display()
-            )
-        })?;
+        .await?;
         Ok(Self {
-            url: format!("http://127.0.0.1:{port}{MCP_PATH}"),
-            log,
-            guard,
-            _dir: dir,
+            url: format!("http://127.0.0.1:{}{MCP_PATH}", process.port),
+            process,
         })
     }
 
     /// The process to sample for CPU and RSS.
     pub fn pid(&self) -> u32 {
-        self.guard.pid()
+        self.process.pid()
     }
 
     /// The end of the gateway's log, to print when a run fails or sees errors.
     pub fn log_tail(&self) -> String {
-        tail(&self.log, 40)
+        self.process.log_tail()
     }
 }
 
