@@ -1,7 +1,7 @@
 //! One Switchboard process for a benchmark: `switchboard run -c <config>` in a temp dir, on free
 //! loopback ports, with `RUST_LOG=warn` (per-request logging would be measured as gateway
-//! cost), ready once its admin `/readyz` answers 200. The MCP and A2A benchmarks give it their
-//! own config; dropping it stops the process and deletes the temp dir.
+//! cost), ready once its admin `/readyz` answers 200. The HTTP, MCP and A2A benchmarks give it
+//! their own config; dropping it stops the process and deletes the temp dir.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use rmcp::model::ServerResult;
 
 use crate::lists::ListKind;
+use crate::notices::{Changed, Notices};
 
 /// How long a first page is served from the cache by default.
 pub const DEFAULT_LIST_CACHE_TTL: Duration = Duration::from_secs(5);
@@ -93,6 +94,20 @@ impl ListCache {
         }
         self.generation.bump();
     }
+}
+
+/// A target said its `what` list changed: its cached pages of that kind go first, so a client
+/// told to list again gets the new list, then every client is told.
+pub(crate) fn list_changed(lists: &ListCache, notices: &Notices, what: Changed) {
+    let kinds: &[ListKind] = match what {
+        Changed::Tools => &[ListKind::Tools],
+        Changed::Prompts => &[ListKind::Prompts],
+        Changed::Resources => &[ListKind::Resources, ListKind::ResourceTemplates],
+    };
+    for &kind in kinds {
+        lists.clear(Some(kind));
+    }
+    notices.changed(what);
 }
 
 /// A merged first page and what it was made from.

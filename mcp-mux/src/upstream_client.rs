@@ -16,8 +16,7 @@ use rmcp::model::{
 use rmcp::service::{InboundStreamOrigin, NotificationContext, RequestContext, RoleClient};
 use rmcp::ClientHandler;
 
-use crate::list_cache::ListCache;
-use crate::lists::ListKind;
+use crate::list_cache::{list_changed, ListCache};
 use crate::notices::{Changed, Notices};
 use crate::progress::ProgressRouter;
 use crate::questions::{Asker, QuestionRouter};
@@ -164,19 +163,15 @@ impl ClientHandler for UpstreamClient {
 
     // The cached pages go first, so a client told to list again gets the new list.
     async fn on_tool_list_changed(&self, _context: NotificationContext<RoleClient>) {
-        self.lists.clear(Some(ListKind::Tools));
-        self.notices.changed(Changed::Tools);
+        list_changed(&self.lists, &self.notices, Changed::Tools);
     }
 
     async fn on_prompt_list_changed(&self, _context: NotificationContext<RoleClient>) {
-        self.lists.clear(Some(ListKind::Prompts));
-        self.notices.changed(Changed::Prompts);
+        list_changed(&self.lists, &self.notices, Changed::Prompts);
     }
 
     async fn on_resource_list_changed(&self, _context: NotificationContext<RoleClient>) {
-        self.lists.clear(Some(ListKind::Resources));
-        self.lists.clear(Some(ListKind::ResourceTemplates));
-        self.notices.changed(Changed::Resources);
+        list_changed(&self.lists, &self.notices, Changed::Resources);
     }
 
     // Sampling is deprecated by the 2026-07-28 revision (SEP-2577) but is how

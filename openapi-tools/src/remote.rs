@@ -61,15 +61,7 @@ impl RemoteOpenApiServer {
     /// network. Fails on what the config alone shows wrong: the URL, `baseUrl`, `timeout`,
     /// `refresh`.
     pub fn new(config: OpenApiConfig) -> Result<Self> {
-        let url = config
-            .spec_url()
-            .ok_or_else(|| {
-                Error::Config(format!(
-                    "spec {} is not an http:// or https:// URL",
-                    config.spec.display()
-                ))
-            })?
-            .to_string();
+        let url = crate::source::required_spec_url(&config)?;
         let parsed =
             url::Url::parse(&url).map_err(|e| Error::Config(format!("spec URL {url:?}: {e}")))?;
         if parsed.host_str().is_none_or(str::is_empty) {

@@ -114,15 +114,7 @@ impl OpenApiTools {
 
     /// [`load_url`](Self::load_url) with a given client (see [`fetch_client`]).
     pub async fn load_url_with(client: &reqwest::Client, config: OpenApiConfig) -> Result<Self> {
-        let url = config
-            .spec_url()
-            .ok_or_else(|| {
-                Error::Config(format!(
-                    "spec {} is not an http:// or https:// URL",
-                    config.spec.display()
-                ))
-            })?
-            .to_string();
+        let url = required_spec_url(&config)?;
         let bytes = fetch_bytes(client, &url).await?;
         // Parsing and converting a large document is CPU work: off the async workers.
         let task_url = url.clone();
@@ -151,6 +143,16 @@ fn describe(e: &reqwest::Error) -> String {
         src = s.source();
     }
     out
+}
+
+/// `config.spec` as an `http(s)://` URL, or a config error saying it is not one.
+pub(crate) fn required_spec_url(config: &OpenApiConfig) -> Result<String> {
+    config.spec_url().map(str::to_owned).ok_or_else(|| {
+        Error::Config(format!(
+            "spec {} is not an http:// or https:// URL",
+            config.spec.display()
+        ))
+    })
 }
 
 #[cfg(test)]

@@ -30,7 +30,7 @@ use rmcp::ServiceError;
 use super::{Connection, Upstream};
 use crate::context::CallContext;
 use crate::http_client::{HttpError, McpHttpClient, SessionRoute};
-use crate::lists::ListKind;
+use crate::list_cache::list_changed;
 use crate::notices::Changed;
 use crate::questions::Asker;
 use crate::upstream_client::{ask_client, Ability};
@@ -58,8 +58,9 @@ impl Upstream {
         ctx: Option<&CallContext>,
     ) -> (Result<ServerResult, MuxError>, bool) {
         let n = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-        let id = RequestId::String(format!("sb-{n}").into());
-        let token = ProgressToken(NumberOrString::String(format!("sb-{n}").into()));
+        let name: Arc<str> = format!("sb-{n}").into();
+        let id = RequestId::String(name.clone());
+        let token = ProgressToken(NumberOrString::String(name));
         request.get_meta_mut().set_progress_token(token.clone());
         // Progress normally comes on the call's own stream and goes straight to the client
         // (see `on_notification`); a target may also send it on its GET stream, which rmcp's
@@ -243,17 +244,13 @@ impl Upstream {
                 }
             }
             ServerNotification::ToolListChangedNotification(_) => {
-                self.lists.clear(Some(ListKind::Tools));
-                self.notices.changed(Changed::Tools);
+                list_changed(&self.lists, &self.notices, Changed::Tools);
             }
             ServerNotification::PromptListChangedNotification(_) => {
-                self.lists.clear(Some(ListKind::Prompts));
-                self.notices.changed(Changed::Prompts);
+                list_changed(&self.lists, &self.notices, Changed::Prompts);
             }
             ServerNotification::ResourceListChangedNotification(_) => {
-                self.lists.clear(Some(ListKind::Resources));
-                self.lists.clear(Some(ListKind::ResourceTemplates));
-                self.notices.changed(Changed::Resources);
+                list_changed(&self.lists, &self.notices, Changed::Resources);
             }
             other => {
                 tracing::debug!(mcp_target = %self.name(), notification = ?other, "notification on a call's stream not relayed");
