@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::answers::PendingAnswers;
 use crate::http::mrtr::Rounds;
+use crate::logging::LogInterest;
 
 /// Where notifications and questions (elicitation, sampling) for one
 /// downstream request go.
@@ -133,6 +134,8 @@ pub struct CallContext {
     pub client_capabilities: Arc<ClientCapabilities>,
     /// Filled in with the target that served the request, for logs.
     pub record: Option<Arc<CallRecord>>,
+    /// Which of the targets' log messages the client wants relayed with this request.
+    pub log_interest: LogInterest,
 }
 
 /// What the access log says about one MCP request: its method, the tool,
@@ -190,6 +193,7 @@ impl CallContext {
             protocol_version: ProtocolVersion::LATEST_WITH_INITIALIZE,
             client_capabilities: Arc::default(),
             record: None,
+            log_interest: LogInterest::Unset,
         }
     }
 
@@ -204,6 +208,7 @@ impl CallContext {
                 .unwrap_or(ProtocolVersion::LATEST_WITH_INITIALIZE),
             client_capabilities: Arc::new(ctx.client_capabilities().unwrap_or_default()),
             record: None,
+            log_interest: LogInterest::Unset,
         }
     }
 

@@ -6,6 +6,8 @@
 //! client. Targets connect on first use and reconnect after their transport
 //! dies.
 
+mod interest;
+
 use std::sync::{Arc, RwLock};
 
 use futures_util::future::join_all;
@@ -22,6 +24,7 @@ use crate::config::{FailureMode, McpBackendConfig};
 use crate::list_cache::DEFAULT_LIST_CACHE_TTL;
 use crate::list_cache::{Generation, ListCache, MergedLists};
 use crate::lists::{resolve, Fanout, ListKind, NameTable, Renamer};
+use crate::logging::WantedLevel;
 use crate::metrics::{MuxMetrics, NoMetrics};
 use crate::naming;
 use crate::notices::Notices;
@@ -38,6 +41,7 @@ struct Inner {
     merged_info: RwLock<Option<ServerConfig>>,
     notices: Arc<Notices>,
     merged_lists: MergedLists,
+    levels: Arc<WantedLevel>,
 }
 
 /// The virtual MCP server. Serve it with rmcp like any `ServerHandler`.
@@ -100,7 +104,8 @@ impl MultiplexerBuilder {
             }
         }
         let progress = Arc::new(ProgressRouter::default());
-        let notices = Arc::new(Notices::default());
+        let notices = Arc::new(Notices::new(self.targets.len() > 1));
+        let levels = Arc::new(WantedLevel::default());
         let generation = Arc::new(Generation::default());
         let ttl = self.list_cache_ttl;
         let upstreams = self
@@ -113,6 +118,7 @@ impl MultiplexerBuilder {
                     progress.clone(),
                     notices.clone(),
                     ListCache::new(ttl, generation.clone()),
+                    levels.clone(),
                 ))
             })
             .collect();
@@ -125,6 +131,7 @@ impl MultiplexerBuilder {
                 merged_info: RwLock::new(None),
                 notices,
                 merged_lists: MergedLists::new(ttl, generation),
+                levels,
             }),
         })
     }
@@ -196,8 +203,10 @@ impl Multiplexer {
     }
 
     /// Notifications for every client: `notifications/{tools,prompts,resources}/list_changed`
-    /// when a target says its list changed or a target comes up or goes down. A lagging
-    /// receiver has missed some; one is enough to tell a client to list again.
+    /// when a target says its list changed or a target comes up or goes down, targets' log
+    /// messages that belong to no call, and `notifications/resources/updated` (for the
+    /// sessions subscribed to the URI: the receiver filters). A lagging receiver has missed
+    /// some; for list changes one is enough to tell a client to list again.
     pub fn list_changes(
         &self,
     ) -> tokio::sync::broadcast::Receiver<rmcp::model::ServerNotification> {
@@ -206,11 +215,11 @@ impl Multiplexer {
 
     /// Connects every target (concurrently) and merges what they announced.
     ///
-    /// One target: its instructions and serverInfo pass through, and its
-    /// capabilities minus features not relayed yet (subscribe, logging, tasks);
-    /// list-changed is always announced. Several: tools/prompts/resources if any target has
-    /// them (tools always), instructions concatenated under `[target]` headings,
-    /// and the gateway's own serverInfo. Unreachable targets are left out.
+    /// Capabilities: tools always; prompts, resources, completions, logging and resource
+    /// subscriptions if any target has them; list-changed always announced (the merged lists
+    /// change when a target comes or goes). Tasks are not relayed yet. One target: its
+    /// instructions and serverInfo pass through. Several: instructions concatenated under
+    /// `[target]` headings, and the gateway's own serverInfo. Unreachable targets are left out.
     pub async fn server_config(&self) -> ServerConfig {
         let infos = join_all(self.inner.upstreams.iter().map(|u| u.info())).await;
         let mut caps = ServerCapabilities::builder().enable_tools().build();
@@ -221,8 +230,14 @@ impl Multiplexer {
             if info.capabilities.prompts.is_some() {
                 caps.prompts = Some(Default::default());
             }
-            if info.capabilities.resources.is_some() {
-                caps.resources = Some(Default::default());
+            if let Some(resources) = &info.capabilities.resources {
+                let merged = caps.resources.get_or_insert_with(Default::default);
+                if resources.subscribe == Some(true) {
+                    merged.subscribe = Some(true);
+                }
+            }
+            if info.capabilities.logging.is_some() {
+                caps.logging = Some(Default::default());
             }
             if info.capabilities.completions.is_some() {
                 caps.completions = Some(Default::default());
@@ -369,6 +384,7 @@ impl Multiplexer {
         }
     }
 
+    #[allow(deprecated)] // logging/setLevel: deprecated by 2026-07-28, still served.
     async fn dispatch(
         &self,
         request: ClientRequest,
@@ -394,9 +410,12 @@ impl Multiplexer {
                 .map(Into::into),
             ClientRequest::ReadResourceRequest(r) => self.read_resource(r.params, ctx).await,
             ClientRequest::CompleteRequest(r) => self.complete(r.params, ctx).await,
-            // Logging is not relayed yet, so there is no level to set; accepting the request
-            // keeps clients that always send it working.
-            ClientRequest::SetLevelRequest(_) => Ok(ServerResult::empty(())),
+            ClientRequest::SetLevelRequest(r) => {
+                self.set_level(r.params.level).await;
+                Ok(ServerResult::empty(()))
+            }
+            ClientRequest::SubscribeRequest(r) => self.subscribe(&r.params.uri, ctx).await,
+            ClientRequest::UnsubscribeRequest(r) => self.unsubscribe(&r.params.uri, ctx).await,
             other => Err(ErrorData::new(
                 rmcp::model::ErrorCode::METHOD_NOT_FOUND,
                 format!("Method not found: {}", other.method()),

@@ -18,6 +18,7 @@ use rmcp::service::InboundStreamOrigin;
 use tokio_util::sync::CancellationToken;
 
 use crate::context::{CallContext, Downstream};
+use crate::logging::LogInterest;
 
 /// A question can beat the registration of the call that caused it (the
 /// target asks before `send_request` returns); how long to wait for it.
@@ -31,6 +32,8 @@ pub(crate) struct Asker {
     pub(crate) capabilities: Arc<ClientCapabilities>,
     /// The call's cancellation: a question stops waiting when its call ends.
     pub(crate) cancel: CancellationToken,
+    /// Which log messages of the target the client wants with this call.
+    pub(crate) log_interest: LogInterest,
 }
 
 impl Asker {
@@ -39,6 +42,7 @@ impl Asker {
             downstream: ctx.downstream.clone()?,
             capabilities: ctx.client_capabilities.clone(),
             cancel: ctx.cancel.clone(),
+            log_interest: ctx.log_interest,
         })
     }
 }
@@ -75,6 +79,17 @@ impl QuestionRouter {
                 Err(e) if tokio::time::Instant::now() >= deadline => return Err(e),
                 Err(_) => tokio::time::sleep(REGISTRATION_POLL).await,
             }
+        }
+    }
+
+    /// The one call in flight on `target`, if exactly one is: the only call a message that
+    /// names none (a log message over stdio) can belong to.
+    pub(crate) fn sole_call(&self, target: &str) -> Option<Asker> {
+        let calls = self.lock();
+        let mut on_target = calls.iter().filter(|((t, _), _)| t == target);
+        match (on_target.next(), on_target.next()) {
+            (Some((_, asker)), None) => Some(asker.clone()),
+            _ => None,
         }
     }
 
@@ -122,6 +137,7 @@ mod tests {
             }),
             capabilities: Arc::default(),
             cancel: CancellationToken::new(),
+            log_interest: LogInterest::Unset,
         }
     }
 

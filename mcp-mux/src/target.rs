@@ -22,7 +22,7 @@ use crate::config::{TargetConfig, TargetKindConfig};
 use crate::filter::ToolFilter;
 use crate::http_client::McpHttpClient;
 use crate::naming::validate_target_name;
-use crate::progress::OrderedProgress;
+use crate::ordered_relay::OrderedRelay;
 use crate::sse_client::SseClientTransport;
 use crate::upstream_client::UpstreamClient;
 use crate::MuxError;
@@ -337,19 +337,21 @@ impl Target {
     }
 }
 
-/// `transport` with progress relayed on its read path (see [`OrderedProgress`]).
+/// `transport` with progress and log messages relayed on its read path (see [`OrderedRelay`]).
 fn ordered<T, E, A>(
     transport: T,
     client: &UpstreamClient,
-) -> OrderedProgress<impl rmcp::transport::Transport<rmcp::RoleClient, Error = E>>
+) -> OrderedRelay<impl rmcp::transport::Transport<rmcp::RoleClient, Error = E>>
 where
     T: IntoTransport<rmcp::RoleClient, E, A>,
     E: std::error::Error + Send + Sync + 'static,
 {
-    OrderedProgress {
+    OrderedRelay {
         inner: transport.into_transport(),
         target: client.target.clone(),
-        router: client.progress.clone(),
+        progress: client.progress.clone(),
+        calls: client.questions.clone(),
+        notices: client.notices.clone(),
     }
 }
 

@@ -3,6 +3,7 @@
 //! forward cancellation, and report metrics and up/down state.
 
 mod direct;
+mod interest;
 
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
@@ -18,6 +19,7 @@ use tracing::Instrument as _;
 use crate::http_client::McpHttpClient;
 use crate::list_cache::ListCache;
 use crate::lists::ListKind;
+use crate::logging::WantedLevel;
 use crate::metrics::{MuxMetrics, Outcome};
 use crate::notices::{Changed, Notices};
 use crate::progress::ProgressRouter;
@@ -77,6 +79,9 @@ pub(crate) struct Upstream {
     questions: Arc<QuestionRouter>,
     notices: Arc<Notices>,
     lists: Arc<ListCache>,
+    /// The log level clients want from targets (shared by a multiplexer's targets).
+    levels: Arc<WantedLevel>,
+    subscriptions: interest::Subscriptions,
 }
 
 /// Whether a failed request may be sent again on a new connection.
@@ -95,6 +100,7 @@ impl Upstream {
         progress: Arc<ProgressRouter>,
         notices: Arc<Notices>,
         lists: ListCache,
+        levels: Arc<WantedLevel>,
     ) -> Self {
         Self {
             target,
@@ -105,6 +111,8 @@ impl Upstream {
             questions: Arc::default(),
             notices,
             lists: Arc::new(lists),
+            levels,
+            subscriptions: Default::default(),
         }
     }
 
@@ -173,6 +181,7 @@ impl Upstream {
                 });
                 *slot = Some(conn.clone());
                 self.set_up(true);
+                self.renew_interest(&conn);
                 Ok(conn)
             }
             Err(e) => {

@@ -1,17 +1,19 @@
 //! The client half of each upstream connection, an rmcp `ClientHandler`: it
-//! identifies the gateway to the target, announces its list changes to every
-//! client (see [`crate::notices`]), and
-//! passes the target's questions (elicitation, sampling) to the downstream
-//! client whose call caused them, returning the answer.
+//! identifies the gateway to the target, announces its list changes and resource
+//! updates to every client (see [`crate::notices`]), and passes the target's
+//! questions (elicitation, sampling, roots) to the downstream client whose call
+//! caused them, returning the answer.
+
+#![allow(deprecated)] // Sampling, roots and logging are deprecated by 2026-07-28 but still relayed.
 
 use std::sync::Arc;
 
-#[allow(deprecated)]
 use rmcp::model::{
     ClientCapabilities, ClientConfig, ClientResult, CreateMessageRequestParams,
     CreateMessageResult, ElicitRequestParams, ElicitResult, ElicitationCapability, ErrorData,
-    FormElicitationCapability, Implementation, ProgressNotificationParam, Request, ServerRequest,
-    UrlElicitationCapability,
+    FormElicitationCapability, Implementation, ListRootsRequest, ListRootsResult,
+    LoggingMessageNotificationParam, ProgressNotificationParam, Request,
+    ResourceUpdatedNotificationParam, RootsCapabilities, ServerRequest, UrlElicitationCapability,
 };
 use rmcp::service::{InboundStreamOrigin, NotificationContext, RequestContext, RoleClient};
 use rmcp::ClientHandler;
@@ -36,6 +38,7 @@ pub(crate) enum Ability {
     FormElicitation,
     UrlElicitation,
     Sampling,
+    Roots,
 }
 
 impl Ability {
@@ -48,6 +51,7 @@ impl Ability {
                 _ => Self::FormElicitation,
             }),
             ServerRequest::CreateMessageRequest(_) => Some(Self::Sampling),
+            ServerRequest::ListRootsRequest(_) => Some(Self::Roots),
             _ => None,
         }
     }
@@ -58,6 +62,7 @@ impl Ability {
             Self::FormElicitation => caps.elicitation.is_some(),
             Self::UrlElicitation => caps.elicitation.as_ref().is_some_and(|e| e.url.is_some()),
             Self::Sampling => caps.sampling.is_some(),
+            Self::Roots => caps.roots.is_some(),
         }
     }
 
@@ -66,6 +71,7 @@ impl Ability {
             Self::FormElicitation => "elicitation",
             Self::UrlElicitation => "URL elicitation",
             Self::Sampling => "sampling",
+            Self::Roots => "roots",
         }
     }
 }
@@ -136,13 +142,41 @@ fn wrong_answer(expected: &str) -> ErrorData {
 }
 
 impl ClientHandler for UpstreamClient {
-    // Progress is relayed by the transport wrapper, in order with responses
-    // (see `OrderedProgress`); nothing to do here.
+    // Progress and log messages are relayed by the transport wrapper, in order with
+    // responses (see `OrderedRelay`); nothing to do here.
     async fn on_progress(
         &self,
         _params: ProgressNotificationParam,
         _context: NotificationContext<RoleClient>,
     ) {
+    }
+
+    async fn on_logging_message(
+        &self,
+        _params: LoggingMessageNotificationParam,
+        _context: NotificationContext<RoleClient>,
+    ) {
+    }
+
+    async fn on_resource_updated(
+        &self,
+        params: ResourceUpdatedNotificationParam,
+        _context: NotificationContext<RoleClient>,
+    ) {
+        self.notices.resource_updated(&self.target, &params.uri);
+    }
+
+    // Roots belong to a client, and this connection serves many: the question goes to the
+    // client whose call asks, like elicitation. Asked outside any call, it is refused.
+    async fn list_roots(
+        &self,
+        context: RequestContext<RoleClient>,
+    ) -> Result<ListRootsResult, ErrorData> {
+        let request = ServerRequest::ListRootsRequest(ListRootsRequest::default());
+        match self.relay(Ability::Roots, request, &context).await? {
+            ClientResult::ListRootsResult(r) => Ok(r),
+            _ => Err(wrong_answer("roots")),
+        }
     }
 
     async fn create_elicitation(
@@ -191,16 +225,18 @@ impl ClientHandler for UpstreamClient {
 
     #[allow(deprecated)]
     fn get_info(&self) -> ClientConfig {
-        // Elicitation and sampling are relayed to the client of the call that
-        // asks, which must itself support them (checked per question). Roots are
-        // not claimed: they belong to a client, and this connection serves many.
+        // Elicitation, sampling and roots are relayed to the client of the call that
+        // asks, which must itself support them (checked per question). Roots' list
+        // changes are not claimed: they belong to one client, and this connection
+        // serves many.
         let elicitation = ElicitationCapability::new()
             .with_form(FormElicitationCapability::new())
             .with_url(UrlElicitationCapability::new());
-        let capabilities = ClientCapabilities::builder()
+        let mut capabilities = ClientCapabilities::builder()
             .enable_sampling()
             .enable_elicitation_with(elicitation)
             .build();
+        capabilities.roots = Some(RootsCapabilities::default());
         ClientConfig::new(
             capabilities,
             Implementation::new("switchboard-mcp-mux", env!("CARGO_PKG_VERSION")),

@@ -10,12 +10,23 @@ Tools:
 - echo(message): returns `message`.
 - progress(n): reports progress 1..n (total n), then returns `done <n>`.
 - confirm(question): elicits `{answer: str}` from the client, returns `<action>: <answer>`.
+- chatty(): logs "chatty debug", "chatty info" and "chatty warning" at those levels (on the
+  call's stream), then returns `chatted`.
+- roots(): asks the client for its roots (`roots/list`), returns their URIs space-separated.
+- touch(uri): announces `notifications/resources/updated` for `uri` (not tied to the call, so on
+  the standalone stream), returns `touched`.
+- interest(): JSON `{"levels": [...], "subscribed": [...]}`: the levels `logging/setLevel` asked
+  for, in order, and the URIs subscribed now.
+
+Resources: `note://greeting` (text `hello`). The server declares `logging` and
+`resources.subscribe` (the SDK never declares the latter on its own).
 """
 
 import argparse
 import asyncio
+import json
 
-from pydantic import BaseModel
+from pydantic import AnyUrl, BaseModel
 
 from mcp.server.fastmcp import Context, FastMCP
 
@@ -48,6 +59,60 @@ def build(port: int) -> FastMCP:
             return f"accept: {result.data.answer}"
         return result.action
 
+    @mcp.tool()
+    async def chatty(ctx: Context) -> str:
+        """Logs one message at each of debug, info and warning, then returns."""
+        await ctx.debug("chatty debug")
+        await ctx.info("chatty info")
+        await ctx.warning("chatty warning")
+        return "chatted"
+
+    @mcp.tool()
+    async def roots(ctx: Context) -> str:
+        """Returns the client's roots."""
+        result = await ctx.session.list_roots()
+        return " ".join(str(r.uri) for r in result.roots)
+
+    @mcp.resource("note://greeting")
+    def greeting() -> str:
+        return "hello"
+
+    @mcp.tool()
+    async def touch(uri: str, ctx: Context) -> str:
+        """Announces that the resource `uri` changed."""
+        await ctx.session.send_resource_updated(AnyUrl(uri))
+        return "touched"
+
+    levels: list[str] = []
+    subscribed: set[str] = set()
+    server = mcp._mcp_server
+
+    @server.set_logging_level()
+    async def set_level(level) -> None:
+        levels.append(str(level))
+
+    @server.subscribe_resource()
+    async def subscribe(uri) -> None:
+        subscribed.add(str(uri))
+
+    @server.unsubscribe_resource()
+    async def unsubscribe(uri) -> None:
+        subscribed.discard(str(uri))
+
+    @mcp.tool()
+    def interest() -> str:
+        """What the gateway asked for: log levels and resource subscriptions."""
+        return json.dumps({"levels": levels, "subscribed": sorted(subscribed)})
+
+    declared = server.get_capabilities
+
+    def capabilities(*args, **kwargs):
+        caps = declared(*args, **kwargs)
+        if caps.resources is not None:
+            caps.resources.subscribe = True
+        return caps
+
+    server.get_capabilities = capabilities
     return mcp
 
 

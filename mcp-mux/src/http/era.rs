@@ -137,9 +137,13 @@ pub(crate) fn classify(headers: &HeaderMap, request: &ClientRequest) -> Result<E
     check_routing_headers(headers, request)?;
     if matches!(
         request,
-        ClientRequest::PingRequest(_) | ClientRequest::SetLevelRequest(_)
+        ClientRequest::PingRequest(_)
+            | ClientRequest::SetLevelRequest(_)
+            | ClientRequest::SubscribeRequest(_)
+            | ClientRequest::UnsubscribeRequest(_)
     ) {
-        // Removed in 2026-07-28 (no `ping`; the log level travels in each request's `_meta`):
+        // Removed in 2026-07-28 (no `ping`; the log level travels in each request's `_meta`;
+        // resource subscriptions are `subscriptions/listen` streams):
         // an unknown method there, answered as such (404 + -32601), as rmcp does for `ping`.
         return Err(Refusal {
             status: http::StatusCode::NOT_FOUND,

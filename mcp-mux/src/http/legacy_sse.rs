@@ -25,6 +25,8 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::era::{self, Era};
+use super::interest;
+use super::prefs::SessionPrefs;
 use super::{accepted, body, jsonrpc_refusal, parse, plain, sse_reply, HttpFront, Reply};
 use crate::answers::{Delivery, PendingAnswers};
 use crate::context::{CallContext, Downstream, Sink, StreamDownstream};
@@ -100,11 +102,12 @@ impl HttpFront {
             open.insert(id.clone(), Arc::new(session));
         }
         tracing::debug!("legacy SSE session opened");
-        self.relay_list_changes(stream);
+        self.relay_notices(stream, Arc::from(id.as_str()));
         // The session ends with its stream: when the client goes away the stream is dropped,
         // which cancels this token.
         let closed = CancellationToken::new();
         let sessions = self.sse_sessions.clone();
+        let (mux, prefs) = (self.mux.clone(), self.prefs.clone());
         let ended = closed.clone();
         let session_id = id.clone();
         tokio::spawn(async move {
@@ -114,6 +117,7 @@ impl HttpFront {
                     t.cancel();
                 }
             }
+            interest::release(&mux, prefs.forget(&session_id));
             tracing::debug!("legacy SSE session closed");
         });
         let endpoint = Bytes::from(format!("event: endpoint\ndata: message?sessionId={id}\n\n"));
@@ -146,6 +150,7 @@ impl HttpFront {
             ClientJsonRpcMessage::Request(r) => {
                 let task = SseRequest {
                     mux: self.mux.clone(),
+                    prefs: self.prefs.clone(),
                     answers: self.answers.clone(),
                     session_id: Arc::from(session_id),
                     session,
@@ -197,6 +202,7 @@ impl HttpFront {
 /// goes on the session's stream.
 struct SseRequest {
     mux: Multiplexer,
+    prefs: Arc<SessionPrefs>,
     answers: Arc<PendingAnswers>,
     session_id: Arc<str>,
     session: Arc<SseSession>,
@@ -257,8 +263,15 @@ impl SseRequest {
             protocol_version: version,
             client_capabilities: capabilities,
             record: None,
+            log_interest: self.prefs.log_interest(&self.session_id),
         };
-        let result = self.mux.handle(request, &ctx).await;
+        let own =
+            interest::session_request(&self.prefs, &self.mux, &self.session_id, &request, &ctx)
+                .await;
+        let result = match own {
+            Some(result) => result,
+            None => self.mux.handle(request, &ctx).await,
+        };
         self.session.inflight().remove(id);
         result
     }

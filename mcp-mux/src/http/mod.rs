@@ -17,17 +17,19 @@
 //! own, matched by [`crate::answers`].
 //!
 //! A legacy session's `GET` stream carries the list changes of the merged
-//! server ([`Multiplexer::list_changes`]).
+//! server ([`Multiplexer::list_changes`]), and the targets' log messages and
+//! resource updates the session asked for ([`interest`]).
 //!
-//! What it does not do yet: resumption with `Last-Event-ID`, logging and
-//! resource-update notifications on the GET stream,
-//! `input_required` round trips for 2026-07-28 clients, and `subscriptions/listen`.
+//! What it does not do yet: resumption with `Last-Event-ID`, and
+//! `subscriptions/listen` for 2026-07-28 clients.
 
 mod body;
 mod era;
+mod interest;
 mod legacy_sse;
 pub(crate) mod mrtr;
 mod origin;
+mod prefs;
 pub mod session;
 
 use std::collections::{HashMap, VecDeque};
@@ -51,6 +53,7 @@ pub use session::{SessionClaims, SessionSealer};
 
 use crate::answers::{Delivery, PendingAnswers};
 use crate::context::{CallContext, CallRecord, Downstream, RecordSlot, Sink, StreamDownstream};
+use crate::logging::LogInterest;
 use crate::Multiplexer;
 
 /// Settings of one endpoint.
@@ -91,6 +94,7 @@ pub struct HttpFront {
     answers: Arc<PendingAnswers>,
     sse_sessions: Arc<legacy_sse::SseSessions>,
     parked: Arc<mrtr::ParkedCalls>,
+    prefs: Arc<prefs::SessionPrefs>,
 }
 
 type Reply = Response<ResponseBody>;
@@ -107,6 +111,7 @@ impl HttpFront {
             answers: Arc::default(),
             sse_sessions: Arc::default(),
             parked: Arc::default(),
+            prefs: Arc::default(),
         }
     }
 
@@ -140,7 +145,8 @@ impl HttpFront {
     }
 
     /// The GET stream of a legacy session: the virtual server's list changes, as they
-    /// happen, for as long as the client keeps it open. Clients of the 2026-07-28 era have
+    /// happen, for as long as the client keeps it open, plus the log messages and resource
+    /// updates the session asked for (see [`interest`]). Clients of the 2026-07-28 era have
     /// no session and no GET stream.
     fn get(&self, headers: &http::HeaderMap) -> Reply {
         if !headers.contains_key(era::SESSION_ID) {
@@ -167,36 +173,13 @@ impl HttpFront {
         }
         let (tx, rx) = mpsc::unbounded_channel::<ServerJsonRpcMessage>();
         let closed = CancellationToken::new();
-        self.relay_list_changes(tx);
+        let session = header_str(headers, era::SESSION_ID).unwrap_or_default();
+        self.relay_notices(tx, Arc::from(session));
         sse_reply(body::SseStream::open_ended(
             VecDeque::new(),
             rx,
             closed.drop_guard(),
         ))
-    }
-
-    /// Relays the virtual server's list changes to `stream` until the client goes away (the
-    /// stream's receiver is dropped) or the virtual server does (the broadcast closes).
-    fn relay_list_changes(&self, stream: mpsc::UnboundedSender<ServerJsonRpcMessage>) {
-        let mut changes = self.mux.list_changes();
-        tokio::spawn(async move {
-            loop {
-                tokio::select! {
-                    n = changes.recv() => match n {
-                        Ok(n) => {
-                            if stream.send(ServerJsonRpcMessage::notification(n)).is_err() {
-                                break;
-                            }
-                        }
-                        Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
-                            tracing::debug!(missed, "MCP stream lagged; list-changed notices coalesced");
-                        }
-                        Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
-                    },
-                    () = stream.closed() => break,
-                }
-            }
-        });
     }
 
     async fn post(&self, req: Request<Bytes>) -> Reply {
@@ -273,7 +256,14 @@ impl HttpFront {
                     protocol_version: claims.version(),
                     client_capabilities: Arc::new(claims.capabilities),
                     record: Some(record.clone()),
+                    log_interest: self.prefs.log_interest(session_id),
                 };
+                let own =
+                    interest::session_request(&self.prefs, &self.mux, session_id, &request, &ctx)
+                        .await;
+                if let Some(result) = own {
+                    return result_reply(&Era::Legacy, id, result);
+                }
                 let key = (session_id.to_owned(), id.clone());
                 let registered = ctx.progress_token.is_some() || may_take_long(&request);
                 if registered {
@@ -293,6 +283,15 @@ impl HttpFront {
                     }
                 }
                 let meta = request.get_meta();
+                // 2026-07-28: the level travels with each request, and without it no log
+                // messages are sent.
+                let log_interest = match meta.log_level() {
+                    Some(level) => {
+                        self.mux.set_level(level).await;
+                        LogInterest::AtLeast(level)
+                    }
+                    None => LogInterest::Off,
+                };
                 let ctx = CallContext {
                     cancel: CancellationToken::new(),
                     progress_token: meta.get_progress_token(),
@@ -303,6 +302,7 @@ impl HttpFront {
                     },
                     client_capabilities: Arc::new(meta.client_capabilities().unwrap_or_default()),
                     record: Some(record.clone()),
+                    log_interest,
                 };
                 self.dispatch(era, id, request, ctx, None).await
             }
@@ -461,6 +461,7 @@ impl HttpFront {
             Ok(claims) => {
                 if let Some(id) = header_str(headers, era::SESSION_ID) {
                     self.sessions.revoke(id, &claims);
+                    self.forget_session(id);
                 }
                 // 200: clients (the Python SDK among them) take only 200/204 as terminated.
                 Response::new(ResponseBody::empty())
@@ -685,6 +686,23 @@ fn accepted() -> Reply {
     let mut r = Response::new(ResponseBody::empty());
     *r.status_mut() = StatusCode::ACCEPTED;
     r
+}
+
+/// The plain JSON reply of a request answered without a stream.
+fn result_reply(era: &Era, id: RequestId, result: Result<ServerResult, ErrorData>) -> Reply {
+    match result {
+        Ok(mut r) => {
+            era::shape_result(&mut r, era);
+            json_reply(StatusCode::OK, &ServerJsonRpcMessage::response(r, id))
+        }
+        Err(mut e) => {
+            era::shape_error(&mut e, era);
+            json_reply(
+                era::error_status(e.code, era),
+                &ServerJsonRpcMessage::error(e, Some(id)),
+            )
+        }
+    }
 }
 
 fn json_reply(status: StatusCode, msg: &ServerJsonRpcMessage) -> Reply {

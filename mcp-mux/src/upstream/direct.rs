@@ -31,6 +31,7 @@ use super::{Connection, Upstream};
 use crate::context::CallContext;
 use crate::http_client::{HttpError, McpHttpClient, SessionRoute};
 use crate::list_cache::list_changed;
+use crate::logging;
 use crate::notices::Changed;
 use crate::questions::Asker;
 use crate::upstream_client::{ask_client, Ability};
@@ -72,6 +73,14 @@ impl Upstream {
                 .register(self.name(), token.clone(), downstream, downstream_token)
                 .await;
         }
+        // Questions and log messages on the call's own stream are this call's; the
+        // registration is for those a target sends on its GET stream, which name no call
+        // (the Python SDK asks `roots/list` there): they go to the only call in flight.
+        let asker = ctx.and_then(Asker::of);
+        let asks = asker.is_some();
+        if let Some(asker) = asker {
+            self.questions.register(self.name(), id.clone(), asker);
+        }
         let message = ClientJsonRpcMessage::request(request, id.clone());
         let exchange = self.exchange(http, route, message, &id, ctx);
         let timed = async {
@@ -105,6 +114,9 @@ impl Upstream {
         };
         if registered {
             self.progress.unregister(self.name(), &token);
+        }
+        if asks {
+            self.questions.unregister(self.name(), &id);
         }
         match result {
             Ok(r) => {
@@ -230,8 +242,9 @@ impl Upstream {
         }
     }
 
-    /// A notification on the call's stream: progress goes to the caller's client; list
-    /// changes are announced as when they arrive on rmcp's connection; the rest is logged.
+    /// A notification on the call's stream: progress and log messages go to the caller's
+    /// client; list changes and resource updates are announced as when they arrive on rmcp's
+    /// connection; the rest is logged.
     async fn on_notification(&self, n: ServerNotification, ctx: Option<&CallContext>) {
         match n {
             ServerNotification::ProgressNotification(p) => {
@@ -251,6 +264,14 @@ impl Upstream {
             }
             ServerNotification::ResourceListChangedNotification(_) => {
                 list_changed(&self.lists, &self.notices, Changed::Resources);
+            }
+            ServerNotification::ResourceUpdatedNotification(u) => {
+                self.notices.resource_updated(self.name(), &u.params.uri);
+            }
+            #[allow(deprecated)]
+            ServerNotification::LoggingMessageNotification(m) => {
+                let call = ctx.and_then(|c| Some((c.downstream.as_ref()?, c.log_interest)));
+                logging::relay(&self.notices, self.name(), m.params, call).await;
             }
             other => {
                 tracing::debug!(mcp_target = %self.name(), notification = ?other, "notification on a call's stream not relayed");

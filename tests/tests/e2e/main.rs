@@ -21,6 +21,7 @@ mod mcp_openapi;
 mod mcp_openapi_url;
 mod mcp_questions;
 mod mcp_upstream_interop;
+mod mcp_upstream_messages;
 mod policies;
 mod proxy;
 mod reload;

@@ -30,10 +30,10 @@ use crate::mcp::{mcp_config, step};
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// The targets' names, as they prefix the tools.
-const TARGETS: [&str; 3] = ["py-stdio", "py-sse", "py-http"];
+pub(crate) const TARGETS: [&str; 3] = ["py-stdio", "py-sse", "py-http"];
 
 /// A running `mcp_server.py` on an HTTP transport, on a loopback port; killed on drop.
-struct PyServer {
+pub(crate) struct PyServer {
     child: Option<Child>,
     transport: &'static str,
     port: u16,
@@ -167,13 +167,13 @@ fn stdio_target() -> String {
 }
 
 /// The three Python servers behind one gateway (`failClosed`, so a broken target fails lists).
-struct Federation {
-    gw: Gateway,
-    sse: PyServer,
-    http: PyServer,
+pub(crate) struct Federation {
+    pub(crate) gw: Gateway,
+    pub(crate) sse: PyServer,
+    pub(crate) http: PyServer,
 }
 
-async fn federation() -> Federation {
+pub(crate) async fn federation() -> Federation {
     let (sse, http) = tokio::join!(PyServer::start("sse"), PyServer::start("streamable-http"));
     let targets = format!(
         "{}\n- {{ name: py-sse, sse: {{ url: \"{}\" }}, timeout: 20s }}\n\
@@ -224,7 +224,7 @@ async fn connect(gw: &Gateway, handler: Answering) -> Client {
         .unwrap_or_else(|e| panic!("initialize: {e}\nstderr:\n{}", gw.stderr()))
 }
 
-fn call(name: &str, args: Value) -> CallToolRequestParams {
+pub(crate) fn call(name: &str, args: Value) -> CallToolRequestParams {
     let p = CallToolRequestParams::new(name.to_string());
     match args.as_object() {
         Some(a) => p.with_arguments(a.clone()),
@@ -232,7 +232,7 @@ fn call(name: &str, args: Value) -> CallToolRequestParams {
     }
 }
 
-fn text(r: &CallToolResult) -> String {
+pub(crate) fn text(r: &CallToolResult) -> String {
     r.content
         .first()
         .and_then(|c| c.as_text())
@@ -260,7 +260,12 @@ async fn python_sdk_servers_on_stdio_sse_and_http_are_listed_and_called() {
     names.sort();
     let mut want: Vec<String> = TARGETS
         .iter()
-        .flat_map(|t| ["confirm", "echo", "progress"].map(|tool| format!("{t}_{tool}")))
+        .flat_map(|t| {
+            [
+                "chatty", "confirm", "echo", "interest", "progress", "roots", "touch",
+            ]
+            .map(|tool| format!("{t}_{tool}"))
+        })
         .collect();
     want.sort();
     assert_eq!(names, want);

@@ -1,0 +1,110 @@
+//! A legacy session's standing requests, kept by the endpoint ([`SessionPrefs`]):
+//! its log level, its resource subscriptions, and the notices for every client
+//! that its stream (the Streamable HTTP GET stream, or the legacy SSE stream)
+//! carries accordingly.
+
+#![allow(deprecated)] // Logging is deprecated by the 2026-07-28 revision but still relayed.
+
+use std::sync::Arc;
+
+use rmcp::model::{ClientRequest, ErrorData, ServerJsonRpcMessage, ServerResult};
+use tokio::sync::{broadcast, mpsc};
+
+use super::prefs::{Released, SessionPrefs};
+use super::HttpFront;
+use crate::context::CallContext;
+use crate::Multiplexer;
+
+/// Serves `request` if it is about the session itself rather than a target's feature:
+/// `resources/subscribe` and `resources/unsubscribe` are answered here (after the target
+/// was asked, when this session is the first or last on the URI). `logging/setLevel` is
+/// recorded and then served by the multiplexer (`None`), which asks the targets.
+pub(super) async fn session_request(
+    prefs: &SessionPrefs,
+    mux: &Multiplexer,
+    session: &str,
+    request: &ClientRequest,
+    ctx: &CallContext,
+) -> Option<Result<ServerResult, ErrorData>> {
+    match request {
+        ClientRequest::SetLevelRequest(r) => {
+            release(mux, prefs.set_level(session, r.params.level));
+            None
+        }
+        ClientRequest::SubscribeRequest(r) => {
+            let uri = &r.params.uri;
+            if prefs.is_subscribed(session, uri) {
+                return Some(Ok(ServerResult::empty(())));
+            }
+            let result = mux.subscribe(uri, ctx).await;
+            if result.is_ok() {
+                release(mux, prefs.subscribe(session, uri));
+            }
+            Some(result)
+        }
+        ClientRequest::UnsubscribeRequest(r) => {
+            let uri = &r.params.uri;
+            if !prefs.unsubscribe(session, uri) {
+                return Some(Ok(ServerResult::empty(())));
+            }
+            Some(mux.unsubscribe(uri, ctx).await)
+        }
+        _ => None,
+    }
+}
+
+/// Releases the subscriptions of a session that is gone, in the background.
+pub(super) fn release(mux: &Multiplexer, uris: Released) {
+    if uris.is_empty() {
+        return;
+    }
+    let mux = mux.clone();
+    tokio::spawn(async move {
+        let ctx = CallContext::detached();
+        for uri in uris {
+            if let Err(e) = mux.unsubscribe(&uri, &ctx).await {
+                tracing::debug!(%uri, error = %e.message, "subscription of a closed session not released upstream");
+            }
+        }
+    });
+}
+
+impl HttpFront {
+    /// Relays the virtual server's notices for every client to `session`'s `stream`, as its
+    /// preferences filter them, until the client goes away (the stream's receiver is dropped)
+    /// or the virtual server does (the broadcast closes).
+    pub(super) fn relay_notices(
+        &self,
+        stream: mpsc::UnboundedSender<ServerJsonRpcMessage>,
+        session: Arc<str>,
+    ) {
+        let mut notices = self.mux.list_changes();
+        let prefs = self.prefs.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    n = notices.recv() => match n {
+                        Ok(n) => {
+                            if !prefs.wants(&session, &n) {
+                                continue;
+                            }
+                            if stream.send(ServerJsonRpcMessage::notification(n)).is_err() {
+                                break;
+                            }
+                        }
+                        Err(broadcast::error::RecvError::Lagged(missed)) => {
+                            tracing::info!(missed, "MCP session stream lagged; notices for every client were skipped (list changes coalesce, log messages and resource updates are lost)");
+                        }
+                        Err(broadcast::error::RecvError::Closed) => break,
+                    },
+                    () = stream.closed() => break,
+                }
+            }
+        });
+    }
+
+    /// Forgets a session that ended, releasing its subscriptions.
+    pub(super) fn forget_session(&self, session: &str) {
+        release(&self.mux, self.prefs.forget(session));
+    }
+}
