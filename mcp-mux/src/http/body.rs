@@ -56,12 +56,36 @@ pub(crate) fn sse_event(msg: &ServerJsonRpcMessage) -> Bytes {
     Bytes::from(format!("event: message\ndata: {json}\n\n"))
 }
 
+/// Where a stream's messages come from.
+enum Source {
+    /// Messages, made into events here.
+    Messages(mpsc::UnboundedReceiver<ServerJsonRpcMessage>),
+    /// Events made elsewhere (a resumable stream, see [`super::resume`]).
+    Events(mpsc::UnboundedReceiver<Bytes>),
+}
+
+impl Source {
+    fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+        match self {
+            Self::Messages(rx) => rx.poll_recv(cx).map(|m| m.map(|m| sse_event(&m))),
+            Self::Events(rx) => rx.poll_recv(cx),
+        }
+    }
+
+    fn try_recv(&mut self) -> Option<Bytes> {
+        match self {
+            Self::Messages(rx) => rx.try_recv().ok().map(|m| sse_event(&m)),
+            Self::Events(rx) => rx.try_recv().ok(),
+        }
+    }
+}
+
 /// The SSE response of one request: its notifications, then its result.
 pub(crate) struct SseStream {
     /// Events already known when the stream was made.
     queued: VecDeque<Bytes>,
     /// Notifications and questions for the client, in order.
-    messages: mpsc::UnboundedReceiver<ServerJsonRpcMessage>,
+    messages: Source,
     result: Option<oneshot::Receiver<ServerJsonRpcMessage>>,
     /// A session's stream (GET, legacy SSE) has no result: it ends when its
     /// message channel closes.
@@ -81,7 +105,7 @@ impl SseStream {
     ) -> Self {
         Self {
             queued,
-            messages,
+            messages: Source::Messages(messages),
             result: Some(result),
             open_ended: false,
             keep_alive: Box::pin(tokio::time::sleep(KEEP_ALIVE)),
@@ -97,11 +121,24 @@ impl SseStream {
     ) -> Self {
         Self {
             queued,
-            messages,
+            messages: Source::Messages(messages),
             result: None,
             open_ended: true,
             keep_alive: Box::pin(tokio::time::sleep(KEEP_ALIVE)),
             cancel_on_drop: Some(cancel_on_drop),
+        }
+    }
+
+    /// A stream of ready-made events: `queued`, then `events` until their sender is gone.
+    /// Leaving it cancels nothing (a resumable stream's request outlives its responses).
+    pub(crate) fn events(queued: VecDeque<Bytes>, events: mpsc::UnboundedReceiver<Bytes>) -> Self {
+        Self {
+            queued,
+            messages: Source::Events(events),
+            result: None,
+            open_ended: true,
+            keep_alive: Box::pin(tokio::time::sleep(KEEP_ALIVE)),
+            cancel_on_drop: None,
         }
     }
 
@@ -112,9 +149,9 @@ impl SseStream {
         // Messages first: whatever the request sent before finishing
         // precedes its result on the wire.
         match self.messages.poll_recv(cx) {
-            Poll::Ready(Some(m)) => {
+            Poll::Ready(Some(event)) => {
                 self.reset_keep_alive();
-                return Poll::Ready(Some(sse_event(&m)));
+                return Poll::Ready(Some(event));
             }
             Poll::Ready(None) if self.open_ended => return Poll::Ready(None),
             _ => {}
@@ -133,8 +170,8 @@ impl SseStream {
                 if let Some(guard) = self.cancel_on_drop.take() {
                     guard.disarm();
                 }
-                while let Ok(m) = self.messages.try_recv() {
-                    self.queued.push_back(sse_event(&m));
+                while let Some(event) = self.messages.try_recv() {
+                    self.queued.push_back(event);
                 }
                 if let Ok(msg) = outcome {
                     self.queued.push_back(sse_event(&msg));

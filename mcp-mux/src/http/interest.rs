@@ -11,6 +11,7 @@ use rmcp::model::{ClientRequest, ErrorData, ServerJsonRpcMessage, ServerResult};
 use tokio::sync::{broadcast, mpsc};
 
 use super::prefs::{Released, SessionPrefs};
+use super::resume::{Replay, Replays};
 use super::HttpFront;
 use crate::context::CallContext;
 use crate::Multiplexer;
@@ -70,25 +71,20 @@ pub(super) fn release(mux: &Multiplexer, uris: Released) {
 }
 
 impl HttpFront {
-    /// Relays the virtual server's notices for every client to `session`'s `stream`, as its
-    /// preferences filter them, until the client goes away (the stream's receiver is dropped)
-    /// or the virtual server does (the broadcast closes).
-    pub(super) fn relay_notices(
-        &self,
-        stream: mpsc::UnboundedSender<ServerJsonRpcMessage>,
-        session: Arc<str>,
-    ) {
+    /// Relays the virtual server's notices for every client to `session`'s stream, as its
+    /// preferences filter them, until the client goes away (for a resumable stream: and did
+    /// not come back within the window) or the virtual server does (the broadcast closes).
+    pub(super) fn relay_notices(&self, stream: NoticeStream, session: Arc<str>) {
         let mut notices = self.mux.list_changes();
         let prefs = self.prefs.clone();
         tokio::spawn(async move {
+            let ended = stream.ended();
+            tokio::pin!(ended);
             loop {
                 tokio::select! {
                     n = notices.recv() => match n {
                         Ok(n) => {
-                            if !prefs.wants(&session, &n) {
-                                continue;
-                            }
-                            if stream.send(ServerJsonRpcMessage::notification(n)).is_err() {
+                            if prefs.wants(&session, &n) && !stream.send(ServerJsonRpcMessage::notification(n)) {
                                 break;
                             }
                         }
@@ -97,14 +93,50 @@ impl HttpFront {
                         }
                         Err(broadcast::error::RecvError::Closed) => break,
                     },
-                    () = stream.closed() => break,
+                    () = &mut ended => break,
                 }
             }
+            stream.close();
         });
     }
 
     /// Forgets a session that ended, releasing its subscriptions.
     pub(super) fn forget_session(&self, session: &str) {
         release(&self.mux, self.prefs.forget(session));
+    }
+}
+
+/// A session's stream of notices for every client.
+pub(super) enum NoticeStream {
+    /// A legacy SSE (2024-11-05) session's stream: not resumable.
+    Messages(mpsc::UnboundedSender<ServerJsonRpcMessage>),
+    /// A Streamable HTTP GET stream: resumable.
+    Replay(Arc<Replays>, Arc<Replay>),
+}
+
+impl NoticeStream {
+    /// Sends `message`; false once the stream is gone for good.
+    fn send(&self, message: ServerJsonRpcMessage) -> bool {
+        match self {
+            Self::Messages(tx) => tx.send(message).is_ok(),
+            Self::Replay(_, replay) => {
+                replay.push(&message);
+                true
+            }
+        }
+    }
+
+    /// Resolves when nobody will read the stream any more.
+    async fn ended(&self) {
+        match self {
+            Self::Messages(tx) => tx.closed().await,
+            Self::Replay(_, replay) => replay.abandoned().await,
+        }
+    }
+
+    fn close(&self) {
+        if let Self::Replay(replays, replay) = self {
+            replays.retire(replay);
+        }
     }
 }

@@ -102,7 +102,10 @@ impl HttpFront {
             open.insert(id.clone(), Arc::new(session));
         }
         tracing::debug!("legacy SSE session opened");
-        self.relay_notices(stream, Arc::from(id.as_str()));
+        self.relay_notices(
+            interest::NoticeStream::Messages(stream),
+            Arc::from(id.as_str()),
+        );
         // The session ends with its stream: when the client goes away the stream is dropped,
         // which cancels this token.
         let closed = CancellationToken::new();

@@ -20,8 +20,10 @@
 //! server ([`Multiplexer::list_changes`]), and the targets' log messages and
 //! resource updates the session asked for ([`interest`]).
 //!
-//! What it does not do yet: resumption with `Last-Event-ID`, and
-//! `subscriptions/listen` for 2026-07-28 clients.
+//! A legacy session's streams carry event ids, and a client whose stream broke
+//! resumes it with `GET` and `Last-Event-ID` ([`resume`]).
+//!
+//! What it does not do yet: `subscriptions/listen` for 2026-07-28 clients.
 
 mod body;
 mod era;
@@ -30,6 +32,7 @@ mod legacy_sse;
 pub(crate) mod mrtr;
 mod origin;
 mod prefs;
+mod resume;
 pub mod session;
 
 use std::collections::{HashMap, VecDeque};
@@ -95,6 +98,7 @@ pub struct HttpFront {
     sse_sessions: Arc<legacy_sse::SseSessions>,
     parked: Arc<mrtr::ParkedCalls>,
     prefs: Arc<prefs::SessionPrefs>,
+    replays: Arc<resume::Replays>,
 }
 
 type Reply = Response<ResponseBody>;
@@ -112,6 +116,7 @@ impl HttpFront {
             sse_sessions: Arc::default(),
             parked: Arc::default(),
             prefs: Arc::default(),
+            replays: Arc::default(),
         }
     }
 
@@ -171,15 +176,26 @@ impl HttpFront {
                 ),
             );
         }
-        let (tx, rx) = mpsc::unbounded_channel::<ServerJsonRpcMessage>();
-        let closed = CancellationToken::new();
         let session = header_str(headers, era::SESSION_ID).unwrap_or_default();
-        self.relay_notices(tx, Arc::from(session));
-        sse_reply(body::SseStream::open_ended(
-            VecDeque::new(),
-            rx,
-            closed.drop_guard(),
-        ))
+        if let Some(last) = header_str(headers, "last-event-id") {
+            return match self.replays.resume(session, last) {
+                Ok((backlog, events)) => sse_reply(body::SseStream::events(backlog, events)),
+                Err(e) => {
+                    tracing::info!(error = %e, "MCP stream not resumed");
+                    jsonrpc_refusal(
+                        StatusCode::BAD_REQUEST,
+                        None,
+                        ErrorData::invalid_request(format!("Bad Request: {e}"), None),
+                    )
+                }
+            };
+        }
+        let (replay, events) = self.replays.open(session);
+        self.relay_notices(
+            interest::NoticeStream::Replay(self.replays.clone(), replay),
+            Arc::from(session),
+        );
+        sse_reply(body::SseStream::events(VecDeque::new(), events))
     }
 
     async fn post(&self, req: Request<Bytes>) -> Reply {
@@ -343,6 +359,10 @@ impl HttpFront {
         let (messages, notes) = mpsc::unbounded_channel::<ServerJsonRpcMessage>();
         let (result_tx, result) = oneshot::channel::<ServerJsonRpcMessage>();
         let guard = ctx.cancel.clone().drop_guard();
+        // A legacy session's streams are resumable (2026-07-28 requests are re-sent instead).
+        let resumable = answers
+            .as_ref()
+            .map(|(_, session)| (&self.replays, session.clone()));
         let finish = match &era {
             Era::Legacy => {
                 ctx.downstream = Some(Downstream::Stream(StreamDownstream {
@@ -382,7 +402,7 @@ impl HttpFront {
                 }
             });
         });
-        respond(&era, notes, result, guard).await
+        respond(&era, notes, result, guard, resumable).await
     }
 
     /// A 2026-07-28 client's retry of a call the gateway parked for its input.
@@ -399,7 +419,7 @@ impl HttpFront {
             .parked
             .resume(token, responses, id.clone(), notes_tx, terminal)
         {
-            Ok(call) => respond(era, notes, result, call.drop_guard()).await,
+            Ok(call) => respond(era, notes, result, call.drop_guard(), None).await,
             Err(e) => json_reply(
                 era::error_status(e.code, era),
                 &ServerJsonRpcMessage::error(e, Some(id)),
@@ -553,12 +573,15 @@ impl Finish {
 
 /// The response of one request (or round): JSON when the final message comes
 /// first, else SSE from the first notification on, ending with the final
-/// message. `guard` cancels the request if the client goes away before that.
+/// message. `guard` cancels the request if the client goes away before that,
+/// unless the stream is `resumable` (a legacy session's, see [`resume`]): then
+/// only if nobody resumes it in time.
 async fn respond(
     era: &Era,
     mut notes: mpsc::UnboundedReceiver<ServerJsonRpcMessage>,
     mut result: oneshot::Receiver<ServerJsonRpcMessage>,
     guard: tokio_util::sync::DropGuard,
+    resumable: Option<(&Arc<resume::Replays>, Arc<str>)>,
 ) -> Reply {
     tokio::select! {
         biased;
@@ -584,6 +607,11 @@ async fn respond(
             sse_reply(body::SseStream::new(queued, notes, never, CancellationToken::new().drop_guard()))
         }
         Some(first) = notes.recv() => {
+            if let Some((replays, session)) = resumable {
+                let (replay, events) = replays.open(&session);
+                tokio::spawn(resume::pump(replays.clone(), replay, first, notes, result, guard));
+                return sse_reply(body::SseStream::events(VecDeque::new(), events));
+            }
             let queued = VecDeque::from([body::sse_event(&first)]);
             sse_reply(body::SseStream::new(queued, notes, result, guard))
         }

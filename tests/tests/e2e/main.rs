@@ -20,6 +20,7 @@ mod mcp_modern_interop;
 mod mcp_openapi;
 mod mcp_openapi_url;
 mod mcp_questions;
+mod mcp_resume;
 mod mcp_upstream_interop;
 mod mcp_upstream_messages;
 mod policies;

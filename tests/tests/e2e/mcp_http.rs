@@ -14,12 +14,12 @@ use serde_json::{json, Value};
 
 use crate::mcp::{demo_target, mcp_config, step};
 
-const KEY_A: &str = "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=";
+pub(crate) const KEY_A: &str = "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=";
 const KEY_B: &str = "CQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQk=";
 const MODERN: &str = "2026-07-28";
 
 /// A gateway serving the stdio demo target at `/mcp`, sealing sessions with `key`.
-async fn demo_with_key(key: &str) -> Gateway {
+pub(crate) async fn demo_with_key(key: &str) -> Gateway {
     let config = mcp_config("failOpen", &demo_target());
     Gateway::start(&with_settings(&format!("sessionKey: \"{key}\"\n"), &config)).await
 }
@@ -48,7 +48,7 @@ async fn post(
 }
 
 /// Every JSON-RPC message of a JSON or SSE body, in order.
-fn messages(body: &str) -> Vec<Value> {
+pub(crate) fn messages(body: &str) -> Vec<Value> {
     if let Ok(v) = serde_json::from_str::<Value>(body) {
         return vec![v];
     }
@@ -66,7 +66,7 @@ fn response(body: &str) -> Value {
 }
 
 /// Opens a legacy session on `gw`; returns its id.
-async fn initialize(gw: &Gateway) -> String {
+pub(crate) async fn initialize(gw: &Gateway) -> String {
     let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
         "protocolVersion": "2025-06-18", "capabilities": {},
         "clientInfo": {"name": "e2e", "version": "0"}}});
