@@ -617,7 +617,7 @@ impl McpHttpClient {
             }
             Some(ct) if media_type_is(ct.as_bytes(), JSON_MIME_TYPE) => {
                 let body = read_bounded(response, limits.max_json_response_size).await?;
-                match serde_json::from_slice::<ServerJsonRpcMessage>(&body) {
+                match crate::jsonrpc_parse::server_message(&body) {
                     Ok(parsed) => Ok(StreamableHttpPostResponse::Json(parsed, session_id)),
                     Err(e) if awaits_no_response => {
                         tracing::warn!(

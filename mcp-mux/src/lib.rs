@@ -23,6 +23,7 @@ mod error;
 pub mod filter;
 pub mod http;
 mod http_client;
+mod jsonrpc_parse;
 mod list_cache;
 mod lists;
 mod logging;

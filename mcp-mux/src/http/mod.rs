@@ -644,7 +644,7 @@ fn may_take_long(request: &ClientRequest) -> bool {
 /// Parses one JSON-RPC message, telling a parse error (-32700) from valid JSON
 /// that is not a message this server accepts (-32600, or -32602 for bad params).
 fn parse(bytes: &[u8]) -> Result<ClientJsonRpcMessage, ErrorData> {
-    if let Ok(m) = serde_json::from_slice::<ClientJsonRpcMessage>(bytes) {
+    if let Ok(m) = crate::jsonrpc_parse::client_message(bytes) {
         return Ok(m);
     }
     let value: serde_json::Value = serde_json::from_slice(bytes)

@@ -177,7 +177,7 @@ impl Upstream {
             let Some(data) = event.data.filter(|d| !d.trim().is_empty()) else {
                 continue;
             };
-            let message = match serde_json::from_str::<ServerJsonRpcMessage>(&data) {
+            let message = match crate::jsonrpc_parse::server_message(data.as_bytes()) {
                 Ok(m) => m,
                 Err(e) => {
                     tracing::warn!(mcp_target = %self.name(), error = %e, "unreadable message on the response stream, skipped");
