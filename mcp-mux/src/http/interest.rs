@@ -10,6 +10,7 @@ use std::sync::Arc;
 use rmcp::model::{ClientRequest, ErrorData, ServerJsonRpcMessage, ServerResult};
 use tokio::sync::{broadcast, mpsc};
 
+use super::listen::Listener;
 use super::prefs::{Released, SessionPrefs};
 use super::resume::{Replay, Replays};
 use super::HttpFront;
@@ -71,30 +72,43 @@ pub(super) fn release(mux: &Multiplexer, uris: Released) {
 }
 
 impl HttpFront {
-    /// Relays the virtual server's notices for every client to `session`'s stream, as its
-    /// preferences filter them, until the client goes away (for a resumable stream: and did
-    /// not come back within the window) or the virtual server does (the broadcast closes).
-    pub(super) fn relay_notices(&self, stream: NoticeStream, session: Arc<str>) {
+    /// Relays the virtual server's notices for every client to `stream`, as far as `reader`
+    /// wants them, until the client goes away (for a resumable stream: and did not come back
+    /// within the window) or the virtual server does (the broadcast closes).
+    pub(super) fn relay_notices(&self, stream: NoticeStream, reader: Reader) {
         let mut notices = self.mux.list_changes();
         let prefs = self.prefs.clone();
+        let mux = self.mux.clone();
         tokio::spawn(async move {
             let ended = stream.ended();
             tokio::pin!(ended);
-            loop {
+            let server_gone = loop {
                 tokio::select! {
                     n = notices.recv() => match n {
                         Ok(n) => {
-                            if prefs.wants(&session, &n) && !stream.send(ServerJsonRpcMessage::notification(n)) {
-                                break;
+                            let admitted = match &reader {
+                                Reader::Session(session) => prefs.wants(session, &n).then_some(n),
+                                Reader::Listener(listener) => listener.admit(n),
+                            };
+                            if let Some(n) = admitted {
+                                if !stream.send(ServerJsonRpcMessage::notification(n)) {
+                                    break false;
+                                }
                             }
                         }
                         Err(broadcast::error::RecvError::Lagged(missed)) => {
-                            tracing::info!(missed, "MCP session stream lagged; notices for every client were skipped (list changes coalesce, log messages and resource updates are lost)");
+                            tracing::info!(missed, "MCP notice stream lagged; notices for every client were skipped (list changes coalesce, log messages and resource updates are lost)");
                         }
-                        Err(broadcast::error::RecvError::Closed) => break,
+                        Err(broadcast::error::RecvError::Closed) => break true,
                     },
-                    () = &mut ended => break,
+                    () = &mut ended => break false,
                 }
+            };
+            if let Reader::Listener(listener) = reader {
+                if server_gone {
+                    stream.send(listener.farewell());
+                }
+                release(&mux, listener.into_held());
             }
             stream.close();
         });
@@ -106,7 +120,15 @@ impl HttpFront {
     }
 }
 
-/// A session's stream of notices for every client.
+/// Who reads a stream of notices, which decides what it gets.
+pub(super) enum Reader {
+    /// A legacy session: list changes, and the log messages and resource updates it asked for.
+    Session(Arc<str>),
+    /// A 2026-07-28 `subscriptions/listen` request.
+    Listener(Listener),
+}
+
+/// A stream of notices for every client.
 pub(super) enum NoticeStream {
     /// A legacy SSE (2024-11-05) session's stream: not resumable.
     Messages(mpsc::UnboundedSender<ServerJsonRpcMessage>),

@@ -104,7 +104,7 @@ impl HttpFront {
         tracing::debug!("legacy SSE session opened");
         self.relay_notices(
             interest::NoticeStream::Messages(stream),
-            Arc::from(id.as_str()),
+            interest::Reader::Session(Arc::from(id.as_str())),
         );
         // The session ends with its stream: when the client goes away the stream is dropped,
         // which cancels this token.

@@ -21,14 +21,15 @@
 //! resource updates the session asked for ([`interest`]).
 //!
 //! A legacy session's streams carry event ids, and a client whose stream broke
-//! resumes it with `GET` and `Last-Event-ID` ([`resume`]).
-//!
-//! What it does not do yet: `subscriptions/listen` for 2026-07-28 clients.
+//! resumes it with `GET` and `Last-Event-ID` ([`resume`]). Clients of the
+//! 2026-07-28 era hear list changes and resource updates on a
+//! `subscriptions/listen` stream ([`listen`]).
 
 mod body;
 mod era;
 mod interest;
 mod legacy_sse;
+mod listen;
 pub(crate) mod mrtr;
 mod origin;
 mod prefs;
@@ -193,7 +194,7 @@ impl HttpFront {
         let (replay, events) = self.replays.open(session);
         self.relay_notices(
             interest::NoticeStream::Replay(self.replays.clone(), replay),
-            Arc::from(session),
+            interest::Reader::Session(Arc::from(session)),
         );
         sse_reply(body::SseStream::events(VecDeque::new(), events))
     }
@@ -293,6 +294,9 @@ impl HttpFront {
                 reply
             }
             (era @ Era::Modern(_), request) => {
+                if let ClientRequest::SubscriptionsListenRequest(listen) = request {
+                    return self.listen(id, listen.params, record).await;
+                }
                 if let Some((token, responses)) = mrtr_retry(&request) {
                     if mrtr::is_gateway_token(token) {
                         return self.resume(&era, id, token, responses).await;

@@ -8,10 +8,14 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ErrorData,
-    ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ErrorData, GetMeta as _,
+    ListToolsResult, PaginatedRequestParams, ProtocolVersion, ServerCapabilities, ServerConfig,
+    ServerNotification, SubscriptionFilter, Tool,
 };
-use rmcp::service::{NotificationContext, RequestContext, RoleClient, RoleServer};
+use rmcp::service::{
+    ClientLifecycleMode, ClientServiceExt, NotificationContext, RequestContext, RoleClient,
+    RoleServer,
+};
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::{ClientHandler, ServerHandler, ServiceExt};
 use serde_json::json;
@@ -275,4 +279,126 @@ async fn lists_are_cached_until_the_target_says_they_changed() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let _ = client.cancel().await;
+}
+
+/// A 2026-07-28 client has no GET stream: it hears list changes on a `subscriptions/listen`
+/// stream, each tagged with that stream's id.
+#[tokio::test]
+async fn a_modern_client_hears_list_changes_on_its_listen_stream() {
+    let gw = gateway().await;
+    let transport = StreamableHttpClientTransport::from_uri(gw.url("/mcp"));
+    let mode = ClientLifecycleMode::Discover {
+        preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+    };
+    let client = step("discover", ().serve_with_lifecycle(transport, mode))
+        .await
+        .unwrap_or_else(|e| panic!("discover: {e}\n{}", gw.stderr()));
+    let filter = SubscriptionFilter::builder()
+        .tools_list_changed()
+        .prompts_list_changed()
+        .build();
+    let mut subscription = step("listen", client.peer().listen(filter))
+        .await
+        .unwrap_or_else(|e| panic!("listen: {e}\n{}", gw.stderr()));
+    assert_eq!(subscription.acknowledged().tools_list_changed, Some(true));
+    let grow = CallToolRequestParams::new("growing_grow").with_arguments(serde_json::Map::new());
+    step("grow", client.call_tool(grow)).await.expect("grow");
+    let heard = step("the list change", subscription.next())
+        .await
+        .unwrap_or_else(|e| panic!("next: {e}\n{}", gw.stderr()))
+        .unwrap_or_else(|| panic!("the stream ended\n{}", gw.stderr()));
+    assert!(
+        matches!(heard, ServerNotification::ToolListChangedNotification(_)),
+        "{heard:?}"
+    );
+    assert_eq!(
+        heard.get_meta().subscription_id().as_ref(),
+        Some(subscription.id())
+    );
+    let _ = subscription.cancel().await;
+    let _ = client.cancel().await;
+}
+
+/// Reads `body` until `count` events have arrived; returns their text.
+async fn read_events(
+    body: &mut (impl futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + Unpin),
+    count: usize,
+) -> String {
+    let mut seen = String::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), async {
+        while seen.matches("\n\n").count() < count {
+            match body.next().await {
+                Some(chunk) => seen.push_str(&String::from_utf8_lossy(&chunk.expect("chunk"))),
+                None => return,
+            }
+        }
+    })
+    .await;
+    assert!(read.is_ok(), "stream so far: {seen:?}");
+    seen
+}
+
+/// A session's GET stream resumes with `Last-Event-ID`: a list change announced while the
+/// client was away arrives when it comes back.
+#[tokio::test]
+async fn a_get_stream_resumes_after_its_last_event() {
+    let gw = gateway().await;
+    let init = post(
+        &gw,
+        None,
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {},
+            "clientInfo": {"name": "raw", "version": "1"}}}),
+    )
+    .await;
+    let session = init
+        .headers()
+        .get("mcp-session-id")
+        .and_then(|v| v.to_str().ok())
+        .expect("session id")
+        .to_owned();
+    let open = |last: Option<String>| {
+        let mut req = e2e::client()
+            .get(gw.url("/mcp"))
+            .header("accept", "text/event-stream")
+            .header("mcp-session-id", &session);
+        if let Some(id) = last {
+            req = req.header("last-event-id", id);
+        }
+        req.send()
+    };
+    let grow = |id: u64| {
+        json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+               "params": {"name": "growing_grow", "arguments": {}}})
+    };
+    let stream = step("GET /mcp", open(None)).await.expect("GET /mcp");
+    let mut body = stream.bytes_stream();
+    post(&gw, Some(&session), grow(2)).await;
+    let first = read_events(&mut body, 1).await;
+    assert!(
+        first.contains("notifications/tools/list_changed"),
+        "{first}"
+    );
+    let last = first
+        .lines()
+        .find_map(|l| l.strip_prefix("id: "))
+        .unwrap_or_else(|| panic!("no event id: {first}"))
+        .to_owned();
+    drop(body);
+
+    post(&gw, Some(&session), grow(3)).await;
+    let resumed = step("GET /mcp again", open(Some(last.clone())))
+        .await
+        .expect("GET /mcp");
+    assert_eq!(resumed.status().as_u16(), 200);
+    let mut body = resumed.bytes_stream();
+    let missed = read_events(&mut body, 1).await;
+    assert!(
+        missed.contains("notifications/tools/list_changed"),
+        "{missed}"
+    );
+    assert!(
+        !missed.contains(&format!("id: {last}\n")),
+        "not replayed twice: {missed}"
+    );
 }

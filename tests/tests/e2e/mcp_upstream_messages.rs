@@ -10,11 +10,15 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rmcp::model::{
-    ClientCapabilities, ClientConfig, ErrorData, Implementation, ListRootsResult, LoggingLevel,
-    LoggingMessageNotificationParam, ResourceUpdatedNotificationParam, Root, SetLevelRequestParams,
-    SubscribeRequestParams, UnsubscribeRequestParams,
+    ClientCapabilities, ClientConfig, ErrorData, GetMeta as _, Implementation, ListRootsResult,
+    LoggingLevel, LoggingMessageNotificationParam, ProtocolVersion,
+    ResourceUpdatedNotificationParam, Root, ServerNotification, SetLevelRequestParams,
+    SubscribeRequestParams, SubscriptionFilter, UnsubscribeRequestParams,
 };
-use rmcp::service::{NotificationContext, RequestContext, RoleClient, RunningService};
+use rmcp::service::{
+    ClientLifecycleMode, ClientServiceExt, NotificationContext, RequestContext, RoleClient,
+    RunningService,
+};
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::{ClientHandler, ServiceExt};
 use serde_json::{json, Value};
@@ -310,4 +314,90 @@ async fn resource_updates_reach_only_the_sessions_subscribed() {
     let _ = a.cancel().await;
     let _ = b.cancel().await;
     drop((f.sse, f.http));
+}
+
+/// A 2026-07-28 client (rmcp, `server/discover`) gets resource updates and list changes on a
+/// `subscriptions/listen` stream, each tagged with the stream's id; the targets hold the
+/// subscription while the stream is open, and drop it when the client closes it.
+#[tokio::test]
+async fn a_modern_client_listens_for_resource_updates() {
+    let f = federation().await;
+    let transport = StreamableHttpClientTransport::from_uri(f.gw.url("/mcp"));
+    let mode = ClientLifecycleMode::Discover {
+        preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+    };
+    let c = step(
+        "discover",
+        Recording::default().serve_with_lifecycle(transport, mode),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("discover: {e}\nstderr:\n{}", f.gw.stderr()));
+    let resources = step("list resources", c.list_all_resources())
+        .await
+        .unwrap_or_else(|e| panic!("resources/list: {e}\nstderr:\n{}", f.gw.stderr()));
+    let exposed = resources
+        .iter()
+        .map(|r| r.uri.clone())
+        .find(|u| u.contains("py-http"))
+        .unwrap_or_else(|| panic!("py-http's resource in {resources:?}"));
+    let filter = SubscriptionFilter::builder()
+        .tools_list_changed()
+        .resource_subscription(&exposed)
+        .resource_subscription("switchboard+nowhere:x://y")
+        .build();
+    let mut subscription = step("listen", c.peer().listen(filter))
+        .await
+        .unwrap_or_else(|e| panic!("listen: {e}\nstderr:\n{}", f.gw.stderr()));
+    let acknowledged = subscription.acknowledged().clone();
+    assert_eq!(acknowledged.tools_list_changed, Some(true));
+    assert_eq!(
+        acknowledged.resource_subscriptions,
+        Some(vec![exposed.clone()]),
+        "the unknown resource is left out"
+    );
+    let asked = interest(&c, &f.gw, "py-http").await;
+    assert_eq!(asked["subscribed"], json!(["note://greeting"]), "{asked}");
+
+    let touched = call_text(
+        &c,
+        &f.gw,
+        "py-http_touch",
+        json!({"uri": "note://greeting"}),
+    )
+    .await;
+    assert_eq!(touched, "touched");
+    let n = step("the update", subscription.next())
+        .await
+        .unwrap_or_else(|e| panic!("next: {e}\nstderr:\n{}", f.gw.stderr()))
+        .unwrap_or_else(|| panic!("the stream ended\nstderr:\n{}", f.gw.stderr()));
+    match &n {
+        ServerNotification::ResourceUpdatedNotification(u) => assert_eq!(u.params.uri, exposed),
+        other => panic!("expected the resource update, got {other:?}"),
+    }
+    assert_eq!(
+        n.get_meta().subscription_id().as_ref(),
+        Some(subscription.id())
+    );
+
+    // Closing the stream releases the subscription at the target.
+    let _ = subscription.cancel().await;
+    wait_for_interest(&c, &f.gw, "py-http", json!([])).await;
+    let _ = c.cancel().await;
+    drop((f.sse, f.http));
+}
+
+/// Waits (at most 10 s) until `target` says its subscriptions are `want`.
+async fn wait_for_interest(c: &Client, gw: &Gateway, target: &str, want: Value) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let asked = interest(c, gw, target).await;
+        if asked["subscribed"] == want {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{target} still has {asked}, want {want}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
