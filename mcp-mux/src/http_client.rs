@@ -189,6 +189,23 @@ impl McpHttpClient {
         .await
     }
 
+    /// Resumes a response stream of `route`'s session after `last_event_id`.
+    pub(crate) async fn resume_in_session(
+        &self,
+        route: &SessionRoute,
+        last_event_id: &str,
+    ) -> Result<SseEvents, StreamableHttpError<HttpError>> {
+        self.get(
+            route.uri.clone(),
+            route.session_id.clone(),
+            Some(last_event_id.to_owned()),
+            route.auth_header.clone(),
+            route.headers.clone(),
+            StreamableHttpResponseLimits::default().max_sse_event_size,
+        )
+        .await
+    }
+
     /// Records the session of a `notifications/initialized` POST (see [`SessionRoute`]).
     fn record_session(
         &self,

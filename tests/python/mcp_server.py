@@ -1,10 +1,11 @@
 """An MCP server on the official Python SDK (`mcp`, FastMCP), used as an upstream target of the
 gateway in the interop tests (tests/tests/e2e/mcp_upstream_interop.rs).
 
-    python3 tests/python/mcp_server.py --transport stdio|sse|streamable-http [--port P]
+    python3 tests/python/mcp_server.py --transport stdio|sse|streamable-http [--port P] [--resumable]
 
 HTTP transports listen on 127.0.0.1:P: `sse` serves GET /sse (endpoint POST /messages/),
-`streamable-http` serves /mcp.
+`streamable-http` serves /mcp. With `--resumable` (Streamable HTTP) the server keeps its SSE
+events in memory and resumes streams after `Last-Event-ID`.
 
 Tools:
 - echo(message): returns `message`.
@@ -15,6 +16,8 @@ Tools:
 - roots(): asks the client for its roots (`roots/list`), returns their URIs space-separated.
 - touch(uri): announces `notifications/resources/updated` for `uri` (not tied to the call, so on
   the standalone stream), returns `touched`.
+- interrupted(n): reports progress 1 of n, closes its own response stream (with `--resumable`;
+  the client must resume it to hear the rest), then reports 2..n and returns `resumed <n>`.
 - interest(): JSON `{"levels": [...], "subscribed": [...]}`: the levels `logging/setLevel` asked
   for, in order, and the URIs subscribed now.
 
@@ -29,14 +32,45 @@ import json
 from pydantic import AnyUrl, BaseModel
 
 from mcp.server.fastmcp import Context, FastMCP
+from mcp.server.streamable_http import EventMessage, EventStore
+
+
+class MemoryEventStore(EventStore):
+    """Every SSE event, kept in memory, so a stream can be resumed after any of them."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str, object]] = []
+
+    async def store_event(self, stream_id, message):
+        event_id = str(len(self.events) + 1)
+        self.events.append((event_id, stream_id, message))
+        return event_id
+
+    async def replay_events_after(self, last_event_id, send_callback):
+        index = next((i for i, e in enumerate(self.events) if e[0] == last_event_id), None)
+        if index is None:
+            return None
+        stream_id = self.events[index][1]
+        for event_id, stream, message in self.events[index + 1 :]:
+            if stream == stream_id and message is not None:
+                await send_callback(EventMessage(message, event_id))
+        return stream_id
 
 
 class Answer(BaseModel):
     answer: str
 
 
-def build(port: int) -> FastMCP:
-    mcp = FastMCP("py-interop", host="127.0.0.1", port=port, log_level="WARNING")
+def build(port: int, resumable: bool) -> FastMCP:
+    store = MemoryEventStore() if resumable else None
+    mcp = FastMCP(
+        "py-interop",
+        host="127.0.0.1",
+        port=port,
+        log_level="WARNING",
+        event_store=store,
+        retry_interval=50 if resumable else None,
+    )
 
     @mcp.tool()
     def echo(message: str) -> str:
@@ -58,6 +92,17 @@ def build(port: int) -> FastMCP:
         if result.action == "accept":
             return f"accept: {result.data.answer}"
         return result.action
+
+    @mcp.tool()
+    async def interrupted(n: int, ctx: Context) -> str:
+        """Reports progress 1, closes its response stream, then reports the rest."""
+        await ctx.report_progress(1, n)
+        await ctx.close_sse_stream()
+        await asyncio.sleep(0.1)
+        for i in range(2, n + 1):
+            await ctx.report_progress(i, n)
+            await asyncio.sleep(0.02)
+        return f"resumed {n}"
 
     @mcp.tool()
     async def chatty(ctx: Context) -> str:
@@ -122,8 +167,9 @@ def main() -> None:
         "--transport", choices=["stdio", "sse", "streamable-http"], default="stdio"
     )
     parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--resumable", action="store_true")
     args = parser.parse_args()
-    build(args.port).run(transport=args.transport)
+    build(args.port, args.resumable).run(transport=args.transport)
 
 
 if __name__ == "__main__":

@@ -11,11 +11,14 @@
 //! the GET stream of list changes, lists, reads, and re-opening the session.
 //!
 //! A 404 means the session is gone and the call was not run: the session is forgotten and
-//! the caller retries on a new one. A stream that ends without a result is a transport failure
-//! after the call was sent, so it is not retried (the tool may have run).
+//! the caller retries on a new one. A stream that breaks after an event with an id is resumed
+//! with `Last-Event-ID` (up to [`MAX_RESUMES`] times); one that ends without a result and
+//! cannot be resumed is a transport failure after the call was sent, so it is not retried (the
+//! tool may have run).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures_util::StreamExt as _;
 use rmcp::model::{
@@ -39,6 +42,13 @@ use crate::MuxError;
 
 /// Request ids of direct calls: strings, so they never meet rmcp's numeric ids in the session.
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// How often a call's broken response stream is resumed before the call fails.
+const MAX_RESUMES: u32 = 3;
+/// The wait before resuming, unless the target's `retry:` field says otherwise.
+const RESUME_DELAY: Duration = Duration::from_millis(100);
+/// The longest wait before resuming, whatever the target says.
+const MAX_RESUME_DELAY: Duration = Duration::from_secs(5);
 
 /// What a failed exchange means for the caller.
 struct Failure {
@@ -171,44 +181,88 @@ impl Upstream {
             }
             Err(e) => return Err(transport(e.to_string(), false)),
         };
-        while let Some(event) = events.next().await {
-            let event = event.map_err(|e| transport(format!("response stream: {e}"), false))?;
-            // Events without data prime the stream for resumption; nothing to read.
-            let Some(data) = event.data.filter(|d| !d.trim().is_empty()) else {
-                continue;
-            };
-            let message = match crate::jsonrpc_parse::server_message(data.as_bytes()) {
-                Ok(m) => m,
-                Err(e) => {
-                    tracing::warn!(mcp_target = %self.name(), error = %e, "unreadable message on the response stream, skipped");
+        // A stream that breaks after an event with an id is resumed where it broke (a GET
+        // with `Last-Event-ID`), as many targets close long streams on purpose (SEP-1699).
+        let mut last_event_id: Option<String> = None;
+        let mut retry = RESUME_DELAY;
+        let mut resumed = 0;
+        loop {
+            let broke = loop {
+                let event = match events.next().await {
+                    None => break "the response stream ended without an answer".to_owned(),
+                    Some(Err(e)) => break format!("the response stream broke: {e}"),
+                    Some(Ok(event)) => event,
+                };
+                if let Some(event_id) = event.id.filter(|i| !i.is_empty()) {
+                    last_event_id = Some(event_id);
+                }
+                if let Some(ms) = event.retry {
+                    retry = Duration::from_millis(ms).min(MAX_RESUME_DELAY);
+                }
+                // Events without data prime the stream for resumption; nothing to read.
+                let Some(data) = event.data.filter(|d| !d.trim().is_empty()) else {
                     continue;
+                };
+                if let Some(answer) = self.on_event(http, route, &data, id, ctx).await {
+                    return answer;
                 }
             };
-            match message {
-                ServerJsonRpcMessage::Notification(n) => {
-                    self.on_notification(n.notification, ctx).await
-                }
-                ServerJsonRpcMessage::Request(r) => {
-                    let answer = self.on_question(r.request, ctx).await;
-                    let reply = match answer {
-                        Ok(result) => ClientJsonRpcMessage::response(result, r.id),
-                        Err(error) => ClientJsonRpcMessage::error(error, Some(r.id)),
-                    };
-                    if let Err(e) = http.post_in_session(route, reply).await {
-                        tracing::warn!(mcp_target = %self.name(), error = %e, "the answer to the target's question was not delivered");
-                    }
-                }
-                other => {
-                    if let Some(answer) = self.answer(other, id) {
-                        return answer;
-                    }
-                }
+            let Some(last) = last_event_id.clone() else {
+                return Err(transport(broke, false));
+            };
+            if resumed == MAX_RESUMES {
+                return Err(transport(
+                    format!("{broke}; resumed {MAX_RESUMES} times already, giving up"),
+                    false,
+                ));
             }
+            resumed += 1;
+            tokio::time::sleep(retry).await;
+            tracing::debug!(mcp_target = %self.name(), last_event_id = %last, "resuming the call's response stream");
+            events = http.resume_in_session(route, &last).await.map_err(|e| {
+                transport(
+                    format!("{broke}; resuming it with Last-Event-ID failed: {e}"),
+                    false,
+                )
+            })?;
         }
-        Err(transport(
-            "the response stream ended without an answer".into(),
-            false,
-        ))
+    }
+
+    /// One message on the call's stream: a notification or question is handled; the call's
+    /// answer is returned.
+    async fn on_event(
+        &self,
+        http: &McpHttpClient,
+        route: &Arc<SessionRoute>,
+        data: &str,
+        id: &RequestId,
+        ctx: Option<&CallContext>,
+    ) -> Option<Result<ServerResult, Failure>> {
+        let message = match crate::jsonrpc_parse::server_message(data.as_bytes()) {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(mcp_target = %self.name(), error = %e, "unreadable message on the response stream, skipped");
+                return None;
+            }
+        };
+        match message {
+            ServerJsonRpcMessage::Notification(n) => {
+                self.on_notification(n.notification, ctx).await;
+                None
+            }
+            ServerJsonRpcMessage::Request(r) => {
+                let answer = self.on_question(r.request, ctx).await;
+                let reply = match answer {
+                    Ok(result) => ClientJsonRpcMessage::response(result, r.id),
+                    Err(error) => ClientJsonRpcMessage::error(error, Some(r.id)),
+                };
+                if let Err(e) = http.post_in_session(route, reply).await {
+                    tracing::warn!(mcp_target = %self.name(), error = %e, "the answer to the target's question was not delivered");
+                }
+                None
+            }
+            other => self.answer(other, id),
+        }
     }
 
     /// The call's answer, if `message` is it.

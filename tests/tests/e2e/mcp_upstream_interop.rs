@@ -36,6 +36,8 @@ pub(crate) const TARGETS: [&str; 3] = ["py-stdio", "py-sse", "py-http"];
 pub(crate) struct PyServer {
     child: Option<Child>,
     transport: &'static str,
+    /// Extra command-line arguments (`--resumable`).
+    args: &'static [&'static str],
     port: u16,
     stderr: Arc<Mutex<String>>,
 }
@@ -43,15 +45,28 @@ pub(crate) struct PyServer {
 impl PyServer {
     /// Starts `mcp_server.py --transport TRANSPORT` (`sse` or `streamable-http`) on a free port.
     async fn start(transport: &'static str) -> PyServer {
-        Self::start_on(transport, free_port()).await
+        Self::start_on(transport, &[], free_port()).await
+    }
+
+    /// Starts `mcp_server.py --transport TRANSPORT ARGS...` on a free port.
+    pub(crate) async fn start_with(
+        transport: &'static str,
+        args: &'static [&'static str],
+    ) -> PyServer {
+        Self::start_on(transport, args, free_port()).await
     }
 
     /// Starts it on `port` and waits (up to [`READY_TIMEOUT`]) until the port accepts.
-    async fn start_on(transport: &'static str, port: u16) -> PyServer {
+    async fn start_on(
+        transport: &'static str,
+        args: &'static [&'static str],
+        port: u16,
+    ) -> PyServer {
         let python = require_mcp_sdk();
         let mut child = Command::new(python)
             .arg(python_script("mcp_server.py"))
             .args(["--transport", transport, "--port", &port.to_string()])
+            .args(args)
             .env("PYTHONUNBUFFERED", "1")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -74,6 +89,7 @@ impl PyServer {
         let mut server = PyServer {
             child: Some(child),
             transport,
+            args,
             port,
             stderr,
         };
@@ -114,7 +130,7 @@ impl PyServer {
     /// the old one's sessions).
     async fn restart(&mut self) {
         self.kill();
-        *self = PyServer::start_on(self.transport, self.port).await;
+        *self = PyServer::start_on(self.transport, self.args, self.port).await;
     }
 
     fn kill(&mut self) {
@@ -125,7 +141,7 @@ impl PyServer {
     }
 
     /// The URL a target is configured with: the SSE stream, or the Streamable HTTP endpoint.
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         let path = if self.transport == "sse" {
             "sse"
         } else {
@@ -262,7 +278,14 @@ async fn python_sdk_servers_on_stdio_sse_and_http_are_listed_and_called() {
         .iter()
         .flat_map(|t| {
             [
-                "chatty", "confirm", "echo", "interest", "progress", "roots", "touch",
+                "chatty",
+                "confirm",
+                "echo",
+                "interest",
+                "interrupted",
+                "progress",
+                "roots",
+                "touch",
             ]
             .map(|tool| format!("{t}_{tool}"))
         })

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use rmcp::model::{
     ClientCapabilities, ClientConfig, ErrorData, GetMeta as _, Implementation, ListRootsResult,
-    LoggingLevel, LoggingMessageNotificationParam, ProtocolVersion,
+    LoggingLevel, LoggingMessageNotificationParam, ProgressNotificationParam, ProtocolVersion,
     ResourceUpdatedNotificationParam, Root, ServerNotification, SetLevelRequestParams,
     SubscribeRequestParams, SubscriptionFilter, UnsubscribeRequestParams,
 };
@@ -23,8 +23,8 @@ use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::{ClientHandler, ServiceExt};
 use serde_json::{json, Value};
 
-use crate::mcp::step;
-use crate::mcp_upstream_interop::{call, federation, text, TARGETS};
+use crate::mcp::{mcp_config, step};
+use crate::mcp_upstream_interop::{call, federation, text, PyServer, TARGETS};
 use e2e::Gateway;
 
 /// The root every recording client reports.
@@ -35,6 +35,7 @@ const ROOT: &str = "file:///work/project";
 struct Recording {
     logs: Arc<Mutex<Vec<LoggingMessageNotificationParam>>>,
     updates: Arc<Mutex<Vec<String>>>,
+    progress: Arc<Mutex<Vec<f64>>>,
     with_roots: bool,
 }
 
@@ -52,6 +53,16 @@ impl Recording {
             .collect()
     }
 
+    fn progress(&self) -> Vec<f64> {
+        let mut seen = self
+            .progress
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        seen.sort_by(f64::total_cmp);
+        seen
+    }
+
     fn updates(&self) -> Vec<String> {
         self.updates
             .lock()
@@ -61,6 +72,17 @@ impl Recording {
 }
 
 impl ClientHandler for Recording {
+    async fn on_progress(
+        &self,
+        params: ProgressNotificationParam,
+        _context: NotificationContext<RoleClient>,
+    ) {
+        self.progress
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(params.progress);
+    }
+
     async fn on_logging_message(
         &self,
         params: LoggingMessageNotificationParam,
@@ -400,4 +422,27 @@ async fn wait_for_interest(c: &Client, gw: &Gateway, target: &str, want: Value) 
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// A Streamable HTTP target that closes a call's response stream midway (SEP-1699: the Python
+/// SDK with an event store) is resumed by the gateway with `Last-Event-ID`: the client gets
+/// every progress notification and the result, none the wiser.
+#[tokio::test]
+async fn a_call_stream_the_target_closes_is_resumed() {
+    let server = PyServer::start_with("streamable-http", &["--resumable"]).await;
+    let targets = format!(
+        "- {{ name: py-resumable, mcp: {{ url: \"{}\" }}, timeout: 20s }}",
+        server.url()
+    );
+    let gw = Gateway::start(&mcp_config("failClosed", &targets)).await;
+    let client = Recording::default();
+    let c = connect(&gw, client.clone()).await;
+    let got = call_text(&c, &gw, "interrupted", json!({"n": 4})).await;
+    assert_eq!(got, "resumed 4", "stderr:\n{}", gw.stderr());
+    wait_until("all four progress notifications", || {
+        client.progress() == [1.0, 2.0, 3.0, 4.0]
+    })
+    .await;
+    let _ = c.cancel().await;
+    drop(server);
 }
