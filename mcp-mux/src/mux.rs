@@ -34,7 +34,11 @@ use crate::upstream::{Retry, TargetState, Upstream};
 use crate::MuxError;
 
 struct Inner {
-    upstreams: Vec<Arc<Upstream>>,
+    /// Shared with the probe of down targets, which ends when the multiplexer is dropped.
+    upstreams: Arc<Vec<Arc<Upstream>>>,
+    /// Started on first use, on the runtime serving it (a multiplexer may be built before any
+    /// runtime exists, as the gateway loads its config first).
+    probe: std::sync::Once,
     failure_mode: FailureMode,
     server_info: Implementation,
     names: NameTable,
@@ -108,7 +112,7 @@ impl MultiplexerBuilder {
         let levels = Arc::new(WantedLevel::default());
         let generation = Arc::new(Generation::default());
         let ttl = self.list_cache_ttl;
-        let upstreams = self
+        let upstreams: Vec<Arc<Upstream>> = self
             .targets
             .into_iter()
             .map(|t| {
@@ -124,7 +128,8 @@ impl MultiplexerBuilder {
             .collect();
         Ok(Multiplexer {
             inner: Arc::new(Inner {
-                upstreams,
+                upstreams: Arc::new(upstreams),
+                probe: std::sync::Once::new(),
                 failure_mode: self.failure_mode,
                 server_info: self.server_info,
                 names: NameTable::default(),
@@ -180,6 +185,16 @@ impl Multiplexer {
         join_all(self.inner.upstreams.iter().map(|u| u.shutdown())).await;
     }
 
+    /// Starts the background probe of down targets ([`crate::upstream::probe`]) once.
+    fn start_probe(&self) {
+        self.inner.probe.call_once(|| {
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                let upstreams = Arc::downgrade(&self.inner.upstreams);
+                runtime.spawn(crate::upstream::probe(upstreams));
+            }
+        });
+    }
+
     fn prefixed(&self) -> bool {
         self.inner.upstreams.len() > 1
     }
@@ -221,6 +236,7 @@ impl Multiplexer {
     /// instructions and serverInfo pass through. Several: instructions concatenated under
     /// `[target]` headings, and the gateway's own serverInfo. Unreachable targets are left out.
     pub async fn server_config(&self) -> ServerConfig {
+        self.start_probe();
         let infos = join_all(self.inner.upstreams.iter().map(|u| u.info())).await;
         let mut caps = ServerCapabilities::builder().enable_tools().build();
         let mut instructions = Vec::new();
@@ -338,6 +354,7 @@ impl Multiplexer {
         request: ClientRequest,
         ctx: &CallContext,
     ) -> Result<ServerResult, ErrorData> {
+        self.start_probe();
         let Some(kind) = self.merged_first_page(&request) else {
             return self.dispatch(request, ctx).await;
         };

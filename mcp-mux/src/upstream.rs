@@ -1,8 +1,10 @@
 //! One target's live connection: connect on first use, reconnect after the
-//! transport dies, send requests with the target's timeout, relay progress,
-//! forward cancellation, and report metrics and up/down state.
+//! transport dies (backing off after failed connects, see [`health`]), send
+//! requests with the target's timeout, relay progress, forward cancellation,
+//! and report metrics and up/down state.
 
 mod direct;
+mod health;
 mod interest;
 
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -27,6 +29,8 @@ use crate::questions::{Asker, QuestionRouter};
 use crate::target::{Client, Target};
 use crate::upstream_client::UpstreamClient;
 use crate::MuxError;
+
+pub(crate) use health::probe;
 
 /// How long a replaced connection gets to shut down (stdio: close stdin,
 /// wait, SIGTERM, SIGKILL — rmcp's sequence) before we stop waiting.
@@ -82,6 +86,14 @@ pub(crate) struct Upstream {
     /// The log level clients want from targets (shared by a multiplexer's targets).
     levels: Arc<WantedLevel>,
     subscriptions: interest::Subscriptions,
+    backoff: health::Backoff,
+}
+
+/// Whether to connect to a target that failed to connect lately.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Attempt {
+    Always,
+    UnlessBackingOff,
 }
 
 /// Whether a failed request may be sent again on a new connection.
@@ -113,6 +125,7 @@ impl Upstream {
             lists: Arc::new(lists),
             levels,
             subscriptions: Default::default(),
+            backoff: Default::default(),
         }
     }
 
@@ -152,6 +165,12 @@ impl Upstream {
     /// The live connection, opening (or re-opening) it if needed. The lock is
     /// held while connecting so concurrent first uses start one process, not many.
     pub(crate) async fn connection(&self) -> Result<Arc<Connection>, MuxError> {
+        self.connect_if(Attempt::Always).await
+    }
+
+    /// Like [`Self::connection`], but `attempt` says whether a target that failed to connect
+    /// lately is tried again now or refused at once (see [`health`]).
+    async fn connect_if(&self, attempt: Attempt) -> Result<Arc<Connection>, MuxError> {
         let mut slot = self.conn.lock().await;
         if let Some(c) = slot.as_ref() {
             if !c.peer.is_transport_closed() {
@@ -160,6 +179,11 @@ impl Upstream {
             tracing::info!(mcp_target = %self.name(), "MCP target transport closed; reconnecting");
             if let Some(old) = slot.take() {
                 tokio::spawn(async move { old.close().await });
+            }
+        }
+        if attempt == Attempt::UnlessBackingOff {
+            if let Some(refusal) = self.backoff.refusal(self.name()) {
+                return Err(refusal);
             }
         }
         let client = UpstreamClient {
@@ -180,21 +204,32 @@ impl Upstream {
                     http,
                 });
                 *slot = Some(conn.clone());
+                self.backoff.succeeded();
                 self.set_up(true);
                 self.renew_interest(&conn);
                 Ok(conn)
             }
             Err(e) => {
-                tracing::warn!(mcp_target = %self.name(), error = %e, "MCP target connect failed");
+                if self.state() == TargetState::Down {
+                    tracing::debug!(mcp_target = %self.name(), error = %e, "MCP target still down");
+                } else {
+                    tracing::warn!(mcp_target = %self.name(), error = %e, "MCP target connect failed");
+                }
+                self.backoff.failed(&e);
                 self.set_up(false);
                 Err(e)
             }
         }
     }
 
-    /// What the target said in `initialize` (connecting if needed).
+    /// What the target said in `initialize` (connecting if needed, unless it is backing off:
+    /// this is asked of every target at once).
     pub(crate) async fn info(&self) -> Result<Option<ServerPeerInfo>, MuxError> {
-        Ok(self.connection().await?.info.clone())
+        Ok(self
+            .connect_if(Attempt::UnlessBackingOff)
+            .await?
+            .info
+            .clone())
     }
 
     /// Drops `conn` if it is still the current one, so the next use reconnects.
@@ -208,8 +243,10 @@ impl Upstream {
         self.set_up(false);
     }
 
-    /// Closes the connection (stdio: the process is stopped and reaped).
+    /// Closes the connection (stdio: the process is stopped and reaped); the probe leaves the
+    /// target alone until it is used again.
     pub(crate) async fn shutdown(&self) {
+        self.state.store(0, Ordering::Relaxed);
         let old = self.conn.lock().await.take();
         if let Some(old) = old {
             old.close().await;
@@ -303,7 +340,16 @@ impl Upstream {
         request: ClientRequest,
         ctx: Option<&CallContext>,
     ) -> (Result<ServerResult, MuxError>, bool) {
-        let conn = match self.connection().await {
+        // A fan-out (a list) does not wait for a target that failed lately; a request for
+        // one target (a call) always tries, so a target that is back serves it at once.
+        let attempt = match &request {
+            ClientRequest::ListToolsRequest(_)
+            | ClientRequest::ListPromptsRequest(_)
+            | ClientRequest::ListResourcesRequest(_)
+            | ClientRequest::ListResourceTemplatesRequest(_) => Attempt::UnlessBackingOff,
+            _ => Attempt::Always,
+        };
+        let conn = match self.connect_if(attempt).await {
             Ok(c) => c,
             Err(e) => return (Err(e), false),
         };

@@ -140,13 +140,21 @@ pub(crate) async fn serve_mcp<H>(handler: H) -> String
 where
     H: ServerHandler + Clone + Send + Sync + 'static,
 {
+    serve_mcp_on(handler, "127.0.0.1:0").await
+}
+
+/// Serves `handler` over Streamable HTTP at `/mcp` on `addr`; returns its URL.
+pub(crate) async fn serve_mcp_on<H>(handler: H, addr: &str) -> String
+where
+    H: ServerHandler + Clone + Send + Sync + 'static,
+{
     let svc = StreamableHttpService::new(
         move || Ok(handler.clone()),
         LocalSessionManager::default().into(),
         StreamableHttpServerConfig::default(),
     );
     let app = axum::Router::new().nest_service("/mcp", svc);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+    let listener = tokio::net::TcpListener::bind(addr)
         .await
         .expect("bind a loopback MCP server");
     let addr = listener.local_addr().expect("local addr");

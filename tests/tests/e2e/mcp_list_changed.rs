@@ -20,7 +20,7 @@ use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::{ClientHandler, ServerHandler, ServiceExt};
 use serde_json::json;
 
-use crate::mcp::{demo_target, mcp_config, serve_mcp, step};
+use crate::mcp::{demo_target, mcp_config, serve_mcp, serve_mcp_on, step};
 use e2e::Gateway;
 
 /// An MCP server whose tool `grow` adds a tool `extra_N` and announces the change.
@@ -401,4 +401,58 @@ async fn a_get_stream_resumes_after_its_last_event() {
         !missed.contains(&format!("id: {last}\n")),
         "not replayed twice: {missed}"
     );
+}
+
+/// A target that is down when first used is probed in the background: once it listens, the
+/// gateway connects on its own, tells clients the lists changed, and lists its tools.
+#[tokio::test]
+async fn a_target_that_comes_up_later_is_announced() {
+    let port = e2e::free_port();
+    let targets = format!(
+        "{}\n- {{ name: growing, mcp: {{ url: \"http://127.0.0.1:{port}/mcp\" }}, timeout: 10s }}",
+        demo_target()
+    );
+    let gw = Gateway::start(&mcp_config("failOpen", &targets)).await;
+    let watching = Watching::default();
+    let transport = StreamableHttpClientTransport::from_uri(gw.url("/mcp"));
+    let client = step("initialize", watching.clone().serve(transport))
+        .await
+        .unwrap_or_else(|e| panic!("initialize: {e}\n{}", gw.stderr()));
+    let names = |tools: Vec<rmcp::model::Tool>| -> Vec<String> {
+        tools.into_iter().map(|t| t.name.to_string()).collect()
+    };
+    let before = step("tools/list", client.list_all_tools())
+        .await
+        .expect("list");
+    assert!(!names(before).iter().any(|n| n.starts_with("growing_")));
+    assert_eq!(watching.changes.load(Ordering::SeqCst), 0);
+
+    let notified = watching.notify.notified();
+    serve_mcp_on(
+        Growing {
+            extra: Arc::new(AtomicUsize::new(0)),
+        },
+        &format!("127.0.0.1:{port}"),
+    )
+    .await;
+    let heard = tokio::time::timeout(Duration::from_secs(10), async {
+        if watching.changes.load(Ordering::SeqCst) == 0 {
+            notified.await;
+        }
+    })
+    .await;
+    assert!(
+        heard.is_ok(),
+        "no list change announced when the target came up\n{}",
+        gw.stderr()
+    );
+    let after = step("tools/list", client.list_all_tools())
+        .await
+        .expect("list");
+    assert!(
+        names(after).contains(&"growing_grow".to_owned()),
+        "{}",
+        gw.stderr()
+    );
+    let _ = client.cancel().await;
 }

@@ -1,0 +1,155 @@
+//! Targets that are down: fail fast, and come back on their own.
+//!
+//! After a failed connect, a target is not tried again by every list (each would wait for the
+//! connect to fail, a timeout for a blackholed host, and a list waits for its slowest target)
+//! but after a backoff (1 s, doubling, at most [`MAX_BACKOFF`]); lists in between skip it at
+//! once with the last error. A request for that target alone (a call) still tries. A probe
+//! task per multiplexer ([`probe`]) reconnects such targets when their backoff is over, and
+//! re-opens connections whose transport closed while idle (a stdio process that exited), so
+//! a target that comes back joins the merged lists (and clients are told) without waiting for
+//! a request. The first reconnect after a live connection died is immediate: only failed
+//! connects are backed off.
+
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::{Duration, Instant};
+
+use futures_util::future::join_all;
+
+use super::{TargetState, Upstream};
+use crate::MuxError;
+
+/// The first wait after a failed connect.
+const FIRST_BACKOFF: Duration = Duration::from_secs(1);
+/// The longest wait between connect attempts.
+pub(crate) const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// How often the probe looks at the targets.
+const PROBE_EVERY: Duration = Duration::from_millis(500);
+
+/// Failed connects of one target, and when the next attempt is due.
+#[derive(Default)]
+pub(crate) struct Backoff(Mutex<Option<Failing>>);
+
+struct Failing {
+    failures: u32,
+    next_attempt: Instant,
+    last_error: String,
+}
+
+impl Backoff {
+    fn lock(&self) -> MutexGuard<'_, Option<Failing>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The error to fail with at once, if the target is failing and not due yet.
+    pub(crate) fn refusal(&self, target: &str) -> Option<MuxError> {
+        let guard = self.lock();
+        let failing = guard.as_ref()?;
+        let wait = failing
+            .next_attempt
+            .checked_duration_since(Instant::now())?;
+        Some(MuxError::Connect {
+            target: target.to_owned(),
+            message: format!(
+                "down ({}); next attempt in {} ms",
+                failing.last_error,
+                wait.as_millis()
+            ),
+        })
+    }
+
+    /// Records a failed connect.
+    pub(crate) fn failed(&self, error: &MuxError) {
+        let mut guard = self.lock();
+        let failures = guard.as_ref().map_or(0, |f| f.failures) + 1;
+        let wait = FIRST_BACKOFF
+            .saturating_mul(1 << (failures - 1).min(16))
+            .min(MAX_BACKOFF);
+        *guard = Some(Failing {
+            failures,
+            next_attempt: Instant::now() + wait,
+            last_error: match error {
+                MuxError::Connect { message, .. } => message.clone(),
+                other => other.to_string(),
+            },
+        });
+    }
+
+    /// Records a successful connect.
+    pub(crate) fn succeeded(&self) {
+        *self.lock() = None;
+    }
+
+    /// Whether a failed target's next attempt is due.
+    fn due(&self) -> bool {
+        self.lock()
+            .as_ref()
+            .is_some_and(|f| f.next_attempt <= Instant::now())
+    }
+}
+
+impl Upstream {
+    /// Whether the probe should connect this target now: it failed and its wait is over, or
+    /// its live connection's transport closed.
+    async fn needs_probe(&self) -> bool {
+        match self.state() {
+            TargetState::Idle => false,
+            TargetState::Down => self.backoff.due(),
+            TargetState::Up => {
+                let slot = self.conn.lock().await;
+                slot.as_ref().is_some_and(|c| c.peer.is_transport_closed())
+            }
+        }
+    }
+}
+
+/// Probes `upstreams` until the multiplexer that owns them is dropped.
+pub(crate) async fn probe(upstreams: Weak<Vec<Arc<Upstream>>>) {
+    loop {
+        tokio::time::sleep(PROBE_EVERY).await;
+        let Some(upstreams) = upstreams.upgrade() else {
+            return;
+        };
+        let mut due = Vec::new();
+        for up in upstreams.iter() {
+            if up.needs_probe().await {
+                due.push(up.clone());
+            }
+        }
+        drop(upstreams);
+        // A failure is logged and backed off by `connection` itself.
+        join_all(due.iter().map(|up| up.connection())).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failed_connects_back_off_until_one_succeeds() {
+        let backoff = Backoff::default();
+        assert!(backoff.refusal("t").is_none(), "never failed");
+        let error = MuxError::Connect {
+            target: "t".into(),
+            message: "connection refused".into(),
+        };
+        backoff.failed(&error);
+        let refusal = backoff.refusal("t").expect("backing off");
+        assert!(
+            refusal.to_string().contains("connection refused"),
+            "{refusal}"
+        );
+        assert!(!backoff.due());
+        for _ in 0..10 {
+            backoff.failed(&error);
+        }
+        let wait = backoff
+            .lock()
+            .as_ref()
+            .map(|f| f.next_attempt - Instant::now())
+            .unwrap_or_default();
+        assert!(wait <= MAX_BACKOFF, "{wait:?}");
+        backoff.succeeded();
+        assert!(backoff.refusal("t").is_none());
+    }
+}
