@@ -353,7 +353,13 @@ impl Upstream {
             Ok(c) => c,
             Err(e) => return (Err(e), false),
         };
-        if let (ClientRequest::CallToolRequest(_), Some(http)) = (&request, &conn.http) {
+        let direct = matches!(
+            request,
+            ClientRequest::CallToolRequest(_)
+                | ClientRequest::GetPromptRequest(_)
+                | ClientRequest::ReadResourceRequest(_)
+        );
+        if let (true, Some(http)) = (direct, &conn.http) {
             if let Some(route) = http.session_route() {
                 return self.call_direct(&conn, http, &route, request, ctx).await;
             }

@@ -1,4 +1,5 @@
-//! `tools/call` sent straight to an `mcp` (Streamable HTTP) target from the caller's own task.
+//! `tools/call`, `prompts/get` and `resources/read` sent straight to an `mcp` (Streamable HTTP)
+//! target from the caller's own task.
 //!
 //! rmcp's client hands every request through its service loop and its transport worker (two
 //! tasks, four channel hops, a spawned task per response stream) before and after the HTTP
@@ -58,7 +59,7 @@ struct Failure {
 }
 
 impl Upstream {
-    /// Sends `request` (a `tools/call`) within `route`'s session; the flag says whether it
+    /// Sends `request` (a call, prompt or read) within `route`'s session; the flag says whether it
     /// reached the target (see [`Upstream::request_once`]).
     pub(super) async fn call_direct(
         &self,
@@ -290,7 +291,7 @@ impl Upstream {
         Failure {
             error: MuxError::Transport {
                 target: self.name().to_owned(),
-                message: format!("unexpected answer to tools/call: {what}"),
+                message: format!("unexpected answer: {what}"),
             },
             unsent: false,
         }

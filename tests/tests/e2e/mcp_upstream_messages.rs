@@ -12,8 +12,9 @@ use std::time::Duration;
 use rmcp::model::{
     ClientCapabilities, ClientConfig, ErrorData, GetMeta as _, Implementation, ListRootsResult,
     LoggingLevel, LoggingMessageNotificationParam, ProgressNotificationParam, ProtocolVersion,
-    ResourceUpdatedNotificationParam, Root, ServerNotification, SetLevelRequestParams,
-    SubscribeRequestParams, SubscriptionFilter, UnsubscribeRequestParams,
+    ReadResourceRequestParams, ResourceContents, ResourceUpdatedNotificationParam, Root,
+    ServerNotification, SetLevelRequestParams, SubscribeRequestParams, SubscriptionFilter,
+    UnsubscribeRequestParams,
 };
 use rmcp::service::{
     ClientLifecycleMode, ClientServiceExt, NotificationContext, RequestContext, RoleClient,
@@ -264,6 +265,19 @@ async fn resource_updates_reach_only_the_sessions_subscribed() {
             .map(|r| r.uri.clone())
             .find(|u| u.contains(target))
             .unwrap_or_else(|| panic!("{target}'s resource in {resources:?}"));
+        // Read through the gateway (for py-http, POSTed straight from the request's task).
+        let read = step(
+            "read",
+            a.read_resource(ReadResourceRequestParams::new(&exposed)),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("resources/read: {e}\nstderr:\n{}", f.gw.stderr()));
+        match read.contents.as_slice() {
+            [ResourceContents::TextResourceContents { uri, text, .. }] => {
+                assert_eq!((uri.as_str(), text.as_str()), (exposed.as_str(), "hello"));
+            }
+            other => panic!("{target}: unexpected contents {other:?}"),
+        }
         for c in [&a, &b] {
             step(
                 "subscribe",
