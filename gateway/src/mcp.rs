@@ -137,6 +137,7 @@ pub fn backend(
         mux,
         HttpFrontConfig {
             allowed_origins: config.allowed_origins.clone(),
+            allowed_hosts: config.allowed_hosts.clone(),
             session_key: Some(session_key.unwrap_or_else(process_session_key)),
             session_max_age: config
                 .session_max_age

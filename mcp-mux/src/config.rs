@@ -40,6 +40,11 @@ pub struct McpBackendConfig {
     /// is refused. `["*"]` allows all.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub allowed_origins: Vec<String>,
+    /// `Host` header values allowed (`mcp.example.com` on any port, `localhost:8080`,
+    /// `[::1]:*`). When set, a request for any other host is refused with 421, which stops
+    /// DNS rebinding against a gateway that browsers can reach. Default: not checked.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_hosts: Vec<String>,
     /// How long a session id stays valid after `initialize` (`30m`, `24h`; default 24h). Ids
     /// are sealed, not stored, so this is an absolute lifetime rather than an idle timeout:
     /// after it the client gets 404 and initializes again, as the spec expects.

@@ -27,6 +27,7 @@
 
 mod body;
 mod era;
+mod host;
 mod interest;
 mod legacy_sse;
 mod listen;
@@ -65,6 +66,8 @@ use crate::Multiplexer;
 pub struct HttpFrontConfig {
     /// Browser origins allowed (`https://app.example`, `http://localhost:*`, `*`).
     pub allowed_origins: Vec<String>,
+    /// `Host` values allowed (`mcp.example.com`, `localhost:8080`); empty: not checked.
+    pub allowed_hosts: Vec<String>,
     /// Seals session ids; replicas with the same key share sessions. `None`: a
     /// random key, so sessions live only as long as this process.
     pub session_key: Option<[u8; 32]>,
@@ -78,6 +81,7 @@ impl Default for HttpFrontConfig {
     fn default() -> Self {
         Self {
             allowed_origins: Vec::new(),
+            allowed_hosts: Vec::new(),
             session_key: None,
             session_max_age: Duration::from_secs(24 * 3600),
             scope: String::new(),
@@ -93,6 +97,7 @@ type Inflight = Mutex<HashMap<(String, RequestId), CancellationToken>>;
 pub struct HttpFront {
     mux: Multiplexer,
     origins: origin::OriginPolicy,
+    hosts: host::HostPolicy,
     sessions: SessionSealer,
     inflight: Arc<Inflight>,
     answers: Arc<PendingAnswers>,
@@ -111,6 +116,7 @@ impl HttpFront {
         Self {
             mux,
             origins: origin::OriginPolicy::new(&config.allowed_origins),
+            hosts: host::HostPolicy::new(&config.allowed_hosts),
             sessions: SessionSealer::new(key, &config.scope, config.session_max_age),
             inflight: Arc::default(),
             answers: Arc::default(),
@@ -128,6 +134,13 @@ impl HttpFront {
 
     /// Serves one HTTP request whose body has been read (and size-limited) by the caller.
     pub async fn serve(&self, req: Request<Bytes>) -> Reply {
+        if let Err(host) = self.hosts.check(req.headers(), req.uri()) {
+            tracing::info!(%host, "MCP request refused: host not allowed");
+            return plain(
+                StatusCode::MISDIRECTED_REQUEST,
+                "Misdirected Request: Host not allowed",
+            );
+        }
         if let Err(origin) = self.origins.check(req.headers()) {
             tracing::info!(%origin, "MCP request refused: origin not allowed");
             return plain(StatusCode::FORBIDDEN, "Forbidden: Origin not allowed");

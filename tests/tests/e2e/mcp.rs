@@ -738,3 +738,27 @@ async fn origins_are_refused_unless_allowed() {
     let (status, _, body) = raw_post(&gw, &[JSON, ACCEPT_BOTH, evil], INITIALIZE).await;
     assert_eq!(status, 403, "an origin not in the list: {body}");
 }
+
+/// With `allowedHosts`, a request naming another host (DNS rebinding: the attacker's name
+/// resolving to the gateway) is refused with 421; without it, any host passes.
+#[tokio::test]
+async fn hosts_are_checked_when_configured() {
+    let gw = demo_only().await;
+    let rebound = ("host", "attacker.example");
+    let (status, _, body) = raw_post(&gw, &[JSON, ACCEPT_BOTH, rebound], INITIALIZE).await;
+    assert_eq!(status, 200, "no allowedHosts: not checked: {body}");
+
+    let checked = mcp_config("failOpen", &demo_target()).replace(
+        "    failureMode: failOpen\n",
+        "    failureMode: failOpen\n    allowedHosts: [\"mcp.example.com\", \"localhost:*\"]\n",
+    );
+    let gw = Gateway::start(&checked).await;
+    let (status, _, body) = raw_post(&gw, &[JSON, ACCEPT_BOTH, rebound], INITIALIZE).await;
+    assert_eq!(status, 421, "{body}");
+    assert!(body.contains("Host not allowed"), "{body}");
+    for host in ["mcp.example.com", "localhost:8123"] {
+        let (status, _, body) =
+            raw_post(&gw, &[JSON, ACCEPT_BOTH, ("host", host)], INITIALIZE).await;
+        assert_eq!(status, 200, "{host}: {body}");
+    }
+}
