@@ -113,6 +113,10 @@ pub struct StdioTargetConfig {
     /// Extra environment variables (the rest is inherited).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub env: BTreeMap<String, String>,
+    /// Stop the process after this long without a request to it (`10m`); it starts again on
+    /// the next use. Default: it runs until the gateway stops or the config drops it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_timeout: Option<Duration>,
 }
 
 /// `mcp: { url, headers }` and `sse: { url, headers }`.

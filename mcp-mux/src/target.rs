@@ -80,6 +80,8 @@ pub struct Target {
     pub(crate) kind: TargetKind,
     pub(crate) timeout: Option<Duration>,
     pub(crate) filter: ToolFilter,
+    /// Stop the connection (a stdio process) after this long without a request.
+    pub(crate) idle_timeout: Option<Duration>,
 }
 
 impl Target {
@@ -93,6 +95,7 @@ impl Target {
             kind,
             timeout: None,
             filter: ToolFilter::default(),
+            idle_timeout: None,
         })
     }
 
@@ -166,6 +169,7 @@ impl Target {
                 for (k, v) in &s.env {
                     t = t.with_env(k, v);
                 }
+                t.idle_timeout = s.idle_timeout.map(|d| d.0);
                 t
             }
             TargetKindConfig::Mcp(h) => {
@@ -202,6 +206,13 @@ impl Target {
     fn apply_common(&mut self, cfg: &TargetConfig) {
         self.timeout = cfg.timeout.map(|d| d.0);
         self.filter = cfg.tools.clone().unwrap_or_default();
+    }
+
+    /// Stops the target's connection (a stdio process) after `idle` without a request; the
+    /// next use starts it again.
+    pub fn with_idle_timeout(mut self, idle: Duration) -> Self {
+        self.idle_timeout = Some(idle);
+        self
     }
 
     /// Adds an environment variable for a stdio target (ignored by other kinds).

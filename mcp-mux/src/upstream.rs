@@ -87,6 +87,7 @@ pub(crate) struct Upstream {
     levels: Arc<WantedLevel>,
     subscriptions: interest::Subscriptions,
     backoff: health::Backoff,
+    usage: health::Usage,
 }
 
 /// Whether to connect to a target that failed to connect lately.
@@ -126,6 +127,7 @@ impl Upstream {
             levels,
             subscriptions: Default::default(),
             backoff: Default::default(),
+            usage: Default::default(),
         }
     }
 
@@ -204,6 +206,7 @@ impl Upstream {
                     http,
                 });
                 *slot = Some(conn.clone());
+                self.usage.touch();
                 self.backoff.succeeded();
                 self.set_up(true);
                 self.renew_interest(&conn);
@@ -349,6 +352,7 @@ impl Upstream {
             | ClientRequest::ListResourceTemplatesRequest(_) => Attempt::UnlessBackingOff,
             _ => Attempt::Always,
         };
+        let _in_flight = self.usage.begin();
         let conn = match self.connect_if(attempt).await {
             Ok(c) => c,
             Err(e) => return (Err(e), false),

@@ -9,8 +9,12 @@
 //! a target that comes back joins the merged lists (and clients are told) without waiting for
 //! a request. The first reconnect after a live connection died is immediate: only failed
 //! connects are backed off.
+//!
+//! The probe also stops the connection of a target with an `idleTimeout` (a stdio process)
+//! that has had no request for that long and none in flight; the next use starts it again.
 
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
@@ -87,7 +91,74 @@ impl Backoff {
     }
 }
 
+/// Milliseconds since this process first asked: a clock that fits in an atomic.
+fn now_ms() -> u64 {
+    static BASE: OnceLock<Instant> = OnceLock::new();
+    u64::try_from(BASE.get_or_init(Instant::now).elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+/// When a target was last used, and how many of its requests are in flight.
+#[derive(Default)]
+pub(crate) struct Usage {
+    last_ms: AtomicU64,
+    in_flight: AtomicUsize,
+}
+
+/// One request in flight, counted until dropped.
+pub(crate) struct InFlight<'a>(&'a Usage);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.last_ms.store(now_ms(), Ordering::Relaxed);
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Usage {
+    /// Counts a request from now until the guard is dropped.
+    pub(crate) fn begin(&self) -> InFlight<'_> {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        self.touch();
+        InFlight(self)
+    }
+
+    /// Notes a use now (a new connection counts as one).
+    pub(crate) fn touch(&self) {
+        self.last_ms.store(now_ms(), Ordering::Relaxed);
+    }
+
+    /// Whether nothing used the target for `idle` and nothing is in flight.
+    fn idle_for(&self, idle: Duration) -> bool {
+        let quiet = now_ms().saturating_sub(self.last_ms.load(Ordering::Relaxed));
+        self.in_flight.load(Ordering::Relaxed) == 0 && u128::from(quiet) >= idle.as_millis()
+    }
+}
+
 impl Upstream {
+    /// Stops the connection if the target has an idle timeout and has been idle that long.
+    async fn stop_if_idle(&self) {
+        let Some(idle) = self.target.idle_timeout else {
+            return;
+        };
+        if !self.usage.idle_for(idle) {
+            return;
+        }
+        let stopped = {
+            let mut slot = self.conn.lock().await;
+            // Checked again under the lock: a request may have connected meanwhile.
+            if !self.usage.idle_for(idle) {
+                return;
+            }
+            slot.take()
+        };
+        if let Some(conn) = stopped {
+            tracing::info!(mcp_target = %self.name(), ?idle, "MCP target idle; stopped (it starts again on the next use)");
+            // Idle, not down: nothing to announce, and the probe leaves it alone.
+            self.state.store(0, Ordering::Relaxed);
+            conn.close().await;
+        }
+    }
+
     /// Whether the probe should connect this target now: it failed and its wait is over, or
     /// its live connection's transport closed.
     async fn needs_probe(&self) -> bool {
@@ -115,9 +186,10 @@ pub(crate) async fn probe(upstreams: Weak<Vec<Arc<Upstream>>>) {
                 due.push(up.clone());
             }
         }
-        drop(upstreams);
         // A failure is logged and backed off by `connection` itself.
         join_all(due.iter().map(|up| up.connection())).await;
+        join_all(upstreams.iter().map(|up| up.stop_if_idle())).await;
+        drop(upstreams);
     }
 }
 

@@ -762,3 +762,29 @@ async fn hosts_are_checked_when_configured() {
         assert_eq!(status, 200, "{host}: {body}");
     }
 }
+
+/// A stdio target with `idleTimeout` is stopped (and reaped) after that long without a
+/// request, and started again by the next call.
+#[tokio::test]
+async fn an_idle_stdio_target_is_stopped_and_started_again_on_use() {
+    let target = format!(
+        "- {{ name: demo, stdio: {{ cmd: \"{}\", idleTimeout: 1s }} }}",
+        workspace_bin("mcp-mux-demo-stdio").display()
+    );
+    let gw = Gateway::start(&mcp_config("failOpen", &target)).await;
+    let c = connect(&gw).await;
+    let first = pid_of(&call_ok(&c, "pid", json!({})).await);
+    assert!(process_alive(first), "the demo process {first} runs");
+    assert!(
+        e2e::eventually(std::time::Duration::from_secs(10), || async {
+            process_reaped(first)
+        })
+        .await,
+        "the idle demo process {first} was not stopped\n{}",
+        gw.stderr()
+    );
+    assert!(gw.stderr().contains("MCP target idle"), "{}", gw.stderr());
+    let second = pid_of(&call_ok(&c, "pid", json!({})).await);
+    assert_ne!(first, second, "a new process serves the next call");
+    let _ = c.cancel().await;
+}
