@@ -68,6 +68,21 @@ pub enum FailureMode {
     FailClosed,
 }
 
+/// Which protocol era the gateway speaks to a target.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum TargetEra {
+    /// `initialize` first, which every 2025-era and dual-era server takes (and which never
+    /// stalls a legacy server on an unknown method); a server that refuses it is asked
+    /// `server/discover` (2026-07-28). The era that worked is tried first on reconnects.
+    #[default]
+    Auto,
+    /// Always the `initialize` handshake and sessions (2025-11-25 and older).
+    Legacy,
+    /// Always `server/discover` and per-request metadata (2026-07-28).
+    Modern,
+}
+
 /// One MCP target. Exactly one of `stdio`, `mcp`, `sse`, `openapi`, `a2a` is set.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -90,6 +105,9 @@ pub struct TargetConfig {
     /// An A2A agent's skills exposed as tools (built by the `a2a` crate).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub a2a: Option<A2aTargetConfig>,
+    /// Which protocol era to speak to the target (`auto` by default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub era: Option<TargetEra>,
     /// Longest wait for the handshake and for each request to this target.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<Duration>,
@@ -201,7 +219,14 @@ impl McpBackendConfig {
             if !seen.insert(t.name.as_str()) {
                 return Err(MuxError::DuplicateTarget(t.name.clone()));
             }
-            t.kind()?;
+            if matches!(t.kind()?, TargetKindConfig::Sse(_)) && t.era == Some(TargetEra::Modern) {
+                return Err(MuxError::InvalidTarget {
+                    target: t.name.clone(),
+                    message: "era: modern cannot apply to an `sse` target (HTTP+SSE is a \
+                              2024-11-05 transport); use `mcp` for a 2026-07-28 server"
+                        .into(),
+                });
+            }
         }
         Ok(())
     }

@@ -40,7 +40,7 @@ mod target;
 mod upstream;
 mod upstream_client;
 
-pub use config::{FailureMode, McpBackendConfig, TargetConfig};
+pub use config::{FailureMode, McpBackendConfig, TargetConfig, TargetEra};
 pub use context::{CallContext, CallRecord, Downstream, RecordSlot, StreamDownstream};
 pub use error::MuxError;
 pub use filter::ToolFilter;

@@ -12,13 +12,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::{HeaderName, HeaderValue};
-use rmcp::service::{RoleClient, RunningService};
+use rmcp::model::ProtocolVersion;
+use rmcp::service::{ClientLifecycleMode, ClientServiceExt as _, RoleClient, RunningService};
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
 use rmcp::{ServerHandler, ServiceExt};
 use tokio::io::{AsyncBufReadExt, BufReader, DuplexStream};
 
-use crate::config::{TargetConfig, TargetKindConfig};
+use crate::config::{TargetConfig, TargetEra, TargetKindConfig};
 use crate::filter::ToolFilter;
 use crate::http_client::McpHttpClient;
 use crate::naming::validate_target_name;
@@ -82,6 +83,7 @@ pub struct Target {
     pub(crate) filter: ToolFilter,
     /// Stop the connection (a stdio process) after this long without a request.
     pub(crate) idle_timeout: Option<Duration>,
+    pub(crate) era: TargetEra,
 }
 
 impl Target {
@@ -96,6 +98,7 @@ impl Target {
             timeout: None,
             filter: ToolFilter::default(),
             idle_timeout: None,
+            era: TargetEra::Auto,
         })
     }
 
@@ -205,6 +208,7 @@ impl Target {
 
     fn apply_common(&mut self, cfg: &TargetConfig) {
         self.timeout = cfg.timeout.map(|d| d.0);
+        self.era = cfg.era.unwrap_or_default();
         self.filter = cfg.tools.clone().unwrap_or_default();
     }
 
@@ -258,14 +262,63 @@ impl Target {
         &self.name
     }
 
-    /// Opens a new MCP session (legacy `initialize` handshake) to the target; for `mcp`
-    /// targets, also the HTTP client that can join it (`upstream::direct`).
+    /// Sets the protocol era spoken to the target (default [`TargetEra::Auto`]).
+    pub fn with_era(mut self, era: TargetEra) -> Self {
+        self.era = era;
+        self
+    }
+
+    /// Opens a new MCP session to the target in its era; for `mcp` targets, also the HTTP
+    /// client that can join a legacy session (`upstream::direct`). With [`TargetEra::Auto`],
+    /// `first` is tried first (the era that worked last time) and then the other; the era
+    /// that worked is returned.
     pub(crate) async fn connect(
         &self,
         client: UpstreamClient,
+        first: Lifecycle,
+    ) -> Result<(Client, Option<McpHttpClient>, Lifecycle), MuxError> {
+        let order = match (self.era, &self.kind) {
+            // HTTP+SSE is a 2024-11-05 transport: there is no modern way to speak it.
+            (_, TargetKind::Sse { .. }) | (TargetEra::Legacy, _) => vec![Lifecycle::Legacy],
+            (TargetEra::Modern, _) => vec![Lifecycle::Modern],
+            (TargetEra::Auto, _) => vec![first, first.other()],
+        };
+        let mut failures = Vec::new();
+        for lifecycle in order {
+            match self.connect_once(client.clone(), lifecycle).await {
+                Ok((running, http)) => {
+                    if !failures.is_empty() {
+                        tracing::info!(mcp_target = %self.name, era = lifecycle.name(), "MCP target speaks the {} era", lifecycle.name());
+                    }
+                    return Ok((running, http, lifecycle));
+                }
+                // A process that cannot start, or a host that does not answer in time, will
+                // not do better in the other era.
+                Err(e @ (MuxError::Spawn { .. } | MuxError::Timeout { .. })) => return Err(e),
+                Err(e) => failures.push((lifecycle, e)),
+            }
+        }
+        let message = failures
+            .iter()
+            .map(|(lifecycle, e)| match e {
+                MuxError::Connect { message, .. } => format!("{}: {message}", lifecycle.name()),
+                other => format!("{}: {other}", lifecycle.name()),
+            })
+            .collect::<Vec<_>>()
+            .join("; then ");
+        Err(MuxError::Connect {
+            target: self.name.clone(),
+            message,
+        })
+    }
+
+    async fn connect_once(
+        &self,
+        client: UpstreamClient,
+        lifecycle: Lifecycle,
     ) -> Result<(Client, Option<McpHttpClient>), MuxError> {
         let timeout = self.timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT);
-        let fut = self.connect_inner(client);
+        let fut = self.connect_inner(client, lifecycle);
         match tokio::time::timeout(timeout, fut).await {
             Ok(r) => r,
             Err(_) => Err(MuxError::Timeout {
@@ -278,6 +331,7 @@ impl Target {
     async fn connect_inner(
         &self,
         client: UpstreamClient,
+        lifecycle: Lifecycle,
     ) -> Result<(Client, Option<McpHttpClient>), MuxError> {
         let connect_err = |e: rmcp::service::ClientInitializeError| MuxError::Connect {
             target: self.name.clone(),
@@ -307,7 +361,10 @@ impl Target {
                     });
                 }
                 let transport = ordered(transport, &client);
-                let running = client.serve(transport).await.map_err(connect_err)?;
+                let running = lifecycle
+                    .serve(client, transport)
+                    .await
+                    .map_err(connect_err)?;
                 Ok((running, None))
             }
             TargetKind::Http { url, headers } => {
@@ -318,7 +375,10 @@ impl Target {
                 let http = McpHttpClient::new(connect_timeout);
                 let transport = StreamableHttpClientTransport::with_client(http.clone(), cfg);
                 let transport = ordered(transport, &client);
-                let running = client.serve(transport).await.map_err(connect_err)?;
+                let running = lifecycle
+                    .serve(client, transport)
+                    .await
+                    .map_err(connect_err)?;
                 Ok((running, Some(http)))
             }
             TargetKind::Sse { url, headers } => {
@@ -341,7 +401,10 @@ impl Target {
                 let (client_io, server_io) = tokio::io::duplex(DUPLEX_BUFFER);
                 factory(server_io);
                 let transport = ordered(client_io, &client);
-                let running = client.serve(transport).await.map_err(connect_err)?;
+                let running = lifecycle
+                    .serve(client, transport)
+                    .await
+                    .map_err(connect_err)?;
                 Ok((running, None))
             }
         }
@@ -382,5 +445,48 @@ fn unsupported(cfg: &TargetConfig, kind: &'static str) -> MuxError {
     MuxError::Unsupported {
         target: cfg.name.clone(),
         kind,
+    }
+}
+
+/// How a connection opens: `initialize` (2025 era) or `server/discover` (2026-07-28).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Lifecycle {
+    Legacy,
+    Modern,
+}
+
+impl Lifecycle {
+    fn other(self) -> Self {
+        match self {
+            Self::Legacy => Self::Modern,
+            Self::Modern => Self::Legacy,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Legacy => "legacy (initialize)",
+            Self::Modern => "2026-07-28 (server/discover)",
+        }
+    }
+
+    async fn serve<T, E, A>(
+        self,
+        client: UpstreamClient,
+        transport: T,
+    ) -> Result<Client, rmcp::service::ClientInitializeError>
+    where
+        T: IntoTransport<RoleClient, E, A>,
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        match self {
+            Self::Legacy => client.serve(transport).await,
+            Self::Modern => {
+                let mode = ClientLifecycleMode::Discover {
+                    preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+                };
+                client.serve_with_lifecycle(transport, mode).await
+            }
+        }
     }
 }

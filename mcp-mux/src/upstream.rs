@@ -26,7 +26,7 @@ use crate::metrics::{MuxMetrics, Outcome};
 use crate::notices::{Changed, Notices};
 use crate::progress::ProgressRouter;
 use crate::questions::{Asker, QuestionRouter};
-use crate::target::{Client, Target};
+use crate::target::{Client, Lifecycle, Target};
 use crate::upstream_client::UpstreamClient;
 use crate::MuxError;
 
@@ -88,6 +88,8 @@ pub(crate) struct Upstream {
     subscriptions: interest::Subscriptions,
     backoff: health::Backoff,
     usage: health::Usage,
+    /// The era the last connection spoke (0: none yet, 1: legacy, 2: modern).
+    era_seen: AtomicU8,
 }
 
 /// Whether to connect to a target that failed to connect lately.
@@ -128,6 +130,7 @@ impl Upstream {
             subscriptions: Default::default(),
             backoff: Default::default(),
             usage: Default::default(),
+            era_seen: AtomicU8::new(0),
         }
     }
 
@@ -164,6 +167,22 @@ impl Upstream {
         }
     }
 
+    /// The era to try first: the one that worked last time, else legacy.
+    fn lifecycle(&self) -> Lifecycle {
+        match self.era_seen.load(Ordering::Relaxed) {
+            2 => Lifecycle::Modern,
+            _ => Lifecycle::Legacy,
+        }
+    }
+
+    fn remember(&self, lifecycle: Lifecycle) {
+        let seen = match lifecycle {
+            Lifecycle::Legacy => 1,
+            Lifecycle::Modern => 2,
+        };
+        self.era_seen.store(seen, Ordering::Relaxed);
+    }
+
     /// The live connection, opening (or re-opening) it if needed. The lock is
     /// held while connecting so concurrent first uses start one process, not many.
     pub(crate) async fn connection(&self) -> Result<Arc<Connection>, MuxError> {
@@ -197,8 +216,9 @@ impl Upstream {
         };
         // A new connection may be a new server: nothing listed before still holds.
         self.lists.clear(None);
-        match self.target.connect(client).await {
-            Ok((running, http)) => {
+        match self.target.connect(client, self.lifecycle()).await {
+            Ok((running, http, lifecycle)) => {
+                self.remember(lifecycle);
                 let conn = Arc::new(Connection {
                     peer: running.peer().clone(),
                     info: running.peer().peer_info().map(|i| (*i).clone()),

@@ -17,6 +17,7 @@ mod mcp_https;
 mod mcp_interop;
 mod mcp_list_changed;
 mod mcp_modern_interop;
+mod mcp_modern_upstream;
 mod mcp_openapi;
 mod mcp_openapi_url;
 mod mcp_questions;
