@@ -6,6 +6,7 @@
 //! client. Targets connect on first use and reconnect after their transport
 //! dies.
 
+mod bridge;
 mod interest;
 
 use std::sync::{Arc, RwLock};
@@ -441,6 +442,13 @@ impl Multiplexer {
         }
     }
 
+    /// Whether `up` may answer with `input_required` that the gateway must do with the client
+    /// (a 2026-07-28 target, a 2025-era client; see [`bridge`]). The request is then kept for
+    /// the rounds; otherwise it is not copied.
+    fn may_ask_for_input(&self, up: &Upstream, ctx: &CallContext) -> bool {
+        up.may_speak_modern() && bridge::client_is_legacy(ctx)
+    }
+
     /// `completion/complete`, routed to the target that owns the prompt or resource.
     pub async fn complete(
         &self,
@@ -551,6 +559,7 @@ impl Multiplexer {
         // The downstream `_meta` (progress token, protocol keys) belongs to the
         // downstream hop; rmcp sets the upstream's own.
         request.meta = None;
+        let again = self.may_ask_for_input(up, context).then(|| request.clone());
         let r = up
             .request(
                 ClientRequest::CallToolRequest(Request::new(request)),
@@ -559,6 +568,13 @@ impl Multiplexer {
                 Retry::IfUnsent,
             )
             .await?;
+        let r = match again {
+            Some(params) => {
+                let request = ClientRequest::CallToolRequest(Request::new(params));
+                bridge::complete(up, request, "tools/call", r, context).await?
+            }
+            None => r,
+        };
         match r {
             ServerResult::CallToolResult(_)
             | ServerResult::InputRequiredResult(_)
@@ -615,6 +631,7 @@ impl Multiplexer {
         context.routed_to(up.name());
         request.name = original;
         request.meta = None;
+        let again = self.may_ask_for_input(up, context).then(|| request.clone());
         let r = up
             .request(
                 ClientRequest::GetPromptRequest(Request::new(request)),
@@ -623,6 +640,13 @@ impl Multiplexer {
                 Retry::Idempotent,
             )
             .await?;
+        let r = match again {
+            Some(params) => {
+                let request = ClientRequest::GetPromptRequest(Request::new(params));
+                bridge::complete(up, request, "prompts/get", r, context).await?
+            }
+            None => r,
+        };
         match r {
             ServerResult::GetPromptResult(_) | ServerResult::InputRequiredResult(_) => Ok(r),
             _ => Err(unexpected(up.name(), "prompts/get")),
@@ -691,6 +715,7 @@ impl Multiplexer {
         context.routed_to(up.name());
         request.uri = original;
         request.meta = None;
+        let again = self.may_ask_for_input(up, context).then(|| request.clone());
         let r = up
             .request(
                 ClientRequest::ReadResourceRequest(Request::new(request)),
@@ -699,6 +724,13 @@ impl Multiplexer {
                 Retry::Idempotent,
             )
             .await?;
+        let r = match again {
+            Some(params) => {
+                let request = ClientRequest::ReadResourceRequest(Request::new(params));
+                bridge::complete(up, request, "resources/read", r, context).await?
+            }
+            None => r,
+        };
         match r {
             ServerResult::ReadResourceResult(mut r) => {
                 for c in &mut r.contents {

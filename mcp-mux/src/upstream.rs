@@ -175,6 +175,12 @@ impl Upstream {
         }
     }
 
+    /// Whether the target may speak the 2026-07-28 era: it did last time, or it has not been
+    /// connected yet.
+    pub(crate) fn may_speak_modern(&self) -> bool {
+        self.era_seen.load(Ordering::Relaxed) != 1
+    }
+
     fn remember(&self, lifecycle: Lifecycle) {
         let seen = match lifecycle {
             Lifecycle::Legacy => 1,

@@ -2,17 +2,21 @@
 //! with `era: auto` (the default) the gateway finds that out when `initialize` is refused,
 //! speaks `server/discover` and per-request metadata to it, and serves it to a 2025-era
 //! client like any other target; `era: legacy` fails it clearly, `era: modern` skips the try.
+//! Its `input_required` answers are done with a 2025-era client as questions on the call's
+//! stream, the answers going back in the call sent again.
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ErrorCode, ErrorData,
-    InitializeRequestParams, InitializeResult, ListToolsResult, PaginatedRequestParams,
-    ServerCapabilities, ServerConfig, Tool,
+    CallToolRequestParams, CallToolResponse, CallToolResult, ClientCapabilities, ClientConfig,
+    ContentBlock, ElicitRequestParams, ElicitResult, ElicitationAction, ErrorCode, ErrorData,
+    Implementation, InitializeRequestParams, InitializeResult, InputRequest, InputRequiredResult,
+    ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
 };
-use rmcp::service::{RequestContext, RoleServer};
+use rmcp::service::{RequestContext, RoleClient, RoleServer};
 use rmcp::transport::StreamableHttpClientTransport;
-use rmcp::{ServerHandler, ServiceExt};
+use rmcp::{ClientHandler, ServerHandler, ServiceExt};
 use serde_json::json;
 
 use crate::mcp::{demo_target, mcp_config, serve_mcp, step};
@@ -59,9 +63,35 @@ impl ServerHandler for ModernOnly {
 
     async fn call_tool(
         &self,
-        _request: CallToolRequestParams,
+        request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
+        if request.name == "confirm" {
+            // Round 1 asks; round 2 (the answer and our state echoed) completes.
+            if request.request_state.as_deref() == Some("asked-once") {
+                let answer = request
+                    .input_responses
+                    .as_ref()
+                    .and_then(|r| r.get("q"))
+                    .and_then(|a| a["content"]["answer"].as_str())
+                    .unwrap_or("no answer")
+                    .to_owned();
+                return Ok(CallToolResult::success(vec![ContentBlock::text(format!(
+                    "confirmed: {answer}"
+                ))])
+                .into());
+            }
+            let question: InputRequest = serde_json::from_value(json!({
+                "method": "elicitation/create",
+                "params": {"mode": "form", "message": "proceed?", "requestedSchema": {
+                    "type": "object", "properties": {"answer": {"type": "string"}},
+                    "required": ["answer"]}}}))
+            .map_err(|e| ErrorData::internal_error(e.to_string(), None))?;
+            return Ok(CallToolResponse::InputRequired(InputRequiredResult::new(
+                Some(BTreeMap::from([("q".to_owned(), question)])),
+                Some("asked-once".to_owned()),
+            )));
+        }
         let version = context
             .protocol_version()
             .map(|v| v.to_string())
@@ -139,4 +169,66 @@ async fn a_modern_only_target_is_found_out_and_served_to_legacy_clients() {
         "names the target: {err}"
     );
     let _ = client.cancel().await;
+}
+
+/// A 2025-era client that answers every form elicitation with `{answer: yes}`.
+#[derive(Clone, Default)]
+struct SaysYes {
+    asked: Arc<Mutex<Vec<String>>>,
+}
+
+impl ClientHandler for SaysYes {
+    async fn create_elicitation(
+        &self,
+        request: ElicitRequestParams,
+        _context: RequestContext<RoleClient>,
+    ) -> Result<ElicitResult, ErrorData> {
+        if let ElicitRequestParams::FormElicitationParams { message, .. } = &request {
+            self.asked
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(message.clone());
+        }
+        Ok(ElicitResult::new(ElicitationAction::Accept).with_content(json!({"answer": "yes"})))
+    }
+
+    fn get_info(&self) -> ClientConfig {
+        let caps = ClientCapabilities::builder().enable_elicitation().build();
+        ClientConfig::new(caps, Implementation::new("says-yes", "1.0.0"))
+    }
+}
+
+#[tokio::test]
+async fn a_modern_targets_input_rounds_are_asked_of_a_legacy_client() {
+    let url = serve_mcp(ModernOnly).await;
+    let gw = gateway(None, &url).await;
+    let client = SaysYes::default();
+    let transport = StreamableHttpClientTransport::from_uri(gw.url("/mcp"));
+    let c = step("initialize", client.clone().serve(transport))
+        .await
+        .unwrap_or_else(|e| panic!("initialize: {e}\n{}", gw.stderr()));
+    let r = step(
+        "modern_confirm",
+        c.call_tool(CallToolRequestParams::new("modern_confirm")),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("call: {e}\n{}", gw.stderr()));
+    let text = r
+        .content
+        .first()
+        .and_then(|c| c.as_text())
+        .map(|t| t.text.clone());
+    assert_eq!(
+        text.as_deref(),
+        Some("confirmed: yes"),
+        "{r:?}\n{}",
+        gw.stderr()
+    );
+    let asked = client
+        .asked
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    assert_eq!(asked, ["proceed?"], "the client was asked once");
+    let _ = c.cancel().await;
 }
