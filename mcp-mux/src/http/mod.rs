@@ -34,6 +34,7 @@ mod listen;
 pub(crate) mod mrtr;
 mod origin;
 mod prefs;
+mod reply;
 mod resume;
 pub mod session;
 
@@ -46,7 +47,7 @@ use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use rmcp::model::GetMeta as _;
 use rmcp::model::{
     ClientJsonRpcMessage, ClientNotification, ClientRequest, DiscoverResult, ErrorData,
-    InitializeRequestParams, JsonRpcError, RequestId, ServerJsonRpcMessage, ServerResult,
+    InitializeRequestParams, RequestId, ServerJsonRpcMessage, ServerResult,
 };
 use rmcp::ServerHandler as _;
 use tokio::sync::{mpsc, oneshot};
@@ -54,6 +55,9 @@ use tokio_util::sync::CancellationToken;
 
 pub use body::ResponseBody;
 use era::{Era, Refusal};
+use reply::{
+    accepted, json_reply, jsonrpc_refusal, plain, respond, result_reply, sse_reply, Finish, Reply,
+};
 pub use session::{SessionClaims, SessionSealer};
 
 use crate::answers::{Delivery, PendingAnswers};
@@ -106,8 +110,6 @@ pub struct HttpFront {
     prefs: Arc<prefs::SessionPrefs>,
     replays: Arc<resume::Replays>,
 }
-
-type Reply = Response<ResponseBody>;
 
 impl HttpFront {
     /// An endpoint serving `mux`.
@@ -569,72 +571,6 @@ fn record_of(message: &ClientJsonRpcMessage) -> CallRecord {
     }
 }
 
-/// How a request's task delivers its final message.
-enum Finish {
-    /// To the one response of the request.
-    Direct(oneshot::Sender<ServerJsonRpcMessage>, RequestId),
-    /// To the response of the call's current round (see [`mrtr`]).
-    Rounds(Arc<mrtr::Rounds>),
-}
-
-impl Finish {
-    fn send(self, message: impl FnOnce(RequestId) -> ServerJsonRpcMessage) {
-        match self {
-            Self::Direct(tx, id) => {
-                let _ = tx.send(message(id));
-            }
-            Self::Rounds(rounds) => rounds.finish(message),
-        }
-    }
-}
-
-/// The response of one request (or round): JSON when the final message comes
-/// first, else SSE from the first notification on, ending with the final
-/// message. `guard` cancels the request if the client goes away before that,
-/// unless the stream is `resumable` (a legacy session's, see [`resume`]): then
-/// only if nobody resumes it in time.
-async fn respond(
-    era: &Era,
-    mut notes: mpsc::UnboundedReceiver<ServerJsonRpcMessage>,
-    mut result: oneshot::Receiver<ServerJsonRpcMessage>,
-    guard: tokio_util::sync::DropGuard,
-    resumable: Option<(&Arc<resume::Replays>, Arc<str>)>,
-) -> Reply {
-    tokio::select! {
-        biased;
-        done = &mut result => {
-            let Ok(msg) = done else {
-                return jsonrpc_refusal(StatusCode::INTERNAL_SERVER_ERROR, None,
-                    ErrorData::internal_error("the request's task ended without a result", None));
-            };
-            let mut queued = VecDeque::new();
-            while let Ok(m) = notes.try_recv() {
-                queued.push_back(body::sse_event(&m));
-            }
-            guard.disarm();
-            if queued.is_empty() {
-                let status = match &msg {
-                    ServerJsonRpcMessage::Error(e) => era::error_status(e.error.code, era),
-                    _ => StatusCode::OK,
-                };
-                return json_reply(status, &msg);
-            }
-            queued.push_back(body::sse_event(&msg));
-            let (_, never) = oneshot::channel();
-            sse_reply(body::SseStream::new(queued, notes, never, CancellationToken::new().drop_guard()))
-        }
-        Some(first) = notes.recv() => {
-            if let Some((replays, session)) = resumable {
-                let (replay, events) = replays.open(&session);
-                tokio::spawn(resume::pump(replays.clone(), replay, first, notes, result, guard));
-                return sse_reply(body::SseStream::events(VecDeque::new(), events));
-            }
-            let queued = VecDeque::from([body::sse_event(&first)]);
-            sse_reply(body::SseStream::new(queued, notes, result, guard))
-        }
-    }
-}
-
 /// The `requestState` and `inputResponses` of a retried MRTR request.
 fn mrtr_retry(request: &ClientRequest) -> Option<(&str, Option<&rmcp::model::InputResponses>)> {
     let (state, responses) = match request {
@@ -717,69 +653,4 @@ fn accepts(headers: &http::HeaderMap, media: &str) -> bool {
 
 fn header_str<'a>(headers: &'a http::HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
-}
-
-fn plain(status: StatusCode, text: &'static str) -> Reply {
-    let mut r = Response::new(ResponseBody::full(text));
-    *r.status_mut() = status;
-    r.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
-    r
-}
-
-fn accepted() -> Reply {
-    let mut r = Response::new(ResponseBody::empty());
-    *r.status_mut() = StatusCode::ACCEPTED;
-    r
-}
-
-/// The plain JSON reply of a request answered without a stream.
-fn result_reply(era: &Era, id: RequestId, result: Result<ServerResult, ErrorData>) -> Reply {
-    match result {
-        Ok(mut r) => {
-            era::shape_result(&mut r, era);
-            json_reply(StatusCode::OK, &ServerJsonRpcMessage::response(r, id))
-        }
-        Err(mut e) => {
-            era::shape_error(&mut e, era);
-            json_reply(
-                era::error_status(e.code, era),
-                &ServerJsonRpcMessage::error(e, Some(id)),
-            )
-        }
-    }
-}
-
-fn json_reply(status: StatusCode, msg: &ServerJsonRpcMessage) -> Reply {
-    let body = serde_json::to_vec(msg).unwrap_or_default();
-    let mut r = Response::new(ResponseBody::full(body));
-    *r.status_mut() = status;
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    r
-}
-
-fn jsonrpc_refusal(status: StatusCode, id: Option<RequestId>, error: ErrorData) -> Reply {
-    let body = serde_json::to_vec(&JsonRpcError::new(id, error)).unwrap_or_default();
-    let mut r = Response::new(ResponseBody::full(body));
-    *r.status_mut() = status;
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    r
-}
-
-fn sse_reply(stream: body::SseStream) -> Reply {
-    let mut r = Response::new(ResponseBody::sse(stream));
-    let h = r.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/event-stream"),
-    );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
-    r
 }
