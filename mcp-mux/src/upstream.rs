@@ -6,6 +6,7 @@
 mod direct;
 mod health;
 mod interest;
+mod listen;
 
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
@@ -64,6 +65,8 @@ pub(crate) struct Connection {
     running: tokio::sync::Mutex<Client>,
     /// `mcp` targets: the HTTP client of the session, for direct calls (`upstream::direct`).
     http: Option<McpHttpClient>,
+    /// Opened with `server/discover` (2026-07-28) rather than `initialize`.
+    modern: bool,
 }
 
 impl Connection {
@@ -90,6 +93,7 @@ pub(crate) struct Upstream {
     usage: health::Usage,
     /// The era the last connection spoke (0: none yet, 1: legacy, 2: modern).
     era_seen: AtomicU8,
+    listening: listen::Listening,
 }
 
 /// Whether to connect to a target that failed to connect lately.
@@ -131,6 +135,7 @@ impl Upstream {
             backoff: Default::default(),
             usage: Default::default(),
             era_seen: AtomicU8::new(0),
+            listening: Default::default(),
         }
     }
 
@@ -230,6 +235,7 @@ impl Upstream {
                     info: running.peer().peer_info().map(|i| (*i).clone()),
                     running: tokio::sync::Mutex::new(running),
                     http,
+                    modern: lifecycle == Lifecycle::Modern,
                 });
                 *slot = Some(conn.clone());
                 self.usage.touch();

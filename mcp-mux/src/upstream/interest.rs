@@ -43,7 +43,7 @@ impl Connection {
 }
 
 impl Upstream {
-    fn lock_subscriptions(&self) -> std::sync::MutexGuard<'_, HashMap<String, usize>> {
+    pub(super) fn lock_subscriptions(&self) -> std::sync::MutexGuard<'_, HashMap<String, usize>> {
         self.subscriptions.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -51,7 +51,8 @@ impl Upstream {
     /// asked when it connects ([`Self::renew_interest`]).
     pub(crate) async fn set_level_if_connected(&self, level: LoggingLevel) -> Result<(), MuxError> {
         let conn = self.conn.lock().await.clone();
-        if !conn.is_some_and(|c| !c.peer.is_transport_closed() && c.logs()) {
+        // A 2026-07-28 connection has no setLevel: the level goes in each request's `_meta`.
+        if !conn.is_some_and(|c| !c.peer.is_transport_closed() && c.logs() && !c.modern) {
             return Ok(());
         }
         let request =
@@ -78,6 +79,10 @@ impl Upstream {
         if !first {
             return Ok(());
         }
+        if let Some(conn) = self.modern_connection().await {
+            self.relisten(&conn);
+            return Ok(());
+        }
         let request =
             ClientRequest::SubscribeRequest(Request::new(SubscribeRequestParams::new(uri)));
         let result = self
@@ -94,11 +99,21 @@ impl Upstream {
         if !self.release(uri) {
             return Ok(());
         }
+        if let Some(conn) = self.modern_connection().await {
+            self.relisten(&conn);
+            return Ok(());
+        }
         let request =
             ClientRequest::UnsubscribeRequest(Request::new(UnsubscribeRequestParams::new(uri)));
         self.request(request, "resources/unsubscribe", None, Retry::Idempotent)
             .await
             .map(drop)
+    }
+
+    /// The live connection if it speaks the 2026-07-28 era (subscriptions go on its listen
+    /// stream, not in `resources/subscribe`).
+    async fn modern_connection(&self) -> Option<std::sync::Arc<Connection>> {
+        self.connection().await.ok().filter(|c| c.modern)
     }
 
     /// Drops one hold on `uri`; true when it was the last.
@@ -121,6 +136,11 @@ impl Upstream {
     /// subscriptions. In the background, so connecting waits for none of it; a failure is
     /// logged (the client will miss messages or updates, not a call).
     pub(super) fn renew_interest(&self, conn: &Connection) {
+        self.relisten(conn);
+        if conn.modern {
+            // Its log level travels with each request, its subscriptions on the listen stream.
+            return;
+        }
         let level = self.levels.get().filter(|_| conn.logs());
         let uris: Vec<String> = if conn.takes_subscriptions() {
             self.lock_subscriptions().keys().cloned().collect()

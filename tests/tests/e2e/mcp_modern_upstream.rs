@@ -5,6 +5,8 @@
 //! Its `input_required` answers are done with a 2025-era client as questions on the call's
 //! stream, the answers going back in the call sent again.
 
+#![allow(deprecated)] // A 2025-era client's `resources/subscribe`, on purpose.
+
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
@@ -12,9 +14,14 @@ use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ClientCapabilities, ClientConfig,
     ContentBlock, ElicitRequestParams, ElicitResult, ElicitationAction, ErrorCode, ErrorData,
     Implementation, InitializeRequestParams, InitializeResult, InputRequest, InputRequiredResult,
-    ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
+    ListResourcesResult, ListToolsResult, PaginatedRequestParams, Resource,
+    ResourceUpdatedNotificationParam, ServerCapabilities, ServerConfig, SubscribeRequestParams,
+    SubscriptionFilter, Tool,
 };
-use rmcp::service::{RequestContext, RoleClient, RoleServer};
+use rmcp::service::{
+    NotificationContext, RequestContext, RoleClient, RoleServer, SubscriptionContext,
+    SubscriptionSink,
+};
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::{ClientHandler, ServerHandler, ServiceExt};
 use serde_json::json;
@@ -22,13 +29,50 @@ use serde_json::json;
 use crate::mcp::{demo_target, mcp_config, serve_mcp, step};
 use e2e::Gateway;
 
-/// An MCP server of the 2026-07-28 era only: `initialize` is not part of it.
-#[derive(Clone)]
-struct ModernOnly;
+/// An MCP server of the 2026-07-28 era only: `initialize` is not part of it. Tools `hello`,
+/// `confirm` (an input round), `grow` (announces a tool list change) and `touch` (announces
+/// that `note://x` changed) on its `subscriptions/listen` streams.
+#[derive(Clone, Default)]
+struct ModernOnly {
+    listeners: Arc<Mutex<Vec<SubscriptionSink>>>,
+}
 
 impl ServerHandler for ModernOnly {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+        ServerConfig::new(
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_tool_list_changed()
+                .enable_resources()
+                .enable_resources_subscribe()
+                .build(),
+        )
+    }
+
+    fn accepted_subscription_filter(
+        &self,
+        requested: &SubscriptionFilter,
+    ) -> Option<SubscriptionFilter> {
+        Some(requested.clone())
+    }
+
+    async fn listen(&self, context: SubscriptionContext) -> Result<(), ErrorData> {
+        self.listeners
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(context.sink().clone());
+        context.cancelled().await;
+        Ok(())
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        Ok(ListResourcesResult::with_all_items(vec![Resource::new(
+            "note://x", "x",
+        )]))
     }
 
     async fn initialize(
@@ -66,6 +110,21 @@ impl ServerHandler for ModernOnly {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
+        let listeners = self
+            .listeners
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if request.name == "grow" || request.name == "touch" {
+            for sink in listeners {
+                let _ = if request.name == "grow" {
+                    sink.notify_tool_list_changed().await
+                } else {
+                    sink.notify_resource_updated("note://x").await
+                };
+            }
+            return Ok(CallToolResult::success(vec![ContentBlock::text("done")]).into());
+        }
         if request.name == "confirm" {
             // Round 1 asks; round 2 (the answer and our state echoed) completes.
             if request.request_state.as_deref() == Some("asked-once") {
@@ -114,7 +173,7 @@ async fn gateway(era: Option<&str>, url: &str) -> Gateway {
 
 #[tokio::test]
 async fn a_modern_only_target_is_found_out_and_served_to_legacy_clients() {
-    let url = serve_mcp(ModernOnly).await;
+    let url = serve_mcp(ModernOnly::default()).await;
     for era in [None, Some("modern")] {
         let gw = gateway(era, &url).await;
         let transport = StreamableHttpClientTransport::from_uri(gw.url("/mcp"));
@@ -175,9 +234,26 @@ async fn a_modern_only_target_is_found_out_and_served_to_legacy_clients() {
 #[derive(Clone, Default)]
 struct SaysYes {
     asked: Arc<Mutex<Vec<String>>>,
+    list_changes: Arc<Mutex<usize>>,
+    updates: Arc<Mutex<Vec<String>>>,
 }
 
 impl ClientHandler for SaysYes {
+    async fn on_tool_list_changed(&self, _context: NotificationContext<RoleClient>) {
+        *self.list_changes.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+    }
+
+    async fn on_resource_updated(
+        &self,
+        params: ResourceUpdatedNotificationParam,
+        _context: NotificationContext<RoleClient>,
+    ) {
+        self.updates
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(params.uri);
+    }
+
     async fn create_elicitation(
         &self,
         request: ElicitRequestParams,
@@ -200,7 +276,7 @@ impl ClientHandler for SaysYes {
 
 #[tokio::test]
 async fn a_modern_targets_input_rounds_are_asked_of_a_legacy_client() {
-    let url = serve_mcp(ModernOnly).await;
+    let url = serve_mcp(ModernOnly::default()).await;
     let gw = gateway(None, &url).await;
     let client = SaysYes::default();
     let transport = StreamableHttpClientTransport::from_uri(gw.url("/mcp"));
@@ -230,5 +306,73 @@ async fn a_modern_targets_input_rounds_are_asked_of_a_legacy_client() {
         .unwrap_or_else(|e| e.into_inner())
         .clone();
     assert_eq!(asked, ["proceed?"], "the client was asked once");
+    let _ = c.cancel().await;
+}
+
+/// Waits (at most 10 s) until `done` holds.
+async fn wait_until(what: &str, gw: &Gateway, mut done: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !done() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}\n{}",
+            gw.stderr()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// A modern target's list changes and resource updates come on the listen stream the gateway
+/// keeps open with it, and reach a 2025-era client on its GET stream.
+#[tokio::test]
+async fn a_modern_targets_notifications_reach_a_legacy_client() {
+    let url = serve_mcp(ModernOnly::default()).await;
+    let gw = gateway(None, &url).await;
+    let client = SaysYes::default();
+    let transport = StreamableHttpClientTransport::from_uri(gw.url("/mcp"));
+    let c = step("initialize", client.clone().serve(transport))
+        .await
+        .unwrap_or_else(|e| panic!("initialize: {e}\n{}", gw.stderr()));
+    // Let the client open its GET stream and the gateway its listen stream.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    step(
+        "modern_grow",
+        c.call_tool(CallToolRequestParams::new("modern_grow")),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("grow: {e}\n{}", gw.stderr()));
+    wait_until("the tool list change", &gw, || {
+        *client
+            .list_changes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            > 0
+    })
+    .await;
+
+    let uri = "switchboard+modern:note://x";
+    step(
+        "subscribe",
+        c.peer().subscribe(SubscribeRequestParams::new(uri)),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("subscribe: {e}\n{}", gw.stderr()));
+    // The subscription replaces the gateway's listen stream with one naming the resource.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    step(
+        "modern_touch",
+        c.call_tool(CallToolRequestParams::new("modern_touch")),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("touch: {e}\n{}", gw.stderr()));
+    wait_until("the resource update", &gw, || {
+        client
+            .updates
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .any(|u| u == uri)
+    })
+    .await;
     let _ = c.cancel().await;
 }
