@@ -12,7 +12,9 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rmcp::model::{CancelledNotificationParam, ClientRequest, ServerPeerInfo, ServerResult};
+use rmcp::model::{
+    CancelledNotificationParam, ClientRequest, GetMeta as _, ServerPeerInfo, ServerResult,
+};
 use rmcp::service::{PeerRequestOptions, RoleClient};
 
 use crate::context::CallContext;
@@ -22,7 +24,7 @@ use tracing::Instrument as _;
 use crate::http_client::McpHttpClient;
 use crate::list_cache::ListCache;
 use crate::lists::ListKind;
-use crate::logging::WantedLevel;
+use crate::logging::{LogInterest, WantedLevel};
 use crate::metrics::{MuxMetrics, Outcome};
 use crate::notices::{Changed, Notices};
 use crate::progress::ProgressRouter;
@@ -409,6 +411,14 @@ impl Upstream {
             Some(t) => PeerRequestOptions::with_timeout(t),
             None => PeerRequestOptions::no_options(),
         };
+        let mut request = request;
+        if conn.modern {
+            // A 2026-07-28 target sends log messages only when the request asks, at its level.
+            if let Some(LogInterest::AtLeast(level)) = ctx.map(|c| c.log_interest) {
+                #[allow(deprecated)]
+                request.get_meta_mut().set_log_level(level);
+            }
+        }
         let handle = match conn.peer.send_request_with_option(request, options).await {
             Ok(h) => h,
             Err(e) => {

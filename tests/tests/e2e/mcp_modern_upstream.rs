@@ -14,9 +14,9 @@ use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ClientCapabilities, ClientConfig,
     ContentBlock, ElicitRequestParams, ElicitResult, ElicitationAction, ErrorCode, ErrorData,
     Implementation, InitializeRequestParams, InitializeResult, InputRequest, InputRequiredResult,
-    ListResourcesResult, ListToolsResult, PaginatedRequestParams, Resource,
-    ResourceUpdatedNotificationParam, ServerCapabilities, ServerConfig, SubscribeRequestParams,
-    SubscriptionFilter, Tool,
+    ListResourcesResult, ListToolsResult, LoggingLevel, LoggingMessageNotificationParam,
+    PaginatedRequestParams, Resource, ResourceUpdatedNotificationParam, ServerCapabilities,
+    ServerConfig, SetLevelRequestParams, SubscribeRequestParams, SubscriptionFilter, Tool,
 };
 use rmcp::service::{
     NotificationContext, RequestContext, RoleClient, RoleServer, SubscriptionContext,
@@ -115,6 +115,23 @@ impl ServerHandler for ModernOnly {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone();
+        if request.name == "chatty" {
+            // As the 2026-07-28 revision says: log messages only when the request asks, and
+            // only at or above the level it names.
+            if let Some(wanted) = context.meta.log_level() {
+                let rank = |l: LoggingLevel| l as u8;
+                for (level, text) in [
+                    (LoggingLevel::Info, "chatty info"),
+                    (LoggingLevel::Warning, "chatty warning"),
+                ] {
+                    if rank(level) >= rank(wanted) {
+                        let message = LoggingMessageNotificationParam::new(level, json!(text));
+                        let _ = context.peer.notify_logging_message(message).await;
+                    }
+                }
+            }
+            return Ok(CallToolResult::success(vec![ContentBlock::text("chatted")]).into());
+        }
         if request.name == "grow" || request.name == "touch" {
             for sink in listeners {
                 let _ = if request.name == "grow" {
@@ -236,9 +253,22 @@ struct SaysYes {
     asked: Arc<Mutex<Vec<String>>>,
     list_changes: Arc<Mutex<usize>>,
     updates: Arc<Mutex<Vec<String>>>,
+    logs: Arc<Mutex<Vec<String>>>,
 }
 
 impl ClientHandler for SaysYes {
+    async fn on_logging_message(
+        &self,
+        params: LoggingMessageNotificationParam,
+        _context: NotificationContext<RoleClient>,
+    ) {
+        let text = params.data.as_str().unwrap_or_default().to_owned();
+        self.logs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(text);
+    }
+
     async fn on_tool_list_changed(&self, _context: NotificationContext<RoleClient>) {
         *self.list_changes.lock().unwrap_or_else(|e| e.into_inner()) += 1;
     }
@@ -374,5 +404,47 @@ async fn a_modern_targets_notifications_reach_a_legacy_client() {
             .any(|u| u == uri)
     })
     .await;
+    let _ = c.cancel().await;
+}
+
+/// A 2025-era client's `logging/setLevel` reaches a 2026-07-28 target as the `logLevel` of each
+/// request, so the target sends what the client asked for, and only that.
+#[tokio::test]
+async fn a_legacy_clients_log_level_goes_with_each_request_to_a_modern_target() {
+    let url = serve_mcp(ModernOnly::default()).await;
+    let gw = gateway(None, &url).await;
+    let client = SaysYes::default();
+    let transport = StreamableHttpClientTransport::from_uri(gw.url("/mcp"));
+    let c = step("initialize", client.clone().serve(transport))
+        .await
+        .unwrap_or_else(|e| panic!("initialize: {e}\n{}", gw.stderr()));
+    step(
+        "set level",
+        c.peer()
+            .set_level(SetLevelRequestParams::new(LoggingLevel::Warning)),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("setLevel: {e}\n{}", gw.stderr()));
+    step(
+        "modern_chatty",
+        c.call_tool(CallToolRequestParams::new("modern_chatty")),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("chatty: {e}\n{}", gw.stderr()));
+    wait_until("the warning", &gw, || {
+        !client
+            .logs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_empty()
+    })
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let logs = client
+        .logs
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    assert_eq!(logs, ["chatty warning"], "{}", gw.stderr());
     let _ = c.cancel().await;
 }
