@@ -31,11 +31,15 @@ pub(crate) const RESUME_WINDOW: Duration = Duration::from_secs(30);
 const MAX_KEPT_EVENTS: usize = 256;
 /// Most bytes of events kept per stream.
 const MAX_KEPT_BYTES: usize = 1 << 20;
+/// Most streams kept per endpoint: beyond it, ended streams are forgotten early, oldest
+/// first (a busy endpoint would otherwise hold every call's events for the whole window).
+const MAX_STREAMS: usize = 4096;
 
 /// The resumable streams of one endpoint.
 pub(crate) struct Replays {
     inner: Mutex<Streams>,
     window: Duration,
+    max_streams: usize,
 }
 
 struct Streams {
@@ -76,6 +80,7 @@ impl Replays {
                 next_id: seed,
             }),
             window,
+            max_streams: MAX_STREAMS,
         }
     }
 
@@ -89,7 +94,7 @@ impl Replays {
         let mut streams = self.lock();
         let now = Instant::now();
         while let Some(&(at, id)) = streams.ending.front() {
-            if at > now {
+            if at > now && streams.by_id.len() < self.max_streams {
                 break;
             }
             streams.ending.pop_front();
@@ -352,6 +357,35 @@ mod tests {
         tokio::time::sleep(Duration::from_secs(2)).await;
         task.await.expect("pump");
         assert!(cancel.is_cancelled(), "abandoned: the request is cancelled");
+    }
+
+    #[tokio::test]
+    async fn ended_streams_are_forgotten_early_when_there_are_too_many() {
+        let mut replays = Replays::default();
+        replays.max_streams = 2;
+        let (first, _rx) = replays.open("s");
+        first.push(&message(1));
+        replays.retire(&first);
+        let first_event = format!("{}-1", first.id);
+        let (live, _live_rx) = replays.open("s");
+        live.push(&message(1));
+        assert!(
+            replays.resume("s", &first_event).is_ok(),
+            "two streams: both kept"
+        );
+        let (_third, _third_rx) = replays.open("s");
+        assert!(
+            matches!(
+                replays.resume("s", &first_event),
+                Err(ResumeError::Unknown(..))
+            ),
+            "the ended one made room"
+        );
+        let live_event = format!("{}-1", live.id);
+        assert!(
+            replays.resume("s", &live_event).is_ok(),
+            "live streams stay"
+        );
     }
 
     #[tokio::test]
