@@ -361,8 +361,10 @@ mod tests {
 
     #[tokio::test]
     async fn ended_streams_are_forgotten_early_when_there_are_too_many() {
-        let mut replays = Replays::default();
-        replays.max_streams = 2;
+        let replays = Replays {
+            max_streams: 2,
+            ..Replays::default()
+        };
         let (first, _rx) = replays.open("s");
         first.push(&message(1));
         replays.retire(&first);
