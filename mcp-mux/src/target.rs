@@ -276,7 +276,7 @@ impl Target {
         &self,
         client: UpstreamClient,
         first: Lifecycle,
-    ) -> Result<(Client, Option<McpHttpClient>, Lifecycle), MuxError> {
+    ) -> Result<Opened, MuxError> {
         let order = match (self.era, &self.kind) {
             // HTTP+SSE is a 2024-11-05 transport: there is no modern way to speak it.
             (_, TargetKind::Sse { .. }) | (TargetEra::Legacy, _) => vec![Lifecycle::Legacy],
@@ -286,11 +286,12 @@ impl Target {
         let mut failures = Vec::new();
         for lifecycle in order {
             match self.connect_once(client.clone(), lifecycle).await {
-                Ok((running, http)) => {
+                Ok(mut opened) => {
+                    opened.lifecycle = lifecycle;
                     if !failures.is_empty() {
                         tracing::info!(mcp_target = %self.name, era = lifecycle.name(), "MCP target speaks the {} era", lifecycle.name());
                     }
-                    return Ok((running, http, lifecycle));
+                    return Ok(opened);
                 }
                 // A process that cannot start, or a host that does not answer in time, will
                 // not do better in the other era.
@@ -316,7 +317,7 @@ impl Target {
         &self,
         client: UpstreamClient,
         lifecycle: Lifecycle,
-    ) -> Result<(Client, Option<McpHttpClient>), MuxError> {
+    ) -> Result<Opened, MuxError> {
         let timeout = self.timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT);
         let fut = self.connect_inner(client, lifecycle);
         match tokio::time::timeout(timeout, fut).await {
@@ -332,7 +333,13 @@ impl Target {
         &self,
         client: UpstreamClient,
         lifecycle: Lifecycle,
-    ) -> Result<(Client, Option<McpHttpClient>), MuxError> {
+    ) -> Result<Opened, MuxError> {
+        let opened = |running, http, pid| Opened {
+            running,
+            http,
+            pid,
+            lifecycle,
+        };
         let connect_err = |e: rmcp::service::ClientInitializeError| MuxError::Connect {
             target: self.name.clone(),
             message: e.to_string(),
@@ -360,12 +367,13 @@ impl Target {
                         }
                     });
                 }
+                let pid = transport.id();
                 let transport = ordered(transport, &client);
                 let running = lifecycle
                     .serve(client, transport)
                     .await
                     .map_err(connect_err)?;
-                Ok((running, None))
+                Ok(opened(running, None, pid))
             }
             TargetKind::Http { url, headers } => {
                 let cfg = StreamableHttpClientTransportConfig::with_uri(url.as_str())
@@ -379,7 +387,7 @@ impl Target {
                     .serve(client, transport)
                     .await
                     .map_err(connect_err)?;
-                Ok((running, Some(http)))
+                Ok(opened(running, Some(http), None))
             }
             TargetKind::Sse { url, headers } => {
                 let timeout = self.timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT);
@@ -395,7 +403,7 @@ impl Target {
                     })?;
                 let transport = ordered(transport, &client);
                 let running = client.serve(transport).await.map_err(connect_err)?;
-                Ok((running, None))
+                Ok(opened(running, None, None))
             }
             TargetKind::InProcess(factory) => {
                 let (client_io, server_io) = tokio::io::duplex(DUPLEX_BUFFER);
@@ -405,7 +413,7 @@ impl Target {
                     .serve(client, transport)
                     .await
                     .map_err(connect_err)?;
-                Ok((running, None))
+                Ok(opened(running, None, None))
             }
         }
     }
@@ -446,6 +454,17 @@ fn unsupported(cfg: &TargetConfig, kind: &'static str) -> MuxError {
         target: cfg.name.clone(),
         kind,
     }
+}
+
+/// A connection just opened to a target.
+pub(crate) struct Opened {
+    pub(crate) running: Client,
+    /// `mcp` targets: the HTTP client that can join a legacy session (`upstream::direct`).
+    pub(crate) http: Option<McpHttpClient>,
+    /// `stdio` targets: the process id, to tell a process that has exited before a request
+    /// is sent to it.
+    pub(crate) pid: Option<u32>,
+    pub(crate) lifecycle: Lifecycle,
 }
 
 /// How a connection opens: `initialize` (2025 era) or `server/discover` (2026-07-28).

@@ -29,7 +29,7 @@ use crate::metrics::{MuxMetrics, Outcome};
 use crate::notices::{Changed, Notices};
 use crate::progress::ProgressRouter;
 use crate::questions::{Asker, QuestionRouter};
-use crate::target::{Client, Lifecycle, Target};
+use crate::target::{Client, Lifecycle, Opened, Target};
 use crate::upstream_client::UpstreamClient;
 use crate::MuxError;
 
@@ -67,6 +67,8 @@ pub(crate) struct Connection {
     running: tokio::sync::Mutex<Client>,
     /// `mcp` targets: the HTTP client of the session, for direct calls (`upstream::direct`).
     http: Option<McpHttpClient>,
+    /// `stdio` targets: the process id.
+    pid: Option<u32>,
     /// Opened with `server/discover` (2026-07-28) rather than `initialize`.
     modern: bool,
 }
@@ -230,13 +232,19 @@ impl Upstream {
         // A new connection may be a new server: nothing listed before still holds.
         self.lists.clear(None);
         match self.target.connect(client, self.lifecycle()).await {
-            Ok((running, http, lifecycle)) => {
+            Ok(Opened {
+                running,
+                http,
+                pid,
+                lifecycle,
+            }) => {
                 self.remember(lifecycle);
                 let conn = Arc::new(Connection {
                     peer: running.peer().clone(),
                     info: running.peer().peer_info().map(|i| (*i).clone()),
                     running: tokio::sync::Mutex::new(running),
                     http,
+                    pid,
                     modern: lifecycle == Lifecycle::Modern,
                 });
                 *slot = Some(conn.clone());
@@ -401,6 +409,16 @@ impl Upstream {
             if let Some(route) = http.session_route() {
                 return self.call_direct(&conn, http, &route, request, ctx).await;
             }
+        }
+        if conn.pid.is_some_and(health::process_exited) {
+            // Dead before anything was sent (rmcp has not seen its stdout close yet): the
+            // request never reached it, so it goes to a new process instead.
+            self.discard(&conn).await;
+            let error = MuxError::Transport {
+                target: self.name().to_owned(),
+                message: "the process has exited".into(),
+            };
+            return (Err(error), false);
         }
         let target = self.name();
         let service_err = |source| MuxError::Service {

@@ -193,9 +193,33 @@ pub(crate) async fn probe(upstreams: Weak<Vec<Arc<Upstream>>>) {
     }
 }
 
+/// Whether process `pid` has exited (a zombie not yet reaped, or gone). Linux only, from
+/// `/proc`; elsewhere it answers no, and a request to a process that just died fails as it
+/// would have anyway.
+pub(crate) fn process_exited(pid: u32) -> bool {
+    if !cfg!(target_os = "linux") {
+        return false;
+    }
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state follows the command name, which is in parentheses and may contain any.
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with(['Z', 'X'])),
+        Err(_) => true,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_running_process_has_not_exited_and_an_unknown_one_has() {
+        if cfg!(target_os = "linux") {
+            assert!(!process_exited(std::process::id()));
+            assert!(process_exited(u32::MAX));
+        }
+    }
 
     #[test]
     fn failed_connects_back_off_until_one_succeeds() {

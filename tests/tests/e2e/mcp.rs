@@ -503,10 +503,11 @@ async fn a_killed_stdio_target_is_restarted_on_the_next_call() {
 /// A call that starts after the stdio process died (so it was not in flight when it died) must
 /// not fail, even when the gateway has not yet noticed the exit: the write to the dead process
 /// fails (`EPIPE`, "Transport send error"), so the request never reached it and can safely go to
-/// a new process. The window is narrow (the gateway usually sees the EOF of the child's stdout
-/// first), so the test polls tightly and tries many times.
+/// a new process. The gateway checks that a stdio process is still running before it sends,
+/// so a process that died and was not noticed yet is replaced first. The window is narrow
+/// (the gateway usually sees the EOF of the child's stdout first), so the test polls tightly
+/// and tries many times.
 #[tokio::test]
-#[ignore = "known mcp-mux race: a call queued just as the stdio process exits fails with `Transport closed` instead of being retried on a new process (broken-pipe sends are retried); see the session note"]
 async fn a_call_after_the_stdio_target_died_is_not_lost() {
     let (_gw, c) = demo_and_petstore().await;
     let mut pid = pid_of(&call_ok(&c, "demo_pid", json!({})).await);
