@@ -114,7 +114,8 @@ pub struct TargetConfig {
     /// Which of this target's tools are exposed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tools: Option<ToolFilter>,
-    /// Per-target policies (e.g. `backendAuth`); interpreted by the gateway, not by mcp-mux.
+    /// Per-target policies (e.g. `backendAuth`); interpreted by the gateway, not by mcp-mux,
+    /// which refuses every key until target policies are built (none is ignored in silence).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policies: Option<serde_json::Value>,
 }

@@ -274,3 +274,30 @@ backends:
         Some(std::time::Duration::from_secs(5))
     );
 }
+
+#[test]
+fn mcp_target_policies_are_refused_not_ignored() {
+    let yaml = r#"
+binds:
+- port: 8080
+  listeners:
+  - name: main
+    routes:
+    - name: mcp
+      backends: [{ backend: tools }]
+backends:
+- name: tools
+  mcp:
+    targets:
+    - name: remote
+      mcp: { url: "http://127.0.0.1:3001/mcp" }
+      policies: { backendAuth: { key: { header: x-api-key, value: secret } } }
+"#;
+    let errs = errors(yaml);
+    let (line, _, msg) = errs
+        .iter()
+        .find(|(_, p, _)| p == "backends[0].mcp.targets[0].policies.backendAuth")
+        .unwrap_or_else(|| panic!("no error for the target's backendAuth: {errs:#?}"));
+    assert!(msg.contains("not supported yet: backendAuth"), "{msg}");
+    assert!(line.is_some(), "the error has a line");
+}
