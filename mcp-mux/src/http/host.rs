@@ -58,12 +58,18 @@ impl HostPolicy {
     }
 }
 
-/// Parses `host[:port]`; `:*` is accepted only in config entries.
-fn split(text: &str, allow_wildcard_port: bool) -> Option<Allowed> {
-    if text.is_empty() || text.contains(['/', '@', ' ']) {
-        return None;
-    }
-    // An IPv6 literal keeps its brackets: [::1]:8080.
+/// The port part of an authority.
+pub(super) enum Port {
+    /// None written.
+    Absent,
+    /// `:*` (config entries only).
+    Any,
+    Is(u16),
+}
+
+/// Splits `host[:port]` into the lowercase host and its port; `:*` is accepted only in config
+/// entries. An IPv6 literal keeps its brackets: `[::1]:8080`. Shared with the `Origin` check.
+pub(super) fn authority(text: &str, allow_wildcard_port: bool) -> Option<(String, Port)> {
     let (host, port) = match text.rfind(':') {
         Some(i) if !text[i..].contains(']') => (&text[..i], Some(&text[i + 1..])),
         _ => (text, None),
@@ -72,14 +78,24 @@ fn split(text: &str, allow_wildcard_port: bool) -> Option<Allowed> {
         return None;
     }
     let port = match port {
-        None => None,
-        Some("*") if allow_wildcard_port => None,
-        Some(p) => Some(p.parse().ok()?),
+        None => Port::Absent,
+        Some("*") if allow_wildcard_port => Port::Any,
+        Some(p) => Port::Is(p.parse().ok()?),
     };
-    Some(Allowed {
-        host: host.to_ascii_lowercase(),
-        port,
-    })
+    Some((host.to_ascii_lowercase(), port))
+}
+
+/// Parses `host[:port]`: a missing port or `:*` matches any.
+fn split(text: &str, allow_wildcard_port: bool) -> Option<Allowed> {
+    if text.is_empty() || text.contains(['/', '@', ' ']) {
+        return None;
+    }
+    let (host, port) = authority(text, allow_wildcard_port)?;
+    let port = match port {
+        Port::Is(p) => Some(p),
+        Port::Absent | Port::Any => None,
+    };
+    Some(Allowed { host, port })
 }
 
 #[cfg(test)]

@@ -4,6 +4,8 @@
 
 use http::HeaderMap;
 
+use super::host::{authority, Port};
+
 /// One allowed origin: scheme, host and port (`None` = any port).
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Allowed {
@@ -81,21 +83,13 @@ fn parse(text: &str, allow_wildcard_port: bool) -> Option<Allowed> {
     if rest.is_empty() || rest.contains('/') {
         return None;
     }
-    // An IPv6 literal keeps its brackets: [::1]:8080.
-    let (host, port) = match rest.rfind(':') {
-        Some(i) if !rest[i..].contains(']') => (&rest[..i], Some(&rest[i + 1..])),
-        _ => (rest, None),
-    };
+    let (host, port) = authority(rest, allow_wildcard_port)?;
     let port = match port {
-        None => default_port(&scheme),
-        Some("*") if allow_wildcard_port => None,
-        Some(p) => Some(p.parse().ok()?),
+        Port::Absent => default_port(&scheme),
+        Port::Any => None,
+        Port::Is(p) => Some(p),
     };
-    Some(Allowed {
-        scheme,
-        host: host.to_ascii_lowercase(),
-        port,
-    })
+    Some(Allowed { scheme, host, port })
 }
 
 #[cfg(test)]

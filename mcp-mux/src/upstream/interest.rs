@@ -79,8 +79,7 @@ impl Upstream {
         if !first {
             return Ok(());
         }
-        if let Some(conn) = self.modern_connection().await {
-            self.relisten(&conn);
+        if self.relisten_if_modern().await {
             return Ok(());
         }
         let request =
@@ -99,8 +98,7 @@ impl Upstream {
         if !self.release(uri) {
             return Ok(());
         }
-        if let Some(conn) = self.modern_connection().await {
-            self.relisten(&conn);
+        if self.relisten_if_modern().await {
             return Ok(());
         }
         let request =
@@ -110,10 +108,16 @@ impl Upstream {
             .map(drop)
     }
 
-    /// The live connection if it speaks the 2026-07-28 era (subscriptions go on its listen
-    /// stream, not in `resources/subscribe`).
-    async fn modern_connection(&self) -> Option<std::sync::Arc<Connection>> {
-        self.connection().await.ok().filter(|c| c.modern)
+    /// If the live connection speaks the 2026-07-28 era, re-opens its listen stream with the
+    /// current subscriptions (they go there, not in `resources/subscribe`) and says so.
+    async fn relisten_if_modern(&self) -> bool {
+        match self.connection().await {
+            Ok(conn) if conn.modern => {
+                self.relisten(&conn);
+                true
+            }
+            _ => false,
+        }
     }
 
     /// Drops one hold on `uri`; true when it was the last.

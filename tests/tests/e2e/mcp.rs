@@ -186,10 +186,30 @@ type Client = RunningService<RoleClient, ()>;
 
 /// An rmcp client that completed `initialize` with the gateway's `/mcp`.
 async fn connect(gw: &Gateway) -> Client {
+    connect_as(gw, ()).await
+}
+
+/// A 2025-era rmcp client with `handler`, initialized through the gateway's `/mcp`.
+pub(crate) async fn connect_as<H: rmcp::ClientHandler>(
+    gw: &Gateway,
+    handler: H,
+) -> rmcp::service::RunningService<rmcp::RoleClient, H> {
     let transport = StreamableHttpClientTransport::from_uri(gw.url("/mcp"));
-    step("initialize through the gateway", ().serve(transport))
+    step("initialize through the gateway", handler.serve(transport))
         .await
         .unwrap_or_else(|e| panic!("initialize: {e}\nstderr:\n{}", gw.stderr()))
+}
+
+/// Waits (at most 10 s) until `done` holds.
+pub(crate) async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !done() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }
 
 fn call(name: &str, args: Value) -> CallToolRequestParams {

@@ -102,11 +102,10 @@ async fn post(gw: &Gateway, session: Option<&str>, body: serde_json::Value) -> r
     step("POST /mcp", req.send()).await.expect("POST /mcp")
 }
 
-#[tokio::test]
-async fn a_targets_list_change_is_announced_on_the_get_stream() {
-    let gw = gateway().await;
+/// Initializes a legacy session with raw HTTP: its id and the `initialize` response.
+async fn initialize(gw: &Gateway) -> (String, serde_json::Value) {
     let init = post(
-        &gw,
+        gw,
         None,
         json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
             "protocolVersion": "2025-06-18", "capabilities": {},
@@ -119,7 +118,14 @@ async fn a_targets_list_change_is_announced_on_the_get_stream() {
         .and_then(|v| v.to_str().ok())
         .expect("session id")
         .to_owned();
-    let init: serde_json::Value = init.json().await.expect("initialize result");
+    let init = init.json().await.expect("initialize result");
+    (session, init)
+}
+
+#[tokio::test]
+async fn a_targets_list_change_is_announced_on_the_get_stream() {
+    let gw = gateway().await;
+    let (session, init) = initialize(&gw).await;
     assert_eq!(
         init["result"]["capabilities"]["tools"]["listChanged"], true,
         "{init}"
@@ -343,20 +349,7 @@ async fn read_events(
 #[tokio::test]
 async fn a_get_stream_resumes_after_its_last_event() {
     let gw = gateway().await;
-    let init = post(
-        &gw,
-        None,
-        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-            "protocolVersion": "2025-06-18", "capabilities": {},
-            "clientInfo": {"name": "raw", "version": "1"}}}),
-    )
-    .await;
-    let session = init
-        .headers()
-        .get("mcp-session-id")
-        .and_then(|v| v.to_str().ok())
-        .expect("session id")
-        .to_owned();
+    let (session, _) = initialize(&gw).await;
     let open = |last: Option<String>| {
         let mut req = e2e::client()
             .get(gw.url("/mcp"))

@@ -22,11 +22,11 @@ use rmcp::service::{
     NotificationContext, RequestContext, RoleClient, RoleServer, SubscriptionContext,
     SubscriptionSink,
 };
-use rmcp::transport::StreamableHttpClientTransport;
-use rmcp::{ClientHandler, ServerHandler, ServiceExt};
+use rmcp::{ClientHandler, ServerHandler};
 use serde_json::json;
 
-use crate::mcp::{demo_target, mcp_config, serve_mcp, step};
+use crate::mcp::{connect_as, demo_target, mcp_config, serve_mcp, step, wait_until};
+use crate::mcp_upstream_interop::text;
 use e2e::Gateway;
 
 /// An MCP server of the 2026-07-28 era only: `initialize` is not part of it. Tools `hello`,
@@ -193,10 +193,7 @@ async fn a_modern_only_target_is_found_out_and_served_to_legacy_clients() {
     let url = serve_mcp(ModernOnly::default()).await;
     for era in [None, Some("modern")] {
         let gw = gateway(era, &url).await;
-        let transport = StreamableHttpClientTransport::from_uri(gw.url("/mcp"));
-        let client = step("initialize", ().serve(transport))
-            .await
-            .unwrap_or_else(|e| panic!("initialize: {e}\n{}", gw.stderr()));
+        let client = connect_as(&gw, ()).await;
         let tools = step("tools/list", client.list_all_tools())
             .await
             .unwrap_or_else(|e| panic!("{era:?}: list: {e}\n{}", gw.stderr()));
@@ -210,16 +207,7 @@ async fn a_modern_only_target_is_found_out_and_served_to_legacy_clients() {
         )
         .await
         .unwrap_or_else(|e| panic!("{era:?}: call: {e}\n{}", gw.stderr()));
-        let text = r
-            .content
-            .first()
-            .and_then(|c| c.as_text())
-            .map(|t| t.text.clone());
-        assert_eq!(
-            text.as_deref(),
-            Some("hello from 2026-07-28"),
-            "{era:?}: {r:?}"
-        );
+        assert_eq!(text(&r), "hello from 2026-07-28", "{era:?}: {r:?}");
         if era.is_none() {
             assert!(
                 gw.stderr()
@@ -233,10 +221,7 @@ async fn a_modern_only_target_is_found_out_and_served_to_legacy_clients() {
 
     // Told it is legacy, the gateway does not try the other era: the target fails, clearly.
     let gw = gateway(Some("legacy"), &url).await;
-    let transport = StreamableHttpClientTransport::from_uri(gw.url("/mcp"));
-    let client = step("initialize", ().serve(transport))
-        .await
-        .unwrap_or_else(|e| panic!("initialize: {e}\n{}", gw.stderr()));
+    let client = connect_as(&gw, ()).await;
     let err = step("tools/list", client.list_all_tools())
         .await
         .expect_err("failClosed: a legacy-only view of a modern server fails the list");
@@ -309,27 +294,14 @@ async fn a_modern_targets_input_rounds_are_asked_of_a_legacy_client() {
     let url = serve_mcp(ModernOnly::default()).await;
     let gw = gateway(None, &url).await;
     let client = SaysYes::default();
-    let transport = StreamableHttpClientTransport::from_uri(gw.url("/mcp"));
-    let c = step("initialize", client.clone().serve(transport))
-        .await
-        .unwrap_or_else(|e| panic!("initialize: {e}\n{}", gw.stderr()));
+    let c = connect_as(&gw, client.clone()).await;
     let r = step(
         "modern_confirm",
         c.call_tool(CallToolRequestParams::new("modern_confirm")),
     )
     .await
     .unwrap_or_else(|e| panic!("call: {e}\n{}", gw.stderr()));
-    let text = r
-        .content
-        .first()
-        .and_then(|c| c.as_text())
-        .map(|t| t.text.clone());
-    assert_eq!(
-        text.as_deref(),
-        Some("confirmed: yes"),
-        "{r:?}\n{}",
-        gw.stderr()
-    );
+    assert_eq!(text(&r), "confirmed: yes", "{r:?}\n{}", gw.stderr());
     let asked = client
         .asked
         .lock()
@@ -339,19 +311,6 @@ async fn a_modern_targets_input_rounds_are_asked_of_a_legacy_client() {
     let _ = c.cancel().await;
 }
 
-/// Waits (at most 10 s) until `done` holds.
-async fn wait_until(what: &str, gw: &Gateway, mut done: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
-    while !done() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}\n{}",
-            gw.stderr()
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-}
-
 /// A modern target's list changes and resource updates come on the listen stream the gateway
 /// keeps open with it, and reach a 2025-era client on its GET stream.
 #[tokio::test]
@@ -359,10 +318,7 @@ async fn a_modern_targets_notifications_reach_a_legacy_client() {
     let url = serve_mcp(ModernOnly::default()).await;
     let gw = gateway(None, &url).await;
     let client = SaysYes::default();
-    let transport = StreamableHttpClientTransport::from_uri(gw.url("/mcp"));
-    let c = step("initialize", client.clone().serve(transport))
-        .await
-        .unwrap_or_else(|e| panic!("initialize: {e}\n{}", gw.stderr()));
+    let c = connect_as(&gw, client.clone()).await;
     // Let the client open its GET stream and the gateway its listen stream.
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     step(
@@ -371,7 +327,7 @@ async fn a_modern_targets_notifications_reach_a_legacy_client() {
     )
     .await
     .unwrap_or_else(|e| panic!("grow: {e}\n{}", gw.stderr()));
-    wait_until("the tool list change", &gw, || {
+    wait_until("the tool list change", || {
         *client
             .list_changes
             .lock()
@@ -395,7 +351,7 @@ async fn a_modern_targets_notifications_reach_a_legacy_client() {
     )
     .await
     .unwrap_or_else(|e| panic!("touch: {e}\n{}", gw.stderr()));
-    wait_until("the resource update", &gw, || {
+    wait_until("the resource update", || {
         client
             .updates
             .lock()
@@ -414,10 +370,7 @@ async fn a_legacy_clients_log_level_goes_with_each_request_to_a_modern_target() 
     let url = serve_mcp(ModernOnly::default()).await;
     let gw = gateway(None, &url).await;
     let client = SaysYes::default();
-    let transport = StreamableHttpClientTransport::from_uri(gw.url("/mcp"));
-    let c = step("initialize", client.clone().serve(transport))
-        .await
-        .unwrap_or_else(|e| panic!("initialize: {e}\n{}", gw.stderr()));
+    let c = connect_as(&gw, client.clone()).await;
     step(
         "set level",
         c.peer()
@@ -431,7 +384,7 @@ async fn a_legacy_clients_log_level_goes_with_each_request_to_a_modern_target() 
     )
     .await
     .unwrap_or_else(|e| panic!("chatty: {e}\n{}", gw.stderr()));
-    wait_until("the warning", &gw, || {
+    wait_until("the warning", || {
         !client
             .logs
             .lock()

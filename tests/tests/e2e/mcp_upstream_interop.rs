@@ -20,11 +20,10 @@ use rmcp::model::{
     ElicitResult, ElicitationAction, ErrorData, Implementation,
 };
 use rmcp::service::{RequestContext, RoleClient, RunningService};
-use rmcp::transport::StreamableHttpClientTransport;
-use rmcp::{ClientHandler, ServiceExt};
+use rmcp::ClientHandler;
 use serde_json::{json, Value};
 
-use crate::mcp::{mcp_config, step};
+use crate::mcp::{connect_as, mcp_config, step};
 
 /// How long a Python server gets to listen on its port.
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
@@ -233,13 +232,6 @@ impl ClientHandler for Answering {
 
 type Client = RunningService<RoleClient, Answering>;
 
-async fn connect(gw: &Gateway, handler: Answering) -> Client {
-    let transport = StreamableHttpClientTransport::from_uri(gw.url("/mcp"));
-    step("initialize through the gateway", handler.serve(transport))
-        .await
-        .unwrap_or_else(|e| panic!("initialize: {e}\nstderr:\n{}", gw.stderr()))
-}
-
 pub(crate) fn call(name: &str, args: Value) -> CallToolRequestParams {
     let p = CallToolRequestParams::new(name.to_string());
     match args.as_object() {
@@ -268,7 +260,7 @@ async fn call_text(c: &Client, gw: &Gateway, tool: &str, args: Value) -> String 
 #[tokio::test]
 async fn python_sdk_servers_on_stdio_sse_and_http_are_listed_and_called() {
     let f = federation().await;
-    let c = connect(&f.gw, Answering::default()).await;
+    let c = connect_as(&f.gw, Answering::default()).await;
     let tools = step("list tools", c.list_all_tools())
         .await
         .unwrap_or_else(|e| panic!("list: {e}\nstderr:\n{}", f.gw.stderr()));
@@ -405,7 +397,7 @@ async fn progress_from_each_python_server_arrives_before_the_result() {
 async fn elicitation_from_python_servers_is_answered_by_the_client() {
     let f = federation().await;
     let handler = Answering::default();
-    let c = connect(&f.gw, handler.clone()).await;
+    let c = connect_as(&f.gw, handler.clone()).await;
     let mut asked = Vec::new();
     for target in TARGETS {
         let tool = format!("{target}_confirm");
@@ -430,7 +422,7 @@ async fn elicitation_from_python_servers_is_answered_by_the_client() {
 #[tokio::test]
 async fn restarted_http_and_sse_servers_are_reconnected() {
     let mut f = federation().await;
-    let c = connect(&f.gw, Answering::default()).await;
+    let c = connect_as(&f.gw, Answering::default()).await;
     for target in ["py-http", "py-sse"] {
         let tool = format!("{target}_echo");
         let first = call_text(&c, &f.gw, &tool, json!({"message": "before"})).await;

@@ -21,10 +21,10 @@ use rmcp::service::{
     RunningService,
 };
 use rmcp::transport::StreamableHttpClientTransport;
-use rmcp::{ClientHandler, ServiceExt};
+use rmcp::ClientHandler;
 use serde_json::{json, Value};
 
-use crate::mcp::{mcp_config, step};
+use crate::mcp::{connect_as, mcp_config, step, wait_until};
 use crate::mcp_upstream_interop::{call, federation, text, PyServer, TARGETS};
 use e2e::Gateway;
 
@@ -124,31 +124,12 @@ impl ClientHandler for Recording {
 
 type Client = RunningService<RoleClient, Recording>;
 
-async fn connect(gw: &Gateway, handler: Recording) -> Client {
-    let transport = StreamableHttpClientTransport::from_uri(gw.url("/mcp"));
-    step("initialize through the gateway", handler.serve(transport))
-        .await
-        .unwrap_or_else(|e| panic!("initialize: {e}\nstderr:\n{}", gw.stderr()))
-}
-
 /// Calls `tool` and returns its text, or the error's message.
 async fn call_text(c: &Client, gw: &Gateway, tool: &str, args: Value) -> String {
     let r = step(tool, c.call_tool(call(tool, args)))
         .await
         .unwrap_or_else(|e| panic!("{tool}: {e}\nstderr:\n{}", gw.stderr()));
     text(&r)
-}
-
-/// Waits (at most 10 s) until `done` holds.
-async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while !done() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 /// What a target says the gateway asked it for (its `interest` tool).
@@ -161,7 +142,7 @@ async fn interest(c: &Client, gw: &Gateway, target: &str) -> Value {
 async fn log_messages_reach_the_calling_client_at_its_level() {
     let f = federation().await;
     let client = Recording::default();
-    let c = connect(&f.gw, client.clone()).await;
+    let c = connect_as(&f.gw, client.clone()).await;
     let entry = |target: &str, level: &str| (target.to_owned(), format!("chatty {level}"));
 
     // No level set: what the target sends (all three) reaches the client of the call, named
@@ -218,7 +199,7 @@ async fn log_messages_reach_the_calling_client_at_its_level() {
 #[tokio::test]
 async fn roots_questions_are_answered_by_the_client_of_the_call() {
     let f = federation().await;
-    let with_roots = connect(
+    let with_roots = connect_as(
         &f.gw,
         Recording {
             with_roots: true,
@@ -226,7 +207,7 @@ async fn roots_questions_are_answered_by_the_client_of_the_call() {
         },
     )
     .await;
-    let without = connect(&f.gw, Recording::default()).await;
+    let without = connect_as(&f.gw, Recording::default()).await;
     for target in TARGETS {
         let tool = format!("{target}_roots");
         assert_eq!(
@@ -254,8 +235,8 @@ async fn roots_questions_are_answered_by_the_client_of_the_call() {
 async fn resource_updates_reach_only_the_sessions_subscribed() {
     let f = federation().await;
     let (one, other) = (Recording::default(), Recording::default());
-    let a = connect(&f.gw, one.clone()).await;
-    let b = connect(&f.gw, other.clone()).await;
+    let a = connect_as(&f.gw, one.clone()).await;
+    let b = connect_as(&f.gw, other.clone()).await;
     let resources = step("list resources", a.list_all_resources())
         .await
         .unwrap_or_else(|e| panic!("resources/list: {e}\nstderr:\n{}", f.gw.stderr()));
@@ -450,7 +431,7 @@ async fn a_call_stream_the_target_closes_is_resumed() {
     );
     let gw = Gateway::start(&mcp_config("failClosed", &targets)).await;
     let client = Recording::default();
-    let c = connect(&gw, client.clone()).await;
+    let c = connect_as(&gw, client.clone()).await;
     let got = call_text(&c, &gw, "interrupted", json!({"n": 4})).await;
     assert_eq!(got, "resumed 4", "stderr:\n{}", gw.stderr());
     wait_until("all four progress notifications", || {
