@@ -161,7 +161,10 @@ mod tests {
     #[test]
     fn a_key_is_a_string_or_a_header_and_value() {
         let bearer = parse(r#"{"key": "t0k"}"#).expect("string key");
-        assert_eq!(bearer, BackendAuthConfig::Key(KeyConfig::Bearer("t0k".into())));
+        assert_eq!(
+            bearer,
+            BackendAuthConfig::Key(KeyConfig::Bearer("t0k".into()))
+        );
         let header = parse(r#"{"key": {"header": "x-api-key", "value": "k"}}"#).expect("map");
         let BackendAuthConfig::Key(key) = header else {
             panic!("not a key: {header:?}");
@@ -195,6 +198,9 @@ mod tests {
         assert_eq!(o.client_auth, ClientAuth::Post);
         assert_eq!(o.scopes, ["a", "b"]);
         let printed = format!("{cfg:?}");
-        assert!(!printed.contains("\"s\""), "the secret is printed: {printed}");
+        assert!(
+            !printed.contains("\"s\""),
+            "the secret is printed: {printed}"
+        );
     }
 }

@@ -74,13 +74,14 @@ impl fmt::Debug for BackendAuth {
 }
 
 impl BackendAuth {
-    /// Checks `config` and builds its credential source. `http` sends the OAuth2 token
-    /// requests (so they get the caller's TLS roots and connect timeout). `place` says where
-    /// the policy sits, for the `passthrough` error ("on an MCP target: …").
+    /// Checks `config` and builds its credential source. `place` says where the policy sits,
+    /// for the `passthrough` error ("on an MCP target: …"). `http` makes the client that
+    /// sends OAuth2 token requests (so they get the caller's TLS roots and connect timeout);
+    /// it is called only for `oauth2`.
     pub fn new(
         config: &BackendAuthConfig,
-        http: reqwest::Client,
         place: &str,
+        http: impl FnOnce() -> Result<reqwest::Client, String>,
     ) -> Result<Self, AuthError> {
         let source = match config {
             BackendAuthConfig::Key(key) => Source::Static(static_credential(key)?),
@@ -92,6 +93,9 @@ impl BackendAuth {
                         });
                     }
                 }
+                let http = http().map_err(|e| AuthError::Config {
+                    message: format!("cannot build the client for token requests: {e}"),
+                })?;
                 Source::OAuth2(Arc::new(oauth2::ClientCredentials::new(o.clone(), http)?))
             }
             BackendAuthConfig::Passthrough(_) => {
@@ -140,19 +144,58 @@ impl BackendAuth {
     }
 }
 
+/// Sends `request` with `auth`'s credential, if any (replacing a header of the same name);
+/// an OAuth2 token the upstream answers 401 to is replaced and the request sent once more
+/// (unless its body is a stream, which cannot be sent twice). The outer error is a
+/// credential that could not be had: the request was not sent.
+pub async fn send(
+    auth: Option<&BackendAuth>,
+    request: reqwest::RequestBuilder,
+) -> Result<reqwest::Result<reqwest::Response>, AuthError> {
+    let (client, request) = request.build_split();
+    let mut request = match request {
+        Ok(r) => r,
+        Err(e) => return Ok(Err(e)),
+    };
+    let Some(auth) = auth else {
+        return Ok(client.execute(request).await);
+    };
+    let again = request.try_clone();
+    let credential = auth.credential().await?;
+    credential.set(request.headers_mut());
+    let response = client.execute(request).await;
+    match (response, again) {
+        (Ok(r), Some(mut again))
+            if r.status() == http::StatusCode::UNAUTHORIZED && auth.rejected(&credential) =>
+        {
+            auth.credential().await?.set(again.headers_mut());
+            Ok(client.execute(again).await)
+        }
+        (response, _) => Ok(response),
+    }
+}
+
+impl Credential {
+    /// Sets this credential in `headers`, replacing any value the header had.
+    pub fn set(&self, headers: &mut http::HeaderMap) {
+        headers.insert(self.name.clone(), self.value.clone());
+    }
+}
+
 fn static_credential(key: &KeyConfig) -> Result<Credential, AuthError> {
     let value = match key {
         KeyConfig::Bearer(token) => format!("Bearer {token}"),
         KeyConfig::Header(h) => h.value.clone(),
     };
-    let name = HeaderName::from_bytes(key.header_name().as_bytes()).map_err(|_| {
-        AuthError::Config {
-            message: format!("key.header {:?} is not a valid header name", key.header_name()),
-        }
-    })?;
+    let name =
+        HeaderName::from_bytes(key.header_name().as_bytes()).map_err(|_| AuthError::Config {
+            message: format!(
+                "key.header {:?} is not a valid header name",
+                key.header_name()
+            ),
+        })?;
     let mut value = HeaderValue::try_from(value).map_err(|_| AuthError::Config {
-        message: "key.value is not a valid header value (control characters or newlines)"
-            .into(),
+        message: "key.value is not a valid header value (control characters or newlines)".into(),
     })?;
     value.set_sensitive(true);
     Ok(Credential {

@@ -161,7 +161,10 @@ impl ClientCredentials {
             .await
             .map_err(|e| failed(format!("reading the answer failed: {}", error_chain(&e))))?;
         if !status.is_success() {
-            return Err(failed(format!("answered {status}: {}", oauth_error(&bytes))));
+            return Err(failed(format!(
+                "answered {status}: {}",
+                oauth_error(&bytes)
+            )));
         }
         let answer: TokenAnswer = serde_json::from_slice(&bytes)
             .map_err(|e| failed(format!("the answer is not a token response: {e}")))?;

@@ -70,7 +70,11 @@ fn oauth2(token_url: &str, client_auth: ClientAuth) -> BackendAuth {
         resource: Some("http://127.0.0.1:1/mcp".into()),
         client_auth,
     });
-    BackendAuth::new(&config, reqwest::Client::new(), "here").expect("valid oauth2")
+    BackendAuth::new(&config, "here", client).expect("valid oauth2")
+}
+
+fn client() -> Result<reqwest::Client, String> {
+    Ok(reqwest::Client::new())
 }
 
 fn text(c: &Credential) -> &str {
@@ -85,9 +89,8 @@ fn form(body: &str) -> Vec<(String, String)> {
 
 #[tokio::test]
 async fn static_keys_are_a_bearer_token_or_a_named_header() {
-    let http = reqwest::Client::new();
     let bearer = BackendAuthConfig::Key(KeyConfig::Bearer("abc".into()));
-    let auth = BackendAuth::new(&bearer, http.clone(), "here").expect("bearer");
+    let auth = BackendAuth::new(&bearer, "here", client).expect("bearer");
     let c = auth.credential().await.expect("credential");
     assert_eq!((c.name.as_str(), text(&c)), ("authorization", "Bearer abc"));
     assert!(!auth.rejected(&c), "a static key cannot be replaced");
@@ -96,7 +99,7 @@ async fn static_keys_are_a_bearer_token_or_a_named_header() {
         header: Some("X-Api-Key".into()),
         value: "k1".into(),
     }));
-    let auth = BackendAuth::new(&header, http.clone(), "here").expect("header");
+    let auth = BackendAuth::new(&header, "here", client).expect("header");
     let c = auth.credential().await.expect("credential");
     assert_eq!((c.name.as_str(), text(&c)), ("x-api-key", "k1"));
 
@@ -104,10 +107,10 @@ async fn static_keys_are_a_bearer_token_or_a_named_header() {
         header: Some("bad header".into()),
         value: "k".into(),
     }));
-    let err = BackendAuth::new(&bad, http.clone(), "here").expect_err("bad name");
+    let err = BackendAuth::new(&bad, "here", client).expect_err("bad name");
     assert!(err.to_string().contains("\"bad header\""), "{err}");
     let pass = BackendAuthConfig::Passthrough(config::PassthroughConfig {});
-    let err = BackendAuth::new(&pass, http, "on an MCP target").expect_err("passthrough");
+    let err = BackendAuth::new(&pass, "on an MCP target", client).expect_err("passthrough");
     assert!(err.to_string().contains("on an MCP target"), "{err}");
 }
 
@@ -126,10 +129,17 @@ async fn one_token_is_fetched_and_shared() {
         assert_eq!(text(&c), "Bearer tok-1");
     }
     let ep = ep.lock().expect("lock");
-    assert_eq!(ep.requests.len(), 1, "concurrent first uses share one fetch");
+    assert_eq!(
+        ep.requests.len(),
+        1,
+        "concurrent first uses share one fetch"
+    );
     let (auth_header, body) = &ep.requests[0];
     let expected = base64::engine::general_purpose::STANDARD.encode("gw+client:s3cret%3A%26");
-    assert_eq!(auth_header.as_deref(), Some(format!("Basic {expected}").as_str()));
+    assert_eq!(
+        auth_header.as_deref(),
+        Some(format!("Basic {expected}").as_str())
+    );
     let form = form(body);
     for pair in [
         ("grant_type", "client_credentials"),
@@ -153,19 +163,34 @@ async fn client_secret_post_puts_the_secret_in_the_form() {
     let (auth_header, body) = &ep.requests[0];
     assert_eq!(auth_header, &None);
     let form = form(body);
-    assert!(form.contains(&("client_id".into(), "gw client".into())), "{form:?}");
-    assert!(form.contains(&("client_secret".into(), "s3cret:&".into())), "{form:?}");
+    assert!(
+        form.contains(&("client_id".into(), "gw client".into())),
+        "{form:?}"
+    );
+    assert!(
+        form.contains(&("client_secret".into(), "s3cret:&".into())),
+        "{form:?}"
+    );
 }
 
 #[tokio::test]
 async fn a_token_is_replaced_before_it_expires() {
     let (url, ep) = endpoint(Some(1)).await;
     let auth = oauth2(&url, ClientAuth::Basic);
-    assert_eq!(text(&auth.credential().await.expect("first")), "Bearer tok-1");
-    assert_eq!(text(&auth.credential().await.expect("again")), "Bearer tok-1");
+    assert_eq!(
+        text(&auth.credential().await.expect("first")),
+        "Bearer tok-1"
+    );
+    assert_eq!(
+        text(&auth.credential().await.expect("again")),
+        "Bearer tok-1"
+    );
     // A 1 s token is replaced after 0.8 s.
     tokio::time::sleep(Duration::from_millis(850)).await;
-    assert_eq!(text(&auth.credential().await.expect("later")), "Bearer tok-2");
+    assert_eq!(
+        text(&auth.credential().await.expect("later")),
+        "Bearer tok-2"
+    );
     assert_eq!(ep.lock().expect("lock").requests.len(), 2);
 }
 
@@ -179,7 +204,10 @@ async fn a_refused_token_is_replaced_once() {
     assert_eq!(text(&second), "Bearer tok-2");
     // A late 401 for the first token does not throw the second away.
     auth.rejected(&first);
-    assert_eq!(text(&auth.credential().await.expect("third")), "Bearer tok-2");
+    assert_eq!(
+        text(&auth.credential().await.expect("third")),
+        "Bearer tok-2"
+    );
     assert_eq!(ep.lock().expect("lock").requests.len(), 2);
 }
 
@@ -197,7 +225,11 @@ async fn token_endpoint_errors_say_what_the_server_said() {
     assert!(err.contains(&url), "{err}");
 
     let dead = oauth2("http://127.0.0.1:9/token", ClientAuth::Basic);
-    let err = dead.credential().await.expect_err("nothing listens").to_string();
+    let err = dead
+        .credential()
+        .await
+        .expect_err("nothing listens")
+        .to_string();
     assert!(err.contains("request failed"), "{err}");
 }
 
@@ -205,11 +237,17 @@ async fn token_endpoint_errors_say_what_the_server_said() {
 async fn a_failed_refresh_keeps_the_token_until_it_expires() {
     let (url, ep) = endpoint(Some(2)).await;
     let auth = oauth2(&url, ClientAuth::Basic);
-    assert_eq!(text(&auth.credential().await.expect("first")), "Bearer tok-1");
+    assert_eq!(
+        text(&auth.credential().await.expect("first")),
+        "Bearer tok-1"
+    );
     ep.lock().expect("lock").refuse = Some((StatusCode::SERVICE_UNAVAILABLE, "down"));
     // Past the refresh point (1.6 s), before expiry (2 s).
     tokio::time::sleep(Duration::from_millis(1700)).await;
-    assert_eq!(text(&auth.credential().await.expect("kept")), "Bearer tok-1");
+    assert_eq!(
+        text(&auth.credential().await.expect("kept")),
+        "Bearer tok-1"
+    );
     tokio::time::sleep(Duration::from_millis(400)).await;
     let err = auth.credential().await.expect_err("expired").to_string();
     assert!(err.contains("503") && err.contains("\"down\""), "{err}");
@@ -226,6 +264,6 @@ fn bad_token_urls_are_config_errors() {
         resource: None,
         client_auth: ClientAuth::Basic,
     });
-    let err = BackendAuth::new(&config, reqwest::Client::new(), "here").expect_err("no scheme");
+    let err = BackendAuth::new(&config, "here", client).expect_err("no scheme");
     assert!(err.to_string().contains("tokenUrl"), "{err}");
 }

@@ -201,31 +201,42 @@ fn openapi_target(
     config: &OpenApiTargetConfig,
     base_dir: &Path,
 ) -> Result<Target, MuxError> {
+    let auth = mcp_mux::backend_auth(t)?;
+    let t = &without_policies(t);
     let mut config = config.clone();
     if config.timeout.is_none() {
         // The target's `timeout` bounds each call; the REST request gets the same bound.
         config.timeout = t.timeout.map(|d| format!("{}ms", d.0.as_millis()));
     }
     if config.spec_url().is_some() {
-        let server = openapi_tools::remote::RemoteOpenApiServer::new(config).map_err(|e| {
-            MuxError::InvalidTarget {
+        let server = openapi_tools::remote::RemoteOpenApiServer::new(config)
+            .map_err(|e| MuxError::InvalidTarget {
                 target: t.name.clone(),
                 message: e.to_string(),
-            }
-        })?;
+            })?
+            .with_backend_auth(auth);
         return Target::in_process_from_config(t, server);
     }
     config.spec = base_dir.join(&config.spec);
-    let tools = openapi_tools::toolset::OpenApiTools::load(config).map_err(|e| {
-        MuxError::InvalidTarget {
+    let tools = openapi_tools::toolset::OpenApiTools::load(config)
+        .map_err(|e| MuxError::InvalidTarget {
             target: t.name.clone(),
             message: format!("cannot load the OpenAPI document: {e}"),
-        }
-    })?;
+        })?
+        .with_backend_auth(auth);
     Target::in_process_from_config(
         t,
         openapi_tools::server::OpenApiServer::new(Arc::new(tools)),
     )
+}
+
+/// `t` without its `policies`, for an in-process target whose server applies them itself
+/// (mcp-mux refuses a `backendAuth` it would not send).
+fn without_policies(t: &TargetConfig) -> TargetConfig {
+    TargetConfig {
+        policies: None,
+        ..t.clone()
+    }
 }
 
 /// The key used when the config has no `sessionKey`: random, made once per process so that
@@ -255,7 +266,11 @@ fn fingerprint(key: &[u8; 32]) -> u64 {
 /// every reload): the card is read on the first list or call, so an agent that is down at start
 /// is a target that is down — the backend's `failureMode` decides — and comes up on its own.
 fn a2a_target(t: &TargetConfig, cfg: &A2aTargetConfig) -> Result<Target, String> {
-    let mut options = a2a::A2aToolsOptions::default();
+    let mut options = a2a::A2aToolsOptions {
+        backend_auth: mcp_mux::backend_auth(t).map_err(|e| e.to_string())?,
+        ..a2a::A2aToolsOptions::default()
+    };
+    let t = &without_policies(t);
     if let Some(limit) = t.timeout.map(|d| d.0) {
         // mcp-mux bounds each request to the target by `timeout`; the A2A call ends a little
         // earlier, so a slow agent is reported as a tool result the model can read rather than

@@ -114,10 +114,27 @@ pub struct TargetConfig {
     /// Which of this target's tools are exposed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tools: Option<ToolFilter>,
-    /// Per-target policies (e.g. `backendAuth`); interpreted by the gateway, not by mcp-mux,
-    /// which refuses every key until target policies are built (none is ignored in silence).
+    /// Policies of this target.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub policies: Option<serde_json::Value>,
+    pub policies: Option<TargetPolicies>,
+}
+
+/// `policies` of one target.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TargetPolicies {
+    /// Credentials added to every request to the target (`key` or `oauth2`). Applies to
+    /// `mcp`, `sse`, `openapi` and `a2a` targets; a `stdio` process takes its credentials
+    /// from `stdio.env`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backend_auth: Option<backend_auth::BackendAuthConfig>,
+}
+
+impl TargetConfig {
+    /// The target's `policies.backendAuth`, if set.
+    pub fn backend_auth(&self) -> Option<&backend_auth::BackendAuthConfig> {
+        self.policies.as_ref()?.backend_auth.as_ref()
+    }
 }
 
 /// `stdio: { cmd, args, env }`.

@@ -23,6 +23,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use backend_auth::BackendAuth;
 use bytes::Bytes;
 use futures_util::stream::BoxStream;
 use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, LOCATION};
@@ -133,6 +134,8 @@ pub(crate) struct McpHttpClient {
     http: HyperClient<connector::Connector, Full<Bytes>>,
     /// The session rmcp's transport opened, once it has (see [`SessionRoute`]).
     route: Arc<std::sync::Mutex<Option<Arc<SessionRoute>>>>,
+    /// The target's `backendAuth`: a header set on every request.
+    auth: Option<BackendAuth>,
 }
 
 /// Where and how to POST within the session that rmcp's transport opened, so that a call
@@ -149,7 +152,7 @@ pub(crate) struct SessionRoute {
 impl McpHttpClient {
     /// `connect_timeout` bounds each TCP (+TLS) connect; the target's timeout bounds the rest.
     /// Building one does no I/O: `SSL_CERT_FILE` is read on the first `https` connect.
-    pub(crate) fn new(connect_timeout: Duration) -> Self {
+    pub(crate) fn new(connect_timeout: Duration, auth: Option<BackendAuth>) -> Self {
         let http = HyperClient::builder(TokioExecutor::new())
             .pool_timer(TokioTimer::new())
             .pool_idle_timeout(POOL_IDLE_TIMEOUT)
@@ -158,6 +161,7 @@ impl McpHttpClient {
         Self {
             http,
             route: Arc::default(),
+            auth,
         }
     }
 
@@ -233,16 +237,57 @@ impl McpHttpClient {
     /// the POST into a bodyless GET, and another origin would receive the session id and the
     /// target's headers, so those responses are returned as they are and fail the request as
     /// an unexpected answer.
+    ///
+    /// With `backendAuth`, its credential is set on the request; an OAuth2 token the target
+    /// answers 401 to is replaced and the request sent once more.
     async fn send(
         &self,
         method: Method,
         uri: &str,
+        mut headers: HeaderMap,
+        body: Bytes,
+    ) -> Result<Response<Incoming>, StreamableHttpError<HttpError>> {
+        let uri: Uri = uri
+            .parse()
+            .map_err(|e| invalid(format!("invalid target URL {uri:?}: {e}")))?;
+        let Some(auth) = &self.auth else {
+            return self.send_following(&method, uri, headers, body).await;
+        };
+        let credential = self.credential(auth, &mut headers).await?;
+        let response = self
+            .send_following(&method, uri.clone(), headers.clone(), body.clone())
+            .await?;
+        if response.status() != StatusCode::UNAUTHORIZED || !auth.rejected(&credential) {
+            return Ok(response);
+        }
+        self.credential(auth, &mut headers).await?;
+        self.send_following(&method, uri, headers, body).await
+    }
+
+    /// Sets `auth`'s credential in `headers`; a failure to get one (the token endpoint is
+    /// down) fails the request before it is sent.
+    async fn credential(
+        &self,
+        auth: &BackendAuth,
+        headers: &mut HeaderMap,
+    ) -> Result<backend_auth::Credential, StreamableHttpError<HttpError>> {
+        let credential = auth.credential().await.map_err(|e| {
+            StreamableHttpError::Client(HttpError {
+                message: e.to_string(),
+                unsent: true,
+            })
+        })?;
+        credential.set(headers);
+        Ok(credential)
+    }
+
+    async fn send_following(
+        &self,
+        method: &Method,
+        mut uri: Uri,
         headers: HeaderMap,
         body: Bytes,
     ) -> Result<Response<Incoming>, StreamableHttpError<HttpError>> {
-        let mut uri: Uri = uri
-            .parse()
-            .map_err(|e| invalid(format!("invalid target URL {uri:?}: {e}")))?;
         for _ in 0..=MAX_REDIRECTS {
             let mut request = Request::new(Full::new(body.clone()));
             *request.method_mut() = method.clone();

@@ -40,6 +40,7 @@ mod target;
 mod upstream;
 mod upstream_client;
 
+pub use backend_auth::{BackendAuth, BackendAuthConfig};
 pub use config::{FailureMode, McpBackendConfig, TargetConfig, TargetEra};
 pub use context::{CallContext, CallRecord, Downstream, RecordSlot, StreamDownstream};
 pub use error::MuxError;
@@ -48,5 +49,5 @@ pub use list_cache::DEFAULT_LIST_CACHE_TTL;
 pub use logging::LogInterest;
 pub use metrics::{MuxMetrics, MuxStats, NoMetrics, Outcome};
 pub use mux::{Multiplexer, MultiplexerBuilder};
-pub use target::{Target, DEFAULT_CONNECT_TIMEOUT};
+pub use target::{backend_auth, Target, DEFAULT_CONNECT_TIMEOUT};
 pub use upstream::TargetState;

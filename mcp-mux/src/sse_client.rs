@@ -22,6 +22,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use backend_auth::{AuthError, BackendAuth};
 use bytes::Bytes;
 use eventsource_stream::Eventsource as _;
 use futures_util::{Stream, StreamExt as _};
@@ -85,6 +86,8 @@ pub(crate) enum SseTransportError {
     },
     #[error("cannot encode the message: {0}")]
     Encode(#[source] serde_json::Error),
+    #[error(transparent)]
+    Auth(#[from] AuthError),
 }
 
 /// One open SSE session with a target.
@@ -93,6 +96,8 @@ pub(crate) struct SseClientTransport {
     /// Where messages are POSTed (from the `endpoint` event).
     endpoint: Url,
     headers: HeaderMap,
+    /// The target's `backendAuth`, set on the GET and on every POST.
+    auth: Option<BackendAuth>,
     incoming: mpsc::Receiver<RxJsonRpcMessage<RoleClient>>,
     /// Stops the stream reader (close, drop, or a POST that found the session gone).
     stop: CancellationToken,
@@ -113,6 +118,7 @@ impl SseClientTransport {
         target: &str,
         url: &str,
         headers: HeaderMap,
+        auth: Option<BackendAuth>,
         timeout: Duration,
     ) -> Result<Self, SseTransportError> {
         let invalid = |reason: String| SseTransportError::InvalidUrl {
@@ -142,13 +148,14 @@ impl SseClientTransport {
             url: sse_url.clone(),
             timeout,
         };
-        let response = tokio::time::timeout_at(deadline, request.send())
-            .await
-            .map_err(|_| endpoint_timeout())?
-            .map_err(|source| SseTransportError::Get {
-                url: sse_url.clone(),
-                source,
-            })?;
+        let response =
+            tokio::time::timeout_at(deadline, backend_auth::send(auth.as_ref(), request))
+                .await
+                .map_err(|_| endpoint_timeout())??
+                .map_err(|source| SseTransportError::Get {
+                    url: sse_url.clone(),
+                    source,
+                })?;
         let status = response.status();
         if !status.is_success() {
             return Err(SseTransportError::GetStatus {
@@ -191,6 +198,7 @@ impl SseClientTransport {
             http,
             endpoint,
             headers,
+            auth,
             incoming,
             stop,
         })
@@ -207,10 +215,11 @@ impl rmcp::transport::Transport<RoleClient> for SseClientTransport {
         let http = self.http.clone();
         let url = self.endpoint.clone();
         let headers = self.headers.clone();
+        let auth = self.auth.clone();
         let stop = self.stop.clone();
         async move {
             let body = serde_json::to_vec(&item).map_err(SseTransportError::Encode)?;
-            let response = http
+            let request = http
                 .post(url.clone())
                 .headers(headers)
                 .header(
@@ -218,9 +227,9 @@ impl rmcp::transport::Transport<RoleClient> for SseClientTransport {
                     HeaderValue::from_static("application/json"),
                 )
                 .timeout(POST_TIMEOUT)
-                .body(body)
-                .send()
-                .await
+                .body(body);
+            let response = backend_auth::send(auth.as_ref(), request)
+                .await?
                 .map_err(|source| SseTransportError::Post {
                     url: url.clone(),
                     source,

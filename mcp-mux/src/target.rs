@@ -11,6 +11,7 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
+use backend_auth::BackendAuth;
 use http::{HeaderName, HeaderValue};
 use rmcp::model::ProtocolVersion;
 use rmcp::service::{ClientLifecycleMode, ClientServiceExt as _, RoleClient, RunningService};
@@ -84,6 +85,8 @@ pub struct Target {
     /// Stop the connection (a stdio process) after this long without a request.
     pub(crate) idle_timeout: Option<Duration>,
     pub(crate) era: TargetEra,
+    /// Credentials added to each request (`mcp` and `sse` targets).
+    pub(crate) backend_auth: Option<BackendAuth>,
 }
 
 impl Target {
@@ -99,6 +102,7 @@ impl Target {
             filter: ToolFilter::default(),
             idle_timeout: None,
             era: TargetEra::Auto,
+            backend_auth: None,
         })
     }
 
@@ -193,14 +197,28 @@ impl Target {
             TargetKindConfig::A2a(_) => return Err(unsupported(cfg, "a2a")),
         };
         t.apply_common(cfg);
+        if let Some(auth) = backend_auth(cfg)? {
+            t = t.with_backend_auth(auth)?;
+        }
         Ok(t)
     }
 
-    /// An in-process target carrying `cfg`'s name, timeout and tool filter.
+    /// An in-process target carrying `cfg`'s name, timeout and tool filter. Its
+    /// `policies.backendAuth` is for the handler's own requests, so it is refused here
+    /// rather than ignored: build it with [`backend_auth`], give it to the handler, and pass
+    /// a config without it.
     pub fn in_process_from_config<H>(cfg: &TargetConfig, handler: H) -> Result<Self, MuxError>
     where
         H: ServerHandler + Clone,
     {
+        if cfg.backend_auth().is_some() {
+            return Err(MuxError::InvalidTarget {
+                target: cfg.name.clone(),
+                message: "policies.backendAuth of an in-process target is applied by its \
+                          server; this server was built without it"
+                    .into(),
+            });
+        }
         let mut t = Self::in_process(&cfg.name, handler)?;
         t.apply_common(cfg);
         Ok(t)
@@ -242,6 +260,41 @@ impl Target {
             })?;
             headers.insert(n, v);
         }
+        Ok(self)
+    }
+
+    /// Adds `auth`'s credential to every request of an `mcp` or `sse` target (refreshing
+    /// OAuth2 tokens as they expire or are refused). A header of the same name set with
+    /// [`Self::with_header`] is an error: one of the two would be dropped in silence.
+    pub fn with_backend_auth(mut self, auth: BackendAuth) -> Result<Self, MuxError> {
+        let invalid = |message: String| MuxError::InvalidTarget {
+            target: self.name.clone(),
+            message,
+        };
+        match &self.kind {
+            TargetKind::Http { headers, .. } | TargetKind::Sse { headers, .. } => {
+                let name = auth.header_name();
+                if headers.contains_key(&name) {
+                    return Err(invalid(format!(
+                        "the header {name:?} is set both in the target's headers and by \
+                         policies.backendAuth; keep one"
+                    )));
+                }
+            }
+            TargetKind::Stdio { .. } => {
+                return Err(invalid(
+                    "policies.backendAuth applies to HTTP targets; give a stdio process its \
+                     credentials in stdio.env"
+                        .into(),
+                ))
+            }
+            TargetKind::InProcess(_) => {
+                return Err(invalid(
+                    "policies.backendAuth of an in-process target is applied by its server".into(),
+                ))
+            }
+        }
+        self.backend_auth = Some(auth);
         Ok(self)
     }
 
@@ -380,7 +433,7 @@ impl Target {
                     .custom_headers(headers.clone());
                 // Our reqwest 0.12 client (TLS, `SSL_CERT_FILE`), not rmcp's reqwest 0.13 one.
                 let connect_timeout = self.timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT);
-                let http = McpHttpClient::new(connect_timeout);
+                let http = McpHttpClient::new(connect_timeout, self.backend_auth.clone());
                 let transport = StreamableHttpClientTransport::with_client(http.clone(), cfg);
                 let transport = ordered(transport, &client);
                 let running = lifecycle
@@ -395,12 +448,14 @@ impl Target {
                     .iter()
                     .map(|(k, v)| (k.clone(), v.clone()))
                     .collect();
-                let transport = SseClientTransport::connect(&self.name, url, headers, timeout)
-                    .await
-                    .map_err(|e| MuxError::Connect {
-                        target: self.name.clone(),
-                        message: e.to_string(),
-                    })?;
+                let auth = self.backend_auth.clone();
+                let transport =
+                    SseClientTransport::connect(&self.name, url, headers, auth, timeout)
+                        .await
+                        .map_err(|e| MuxError::Connect {
+                            target: self.name.clone(),
+                            message: e.to_string(),
+                        })?;
                 let transport = ordered(transport, &client);
                 let running = client.serve(transport).await.map_err(connect_err)?;
                 Ok(opened(running, None, None))
@@ -447,6 +502,29 @@ fn http_url(name: &str, url: String) -> Result<String, MuxError> {
             message: format!("url {url:?} must start with http:// or https://"),
         })
     }
+}
+
+/// Builds `cfg`'s `policies.backendAuth`, if set. Its OAuth2 token requests go out with the
+/// TLS roots of the target connections (`SSL_CERT_FILE` added) and the target's timeout as
+/// their connect timeout.
+pub fn backend_auth(cfg: &TargetConfig) -> Result<Option<BackendAuth>, MuxError> {
+    let Some(config) = cfg.backend_auth() else {
+        return Ok(None);
+    };
+    let invalid = |message: String| MuxError::InvalidTarget {
+        target: cfg.name.clone(),
+        message,
+    };
+    let place = "on an MCP target: the gateway shares one upstream session among its clients, \
+                 and MCP forbids passing a client's token on (use key or oauth2)";
+    BackendAuth::new(config, place, || {
+        let connect_timeout = cfg.timeout.map_or(DEFAULT_CONNECT_TIMEOUT, |d| d.0);
+        crate::http_client::client_builder()
+            .and_then(|b| crate::http_client::build(b.connect_timeout(connect_timeout)))
+            .map_err(|e| e.to_string())
+    })
+    .map(Some)
+    .map_err(|e| invalid(e.to_string()))
 }
 
 fn unsupported(cfg: &TargetConfig, kind: &'static str) -> MuxError {

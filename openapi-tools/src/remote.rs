@@ -23,6 +23,7 @@ use crate::config::OpenApiConfig;
 use crate::error::{Error, Result};
 use crate::server::OpenApiServer;
 use crate::toolset::OpenApiTools;
+use backend_auth::BackendAuth;
 
 /// The tools built from one fetch, and when it was made.
 struct Loaded {
@@ -45,6 +46,8 @@ struct Inner {
 #[derive(Clone)]
 pub struct RemoteOpenApiServer {
     inner: Arc<Inner>,
+    /// Given to the tools of each fetch (API calls only: the document is fetched without it).
+    backend_auth: Option<BackendAuth>,
 }
 
 impl std::fmt::Debug for RemoteOpenApiServer {
@@ -81,7 +84,14 @@ impl RemoteOpenApiServer {
                 loaded: RwLock::new(None),
                 fetching: tokio::sync::Mutex::new(()),
             }),
+            backend_auth: None,
         })
+    }
+
+    /// Sets `auth`'s credential on every request to the API (not on the document's fetch).
+    pub fn with_backend_auth(mut self, auth: Option<BackendAuth>) -> Self {
+        self.backend_auth = auth;
+        self
     }
 
     /// The document's URL.
@@ -152,8 +162,9 @@ impl RemoteOpenApiServer {
 
     /// Fetches, converts and stores the document (caller holds `fetching`).
     async fn fetch(&self) -> Result<Arc<Loaded>> {
-        let tools =
-            OpenApiTools::load_url_with(&self.inner.http, self.inner.config.clone()).await?;
+        let tools = OpenApiTools::load_url_with(&self.inner.http, self.inner.config.clone())
+            .await?
+            .with_backend_auth(self.backend_auth.clone());
         for problem in &tools.model().warnings {
             tracing::debug!(url = %self.inner.url, %problem, "OpenAPI document warning");
         }

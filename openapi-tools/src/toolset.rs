@@ -16,6 +16,7 @@ use crate::model::{ApiModel, Operation, Skipped};
 use crate::naming::{assign, NameRequest};
 use crate::response::{map, tool_error};
 use crate::tools::{build, BuildOptions, ToolDef};
+use backend_auth::BackendAuth;
 
 /// Default cap on response bodies read per call.
 pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
@@ -30,6 +31,9 @@ pub struct OpenApiTools {
     config: OpenApiConfig,
     client: reqwest::Client,
     auth: Authenticator,
+    /// The target's `backendAuth`: a header set on every request, over any the document's
+    /// security gave.
+    backend_auth: Option<BackendAuth>,
     filtered: Vec<Skipped>,
 }
 
@@ -99,11 +103,19 @@ impl OpenApiTools {
             tools,
             by_name,
             auth: Authenticator::new(config.credentials.clone()),
+            backend_auth: None,
             config,
             client,
             model,
             filtered,
         })
+    }
+
+    /// Sets `auth`'s credential on every request to the API (the `backendAuth` policy of
+    /// the target), replacing a header of the same name that `credentials` gave.
+    pub fn with_backend_auth(mut self, auth: Option<BackendAuth>) -> Self {
+        self.backend_auth = auth;
+        self
     }
 
     /// The converted document.
@@ -224,7 +236,13 @@ impl OpenApiTools {
             }
         };
         let uri = format!("{}{}", base.as_str().trim_end_matches('/'), op.path);
-        match req.send().await {
+        let sent = match backend_auth::send(self.backend_auth.as_ref(), req).await {
+            Ok(sent) => sent,
+            Err(e) => {
+                return tool_error(format!("authentication failed (no request was sent): {e}"))
+            }
+        };
+        match sent {
             Ok(resp) => {
                 let cap = self
                     .config

@@ -144,6 +144,8 @@ pub struct Endpoint<'a> {
     pub card: &'a AgentCardInfo,
     /// Extra headers sent on every request (credentials, tenancy).
     pub headers: &'a HeaderMap,
+    /// The target's `backendAuth`, set on every request.
+    pub auth: Option<&'a backend_auth::BackendAuth>,
     /// Largest response (a blocking body, or a whole stream) read from the agent.
     pub max_response_bytes: usize,
 }
@@ -256,6 +258,17 @@ impl Endpoint<'_> {
         rb
     }
 
+    /// Sends `request` with the target's credential.
+    async fn execute(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, CallFailure> {
+        backend_auth::send(self.auth, request)
+            .await
+            .map_err(|e| CallFailure::Transport(e.to_string()))?
+            .map_err(|e| CallFailure::Transport(describe_reqwest(&e)))
+    }
+
     /// Sends the call's message and folds the answer into `outcome`, with one progress text
     /// per event on `progress`. Streams when the card says the agent can. Returns when the
     /// task is terminal or interrupted, or the agent is done answering.
@@ -274,11 +287,7 @@ impl Endpoint<'_> {
         } else {
             "application/json"
         };
-        let resp = self
-            .post(&body, accept)
-            .send()
-            .await
-            .map_err(|e| CallFailure::Transport(describe_reqwest(&e)))?;
+        let resp = self.execute(self.post(&body, accept)).await?;
         let status = resp.status();
         if is_event_stream(resp.headers().get(http::header::CONTENT_TYPE)) && status.is_success() {
             return self.read_stream(resp, outcome, progress).await;
@@ -356,11 +365,8 @@ impl Endpoint<'_> {
     pub async fn cancel(&self, task_id: &str) -> Result<(), CallFailure> {
         let body = cancel_request(self.card, task_id);
         let resp = self
-            .post(&body, "application/json")
-            .timeout(CANCEL_TIMEOUT)
-            .send()
-            .await
-            .map_err(|e| CallFailure::Transport(describe_reqwest(&e)))?;
+            .execute(self.post(&body, "application/json").timeout(CANCEL_TIMEOUT))
+            .await?;
         let status = resp.status();
         let bytes = read_capped(resp, 64 * 1024)
             .await

@@ -89,12 +89,13 @@ pub async fn fetch_card(
     http: &reqwest::Client,
     base: &Url,
     headers: &HeaderMap,
+    auth: Option<&backend_auth::BackendAuth>,
     timeout: Duration,
     forced: Option<Dialect>,
 ) -> Result<AgentCardInfo, A2aToolsError> {
     let mut failures: Vec<(Url, String)> = Vec::new();
     for url in card_urls(base) {
-        match fetch_json(http, &url, headers, timeout).await {
+        match fetch_json(http, &url, headers, auth, timeout).await {
             Ok(card) => return parse_card(&card, &url, forced),
             Err(cause) => failures.push((url, cause)),
         }
@@ -125,15 +126,17 @@ async fn fetch_json(
     http: &reqwest::Client,
     url: &Url,
     headers: &HeaderMap,
+    auth: Option<&backend_auth::BackendAuth>,
     timeout: Duration,
 ) -> Result<Value, String> {
-    let resp = http
+    let request = http
         .get(url.clone())
         .headers(headers.clone())
         .header(http::header::ACCEPT, "application/json")
-        .timeout(timeout)
-        .send()
+        .timeout(timeout);
+    let resp = backend_auth::send(auth, request)
         .await
+        .map_err(|e| e.to_string())?
         .map_err(|e| super::call::describe_reqwest(&e))?;
     let status = resp.status();
     if !status.is_success() {

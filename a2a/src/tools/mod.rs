@@ -60,6 +60,9 @@ pub struct A2aToolsOptions {
     pub version: Option<Dialect>,
     /// Largest answer read from the agent (a blocking body, or a whole stream; default 16 MiB).
     pub max_response_bytes: usize,
+    /// The target's `backendAuth`: a credential set on every request (card included), over
+    /// a header of the same name in `headers`.
+    pub backend_auth: Option<backend_auth::BackendAuth>,
 }
 
 impl Default for A2aToolsOptions {
@@ -71,6 +74,7 @@ impl Default for A2aToolsOptions {
             headers: Vec::new(),
             version: None,
             max_response_bytes: 16 * 1024 * 1024,
+            backend_auth: None,
         }
     }
 }
@@ -111,6 +115,19 @@ struct Inner {
     loaded: RwLock<Option<Arc<Loaded>>>,
     /// One card fetch at a time; callers that waited reuse its result.
     fetching: tokio::sync::Mutex<()>,
+}
+
+impl Inner {
+    /// What a call to the agent of `loaded`'s card needs.
+    fn endpoint<'a>(&'a self, loaded: &'a Loaded) -> call::Endpoint<'a> {
+        call::Endpoint {
+            http: &self.http,
+            card: &loaded.card,
+            headers: &self.headers,
+            auth: self.options.backend_auth.as_ref(),
+            max_response_bytes: self.options.max_response_bytes,
+        }
+    }
 }
 
 /// The MCP server fronting one A2A agent. Cheap to clone (shared state), as `mcp-mux` clones
@@ -254,6 +271,7 @@ impl A2aToolsServer {
             &self.inner.http,
             &self.inner.base,
             &self.inner.headers,
+            o.backend_auth.as_ref(),
             o.card_timeout,
             o.version,
         )
@@ -278,12 +296,7 @@ impl A2aToolsServer {
         context: &RequestContext<RoleServer>,
     ) -> CallToolResult {
         let inner = &self.inner;
-        let endpoint = call::Endpoint {
-            http: &inner.http,
-            card: &loaded.card,
-            headers: &inner.headers,
-            max_response_bytes: inner.options.max_response_bytes,
-        };
+        let endpoint = inner.endpoint(&loaded);
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
         let token = context.meta.get_progress_token();
         let peer = context.peer.clone();
@@ -339,13 +352,7 @@ impl A2aToolsServer {
     fn cancel_in_background(&self, loaded: Arc<Loaded>, task: String) {
         let inner = self.inner.clone();
         tokio::spawn(async move {
-            let endpoint = call::Endpoint {
-                http: &inner.http,
-                card: &loaded.card,
-                headers: &inner.headers,
-                max_response_bytes: inner.options.max_response_bytes,
-            };
-            match endpoint.cancel(&task).await {
+            match inner.endpoint(&loaded).cancel(&task).await {
                 Ok(()) => tracing::debug!(agent = %inner.base, %task, "cancelled the A2A task"),
                 Err(e) => tracing::info!(agent = %inner.base, %task, error = %e,
                     "cannot cancel the abandoned A2A task"),

@@ -276,28 +276,50 @@ backends:
 }
 
 #[test]
-fn mcp_target_policies_are_refused_not_ignored() {
-    let yaml = r#"
+fn mcp_target_backend_auth_is_checked_at_load() {
+    let config = |auth: &str| {
+        format!(
+            r#"
 binds:
 - port: 8080
   listeners:
   - name: main
     routes:
     - name: mcp
-      backends: [{ backend: tools }]
+      backends: [{{ backend: tools }}]
 backends:
 - name: tools
   mcp:
     targets:
     - name: remote
-      mcp: { url: "http://127.0.0.1:3001/mcp" }
-      policies: { backendAuth: { key: { header: x-api-key, value: secret } } }
-"#;
-    let errs = errors(yaml);
-    let (line, _, msg) = errs
+      mcp: {{ url: "http://127.0.0.1:3001/mcp" }}
+      policies: {{ backendAuth: {auth} }}
+"#
+        )
+    };
+    lowered(&config("{ key: { header: x-api-key, value: secret } }"));
+    lowered(&config(
+        "{ oauth2: { tokenUrl: 'http://127.0.0.1:1/t', clientId: c, clientSecret: s } }",
+    ));
+
+    let errs = errors(&config("{ passthrough: {} }"));
+    let (_, _, msg) = errs
         .iter()
-        .find(|(_, p, _)| p == "backends[0].mcp.targets[0].policies.backendAuth")
-        .unwrap_or_else(|| panic!("no error for the target's backendAuth: {errs:#?}"));
-    assert!(msg.contains("not supported yet: backendAuth"), "{msg}");
-    assert!(line.is_some(), "the error has a line");
+        .find(|(_, p, _)| p == "backends[0].mcp")
+        .unwrap_or_else(|| panic!("no error for passthrough: {errs:#?}"));
+    assert!(
+        msg.contains("remote") && msg.contains("passthrough"),
+        "{msg}"
+    );
+    let errs = errors(&config("{ key: { header: 'bad name', value: s } }"));
+    assert!(
+        errs.iter().any(|(_, _, m)| m.contains("\"bad name\"")),
+        "{errs:#?}"
+    );
+    let schema = Source::from_str(&config("{ aws: {} }"), Path::new("test.yaml"), &|_| None)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(schema.contains("unknown key `aws`"), "{schema}");
+    assert!(schema.contains("policies.backendAuth"), "{schema}");
 }

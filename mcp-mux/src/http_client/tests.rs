@@ -25,7 +25,7 @@ async fn server(status: u16, content_type: Option<&'static str>, body: &'static 
 }
 
 fn client() -> McpHttpClient {
-    McpHttpClient::new(Duration::from_secs(5))
+    McpHttpClient::new(Duration::from_secs(5), None)
 }
 
 fn ping() -> ClientJsonRpcMessage {

@@ -122,10 +122,14 @@ fn design_example_loads() {
         file.config.as_ref().unwrap().session_key.as_deref(),
         Some(DESIGN_ENV[0].1)
     );
-    // `${VAR}` inside the MCP targets is expanded too (their policies are still kept as JSON).
+    // `${VAR}` inside the MCP targets is expanded too.
     let mcp = file.backends[0].mcp.as_ref().unwrap();
-    let policies = mcp.targets[3].policies.as_ref().unwrap();
-    assert_eq!(policies["backendAuth"]["key"]["value"], "pet-secret-123");
+    let Some(mcp_mux::BackendAuthConfig::Key(backend_auth::KeyConfig::Header(key))) =
+        mcp.targets[3].backend_auth()
+    else {
+        panic!("petstore's backendAuth is a header key");
+    };
+    assert_eq!(key.value, "pet-secret-123");
     // Quoted "2" stays a string.
     assert_eq!(routes[2].matches[0].query[0].value.as_deref(), Some("2"));
     // Lines of keys and items.

@@ -169,38 +169,9 @@ impl<'a> Lowering<'a> {
         if b.ai.is_some() {
             self.err(format!("{path}.ai"), "not supported yet: ai backends");
         }
-        if let Some(mcp) = &b.mcp {
-            self.target_policies(path, mcp);
-        }
         if let Some(h) = &b.host {
             if let Err(e) = Upstream::parse(h) {
                 self.err(format!("{path}.host"), e);
-            }
-        }
-    }
-
-    /// MCP targets take no policies yet: one written there would otherwise be ignored in
-    /// silence (a `backendAuth` key that is never sent), so each is an error naming it.
-    fn target_policies(&mut self, path: &str, mcp: &mcp_mux::McpBackendConfig) {
-        for (i, target) in mcp.targets.iter().enumerate() {
-            let Some(policies) = &target.policies else {
-                continue;
-            };
-            let here = format!("{path}.mcp.targets[{i}].policies");
-            match policies.as_object() {
-                Some(keys) => {
-                    for key in keys.keys() {
-                        self.err(
-                            format!("{here}.{key}"),
-                            format!(
-                                "not supported yet: {key} on an MCP target (for a static \
-                                 credential, set the target's `headers`; an OpenAPI target \
-                                 takes `openapi.credentials`)"
-                            ),
-                        );
-                    }
-                }
-                None => self.err(here, "policies must be a map of policy names"),
             }
         }
     }
