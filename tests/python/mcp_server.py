@@ -2,10 +2,13 @@
 gateway in the interop tests (tests/tests/e2e/mcp_upstream_interop.rs).
 
     python3 tests/python/mcp_server.py --transport stdio|sse|streamable-http [--port P] [--resumable]
+        [--require-header NAME=VALUE]
 
 HTTP transports listen on 127.0.0.1:P: `sse` serves GET /sse (endpoint POST /messages/),
 `streamable-http` serves /mcp. With `--resumable` (Streamable HTTP) the server keeps its SSE
-events in memory and resumes streams after `Last-Event-ID`.
+events in memory and resumes streams after `Last-Event-ID`. With `--require-header` (HTTP
+transports) every request without that header value is refused with 401, as an API behind a
+key would.
 
 Tools:
 - echo(message): returns `message`.
@@ -161,6 +164,28 @@ def build(port: int, resumable: bool) -> FastMCP:
     return mcp
 
 
+class RequireHeader:
+    """ASGI middleware: 401 for any HTTP request whose header `name` is not `value`."""
+
+    def __init__(self, app, name: str, value: str) -> None:
+        self.app = app
+        self.name = name.lower().encode("latin-1")
+        self.value = value.encode("latin-1")
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http" and dict(scope["headers"]).get(self.name) != self.value:
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 401,
+                    "headers": [(b"content-type", b"text/plain")],
+                }
+            )
+            await send({"type": "http.response.body", "body": b"missing or wrong " + self.name})
+            return
+        await self.app(scope, receive, send)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument(
@@ -168,8 +193,19 @@ def main() -> None:
     )
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--resumable", action="store_true")
+    parser.add_argument("--require-header", metavar="NAME=VALUE")
     args = parser.parse_args()
-    build(args.port, args.resumable).run(transport=args.transport)
+    mcp = build(args.port, args.resumable)
+    if args.require_header is None or args.transport == "stdio":
+        mcp.run(transport=args.transport)
+        return
+    import uvicorn
+
+    name, _, value = args.require_header.partition("=")
+    app = mcp.sse_app() if args.transport == "sse" else mcp.streamable_http_app()
+    uvicorn.run(
+        RequireHeader(app, name, value), host="127.0.0.1", port=args.port, log_level="warning"
+    )
 
 
 if __name__ == "__main__":

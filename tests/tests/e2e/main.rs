@@ -12,6 +12,7 @@ mod admin;
 mod bad_input;
 mod config_errors;
 mod mcp;
+mod mcp_backend_auth;
 mod mcp_http;
 mod mcp_https;
 mod mcp_interop;

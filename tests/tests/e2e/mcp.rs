@@ -75,7 +75,7 @@ pub(crate) async fn step<F: Future>(what: &str, fut: F) -> F::Output {
 /// A small MCP server for the `remote` target: `add` (sum of `a` and `b`) and `whoami` (its
 /// name and the JSON-RPC id of the call, as the server saw it).
 #[derive(Clone)]
-struct Remote;
+pub(crate) struct Remote;
 
 fn object_schema(props: Value) -> Arc<rmcp::model::JsonObject> {
     let v = json!({"type": "object", "properties": props});
