@@ -8,15 +8,17 @@
 
 mod bridge;
 mod interest;
+mod tasks;
 
 use std::sync::{Arc, RwLock};
 
 use futures_util::future::join_all;
 use rmcp::model::{
     CacheScope, CallToolRequestParams, ClientRequest, CompleteRequestParams, ErrorData,
-    GetPromptRequestParams, Implementation, ListPromptsResult, ListResourceTemplatesResult,
-    ListResourcesResult, ListToolsResult, PaginatedRequestParams, ReadResourceRequestParams,
-    Reference, Request, ResourceContents, ServerCapabilities, ServerConfig, ServerResult,
+    GetMeta as _, GetPromptRequestParams, Implementation, ListPromptsResult,
+    ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
+    ReadResourceRequestParams, Reference, Request, ResourceContents, ServerCapabilities,
+    ServerConfig, ServerResult,
 };
 
 use crate::context::CallContext;
@@ -233,7 +235,7 @@ impl Multiplexer {
     ///
     /// Capabilities: tools always; prompts, resources, completions, logging and resource
     /// subscriptions if any target has them; list-changed always announced (the merged lists
-    /// change when a target comes or goes). Tasks are not relayed yet. One target: its
+    /// change when a target comes or goes); the tasks extension if any target has it. One target: its
     /// instructions and serverInfo pass through. Several: instructions concatenated under
     /// `[target]` headings, and the gateway's own serverInfo. Unreachable targets are left out.
     pub async fn server_config(&self) -> ServerConfig {
@@ -255,6 +257,12 @@ impl Multiplexer {
             }
             if info.capabilities.logging.is_some() {
                 caps.logging = Some(Default::default());
+            }
+            if info.capabilities.supports_tasks() {
+                caps.extensions.get_or_insert_with(Default::default).insert(
+                    rmcp::model::TASKS_EXTENSION_ID.to_owned(),
+                    Default::default(),
+                );
             }
             if info.capabilities.completions.is_some() {
                 caps.completions = Some(Default::default());
@@ -434,6 +442,9 @@ impl Multiplexer {
             }
             ClientRequest::SubscribeRequest(r) => self.subscribe(&r.params.uri, ctx).await,
             ClientRequest::UnsubscribeRequest(r) => self.unsubscribe(&r.params.uri, ctx).await,
+            r @ (ClientRequest::GetTaskRequest(_)
+            | ClientRequest::UpdateTaskRequest(_)
+            | ClientRequest::CancelTaskRequest(_)) => self.task_request(r, ctx).await,
             other => Err(ErrorData::new(
                 rmcp::model::ErrorCode::METHOD_NOT_FOUND,
                 format!("Method not found: {}", other.method()),
@@ -560,9 +571,15 @@ impl Multiplexer {
         // downstream hop; rmcp sets the upstream's own.
         request.meta = None;
         let again = self.may_ask_for_input(up, context).then(|| request.clone());
+        let mut upstream_request = ClientRequest::CallToolRequest(Request::new(request));
+        if let Some(caps) = self.task_offer(up, context).await {
+            upstream_request
+                .get_meta_mut()
+                .set_client_capabilities(caps);
+        }
         let r = up
             .request(
-                ClientRequest::CallToolRequest(Request::new(request)),
+                upstream_request,
                 "tools/call",
                 Some(context),
                 Retry::IfUnsent,
@@ -576,9 +593,11 @@ impl Multiplexer {
             None => r,
         };
         match r {
-            ServerResult::CallToolResult(_)
-            | ServerResult::InputRequiredResult(_)
-            | ServerResult::CreateTaskResult(_) => Ok(r),
+            ServerResult::CallToolResult(_) | ServerResult::InputRequiredResult(_) => Ok(r),
+            mut r @ ServerResult::CreateTaskResult(_) => {
+                self.expose_task(index, &mut r);
+                Ok(r)
+            }
             _ => Err(unexpected(up.name(), "tools/call")),
         }
     }

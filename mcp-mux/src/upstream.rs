@@ -425,12 +425,19 @@ impl Upstream {
             target: target.to_owned(),
             source,
         };
-        let options = match self.target.timeout {
+        let mut options = match self.target.timeout {
             Some(t) => PeerRequestOptions::with_timeout(t),
             None => PeerRequestOptions::no_options(),
         };
         let mut request = request;
         if conn.modern {
+            // rmcp writes its own client capabilities into every modern request; a request
+            // that declares others (a task offer, `mux::tasks`) keeps them this way.
+            if let Some(caps) = request.get_meta().client_capabilities() {
+                let mut meta = rmcp::model::RequestMetaObject::default();
+                meta.set_client_capabilities(caps);
+                options.meta = Some(meta);
+            }
             // A 2026-07-28 target sends log messages only when the request asks, at its level.
             if let Some(LogInterest::AtLeast(level)) = ctx.map(|c| c.log_interest) {
                 #[allow(deprecated)]

@@ -225,21 +225,25 @@ impl ClientHandler for UpstreamClient {
 
     #[allow(deprecated)]
     fn get_info(&self) -> ClientConfig {
-        // Elicitation, sampling and roots are relayed to the client of the call that
-        // asks, which must itself support them (checked per question). Roots' list
-        // changes are not claimed: they belong to one client, and this connection
-        // serves many.
-        let elicitation = ElicitationCapability::new()
-            .with_form(FormElicitationCapability::new())
-            .with_url(UrlElicitationCapability::new());
-        let mut capabilities = ClientCapabilities::builder()
-            .enable_sampling()
-            .enable_elicitation_with(elicitation)
-            .build();
-        capabilities.roots = Some(RootsCapabilities::default());
         ClientConfig::new(
-            capabilities,
+            capabilities(),
             Implementation::new("switchboard-mcp-mux", env!("CARGO_PKG_VERSION")),
         )
     }
+}
+
+/// What the gateway declares to every target. Elicitation, sampling and roots are relayed to
+/// the client of the call that asks, which must itself support them (checked per question).
+/// Roots' list changes are not claimed: they belong to one client, and a connection serves
+/// many. Tasks neither: a call declares them when its client does (`mux::tasks`).
+pub(crate) fn capabilities() -> ClientCapabilities {
+    let elicitation = ElicitationCapability::new()
+        .with_form(FormElicitationCapability::new())
+        .with_url(UrlElicitationCapability::new());
+    let mut capabilities = ClientCapabilities::builder()
+        .enable_sampling()
+        .enable_elicitation_with(elicitation)
+        .build();
+    capabilities.roots = Some(RootsCapabilities::default());
+    capabilities
 }

@@ -23,6 +23,7 @@ mod mcp_openapi;
 mod mcp_openapi_url;
 mod mcp_questions;
 mod mcp_resume;
+mod mcp_tasks;
 mod mcp_upstream_interop;
 mod mcp_upstream_messages;
 mod policies;

@@ -77,7 +77,7 @@ pub(crate) async fn step<F: Future>(what: &str, fut: F) -> F::Output {
 #[derive(Clone)]
 pub(crate) struct Remote;
 
-fn object_schema(props: Value) -> Arc<rmcp::model::JsonObject> {
+pub(crate) fn object_schema(props: Value) -> Arc<rmcp::model::JsonObject> {
     let v = json!({"type": "object", "properties": props});
     Arc::new(v.as_object().cloned().unwrap_or_default())
 }
@@ -130,7 +130,7 @@ impl ServerHandler for Remote {
 }
 
 /// Serves [`Remote`] over Streamable HTTP on 127.0.0.1:0; returns its `/mcp` URL.
-async fn remote_server() -> String {
+pub(crate) async fn remote_server() -> String {
     serve_mcp(Remote).await
 }
 
