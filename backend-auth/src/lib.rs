@@ -30,7 +30,7 @@ pub enum AuthError {
     #[error("backendAuth.passthrough is not supported {place}")]
     Passthrough { place: String },
     /// The token endpoint did not give a token.
-    #[error("backendAuth.oauth2: the token endpoint {token_url} {message}")]
+    #[error("OAuth2 client credentials: the token endpoint {token_url} {message}")]
     Token { token_url: String, message: String },
 }
 

@@ -3,30 +3,25 @@
 //! Credentials never appear as tool parameters or in descriptions. For each call the first
 //! `security` alternative whose schemes all have a matching credential is used; when none is
 //! satisfiable the request goes out without auth and the API's 401/403 reaches the model.
-//! OAuth2 client-credentials tokens are fetched on first use, cached, and refreshed 30 s before
-//! they expire.
+//! OAuth2 client-credentials tokens are fetched on first use, cached, and refreshed shortly
+//! before they expire (by the `backend-auth` crate, which `backendAuth` uses too).
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::sync::Mutex;
 
+use backend_auth::{BackendAuth, BackendAuthConfig, ClientAuth, OAuth2Config};
 use base64::Engine;
-use tokio::sync::Mutex;
 
 use crate::config::Credential;
 use crate::model::{ApiModel, Location, Operation, SecurityScheme};
 use crate::request::Extra;
 
-#[derive(Debug, Clone)]
-struct CachedToken {
-    token: String,
-    expires: Instant,
-}
-
 /// Applies credentials; owns the OAuth2 token cache.
 #[derive(Debug)]
 pub struct Authenticator {
     credentials: BTreeMap<String, Credential>,
-    tokens: Mutex<BTreeMap<String, CachedToken>>,
+    /// Token sources by (scheme, space-separated scopes).
+    tokens: Mutex<BTreeMap<(String, String), BackendAuth>>,
 }
 
 impl Authenticator {
@@ -121,6 +116,10 @@ impl Authenticator {
         Ok(extra)
     }
 
+    /// A client-credentials token for `scheme` with the operation's scopes (unless the
+    /// credential names its own). One token source per scheme and scope set, so an operation
+    /// never gets a token fetched for other scopes; `backend-auth` caches, shares and
+    /// refreshes it.
     async fn oauth_token(
         &self,
         scheme: &str,
@@ -139,62 +138,44 @@ impl Authenticator {
         else {
             return Err("not an OAuth2 credential".into());
         };
-        // One lock for fetch + store: concurrent first calls share one token request.
-        let mut cache = self.tokens.lock().await;
-        if let Some(t) = cache.get(scheme) {
-            if t.expires > Instant::now() {
-                return Ok(t.token.clone());
-            }
-        }
-        let raw = token_url.as_deref().unwrap_or(doc_token_url);
-        // A relative tokenUrl is relative to the API's base URL.
-        let url = base
-            .join(raw)
-            .map_err(|e| format!("bad tokenUrl {raw:?}: {e}"))?;
-        let url = url.as_str();
-        let scope_list = if scopes.is_empty() {
+        let scopes = if scopes.is_empty() {
             op_scopes
         } else {
             scopes.as_slice()
         };
-        let mut form = vec![("grant_type", "client_credentials".to_string())];
-        if !scope_list.is_empty() {
-            form.push(("scope", scope_list.join(" ")));
-        }
-        let resp = client
-            .post(url)
-            .basic_auth(client_id, Some(client_secret))
-            .form(&form)
-            .send()
-            .await
-            .map_err(|e| format!("OAuth2 token request to {url} failed: {e}"))?;
-        let status = resp.status();
-        let body: serde_json::Value = resp
-            .json()
-            .await
-            .map_err(|e| format!("OAuth2 token response from {url} is not JSON: {e}"))?;
-        if !status.is_success() {
-            return Err(format!(
-                "OAuth2 token request to {url} returned {status}: {body}"
-            ));
-        }
-        let token = body
-            .get("access_token")
-            .and_then(|t| t.as_str())
-            .ok_or_else(|| format!("OAuth2 token response from {url} has no access_token"))?
-            .to_string();
-        let ttl = body
-            .get("expires_in")
-            .and_then(|e| e.as_u64())
-            .unwrap_or(3600);
-        let expires = Instant::now() + Duration::from_secs(ttl.saturating_sub(30));
-        cache.insert(
-            scheme.to_string(),
-            CachedToken {
-                token: token.clone(),
-                expires,
-            },
-        );
-        Ok(token)
+        let key = (scheme.to_owned(), scopes.join(" "));
+        let source = {
+            let mut sources = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
+            match sources.get(&key) {
+                Some(s) => s.clone(),
+                None => {
+                    let raw = token_url.as_deref().unwrap_or(doc_token_url);
+                    // A relative tokenUrl is relative to the API's base URL.
+                    let url = base
+                        .join(raw)
+                        .map_err(|e| format!("bad tokenUrl {raw:?}: {e}"))?;
+                    let config = BackendAuthConfig::OAuth2(OAuth2Config {
+                        token_url: url.to_string(),
+                        client_id: client_id.clone(),
+                        client_secret: client_secret.clone(),
+                        scopes: scopes.to_vec(),
+                        audience: None,
+                        resource: None,
+                        client_auth: ClientAuth::Basic,
+                    });
+                    let client = client.clone();
+                    let source = BackendAuth::new(&config, "", move || Ok(client))
+                        .map_err(|e| e.to_string())?;
+                    sources.insert(key, source.clone());
+                    source
+                }
+            }
+        };
+        let credential = source.credential().await.map_err(|e| e.to_string())?;
+        credential
+            .value
+            .to_str()
+            .map(|v| v.trim_start_matches("Bearer ").to_owned())
+            .map_err(|_| "the access token is not text".to_owned())
     }
 }
