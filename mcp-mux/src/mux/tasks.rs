@@ -78,7 +78,7 @@ impl Multiplexer {
     }
 
     /// `tasks/get`, `tasks/update` or `tasks/cancel`, sent to the task's target.
-    pub(super) async fn task_request(
+    pub(crate) async fn task_request(
         &self,
         mut request: ClientRequest,
         ctx: &CallContext,
