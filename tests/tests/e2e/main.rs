@@ -7,6 +7,8 @@
 
 mod a2a;
 mod a2a_lf_client;
+mod a2a_security;
+mod a2a_streaming;
 mod a2a_tools;
 mod admin;
 mod bad_input;
@@ -24,6 +26,7 @@ mod mcp_openapi_url;
 mod mcp_questions;
 mod mcp_resume;
 mod mcp_tasks;
+mod mcp_transport;
 mod mcp_upstream_interop;
 mod mcp_upstream_messages;
 mod policies;

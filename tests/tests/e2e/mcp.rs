@@ -1,15 +1,16 @@
 //! MCP backends (`backends[].mcp`): the real gateway serving a virtual MCP server over Streamable
 //! HTTP, driven by the rmcp client, with targets of three transports: the `mcp-mux-demo-stdio`
 //! binary (stdio), the petstore REST API (`openapi`, served in-process by the test) and an rmcp
-//! Streamable HTTP server in-process in the test (`mcp`). Plus raw HTTP requests for the
-//! transport-level errors.
+//! Streamable HTTP server in-process in the test (`mcp`). The transport-level errors, checked
+//! with raw HTTP requests, are in `mcp_transport.rs`. Also the helpers the other `mcp_*` test
+//! files share.
 //!
 //! Needs `cargo build --workspace --bins` (scripts/test.sh does it).
 
 use std::future::Future;
 use std::sync::Arc;
 
-use e2e::{client, indent, routes_config, workspace_bin, Gateway};
+use e2e::{indent, routes_config, workspace_bin, Gateway};
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ErrorCode, ErrorData,
     ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
@@ -185,7 +186,7 @@ async fn three_targets(failure_mode: &str) -> Gateway {
 type Client = RunningService<RoleClient, ()>;
 
 /// An rmcp client that completed `initialize` with the gateway's `/mcp`.
-async fn connect(gw: &Gateway) -> Client {
+pub(crate) async fn connect(gw: &Gateway) -> Client {
     connect_as(gw, ()).await
 }
 
@@ -221,7 +222,7 @@ fn call(name: &str, args: Value) -> CallToolRequestParams {
 }
 
 /// The text of a tool result's first content block.
-fn text(r: &CallToolResult) -> String {
+pub(crate) fn text(r: &CallToolResult) -> String {
     r.content
         .first()
         .and_then(|c| c.as_text())
@@ -230,7 +231,7 @@ fn text(r: &CallToolResult) -> String {
 }
 
 /// Calls `name` and expects a successful (non-error) result.
-async fn call_ok(c: &Client, name: &str, args: Value) -> CallToolResult {
+pub(crate) async fn call_ok(c: &Client, name: &str, args: Value) -> CallToolResult {
     let r = step(&format!("call {name}"), c.call_tool(call(name, args)))
         .await
         .unwrap_or_else(|e| panic!("call {name}: {e}"));
@@ -576,212 +577,6 @@ async fn an_unknown_tool_is_invalid_params() {
     let r = call_ok(&c, "demo_echo", json!({"message": "ok"})).await;
     assert_eq!(text(&r), "ok");
     let _ = c.cancel().await;
-}
-
-/// A gateway with `demo` (stdio) only, for the raw HTTP tests.
-async fn demo_only() -> Gateway {
-    Gateway::start(&mcp_config("failOpen", &demo_target())).await
-}
-
-const INITIALIZE: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"e2e-raw","version":"0"}}}"#;
-
-/// POSTs `body` to the gateway's `/mcp` with `headers`; returns (status, headers, body).
-async fn raw_post(
-    gw: &Gateway,
-    headers: &[(&str, &str)],
-    body: &str,
-) -> (u16, http::HeaderMap, String) {
-    let mut rb = client().post(gw.url("/mcp")).body(body.to_string());
-    for (k, v) in headers {
-        rb = rb.header(*k, *v);
-    }
-    let r = step("POST /mcp", rb.send())
-        .await
-        .unwrap_or_else(|e| panic!("POST /mcp: {e}"));
-    let status = r.status().as_u16();
-    let h = r.headers().clone();
-    let text = step("POST /mcp body", r.text()).await.unwrap_or_default();
-    (status, h, text)
-}
-
-/// The JSON-RPC message of a response body that is JSON or SSE (`data:` lines).
-fn jsonrpc_message(body: &str) -> Value {
-    if let Ok(v) = serde_json::from_str(body) {
-        return v;
-    }
-    body.lines()
-        .filter_map(|l| l.strip_prefix("data:"))
-        .find_map(|d| serde_json::from_str::<Value>(d.trim()).ok())
-        .unwrap_or_else(|| panic!("no JSON-RPC message in the body: {body:?}"))
-}
-
-const JSON: (&str, &str) = ("content-type", "application/json");
-const ACCEPT_BOTH: (&str, &str) = ("accept", "application/json, text/event-stream");
-
-#[tokio::test]
-async fn raw_initialize_works_and_a_missing_accept_is_not_acceptable() {
-    let gw = demo_only().await;
-    // Sanity: the same request with the headers the spec requires opens a session.
-    let (status, headers, body) = raw_post(&gw, &[JSON, ACCEPT_BOTH], INITIALIZE).await;
-    assert_eq!(status, 200, "{body}");
-    assert!(
-        headers.contains_key("mcp-session-id"),
-        "no Mcp-Session-Id: {headers:?}"
-    );
-    let msg = jsonrpc_message(&body);
-    assert_eq!(msg["id"], 1, "{msg}");
-    assert!(msg["result"]["protocolVersion"].is_string(), "{msg}");
-
-    // Both types must be acceptable (`*/*`, which curl and reqwest send by default, is).
-    for accept in ["text/html", "application/json", "text/event-stream"] {
-        let h = vec![JSON, ("accept", accept)];
-        let (status, _, body) = raw_post(&gw, &h, INITIALIZE).await;
-        assert_eq!(
-            status, 406,
-            "Accept {accept:?}: expected 406 Not Acceptable, got {status}: {body}"
-        );
-    }
-}
-
-#[tokio::test]
-async fn malformed_json_is_a_jsonrpc_parse_error() {
-    let gw = demo_only().await;
-    for bad in [r#"{"jsonrpc":"2.0","id":1,"method":"#, "not json at all"] {
-        let (status, headers, body) = raw_post(&gw, &[JSON, ACCEPT_BOTH], bad).await;
-        assert_eq!(
-            status,
-            400,
-            "{bad:?}: expected 400 with a JSON-RPC parse error, got {status} ({:?}): {body}",
-            headers.get("content-type")
-        );
-        let msg: Value = serde_json::from_str(&body).unwrap_or_else(|e| {
-            panic!("{bad:?}: the body is not a JSON-RPC error ({e}): {body:?}")
-        });
-        assert_eq!(msg["jsonrpc"], "2.0", "{msg}");
-        assert_eq!(msg["error"]["code"], -32700, "{msg}");
-        assert_eq!(msg["id"], Value::Null, "{msg}");
-    }
-    // The gateway is still up and serving MCP (one target: names pass unchanged).
-    let c = connect(&gw).await;
-    let r = call_ok(&c, "echo", json!({"message": "alive"})).await;
-    assert_eq!(text(&r), "alive");
-    let _ = c.cancel().await;
-}
-
-#[tokio::test]
-async fn json_that_is_not_jsonrpc_is_an_invalid_request() {
-    let gw = demo_only().await;
-    let (status, _, body) = raw_post(&gw, &[JSON, ACCEPT_BOTH], r#"{"hello":"world"}"#).await;
-    assert_eq!(
-        status, 400,
-        "expected 400 with a JSON-RPC invalid-request error, got {status}: {body}"
-    );
-    let msg: Value = serde_json::from_str(&body)
-        .unwrap_or_else(|e| panic!("the body is not a JSON-RPC error ({e}): {body:?}"));
-    assert_eq!(msg["error"]["code"], -32600, "{msg}");
-}
-
-#[tokio::test]
-async fn an_unknown_session_id_is_404() {
-    let gw = demo_only().await;
-    let list = r#"{"jsonrpc":"2.0","id":2,"method":"tools/list","params":{}}"#;
-    let (status, _, body) = raw_post(
-        &gw,
-        &[
-            JSON,
-            ACCEPT_BOTH,
-            ("mcp-protocol-version", "2025-06-18"),
-            ("mcp-session-id", "no-such-session-4f1c"),
-        ],
-        list,
-    )
-    .await;
-    assert_eq!(status, 404, "unknown Mcp-Session-Id: {body}");
-    // A GET (the server-to-client stream) of an unknown session is 404 too.
-    let get = |method: http::Method| {
-        client()
-            .request(method, gw.url("/mcp"))
-            .header("accept", "text/event-stream")
-            .header("mcp-protocol-version", "2025-06-18")
-            .header("mcp-session-id", "no-such-session-4f1c")
-            .send()
-    };
-    let r = step("GET with an unknown session", get(http::Method::GET))
-        .await
-        .unwrap_or_else(|e| panic!("GET /mcp: {e}"));
-    assert_eq!(r.status().as_u16(), 404, "GET with an unknown session");
-    // DELETE of an unknown session: sessions close idempotently (the gateway answers 200, which
-    // clients such as the Python SDK take as terminated); a 404 would be fine too.
-    let r = step("DELETE with an unknown session", get(http::Method::DELETE))
-        .await
-        .unwrap_or_else(|e| panic!("DELETE /mcp: {e}"));
-    assert!(
-        matches!(r.status().as_u16(), 200 | 404),
-        "DELETE with an unknown session: {}",
-        r.status()
-    );
-    // A legacy HTTP+SSE message for a session whose stream is not open here: 404 with a
-    // JSON-RPC error.
-    let r = step(
-        "POST a legacy SSE message",
-        client()
-            .post(gw.url("/mcp/message?sessionId=0123abcd"))
-            .header("content-type", "application/json")
-            .body(list)
-            .send(),
-    )
-    .await
-    .unwrap_or_else(|e| panic!("POST /mcp/message: {e}"));
-    assert_eq!(r.status().as_u16(), 404, "unknown SSE sessionId");
-    let body: Value = r.json().await.expect("a JSON-RPC error body");
-    assert_eq!(body["error"]["code"], -32600, "{body}");
-}
-
-/// Browsers' cross-origin requests are refused unless their origin is allowed; native clients
-/// (no `Origin`) are not affected.
-#[tokio::test]
-async fn origins_are_refused_unless_allowed() {
-    let gw = demo_only().await;
-    let evil = ("origin", "https://evil.example");
-    let (status, _, body) = raw_post(&gw, &[JSON, ACCEPT_BOTH, evil], INITIALIZE).await;
-    assert_eq!(status, 403, "a cross-origin request by default: {body}");
-    let (status, _, body) = raw_post(&gw, &[JSON, ACCEPT_BOTH], INITIALIZE).await;
-    assert_eq!(status, 200, "no Origin: {body}");
-
-    let allowed = mcp_config("failOpen", &demo_target()).replace(
-        "    failureMode: failOpen\n",
-        "    failureMode: failOpen\n    allowedOrigins: [\"https://app.example\"]\n",
-    );
-    let gw = Gateway::start(&allowed).await;
-    let app = ("origin", "https://app.example");
-    let (status, _, body) = raw_post(&gw, &[JSON, ACCEPT_BOTH, app], INITIALIZE).await;
-    assert_eq!(status, 200, "an allowed origin: {body}");
-    let (status, _, body) = raw_post(&gw, &[JSON, ACCEPT_BOTH, evil], INITIALIZE).await;
-    assert_eq!(status, 403, "an origin not in the list: {body}");
-}
-
-/// With `allowedHosts`, a request naming another host (DNS rebinding: the attacker's name
-/// resolving to the gateway) is refused with 421; without it, any host passes.
-#[tokio::test]
-async fn hosts_are_checked_when_configured() {
-    let gw = demo_only().await;
-    let rebound = ("host", "attacker.example");
-    let (status, _, body) = raw_post(&gw, &[JSON, ACCEPT_BOTH, rebound], INITIALIZE).await;
-    assert_eq!(status, 200, "no allowedHosts: not checked: {body}");
-
-    let checked = mcp_config("failOpen", &demo_target()).replace(
-        "    failureMode: failOpen\n",
-        "    failureMode: failOpen\n    allowedHosts: [\"mcp.example.com\", \"localhost:*\"]\n",
-    );
-    let gw = Gateway::start(&checked).await;
-    let (status, _, body) = raw_post(&gw, &[JSON, ACCEPT_BOTH, rebound], INITIALIZE).await;
-    assert_eq!(status, 421, "{body}");
-    assert!(body.contains("Host not allowed"), "{body}");
-    for host in ["mcp.example.com", "localhost:8123"] {
-        let (status, _, body) =
-            raw_post(&gw, &[JSON, ACCEPT_BOTH, ("host", host)], INITIALIZE).await;
-        assert_eq!(status, 200, "{host}: {body}");
-    }
 }
 
 /// A stdio target with `idleTimeout` is stopped (and reaped) after that long without a
