@@ -149,6 +149,40 @@ mod tests {
     }
 
     #[test]
+    fn backend_auth_keys_and_client_secrets_are_redacted() {
+        let text = "\
+binds:
+- port: 8080
+  listeners:
+  - name: main
+    routes:
+    - name: mcp
+      backends: [{ backend: tools }]
+backends:
+- name: tools
+  mcp:
+    targets:
+    - name: a
+      mcp: { url: \"http://127.0.0.1:1/mcp\" }
+      policies: { backendAuth: { key: tok-str-1 } }
+    - name: b
+      mcp: { url: \"http://127.0.0.1:2/mcp\" }
+      policies:
+        backendAuth:
+          oauth2: { tokenUrl: \"http://127.0.0.1:3/t\", clientId: gw, clientSecret: cs-1 }
+";
+        let r = load_ok(text, &[]).redacted();
+        let targets = &r["backends"][0]["mcp"]["targets"];
+        assert_eq!(targets[0]["policies"]["backendAuth"]["key"], REDACTED);
+        let oauth2 = &targets[1]["policies"]["backendAuth"]["oauth2"];
+        assert_eq!(oauth2["clientSecret"], REDACTED);
+        assert_eq!(oauth2["tokenUrl"], "http://127.0.0.1:3/t");
+        assert_eq!(oauth2["clientId"], "gw");
+        let all = serde_json::to_string(&r).unwrap_or_default();
+        assert!(!all.contains("tok-str-1") && !all.contains("cs-1"), "{all}");
+    }
+
+    #[test]
     fn redaction_rules_for_env_values_and_structure() {
         let text = "\
 config:
