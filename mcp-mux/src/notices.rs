@@ -35,7 +35,7 @@ pub(crate) enum Changed {
 }
 
 impl Changed {
-    fn notification(self) -> ServerNotification {
+    pub(crate) fn notification(self) -> ServerNotification {
         match self {
             Self::Tools => ServerNotification::ToolListChangedNotification(
                 ToolListChangedNotification::default(),

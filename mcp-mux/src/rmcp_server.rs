@@ -1,6 +1,11 @@
 //! The [`Multiplexer`] as an rmcp `ServerHandler`, for in-process use and for
 //! transports rmcp serves (stdio, a duplex pipe in tests). The gateway's HTTP
 //! endpoint does not go through here: it uses [`crate::http`].
+//!
+//! What this path relays besides answers: progress, log messages and questions of the
+//! client's own calls, tasks, and the merged lists' `list_changed` notices (from
+//! `notifications/initialized` on). Not here: per-client log levels, resource subscriptions
+//! and log messages that belong to no call, which need per-session state the HTTP front keeps.
 
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CancelTaskParams, CancelTaskRequest, ClientRequest,
@@ -8,12 +13,14 @@ use rmcp::model::{
     GetTaskParams, GetTaskRequest, GetTaskResult, InitializeRequestParams, InitializeResult,
     ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
     PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse, ServerConfig,
-    ServerResult, UpdateTaskParams, UpdateTaskRequest,
+    ServerNotification, ServerResult, UpdateTaskParams, UpdateTaskRequest,
 };
-use rmcp::service::{RequestContext, RoleServer};
+use rmcp::service::{NotificationContext, Peer, RequestContext, RoleServer};
 use rmcp::ServerHandler;
+use tokio::sync::broadcast::error::RecvError;
 
 use crate::context::CallContext;
+use crate::notices::Changed;
 use crate::Multiplexer;
 
 fn cursor(p: Option<PaginatedRequestParams>) -> Option<String> {
@@ -37,6 +44,10 @@ impl ServerHandler for Multiplexer {
         context.peer.set_peer_info(request.clone());
         self.server_config().await;
         self.negotiate_initialize(&request)
+    }
+
+    async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
+        tokio::spawn(relay_list_changes(self.list_changes(), context.peer));
     }
 
     async fn list_tools(
@@ -157,6 +168,43 @@ impl ServerHandler for Multiplexer {
         match Multiplexer::complete(self, request, &ctx).await? {
             ServerResult::CompleteResult(r) => Ok(r),
             _ => Err(wrong("completion/complete")),
+        }
+    }
+}
+
+/// How often an idle relay checks whether its client is gone.
+const CLOSED_CHECK: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Sends the merged lists' changes to `peer` until it goes away. A relay that lagged behind
+/// the broadcast may have missed one, so it announces all three lists changed.
+async fn relay_list_changes(
+    mut notices: tokio::sync::broadcast::Receiver<ServerNotification>,
+    peer: Peer<RoleServer>,
+) {
+    let mut check = tokio::time::interval(CLOSED_CHECK);
+    loop {
+        let batch = tokio::select! {
+            notice = notices.recv() => match notice {
+                Ok(n @ (ServerNotification::ToolListChangedNotification(_)
+                | ServerNotification::PromptListChangedNotification(_)
+                | ServerNotification::ResourceListChangedNotification(_))) => vec![n],
+                Ok(_) => continue,
+                Err(RecvError::Lagged(_)) => [Changed::Tools, Changed::Prompts, Changed::Resources]
+                    .map(Changed::notification)
+                    .to_vec(),
+                Err(RecvError::Closed) => return,
+            },
+            _ = check.tick() => {
+                if peer.is_transport_closed() {
+                    return;
+                }
+                continue;
+            }
+        };
+        for notice in batch {
+            if peer.send_notification(notice).await.is_err() {
+                return;
+            }
         }
     }
 }

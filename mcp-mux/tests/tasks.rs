@@ -7,7 +7,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{bounded, text, Fixture};
+use common::{bounded, connect_with, text, Fixture};
 use mcp_mux::{Multiplexer, Target};
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ClientCapabilities, ClientConfig,
@@ -17,7 +17,7 @@ use rmcp::model::{
 };
 use rmcp::service::{RequestContext, RoleServer};
 use rmcp::task_manager::{TaskManager, TaskOptions};
-use rmcp::{ClientHandler, ServerHandler, ServiceExt};
+use rmcp::{ClientHandler, ServerHandler};
 
 #[derive(Clone, Default)]
 struct Tasky {
@@ -99,16 +99,7 @@ async fn a_task_is_polled_through_the_rmcp_served_multiplexer() {
         .target(Target::in_process("plain", Fixture::new("plain", &["echo"])).expect("plain"))
         .build()
         .expect("build");
-    let (client_io, server_io) = tokio::io::duplex(64 * 1024);
-    let server = mux.clone();
-    tokio::spawn(async move {
-        if let Ok(running) = server.serve(server_io).await {
-            let _ = running.waiting().await;
-        }
-    });
-    let client = bounded(TaskClient.serve(client_io))
-        .await
-        .expect("handshake");
+    let client = connect_with(&mux, TaskClient).await;
     let announced = client.peer_info().map(|i| i.capabilities.supports_tasks());
     assert_eq!(announced, Some(true));
 

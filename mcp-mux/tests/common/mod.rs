@@ -233,6 +233,12 @@ pub async fn connect(
     TestClient,
     mpsc::UnboundedReceiver<ProgressNotificationParam>,
 ) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    (connect_with(mux, Recorder { progress: tx }).await, rx)
+}
+
+/// Serves `mux` with rmcp on one end of an in-memory pipe; returns the other end.
+fn serve_on_pipe(mux: &Multiplexer) -> tokio::io::DuplexStream {
     let (client_io, server_io) = tokio::io::duplex(256 * 1024);
     let server = mux.clone();
     tokio::spawn(async move {
@@ -240,12 +246,18 @@ pub async fn connect(
             let _ = running.waiting().await;
         }
     });
-    let (tx, rx) = mpsc::unbounded_channel();
-    let client = tokio::time::timeout(WAIT, Recorder { progress: tx }.serve(client_io))
+    client_io
+}
+
+/// A client with `handler`, connected to `mux` (served by rmcp) over an in-memory pipe.
+pub async fn connect_with<H: rmcp::ClientHandler>(
+    mux: &Multiplexer,
+    handler: H,
+) -> RunningService<RoleClient, H> {
+    tokio::time::timeout(WAIT, handler.serve(serve_on_pipe(mux)))
         .await
         .expect("handshake in time")
-        .expect("handshake");
-    (client, rx)
+        .expect("handshake")
 }
 
 /// The text of a tool result's first content block.
