@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{bounded, connect_with, text, Fixture};
+use common::{bounded, connect_with, schema, text, Fixture};
 use mcp_mux::{Multiplexer, Target};
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ErrorData,
@@ -37,15 +37,9 @@ impl ServerHandler for Growing {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
-        let schema = Arc::new(
-            serde_json::json!({"type": "object"})
-                .as_object()
-                .cloned()
-                .unwrap_or_default(),
-        );
-        let mut tools = vec![Tool::new("grow", "Adds a tool.", schema.clone())];
+        let mut tools = vec![Tool::new("grow", "Adds a tool.", schema())];
         for i in 0..self.extra.load(Ordering::SeqCst) {
-            tools.push(Tool::new(format!("extra{i}"), "Grown.", schema.clone()));
+            tools.push(Tool::new(format!("extra{i}"), "Grown.", schema()));
         }
         Ok(ListToolsResult::with_all_items(tools))
     }

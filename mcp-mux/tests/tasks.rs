@@ -7,7 +7,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{bounded, connect_with, text, Fixture};
+use common::{bounded, connect_with, schema, text, Fixture};
 use mcp_mux::{Multiplexer, Target};
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ClientCapabilities, ClientConfig,
@@ -39,12 +39,10 @@ impl ServerHandler for Tasky {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
-        let schema = serde_json::json!({"type": "object"});
-        let schema = Arc::new(schema.as_object().cloned().unwrap_or_default());
         Ok(ListToolsResult::with_all_items(vec![Tool::new(
             "slow_sum",
             "Adds 2 and 3, slowly.",
-            schema,
+            schema(),
         )]))
     }
 

@@ -49,7 +49,8 @@ impl Fixture {
     }
 }
 
-fn schema() -> Arc<rmcp::model::JsonObject> {
+/// The input schema of a tool without arguments.
+pub fn schema() -> Arc<rmcp::model::JsonObject> {
     let v = serde_json::json!({"type": "object"});
     Arc::new(v.as_object().cloned().unwrap_or_default())
 }
