@@ -5,7 +5,6 @@
 //! The Python side is required, not optional: when `python3 -c "import a2a, uvicorn"` fails,
 //! the tests fail with the command that installs it.
 
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -128,17 +127,7 @@ impl A2aAgent {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap_or_else(|e| panic!("spawn {} a2a_agent.py: {e}", python()));
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let pipe = child.stderr.take().expect("stderr pipe");
-        let sink = stderr.clone();
-        std::thread::spawn(move || {
-            let mut r = BufReader::new(pipe);
-            let mut line = String::new();
-            while r.read_line(&mut line).unwrap_or(0) > 0 {
-                sink.lock().unwrap().push_str(&line);
-                line.clear();
-            }
-        });
+        let stderr = crate::collect_stderr(&mut child);
         let mut agent = A2aAgent {
             child: Some(child),
             port,

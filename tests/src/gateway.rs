@@ -1,7 +1,6 @@
 //! The [`Gateway`] handle: a real `switchboard run` process on its own temp dir and free ports,
 //! killed on drop, with helpers for its URLs, signals, config reloads and `/metrics`.
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ExitStatus, Stdio};
@@ -86,17 +85,7 @@ impl Gateway {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn switchboard");
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let pipe = child.stderr.take().expect("stderr pipe");
-        let sink = stderr.clone();
-        std::thread::spawn(move || {
-            let mut r = BufReader::new(pipe);
-            let mut line = String::new();
-            while r.read_line(&mut line).unwrap_or(0) > 0 {
-                sink.lock().unwrap().push_str(&line);
-                line.clear();
-            }
-        });
+        let stderr = crate::collect_stderr(&mut child);
         Gateway {
             child: Some(child),
             dir,

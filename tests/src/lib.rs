@@ -21,6 +21,28 @@ pub use gateway::{metric_value, Gateway, READY_TIMEOUT};
 pub use raw::{can_connect, raw_exchange, raw_status, RawConn, RawResponse};
 pub use upstream::{ClosingServer, Recorded, Upstream};
 
+/// Takes `child`'s piped stderr and collects it, line by line, on a thread of its own (a full
+/// pipe would block the child); the text so far is in the returned buffer.
+pub fn collect_stderr(child: &mut std::process::Child) -> std::sync::Arc<std::sync::Mutex<String>> {
+    use std::io::BufRead as _;
+    let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let Some(pipe) = child.stderr.take() else {
+        return stderr;
+    };
+    let sink = stderr.clone();
+    std::thread::spawn(move || {
+        let mut r = std::io::BufReader::new(pipe);
+        let mut line = String::new();
+        while r.read_line(&mut line).unwrap_or(0) > 0 {
+            sink.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push_str(&line);
+            line.clear();
+        }
+    });
+    stderr
+}
+
 /// A free loopback port: bound to `127.0.0.1:0`, then released.
 pub fn free_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");

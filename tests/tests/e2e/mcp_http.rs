@@ -13,6 +13,7 @@ use rmcp::ClientHandler;
 use serde_json::{json, Value};
 
 use crate::mcp::{demo_target, mcp_config, step};
+use crate::mcp_transport::raw_post;
 
 pub(crate) const KEY_A: &str = "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=";
 const KEY_B: &str = "CQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQk=";
@@ -24,27 +25,19 @@ pub(crate) async fn demo_with_key(key: &str) -> Gateway {
     Gateway::start(&with_settings(&format!("sessionKey: \"{key}\"\n"), &config)).await
 }
 
-/// POSTs `body` to `/mcp`; returns (status, headers, body).
+/// POSTs `body` to `/mcp` as JSON accepting JSON or SSE, plus `headers`; returns (status,
+/// headers, body).
 async fn post(
     gw: &Gateway,
     headers: &[(&str, &str)],
     body: &Value,
 ) -> (u16, http::HeaderMap, String) {
-    let mut rb = client()
-        .post(gw.url("/mcp"))
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .body(body.to_string());
-    for (k, v) in headers {
-        rb = rb.header(*k, *v);
-    }
-    let r = step("POST /mcp", rb.send())
-        .await
-        .unwrap_or_else(|e| panic!("POST /mcp: {e}"));
-    let status = r.status().as_u16();
-    let h = r.headers().clone();
-    let text = step("POST /mcp body", r.text()).await.unwrap_or_default();
-    (status, h, text)
+    let mut all = vec![
+        ("content-type", "application/json"),
+        ("accept", "application/json, text/event-stream"),
+    ];
+    all.extend_from_slice(headers);
+    raw_post(gw, &all, &body.to_string()).await
 }
 
 /// Every JSON-RPC message of a JSON or SSE body, in order.

@@ -17,7 +17,7 @@ async fn demo_only() -> Gateway {
 const INITIALIZE: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"e2e-raw","version":"0"}}}"#;
 
 /// POSTs `body` to the gateway's `/mcp` with `headers`; returns (status, headers, body).
-async fn raw_post(
+pub(crate) async fn raw_post(
     gw: &Gateway,
     headers: &[(&str, &str)],
     body: &str,

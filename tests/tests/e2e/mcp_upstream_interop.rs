@@ -6,7 +6,6 @@
 //! Needs `cargo build --workspace --bins` and `python3 -m pip install -r tests/requirements.txt`
 //! (scripts/test.sh does both).
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -72,19 +71,7 @@ impl PyServer {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap_or_else(|e| panic!("spawn {python} mcp_server.py: {e}"));
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let pipe = child.stderr.take().expect("stderr pipe");
-        let sink = stderr.clone();
-        std::thread::spawn(move || {
-            let mut r = BufReader::new(pipe);
-            let mut line = String::new();
-            while r.read_line(&mut line).unwrap_or(0) > 0 {
-                sink.lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push_str(&line);
-                line.clear();
-            }
-        });
+        let stderr = e2e::collect_stderr(&mut child);
         let mut server = PyServer {
             child: Some(child),
             transport,
