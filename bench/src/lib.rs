@@ -18,6 +18,7 @@
 //! - [`children`]: stopping those children on every exit path.
 //! - [`procfs`]: CPU time and RSS from `/proc`, plus the machine description.
 //! - [`wrk`]: the optional cross-check with `wrk`.
+//! - [`relay`]: a bytes-only TCP relay process, the floor any proxy's added latency starts from.
 
 pub mod a2a;
 pub mod children;
@@ -28,6 +29,7 @@ pub mod load;
 pub mod mcp;
 pub mod measure;
 pub mod procfs;
+pub mod relay;
 pub mod report;
 pub mod switchboard_process;
 pub mod targets;

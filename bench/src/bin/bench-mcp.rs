@@ -3,12 +3,14 @@
 //!
 //! 1. an in-process rmcp Streamable HTTP server directly,
 //! 2. the same server through Switchboard's `mcp` backend (`switchboard run -c <generated config>`),
+//! 3. a bytes-only TCP relay process (`bench-relay`) in front of the same server, the floor of
+//!    any proxy: what one more process hop costs on this machine,
 //!
 //! and `tools/list` through the gateway with 1 and 10 targets; it prints req/s, p50/p99, the
 //! gateway's CPU µs per call and the ratios against direct.
 //!
 //! ```text
-//! cargo build --release -p bench -p gateway
+//! cargo build --release -p bench -p gateway   # bench-mcp, bench-relay, switchboard
 //! target/release/bench-mcp [--concurrency 1,16] [--duration 3s] [--list-targets 1,10]
 //! ```
 //!

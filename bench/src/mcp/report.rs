@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use super::cli::Args;
-use super::run::Row;
+use super::run::{Row, TCP_RELAY};
 use crate::procfs::{cpu_model, os_release};
 
 /// Prints what is measured and on what, before anything runs: a saved report must say which
@@ -115,6 +115,7 @@ pub fn print_summary(args: &Args, cores: usize, rows: &[Row], upstream_calls: u6
         );
     }
     let _ = writeln!(out);
+    write_added_latency(&mut out, rows);
     let _ = writeln!(
         out,
         "notes: `vs dir` is req/s through the gateway / direct at the same concurrency; `p50 x`, \
@@ -123,7 +124,8 @@ pub fn print_summary(args: &Args, cores: usize, rows: &[Row], upstream_calls: u6
     let _ = writeln!(
         out,
         "       `gw µs CPU/call` is the gateway process's CPU time (/proc, {} Hz ticks) over the \
-         window / calls completed; it includes the gateway's own rmcp client to the target.",
+         window / calls completed; it includes the gateway's own rmcp client to the target. \
+         On the `tcp relay` rows the `gw` columns are the relay's.",
         crate::procfs::clk_tck()
     );
     let _ = writeln!(
@@ -136,6 +138,42 @@ pub fn print_summary(args: &Args, cores: usize, rows: &[Row], upstream_calls: u6
         "       echo calls answered by the servers in total (all phases, incl. warm-up): {upstream_calls}"
     );
     print!("{out}");
+}
+
+/// One line per `tools/call` concurrency: the p50 each proxy adds over direct, and what
+/// Switchboard adds over the bytes-only relay (the part that is its own work rather than the
+/// cost of one more process hop).
+fn write_added_latency(out: &mut String, rows: &[Row]) {
+    let calls = || rows.iter().filter(|r| r.group == "tools/call");
+    let mut concurrencies: Vec<usize> = calls().map(|r| r.concurrency).collect();
+    concurrencies.dedup();
+    for c in concurrencies {
+        let p50 = |target: &str| {
+            calls()
+                .find(|r| r.concurrency == c && r.target == target)
+                .map(|r| r.load.pct_us(50.0))
+                .filter(|v| v.is_finite())
+        };
+        let (Some(direct), Some(relay)) = (p50("direct"), p50(TCP_RELAY)) else {
+            continue;
+        };
+        let mut line = format!(
+            "added p50, tools/call c={c}: {TCP_RELAY} {:+.0} µs",
+            relay - direct
+        );
+        for target in ["switchboard", "switchboard modern"] {
+            if let Some(v) = p50(target) {
+                let _ = write!(
+                    line,
+                    "; {target} {:+.0} µs ({:+.0} over the relay)",
+                    v - direct,
+                    v - relay
+                );
+            }
+        }
+        let _ = writeln!(out, "{line}");
+    }
+    let _ = writeln!(out);
 }
 
 /// The idle-sessions line.

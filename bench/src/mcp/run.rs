@@ -1,6 +1,7 @@
 //! The scenarios of one `bench-mcp` run, and measuring one of them: sessions opened, a probe
 //! request, the warm-up, the measured window with CPU samples at its edges, sessions closed.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
@@ -12,6 +13,7 @@ use super::load::{close_sessions, one, open_sessions, run_load, Connections, Era
 use super::report::{print_header, print_idle, print_summary};
 use super::server::{McpServers, ECHO};
 use crate::procfs::{clk_tck, CpuSample, ProcStats};
+use crate::relay::RelayProcess;
 use crate::targets::switchboard::{debug_banner, find_switchboard, is_debug_build};
 
 /// One measured scenario: a row of the report.
@@ -19,15 +21,30 @@ pub struct Row {
     /// `tools/call` or `tools/list (N targets)`: rows with the same group compare to the same
     /// direct row.
     pub group: String,
-    /// `direct`, `switchboard` (legacy sessions) or `switchboard modern` (stateless).
+    /// `direct`, `tcp relay` ([`TCP_RELAY`]), `switchboard` (legacy sessions) or
+    /// `switchboard modern` (stateless).
     pub target: &'static str,
     pub concurrency: usize,
     pub load: McpLoad,
-    /// The gateway's CPU and RSS; `None` for direct.
+    /// The CPU and RSS of the process between client and server (the gateway or the relay);
+    /// `None` for direct.
     pub gateway: Option<ProcStats>,
     /// This process minus the server thread, in cores: whether the client was the bottleneck.
     pub client_cores: f64,
     pub server_cores: f64,
+}
+
+/// The row of the bytes-only relay ([`crate::relay`]): the floor of any proxy's cost.
+pub const TCP_RELAY: &str = "tcp relay";
+
+/// `host:port` of an `http://host:port/...` URL.
+fn authority(url: &str) -> Result<SocketAddr> {
+    let uri: http::Uri = url.parse().with_context(|| format!("URL {url:?}"))?;
+    uri.authority()
+        .with_context(|| format!("URL {url:?} has no host:port"))?
+        .as_str()
+        .parse()
+        .with_context(|| format!("URL {url:?} is not an IP address and port"))
 }
 
 /// What to measure against what.
@@ -62,9 +79,17 @@ pub async fn run(args: Args) -> Result<()> {
     let mut rows = Vec::new();
     {
         let gw = McpGateway::start(&bin, &urls[..1]).await?;
+        let relay = RelayProcess::start(authority(&urls[0])?, cores).await?;
+        let relay_url = format!("http://{}/mcp", relay.addr);
         for &c in &args.concurrency {
             for (target, url, pid, era) in [
                 ("direct", urls[0].as_str(), None, Era::Legacy),
+                (
+                    TCP_RELAY,
+                    relay_url.as_str(),
+                    Some(relay.pid()),
+                    Era::Legacy,
+                ),
                 ("switchboard", gw.url.as_str(), Some(gw.pid()), Era::Legacy),
                 (
                     "switchboard modern",
@@ -138,7 +163,7 @@ async fn measure_logged(
     sc: Scenario<'_>,
     gw: &McpGateway,
 ) -> Result<Row> {
-    let through_gw = sc.gateway_pid.is_some();
+    let through_gw = sc.target.starts_with("switchboard");
     let row = measure(args, servers, sc).await;
     match &row {
         Err(_) if through_gw => eprintln!("{}", gw.log_tail()),
