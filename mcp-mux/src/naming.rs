@@ -179,6 +179,12 @@ pub fn wrap_uri(target: &str, uri: &str) -> String {
     format!("{URI_PREFIX}{target}:{uri}")
 }
 
+/// A task id of `target` as clients see it when there are several targets: `{target}_{id}`
+/// (target names have no `_`, so the first one splits it back).
+pub fn wrap_task_id(target: &str, id: &str) -> String {
+    format!("{target}{DELIMITER}{id}")
+}
+
 /// Unwraps `switchboard+{target}:{original}` into `(target, original)`.
 pub fn unwrap_uri(uri: &str) -> Option<(&str, &str)> {
     uri.strip_prefix(URI_PREFIX)?.split_once(':')

@@ -2,10 +2,12 @@
 //! * the merged lists changed: a target's own `list_changed`, or a target coming up or
 //!   going down (which adds or removes its tools from the merged lists);
 //! * a target's log message that belongs to no call ([`crate::logging`]);
-//! * a resource changed (`notifications/resources/updated`, the URI as clients know it).
+//! * a resource changed (`notifications/resources/updated`, the URI as clients know it);
+//! * a task's status changed (`notifications/tasks`, the task id as clients know it).
 //!
 //! The HTTP front end relays them on each legacy session's GET stream, log messages only to
-//! sessions that set a level, and resource updates only to sessions subscribed to the URI.
+//! sessions that set a level, resource updates only to sessions subscribed to the URI, and
+//! task notices only to the session that created the task.
 //!
 //! A broadcast with a bounded buffer: a list-changed notice says "list again", so a client
 //! that lags and misses some loses nothing it needs as long as it gets one, which
@@ -16,7 +18,8 @@
 use rmcp::model::{
     LoggingMessageNotification, LoggingMessageNotificationParam, PromptListChangedNotification,
     ResourceListChangedNotification, ResourceUpdatedNotification, ResourceUpdatedNotificationParam,
-    ServerNotification, ToolListChangedNotification,
+    ServerNotification, TaskStatusNotification, TaskStatusNotificationParams,
+    ToolListChangedNotification,
 };
 use tokio::sync::broadcast;
 
@@ -96,6 +99,18 @@ impl Notices {
             .send(ServerNotification::ResourceUpdatedNotification(
                 ResourceUpdatedNotification::new(ResourceUpdatedNotificationParam::new(uri)),
             ));
+    }
+
+    /// Offers `target`'s task status notice (`notifications/tasks`), with the task id as
+    /// clients know it; only the session whose call created the task takes it.
+    pub(crate) fn task_status(&self, target: &str, mut params: TaskStatusNotificationParams) {
+        if self.prefixed {
+            let id = &mut params.task.task.task_id;
+            *id = naming::wrap_task_id(target, id);
+        }
+        let _ = self.tx.send(ServerNotification::TaskStatusNotification(
+            TaskStatusNotification::new(params),
+        ));
     }
 
     /// Tells every subscribed client that `what` changed (nobody listening is fine).

@@ -13,7 +13,8 @@ use rmcp::model::{
     CreateMessageResult, ElicitRequestParams, ElicitResult, ElicitationCapability, ErrorData,
     FormElicitationCapability, Implementation, ListRootsRequest, ListRootsResult,
     LoggingMessageNotificationParam, ProgressNotificationParam, Request,
-    ResourceUpdatedNotificationParam, RootsCapabilities, ServerRequest, UrlElicitationCapability,
+    ResourceUpdatedNotificationParam, RootsCapabilities, ServerRequest,
+    TaskStatusNotificationParams, UrlElicitationCapability,
 };
 use rmcp::service::{InboundStreamOrigin, NotificationContext, RequestContext, RoleClient};
 use rmcp::ClientHandler;
@@ -164,6 +165,14 @@ impl ClientHandler for UpstreamClient {
         _context: NotificationContext<RoleClient>,
     ) {
         self.notices.resource_updated(&self.target, &params.uri);
+    }
+
+    async fn on_task_status(
+        &self,
+        params: TaskStatusNotificationParams,
+        _context: NotificationContext<RoleClient>,
+    ) {
+        self.notices.task_status(&self.target, params);
     }
 
     // Roots belong to a client, and this connection serves many: the question goes to the

@@ -55,6 +55,19 @@ pub(super) async fn session_request(
     }
 }
 
+/// Remembers the task a call of `session` created, when `result` is one, so that the task's
+/// notices reach the session's stream.
+pub(super) fn note_created_task(
+    prefs: &SessionPrefs,
+    mux: &Multiplexer,
+    session: &str,
+    result: &Result<ServerResult, ErrorData>,
+) {
+    if let Ok(ServerResult::CreateTaskResult(created)) = result {
+        release(mux, prefs.created_task(session, &created.task.task_id));
+    }
+}
+
 /// Releases the subscriptions of a session that is gone, in the background.
 pub(super) fn release(mux: &Multiplexer, uris: Released) {
     if uris.is_empty() {

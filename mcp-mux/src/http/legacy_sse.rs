@@ -275,6 +275,7 @@ impl SseRequest {
             Some(result) => result,
             None => self.mux.handle(request, &ctx).await,
         };
+        interest::note_created_task(&self.prefs, &self.mux, &self.session_id, &result);
         self.session.inflight().remove(id);
         result
     }

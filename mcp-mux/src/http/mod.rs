@@ -382,6 +382,7 @@ impl HttpFront {
         let resumable = answers
             .as_ref()
             .map(|(_, session)| (&self.replays, session.clone()));
+        let session = answers.as_ref().map(|(_, session)| session.clone());
         let finish = match &era {
             Era::Legacy => {
                 ctx.downstream = Some(Downstream::Stream(StreamDownstream {
@@ -406,10 +407,16 @@ impl HttpFront {
             }
         };
         let mux = self.mux.clone();
+        let prefs = self.prefs.clone();
         let task_era = era.clone();
         tokio::spawn(async move {
-            let outcome = mux.handle(request, &ctx).await;
+            // Boxed: the call's future is several KiB, and spawning moves the task's future
+            // more than once; this way only the box's pointer is moved.
+            let outcome = Box::pin(mux.handle(request, &ctx)).await;
             drop(ctx);
+            if let Some(session) = session {
+                interest::note_created_task(&prefs, &mux, &session, &outcome);
+            }
             finish.send(move |id| match outcome {
                 Ok(mut r) => {
                     era::shape_result(&mut r, &task_era);

@@ -1,6 +1,7 @@
 //! What a legacy session asked for that its sealed id cannot carry: its log
-//! level (`logging/setLevel`) and its resource subscriptions
-//! (`resources/subscribe`).
+//! level (`logging/setLevel`), its resource subscriptions
+//! (`resources/subscribe`), and the tasks its calls created (whose
+//! `notifications/tasks` its stream gets).
 //!
 //! Both are per replica, like the questions a replica asks: a session whose
 //! requests reach several replicas needs affinity for these to follow it. An
@@ -11,7 +12,7 @@
 
 #![allow(deprecated)] // Logging is deprecated by the 2026-07-28 revision but still relayed.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
@@ -22,10 +23,17 @@ use crate::logging::LogInterest;
 /// Most sessions with a level or subscriptions remembered per endpoint.
 pub(super) const MAX_SESSIONS: usize = 100_000;
 
+/// Most unfinished tasks remembered per session; beyond, the oldest is forgotten (its notices
+/// no longer reach the session, which can still poll it).
+pub(super) const MAX_TASKS_PER_SESSION: usize = 256;
+
 struct Prefs {
     level: Option<LoggingLevel>,
     /// Resource URIs as the client knows them.
     subscriptions: HashSet<String>,
+    /// Ids (as the client knows them) of tasks its calls created that have not ended, oldest
+    /// first.
+    tasks: VecDeque<String>,
     used: Instant,
 }
 
@@ -34,6 +42,7 @@ impl Default for Prefs {
         Self {
             level: None,
             subscriptions: HashSet::new(),
+            tasks: VecDeque::new(),
             used: Instant::now(),
         }
     }
@@ -123,6 +132,18 @@ impl SessionPrefs {
             .is_some_and(|p| p.subscriptions.remove(uri))
     }
 
+    /// Remembers that a call of `session` created the task `id`, so that its notices reach it.
+    pub(super) fn created_task(&self, session: &str, id: &str) -> Released {
+        let mut released = Vec::new();
+        let mut sessions = self.lock();
+        let tasks = &mut Self::entry(&mut sessions, self.limit, session, &mut released).tasks;
+        if tasks.len() >= MAX_TASKS_PER_SESSION {
+            tasks.pop_front();
+        }
+        tasks.push_back(id.to_owned());
+        released
+    }
+
     /// Forgets `session` (deleted, or its stream closed), returning its subscriptions.
     pub(super) fn forget(&self, session: &str) -> Released {
         self.lock()
@@ -133,9 +154,26 @@ impl SessionPrefs {
 
     /// Whether `session`'s stream gets `n`, a notice for every client: log messages at or
     /// above the level it set (none if it set none), resource updates for URIs it subscribed
-    /// to, everything else.
+    /// to, notices of tasks its calls created (forgotten once a notice says the task ended),
+    /// everything else.
     pub(super) fn wants(&self, session: &str, n: &ServerNotification) -> bool {
         match n {
+            ServerNotification::TaskStatusNotification(t) => {
+                let mut sessions = self.lock();
+                let Some(tasks) = sessions.get_mut(session).map(|p| &mut p.tasks) else {
+                    return false;
+                };
+                let Some(at) = tasks
+                    .iter()
+                    .position(|id| *id == t.params.task.task.task_id)
+                else {
+                    return false;
+                };
+                if t.params.status().is_terminal() {
+                    tasks.remove(at);
+                }
+                true
+            }
             ServerNotification::LoggingMessageNotification(m) => self
                 .lock()
                 .get(session)
@@ -192,6 +230,43 @@ mod tests {
         assert!(prefs.unsubscribe("a", "x://1"));
         assert!(!prefs.unsubscribe("a", "x://1"), "already gone");
         assert!(!prefs.wants("a", &updated("x://1")));
+    }
+
+    fn task_notice(id: &str, status: rmcp::model::TaskStatus) -> ServerNotification {
+        use rmcp::model::{
+            DetailedTask, Task, TaskPayload, TaskStatusNotification, TaskStatusNotificationParams,
+        };
+        let payload = match status {
+            rmcp::model::TaskStatus::Working => TaskPayload::Working,
+            _ => TaskPayload::Cancelled,
+        };
+        let task = DetailedTask::new(Task::new(id, status, "t0", "t1"), payload);
+        ServerNotification::TaskStatusNotification(TaskStatusNotification::new(
+            TaskStatusNotificationParams::new(task),
+        ))
+    }
+
+    #[test]
+    fn a_session_gets_the_notices_of_its_own_tasks_until_they_end() {
+        use rmcp::model::TaskStatus;
+        let prefs = SessionPrefs::default();
+        assert!(!prefs.wants("a", &task_notice("t_1", TaskStatus::Working)));
+        prefs.created_task("a", "t_1");
+        assert!(prefs.wants("a", &task_notice("t_1", TaskStatus::Working)));
+        assert!(!prefs.wants("b", &task_notice("t_1", TaskStatus::Working)));
+        assert!(prefs.wants("a", &task_notice("t_1", TaskStatus::Cancelled)));
+        assert!(
+            !prefs.wants("a", &task_notice("t_1", TaskStatus::Cancelled)),
+            "an ended task is forgotten"
+        );
+        for i in 0..=MAX_TASKS_PER_SESSION {
+            prefs.created_task("a", &format!("t_{i}"));
+        }
+        assert!(
+            !prefs.wants("a", &task_notice("t_0", TaskStatus::Working)),
+            "the oldest is pushed out"
+        );
+        assert!(prefs.wants("a", &task_notice("t_1", TaskStatus::Working)));
     }
 
     #[test]

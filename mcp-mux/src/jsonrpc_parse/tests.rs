@@ -284,6 +284,15 @@ const SERVER_FAST: &[&str] = &[
     r#"{"result":{"content":[{"type":"image","data":"aGk=","mimeType":"image/png"}]},"id":1,"jsonrpc":"2.0"}"#,
     r#"{"jsonrpc":"2.0","id":1,"result":{"content":[],"isError":true,"_meta":{"a":1}}}"#,
     r#"{"jsonrpc":"2.0","id":1,"result":{"content":[],"resultType":"complete"}}"#,
+    r#"{"jsonrpc":"2.0","id":1,"result":{"structuredContent":null}}"#,
+    r#"{"jsonrpc":"2.0","id":1,"result":{"isError":true,"_meta":{"k":"v"},"resultType":"complete"}}"#,
+    r#"{"jsonrpc":"2.0","id":1,"result":{"\u0063ontent":[{"type":"text","text":"escaped key"}]}}"#,
+    r#"{"jsonrpc":"2.0","id":1,"result":{"_meta":{"k":1}}}"#,
+    r#"{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"resource_link","uri":"file:///a","name":"a"}],"structuredContent":[1,"two",{"3":null}]}}"#,
+    r#"{"jsonrpc":"2.0","id":1,"result":{"content":[],"extra":1}}"#,
+    r#"{"jsonrpc":"2.0","id":1,"result":{"content":[],"task":{"taskId":"t","status":"working"}}}"#,
+    // An elicitation's answer that also has `isError`: rmcp picks `ElicitResult` (earlier).
+    r#"{"jsonrpc":"2.0","id":1,"result":{"action":"accept","isError":true}}"#,
     r#"{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"t","inputSchema":{"type":"object"}}],"nextCursor":"n"}}"#,
     r#"{"jsonrpc":"2.0","id":1,"result":{"protocolVersion":"2025-06-18","capabilities":{"tools":{}},"serverInfo":{"name":"s","version":"1"}}}"#,
     r#"{"jsonrpc":"2.0","id":1,"result":{"resources":[]}}"#,
@@ -313,6 +322,12 @@ const SERVER_SLOW: &[&str] = &[
     r#"{"jsonrpc":"2.0","id":9,"method":"elicitation/create","params":{"message":"m","requestedSchema":{"type":"object","properties":{}}}}"#,
     r#"{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":"t","progress":1,"message":"\"result\""}}"#,
     r#"{"jsonrpc":"2.0","method":"vendor/x","params":{"result":1,"error":2}}"#,
+    // Members of a tool result that `CallToolResult` refuses: rmcp decides what they are.
+    r#"{"jsonrpc":"2.0","id":1,"result":{"content":[],"resultType":"input_required"}}"#,
+    r#"{"jsonrpc":"2.0","id":1,"result":{"content":"text"}}"#,
+    r#"{"jsonrpc":"2.0","id":1,"result":{"content":[],"content":[]}}"#,
+    r#"{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"nope"}]}}"#,
+    r#"{"jsonrpc":"2.0","id":1,"result":{"isError":"yes"}}"#,
     // Malformed.
     r#"{"jsonrpc":"2.0","id":1,"result":{},"error":{"code":1,"message":"m"}}"#,
     r#"{"jsonrpc":"2.0","id":1,"method":"ping","result":{}}"#,
@@ -347,6 +362,71 @@ fn server_messages_parse_as_rmcp_parses_them() {
     }
     for input in SERVER_SLOW {
         check_server(input, false);
+    }
+}
+
+/// What `is_call_tool_result` relies on: no member of rmcp's untagged `ServerResult` before
+/// `CallToolResult` accepts an object made only of `CallToolResult`'s members, so whenever
+/// `CallToolResult` reads one, it is the member rmcp picks. Tried with every combination of
+/// those members and several kinds of `structuredContent`; an rmcp upgrade that adds or changes
+/// a member so that it takes such objects fails here.
+#[test]
+fn no_member_before_call_tool_result_takes_its_members() {
+    use rmcp::model::{CallToolResult, ServerResult};
+    use serde_json::{json, Map, Value};
+
+    let structured = [
+        json!({"a": 1}),
+        json!([1, 2]),
+        json!("s"),
+        json!(3),
+        json!(true),
+        Value::Null,
+    ];
+    let mut tried = 0;
+    for mask in 0u32..32 {
+        for value in &structured {
+            let mut object = Map::new();
+            let mut put = |bit: u32, key: &str, v: Value| {
+                if mask & (1 << bit) != 0 {
+                    object.insert(key.to_owned(), v);
+                }
+            };
+            put(0, "content", json!([{"type": "text", "text": "x"}]));
+            put(1, "structuredContent", value.clone());
+            put(2, "isError", json!(false));
+            put(3, "_meta", json!({"k": "v"}));
+            put(4, "resultType", json!("complete"));
+            let object = Value::Object(object);
+            if serde_json::from_value::<CallToolResult>(object.clone()).is_err() {
+                continue;
+            }
+            tried += 1;
+            let picked = serde_json::from_value::<ServerResult>(object.clone());
+            assert!(
+                matches!(picked, Ok(ServerResult::CallToolResult(_))),
+                "rmcp reads {object} as {picked:?}, not as a CallToolResult"
+            );
+        }
+    }
+    assert!(tried > 100, "only {tried} objects tried");
+}
+
+#[test]
+fn tool_results_are_read_as_call_tool_results_directly() {
+    use super::is_call_tool_result;
+    assert!(is_call_tool_result(SERVER_FAST[0].as_bytes()));
+    assert!(is_call_tool_result(
+        br#"{"result":{"_meta":{},"structuredContent":{"content":1}},"id":1,"jsonrpc":"2.0"}"#
+    ));
+    for other in [
+        r#"{"jsonrpc":"2.0","id":1,"result":{"tools":[]}}"#,
+        r#"{"jsonrpc":"2.0","id":1,"result":{"_meta":{}}}"#,
+        r#"{"jsonrpc":"2.0","id":1,"result":{"content":[],"extra":1}}"#,
+        r#"{"jsonrpc":"2.0","id":1,"result":[{"content":[]}]}"#,
+        r#"{"jsonrpc":"2.0","id":1,"error":{"code":1,"message":"content"}}"#,
+    ] {
+        assert!(!is_call_tool_result(other.as_bytes()), "{other}");
     }
 }
 

@@ -10,15 +10,18 @@
 //! - With several targets, task ids are made routable as `{target}_{id}` (target names have no
 //!   `_`), as tool names are; with one target they pass unchanged. `tasks/*` requests are sent
 //!   to the target the id names, with its own id.
-//! - Not relayed yet: `notifications/tasks` (clients poll, as the extension requires them to
-//!   be able to), and a task is not bound to the client that created it beyond its id being
-//!   unguessable (ids are the target's; a target's own ids are typically UUIDs).
+//! - A target's `notifications/tasks` go to the legacy session whose call created the task
+//!   (on its GET stream, from the replica that holds the target's session; see
+//!   [`crate::notices::Notices::task_status`]). 2026-07-28 clients poll: `subscriptions/listen`
+//!   has no task filter yet.
+//! - A task is not bound to the client that created it beyond its id being unguessable (ids
+//!   are the target's; a target's own ids are typically UUIDs).
 
 use rmcp::model::{ClientCapabilities, ClientRequest, ErrorData, GetMeta as _, ServerResult};
 
 use super::Multiplexer;
 use crate::context::CallContext;
-use crate::naming::DELIMITER;
+use crate::naming::{self, DELIMITER};
 use crate::upstream::{Retry, Upstream};
 
 /// The client capabilities a task-carrying request declares upstream: the gateway's own, with
@@ -58,7 +61,7 @@ impl Multiplexer {
             ServerResult::GetTaskResult(r) => &mut r.task.task.task_id,
             _ => return,
         };
-        *id = format!("{}{DELIMITER}{id}", self.upstream(index).name());
+        *id = naming::wrap_task_id(self.upstream(index).name(), id);
     }
 
     /// The target index and the target's own id behind an exposed task id.

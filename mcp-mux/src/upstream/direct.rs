@@ -298,8 +298,8 @@ impl Upstream {
     }
 
     /// A notification on the call's stream: progress and log messages go to the caller's
-    /// client; list changes and resource updates are announced as when they arrive on rmcp's
-    /// connection; the rest is logged.
+    /// client; list changes, resource updates and task notices are announced as when they
+    /// arrive on rmcp's connection; the rest is logged.
     async fn on_notification(&self, n: ServerNotification, ctx: Option<&CallContext>) {
         match n {
             ServerNotification::ProgressNotification(p) => {
@@ -322,6 +322,9 @@ impl Upstream {
             }
             ServerNotification::ResourceUpdatedNotification(u) => {
                 self.notices.resource_updated(self.name(), &u.params.uri);
+            }
+            ServerNotification::TaskStatusNotification(t) => {
+                self.notices.task_status(self.name(), t.params);
             }
             #[allow(deprecated)]
             ServerNotification::LoggingMessageNotification(m) => {

@@ -1,7 +1,8 @@
 //! Tasks (SEP-2663) through the gateway: an rmcp target that runs `slow_sum` and
 //! `wait_for_cancel` as tasks for clients that declare the extension, next to a target without
 //! tasks. A client that declares tasks gets a routable task id, polls it to its result and
-//! cancels another; a client that does not declare them gets the result directly.
+//! cancels another, and hears the target's `notifications/tasks` for its own tasks only; a
+//! client that does not declare them gets the result directly.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,13 +12,18 @@ use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, CancelTaskParams, ClientCapabilities,
     ClientConfig, ContentBlock, CreateTaskResult, ErrorCode, ErrorData, GetTaskParams,
     GetTaskResult, Implementation, ListToolsResult, PaginatedRequestParams, ServerCapabilities,
-    ServerConfig, TaskPayload, TaskStatus, Tool, UpdateTaskParams,
+    ServerConfig, ServerNotification, TaskPayload, TaskStatus, TaskStatusNotification,
+    TaskStatusNotificationParams, Tool, UpdateTaskParams,
 };
-use rmcp::service::{ClientLifecycleMode, ClientServiceExt as _, RequestContext, RoleServer};
+use rmcp::service::{
+    ClientLifecycleMode, ClientServiceExt as _, NotificationContext, Peer, RequestContext,
+    RoleClient, RoleServer,
+};
 use rmcp::task_manager::{TaskExit, TaskManager, TaskOptions};
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::{ClientHandler, ServerHandler};
 use serde_json::{json, Value};
+use tokio::sync::mpsc;
 
 use crate::mcp::{connect_as, mcp_config, object_schema, remote_server, serve_mcp, step};
 use crate::mcp_upstream_interop::{call, text};
@@ -39,6 +45,27 @@ fn sum(request: &CallToolRequestParams) -> CallToolResult {
             .unwrap_or_default()
     };
     CallToolResult::success(vec![ContentBlock::text(format!("{}", arg("a") + arg("b")))])
+}
+
+/// Sends `notifications/tasks` (on the session's stream) once task `id` has ended.
+fn announce_end(tasks: Arc<TaskManager>, id: String, peer: Peer<RoleServer>) {
+    tokio::spawn(async move {
+        for _ in 0..400 {
+            tokio::time::sleep(Duration::from_millis(25)).await;
+            match tasks.get_task(&id) {
+                Ok(task) if task.status().is_terminal() => {
+                    let notice =
+                        TaskStatusNotification::new(TaskStatusNotificationParams::new(task));
+                    let _ = peer
+                        .send_notification(ServerNotification::TaskStatusNotification(notice))
+                        .await;
+                    return;
+                }
+                Ok(_) => {}
+                Err(_) => return,
+            }
+        }
+    });
 }
 
 impl ServerHandler for Tasky {
@@ -82,6 +109,7 @@ impl ServerHandler for Tasky {
                 _ => Err(ErrorData::invalid_params("this tool needs tasks", None)),
             };
         }
+        let tasks = self.tasks.clone();
         let task = self.tasks.spawn(TaskOptions::default(), move |ctx| {
             Box::pin(async move {
                 if name == "wait_for_cancel" {
@@ -92,6 +120,7 @@ impl ServerHandler for Tasky {
                 Ok(sum(&request))
             })
         });
+        announce_end(tasks, task.task_id.clone(), context.peer.clone());
         Ok(CallToolResponse::Task(CreateTaskResult::new(task)))
     }
 
@@ -123,9 +152,11 @@ impl ServerHandler for Tasky {
     }
 }
 
-/// A client that declares the tasks extension.
-#[derive(Clone)]
-struct TaskClient;
+/// A client that declares the tasks extension, and passes on the task notices it hears.
+#[derive(Clone, Default)]
+struct TaskClient {
+    heard: Option<mpsc::UnboundedSender<TaskStatusNotificationParams>>,
+}
 
 impl ClientHandler for TaskClient {
     fn get_info(&self) -> ClientConfig {
@@ -133,6 +164,16 @@ impl ClientHandler for TaskClient {
             ClientCapabilities::builder().enable_tasks().build(),
             Implementation::new("task-client", "1.0.0"),
         )
+    }
+
+    async fn on_task_status(
+        &self,
+        params: TaskStatusNotificationParams,
+        _context: NotificationContext<RoleClient>,
+    ) {
+        if let Some(heard) = &self.heard {
+            let _ = heard.send(params);
+        }
     }
 }
 
@@ -178,7 +219,7 @@ async fn settle(
 #[tokio::test]
 async fn a_task_is_polled_to_its_result_and_another_cancelled() {
     let gw = gateway().await;
-    let client = connect_as(&gw, TaskClient).await;
+    let client = connect_as(&gw, TaskClient::default()).await;
     let caps = client.peer_info().map(|i| i.capabilities.clone());
     assert!(
         caps.as_ref().is_some_and(|c| c.supports_tasks()),
@@ -236,6 +277,53 @@ async fn a_task_is_polled_to_its_result_and_another_cancelled() {
     let _ = client.cancel().await;
 }
 
+/// A target's `notifications/tasks` reach the session whose call created the task, with the
+/// task id that session knows, and no other session.
+#[tokio::test]
+async fn a_task_notice_reaches_only_the_session_that_created_the_task() {
+    let gw = gateway().await;
+    let (owner_tx, mut owner_heard) = mpsc::unbounded_channel();
+    let owner = connect_as(
+        &gw,
+        TaskClient {
+            heard: Some(owner_tx),
+        },
+    )
+    .await;
+    let (other_tx, mut other_heard) = mpsc::unbounded_channel();
+    let other = connect_as(
+        &gw,
+        TaskClient {
+            heard: Some(other_tx),
+        },
+    )
+    .await;
+    let started = step(
+        "slow_sum",
+        owner.call_tool_once(call("tasky_slow_sum", json!({"a": 20, "b": 22}))),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("slow_sum: {e}\nstderr:\n{}", gw.stderr()));
+    let CallToolResponse::Task(created) = started else {
+        panic!("a task was expected: {started:?}");
+    };
+    let notice = tokio::time::timeout(Duration::from_secs(10), owner_heard.recv())
+        .await
+        .unwrap_or_else(|_| panic!("no task notice within 10 s\nstderr:\n{}", gw.stderr()))
+        .expect("the client is still there");
+    assert_eq!(notice.task.task.task_id, created.task.task_id);
+    assert_eq!(notice.status(), TaskStatus::Completed);
+    let TaskPayload::Completed { result } = &notice.payload else {
+        panic!("not completed: {notice:?}");
+    };
+    assert_eq!(result["content"][0]["text"], "42", "{result:?}");
+    // The notice went out once the task ended; the other session had every chance to get it.
+    let leaked = tokio::time::timeout(Duration::from_millis(300), other_heard.recv()).await;
+    assert!(leaked.is_err(), "another session heard it: {leaked:?}");
+    let _ = owner.cancel().await;
+    let _ = other.cancel().await;
+}
+
 #[tokio::test]
 async fn a_client_without_tasks_gets_the_result_directly() {
     let gw = gateway().await;
@@ -260,9 +348,12 @@ async fn a_modern_client_runs_a_task_on_a_modern_target() {
     let mode = ClientLifecycleMode::Discover {
         preferred_versions: vec![ProtocolVersion::V_2026_07_28],
     };
-    let client = step("discover", TaskClient.serve_with_lifecycle(transport, mode))
-        .await
-        .unwrap_or_else(|e| panic!("discover: {e}\n{}", gw.stderr()));
+    let client = step(
+        "discover",
+        TaskClient::default().serve_with_lifecycle(transport, mode),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("discover: {e}\n{}", gw.stderr()));
     let started = step(
         "slow_sum",
         client.call_tool_once(call("tasky_slow_sum", json!({"a": 1, "b": 6}))),
