@@ -49,5 +49,5 @@ pub use list_cache::DEFAULT_LIST_CACHE_TTL;
 pub use logging::LogInterest;
 pub use metrics::{MuxMetrics, MuxStats, NoMetrics, Outcome};
 pub use mux::{Multiplexer, MultiplexerBuilder};
-pub use target::{backend_auth, Target, DEFAULT_CONNECT_TIMEOUT};
+pub use target::{backend_auth, build_backend_auth, Target, DEFAULT_CONNECT_TIMEOUT};
 pub use upstream::TargetState;

@@ -11,7 +11,7 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
-use backend_auth::BackendAuth;
+use backend_auth::{BackendAuth, BackendAuthConfig};
 use http::{HeaderName, HeaderValue};
 use rmcp::model::ProtocolVersion;
 use rmcp::service::{ClientLifecycleMode, ClientServiceExt as _, RoleClient, RunningService};
@@ -517,14 +517,24 @@ pub fn backend_auth(cfg: &TargetConfig) -> Result<Option<BackendAuth>, MuxError>
     };
     let place = "on an MCP target: the gateway shares one upstream session among its clients, \
                  and MCP forbids passing a client's token on (use key or oauth2)";
+    let connect_timeout = cfg.timeout.map_or(DEFAULT_CONNECT_TIMEOUT, |d| d.0);
+    build_backend_auth(config, place, connect_timeout)
+        .map(Some)
+        .map_err(|e| invalid(e.to_string()))
+}
+
+/// Builds a `backendAuth` policy (see [`BackendAuth::new`] for `place`) whose OAuth2 token
+/// requests use the gateway's TLS roots (with `SSL_CERT_FILE`'s) and `connect_timeout`.
+pub fn build_backend_auth(
+    config: &BackendAuthConfig,
+    place: &str,
+    connect_timeout: Duration,
+) -> Result<BackendAuth, backend_auth::AuthError> {
     BackendAuth::new(config, place, || {
-        let connect_timeout = cfg.timeout.map_or(DEFAULT_CONNECT_TIMEOUT, |d| d.0);
         crate::http_client::client_builder()
             .and_then(|b| crate::http_client::build(b.connect_timeout(connect_timeout)))
             .map_err(|e| e.to_string())
     })
-    .map(Some)
-    .map_err(|e| invalid(e.to_string()))
 }
 
 fn unsupported(cfg: &TargetConfig, kind: &'static str) -> MuxError {

@@ -291,10 +291,11 @@ pub struct Policies {
     /// checked and relayed, streams passed through. Route level only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub a2a: Option<A2aPolicy>,
-    /// Credentials added to upstream requests. Not supported yet.
+    /// Credentials added to upstream requests: `key` (a bearer token, or `{header, value}`),
+    /// `oauth2` (client credentials) or `passthrough` (nothing added). On a backend it
+    /// replaces the route's. Not on routes to `mcp` backends: set it on their targets.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(with = "Option<serde_json::Map<String, serde_json::Value>>")]
-    pub backend_auth: Option<serde_json::Value>,
+    pub backend_auth: Option<backend_auth::BackendAuthConfig>,
     /// JWT authentication. Not supported yet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "Option<serde_json::Map<String, serde_json::Value>>")]

@@ -323,3 +323,59 @@ backends:
     assert!(schema.contains("unknown key `aws`"), "{schema}");
     assert!(schema.contains("policies.backendAuth"), "{schema}");
 }
+
+#[test]
+fn route_backend_auth_is_checked_at_load() {
+    let config = |route_policies: &str, backend_policies: &str| {
+        format!(
+            r#"
+binds:
+- port: 8080
+  listeners:
+  - name: main
+    routes:
+    - name: api
+      policies: {route_policies}
+      backends: [{{ host: "127.0.0.1:9001", policies: {backend_policies} }}]
+    - name: mcp
+      matches: [{{ path: {{ prefix: /mcp }} }}]
+      policies: {{ backendAuth: {{ key: k }} }}
+      backends: [{{ backend: tools }}]
+backends:
+- name: tools
+  mcp:
+    targets:
+    - {{ name: remote, mcp: {{ url: "http://127.0.0.1:3001/mcp" }} }}
+"#
+        )
+    };
+    let errs = errors(&config(
+        "{ backendAuth: { key: { header: x-api-key, value: s } } }",
+        "{ backendAuth: { passthrough: {} } }",
+    ));
+    assert_eq!(errs.len(), 1, "only the mcp route is refused: {errs:#?}");
+    let (_, path, msg) = &errs[0];
+    assert_eq!(path, "binds[0].listeners[0].routes[1].policies.backendAuth");
+    assert!(msg.contains("set backendAuth on each target"), "{msg}");
+
+    let errs = errors(&config(
+        "{ backendAuth: { key: tok }, requestHeaderModifier: { set: { Authorization: x } } }",
+        "{}",
+    ));
+    assert!(
+        errs.iter()
+            .any(|(_, p, m)| p.ends_with("routes[0].policies.backendAuth")
+                && m.contains("requestHeaderModifier also sets authorization")),
+        "{errs:#?}"
+    );
+    let errs = errors(&config(
+        "{}",
+        "{ backendAuth: { oauth2: { tokenUrl: '', clientId: c, clientSecret: s } } }",
+    ));
+    assert!(
+        errs.iter()
+            .any(|(_, p, m)| p.ends_with("backends[0].policies.backendAuth")
+                && m.contains("oauth2.tokenUrl is empty")),
+        "{errs:#?}"
+    );
+}

@@ -207,6 +207,19 @@ pub struct RoutePolicies {
     pub max_request_body: u64,
     /// A2A relay.
     pub a2a: Option<std::sync::Arc<A2aRelay>>,
+    /// Credentials added to upstream requests.
+    pub backend_auth: Option<UpstreamAuth>,
+}
+
+/// The `backendAuth` policy of a route or backend, ready to use.
+#[derive(Debug, Clone)]
+pub enum UpstreamAuth {
+    /// `passthrough`: nothing added; the client's `Authorization` header goes on as it came
+    /// (also what happens without the policy; written on a backend, it undoes the route's).
+    Passthrough,
+    /// `key` or `oauth2`: the credential set on every request, replacing the client's header
+    /// of the same name.
+    Credential(backend_auth::BackendAuth),
 }
 
 /// The `a2a` policy, ready to use: its settings and the state it keeps across requests.
@@ -250,6 +263,8 @@ pub struct BackendPolicies {
     pub timeouts: Timeouts,
     /// Replaces the route's retry.
     pub retry: Option<Retry>,
+    /// Replaces the route's backendAuth.
+    pub backend_auth: Option<UpstreamAuth>,
 }
 
 #[cfg(test)]

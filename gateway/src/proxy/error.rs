@@ -68,6 +68,15 @@ pub enum ProxyError {
         /// The limit in bytes.
         limit: u64,
     },
+    /// The `backendAuth` credential could not be had (the OAuth2 token endpoint failed); the
+    /// request was not sent.
+    #[error("no credential for upstream {upstream}: {cause}")]
+    BackendAuth {
+        /// Upstream address.
+        upstream: String,
+        /// What the token endpoint said, or why it could not be asked.
+        cause: String,
+    },
     /// The request could not be read.
     #[error("bad request: {0}")]
     BadRequest(String),
@@ -79,7 +88,9 @@ impl ProxyError {
         match self {
             ProxyError::NoListener { .. } | ProxyError::NoRoute { .. } => StatusCode::NOT_FOUND,
             ProxyError::NoBackend { .. } => StatusCode::SERVICE_UNAVAILABLE,
-            ProxyError::Connect { .. } | ProxyError::Upstream { .. } => StatusCode::BAD_GATEWAY,
+            ProxyError::Connect { .. }
+            | ProxyError::Upstream { .. }
+            | ProxyError::BackendAuth { .. } => StatusCode::BAD_GATEWAY,
             ProxyError::BackendTimeout { .. } | ProxyError::RequestTimeout { .. } => {
                 StatusCode::GATEWAY_TIMEOUT
             }
@@ -94,6 +105,7 @@ impl ProxyError {
             ProxyError::NoBackend { .. } => Some("no_backend"),
             ProxyError::Connect { .. } => Some("connect"),
             ProxyError::Upstream { .. } => Some("reset"),
+            ProxyError::BackendAuth { .. } => Some("backend_auth"),
             ProxyError::BackendTimeout { .. } | ProxyError::RequestTimeout { .. } => {
                 Some("timeout")
             }

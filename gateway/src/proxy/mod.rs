@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{header, HeaderValue, Request, Response};
+use http::{header, HeaderValue, Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -31,6 +31,7 @@ use tracing::Instrument;
 use crate::metrics::Metrics;
 use crate::model::host::request_host;
 use crate::model::matcher::Selected;
+use crate::model::policy::UpstreamAuth;
 use crate::model::route::{BackendTarget, NoBackend, Route, RouteBackend};
 use crate::model::Bind;
 use access_log::{AccessLog, InFlight};
@@ -309,6 +310,26 @@ impl Proxy {
             };
             mirror::spawn(self.clone(), m.upstream.clone(), copy, mirror_body);
         }
+        // After the mirror's copy: a credential is for this backend only.
+        let auth = backend
+            .policies
+            .backend_auth
+            .as_ref()
+            .or(policies.backend_auth.as_ref());
+        let credential = match auth {
+            Some(UpstreamAuth::Credential(auth)) => {
+                let credential = auth
+                    .credential()
+                    .await
+                    .map_err(|e| ProxyError::BackendAuth {
+                        upstream: upstream.to_string(),
+                        cause: e.to_string(),
+                    })?;
+                credential.set(&mut parts.headers);
+                Some((auth, credential))
+            }
+            Some(UpstreamAuth::Passthrough) | None => None,
+        };
 
         let out = Outbound {
             method: parts.method,
@@ -338,6 +359,13 @@ impl Proxy {
             Err(_) => {}
         }
         let upstream_resp = result?;
+        if let Some((auth, used)) = &credential {
+            // The body may be gone, so the request is not sent again; the next one gets a new
+            // token (a static key stays as it is).
+            if upstream_resp.status() == StatusCode::UNAUTHORIZED && auth.rejected(used) {
+                tracing::info!(route = %route.key, upstream = %upstream, "upstream refused the backendAuth OAuth2 token; the next request gets a new one");
+            }
+        }
 
         let (mut rparts, rbody) = upstream_resp.into_parts();
         finish_response_headers(&mut rparts, client_version, route, backend, cors_headers);

@@ -32,6 +32,7 @@ mod mcp_upstream_messages;
 mod policies;
 mod proxy;
 mod reload;
+mod route_backend_auth;
 mod routing;
 mod shutdown;
 mod streaming;

@@ -21,26 +21,26 @@ use e2e::Gateway;
 
 /// A token endpoint and the MCP server it guards.
 #[derive(Default)]
-struct Idp {
+pub(crate) struct Idp {
     /// Tokens handed out, in order.
-    issued: Vec<String>,
+    pub(crate) issued: Vec<String>,
     /// Tokens the MCP server accepts now.
-    valid: HashSet<String>,
+    pub(crate) valid: HashSet<String>,
     /// The `Authorization` of each request the MCP server received.
-    seen: Vec<String>,
+    pub(crate) seen: Vec<String>,
 }
 
-type Shared = Arc<Mutex<Idp>>;
+pub(crate) type Shared = Arc<Mutex<Idp>>;
 
-fn lock(idp: &Shared) -> std::sync::MutexGuard<'_, Idp> {
+pub(crate) fn lock(idp: &Shared) -> std::sync::MutexGuard<'_, Idp> {
     idp.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-const CLIENT_ID: &str = "switchboard";
-const CLIENT_SECRET: &str = "s3cret";
+pub(crate) const CLIENT_ID: &str = "switchboard";
+pub(crate) const CLIENT_SECRET: &str = "s3cret";
 
 /// Client credentials only, for the right client with scope `mcp.tools`.
-async fn token(State(idp): State<Shared>, headers: HeaderMap, body: String) -> Response {
+pub(crate) async fn token(State(idp): State<Shared>, headers: HeaderMap, body: String) -> Response {
     let basic =
         base64::engine::general_purpose::STANDARD.encode(format!("{CLIENT_ID}:{CLIENT_SECRET}"));
     let authorized = headers
@@ -68,7 +68,7 @@ async fn token(State(idp): State<Shared>, headers: HeaderMap, body: String) -> R
 }
 
 /// Lets through requests that carry a token the endpoint issued and has not revoked.
-async fn guard(State(idp): State<Shared>, request: Request, next: Next) -> Response {
+pub(crate) async fn guard(State(idp): State<Shared>, request: Request, next: Next) -> Response {
     let auth = request
         .headers()
         .get("authorization")

@@ -199,7 +199,7 @@ binds:
       policies:
         apiKeyAuth: { header: x-api-key, keys: [{ name: ci, key: ci-key, metadata: { team: infra } }] }
         localRateLimit: [{ maxTokens: 10, tokensPerFill: 10, fillInterval: 1s }]
-        backendAuth: { oauth2: { clientId: id, clientSecret: s3 } }
+        backendAuth: { oauth2: { tokenUrl: \"http://127.0.0.1:3/t\", clientId: id, clientSecret: s3 } }
 ";
         let source = load_ok(text, &[("ADMIN_SECRET", "0.0.0.0:1")]);
         let r = source.redacted();

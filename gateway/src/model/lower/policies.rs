@@ -7,7 +7,8 @@ use crate::config::file;
 use crate::model::host::HostPattern;
 use crate::model::matcher::{PathMatcher, RequestMatch};
 use crate::model::policy::{
-    A2aRelay, Cors, HeaderModifier, Mirror, OriginPattern, PathRewrite, Redirect, Retry, UrlRewrite,
+    A2aRelay, Cors, HeaderModifier, Mirror, OriginPattern, PathRewrite, Redirect, Retry,
+    UpstreamAuth, UrlRewrite,
 };
 use crate::model::upstream::Upstream;
 
@@ -15,7 +16,6 @@ impl<'a> Lowering<'a> {
     /// Checks that apply to a policy block wherever it sits.
     pub(super) fn shared_policies(&mut self, path: &str, p: &file::Policies, level: Level) {
         let unsupported = [
-            ("backendAuth", p.backend_auth.is_some()),
             ("jwtAuth", p.jwt_auth.is_some()),
             ("apiKeyAuth", p.api_key_auth.is_some()),
             ("basicAuth", p.basic_auth.is_some()),
@@ -45,6 +45,40 @@ impl<'a> Lowering<'a> {
                 }
             }
         }
+    }
+
+    /// A `backendAuth` block of a route or backend (`path` names it). A header modifier of the
+    /// same block that also sets the credential's header is an error: one would silently lose.
+    pub(super) fn backend_auth(&mut self, path: &str, p: &file::Policies) -> Option<UpstreamAuth> {
+        let config = p.backend_auth.as_ref()?;
+        if matches!(config, backend_auth::BackendAuthConfig::Passthrough(_)) {
+            return Some(UpstreamAuth::Passthrough);
+        }
+        let built = mcp_mux::build_backend_auth(config, "here", mcp_mux::DEFAULT_CONNECT_TIMEOUT);
+        let auth = match built {
+            Ok(auth) => auth,
+            Err(e) => {
+                self.err(path, e.to_string());
+                return None;
+            }
+        };
+        let header = auth.header_name();
+        let modifier = p.request_header_modifier.as_ref();
+        let clashes = modifier.is_some_and(|m| {
+            m.set
+                .keys()
+                .chain(m.add.keys())
+                .any(|name| name.eq_ignore_ascii_case(header.as_str()))
+        });
+        if clashes {
+            self.err(
+                path,
+                format!(
+                    "requestHeaderModifier also sets {header}, which backendAuth sets; keep one"
+                ),
+            );
+        }
+        Some(UpstreamAuth::Credential(auth))
     }
 
     pub(super) fn header_modifier(

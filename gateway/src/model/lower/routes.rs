@@ -208,6 +208,7 @@ impl<'a> Lowering<'a> {
             .as_ref()
             .map(|rt| self.retry(&format!("{ppath}.retry"), rt));
         policies.a2a = p.a2a.as_ref().map(|a| self.a2a(&format!("{ppath}.a2a"), a));
+        policies.backend_auth = self.backend_auth(&format!("{ppath}.backendAuth"), p);
         if let Some(b) = p.max_request_body {
             policies.max_request_body = b.0;
         }
@@ -225,6 +226,17 @@ impl<'a> Lowering<'a> {
             if let Some(rb) = self.route_backend(&bpath, &route_key, entry, matchers) {
                 backends.push(rb);
             }
+        }
+        if policies.backend_auth.is_some()
+            && backends
+                .iter()
+                .any(|b| matches!(b.target, BackendTarget::Mcp(_)))
+        {
+            self.err(
+                format!("{ppath}.backendAuth"),
+                "an mcp backend calls its targets itself: set backendAuth on each target \
+                 (backends[].mcp.targets[].policies.backendAuth)",
+            );
         }
         if r.backends.is_empty() && policies.redirect.is_none() {
             self.err(
@@ -341,6 +353,16 @@ impl<'a> Lowering<'a> {
                 t.backend_request.or(policies.timeouts.backend_request);
             if let Some(r) = &p.retry {
                 policies.retry = Some(self.retry(&format!("{lpath}.retry"), r));
+            }
+            if let Some(auth) = self.backend_auth(&format!("{lpath}.backendAuth"), p) {
+                if matches!(target, BackendTarget::Mcp(_)) {
+                    self.err(
+                        format!("{lpath}.backendAuth"),
+                        "an mcp backend calls its targets itself: set backendAuth on each \
+                         target (mcp.targets[].policies.backendAuth)",
+                    );
+                }
+                policies.backend_auth = Some(auth);
             }
         }
         Some(RouteBackend {
