@@ -18,6 +18,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use backend_auth::{BackendAuth, Credential};
 use bytes::Bytes;
 use http::{header, HeaderValue, Request, Response, StatusCode};
 use http_body_util::BodyExt;
@@ -316,20 +317,7 @@ impl Proxy {
             .backend_auth
             .as_ref()
             .or(policies.backend_auth.as_ref());
-        let credential = match auth {
-            Some(UpstreamAuth::Credential(auth)) => {
-                let credential = auth
-                    .credential()
-                    .await
-                    .map_err(|e| ProxyError::BackendAuth {
-                        upstream: upstream.to_string(),
-                        cause: e.to_string(),
-                    })?;
-                credential.set(&mut parts.headers);
-                Some((auth, credential))
-            }
-            Some(UpstreamAuth::Passthrough) | None => None,
-        };
+        let credential = add_credential(auth, &mut parts.headers, upstream).await?;
 
         let out = Outbound {
             method: parts.method,
@@ -375,6 +363,28 @@ impl Proxy {
             None => Ok(Response::from_parts(rparts, body)),
         }
     }
+}
+
+/// Sets the `backendAuth` credential, if the policy adds one, in the upstream request's
+/// headers; returns it with its source, to report a 401 to. No credential to be had (the token
+/// endpoint failed) fails the request before it is sent.
+async fn add_credential<'a>(
+    auth: Option<&'a UpstreamAuth>,
+    headers: &mut http::HeaderMap,
+    upstream: &crate::model::upstream::Upstream,
+) -> Result<Option<(&'a BackendAuth, Credential)>, ProxyError> {
+    let Some(UpstreamAuth::Credential(auth)) = auth else {
+        return Ok(None);
+    };
+    let credential = auth
+        .credential()
+        .await
+        .map_err(|e| ProxyError::BackendAuth {
+            upstream: upstream.to_string(),
+            cause: e.to_string(),
+        })?;
+    credential.set(headers);
+    Ok(Some((auth, credential)))
 }
 
 /// The response's headers as the client gets them: framed for the client's HTTP version,
