@@ -11,6 +11,8 @@ use tracing::Instrument;
 use super::body::{full, is_body_too_large, Body};
 use super::error::ProxyError;
 use super::Proxy;
+use backend_auth::{BackendAuth, Credential};
+
 use crate::model::policy::{Retry, Timeouts};
 use crate::model::upstream::Upstream;
 
@@ -38,6 +40,9 @@ pub struct Outbound<'a> {
     pub retry: Option<&'a Retry>,
     /// When the request arrived (the start of `timeout.request`).
     pub started: Instant,
+    /// The `backendAuth` credential set in `headers`, with its source: a 401 to an OAuth2
+    /// token gets the request sent once more with a new one, when the body can be sent again.
+    pub auth: Option<(&'a BackendAuth, Credential)>,
 }
 
 /// What happened across attempts, for the access log.
@@ -59,6 +64,7 @@ pub async fn send(
         timeouts,
         retry,
         started,
+        mut auth,
         ..
     } = out;
     let deadline = timeouts.request.map(|d| started + d);
@@ -81,6 +87,8 @@ pub async fn send(
     let mut headers = out.headers;
     let method = out.method;
     let mut attempt = 0u32;
+    // Whether a refused OAuth2 token may still be replaced and the request sent again.
+    let mut may_reauth = buffered.is_some() && auth.is_some();
     loop {
         attempt += 1;
         stats.attempts = attempt;
@@ -94,7 +102,7 @@ pub async fn send(
         *req.uri_mut() = uri.clone();
         *req.version_mut() = Version::HTTP_11;
         // The last possible attempt takes the headers; earlier ones copy them.
-        *req.headers_mut() = if attempt > max_retries {
+        *req.headers_mut() = if attempt > max_retries && !may_reauth {
             std::mem::take(&mut headers)
         } else {
             headers.clone()
@@ -110,6 +118,30 @@ pub async fn send(
             Limited::Done(Ok(resp)) => {
                 span.record("status", resp.status().as_u16());
                 let code = resp.status().as_u16();
+                if code == 401 {
+                    if let Some((source, used)) = &auth {
+                        // The next request gets a new token (a static key stays as it is).
+                        if source.rejected(used) && may_reauth {
+                            may_reauth = false;
+                            drop(resp);
+                            let fresh =
+                                source
+                                    .credential()
+                                    .await
+                                    .map_err(|e| ProxyError::BackendAuth {
+                                        upstream: upstream.to_string(),
+                                        cause: e.to_string(),
+                                    })?;
+                            tracing::info!(upstream = %upstream, "upstream refused the backendAuth OAuth2 token; sending once more with a new one");
+                            fresh.set(&mut headers);
+                            auth = Some((source, fresh));
+                            // Not a retry of the policy's: the same attempt, with a new token.
+                            attempt -= 1;
+                            continue;
+                        }
+                        may_reauth = false;
+                    }
+                }
                 if retryable && retry.is_some_and(|r| r.codes.contains(&code)) {
                     tracing::debug!(upstream = %upstream, status = code, attempt, "retrying on status");
                     drop(resp);

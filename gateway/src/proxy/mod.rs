@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use backend_auth::{BackendAuth, Credential};
 use bytes::Bytes;
-use http::{header, HeaderValue, Request, Response, StatusCode};
+use http::{header, HeaderValue, Request, Response};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -317,7 +317,7 @@ impl Proxy {
             .backend_auth
             .as_ref()
             .or(policies.backend_auth.as_ref());
-        let credential = add_credential(auth, &mut parts.headers, upstream).await?;
+        let auth = add_credential(auth, &mut parts.headers, upstream).await?;
 
         let out = Outbound {
             method: parts.method,
@@ -327,6 +327,7 @@ impl Proxy {
             timeouts,
             retry,
             started: log.started,
+            auth,
         };
         let mut stats = AttemptStats::default();
         let result = forward::send(self, &route.key, upstream, out, &mut stats).await;
@@ -347,13 +348,6 @@ impl Proxy {
             Err(_) => {}
         }
         let upstream_resp = result?;
-        if let Some((auth, used)) = &credential {
-            // The body may be gone, so the request is not sent again; the next one gets a new
-            // token (a static key stays as it is).
-            if upstream_resp.status() == StatusCode::UNAUTHORIZED && auth.rejected(used) {
-                tracing::info!(route = %route.key, upstream = %upstream, "upstream refused the backendAuth OAuth2 token; the next request gets a new one");
-            }
-        }
 
         let (mut rparts, rbody) = upstream_resp.into_parts();
         finish_response_headers(&mut rparts, client_version, route, backend, cors_headers);
@@ -366,8 +360,8 @@ impl Proxy {
 }
 
 /// Sets the `backendAuth` credential, if the policy adds one, in the upstream request's
-/// headers; returns it with its source, to report a 401 to. No credential to be had (the token
-/// endpoint failed) fails the request before it is sent.
+/// headers; returns it with its source, for [`forward::send`] to report a 401 to. No
+/// credential to be had (the token endpoint failed) fails the request before it is sent.
 async fn add_credential<'a>(
     auth: Option<&'a UpstreamAuth>,
     headers: &mut http::HeaderMap,

@@ -1,9 +1,10 @@
 //! `policies.backendAuth` on HTTP routes and their backends: static keys replace the client's
 //! header and stay off mirrored copies, a backend's `passthrough` undoes its route's key,
-//! OAuth2 tokens come from a loopback token endpoint (a refused one is replaced for the next
-//! request), and a token endpoint that is down is a 502 counted as `backend_auth`.
+//! OAuth2 tokens come from a loopback token endpoint (a refused one is replaced, and the request
+//! sent once more when its body can be), and a token endpoint that is down is a 502 counted as
+//! `backend_auth`.
 
-use axum::routing::{get as get_route, post as post_route};
+use axum::routing::{any, post as post_route};
 
 use e2e::{client, free_port, routes_config, Gateway};
 
@@ -71,7 +72,7 @@ async fn keys_replace_the_clients_header_for_the_backend_only() {
 async fn guarded_api() -> (String, Shared) {
     let idp = Shared::default();
     let app = axum::Router::new()
-        .route("/api", get_route(|| async { "ok" }))
+        .route("/api", any(|| async { "ok" }))
         .layer(axum::middleware::from_fn_with_state(idp.clone(), guard))
         .merge(
             axum::Router::new()
@@ -89,7 +90,7 @@ async fn guarded_api() -> (String, Shared) {
 }
 
 #[tokio::test]
-async fn oauth2_tokens_reach_the_backend_and_a_refused_one_is_replaced_next_time() {
+async fn oauth2_tokens_reach_the_backend_and_a_refused_one_is_replaced() {
     let (api, idp) = guarded_api().await;
     let dead = free_port();
     let oauth2 = |token_url: &str| {
@@ -122,14 +123,27 @@ async fn oauth2_tokens_reach_the_backend_and_a_refused_one_is_replaced_next_time
     assert_eq!(lock(&idp).issued, ["tok-1"], "one token for every request");
     assert!(lock(&idp).seen.iter().all(|a| a == "Bearer tok-1"));
 
-    // The API stops accepting tok-1: that request fails, the next one gets tok-2.
+    // The API stops accepting tok-1: a request whose body can be sent again (none here) is
+    // sent once more with tok-2, and the client never sees the 401.
     lock(&idp).valid.clear();
-    assert_eq!(status(get_with(&c, &gw.url("/api"), &[]).await), 401);
     assert_eq!(status(get_with(&c, &gw.url("/api"), &[]).await), 200);
     assert_eq!(lock(&idp).issued, ["tok-1", "tok-2"]);
+    let tail: Vec<String> = lock(&idp).seen.iter().rev().take(2).cloned().collect();
+    assert_eq!(tail, ["Bearer tok-2", "Bearer tok-1"]);
+
+    // A streamed body cannot be sent twice: that request gets the 401, the next one tok-3.
+    lock(&idp).valid.clear();
+    let chunks = [Ok::<_, std::io::Error>(bytes::Bytes::from_static(
+        b"payload",
+    ))];
+    let streamed = reqwest::Body::wrap_stream(futures_util::stream::iter(chunks));
+    let r = c.post(gw.url("/api")).body(streamed).send().await;
+    assert_eq!(r.expect("POST /api").status(), 401);
+    assert_eq!(status(get_with(&c, &gw.url("/api"), &[]).await), 200);
+    assert_eq!(lock(&idp).issued, ["tok-1", "tok-2", "tok-3"]);
     assert_eq!(
         lock(&idp).seen.last().map(String::as_str),
-        Some("Bearer tok-2")
+        Some("Bearer tok-3")
     );
 
     let seen_before = lock(&idp).seen.len();
