@@ -100,3 +100,46 @@ fn relay_binary() -> Result<PathBuf> {
     }
     Ok(bin)
 }
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+
+    /// Bytes go through both ways, on several connections at once.
+    #[tokio::test]
+    async fn relays_bytes_both_ways() {
+        let echo = TcpListener::bind("127.0.0.1:0").await.expect("bind echo");
+        let echo_addr = echo.local_addr().expect("echo addr");
+        tokio::spawn(async move {
+            while let Ok((mut conn, _)) = echo.accept().await {
+                tokio::spawn(async move {
+                    let (mut r, mut w) = conn.split();
+                    let _ = tokio::io::copy(&mut r, &mut w).await;
+                });
+            }
+        });
+        let relay = TcpListener::bind("127.0.0.1:0").await.expect("bind relay");
+        let relay_addr = relay.local_addr().expect("relay addr");
+        tokio::spawn(serve(relay, echo_addr));
+
+        let mut clients = Vec::new();
+        for i in 0..3u8 {
+            clients.push(tokio::spawn(async move {
+                let mut conn = TcpStream::connect(relay_addr).await.expect("connect");
+                let sent = vec![i; 64 * 1024];
+                conn.write_all(&sent).await.expect("write");
+                let mut got = vec![0; sent.len()];
+                conn.read_exact(&mut got).await.expect("read");
+                assert_eq!(got, sent);
+            }));
+        }
+        for c in clients {
+            tokio::time::timeout(Duration::from_secs(10), c)
+                .await
+                .expect("relay answered within 10 s")
+                .expect("client task");
+        }
+    }
+}
