@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use backend_auth::{BackendAuth, Credential};
 use bytes::Bytes;
 use http::{HeaderMap, Method, Request, Response, Uri, Version};
 use hyper::body::Incoming;
@@ -11,8 +12,6 @@ use tracing::Instrument;
 use super::body::{full, is_body_too_large, Body};
 use super::error::ProxyError;
 use super::Proxy;
-use backend_auth::{BackendAuth, Credential};
-
 use crate::model::policy::{Retry, Timeouts};
 use crate::model::upstream::Upstream;
 
@@ -118,29 +117,16 @@ pub async fn send(
             Limited::Done(Ok(resp)) => {
                 span.record("status", resp.status().as_u16());
                 let code = resp.status().as_u16();
-                if code == 401 {
-                    if let Some((source, used)) = &auth {
-                        // The next request gets a new token (a static key stays as it is).
-                        if source.rejected(used) && may_reauth {
-                            may_reauth = false;
-                            drop(resp);
-                            let fresh =
-                                source
-                                    .credential()
-                                    .await
-                                    .map_err(|e| ProxyError::BackendAuth {
-                                        upstream: upstream.to_string(),
-                                        cause: e.to_string(),
-                                    })?;
-                            tracing::info!(upstream = %upstream, "upstream refused the backendAuth OAuth2 token; sending once more with a new one");
-                            fresh.set(&mut headers);
-                            auth = Some((source, fresh));
-                            // Not a retry of the policy's: the same attempt, with a new token.
-                            attempt -= 1;
-                            continue;
-                        }
-                        may_reauth = false;
+                if code == 401
+                    && resend_with_new_token(&mut auth, &mut may_reauth, upstream).await?
+                {
+                    drop(resp);
+                    if let Some((_, fresh)) = &auth {
+                        fresh.set(&mut headers);
                     }
+                    // Not one of the retry policy's attempts: the same one, with a new token.
+                    attempt -= 1;
+                    continue;
                 }
                 if retryable && retry.is_some_and(|r| r.codes.contains(&code)) {
                     tracing::debug!(upstream = %upstream, status = code, attempt, "retrying on status");
@@ -201,6 +187,35 @@ pub async fn send(
             tokio::time::sleep_until(wake).await;
         }
     }
+}
+
+/// After a 401: tells the credential's source that its credential was refused (an OAuth2 token
+/// is then replaced for every later request) and, when this request may still be sent again,
+/// puts the new credential in `auth` and returns true. Only once per request.
+async fn resend_with_new_token(
+    auth: &mut Option<(&BackendAuth, Credential)>,
+    may_reauth: &mut bool,
+    upstream: &Upstream,
+) -> Result<bool, ProxyError> {
+    let Some((source, used)) = auth.as_ref() else {
+        return Ok(false);
+    };
+    let source = *source;
+    let replaced = source.rejected(used);
+    if !(replaced && std::mem::take(may_reauth)) {
+        *may_reauth = false;
+        return Ok(false);
+    }
+    let fresh = source
+        .credential()
+        .await
+        .map_err(|e| ProxyError::BackendAuth {
+            upstream: upstream.to_string(),
+            cause: e.to_string(),
+        })?;
+    tracing::info!(upstream = %upstream, "upstream refused the backendAuth OAuth2 token; sending once more with a new one");
+    *auth = Some((source, fresh));
+    Ok(true)
 }
 
 enum Limited<T> {
