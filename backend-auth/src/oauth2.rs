@@ -18,6 +18,9 @@ use crate::AuthError;
 const TOKEN_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// Lifetime assumed when the server does not say (`expires_in` is only RECOMMENDED).
 const DEFAULT_LIFETIME: Duration = Duration::from_secs(3600);
+/// Longest lifetime believed: a token is fetched again at least daily, and an absurd
+/// `expires_in` cannot overflow the clock.
+const MAX_LIFETIME: Duration = Duration::from_secs(24 * 3600);
 /// A token is replaced this long before it expires (at most; a fifth of short lifetimes), so
 /// a request never leaves with one that expires on the way.
 const MAX_REFRESH_MARGIN: Duration = Duration::from_secs(30);
@@ -43,7 +46,16 @@ pub(crate) struct ClientCredentials {
     current: RwLock<Option<Arc<Token>>>,
     /// Held while fetching, so concurrent requests wait for one fetch instead of each
     /// sending their own.
-    fetching: Mutex<u64>,
+    fetching: Mutex<Fetches>,
+}
+
+/// What the fetches so far left behind, for the requests that waited on one.
+#[derive(Default)]
+struct Fetches {
+    /// The generation of the last token fetched.
+    generation: u64,
+    /// When the last fetch failed, and why.
+    failed: Option<(Instant, AuthError)>,
 }
 
 impl ClientCredentials {
@@ -62,7 +74,7 @@ impl ClientCredentials {
             token_url,
             http,
             current: RwLock::new(None),
-            fetching: Mutex::new(0),
+            fetching: Mutex::default(),
         })
     }
 
@@ -74,34 +86,45 @@ impl ClientCredentials {
     }
 
     /// A token to send now: the cached one while it is fresh, else a new one. When the token
-    /// endpoint fails, a token that has not expired yet is still used.
+    /// endpoint fails, a token that has not expired yet is still used; requests that waited
+    /// for that failed fetch share its error rather than each asking again (an endpoint that
+    /// hangs would otherwise hold the n-th of them for n times its timeout).
     pub(crate) async fn token(&self) -> Result<Arc<Token>, AuthError> {
         if let Some(t) = self.cached().filter(|t| Instant::now() < t.refresh_at) {
             return Ok(t);
         }
-        let mut generation = self.fetching.lock().await;
+        let arrived = Instant::now();
+        let mut fetches = self.fetching.lock().await;
         // Another request may have fetched one while this one waited.
         let cached = self.cached();
         if let Some(t) = cached.as_ref().filter(|t| Instant::now() < t.refresh_at) {
             return Ok(t.clone());
         }
-        match self.fetch(*generation + 1).await {
+        let usable = |t: &Arc<Token>| Instant::now() < t.expires_at;
+        if let Some((_, e)) = fetches.failed.as_ref().filter(|(at, _)| *at >= arrived) {
+            return cached.filter(usable).ok_or_else(|| e.clone());
+        }
+        match self.fetch(fetches.generation + 1).await {
             Ok(token) => {
-                *generation = token.generation;
+                fetches.generation = token.generation;
+                fetches.failed = None;
                 let token = Arc::new(token);
                 *self.current.write().unwrap_or_else(|e| e.into_inner()) = Some(token.clone());
                 Ok(token)
             }
-            Err(e) => match cached.filter(|t| Instant::now() < t.expires_at) {
-                Some(still_valid) => {
-                    tracing::warn!(token_url = %self.token_url, error = %e, "OAuth2 token refresh failed; using the current token until it expires");
-                    Ok(still_valid)
+            Err(e) => {
+                fetches.failed = Some((Instant::now(), e.clone()));
+                match cached.filter(usable) {
+                    Some(still_valid) => {
+                        tracing::warn!(token_url = %self.token_url, error = %e, "OAuth2 token refresh failed; using the current token until it expires");
+                        Ok(still_valid)
+                    }
+                    None => {
+                        tracing::warn!(token_url = %self.token_url, error = %e, "OAuth2 token request failed");
+                        Err(e)
+                    }
                 }
-                None => {
-                    tracing::warn!(token_url = %self.token_url, error = %e, "OAuth2 token request failed");
-                    Err(e)
-                }
-            },
+            }
         }
     }
 
@@ -180,7 +203,8 @@ impl ClientCredentials {
         value.set_sensitive(true);
         let lifetime = answer
             .expires_in
-            .map_or(DEFAULT_LIFETIME, Duration::from_secs);
+            .map_or(DEFAULT_LIFETIME, Duration::from_secs)
+            .min(MAX_LIFETIME);
         let margin = MAX_REFRESH_MARGIN.min(lifetime / 5);
         tracing::debug!(token_url = %self.token_url, lifetime_s = lifetime.as_secs(), "fetched an OAuth2 token");
         Ok(Token {

@@ -18,11 +18,15 @@ struct Endpoint {
     expires_in: Option<u64>,
     /// Answer with this error instead of a token.
     refuse: Option<(StatusCode, &'static str)>,
+    /// Wait this long before answering.
+    delay: Duration,
 }
 
 type Shared = Arc<Mutex<Endpoint>>;
 
 async fn token(State(ep): State<Shared>, headers: HeaderMap, body: String) -> impl IntoResponse {
+    let delay = ep.lock().expect("lock").delay;
+    tokio::time::sleep(delay).await;
     let mut ep = ep.lock().expect("lock");
     let auth = headers
         .get("authorization")
@@ -251,6 +255,55 @@ async fn a_failed_refresh_keeps_the_token_until_it_expires() {
     tokio::time::sleep(Duration::from_millis(400)).await;
     let err = auth.credential().await.expect_err("expired").to_string();
     assert!(err.contains("503") && err.contains("\"down\""), "{err}");
+}
+
+/// Requests that waited for a fetch that failed get its error; only a later request asks the
+/// endpoint again (a slow or hanging endpoint would otherwise be asked once per waiter, in turn).
+#[tokio::test]
+async fn requests_waiting_on_a_failed_fetch_share_its_error() {
+    let (url, ep) = endpoint(Some(3600)).await;
+    {
+        let mut ep = ep.lock().expect("lock");
+        ep.refuse = Some((StatusCode::SERVICE_UNAVAILABLE, "down"));
+        ep.delay = Duration::from_millis(300);
+    }
+    let auth = oauth2(&url, ClientAuth::Basic);
+    let waiters: Vec<_> = (0..16)
+        .map(|_| {
+            let auth = auth.clone();
+            tokio::spawn(async move { auth.credential().await })
+        })
+        .collect();
+    for w in waiters {
+        let err = w.await.expect("task").expect_err("refused").to_string();
+        assert!(err.contains("503"), "{err}");
+    }
+    assert_eq!(
+        ep.lock().expect("lock").requests.len(),
+        1,
+        "one fetch for all"
+    );
+
+    {
+        let mut ep = ep.lock().expect("lock");
+        ep.refuse = None;
+        ep.delay = Duration::ZERO;
+    }
+    assert_eq!(
+        text(&auth.credential().await.expect("a later request asks again")),
+        "Bearer tok-2"
+    );
+}
+
+/// An `expires_in` far beyond any clock is believed for a day, not added to the clock.
+#[tokio::test]
+async fn an_absurd_lifetime_does_not_overflow_the_clock() {
+    let (url, _ep) = endpoint(Some(u64::MAX)).await;
+    let auth = oauth2(&url, ClientAuth::Basic);
+    assert_eq!(
+        text(&auth.credential().await.expect("token")),
+        "Bearer tok-1"
+    );
 }
 
 #[test]
