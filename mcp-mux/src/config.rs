@@ -251,9 +251,17 @@ impl McpBackendConfig {
 }
 
 /// A duration written as a whole number and a unit: `ms`, `s`, `m` or `h`
-/// (`500ms`, `5s`, `1m`) — the same syntax as the gateway's config file.
+/// (`500ms`, `5s`, `1m`); the gateway's config file uses this type too. At most
+/// [`MAX_DURATION`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Duration(pub std::time::Duration);
+
+/// Pattern of [`Duration`], shared by the schema and the gateway's schema check.
+pub const DURATION_PATTERN: &str = "^[0-9]+(ms|s|m|h)$";
+
+/// The longest duration a config may say (ten years): durations are added to the clock when
+/// used, and far beyond this that addition overflows.
+pub const MAX_DURATION: std::time::Duration = std::time::Duration::from_secs(10 * 365 * 24 * 3600);
 
 impl FromStr for Duration {
     type Err = String;
@@ -272,6 +280,12 @@ impl FromStr for Duration {
             "h" => std::time::Duration::from_secs(n.checked_mul(3600).ok_or_else(bad)?),
             _ => return Err(bad()),
         };
+        if d > MAX_DURATION {
+            return Err(format!(
+                "duration {s:?} is too long: at most {}h (ten years)",
+                MAX_DURATION.as_secs() / 3600
+            ));
+        }
         Ok(Duration(d))
     }
 }
@@ -312,7 +326,7 @@ impl JsonSchema for Duration {
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
         json_schema!({
             "type": "string",
-            "pattern": "^[0-9]+(ms|s|m|h)$",
+            "pattern": DURATION_PATTERN,
             "description": "A whole number and a unit: ms, s, m or h (500ms, 5s, 1m)."
         })
     }

@@ -81,7 +81,11 @@ impl OpenApiConfig {
     pub fn timeout(&self) -> Result<Duration> {
         match &self.timeout {
             None => Ok(Duration::from_secs(30)),
-            Some(s) => parse_duration(s).ok_or_else(|| Error::Config(format!("bad timeout {s:?}"))),
+            Some(s) => parse_duration(s).ok_or_else(|| {
+                Error::Config(format!(
+                    "bad timeout {s:?} (a duration such as 30s, at most ten years)"
+                ))
+            }),
         }
     }
 
@@ -92,7 +96,7 @@ impl OpenApiConfig {
             Some(s) => match parse_duration(s) {
                 Some(d) if !d.is_zero() => Ok(Some(d)),
                 _ => Err(Error::Config(format!(
-                    "bad refresh {s:?} (a duration such as 10m)"
+                    "bad refresh {s:?} (a duration such as 10m, at most ten years)"
                 ))),
             },
         }
@@ -228,19 +232,23 @@ fn is_default<T: Default + PartialEq>(value: &T) -> bool {
     *value == T::default()
 }
 
-/// `500ms`, `5s`, `2m`, `1h`, or a bare number of seconds.
+/// The longest duration accepted (ten years): durations are added to the clock when used.
+const MAX_DURATION: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+
+/// `500ms`, `5s`, `2m`, `1h`, or a bare number of seconds; at most ten years.
 pub fn parse_duration(s: &str) -> Option<Duration> {
     let s = s.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
     let n: u64 = num.parse().ok()?;
-    match unit {
-        "ms" => Some(Duration::from_millis(n)),
-        "" | "s" => Some(Duration::from_secs(n)),
-        "m" => Some(Duration::from_secs(n * 60)),
-        "h" => Some(Duration::from_secs(n * 3600)),
-        _ => None,
-    }
+    let d = match unit {
+        "ms" => Duration::from_millis(n),
+        "" | "s" => Duration::from_secs(n),
+        "m" => Duration::from_secs(n.checked_mul(60)?),
+        "h" => Duration::from_secs(n.checked_mul(3600)?),
+        _ => return None,
+    };
+    (d <= MAX_DURATION).then_some(d)
 }
 
 #[cfg(test)]
@@ -314,5 +322,7 @@ mod tests {
         assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
         assert_eq!(parse_duration("2m"), Some(Duration::from_secs(120)));
         assert_eq!(parse_duration("x"), None);
+        assert_eq!(parse_duration("87601h"), None, "beyond ten years");
+        assert_eq!(parse_duration("18446744073709551615m"), None, "overflows");
     }
 }

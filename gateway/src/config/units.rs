@@ -1,5 +1,5 @@
-//! Value types of the config file with their own syntax: durations (`500ms`, `5s`, `1m`) and byte
-//! sizes (`4MiB` or a plain number of bytes).
+//! Value types of the config file with their own syntax: durations (`500ms`, `5s`, `1m`; at
+//! most ten years) and byte sizes (`4MiB` or a plain number of bytes).
 
 use std::borrow::Cow;
 use std::fmt;
@@ -8,82 +8,14 @@ use std::str::FromStr;
 use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
 
-/// A duration written as a number and a unit: `ms`, `s`, `m` or `h` (`500ms`, `5s`, `1m`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Duration(pub std::time::Duration);
+/// Durations are MCP targets' type: one syntax, one parser and one upper bound for the whole
+/// config file.
+pub use mcp_mux::config::{Duration, DURATION_PATTERN};
 
-/// Why a duration or byte size did not parse.
+/// Why a byte size did not parse.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
 pub struct UnitError(String);
-
-impl FromStr for Duration {
-    type Err = UnitError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let bad = || {
-            UnitError(format!(
-                "invalid duration {s:?}: write a whole number and a unit: ms, s, m or h (e.g. 500ms, 5s, 1m)"
-            ))
-        };
-        let split = s.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
-        let (digits, unit) = s.split_at(split);
-        let n: u64 = digits.parse().map_err(|_| bad())?;
-        let d = match unit {
-            "ms" => std::time::Duration::from_millis(n),
-            "s" => std::time::Duration::from_secs(n),
-            "m" => std::time::Duration::from_secs(n.checked_mul(60).ok_or_else(bad)?),
-            "h" => std::time::Duration::from_secs(n.checked_mul(3600).ok_or_else(bad)?),
-            _ => return Err(bad()),
-        };
-        Ok(Duration(d))
-    }
-}
-
-impl fmt::Display for Duration {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let ms = self.0.as_millis();
-        if ms % 3_600_000 == 0 && ms > 0 {
-            write!(f, "{}h", ms / 3_600_000)
-        } else if ms % 60_000 == 0 && ms > 0 {
-            write!(f, "{}m", ms / 60_000)
-        } else if ms % 1000 == 0 {
-            write!(f, "{}s", ms / 1000)
-        } else {
-            write!(f, "{ms}ms")
-        }
-    }
-}
-
-impl Serialize for Duration {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
-impl<'de> Deserialize<'de> for Duration {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        s.parse().map_err(de::Error::custom)
-    }
-}
-
-/// Pattern shared by the schema and the parser.
-pub const DURATION_PATTERN: &str = "^[0-9]+(ms|s|m|h)$";
-
-impl JsonSchema for Duration {
-    fn schema_name() -> Cow<'static, str> {
-        "Duration".into()
-    }
-
-    fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        json_schema!({
-            "type": "string",
-            "pattern": DURATION_PATTERN,
-            "description": "A whole number and a unit: ms, s, m or h (500ms, 5s, 1m)."
-        })
-    }
-}
 
 /// A size in bytes: a plain number, or a number with `KiB`, `MiB`, `GiB` (also `KB`, `MB`, `GB`
 /// as powers of 1000).
@@ -186,6 +118,14 @@ mod tests {
         assert_eq!("120s".parse::<Duration>().unwrap().to_string(), "2m");
         for bad in ["", "5", "s", "5 s", "1.5s", "5sec", "-1s"] {
             assert!(bad.parse::<Duration>().is_err(), "{bad:?} should not parse");
+        }
+        assert_eq!(
+            "87600h".parse::<Duration>().unwrap().0.as_secs(),
+            87_600 * 3600
+        );
+        for too_long in ["87601h", "18446744073709551615ms", "18446744073709551615s"] {
+            let err = too_long.parse::<Duration>().expect_err(too_long);
+            assert!(err.contains("too long"), "{too_long}: {err}");
         }
     }
 
