@@ -19,7 +19,7 @@ pub use a2a::{run_client, A2aAgent, AgentMode, ClientRun};
 pub use config::{bind, indent, routes_config, with_settings};
 pub use gateway::{metric_value, Gateway, READY_TIMEOUT};
 pub use raw::{can_connect, raw_exchange, raw_status, RawConn, RawResponse};
-pub use upstream::{ClosingServer, Recorded, Upstream};
+pub use upstream::{serve_router, ClosingServer, Recorded, Upstream};
 
 /// Takes `child`'s piped stderr and collects it, line by line, on a thread of its own (a full
 /// pipe would block the child); the text so far is in the returned buffer.

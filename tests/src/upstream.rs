@@ -15,6 +15,19 @@ use http_body_util::BodyExt;
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpListener;
 
+/// Serves `app` in the background on `addr` (a loopback address; port 0 for any free one);
+/// returns the address it listens on.
+pub async fn serve_router(app: axum::Router, addr: &str) -> SocketAddr {
+    let listener = TcpListener::bind(addr)
+        .await
+        .expect("bind a loopback server");
+    let local = listener.local_addr().expect("local addr");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    local
+}
+
 /// One request as an upstream saw it.
 #[derive(Debug, Clone)]
 pub struct Recorded {

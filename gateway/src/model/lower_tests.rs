@@ -31,6 +31,13 @@ fn errors(yaml: &str) -> Vec<(Option<usize>, String, String)> {
     }
 }
 
+/// Whether `errs` has an error at a key path ending in `path_suffix` whose message contains
+/// `needle`.
+fn has_error(errs: &[(Option<usize>, String, String)], path_suffix: &str, needle: &str) -> bool {
+    errs.iter()
+        .any(|(_, p, m)| p.ends_with(path_suffix) && m.contains(needle))
+}
+
 fn select<'m>(
     m: &'m Model,
     host: &str,
@@ -198,8 +205,7 @@ fn route_only_policies_rejected_at_backend_level() {
 "#;
     let errs = errors(yaml);
     assert!(
-        errs.iter()
-            .any(|(_, p, m)| p.ends_with("backends[0].policies.cors") && m.contains("whole route")),
+        has_error(&errs, "backends[0].policies.cors", "whole route"),
         "{errs:#?}"
     );
 }
@@ -363,9 +369,11 @@ backends:
         "{}",
     ));
     assert!(
-        errs.iter()
-            .any(|(_, p, m)| p.ends_with("routes[0].policies.backendAuth")
-                && m.contains("requestHeaderModifier also sets authorization")),
+        has_error(
+            &errs,
+            "routes[0].policies.backendAuth",
+            "requestHeaderModifier also sets authorization"
+        ),
         "{errs:#?}"
     );
     let errs = errors(&config(
@@ -373,9 +381,11 @@ backends:
         "{ backendAuth: { oauth2: { tokenUrl: '', clientId: c, clientSecret: s } } }",
     ));
     assert!(
-        errs.iter()
-            .any(|(_, p, m)| p.ends_with("backends[0].policies.backendAuth")
-                && m.contains("oauth2.tokenUrl is empty")),
+        has_error(
+            &errs,
+            "backends[0].policies.backendAuth",
+            "oauth2.tokenUrl is empty"
+        ),
         "{errs:#?}"
     );
 }

@@ -118,12 +118,10 @@ pub async fn send(
                 span.record("status", resp.status().as_u16());
                 let code = resp.status().as_u16();
                 if code == 401
-                    && resend_with_new_token(&mut auth, &mut may_reauth, upstream).await?
+                    && resend_with_new_token(&mut auth, &mut may_reauth, &mut headers, upstream)
+                        .await?
                 {
                     drop(resp);
-                    if let Some((_, fresh)) = &auth {
-                        fresh.set(&mut headers);
-                    }
                     // Not one of the retry policy's attempts: the same one, with a new token.
                     attempt -= 1;
                     continue;
@@ -189,31 +187,40 @@ pub async fn send(
     }
 }
 
+/// The credential `source` gives for a request to `upstream` now; none to be had (the token
+/// endpoint failed) fails the request before it is sent.
+pub async fn credential(
+    source: &BackendAuth,
+    upstream: &Upstream,
+) -> Result<Credential, ProxyError> {
+    source
+        .credential()
+        .await
+        .map_err(|e| ProxyError::BackendAuth {
+            upstream: upstream.to_string(),
+            cause: e.to_string(),
+        })
+}
+
 /// After a 401: tells the credential's source that its credential was refused (an OAuth2 token
-/// is then replaced for every later request) and, when this request may still be sent again,
-/// puts the new credential in `auth` and returns true. Only once per request.
+/// is then replaced for every later request) and, when this request may still be sent again
+/// (once), sets a new credential in `headers` and `auth` and returns true.
 async fn resend_with_new_token(
     auth: &mut Option<(&BackendAuth, Credential)>,
     may_reauth: &mut bool,
+    headers: &mut HeaderMap,
     upstream: &Upstream,
 ) -> Result<bool, ProxyError> {
     let Some((source, used)) = auth.as_ref() else {
         return Ok(false);
     };
     let source = *source;
-    let replaced = source.rejected(used);
-    if !(replaced && std::mem::take(may_reauth)) {
-        *may_reauth = false;
+    if !(source.rejected(used) && std::mem::take(may_reauth)) {
         return Ok(false);
     }
-    let fresh = source
-        .credential()
-        .await
-        .map_err(|e| ProxyError::BackendAuth {
-            upstream: upstream.to_string(),
-            cause: e.to_string(),
-        })?;
+    let fresh = credential(source, upstream).await?;
     tracing::info!(upstream = %upstream, "upstream refused the backendAuth OAuth2 token; sending once more with a new one");
+    fresh.set(headers);
     *auth = Some((source, fresh));
     Ok(true)
 }

@@ -370,13 +370,7 @@ async fn add_credential<'a>(
     let Some(UpstreamAuth::Credential(auth)) = auth else {
         return Ok(None);
     };
-    let credential = auth
-        .credential()
-        .await
-        .map_err(|e| ProxyError::BackendAuth {
-            upstream: upstream.to_string(),
-            cause: e.to_string(),
-        })?;
+    let credential = forward::credential(auth, upstream).await?;
     credential.set(headers);
     Ok(Some((auth, credential)))
 }

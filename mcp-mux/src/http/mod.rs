@@ -379,10 +379,8 @@ impl HttpFront {
         let (result_tx, result) = oneshot::channel::<ServerJsonRpcMessage>();
         let guard = ctx.cancel.clone().drop_guard();
         // A legacy session's streams are resumable (2026-07-28 requests are re-sent instead).
-        let resumable = answers
-            .as_ref()
-            .map(|(_, session)| (&self.replays, session.clone()));
         let session = answers.as_ref().map(|(_, session)| session.clone());
+        let resumable = session.clone().map(|s| (&self.replays, s));
         let finish = match &era {
             Era::Legacy => {
                 ctx.downstream = Some(Downstream::Stream(StreamDownstream {

@@ -154,14 +154,7 @@ where
         LocalSessionManager::default().into(),
         StreamableHttpServerConfig::default(),
     );
-    let app = axum::Router::new().nest_service("/mcp", svc);
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .expect("bind a loopback MCP server");
-    let addr = listener.local_addr().expect("local addr");
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
+    let addr = e2e::serve_router(axum::Router::new().nest_service("/mcp", svc), addr).await;
     format!("http://{addr}/mcp")
 }
 

@@ -40,7 +40,7 @@ pub(crate) const CLIENT_ID: &str = "switchboard";
 pub(crate) const CLIENT_SECRET: &str = "s3cret";
 
 /// Client credentials only, for the right client with scope `mcp.tools`.
-pub(crate) async fn token(State(idp): State<Shared>, headers: HeaderMap, body: String) -> Response {
+async fn token(State(idp): State<Shared>, headers: HeaderMap, body: String) -> Response {
     let basic =
         base64::engine::general_purpose::STANDARD.encode(format!("{CLIENT_ID}:{CLIENT_SECRET}"));
     let authorized = headers
@@ -68,7 +68,7 @@ pub(crate) async fn token(State(idp): State<Shared>, headers: HeaderMap, body: S
 }
 
 /// Lets through requests that carry a token the endpoint issued and has not revoked.
-pub(crate) async fn guard(State(idp): State<Shared>, request: Request, next: Next) -> Response {
+async fn guard(State(idp): State<Shared>, request: Request, next: Next) -> Response {
     let auth = request
         .headers()
         .get("authorization")
@@ -91,29 +91,27 @@ pub(crate) async fn guard(State(idp): State<Shared>, request: Request, next: Nex
     next.run(request).await
 }
 
-/// The rmcp server `Remote` at `/mcp` behind [`guard`], and its token endpoint at `/token`.
-async fn guarded_server() -> (String, Shared) {
+/// Serves `inner` behind [`guard`], with the token endpoint at `/token`, on loopback.
+pub(crate) async fn guarded(inner: axum::Router) -> (std::net::SocketAddr, Shared) {
     let idp = Shared::default();
-    let svc = StreamableHttpService::new(
-        || Ok(Remote),
-        LocalSessionManager::default().into(),
-        StreamableHttpServerConfig::default(),
-    );
-    let app = axum::Router::new()
-        .nest_service("/mcp", svc)
+    let app = inner
         .layer(axum::middleware::from_fn_with_state(idp.clone(), guard))
         .merge(
             axum::Router::new()
                 .route("/token", axum::routing::post(token))
                 .with_state(idp.clone()),
         );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
+    (e2e::serve_router(app, "127.0.0.1:0").await, idp)
+}
+
+/// The rmcp server `Remote` at `/mcp` behind [`guard`], and its token endpoint at `/token`.
+async fn guarded_server() -> (String, Shared) {
+    let svc = StreamableHttpService::new(
+        || Ok(Remote),
+        LocalSessionManager::default().into(),
+        StreamableHttpServerConfig::default(),
+    );
+    let (addr, idp) = guarded(axum::Router::new().nest_service("/mcp", svc)).await;
     (format!("http://{addr}"), idp)
 }
 

@@ -4,11 +4,11 @@
 //! sent once more when its body can be), and a token endpoint that is down is a 502 counted as
 //! `backend_auth`.
 
-use axum::routing::{any, post as post_route};
+use axum::routing::any;
 
 use e2e::{client, free_port, routes_config, Gateway};
 
-use crate::mcp_backend_auth::{guard, lock, token, Shared, CLIENT_ID, CLIENT_SECRET};
+use crate::mcp_backend_auth::{guarded, lock, Shared, CLIENT_ID, CLIENT_SECRET};
 use crate::{get_with, start_gateway, upstream_errors};
 
 #[tokio::test]
@@ -70,22 +70,7 @@ async fn keys_replace_the_clients_header_for_the_backend_only() {
 
 /// An HTTP API at `/api` behind the OAuth2 guard, with its token endpoint at `/token`.
 async fn guarded_api() -> (String, Shared) {
-    let idp = Shared::default();
-    let app = axum::Router::new()
-        .route("/api", any(|| async { "ok" }))
-        .layer(axum::middleware::from_fn_with_state(idp.clone(), guard))
-        .merge(
-            axum::Router::new()
-                .route("/token", post_route(token))
-                .with_state(idp.clone()),
-        );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
+    let (addr, idp) = guarded(axum::Router::new().route("/api", any(|| async { "ok" }))).await;
     (addr.to_string(), idp)
 }
 

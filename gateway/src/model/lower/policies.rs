@@ -54,7 +54,9 @@ impl<'a> Lowering<'a> {
         if matches!(config, backend_auth::BackendAuthConfig::Passthrough(_)) {
             return Some(UpstreamAuth::Passthrough);
         }
-        let built = mcp_mux::build_backend_auth(config, "here", mcp_mux::DEFAULT_CONNECT_TIMEOUT);
+        // `passthrough` is handled above, so the place (named only in its error) never shows.
+        let place = "on a route";
+        let built = mcp_mux::build_backend_auth(config, place, mcp_mux::DEFAULT_CONNECT_TIMEOUT);
         let auth = match built {
             Ok(auth) => auth,
             Err(e) => {

@@ -13,6 +13,10 @@ use crate::model::policy::{BackendPolicies, RoutePolicies};
 use crate::model::route::{BackendTarget, Route, RouteBackend};
 use crate::model::upstream::Upstream;
 
+/// Why `backendAuth` is refused on a route to an `mcp` backend or on the backend itself.
+const MCP_BACKEND_AUTH: &str = "an mcp backend calls its targets itself: set backendAuth on \
+                                each target (backends[].mcp.targets[].policies.backendAuth)";
+
 impl<'a> Lowering<'a> {
     pub(super) fn routes(
         &mut self,
@@ -232,11 +236,7 @@ impl<'a> Lowering<'a> {
                 .iter()
                 .any(|b| matches!(b.target, BackendTarget::Mcp(_)))
         {
-            self.err(
-                format!("{ppath}.backendAuth"),
-                "an mcp backend calls its targets itself: set backendAuth on each target \
-                 (backends[].mcp.targets[].policies.backendAuth)",
-            );
+            self.err(format!("{ppath}.backendAuth"), MCP_BACKEND_AUTH);
         }
         if r.backends.is_empty() && policies.redirect.is_none() {
             self.err(
@@ -356,11 +356,7 @@ impl<'a> Lowering<'a> {
             }
             if let Some(auth) = self.backend_auth(&format!("{lpath}.backendAuth"), p) {
                 if matches!(target, BackendTarget::Mcp(_)) {
-                    self.err(
-                        format!("{lpath}.backendAuth"),
-                        "an mcp backend calls its targets itself: set backendAuth on each \
-                         target (mcp.targets[].policies.backendAuth)",
-                    );
+                    self.err(format!("{lpath}.backendAuth"), MCP_BACKEND_AUTH);
                 }
                 policies.backend_auth = Some(auth);
             }
