@@ -70,7 +70,7 @@ impl McpBackend {
 }
 
 /// A JSON-RPC error answered by the gateway itself.
-fn jsonrpc_error(status: http::StatusCode, code: i64, message: &str) -> Response<Body> {
+pub(crate) fn jsonrpc_error(status: http::StatusCode, code: i64, message: &str) -> Response<Body> {
     let body = serde_json::json!({"jsonrpc": "2.0", "id": null, "error": {"code": code, "message": message}});
     let mut resp = Response::new(crate::proxy::body::full(body.to_string()));
     *resp.status_mut() = status;

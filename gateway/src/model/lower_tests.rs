@@ -265,19 +265,27 @@ backends:
             .map(|s| s.route.clone())
     });
     let route = route.expect("route");
+    // Merged once, at load: the entry's backendRequest and retry over the named backend's,
+    // the named backend's request limit over the route's.
     let b = &route.backends[0];
+    let crate::model::plan::Terminal::Forward(forward) = &b.plan.terminal else {
+        panic!("a host backend ends in the reverse proxy");
+    };
     assert_eq!(
-        b.policies.timeouts.backend_request,
+        forward.timeouts.backend_request,
         Some(std::time::Duration::from_secs(1))
     );
     assert_eq!(
-        b.policies.timeouts.request,
+        forward.timeouts.request,
         Some(std::time::Duration::from_secs(9))
     );
-    assert_eq!(b.policies.retry.as_ref().map(|r| r.attempts), Some(3));
-    assert_eq!(
-        route.policies.timeouts.request,
-        Some(std::time::Duration::from_secs(5))
+    assert_eq!(forward.retry.as_ref().map(|r| r.attempts), Some(3));
+    assert!(
+        b.plan
+            .request
+            .iter()
+            .any(|p| matches!(p, crate::model::plan::RequestPhase::BufferBody)),
+        "a retried request keeps its body"
     );
 }
 
@@ -388,4 +396,183 @@ backends:
         ),
         "{errs:#?}"
     );
+}
+
+#[test]
+fn a_policy_that_cannot_apply_to_an_mcp_backend_is_refused_at_its_line() {
+    let yaml = r#"binds:
+- port: 0
+  listeners:
+  - name: l
+    routes:
+    - name: tools
+      policies:
+        retry: { attempts: 2 }
+        urlRewrite: { path: { prefix: / } }
+        timeout: { request: 5s, backendRequest: 1s }
+        requestMirror: { backend: { host: "127.0.0.1:9" } }
+        a2a: {}
+        requestHeaderModifier: { set: { x-a: "1" } }
+      backends: [{ backend: tools }]
+backends:
+- name: tools
+  mcp:
+    targets:
+    - { name: remote, mcp: { url: "http://127.0.0.1:3001/mcp" } }
+"#;
+    let errs = errors(yaml);
+    let line_of = |key: &str| {
+        yaml.lines()
+            .position(|l| l.trim_start().starts_with(&format!("{key}:")))
+            .map(|i| i + 1)
+    };
+    for key in ["retry", "urlRewrite", "requestMirror", "a2a"] {
+        let path = format!("binds[0].listeners[0].routes[0].policies.{key}");
+        let found = errs.iter().find(|(_, p, _)| *p == path);
+        let (line, _, msg) = found.unwrap_or_else(|| panic!("no error at {path}: {errs:#?}"));
+        assert!(
+            msg.contains(&format!("{key} does not apply to mcp backend \"tools\"")),
+            "{msg}"
+        );
+        assert_eq!(*line, line_of(key), "{key}: {msg}");
+    }
+    assert!(
+        has_error(
+            &errs,
+            "routes[0].policies.timeout.backendRequest",
+            "use timeout.request"
+        ),
+        "{errs:#?}"
+    );
+    // Header modifiers and the whole-request time limit do apply.
+    assert_eq!(errs.len(), 5, "{errs:#?}");
+}
+
+#[test]
+fn a_route_to_an_mcp_backend_gets_header_modifiers_and_its_time_limit() {
+    let yaml = r#"binds:
+- port: 0
+  listeners:
+  - name: l
+    routes:
+    - name: tools
+      policies:
+        timeout: { request: 5s }
+        requestHeaderModifier: { set: { x-a: "1" } }
+        responseHeaderModifier: { set: { x-b: "2" } }
+        cors: { allowOrigins: ["*"] }
+      backends: [{ backend: tools }]
+backends:
+- name: tools
+  mcp:
+    targets:
+    - { name: remote, mcp: { url: "http://127.0.0.1:3001/mcp" } }
+"#;
+    use crate::model::plan::{RequestPhase, ResponsePhase, RoutePhase, Terminal};
+    let m = lowered(yaml);
+    let parts = http::Request::builder()
+        .uri("/")
+        .body(())
+        .unwrap()
+        .into_parts()
+        .0;
+    let route = m.binds[0].listeners[0]
+        .routes
+        .select(None, &parts)
+        .map(|s| s.route.clone())
+        .expect("route");
+    assert!(matches!(
+        route.plan.request.as_slice(),
+        [RoutePhase::Cors(_), RoutePhase::BodyLimit(_)]
+    ));
+    let plan = &route.backends[0].plan;
+    assert!(matches!(
+        plan.request.as_slice(),
+        [RequestPhase::RequestHeaders(_)]
+    ));
+    assert!(matches!(
+        plan.terminal,
+        Terminal::Mcp { timeout: Some(t), .. } if t == std::time::Duration::from_secs(5)
+    ));
+    assert!(matches!(
+        plan.response.as_slice(),
+        [ResponsePhase::ResponseHeaders(_), ResponsePhase::Cors]
+    ));
+}
+
+#[test]
+fn a_backend_plan_orders_its_phases() {
+    let yaml = r#"binds:
+- port: 0
+  listeners:
+  - name: l
+    routes:
+    - name: a
+      matches: [{ path: { prefix: /agents } }]
+      policies:
+        a2a: {}
+        urlRewrite: { path: { prefix: / } }
+        requestHeaderModifier: { set: { x-route: "1" } }
+        responseHeaderModifier: { set: { x-route: "1" } }
+        requestMirror: { backend: { host: "127.0.0.1:9" } }
+        backendAuth: { key: secret }
+        retry: { attempts: 1 }
+      backends:
+      - host: "127.0.0.1:8"
+        policies:
+          requestHeaderModifier: { set: { x-backend: "1" } }
+          responseHeaderModifier: { set: { x-backend: "1" } }
+"#;
+    use crate::model::plan::{RequestPhase as Q, ResponsePhase as R};
+    let m = lowered(yaml);
+    let parts = http::Request::builder()
+        .uri("/agents/x")
+        .body(())
+        .unwrap()
+        .into_parts()
+        .0;
+    let route = m.binds[0].listeners[0]
+        .routes
+        .select(None, &parts)
+        .map(|s| s.route.clone())
+        .expect("route");
+    let plan = &route.backends[0].plan;
+    let request: Vec<&str> = plan
+        .request
+        .iter()
+        .map(|p| match p {
+            Q::RewritePath(_) => "rewrite",
+            Q::A2a { .. } => "a2a",
+            Q::ForwardingHeaders { .. } => "forwarding",
+            Q::RequestHeaders(m) if m.set[0].0 == "x-route" => "route headers",
+            Q::RequestHeaders(_) => "backend headers",
+            Q::BufferBody => "buffer",
+            Q::Mirror(_) => "mirror",
+            Q::Credential { .. } => "credential",
+        })
+        .collect();
+    assert_eq!(
+        request,
+        [
+            "rewrite",
+            "a2a",
+            "forwarding",
+            "route headers",
+            "backend headers",
+            "buffer",
+            "mirror",
+            "credential"
+        ]
+    );
+    let response: Vec<&str> = plan
+        .response
+        .iter()
+        .map(|p| match p {
+            R::ResponseHeaders(m) if m.set[0].0 == "x-route" => "route headers",
+            R::ResponseHeaders(_) => "backend headers",
+            R::Cors => "cors",
+            R::A2a => "a2a",
+        })
+        .collect();
+    assert_eq!(response, ["backend headers", "route headers", "a2a"]);
 }

@@ -8,6 +8,7 @@ pub mod health;
 pub mod host;
 mod lower;
 pub mod matcher;
+pub mod plan;
 pub mod policy;
 pub mod route;
 pub mod tls;

@@ -3,16 +3,15 @@
 use std::sync::Arc;
 
 use super::health::Health;
-use super::policy::{BackendPolicies, RoutePolicies};
-use super::upstream::Upstream;
+use super::plan::{BackendPlan, RoutePlan};
 
 /// A route ready to serve.
 #[derive(Debug)]
 pub struct Route {
     /// `listener/route`, used in logs and metrics.
     pub key: Arc<str>,
-    /// Route-level policies.
-    pub policies: RoutePolicies,
+    /// What the route does before a backend is chosen.
+    pub plan: RoutePlan,
     /// Weighted backends.
     pub backends: Vec<RouteBackend>,
     /// Sum of weights.
@@ -28,21 +27,10 @@ pub struct RouteBackend {
     pub name: Arc<str>,
     /// Relative weight.
     pub weight: u32,
-    /// Where requests go.
-    pub target: BackendTarget,
-    /// Policies of the entry and the named backend, merged.
-    pub policies: BackendPolicies,
+    /// What happens to a request sent to this backend, route and backend policies merged.
+    pub plan: BackendPlan,
     /// Passive health.
     pub health: Health,
-}
-
-/// What a backend is.
-#[derive(Debug, Clone)]
-pub enum BackendTarget {
-    /// Reverse proxy to a `host:port`.
-    Host(Upstream),
-    /// A virtual MCP server.
-    Mcp(Arc<crate::mcp::McpBackend>),
 }
 
 /// Why no backend could be picked.

@@ -77,7 +77,7 @@ pub struct Target<'a> {
     /// The match that selected it (its prefix is the public path).
     pub matched: &'a RequestMatch,
     /// `http://upstream` plus the path the route's prefix maps to.
-    pub upstream_base: String,
+    pub upstream_base: &'a str,
     /// Whether the client connection is TLS.
     pub tls: bool,
 }
@@ -339,7 +339,7 @@ fn rewrite_options(
     };
     let public = a2a::public_base_url(relay.public_url.as_deref(), scheme, host, prefix)
         .map_err(|e| e.to_string())?;
-    let mut opts = a2a::RewriteOptions::new(public.as_str(), &target.upstream_base)
+    let mut opts = a2a::RewriteOptions::new(public.as_str(), target.upstream_base)
         .map_err(|e| e.to_string())?;
     opts.signed_cards = relay.signed_cards;
     Ok(opts)

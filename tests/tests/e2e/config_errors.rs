@@ -254,3 +254,41 @@ fn the_quickstart_config_is_valid() {
         out.stderr
     );
 }
+
+/// A policy whose phase cannot apply to the route's backend kind is refused at its line with
+/// what to do instead, not accepted and ignored.
+#[test]
+fn validate_refuses_a_policy_that_cannot_apply_to_the_backend() {
+    let text = r#"binds:
+- port: 1
+  listeners:
+  - name: main
+    routes:
+    - name: tools
+      policies:
+        timeout: { request: 5s }
+        retry: { attempts: 2 }
+      backends: [{ backend: tools }]
+backends:
+- name: tools
+  mcp:
+    targets:
+    - { name: remote, mcp: { url: "http://127.0.0.1:3001/mcp" } }
+"#;
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "mcp.yaml", text);
+    let out = run_switchboard(&["validate", "-c", "mcp.yaml"], dir.path());
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert_reported(
+        &out.stderr,
+        "mcp.yaml",
+        9,
+        "binds[0].listeners[0].routes[0].policies.retry",
+        "retry does not apply to mcp backend \"tools\"",
+    );
+    assert!(
+        !out.stderr.contains("policies.timeout"),
+        "timeout.request applies to an mcp route:\n{}",
+        out.stderr
+    );
+}

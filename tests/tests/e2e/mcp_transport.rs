@@ -214,3 +214,73 @@ async fn hosts_are_checked_when_configured() {
         assert_eq!(status, 200, "{host}: {body}");
     }
 }
+
+/// Route policies that the plan places before and after the virtual MCP server apply to it:
+/// the response header modifier on every answer, and `timeout.request` as a JSON-RPC error
+/// when a target keeps the answer from starting.
+#[tokio::test]
+async fn route_header_modifiers_and_time_limit_apply_to_the_mcp_backend() {
+    let routes = r#"
+- name: mcp
+  matches: [{ path: { prefix: /mcp } }]
+  policies: { responseHeaderModifier: { set: { x-served-by: switchboard } } }
+  backends: [{ backend: tools }]
+- name: slow
+  matches: [{ path: { prefix: /slow } }]
+  policies: { timeout: { request: 500ms } }
+  backends: [{ backend: hang }]
+"#;
+    // `hang` runs a process that never speaks MCP, so no answer that needs it can start.
+    let config = format!(
+        "{}backends:\n- name: tools\n  mcp:\n    targets:\n{}\n- name: hang\n  mcp:\n    targets:\n    - {{ name: hang, stdio: {{ cmd: sleep, args: [\"30\"] }}, timeout: 20s }}\n",
+        e2e::routes_config(routes),
+        e2e::indent(&demo_target(), 4)
+    );
+    let gw = Gateway::start(&config).await;
+    let (status, headers, body) = raw_post(&gw, &[JSON, ACCEPT_BOTH], INITIALIZE).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        headers.get("x-served-by").and_then(|v| v.to_str().ok()),
+        Some("switchboard"),
+        "{headers:?}"
+    );
+
+    let list = r#"{"jsonrpc":"2.0","id":2,"method":"tools/list","params":{}}"#;
+    let mut rb = client()
+        .post(gw.url("/slow"))
+        .header(JSON.0, JSON.1)
+        .header(ACCEPT_BOTH.0, ACCEPT_BOTH.1)
+        .header("mcp-protocol-version", "2025-06-18");
+    // A stateless first request: initialize on /slow, then the list on its session.
+    let init = step(
+        "initialize /slow",
+        rb.try_clone().unwrap().body(INITIALIZE).send(),
+    )
+    .await
+    .expect("initialize /slow");
+    if let Some(session) = init.headers().get("mcp-session-id").cloned() {
+        rb = rb.header("mcp-session-id", session);
+    }
+    let init_status = init.status().as_u16();
+    let (status, text) = if init_status == 200 {
+        let r = step("tools/list /slow", rb.body(list).send())
+            .await
+            .expect("tools/list /slow");
+        let status = r.status().as_u16();
+        (status, step("body", r.text()).await.unwrap_or_default())
+    } else {
+        (
+            init_status,
+            step("body", init.text()).await.unwrap_or_default(),
+        )
+    };
+    assert_eq!(status, 504, "{text}");
+    let msg = jsonrpc_message(&text);
+    assert_eq!(msg["error"]["code"], -32603, "{msg}");
+    assert!(
+        msg["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("timeout.request")),
+        "{msg}"
+    );
+}

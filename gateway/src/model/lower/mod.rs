@@ -19,6 +19,8 @@ use super::{
 use crate::config::file::{self, ListenerProtocol};
 use crate::config::{ConfigErrors, Diagnostic, Source};
 
+mod applies;
+mod plan;
 mod policies;
 mod routes;
 

@@ -2,7 +2,7 @@
 
 use http::{HeaderName, HeaderValue, StatusCode};
 
-use super::{Level, Lowering};
+use super::Lowering;
 use crate::config::file;
 use crate::model::host::HostPattern;
 use crate::model::matcher::{PathMatcher, RequestMatch};
@@ -13,40 +13,6 @@ use crate::model::policy::{
 use crate::model::upstream::Upstream;
 
 impl<'a> Lowering<'a> {
-    /// Checks that apply to a policy block wherever it sits.
-    pub(super) fn shared_policies(&mut self, path: &str, p: &file::Policies, level: Level) {
-        let unsupported = [
-            ("jwtAuth", p.jwt_auth.is_some()),
-            ("apiKeyAuth", p.api_key_auth.is_some()),
-            ("basicAuth", p.basic_auth.is_some()),
-            ("mcpAuthentication", p.mcp_authentication.is_some()),
-            ("mcpAuthorization", p.mcp_authorization.is_some()),
-            ("authorization", p.authorization.is_some()),
-            ("localRateLimit", p.local_rate_limit.is_some()),
-        ];
-        for (key, present) in unsupported {
-            if present {
-                self.err(format!("{path}.{key}"), format!("not supported yet: {key}"));
-            }
-        }
-        if level == Level::Backend {
-            let route_only = [
-                ("a2a", p.a2a.is_some()),
-                ("requestRedirect", p.request_redirect.is_some()),
-                ("cors", p.cors.is_some()),
-                ("maxRequestBody", p.max_request_body.is_some()),
-            ];
-            for (key, present) in route_only {
-                if present {
-                    self.err(
-                        format!("{path}.{key}"),
-                        format!("{key} applies to a whole route; move it to the route's policies"),
-                    );
-                }
-            }
-        }
-    }
-
     /// A `backendAuth` block of a route or backend (`path` names it). A header modifier of the
     /// same block that also sets the credential's header is an error: one would silently lose.
     pub(super) fn backend_auth(&mut self, path: &str, p: &file::Policies) -> Option<UpstreamAuth> {

@@ -5,17 +5,22 @@ use std::sync::Arc;
 
 use http::HeaderName;
 
+use super::plan::{backend_plan, route_plan, BackendTarget};
 use super::{anchored, suggest, timeouts, Level, Lowering};
 use crate::config::file;
 use crate::model::host::HostPattern;
 use crate::model::matcher::{MatchEntry, PathMatcher, RequestMatch, RouteTable, ValueMatcher};
 use crate::model::policy::{BackendPolicies, RoutePolicies};
-use crate::model::route::{BackendTarget, Route, RouteBackend};
+use crate::model::route::{Route, RouteBackend};
 use crate::model::upstream::Upstream;
 
-/// Why `backendAuth` is refused on a route to an `mcp` backend or on the backend itself.
-const MCP_BACKEND_AUTH: &str = "an mcp backend calls its targets itself: set backendAuth on \
-                                each target (backends[].mcp.targets[].policies.backendAuth)";
+/// A route's backend entry, lowered, before its plan is compiled.
+struct LoweredBackend {
+    name: Arc<str>,
+    weight: u32,
+    target: BackendTarget,
+    policies: BackendPolicies,
+}
 
 impl<'a> Lowering<'a> {
     pub(super) fn routes(
@@ -181,7 +186,7 @@ impl<'a> Lowering<'a> {
             max_request_body: default_body,
             ..Default::default()
         };
-        self.shared_policies(&ppath, p, Level::Route);
+        self.policy_placement(&ppath, p, Level::Route);
         policies.request_headers = self.header_modifier(
             &format!("{ppath}.requestHeaderModifier"),
             p.request_header_modifier.as_ref(),
@@ -227,16 +232,16 @@ impl<'a> Lowering<'a> {
         let mut backends = Vec::new();
         for (b, entry) in r.backends.iter().enumerate() {
             let bpath = format!("{rpath}.backends[{b}]");
-            if let Some(rb) = self.route_backend(&bpath, &route_key, entry, matchers) {
-                backends.push(rb);
-            }
-        }
-        if policies.backend_auth.is_some()
-            && backends
-                .iter()
-                .any(|b| matches!(b.target, BackendTarget::Mcp(_)))
-        {
-            self.err(format!("{ppath}.backendAuth"), MCP_BACKEND_AUTH);
+            let Some(lowered) = self.route_backend(&bpath, &route_key, entry, matchers) else {
+                continue;
+            };
+            self.policy_applies(&ppath, p, lowered.target.kind(), &lowered.name);
+            backends.push(RouteBackend {
+                plan: backend_plan(&policies, lowered.policies, lowered.target),
+                name: lowered.name,
+                weight: lowered.weight,
+                health: Default::default(),
+            });
         }
         if r.backends.is_empty() && policies.redirect.is_none() {
             self.err(
@@ -246,21 +251,21 @@ impl<'a> Lowering<'a> {
         }
         let total_weight = backends.iter().map(|b| u64::from(b.weight)).sum();
         Route {
-            key: format!("{listener}/{}", r.name).into(),
-            policies,
+            key: route_key.into(),
+            plan: route_plan(&policies),
             backends,
             total_weight,
             metrics: Default::default(),
         }
     }
 
-    pub(super) fn route_backend(
+    fn route_backend(
         &mut self,
         path: &str,
         route_key: &str,
         e: &'a file::RouteBackend,
         matchers: &[RequestMatch],
-    ) -> Option<RouteBackend> {
+    ) -> Option<LoweredBackend> {
         let (name, target, named_policies): (Arc<str>, BackendTarget, Option<&file::Policies>) =
             match (&e.backend, &e.host) {
                 (Some(name), None) => match self.named.get(name.as_str()).copied() {
@@ -327,7 +332,8 @@ impl<'a> Lowering<'a> {
             let (Some(lpath), Some(p)) = (lpath, p) else {
                 continue;
             };
-            self.shared_policies(&lpath, p, Level::Backend);
+            self.policy_placement(&lpath, p, Level::Backend);
+            self.policy_applies(&lpath, p, target.kind(), &name);
             if let Some(m) = self.header_modifier(
                 &format!("{lpath}.requestHeaderModifier"),
                 p.request_header_modifier.as_ref(),
@@ -355,18 +361,14 @@ impl<'a> Lowering<'a> {
                 policies.retry = Some(self.retry(&format!("{lpath}.retry"), r));
             }
             if let Some(auth) = self.backend_auth(&format!("{lpath}.backendAuth"), p) {
-                if matches!(target, BackendTarget::Mcp(_)) {
-                    self.err(format!("{lpath}.backendAuth"), MCP_BACKEND_AUTH);
-                }
                 policies.backend_auth = Some(auth);
             }
         }
-        Some(RouteBackend {
+        Some(LoweredBackend {
             name,
             weight: e.weight.unwrap_or(1),
             target,
             policies,
-            health: Default::default(),
         })
     }
 }

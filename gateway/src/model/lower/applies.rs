@@ -1,0 +1,288 @@
+//! Where each policy key may be written and which backend kinds it applies to.
+//!
+//! [`policy_keys`] destructures a policy block exhaustively: a new field of
+//! [`file::Policies`] does not compile until it is placed here, with the kinds of backend it
+//! applies to. A key set where it cannot apply is a load error at that key's line, never a
+//! policy accepted and silently ignored.
+
+use super::{Level, Lowering};
+use crate::config::file;
+use crate::model::plan::BackendKind;
+
+/// Both kinds: the policy runs in the route's phases or on the response, whatever serves it.
+const ANY: &[BackendKind] = &[BackendKind::Host, BackendKind::Mcp];
+/// Only the reverse proxy has an upstream request to change.
+const HOST: &[BackendKind] = &[BackendKind::Host];
+
+/// One key of a policy block, as written.
+pub(super) struct PolicyKey {
+    /// The key, as users write it (`timeout.backendRequest` for a sub-key).
+    pub key: &'static str,
+    /// Whether the block sets it.
+    pub set: bool,
+    /// Where it may be written.
+    pub scope: Scope,
+    /// The backend kinds it applies to.
+    pub applies: &'static [BackendKind],
+    /// Why it does not apply to an `mcp` backend, when it does not: what to do instead.
+    pub not_on_mcp: &'static str,
+}
+
+/// Where a key may be written.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Scope {
+    /// On routes and on backends.
+    Anywhere,
+    /// Only on routes: it acts before a backend is chosen, or on the whole route.
+    RouteOnly,
+    /// Accepted by the schema, refused at load: not built yet.
+    NotSupportedYet,
+}
+
+/// Why `backendAuth` does not apply to an `mcp` backend.
+pub(super) const MCP_BACKEND_AUTH: &str = "an mcp backend calls its targets itself: set \
+                                           backendAuth on each target \
+                                           (backends[].mcp.targets[].policies.backendAuth)";
+
+/// Every key of a policy block, in the order of the phases they become.
+pub(super) fn policy_keys(p: &file::Policies) -> Vec<PolicyKey> {
+    let file::Policies {
+        cors,
+        request_redirect,
+        max_request_body,
+        url_rewrite,
+        a2a,
+        request_header_modifier,
+        response_header_modifier,
+        retry,
+        request_mirror,
+        backend_auth,
+        timeout,
+        jwt_auth,
+        api_key_auth,
+        basic_auth,
+        mcp_authentication,
+        mcp_authorization,
+        authorization,
+        local_rate_limit,
+    } = p;
+    let (timeout_request, timeout_backend) = match timeout {
+        Some(file::Timeout {
+            request,
+            backend_request,
+        }) => (request.is_some(), backend_request.is_some()),
+        None => (false, false),
+    };
+    let key = |key, set: bool, scope, applies, not_on_mcp| PolicyKey {
+        key,
+        set,
+        scope,
+        applies,
+        not_on_mcp,
+    };
+    use Scope::{Anywhere, NotSupportedYet, RouteOnly};
+    vec![
+        key("cors", cors.is_some(), RouteOnly, ANY, ""),
+        key(
+            "requestRedirect",
+            request_redirect.is_some(),
+            RouteOnly,
+            ANY,
+            "",
+        ),
+        key(
+            "maxRequestBody",
+            max_request_body.is_some(),
+            RouteOnly,
+            ANY,
+            "",
+        ),
+        key(
+            "urlRewrite",
+            url_rewrite.is_some(),
+            Anywhere,
+            HOST,
+            "the virtual MCP server serves the route's own path",
+        ),
+        key(
+            "a2a",
+            a2a.is_some(),
+            RouteOnly,
+            HOST,
+            "a2a relays an agent reached as a host backend; to offer an agent as MCP tools, \
+             add it as an a2a target of the mcp backend",
+        ),
+        key(
+            "requestHeaderModifier",
+            request_header_modifier.is_some(),
+            Anywhere,
+            ANY,
+            "",
+        ),
+        key(
+            "responseHeaderModifier",
+            response_header_modifier.is_some(),
+            Anywhere,
+            ANY,
+            "",
+        ),
+        key(
+            "retry",
+            retry.is_some(),
+            Anywhere,
+            HOST,
+            "the virtual MCP server answers itself; a call that fails at a target is \
+             reported to the client, which decides whether to call again",
+        ),
+        key(
+            "requestMirror",
+            request_mirror.is_some(),
+            Anywhere,
+            HOST,
+            "MCP messages belong to a session that a copy sent elsewhere would not have",
+        ),
+        key(
+            "backendAuth",
+            backend_auth.is_some(),
+            Anywhere,
+            HOST,
+            MCP_BACKEND_AUTH,
+        ),
+        key("timeout.request", timeout_request, Anywhere, ANY, ""),
+        key(
+            "timeout.backendRequest",
+            timeout_backend,
+            Anywhere,
+            HOST,
+            "the virtual MCP server sends no request of its own to a backend; use \
+             timeout.request, which limits the time until the response starts",
+        ),
+        key("jwtAuth", jwt_auth.is_some(), NotSupportedYet, ANY, ""),
+        key(
+            "apiKeyAuth",
+            api_key_auth.is_some(),
+            NotSupportedYet,
+            ANY,
+            "",
+        ),
+        key("basicAuth", basic_auth.is_some(), NotSupportedYet, ANY, ""),
+        key(
+            "mcpAuthentication",
+            mcp_authentication.is_some(),
+            NotSupportedYet,
+            ANY,
+            "",
+        ),
+        key(
+            "mcpAuthorization",
+            mcp_authorization.is_some(),
+            NotSupportedYet,
+            ANY,
+            "",
+        ),
+        key(
+            "authorization",
+            authorization.is_some(),
+            NotSupportedYet,
+            ANY,
+            "",
+        ),
+        key(
+            "localRateLimit",
+            local_rate_limit.is_some(),
+            NotSupportedYet,
+            ANY,
+            "",
+        ),
+    ]
+}
+
+impl Lowering<'_> {
+    /// Checks where the keys of a policy block at `path` are written: keys not built yet, and
+    /// route-only keys on a backend.
+    pub(super) fn policy_placement(&mut self, path: &str, p: &file::Policies, level: Level) {
+        for k in policy_keys(p).into_iter().filter(|k| k.set) {
+            match k.scope {
+                Scope::NotSupportedYet => {
+                    self.err(
+                        format!("{path}.{}", k.key),
+                        format!("not supported yet: {}", k.key),
+                    );
+                }
+                Scope::RouteOnly if level == Level::Backend => self.err(
+                    format!("{path}.{}", k.key),
+                    format!(
+                        "{} applies to a whole route; move it to the route's policies",
+                        k.key
+                    ),
+                ),
+                _ => {}
+            }
+        }
+    }
+
+    /// Checks that every key of the policy block at `path` applies to a backend of `kind`,
+    /// named `backend` in the message.
+    pub(super) fn policy_applies(
+        &mut self,
+        path: &str,
+        p: &file::Policies,
+        kind: BackendKind,
+        backend: &str,
+    ) {
+        for k in policy_keys(p).into_iter().filter(|k| k.set) {
+            if k.scope == Scope::NotSupportedYet || k.applies.contains(&kind) {
+                continue;
+            }
+            let why = match kind {
+                BackendKind::Mcp => k.not_on_mcp,
+                BackendKind::Host => "",
+            };
+            self.err(
+                format!("{path}.{}", k.key),
+                format!(
+                    "{} does not apply to {} backend {backend:?}: {why}",
+                    k.key,
+                    kind.key()
+                ),
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every key the schema knows is listed once: the list and the struct cannot drift apart.
+    #[test]
+    fn every_policy_key_is_listed_once() {
+        let keys: Vec<&str> = policy_keys(&file::Policies::default())
+            .iter()
+            .map(|k| k.key)
+            .collect();
+        let mut unique = keys.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), keys.len(), "{keys:?}");
+        let schema = serde_json::to_value(schemars::schema_for!(file::Policies)).unwrap();
+        let props = schema["properties"].as_object().unwrap();
+        for name in props.keys() {
+            assert!(
+                keys.iter()
+                    .any(|k| k.split('.').next() == Some(name.as_str())),
+                "{name} is missing from policy_keys"
+            );
+        }
+    }
+
+    /// Keys that do not apply to MCP say what to do instead.
+    #[test]
+    fn host_only_keys_explain_themselves() {
+        for k in policy_keys(&file::Policies::default()) {
+            if !k.applies.contains(&BackendKind::Mcp) {
+                assert!(!k.not_on_mcp.is_empty(), "{} needs a reason", k.key);
+            }
+        }
+    }
+}

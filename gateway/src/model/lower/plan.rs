@@ -1,0 +1,183 @@
+//! Compiling a route's lowered policies into its plan: the merges of route and backend
+//! policies resolved once, the phases placed in their order (see [`crate::model::plan`]).
+//!
+//! Both functions destructure the policy structs exhaustively, so a new policy field does not
+//! compile until someone decides which phase it becomes (or that it belongs to the other
+//! function).
+
+use std::sync::Arc;
+
+use crate::model::plan::{
+    BackendKind, BackendPlan, ErrorFormat, Forward, RequestPhase, ResponsePhase, RoutePhase,
+    RoutePlan, Terminal,
+};
+use crate::model::policy::{BackendPolicies, PathRewrite, RoutePolicies, UpstreamAuth};
+use crate::model::upstream::Upstream;
+
+/// What a route's backend entry is, before its plan is compiled.
+pub(super) enum BackendTarget {
+    /// Reverse proxy to a `host:port`.
+    Host(Upstream),
+    /// A virtual MCP server.
+    Mcp(Arc<crate::mcp::McpBackend>),
+}
+
+impl BackendTarget {
+    /// The kind of backend, which decides the policies that apply to it.
+    pub(super) fn kind(&self) -> BackendKind {
+        match self {
+            BackendTarget::Host(_) => BackendKind::Host,
+            BackendTarget::Mcp(_) => BackendKind::Mcp,
+        }
+    }
+}
+
+/// The phases of a route that run before a backend is chosen.
+pub(super) fn route_plan(route: &RoutePolicies) -> RoutePlan {
+    let RoutePolicies {
+        cors,
+        redirect,
+        max_request_body,
+        a2a,
+        // Placed in each backend's plan.
+        request_headers: _,
+        response_headers: _,
+        rewrite: _,
+        mirror: _,
+        timeouts: _,
+        retry: _,
+        backend_auth: _,
+    } = route;
+    let mut request = Vec::new();
+    if let Some(cors) = cors {
+        request.push(RoutePhase::Cors(cors.clone()));
+    }
+    if let Some(redirect) = redirect {
+        request.push(RoutePhase::Redirect(redirect.clone()));
+    }
+    request.push(RoutePhase::BodyLimit(*max_request_body));
+    RoutePlan {
+        request,
+        errors: if a2a.is_some() {
+            ErrorFormat::A2a
+        } else {
+            ErrorFormat::Text
+        },
+    }
+}
+
+/// The plan of one backend of a route: the route's policies merged with the backend's
+/// (whose `urlRewrite`, `requestMirror`, `timeout` fields, `retry` and `backendAuth` replace
+/// the route's; whose header modifiers run after the route's on the request and before them
+/// on the response).
+pub(super) fn backend_plan(
+    route: &RoutePolicies,
+    backend: BackendPolicies,
+    target: BackendTarget,
+) -> BackendPlan {
+    let RoutePolicies {
+        request_headers: route_request_headers,
+        response_headers: route_response_headers,
+        rewrite: route_rewrite,
+        mirror: route_mirror,
+        timeouts: route_timeouts,
+        retry: route_retry,
+        backend_auth: route_backend_auth,
+        a2a,
+        cors,
+        max_request_body,
+        // Placed in the route's plan.
+        redirect: _,
+    } = route;
+    let BackendPolicies {
+        request_headers,
+        response_headers,
+        rewrite,
+        mirror,
+        timeouts,
+        retry,
+        backend_auth,
+    } = backend;
+
+    let mut request = Vec::new();
+    let mut response = Vec::new();
+    if let Some(m) = response_headers {
+        response.push(ResponsePhase::ResponseHeaders(m));
+    }
+    if let Some(m) = route_response_headers {
+        response.push(ResponsePhase::ResponseHeaders(m.clone()));
+    }
+    if cors.is_some() {
+        response.push(ResponsePhase::Cors);
+    }
+    let request_modifiers = [route_request_headers.clone(), request_headers]
+        .into_iter()
+        .flatten()
+        .map(RequestPhase::RequestHeaders);
+
+    let upstream = match target {
+        BackendTarget::Mcp(server) => {
+            // The virtual MCP server answers itself: the header modifiers apply, and the
+            // whole-request time limit. Everything else was refused at load.
+            request.extend(request_modifiers);
+            let timeout = timeouts.request.or(route_timeouts.request);
+            return BackendPlan {
+                request,
+                terminal: Terminal::Mcp { server, timeout },
+                response,
+            };
+        }
+        BackendTarget::Host(upstream) => upstream,
+    };
+
+    let rewrite = rewrite.or_else(|| route_rewrite.clone());
+    let (path_rewrite, host_rewrite) = match rewrite {
+        Some(r) => (r.path, r.hostname),
+        None => (None, None),
+    };
+    // The A2A relay rewrites agent cards from where the route's public prefix lands upstream.
+    let a2a = a2a.as_ref().map(|relay| {
+        let upstream_base = match &path_rewrite {
+            Some(PathRewrite::Prefix(p)) => format!("http://{upstream}{p}"),
+            _ => format!("http://{upstream}/"),
+        };
+        RequestPhase::A2a {
+            relay: relay.clone(),
+            upstream_base,
+            body_limit: *max_request_body,
+        }
+    });
+    if let Some(p) = path_rewrite {
+        request.push(RequestPhase::RewritePath(p));
+    }
+    if let Some(phase) = a2a {
+        request.push(phase);
+        response.push(ResponsePhase::A2a);
+    }
+    request.push(RequestPhase::ForwardingHeaders { host: host_rewrite });
+    request.extend(request_modifiers);
+    let retry = retry.or_else(|| route_retry.clone());
+    if retry.is_some() {
+        request.push(RequestPhase::BufferBody);
+    }
+    if let Some(m) = mirror.or_else(|| route_mirror.clone()) {
+        request.push(RequestPhase::Mirror(m));
+    }
+    // After the mirror took its copy: a credential is for this backend only.
+    match backend_auth.or_else(|| route_backend_auth.clone()) {
+        Some(UpstreamAuth::Credential(auth)) => request.push(RequestPhase::Credential {
+            auth,
+            upstream: upstream.clone(),
+        }),
+        Some(UpstreamAuth::Passthrough) | None => {}
+    }
+    BackendPlan {
+        request,
+        terminal: Terminal::Forward(Forward {
+            upstream,
+            timeouts: timeouts.or(*route_timeouts),
+            retry,
+        }),
+        response,
+    }
+}

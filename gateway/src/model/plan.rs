@@ -1,0 +1,177 @@
+//! What a route does to a request, compiled once when the config is loaded: ordered phases,
+//! held as data.
+//!
+//! A request on a route goes through, top to bottom:
+//!
+//! 1. the route's phases ([`RoutePlan::request`]), before a backend is chosen. Any of them may
+//!    answer the request itself (a CORS preflight, a redirect, a body over the limit);
+//! 2. the choice of a backend, by weight among those passive health has not ejected;
+//! 3. that backend's request phases ([`BackendPlan::request`]), in order;
+//! 4. the backend's [`Terminal`]: the reverse proxy to an upstream (with its time limits and
+//!    retries), or the virtual MCP server;
+//! 5. the backend's response phases ([`BackendPlan::response`]), in order.
+//!
+//! Route and backend policies are merged when the plan is compiled (see
+//! `model::lower::plan`), never per request: a backend's `timeout` or `retry` replaces the
+//! route's, header modifiers run route first on the way up and backend first on the way down.
+//! A policy that cannot apply to a backend's kind is a load error, not a silent no-op.
+//!
+//! New policies (authentication, rate limits, LLM routing) are new phase variants placed in
+//! this order; the loop in `proxy` and the other phases do not change.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use backend_auth::BackendAuth;
+use http::HeaderValue;
+
+use super::policy::{
+    A2aRelay, Cors, HeaderModifier, Mirror, PathRewrite, Redirect, Retry, Timeouts,
+};
+use super::upstream::Upstream;
+
+/// The phases of a route that run before a backend is chosen.
+#[derive(Debug)]
+pub struct RoutePlan {
+    /// In order; each may answer the request.
+    pub request: Vec<RoutePhase>,
+    /// How the gateway's own errors reach the client.
+    pub errors: ErrorFormat,
+}
+
+/// A phase that runs before a backend is chosen.
+#[derive(Debug)]
+pub enum RoutePhase {
+    /// `cors`: answers preflights; for other cross-origin requests, decides the headers the
+    /// response gets (added by [`ResponsePhase::Cors`]) or refuses nothing and adds nothing.
+    Cors(Cors),
+    /// `requestRedirect`: answers with a redirect; nothing goes upstream.
+    Redirect(Redirect),
+    /// `maxRequestBody` (or its default): a declared `Content-Length` over the limit is
+    /// refused with 413; a body without one is cut off at the limit while it streams.
+    BodyLimit(u64),
+}
+
+/// The format of the gateway's own error answers on a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorFormat {
+    /// A short `text/plain` body with the HTTP status.
+    Text,
+    /// On `a2a` routes: A2A calls get a JSON-RPC error body (other requests get text).
+    A2a,
+}
+
+/// What happens to a request once its backend is chosen.
+#[derive(Debug)]
+pub struct BackendPlan {
+    /// In order; each may answer the request.
+    pub request: Vec<RequestPhase>,
+    /// Where the request ends.
+    pub terminal: Terminal,
+    /// In order, on the terminal's response (not on the gateway's own error answers).
+    pub response: Vec<ResponsePhase>,
+}
+
+/// A request phase after the backend is chosen.
+#[derive(Debug)]
+pub enum RequestPhase {
+    /// `urlRewrite.path`: the path sent upstream.
+    RewritePath(PathRewrite),
+    /// `a2a`, request side: reads what the relay needs (the JSON-RPC call, the card fetch),
+    /// checks push-notification URLs and task ownership; may answer in the A2A protocol.
+    A2a {
+        /// The policy and its state.
+        relay: Arc<A2aRelay>,
+        /// `http://upstream` plus the path the route's public prefix maps to, which agent
+        /// cards are rewritten from.
+        upstream_base: String,
+        /// The route's body limit, for the bodies the relay reads whole.
+        body_limit: u64,
+    },
+    /// Always before a reverse proxy: hop-by-hop headers out, `X-Forwarded-*` in, `Host`
+    /// kept or replaced by `urlRewrite.hostname`.
+    ForwardingHeaders {
+        /// `urlRewrite.hostname`.
+        host: Option<HeaderValue>,
+    },
+    /// `requestHeaderModifier` of the route, then of the backend.
+    RequestHeaders(HeaderModifier),
+    /// The body is read whole, so that `retry` can send it again.
+    BufferBody,
+    /// `requestMirror`: a copy of the request (after header changes, before the credential)
+    /// goes to another upstream, fire-and-forget.
+    Mirror(Mirror),
+    /// `backendAuth`: the credential replaces the client's header of the same name.
+    Credential {
+        /// Where the credential comes from.
+        auth: BackendAuth,
+        /// The upstream, for error messages.
+        upstream: Upstream,
+    },
+}
+
+/// Where a request ends.
+#[derive(Debug)]
+pub enum Terminal {
+    /// The reverse proxy.
+    Forward(Forward),
+    /// The virtual MCP server, which answers itself and calls its targets.
+    Mcp {
+        /// The server.
+        server: Arc<crate::mcp::McpBackend>,
+        /// `timeout.request`: until the response headers.
+        timeout: Option<Duration>,
+    },
+}
+
+/// The reverse proxy to one upstream.
+#[derive(Debug)]
+pub struct Forward {
+    /// `host:port`.
+    pub upstream: Upstream,
+    /// `timeout`, merged.
+    pub timeouts: Timeouts,
+    /// `retry`, merged.
+    pub retry: Option<Retry>,
+}
+
+/// A response phase, on the terminal's response.
+#[derive(Debug)]
+pub enum ResponsePhase {
+    /// `responseHeaderModifier` of the backend, then of the route.
+    ResponseHeaders(HeaderModifier),
+    /// The CORS headers decided by [`RoutePhase::Cors`].
+    Cors,
+    /// `a2a`, response side: agent cards rewritten to point at the gateway, results and
+    /// stream events read for task ids and states.
+    A2a,
+}
+
+/// The kinds of backend a policy may apply to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackendKind {
+    /// `host`: the reverse proxy.
+    Host,
+    /// `mcp`: the virtual MCP server.
+    Mcp,
+}
+
+impl BackendKind {
+    /// The name users write in the config.
+    pub fn key(self) -> &'static str {
+        match self {
+            BackendKind::Host => "host",
+            BackendKind::Mcp => "mcp",
+        }
+    }
+}
+
+impl Terminal {
+    /// The kind of backend this terminal serves.
+    pub fn kind(&self) -> BackendKind {
+        match self {
+            Terminal::Forward(_) => BackendKind::Host,
+            Terminal::Mcp { .. } => BackendKind::Mcp,
+        }
+    }
+}

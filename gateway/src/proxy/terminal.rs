@@ -1,0 +1,89 @@
+//! Where a plan ends: the reverse proxy to an upstream, or the virtual MCP server.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body_util::BodyExt;
+
+use super::access_log::AccessLog;
+use super::body::{Body, BoxError};
+use super::error::ProxyError;
+use super::exchange::{Exchange, RequestBody};
+use super::forward::{self, AttemptBody, AttemptStats, Outbound};
+use super::Proxy;
+use crate::model::health;
+use crate::model::plan::Forward;
+use crate::model::route::RouteBackend;
+
+impl Proxy {
+    /// Sends the request to the backend's upstream, with its time limits and retries, and
+    /// records the outcome in the backend's passive health.
+    pub(crate) async fn forward<'r>(
+        &self,
+        plan: &'r Forward,
+        backend: &RouteBackend,
+        ex: &mut Exchange<'r>,
+        log: &mut AccessLog,
+    ) -> Result<Response<Body>, ProxyError> {
+        let body = if ex.body_is_empty() {
+            AttemptBody::Buffered(Bytes::new())
+        } else {
+            match ex.take_body() {
+                RequestBody::Read(bytes) => AttemptBody::Buffered(bytes),
+                stream => AttemptBody::Stream(stream.into_stream()),
+            }
+        };
+        let out = Outbound {
+            method: ex.parts.method.clone(),
+            path_and_query: ex.path_and_query(),
+            headers: std::mem::take(&mut ex.parts.headers),
+            body,
+            timeouts: plan.timeouts,
+            retry: plan.retry.as_ref(),
+            started: log.started,
+            auth: ex.credential.take(),
+        };
+        let mut stats = AttemptStats::default();
+        let result = forward::send(self, &ex.route.key, &plan.upstream, out, &mut stats).await;
+        log.attempts = stats.attempts;
+        match &result {
+            Ok(_) => backend.health.record_success(),
+            Err(ProxyError::Connect { .. }) => {
+                if backend.health.record_connect_failure() {
+                    tracing::warn!(
+                        route = %ex.route.key,
+                        backend = %backend.name,
+                        "backend ejected after {} connect failures in a row; retrying it in {:?}",
+                        health::EJECT_AFTER,
+                        health::EJECT_FOR
+                    );
+                }
+            }
+            Err(_) => {}
+        }
+        Ok(result?.map(|b| b.map_err(|e| -> BoxError { Box::new(e) }).boxed()))
+    }
+}
+
+/// Hands the request to the virtual MCP server, within `timeout.request` (counted from the
+/// request's arrival, as on the reverse proxy) until its response starts.
+pub(crate) async fn serve_mcp(
+    server: &Arc<crate::mcp::McpBackend>,
+    timeout: Option<Duration>,
+    ex: &mut Exchange<'_>,
+    log: &mut AccessLog,
+) -> Result<Response<Body>, ProxyError> {
+    let slot = mcp_mux::RecordSlot::default();
+    let mut parts = ex.take_parts();
+    parts.extensions.insert(slot.clone());
+    log.mcp = Some(slot);
+    let req = Request::from_parts(parts, ex.take_body().into_stream());
+    match timeout {
+        None => Ok(server.serve(req).await),
+        Some(after) => tokio::time::timeout_at(log.started + after, server.serve(req))
+            .await
+            .map_err(|_| ProxyError::RequestTimeout { after }),
+    }
+}
