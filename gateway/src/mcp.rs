@@ -106,6 +106,22 @@ fn cache() -> &'static Cache {
     CACHE.get_or_init(Default::default)
 }
 
+/// Why an `mcp` backend could not be built.
+#[derive(Debug)]
+pub struct BackendError {
+    /// The key path under the backend's `mcp` that the problem is at
+    /// (`targets[0].openapi.credentials.oauth`), when it is narrower than the whole backend.
+    pub at: Option<String>,
+    /// What is wrong, naming the target.
+    pub message: String,
+}
+
+impl From<String> for BackendError {
+    fn from(message: String) -> Self {
+        BackendError { at: None, message }
+    }
+}
+
 /// The backend for `route` and `config`: the live one if nothing changed, else a new one.
 /// Targets connect lazily, so building one starts no process and opens no connection.
 pub fn backend(
@@ -115,7 +131,7 @@ pub fn backend(
     base_dir: &Path,
     session_key: Option<[u8; 32]>,
     metrics: &Arc<Metrics>,
-) -> Result<Arc<McpBackend>, String> {
+) -> Result<Arc<McpBackend>, BackendError> {
     let key = format!(
         "{route}\u{0}{name}\u{0}{}\u{0}{}\u{0}{:?}",
         base_dir.display(),
@@ -154,7 +170,7 @@ fn build(
     config: &McpBackendConfig,
     base_dir: &Path,
     metrics: Arc<dyn MuxMetrics>,
-) -> Result<Multiplexer, String> {
+) -> Result<Multiplexer, BackendError> {
     config.validate().map_err(|e| e.to_string())?;
     let mut builder = Multiplexer::builder()
         .failure_mode(config.failure_mode)
@@ -164,13 +180,16 @@ fn build(
                 .list_cache_ttl
                 .map_or(mcp_mux::DEFAULT_LIST_CACHE_TTL, |d| d.0),
         );
-    for t in &config.targets {
+    for (i, t) in config.targets.iter().enumerate() {
         if let Some(a) = &t.a2a {
             builder = builder.target(a2a_target(t, a)?);
             continue;
         }
         let target = match &t.openapi {
-            Some(o) => openapi_target(t, o, base_dir),
+            Some(o) => openapi_target(t, o, base_dir).map_err(|e| BackendError {
+                at: e.at.map(|at| format!("targets[{i}].{at}")),
+                message: e.message,
+            })?,
             None => match &t.stdio {
                 // A relative command path (`./bin/server`, `tools/server`) is relative to the
                 // config file, like every other path in it; a bare name is looked up in PATH.
@@ -179,15 +198,14 @@ fn build(
                     if let Some(s) = resolved.stdio.as_mut() {
                         s.cmd = base_dir.join(&stdio.cmd).display().to_string();
                     }
-                    Target::from_config(&resolved)
+                    Target::from_config(&resolved).map_err(|e| e.to_string())?
                 }
-                _ => Target::from_config(t),
+                _ => Target::from_config(t).map_err(|e| e.to_string())?,
             },
-        }
-        .map_err(|e| e.to_string())?;
+        };
         builder = builder.target(target);
     }
-    builder.build().map_err(|e| e.to_string())
+    builder.build().map_err(|e| e.to_string().into())
 }
 
 /// An `openapi` target. A file `spec` is loaded (relative to the config file) and converted
@@ -195,13 +213,14 @@ fn build(
 /// list. A URL `spec` is not fetched here (this also runs for `switchboard validate` and on
 /// every reload): the document is fetched on the first list or call and again every `refresh`,
 /// so a spec host that is down at start is a target that is down — the backend's
-/// `failureMode` decides — until a fetch succeeds.
+/// `failureMode` decides — until a fetch succeeds. A credential that fits no scheme of a file
+/// `spec` is reported at its own key (`openapi.credentials.<name>`, relative to the target).
 fn openapi_target(
     t: &TargetConfig,
     config: &OpenApiTargetConfig,
     base_dir: &Path,
-) -> Result<Target, MuxError> {
-    let auth = mcp_mux::backend_auth(t)?;
+) -> Result<Target, BackendError> {
+    let auth = mcp_mux::backend_auth(t).map_err(|e| e.to_string())?;
     let t = &without_policies(t);
     let mut config = config.clone();
     if config.timeout.is_none() {
@@ -210,24 +229,42 @@ fn openapi_target(
     }
     if config.spec_url().is_some() {
         let server = openapi_tools::remote::RemoteOpenApiServer::new(config)
-            .map_err(|e| MuxError::InvalidTarget {
-                target: t.name.clone(),
-                message: e.to_string(),
+            .map_err(|e| {
+                MuxError::InvalidTarget {
+                    target: t.name.clone(),
+                    message: e.to_string(),
+                }
+                .to_string()
             })?
             .with_backend_auth(auth);
-        return Target::in_process_from_config(t, server);
+        return Target::in_process_from_config(t, server).map_err(|e| e.to_string().into());
     }
     config.spec = base_dir.join(&config.spec);
-    let tools = openapi_tools::toolset::OpenApiTools::load(config)
-        .map_err(|e| MuxError::InvalidTarget {
-            target: t.name.clone(),
-            message: format!("cannot load the OpenAPI document: {e}"),
-        })?
-        .with_backend_auth(auth);
+    let tools = match openapi_tools::toolset::OpenApiTools::load(config) {
+        Ok(tools) => tools.with_backend_auth(auth),
+        Err(openapi_tools::Error::Credential { name, message }) => {
+            return Err(BackendError {
+                at: Some(crate::config::Source::child_key(
+                    "openapi.credentials",
+                    &name,
+                )),
+                message: format!("target {:?}: {message}", t.name),
+            })
+        }
+        Err(e) => {
+            return Err(MuxError::InvalidTarget {
+                target: t.name.clone(),
+                message: format!("cannot load the OpenAPI document: {e}"),
+            }
+            .to_string()
+            .into())
+        }
+    };
     Target::in_process_from_config(
         t,
         openapi_tools::server::OpenApiServer::new(Arc::new(tools)),
     )
+    .map_err(|e| e.to_string().into())
 }
 
 /// `t` without its `policies`, for an in-process target whose server applies them itself

@@ -32,7 +32,8 @@ pub struct OpenApiConfig {
     /// Tool name overrides, keyed by `operationId` or by `"METHOD /path"`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub names: BTreeMap<String, String>,
-    /// Credentials, keyed by security scheme name from the document.
+    /// Credentials, keyed by security scheme name from the document. Each must fit its scheme
+    /// (see [`crate::auth`]); one that names no scheme or fits none is a load error.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub credentials: BTreeMap<String, Credential>,
     /// Per-call timeout (`500ms`, `5s`, `1m`); default 30s.
@@ -139,17 +140,20 @@ pub struct Selection {
 pub enum Credential {
     /// For `apiKey` schemes.
     ApiKey { api_key: String },
-    /// For `http: bearer`.
+    /// For `http: bearer`, and for `oauth2` (any flow) and `openIdConnect` schemes with a
+    /// token obtained elsewhere: sent as `Authorization: Bearer <token>`.
     Bearer { token: String },
     /// For `http: basic`.
     Basic { username: String, password: String },
-    /// For `oauth2` client-credentials flows.
+    /// For `oauth2` client-credentials flows (and, with `tokenUrl`, any bearer, `oauth2` or
+    /// `openIdConnect` scheme): tokens fetched, cached and refreshed.
     OAuth2 {
         client_id: String,
         client_secret: String,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         scopes: Vec<String>,
-        /// Overrides the document's `tokenUrl`.
+        /// Overrides the document's `tokenUrl`; required when the scheme has no
+        /// client-credentials flow.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         token_url: Option<String>,
     },

@@ -30,6 +30,10 @@ pub enum Error {
     /// The configuration is inconsistent (bad base URL, unknown credential scheme, bad glob).
     #[error("invalid openapi-tools config: {0}")]
     Config(String),
+    /// An `openapi.credentials` entry names no security scheme of the document, or its shape
+    /// does not fit the scheme it names (see [`crate::auth::fits`]): it could never be sent.
+    #[error("credentials.{name}: {message}")]
+    Credential { name: String, message: String },
     /// The document could not be fetched from its URL (connection, status, size, timeout).
     #[error("cannot fetch {url}: {message}")]
     Fetch { url: String, message: String },

@@ -51,10 +51,13 @@
 //!
 //! # Results
 //!
-//! See [`response`]: JSON → `structuredContent` (non-objects wrapped as `{"data": …}`) plus a
-//! text copy; `outputSchema` is emitted only when the 2xx JSON schema is an object. 4xx/5xx,
-//! network errors, timeouts, invalid arguments and unbuildable requests are results with
-//! `isError: true`; only an unknown tool name is a JSON-RPC error (`-32602`).
+//! Requests ask for JSON first ([`request::accept`]). See [`response`]: JSON →
+//! `structuredContent` (non-objects wrapped as `{"data": …}`) plus a text copy; `outputSchema`
+//! is emitted only when the 2xx JSON schema is an object, and such a tool's success that is not
+//! a JSON object is an `isError: true` result (it could not carry the structured content the
+//! schema promises). 4xx/5xx, network errors, timeouts, invalid arguments and unbuildable
+//! requests are results with `isError: true`; only an unknown tool name is a JSON-RPC error
+//! (`-32602`).
 
 pub mod auth;
 pub mod config;

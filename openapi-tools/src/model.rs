@@ -107,6 +107,10 @@ pub struct Operation {
     pub body: Option<RequestBody>,
     /// Schema of the first 2xx (then `default`) JSON response, normalised.
     pub response_schema: Option<Value>,
+    /// Media types the document lists for the success responses (every 2xx, else `default`;
+    /// Swagger 2.0: `produces`). The request's `Accept` header is built from
+    /// them ([`crate::request::accept`]).
+    pub response_media_types: Vec<String>,
     /// `None`: inherit the document's `security`; `Some(vec![])`: no auth.
     pub security: Option<Vec<SecurityRequirement>>,
     /// Operation- or path-level servers (innermost wins); empty: use the document's.
@@ -144,10 +148,21 @@ pub enum SecurityScheme {
     },
     Basic,
     Bearer,
+    /// `oauth2` with a client-credentials flow: a `{ clientId, clientSecret }` credential gets
+    /// its tokens from `token_url`; a `{ token }` credential is sent as is.
     OAuth2ClientCredentials {
         token_url: String,
     },
-    /// A scheme we cannot satisfy (implicit/code flows, OpenID Connect, mutual TLS).
+    /// `oauth2` without a client-credentials flow (implicit, authorization code, password):
+    /// tokens are obtained by a user outside the gateway, so only a `{ token }` credential can
+    /// satisfy it, sent as a bearer token. `flows` names the document's flows, for messages.
+    OAuth2 {
+        flows: Vec<String>,
+    },
+    /// `openIdConnect`: like [`SecurityScheme::OAuth2`], a `{ token }` sent as a bearer token.
+    OpenIdConnect,
+    /// A scheme we cannot satisfy (an `http` scheme other than basic and bearer, mutual TLS,
+    /// an unknown type); the text says which.
     Unsupported(String),
 }
 

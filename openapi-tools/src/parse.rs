@@ -189,6 +189,7 @@ fn operation(
     };
     let response_schema =
         success_response(ctx.docs, ctx.file, op.get("responses")).map(|(f, s)| c.compile(&f, &s));
+    let response_media_types = success_media_types(ctx.docs, ctx.file, op.get("responses"));
     let mut op_servers = servers(op.get("servers"));
     if op_servers.is_empty() {
         op_servers = servers(ctx.item.get("servers"));
@@ -211,6 +212,7 @@ fn operation(
         parameters: params,
         body,
         response_schema,
+        response_media_types,
         security: security(op.get("security")),
         servers: op_servers,
     })
@@ -364,6 +366,36 @@ fn success_response(
     None
 }
 
+/// The media types of every 2xx response (`default`'s when no 2xx has content), without
+/// repeats: what a successful call may answer with.
+fn success_media_types(docs: &DocSet, file: &Path, responses: Option<&Value>) -> Vec<String> {
+    let Some(responses) = responses.and_then(Value::as_object) else {
+        return Vec::new();
+    };
+    let content_types = |code: &str| -> Vec<String> {
+        deref(docs, file, &responses[code])
+            .ok()
+            .and_then(|(_, r)| {
+                r.get("content")
+                    .and_then(Value::as_object)
+                    .map(|c| c.keys().cloned().collect())
+            })
+            .unwrap_or_default()
+    };
+    let mut out: Vec<String> = Vec::new();
+    for code in responses.keys().filter(|k| k.starts_with('2')) {
+        for media in content_types(code) {
+            if !out.contains(&media) {
+                out.push(media);
+            }
+        }
+    }
+    if out.is_empty() && responses.contains_key("default") {
+        out = content_types("default");
+    }
+    out
+}
+
 /// Follows a non-schema `$ref` (parameter, body, response, path item) to its object.
 pub fn deref(docs: &DocSet, file: &Path, v: &Value) -> Result<(PathBuf, Value)> {
     deref_owned(docs, file, v.clone())
@@ -448,7 +480,8 @@ fn security_schemes(
             {
                 Some("basic") => SecurityScheme::Basic,
                 Some("bearer") => SecurityScheme::Bearer,
-                other => SecurityScheme::Unsupported(format!("http scheme {other:?}")),
+                Some(other) => SecurityScheme::Unsupported(format!("http scheme {other}")),
+                None => SecurityScheme::Unsupported("http without a scheme".into()),
             },
             "oauth2" => match s
                 .pointer("/flows/clientCredentials/tokenUrl")
@@ -457,11 +490,17 @@ fn security_schemes(
                 Some(url) => SecurityScheme::OAuth2ClientCredentials {
                     token_url: url.to_string(),
                 },
-                None => {
-                    SecurityScheme::Unsupported("oauth2 without a clientCredentials flow".into())
-                }
+                None => SecurityScheme::OAuth2 {
+                    flows: s
+                        .get("flows")
+                        .and_then(Value::as_object)
+                        .map(|f| f.keys().cloned().collect())
+                        .unwrap_or_default(),
+                },
             },
-            other => SecurityScheme::Unsupported(other.to_string()),
+            "openIdConnect" => SecurityScheme::OpenIdConnect,
+            "" => SecurityScheme::Unsupported("a scheme without a type".into()),
+            other => SecurityScheme::Unsupported(format!("type {other}")),
         };
         out.insert(name.clone(), scheme);
     }
@@ -488,7 +527,8 @@ pub fn api_key(s: &Value) -> SecurityScheme {
             name,
             location: Location::Cookie,
         },
-        other => SecurityScheme::Unsupported(format!("apiKey in {other:?}")),
+        Some(other) => SecurityScheme::Unsupported(format!("apiKey in {other}")),
+        None => SecurityScheme::Unsupported("apiKey without `in`".into()),
     }
 }
 

@@ -4,6 +4,11 @@
 //! so `/`, `?`, `#` and `%` in a value cannot change the path; `.` and `..` as a whole value are
 //! refused, and the final URL's path is compared with the one we meant to build, so no URL
 //! normalisation can move the request to another resource.
+//!
+//! Every request asks for JSON first ([`accept`]): results are for a model, JSON becomes
+//! `structuredContent`, and a tool with an `outputSchema` cannot answer without it. An API that
+//! lists `application/xml` before `application/json` and is sent no `Accept` would otherwise
+//! reply XML.
 
 use base64::Engine;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
@@ -103,6 +108,9 @@ pub fn build(
     }
     let method = reqwest::Method::from_bytes(op.method.as_bytes()).map_err(|e| e.to_string())?;
     let mut req = client.request(method, url);
+    if let Ok(v) = HeaderValue::from_str(&accept(&op.response_media_types)) {
+        req = req.header(reqwest::header::ACCEPT, v);
+    }
     for (name, value) in headers.iter().chain(extra.headers.iter()) {
         if PROTECTED_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
             return Err(format!("header `{name}` may not be set"));
@@ -163,6 +171,52 @@ pub fn build(
                 .body(bytes)
         }
     })
+}
+
+/// The `Accept` header for an operation whose success responses list `media_types`.
+///
+/// The JSON types the document lists come first (no `q`, i.e. 1), then its other types at
+/// `q=0.5`, then `*/*;q=0.1` so that a server which cannot produce any of them (an error page,
+/// an incomplete document) still answers instead of refusing with 406. When the document lists
+/// no JSON type, its own types come first and nothing JSON is asked for: the document says the
+/// API does not produce it. When it lists no type at all (or only `*/*`), the header is
+/// `application/json, */*;q=0.1`. Entries that cannot appear in a header (commas, control or
+/// non-ASCII characters) are left out.
+pub fn accept(media_types: &[String]) -> String {
+    let usable = |m: &&String| {
+        let m = m.trim();
+        m.contains('/')
+            && !m.contains(',')
+            && m.bytes()
+                .all(|b| b == b' ' || b == b'\t' || b.is_ascii_graphic())
+    };
+    let essence = |m: &str| {
+        m.split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase()
+    };
+    let listed: Vec<&str> = media_types
+        .iter()
+        .filter(usable)
+        .map(|m| m.trim())
+        .filter(|m| essence(m) != "*/*")
+        .collect();
+    let (json, other): (Vec<&str>, Vec<&str>) = listed
+        .iter()
+        .partition(|m| crate::response::is_json_media(&essence(m)));
+    let mut parts: Vec<String> = Vec::new();
+    if json.is_empty() && other.is_empty() {
+        parts.push("application/json".into());
+    } else if json.is_empty() {
+        parts.extend(other.iter().map(|m| m.to_string()));
+    } else {
+        parts.extend(json.iter().map(|m| m.to_string()));
+        parts.extend(other.iter().map(|m| format!("{m};q=0.5")));
+    }
+    parts.push("*/*;q=0.1".into());
+    parts.join(", ")
 }
 
 /// A scalar as OpenAPI writes it in a URL (strings raw, everything else as JSON text).
@@ -327,4 +381,35 @@ fn multipart(def: &ToolDef, v: &Value) -> Result<reqwest::multipart::Form, Strin
         }
     }
     Ok(form)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::accept;
+
+    fn of(types: &[&str]) -> String {
+        accept(&types.iter().map(|t| t.to_string()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn accept_prefers_json() {
+        assert_eq!(
+            of(&["application/xml", "application/json"]),
+            "application/json, application/xml;q=0.5, */*;q=0.1"
+        );
+        assert_eq!(
+            of(&["text/csv", "application/vnd.api+json"]),
+            "application/vnd.api+json, text/csv;q=0.5, */*;q=0.1"
+        );
+        // nothing listed (or only `*/*`): JSON, else anything
+        assert_eq!(of(&[]), "application/json, */*;q=0.1");
+        assert_eq!(of(&["*/*"]), "application/json, */*;q=0.1");
+        // no JSON listed: the document's own types, not a JSON it says it never sends
+        assert_eq!(of(&["image/png"]), "image/png, */*;q=0.1");
+        // what cannot go in a header is left out
+        assert_eq!(
+            of(&["application/json", "a/b, c/d", "x/\u{e9}", "bad\r\n/x"]),
+            "application/json, */*;q=0.1"
+        );
+    }
 }

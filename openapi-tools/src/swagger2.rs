@@ -36,6 +36,7 @@ pub fn convert(docs: &DocSet, taken: Option<Map<String, Value>>) -> Result<ApiMo
     let file = docs.root().to_path_buf();
     let mut c = SchemaCompiler::new(docs, Dialect::Swagger2);
     let root_consumes = string_list(root.get("consumes"));
+    let root_produces = string_list(root.get("produces"));
     let mut operations = Vec::new();
     let mut skipped = Vec::new();
     {
@@ -62,7 +63,13 @@ pub fn convert(docs: &DocSet, taken: Option<Map<String, Value>>) -> Result<ApiMo
                 match operation(
                     &mut c, docs, &item_file, &item, &path, method, op, &consumes,
                 ) {
-                    Ok(o) => operations.push(o),
+                    Ok(mut o) => {
+                        o.response_media_types = match op.get("produces") {
+                            Some(v) => string_list(Some(v)),
+                            None => root_produces.clone(),
+                        };
+                        operations.push(o)
+                    }
                     Err(reason) => skipped.push(Skipped {
                         method: method.to_uppercase(),
                         path: path.clone(),
@@ -78,15 +85,21 @@ pub fn convert(docs: &DocSet, taken: Option<Map<String, Value>>) -> Result<ApiMo
             let scheme = match s.get("type").and_then(value_str) {
                 Some("basic") => SecurityScheme::Basic,
                 Some("apiKey") => api_key(s),
-                Some("oauth2") if s.get("flow").and_then(value_str) == Some("application") => {
-                    match s.get("tokenUrl").and_then(value_str) {
-                        Some(u) => SecurityScheme::OAuth2ClientCredentials {
-                            token_url: u.to_string(),
-                        },
-                        None => SecurityScheme::Unsupported("oauth2 without tokenUrl".into()),
-                    }
-                }
-                other => SecurityScheme::Unsupported(format!("{other:?}")),
+                Some("oauth2") => match (
+                    s.get("flow").and_then(value_str),
+                    s.get("tokenUrl").and_then(value_str),
+                ) {
+                    (Some("application"), Some(u)) => SecurityScheme::OAuth2ClientCredentials {
+                        token_url: u.to_string(),
+                    },
+                    // implicit, password, accessCode (or an application flow without a
+                    // tokenUrl): only a token obtained elsewhere can be sent
+                    (flow, _) => SecurityScheme::OAuth2 {
+                        flows: flow.map(str::to_string).into_iter().collect(),
+                    },
+                },
+                Some(other) => SecurityScheme::Unsupported(format!("type {other}")),
+                None => SecurityScheme::Unsupported("a scheme without a type".into()),
             };
             schemes.insert(name.clone(), scheme);
         }
@@ -288,6 +301,7 @@ fn operation(
         parameters: params,
         body,
         response_schema,
+        response_media_types: Vec::new(),
         security: security(op.get("security")),
         servers: Vec::new(),
     })

@@ -59,6 +59,7 @@ impl OpenApiTools {
         if let Some(base) = &config.base_url {
             check_base(base)?;
         }
+        crate::auth::check(&model.security_schemes, &config.credentials)?;
         let max_name = config.max_name_length.unwrap_or(64);
         let reqs: Vec<NameRequest<'_>> = model
             .operations
@@ -248,7 +249,7 @@ impl OpenApiTools {
                     .config
                     .max_response_bytes
                     .unwrap_or(DEFAULT_MAX_RESPONSE_BYTES);
-                map(resp, cap, &uri).await
+                map(resp, cap, &uri, def.has_output_schema).await
             }
             Err(e) => tool_error(describe_send_error(&e, &op.method, &uri)),
         }

@@ -576,3 +576,51 @@ fn a_backend_plan_orders_its_phases() {
         .collect();
     assert_eq!(response, ["backend headers", "route headers", "a2a"]);
 }
+
+#[test]
+fn openapi_credential_that_fits_no_scheme_is_an_error_at_its_key() {
+    let spec = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/petstore/openapi-3.0.yaml");
+    let config = |credentials: &str| {
+        format!(
+            r#"
+binds:
+- port: 8080
+  listeners:
+  - name: main
+    routes:
+    - name: mcp
+      backends: [{{ backend: tools }}]
+backends:
+- name: tools
+  mcp:
+    targets:
+    - name: pets
+      openapi:
+        spec: "{}"
+        credentials:
+          {credentials}
+"#,
+            spec.display()
+        )
+    };
+    lowered(&config("oauth: { clientId: c, clientSecret: s }"));
+    let errs = errors(&config("bearer: { apiKey: k }"));
+    let (line, _, msg) = errs
+        .iter()
+        .find(|(_, p, _)| p == "backends[0].mcp.targets[0].openapi.credentials.bearer")
+        .unwrap_or_else(|| panic!("no error at the credential's key: {errs:#?}"));
+    assert_eq!(*line, Some(17), "the line of `bearer:` under `credentials`");
+    assert!(
+        msg.contains("\"pets\"") && msg.contains("http bearer"),
+        "{msg}"
+    );
+    let errs = errors(&config("nosuch: { token: t }"));
+    assert!(
+        has_error(
+            &errs,
+            "openapi.credentials.nosuch",
+            "no security scheme named"
+        ),
+        "{errs:#?}"
+    );
+}

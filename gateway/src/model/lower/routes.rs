@@ -283,8 +283,12 @@ impl<'a> Lowering<'a> {
                                 );
                                 match built {
                                     Ok(b) => BackendTarget::Mcp(b),
-                                    Err(msg) => {
-                                        self.err(format!("backends[{i}].mcp"), msg);
+                                    Err(e) => {
+                                        let at = match e.at {
+                                            Some(at) => format!("backends[{i}].mcp.{at}"),
+                                            None => format!("backends[{i}].mcp"),
+                                        };
+                                        self.err(at, e.message);
                                         return None;
                                     }
                                 }
