@@ -13,6 +13,7 @@ mod headers;
 mod mirror;
 mod normalize;
 mod rewrite;
+mod upgrade;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -278,6 +279,12 @@ impl Proxy {
                 }
             }
         }
+        // upgrade (call site 1 of 4): a WebSocket upgrade request (not on `a2a` routes, whose
+        // relay reads the body) is taken before hop-by-hop removal.
+        let client_upgrade = match policies.a2a {
+            None => upgrade::take(&mut parts),
+            Some(_) => None,
+        };
         upstream_headers(
             &mut parts,
             conn,
@@ -285,6 +292,10 @@ impl Proxy {
             &policies.request_headers,
             &backend.policies.request_headers,
         );
+        // upgrade (call site 2 of 4): it keeps its `Connection` and `Upgrade` upstream.
+        if let Some(u) = &client_upgrade {
+            u.restore_request_headers(&mut parts.headers);
+        }
 
         let timeouts = backend.policies.timeouts.or(policies.timeouts);
         let retry = backend.policies.retry.as_ref().or(policies.retry.as_ref());
@@ -294,6 +305,11 @@ impl Proxy {
             .as_ref()
             .or(policies.mirror.as_ref())
             .filter(|m| mirror::chosen(m.percentage));
+        // upgrade (call site 3 of 4): an upgrade request is sent once and never mirrored.
+        let (retry, mirror) = match client_upgrade {
+            Some(_) => (None, None),
+            None => (retry, mirror),
+        };
 
         let (attempt_body, mirror_body) = request_body(
             body,
@@ -348,6 +364,15 @@ impl Proxy {
             Err(_) => {}
         }
         let upstream_resp = result?;
+        // upgrade (call site 4 of 4): a 101 starts the tunnel; other answers are ordinary.
+        if let Some(u) = client_upgrade {
+            let finish = |rparts: &mut http::response::Parts| {
+                finish_response_headers(rparts, client_version, route, backend, cors_headers)
+            };
+            return u
+                .respond(upstream_resp, &route.key, upstream, &self.metrics, finish)
+                .await;
+        }
 
         let (mut rparts, rbody) = upstream_resp.into_parts();
         finish_response_headers(&mut rparts, client_version, route, backend, cors_headers);

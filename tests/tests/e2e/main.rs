@@ -38,6 +38,7 @@ mod routing;
 mod shutdown;
 mod streaming;
 mod tracing;
+mod websocket;
 
 use std::time::Duration;
 
