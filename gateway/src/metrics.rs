@@ -41,6 +41,15 @@ pub struct ResultLabel {
     pub result: String,
 }
 
+/// Labels `{route, result}`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteResult {
+    /// `listener/route`.
+    pub route: String,
+    /// `ok` or `error`.
+    pub result: String,
+}
+
 /// One route's request metrics, resolved once instead of looked up (and their labels built) on
 /// every request.
 #[derive(Debug)]
@@ -134,8 +143,11 @@ pub struct Metrics {
     pub mirrors: Family<ResultLabel, Counter>,
     /// `switchboard_config_reloads_total{result}`.
     pub config_reloads: Family<ResultLabel, Counter>,
-    /// `switchboard_active_connections`.
+    /// `switchboard_active_connections`: upgraded (WebSocket) connections included until their
+    /// tunnel closes.
     pub active_connections: Gauge,
+    /// `switchboard_upgrades_total{route,result}`: upgrade tunnels (WebSocket) when they end.
+    pub upgrades: Family<RouteResult, Counter>,
     /// `switchboard_a2a_requests_total{route,method}`.
     pub a2a_requests: Family<RouteMethod, Counter>,
     /// `switchboard_mcp_requests_total{route,target,method}`.
@@ -201,6 +213,12 @@ impl Metrics {
             "Open downstream connections",
             active_connections.clone(),
         );
+        let upgrades = Family::<RouteResult, Counter>::default();
+        registry.register(
+            "switchboard_upgrades",
+            "Upgraded (WebSocket) connections tunnelled to an upstream, by route and how they ended",
+            upgrades.clone(),
+        );
         let a2a_requests = Family::<RouteMethod, Counter>::default();
         registry.register(
             "switchboard_a2a_requests",
@@ -234,6 +252,7 @@ impl Metrics {
             mirrors,
             config_reloads,
             active_connections,
+            upgrades,
             a2a_requests,
             mcp_requests,
             mcp_request_errors,
@@ -265,6 +284,17 @@ impl Metrics {
             .get_or_create(&UpstreamError {
                 route: route.to_string(),
                 kind: kind.to_string(),
+            })
+            .inc();
+    }
+
+    /// Counts an upgrade tunnel that ended: `ok` when both sides closed, `error` when the
+    /// upgrade could not be completed or the copy failed.
+    pub fn upgrade(&self, route: &str, ok: bool) {
+        self.upgrades
+            .get_or_create(&RouteResult {
+                route: route.to_string(),
+                result: if ok { "ok" } else { "error" }.to_string(),
             })
             .inc();
     }

@@ -53,13 +53,12 @@ impl Drop for TelemetryGuard {
 /// Installs the global subscriber. `RUST_LOG` wins over `config.logging.level`. Must run inside
 /// a Tokio runtime when tracing is configured (the exporter uses it).
 pub fn init(settings: &Settings) -> Result<TelemetryGuard, TelemetryError> {
-    let filter = match std::env::var("RUST_LOG") {
-        Ok(v) if !v.trim().is_empty() => {
-            EnvFilter::try_new(v).unwrap_or_else(|_| EnvFilter::new("info"))
-        }
-        _ => EnvFilter::try_new(settings.log_level.as_deref().unwrap_or("info"))
-            .unwrap_or_else(|_| EnvFilter::new("info")),
+    let directives = match std::env::var("RUST_LOG") {
+        Ok(v) if !v.trim().is_empty() => v,
+        _ => settings.log_level.clone().unwrap_or_else(|| "info".into()),
     };
+    let filter = EnvFilter::try_new(with_quiet_libraries(&directives))
+        .unwrap_or_else(|_| EnvFilter::new(with_quiet_libraries("info")));
     let fmt = match settings.log_format {
         LogFormat::Text => tracing_subscriber::fmt::layer()
             .with_writer(std::io::stderr)
@@ -110,6 +109,35 @@ pub fn init(settings: &Settings) -> Result<TelemetryGuard, TelemetryError> {
     Ok(TelemetryGuard { provider })
 }
 
+/// Libraries whose `info` events describe their own workings, not the gateway's traffic, with
+/// the level they log at unless the user's filter names them. rmcp logs "Service initialized
+/// as server" with the client's whole peer info for every in-process MCP session (one per
+/// client session and target), which would bury the one access line per request.
+const QUIET_LIBRARIES: [(&str, &str); 1] = [("rmcp", "warn")];
+
+/// `directives` with a `target=level` directive added for each of [`QUIET_LIBRARIES`] that
+/// no directive of the user's names (`rmcp=debug`, `rmcp::service=info`, ...): the user's
+/// choice wins, and a bare `debug` still quiets them (ask for them by name).
+fn with_quiet_libraries(directives: &str) -> String {
+    let named = |lib: &str| {
+        directives.split(',').any(|d| {
+            // A directive is `target[span{field}]=level`, `target=level`, or a bare level.
+            let target = d.split(['=', '[']).next().unwrap_or("").trim();
+            target == lib || target.starts_with(&format!("{lib}::"))
+        })
+    };
+    let mut out = directives.trim().to_string();
+    for (lib, level) in QUIET_LIBRARIES {
+        if !named(lib) {
+            if !out.is_empty() {
+                out.push(',');
+            }
+            out.push_str(&format!("{lib}={level}"));
+        }
+    }
+    out
+}
+
 struct HeaderExtractor<'a>(&'a http::HeaderMap);
 
 impl Extractor for HeaderExtractor<'_> {
@@ -152,4 +180,40 @@ pub fn inject_context(span: &tracing::Span, headers: &mut http::HeaderMap) {
     }
     let cx = span.context();
     TraceContextPropagator::new().inject_context(&cx, &mut HeaderInjector(headers));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_quiet_libraries;
+
+    #[test]
+    fn rmcp_is_quieted_unless_named() {
+        assert_eq!(with_quiet_libraries("info"), "info,rmcp=warn");
+        assert_eq!(with_quiet_libraries(" debug "), "debug,rmcp=warn");
+        assert_eq!(
+            with_quiet_libraries("warn,access=info"),
+            "warn,access=info,rmcp=warn"
+        );
+        assert_eq!(with_quiet_libraries(""), "rmcp=warn");
+        for named in [
+            "info,rmcp=debug",
+            "rmcp::service=info",
+            "rmcp[span]=trace,info",
+        ] {
+            assert_eq!(with_quiet_libraries(named), named, "the user's choice wins");
+        }
+        // A target that only starts with the name is another library.
+        assert_eq!(with_quiet_libraries("rmcpx=info"), "rmcpx=info,rmcp=warn");
+    }
+
+    #[test]
+    fn the_result_is_a_valid_filter() {
+        for d in ["info", "warn,access=info", "mcp_mux=debug,info"] {
+            let f = with_quiet_libraries(d);
+            assert!(
+                tracing_subscriber::EnvFilter::try_new(&f).is_ok(),
+                "{f} does not parse"
+            );
+        }
+    }
 }

@@ -8,7 +8,7 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
 use super::body::{self, Body, BoxError};
-use super::{a2a, Conn};
+use super::{a2a, upgrade, Conn};
 use crate::model::matcher::RequestMatch;
 use crate::model::route::Route;
 
@@ -32,6 +32,8 @@ pub(crate) struct Exchange<'r> {
     pub a2a: Option<a2a::Exchange>,
     /// The `backendAuth` credential set in the headers, with its source (a 401 may replace it).
     pub credential: Option<(&'r BackendAuth, Credential)>,
+    /// A WebSocket upgrade the client asked for: sent once, never mirrored, tunnelled on a 101.
+    pub upgrade: Option<upgrade::ClientUpgrade>,
 }
 
 /// A request body as the phases leave it.
@@ -63,6 +65,7 @@ impl<'r> Exchange<'r> {
             cors_headers: None,
             a2a: None,
             credential: None,
+            upgrade: None,
         }
     }
 

@@ -34,16 +34,28 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
 
 /// Appends the client address to `X-Forwarded-For` and sets `X-Forwarded-Proto` and
 /// `X-Forwarded-Host` (the host the client asked for) unless already present.
+///
+/// The prior hops may arrive as several `X-Forwarded-For` lines, each a comma list (RFC 9110
+/// §5.3 makes them one list); all of them are kept, in order, so the upstream sees every hop
+/// and not only the first line's.
 pub fn set_forwarded(headers: &mut HeaderMap, client: IpAddr, tls: bool, host: Option<&str>) {
     const XFF: HeaderName = HeaderName::from_static("x-forwarded-for");
     const XFP: HeaderName = HeaderName::from_static("x-forwarded-proto");
     const XFH: HeaderName = HeaderName::from_static("x-forwarded-host");
-    let client = client.to_canonical().to_string();
-    let xff = match headers.get(&XFF).and_then(|v| v.to_str().ok()) {
-        Some(prev) if !prev.trim().is_empty() => format!("{prev}, {client}"),
-        _ => client,
-    };
-    if let Ok(v) = HeaderValue::from_str(&xff) {
+    let mut hops: Vec<String> = headers
+        .get_all(&XFF)
+        .iter()
+        // A line that is not visible ASCII cannot be copied into a header value; it is dropped
+        // rather than failing the request.
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|hop| !hop.is_empty())
+        .map(str::to_string)
+        .collect();
+    hops.push(client.to_canonical().to_string());
+    if let Ok(v) = HeaderValue::from_str(&hops.join(", ")) {
+        // `insert` replaces every prior line: the upstream gets one header.
         headers.insert(XFF, v);
     }
     headers.insert(
@@ -91,5 +103,35 @@ mod tests {
         assert_eq!(h["x-forwarded-for"], "10.0.0.1, 127.0.0.1");
         assert_eq!(h["x-forwarded-proto"], "http");
         assert_eq!(h["x-forwarded-host"], "a.test:8080");
+    }
+
+    #[test]
+    fn forwarded_for_keeps_every_prior_line_in_order() {
+        let mut h = HeaderMap::new();
+        h.append(
+            "x-forwarded-for",
+            HeaderValue::from_static("10.0.0.1, 10.0.0.2"),
+        );
+        h.append("x-forwarded-for", HeaderValue::from_static(" "));
+        h.append(
+            "x-forwarded-for",
+            HeaderValue::from_static("10.0.0.3,,2001:db8::1"),
+        );
+        set_forwarded(&mut h, "::ffff:127.0.0.1".parse().unwrap(), true, None);
+        let all: Vec<_> = h.get_all("x-forwarded-for").iter().collect();
+        assert_eq!(
+            all,
+            ["10.0.0.1, 10.0.0.2, 10.0.0.3, 2001:db8::1, 127.0.0.1"],
+            "one header: every prior hop in order, then the client"
+        );
+        assert_eq!(h["x-forwarded-proto"], "https");
+    }
+
+    #[test]
+    fn forwarded_for_without_prior_hops_is_the_client() {
+        let mut h = HeaderMap::new();
+        h.append("x-forwarded-for", HeaderValue::from_static(""));
+        set_forwarded(&mut h, "192.0.2.7".parse().unwrap(), false, None);
+        assert_eq!(h["x-forwarded-for"], "192.0.2.7");
     }
 }

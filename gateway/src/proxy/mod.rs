@@ -16,6 +16,7 @@ mod normalize;
 mod phases;
 mod rewrite;
 mod terminal;
+mod upgrade;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -182,7 +183,7 @@ impl Proxy {
             }
         }
 
-        let resp = match &plan.terminal {
+        let mut resp = match &plan.terminal {
             Terminal::Forward(forward) => self.forward(forward, backend, &mut ex, log).await?,
             Terminal::Mcp { server, timeout } => {
                 terminal::serve_mcp(server, *timeout, &mut ex, log).await?
@@ -190,10 +191,7 @@ impl Proxy {
         };
 
         // The response as the client's connection frames it, then the response phases.
-        let (mut rparts, rbody) = resp.into_parts();
-        rparts.version = client_version;
-        headers::remove_hop_by_hop(&mut rparts.headers);
-        let mut resp = Response::from_parts(rparts, rbody);
+        *resp.version_mut() = client_version;
         for phase in &plan.response {
             resp = phases::response_phase(phase, &mut ex, resp).await;
         }

@@ -11,7 +11,7 @@ use super::access_log::AccessLog;
 use super::body::{self, Body, Limited};
 use super::error::{text_response, ProxyError};
 use super::exchange::{Exchange, RequestBody};
-use super::{a2a, cors, forward, headers, mirror, rewrite, Proxy};
+use super::{a2a, cors, forward, headers, mirror, rewrite, upgrade, Proxy};
 use crate::model::plan::{RequestPhase, ResponsePhase, RoutePhase};
 
 /// What a phase decided.
@@ -121,7 +121,8 @@ impl Proxy {
                 };
             }
             RequestPhase::Mirror(m) => {
-                if mirror::chosen(m.percentage) {
+                // An upgrade is a connection of its own: a copy would open a second one.
+                if ex.upgrade.is_none() && mirror::chosen(m.percentage) {
                     let side = self.mirror_body(ex);
                     let copy = mirror::MirrorRequest {
                         method: ex.parts.method.clone(),
@@ -184,8 +185,13 @@ pub(crate) async fn response_phase(
     resp
 }
 
-/// Hop-by-hop headers out, `X-Forwarded-*` in, `Host` kept or replaced.
+/// Hop-by-hop headers out, `X-Forwarded-*` in, `Host` kept or replaced. A WebSocket upgrade
+/// (not on `a2a` routes, whose relay reads the body) is taken out first, so the terminal can
+/// send its `Connection` and `Upgrade` on and tunnel a 101.
 fn forwarding_headers(ex: &mut Exchange<'_>, host: Option<&HeaderValue>) {
+    if ex.a2a.is_none() {
+        ex.upgrade = upgrade::take(&mut ex.parts);
+    }
     let parts = &mut ex.parts;
     let original_authority = parts
         .uri

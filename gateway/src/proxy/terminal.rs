@@ -12,7 +12,7 @@ use super::body::{Body, BoxError};
 use super::error::ProxyError;
 use super::exchange::{Exchange, RequestBody};
 use super::forward::{self, AttemptBody, AttemptStats, Outbound};
-use super::Proxy;
+use super::{headers, Proxy};
 use crate::model::health;
 use crate::model::plan::Forward;
 use crate::model::route::RouteBackend;
@@ -35,13 +35,18 @@ impl Proxy {
                 stream => AttemptBody::Stream(stream.into_stream()),
             }
         };
+        let mut headers = std::mem::take(&mut ex.parts.headers);
+        if let Some(upgrade) = &ex.upgrade {
+            upgrade.restore_request_headers(&mut headers);
+        }
         let out = Outbound {
             method: ex.parts.method.clone(),
             path_and_query: ex.path_and_query(),
-            headers: std::mem::take(&mut ex.parts.headers),
+            headers,
             body,
             timeouts: plan.timeouts,
-            retry: plan.retry.as_ref(),
+            // An upgrade is sent once: its connection is the client's.
+            retry: plan.retry.as_ref().filter(|_| ex.upgrade.is_none()),
             started: log.started,
             auth: ex.credential.take(),
         };
@@ -63,7 +68,15 @@ impl Proxy {
             }
             Err(_) => {}
         }
-        Ok(result?.map(|b| b.map_err(|e| -> BoxError { Box::new(e) }).boxed()))
+        let resp = result?.map(|b| b.map_err(|e| -> BoxError { Box::new(e) }).boxed());
+        match ex.upgrade.take() {
+            Some(upgrade) => {
+                upgrade
+                    .respond(resp, &ex.route.key, &plan.upstream, &self.metrics)
+                    .await
+            }
+            None => Ok(without_hop_by_hop(resp)),
+        }
     }
 }
 
@@ -80,10 +93,17 @@ pub(crate) async fn serve_mcp(
     parts.extensions.insert(slot.clone());
     log.mcp = Some(slot);
     let req = Request::from_parts(parts, ex.take_body().into_stream());
-    match timeout {
-        None => Ok(server.serve(req).await),
+    let resp = match timeout {
+        None => server.serve(req).await,
         Some(after) => tokio::time::timeout_at(log.started + after, server.serve(req))
             .await
-            .map_err(|_| ProxyError::RequestTimeout { after }),
-    }
+            .map_err(|_| ProxyError::RequestTimeout { after })?,
+    };
+    Ok(without_hop_by_hop(resp))
+}
+
+/// The response with its hop-by-hop headers removed: they described the upstream connection.
+fn without_hop_by_hop(mut resp: Response<Body>) -> Response<Body> {
+    headers::remove_hop_by_hop(resp.headers_mut());
+    resp
 }

@@ -13,6 +13,7 @@ mod a2a_tools;
 mod admin;
 mod bad_input;
 mod config_errors;
+mod logging;
 mod mcp;
 mod mcp_backend_auth;
 mod mcp_http;
@@ -37,6 +38,7 @@ mod routing;
 mod shutdown;
 mod streaming;
 mod tracing;
+mod websocket;
 
 use std::time::Duration;
 

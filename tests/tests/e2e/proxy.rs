@@ -43,6 +43,27 @@ async fn forwarding_headers_query_and_traceparent() {
     assert_eq!(seen.header("host"), "front.test");
 }
 
+/// Prior hops arriving on several `X-Forwarded-For` lines (each maybe a comma list) all reach
+/// the upstream, in order, in one header ending with the client.
+#[tokio::test]
+async fn forwarded_for_keeps_every_prior_line() {
+    let (up, gw) = one_route().await;
+    let req = format!(
+        "GET /xff HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nX-Forwarded-For: 203.0.113.1, 203.0.113.2\r\nx-keep: 1\r\nX-Forwarded-For: 198.51.100.3\r\nConnection: close\r\n\r\n",
+        gw.port()
+    );
+    let resp = raw_exchange(gw.addr(), req.as_bytes(), Duration::from_secs(5)).await;
+    assert_eq!(raw_status(&resp), Some(200), "{resp}");
+    let seen = up.last();
+    let xff: Vec<_> = seen.headers.get_all("x-forwarded-for").iter().collect();
+    assert_eq!(
+        xff,
+        ["203.0.113.1, 203.0.113.2, 198.51.100.3, 127.0.0.1"],
+        "{:?}",
+        seen.headers
+    );
+}
+
 #[tokio::test]
 async fn hop_by_hop_headers_are_not_forwarded() {
     let (up, gw) = one_route().await;
