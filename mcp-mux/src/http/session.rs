@@ -77,7 +77,9 @@ pub struct RngError;
 /// Fills a buffer with secure random bytes. The system's ([`Rng::system`]) everywhere
 /// but in tests, which make it fail to check that nothing falls back to weaker values.
 #[derive(Clone)]
-pub(crate) struct Rng(Arc<dyn Fn(&mut [u8]) -> Result<(), RngError> + Send + Sync>);
+pub(crate) struct Rng(Arc<FillFn>);
+
+type FillFn = dyn Fn(&mut [u8]) -> Result<(), RngError> + Send + Sync;
 
 impl Rng {
     /// The operating system's generator (through `ring`).
