@@ -97,6 +97,10 @@ impl MuxMetrics for RouteMcpMetrics {
     fn target_up(&self, target: &str, up: bool) {
         self.metrics.mcp_target_up(&self.backend, target, up);
     }
+
+    fn calls_in_flight(&self, delta: i64) {
+        self.metrics.mcp_calls_in_flight(&self.route, delta);
+    }
 }
 
 type Cache = Mutex<HashMap<String, Weak<McpBackend>>>;
@@ -149,18 +153,26 @@ pub fn backend(
         backend: name.to_string(),
     });
     let mux = build(config, base_dir, mux_metrics)?;
+    let no_rng = |e: mcp_mux::http::RngError| {
+        format!("cannot serve MCP sessions: {e} (session ids need secure randomness)")
+    };
+    let session_key = match session_key {
+        Some(k) => k,
+        None => process_session_key().map_err(no_rng)?,
+    };
     let front = HttpFront::new(
         mux,
         HttpFrontConfig {
             allowed_origins: config.allowed_origins.clone(),
             allowed_hosts: config.allowed_hosts.clone(),
-            session_key: Some(session_key.unwrap_or_else(process_session_key)),
+            session_key: Some(session_key),
             session_max_age: config
                 .session_max_age
                 .map_or(HttpFrontConfig::default().session_max_age, |d| d.0),
             scope: format!("{route}\u{0}{name}"),
         },
-    );
+    )
+    .map_err(no_rng)?;
     let backend = Arc::new(McpBackend { front });
     cache.insert(key, Arc::downgrade(&backend));
     Ok(backend)
@@ -277,17 +289,22 @@ fn without_policies(t: &TargetConfig) -> TargetConfig {
 }
 
 /// The key used when the config has no `sessionKey`: random, made once per process so that
-/// sessions survive reloads but not restarts, and are not shared with other replicas.
-fn process_session_key() -> [u8; 32] {
+/// sessions survive reloads but not restarts, and are not shared with other replicas. An error
+/// when the system's random generator fails (then the config is refused: no weaker key).
+fn process_session_key() -> Result<[u8; 32], mcp_mux::http::RngError> {
     static KEY: OnceLock<[u8; 32]> = OnceLock::new();
-    *KEY.get_or_init(|| {
+    if let Some(key) = KEY.get() {
+        return Ok(*key);
+    }
+    let key = SessionSealer::random_key()?;
+    Ok(*KEY.get_or_init(|| {
         tracing::warn!(
             "config.sessionKey is not set: MCP session ids are sealed with a random key, so they \
              end when this process does and other replicas cannot serve them \
              (set it to 32 random bytes, base64: openssl rand -base64 32)"
         );
-        SessionSealer::random_key()
-    })
+        key
+    }))
 }
 
 /// A short identity of a key, so a changed key rebuilds the backend (kept in memory only).

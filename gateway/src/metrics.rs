@@ -156,6 +156,8 @@ pub struct Metrics {
     pub mcp_request_errors: Family<McpRequest, Counter>,
     /// `switchboard_mcp_targets_up{backend,target}`: 1 reachable, 0 not.
     pub mcp_targets_up: Family<BackendTarget, Gauge>,
+    /// `switchboard_mcp_calls_in_flight{route}`: calls a client can cancel, running now.
+    pub mcp_calls_in_flight: Family<RouteLabel, Gauge>,
     /// Requests that matched no route (`route="-"`).
     pub unrouted: std::sync::OnceLock<RouteMetrics>,
 }
@@ -243,6 +245,12 @@ impl Metrics {
             "Whether an MCP target was reachable at last contact",
             mcp_targets_up.clone(),
         );
+        let mcp_calls_in_flight = Family::<RouteLabel, Gauge>::default();
+        registry.register(
+            "switchboard_mcp_calls_in_flight",
+            "MCP calls of sessions running on targets now (returns to zero when idle)",
+            mcp_calls_in_flight.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -257,6 +265,7 @@ impl Metrics {
             mcp_requests,
             mcp_request_errors,
             mcp_targets_up,
+            mcp_calls_in_flight,
             unrouted: std::sync::OnceLock::new(),
         }
     }
@@ -332,6 +341,15 @@ impl Metrics {
             .set(i64::from(up));
     }
 
+    /// Adds `delta` to the MCP calls in flight on `route`.
+    pub fn mcp_calls_in_flight(&self, route: &str, delta: i64) {
+        self.mcp_calls_in_flight
+            .get_or_create(&RouteLabel {
+                route: route.to_string(),
+            })
+            .inc_by(delta);
+    }
+
     /// Counts a config reload.
     pub fn reload(&self, ok: bool) {
         let result = if ok { "ok" } else { "error" };
@@ -357,6 +375,9 @@ mod tests {
             })
             .inc();
         m.reload(false);
+        m.mcp_calls_in_flight("main/mcp", 1);
+        m.mcp_calls_in_flight("main/mcp", 1);
+        m.mcp_calls_in_flight("main/mcp", -1);
         m.request_duration
             .get_or_create(&RouteLabel {
                 route: "main/api".into(),
@@ -373,6 +394,10 @@ mod tests {
         );
         assert!(
             text.contains("switchboard_request_duration_seconds_bucket"),
+            "{text}"
+        );
+        assert!(
+            text.contains("switchboard_mcp_calls_in_flight{route=\"main/mcp\"} 1"),
             "{text}"
         );
     }

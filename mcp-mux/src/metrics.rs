@@ -2,12 +2,14 @@
 //!
 //! The multiplexer reports through [`MuxMetrics`]; the gateway implements it
 //! on top of its Prometheus registry and adds the labels only it knows
-//! (`route` for `switchboard_mcp_requests_total{route,target,method}`,
-//! `backend` for `switchboard_mcp_targets_up{backend,target}`).
+//! (`route` for `switchboard_mcp_requests_total{route,target,method}` and
+//! `switchboard_mcp_calls_in_flight{route}`, `backend` for
+//! `switchboard_mcp_targets_up{backend,target}`).
 //! [`MuxStats`] is a ready-made in-memory implementation for tests and
 //! embedders that just want to read numbers.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Mutex;
 
 /// How one upstream request ended.
@@ -32,6 +34,12 @@ pub trait MuxMetrics: Send + Sync + 'static {
     fn target_up(&self, target: &str, up: bool) {
         let _ = (target, up);
     }
+    /// The number of calls in flight that a client can cancel by notification changed by
+    /// `delta` (+1: one began; -1: one ended, was cancelled or was abandoned). A gauge: it
+    /// returns to zero when nothing runs, so a leaked call would show.
+    fn calls_in_flight(&self, delta: i64) {
+        let _ = delta;
+    }
 }
 
 /// Ignores everything.
@@ -40,11 +48,13 @@ pub struct NoMetrics;
 
 impl MuxMetrics for NoMetrics {}
 
-/// Counts in memory; read with [`MuxStats::requests`] and [`MuxStats::up`].
+/// Counts in memory; read with [`MuxStats::requests`], [`MuxStats::up`] and
+/// [`MuxStats::calls_in_flight`].
 #[derive(Debug, Default)]
 pub struct MuxStats {
     requests: Mutex<BTreeMap<(String, String, Outcome), u64>>,
     up: Mutex<BTreeMap<String, bool>>,
+    in_flight: AtomicI64,
 }
 
 impl MuxStats {
@@ -61,6 +71,11 @@ impl MuxStats {
         let map = self.up.lock().unwrap_or_else(|e| e.into_inner());
         map.get(target).copied()
     }
+
+    /// Cancellable calls in flight (the sum of the reported changes).
+    pub fn calls_in_flight(&self) -> i64 {
+        self.in_flight.load(Ordering::SeqCst)
+    }
 }
 
 impl MuxMetrics for MuxStats {
@@ -73,5 +88,9 @@ impl MuxMetrics for MuxStats {
     fn target_up(&self, target: &str, up: bool) {
         let mut map = self.up.lock().unwrap_or_else(|e| e.into_inner());
         map.insert(target.to_owned(), up);
+    }
+
+    fn calls_in_flight(&self, delta: i64) {
+        self.in_flight.fetch_add(delta, Ordering::SeqCst);
     }
 }

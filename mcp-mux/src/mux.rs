@@ -49,6 +49,8 @@ struct Inner {
     notices: Arc<Notices>,
     merged_lists: MergedLists,
     levels: Arc<WantedLevel>,
+    /// Where the measurements go, for the front end's too (calls in flight).
+    metrics: Arc<dyn MuxMetrics>,
 }
 
 /// The virtual MCP server. Serve it with rmcp like any `ServerHandler`.
@@ -140,6 +142,7 @@ impl MultiplexerBuilder {
                 notices,
                 merged_lists: MergedLists::new(ttl, generation),
                 levels,
+                metrics: self.metrics,
             }),
         })
     }
@@ -181,6 +184,11 @@ impl Multiplexer {
             .iter()
             .map(|u| (u.name().to_owned(), u.state()))
             .collect()
+    }
+
+    /// Where this multiplexer reports its measurements.
+    pub(crate) fn metrics(&self) -> &Arc<dyn MuxMetrics> {
+        &self.inner.metrics
     }
 
     /// Closes every connection (stdio processes are stopped and reaped).

@@ -25,6 +25,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::era::{self, Era};
+use super::inflight::Inflight;
 use super::interest;
 use super::prefs::SessionPrefs;
 use super::{accepted, body, jsonrpc_refusal, parse, plain, sse_reply, HttpFront, Reply};
@@ -45,7 +46,6 @@ struct SseSession {
     stream: mpsc::UnboundedSender<ServerJsonRpcMessage>,
     /// The client's version and capabilities, once it sent `initialize`.
     client: OnceLock<(ProtocolVersion, Arc<ClientCapabilities>)>,
-    inflight: Mutex<HashMap<RequestId, CancellationToken>>,
 }
 
 impl SseSessions {
@@ -55,12 +55,6 @@ impl SseSessions {
 
     fn get(&self, id: &str) -> Option<Arc<SseSession>> {
         self.lock().get(id).cloned()
-    }
-}
-
-impl SseSession {
-    fn inflight(&self) -> std::sync::MutexGuard<'_, HashMap<RequestId, CancellationToken>> {
-        self.inflight.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -79,9 +73,18 @@ pub(super) fn session_param(uri: &Uri) -> Option<&str> {
 impl HttpFront {
     /// `GET …/sse`: a new legacy session and its stream.
     pub(super) fn sse_open(&self) -> Reply {
+        // Whoever knows the id can post into the session: it must be unguessable.
+        let id = match self.rng.hex_id(16) {
+            Ok(id) => id,
+            Err(e) => {
+                tracing::error!(error = %e, "legacy SSE session refused: no session id can be made");
+                return plain(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Internal Server Error: no session id can be made now",
+                );
+            }
+        };
         let (stream, messages) = mpsc::unbounded_channel();
-        let key = super::session::SessionSealer::random_key();
-        let id: String = key[..16].iter().map(|b| format!("{b:02x}")).collect();
         {
             let mut open = self.sse_sessions.lock();
             if open.len() >= MAX_SESSIONS {
@@ -97,7 +100,6 @@ impl HttpFront {
             let session = SseSession {
                 stream: stream.clone(),
                 client: OnceLock::new(),
-                inflight: Mutex::default(),
             };
             open.insert(id.clone(), Arc::new(session));
         }
@@ -110,16 +112,13 @@ impl HttpFront {
         // which cancels this token.
         let closed = CancellationToken::new();
         let sessions = self.sse_sessions.clone();
-        let (mux, prefs) = (self.mux.clone(), self.prefs.clone());
+        let (mux, prefs, inflight) = (self.mux.clone(), self.prefs.clone(), self.inflight.clone());
         let ended = closed.clone();
         let session_id = id.clone();
         tokio::spawn(async move {
             ended.cancelled().await;
-            if let Some(s) = sessions.lock().remove(&session_id) {
-                for (_, t) in s.inflight().drain() {
-                    t.cancel();
-                }
-            }
+            sessions.lock().remove(&session_id);
+            inflight.cancel_session(&session_id);
             interest::release(&mux, prefs.forget(&session_id));
             tracing::debug!("legacy SSE session closed");
         });
@@ -155,6 +154,7 @@ impl HttpFront {
                     mux: self.mux.clone(),
                     prefs: self.prefs.clone(),
                     answers: self.answers.clone(),
+                    inflight: self.inflight.clone(),
                     session_id: Arc::from(session_id),
                     session,
                 };
@@ -163,12 +163,8 @@ impl HttpFront {
             }
             ClientJsonRpcMessage::Notification(n) => {
                 if let ClientNotification::CancelledNotification(c) = n.notification {
-                    let token = c
-                        .params
-                        .request_id
-                        .and_then(|id| session.inflight().remove(&id));
-                    if let Some(t) = token {
-                        t.cancel();
+                    if let Some(id) = c.params.request_id {
+                        self.inflight.cancel(session_id, id);
                     }
                 }
                 accepted()
@@ -207,6 +203,7 @@ struct SseRequest {
     mux: Multiplexer,
     prefs: Arc<SessionPrefs>,
     answers: Arc<PendingAnswers>,
+    inflight: Arc<Inflight>,
     session_id: Arc<str>,
     session: Arc<SseSession>,
 }
@@ -255,7 +252,9 @@ impl SseRequest {
             ));
         };
         let cancel = CancellationToken::new();
-        self.session.inflight().insert(id.clone(), cancel.clone());
+        let _registration =
+            self.inflight
+                .register(self.session_id.clone(), id.clone(), cancel.clone());
         let ctx = CallContext {
             cancel,
             progress_token: request.get_meta().get_progress_token(),
@@ -276,7 +275,6 @@ impl SseRequest {
             None => self.mux.handle(request, &ctx).await,
         };
         interest::note_created_task(&self.prefs, &self.mux, &self.session_id, &result);
-        self.session.inflight().remove(id);
         result
     }
 }

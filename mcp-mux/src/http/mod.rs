@@ -28,6 +28,7 @@
 mod body;
 mod era;
 mod host;
+mod inflight;
 mod interest;
 mod legacy_sse;
 mod listen;
@@ -36,10 +37,12 @@ mod origin;
 mod prefs;
 mod reply;
 mod resume;
+#[cfg(test)]
+mod rng_tests;
 pub mod session;
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -58,7 +61,8 @@ use era::{Era, Refusal};
 use reply::{
     accepted, json_reply, jsonrpc_refusal, plain, respond, result_reply, sse_reply, Finish, Reply,
 };
-pub use session::{SessionClaims, SessionSealer};
+use session::Rng;
+pub use session::{RngError, SessionClaims, SessionSealer};
 
 use crate::answers::{Delivery, PendingAnswers};
 use crate::context::{CallContext, CallRecord, Downstream, RecordSlot, Sink, StreamDownstream};
@@ -93,17 +97,15 @@ impl Default for HttpFrontConfig {
     }
 }
 
-/// In-flight legacy requests by (session id, request id), so that a
-/// `notifications/cancelled` POSTed separately can cancel them.
-type Inflight = Mutex<HashMap<(String, RequestId), CancellationToken>>;
-
 /// Serves the MCP endpoint of one virtual server.
 pub struct HttpFront {
     mux: Multiplexer,
     origins: origin::OriginPolicy,
     hosts: host::HostPolicy,
     sessions: SessionSealer,
-    inflight: Arc<Inflight>,
+    /// Makes the ids of legacy SSE sessions.
+    rng: Rng,
+    inflight: Arc<inflight::Inflight>,
     answers: Arc<PendingAnswers>,
     sse_sessions: Arc<legacy_sse::SseSessions>,
     parked: Arc<mrtr::ParkedCalls>,
@@ -112,21 +114,48 @@ pub struct HttpFront {
 }
 
 impl HttpFront {
-    /// An endpoint serving `mux`.
-    pub fn new(mux: Multiplexer, config: HttpFrontConfig) -> Self {
-        let key = config.session_key.unwrap_or_else(SessionSealer::random_key);
-        Self {
+    /// An endpoint serving `mux`. Fails when the system's random generator does (a key,
+    /// nonces and ids are made from it, and from nothing weaker): the endpoint would be
+    /// unable to start a session.
+    pub fn new(mux: Multiplexer, config: HttpFrontConfig) -> Result<Self, RngError> {
+        Self::with_rng(mux, config, Rng::system())
+    }
+
+    /// [`HttpFront::new`] with the random generator `rng` (tests make it fail).
+    pub(crate) fn with_rng(
+        mux: Multiplexer,
+        config: HttpFrontConfig,
+        rng: Rng,
+    ) -> Result<Self, RngError> {
+        let key = match config.session_key {
+            Some(k) => k,
+            None => rng.key()?,
+        };
+        let inflight = Arc::new(inflight::Inflight::new(mux.metrics().clone()));
+        Ok(Self {
             mux,
             origins: origin::OriginPolicy::new(&config.allowed_origins),
             hosts: host::HostPolicy::new(&config.allowed_hosts),
-            sessions: SessionSealer::new(key, &config.scope, config.session_max_age),
-            inflight: Arc::default(),
+            sessions: SessionSealer::with_rng(
+                key,
+                &config.scope,
+                config.session_max_age,
+                rng.clone(),
+            ),
+            inflight,
             answers: Arc::default(),
             sse_sessions: Arc::default(),
-            parked: Arc::default(),
+            parked: Arc::new(mrtr::ParkedCalls::new(rng.clone())),
             prefs: Arc::default(),
-            replays: Arc::default(),
-        }
+            replays: Arc::new(resume::Replays::new(&rng)?),
+            rng,
+        })
+    }
+
+    /// Calls in flight that a client can cancel by notification (what the
+    /// `calls_in_flight` metric reports): zero when nothing runs.
+    pub fn calls_in_flight(&self) -> usize {
+        self.inflight.len()
     }
 
     /// The virtual server behind this endpoint.
@@ -296,17 +325,18 @@ impl HttpFront {
                 if let Some(result) = own {
                     return result_reply(&Era::Legacy, id, result);
                 }
-                let key = (session_id.to_owned(), id.clone());
-                let registered = ctx.progress_token.is_some() || may_take_long(&request);
-                if registered {
-                    self.lock_inflight().insert(key.clone(), ctx.cancel.clone());
-                }
-                let answers = Some((self.answers.clone(), Arc::<str>::from(session_id)));
-                let reply = self.dispatch(Era::Legacy, id, request, ctx, answers).await;
-                if registered {
-                    self.lock_inflight().remove(&key);
-                }
-                reply
+                let session_id = Arc::<str>::from(session_id);
+                // Held by the call's task: the entry lives as long as the call, past the
+                // first notification of a streamed response and whether or not the client
+                // stays (see `inflight`).
+                let registration =
+                    (ctx.progress_token.is_some() || may_take_long(&request)).then(|| {
+                        self.inflight
+                            .register(session_id.clone(), id.clone(), ctx.cancel.clone())
+                    });
+                let answers = Some((self.answers.clone(), session_id));
+                self.dispatch(Era::Legacy, id, request, ctx, answers, registration)
+                    .await
             }
             (era @ Era::Modern(_), request) => {
                 if let ClientRequest::SubscriptionsListenRequest(listen) = request {
@@ -339,7 +369,7 @@ impl HttpFront {
                     record: Some(record.clone()),
                     log_interest,
                 };
-                self.dispatch(era, id, request, ctx, None).await
+                self.dispatch(era, id, request, ctx, None, None).await
             }
         }
     }
@@ -350,9 +380,23 @@ impl HttpFront {
             Ok(r) => r,
             Err(e) => return json_reply(StatusCode::OK, &ServerJsonRpcMessage::error(e, Some(id))),
         };
-        let session = self
+        let session = match self
             .sessions
-            .mint(&result.protocol_version, &params.capabilities);
+            .mint(&result.protocol_version, &params.capabilities)
+        {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "MCP session not started: no session id can be sealed");
+                return jsonrpc_refusal(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    Some(id),
+                    ErrorData::internal_error(
+                        "Internal error: the gateway cannot make a session id now",
+                        None,
+                    ),
+                );
+            }
+        };
         tracing::debug!(version = %result.protocol_version, client = %params.client_info.name, "MCP session started");
         let mut reply = json_reply(
             StatusCode::OK,
@@ -366,7 +410,8 @@ impl HttpFront {
 
     /// Runs `request` on its own task (so a client that goes away cancels it
     /// upstream instead of abandoning it) and answers with JSON, or with SSE
-    /// as soon as the request produces a notification.
+    /// as soon as the request produces a notification. The task holds the call's
+    /// `registration` (its in-flight entry) until the call has ended.
     async fn dispatch(
         &self,
         era: Era,
@@ -374,6 +419,7 @@ impl HttpFront {
         request: ClientRequest,
         mut ctx: CallContext,
         answers: Option<(Arc<PendingAnswers>, Arc<str>)>,
+        registration: Option<inflight::Registration>,
     ) -> Reply {
         let (messages, notes) = mpsc::unbounded_channel::<ServerJsonRpcMessage>();
         let (result_tx, result) = oneshot::channel::<ServerJsonRpcMessage>();
@@ -412,6 +458,8 @@ impl HttpFront {
             // more than once; this way only the box's pointer is moved.
             let outcome = Box::pin(mux.handle(request, &ctx)).await;
             drop(ctx);
+            // The call is over: nothing is left to cancel.
+            drop(registration);
             if let Some(session) = session {
                 interest::note_created_task(&prefs, &mux, &session, &outcome);
             }
@@ -461,12 +509,8 @@ impl HttpFront {
             if let (Some(session), Some(request_id)) =
                 (header_str(headers, era::SESSION_ID), c.params.request_id)
             {
-                let token = self
-                    .lock_inflight()
-                    .remove(&(session.to_owned(), request_id));
-                if let Some(t) = token {
+                if self.inflight.cancel(session, request_id) {
                     tracing::debug!("MCP request cancelled by the client");
-                    t.cancel();
                 }
             }
         }
@@ -537,12 +581,6 @@ impl HttpFront {
                 ),
             ))
         })
-    }
-
-    fn lock_inflight(
-        &self,
-    ) -> std::sync::MutexGuard<'_, HashMap<(String, RequestId), CancellationToken>> {
-        self.inflight.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 

@@ -27,6 +27,8 @@ use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
+use super::session::{Rng, RngError};
+
 /// How long a parked call waits for the client's retry.
 pub(crate) const PARK_TTL: Duration = Duration::from_secs(600);
 /// Prefix of the gateway's own `requestState` tokens; any other value belongs
@@ -108,10 +110,16 @@ impl Rounds {
             }
         };
         let (answer_tx, answer) = oneshot::channel();
-        let token = self.parked.park(Parked {
-            rounds: self.clone(),
-            answer: answer_tx,
-        });
+        let token = self
+            .parked
+            .park(Parked {
+                rounds: self.clone(),
+                answer: answer_tx,
+            })
+            .map_err(|e| {
+                tracing::error!(error = %e, "MCP question not asked: no token for the parked call");
+                ErrorData::internal_error("the gateway cannot park the call: no randomness", None)
+            })?;
         let result = InputRequiredResult::new(
             Some(BTreeMap::from([(KEY.to_owned(), input)])),
             Some(token.clone()),
@@ -180,9 +188,10 @@ struct Parked {
 }
 
 /// The calls of one endpoint waiting for a client's retry.
-#[derive(Default)]
 pub(crate) struct ParkedCalls {
     calls: Mutex<HashMap<String, Parked>>,
+    /// Makes the tokens: whoever holds one can answer the call's question.
+    rng: Rng,
 }
 
 /// Whether a `requestState` is one of the gateway's own.
@@ -195,11 +204,17 @@ impl ParkedCalls {
         self.calls.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn park(self: &Arc<Self>, parked: Parked) -> String {
-        let key = super::session::SessionSealer::random_key();
-        let token: String = std::iter::once(TOKEN_PREFIX.to_owned())
-            .chain(key[..16].iter().map(|b| format!("{b:02x}")))
-            .collect();
+    pub(crate) fn new(rng: Rng) -> Self {
+        Self {
+            calls: Mutex::default(),
+            rng,
+        }
+    }
+
+    /// Parks a call under a new token, or fails when there is no randomness to make one
+    /// (a guessable token would let anyone answer the question).
+    fn park(self: &Arc<Self>, parked: Parked) -> Result<String, RngError> {
+        let token = format!("{TOKEN_PREFIX}{}", self.rng.hex_id(16)?);
         self.lock().insert(token.clone(), parked);
         let calls = Arc::downgrade(self);
         let expiring = token.clone();
@@ -213,7 +228,7 @@ impl ParkedCalls {
                 p.rounds.call.cancel();
             }
         });
-        token
+        Ok(token)
     }
 
     fn take(&self, token: &str) -> Option<Parked> {
@@ -277,7 +292,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_question_ends_the_round_and_the_retry_brings_the_answer() {
-        let parked = Arc::new(ParkedCalls::default());
+        let parked = Arc::new(ParkedCalls::new(Rng::system()));
         let (notes, _notes_rx) = mpsc::unbounded_channel();
         let (terminal, first) = oneshot::channel();
         let rounds = Rounds::new(

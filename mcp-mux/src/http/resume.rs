@@ -24,6 +24,8 @@ use rmcp::model::ServerJsonRpcMessage;
 use tokio::sync::{mpsc, oneshot, Notify};
 use tokio_util::sync::DropGuard;
 
+use super::session::{Rng, RngError};
+
 /// How long a stream whose client went away waits to be resumed before its request is
 /// cancelled, and how long a finished stream's events are kept.
 pub(crate) const RESUME_WINDOW: Duration = Duration::from_secs(30);
@@ -49,9 +51,10 @@ struct Streams {
     next_id: u64,
 }
 
+#[cfg(test)]
 impl Default for Replays {
     fn default() -> Self {
-        Self::with_window(RESUME_WINDOW)
+        Self::with_window(RESUME_WINDOW, 0)
     }
 }
 
@@ -65,19 +68,23 @@ pub(crate) enum ResumeError {
 }
 
 impl Replays {
-    fn with_window(window: Duration) -> Self {
-        // Ids start at a random point, so a restarted replica does not take ids a client
-        // still holds for another stream.
-        let seed = u64::from_le_bytes(
-            super::session::SessionSealer::random_key()[..8]
-                .try_into()
-                .unwrap_or_default(),
-        ) >> 12;
+    /// The streams of a new endpoint. Ids start at a random point, so a restarted replica
+    /// does not take ids a client still holds for another stream.
+    pub(crate) fn new(rng: &Rng) -> Result<Self, RngError> {
+        let mut seed = [0u8; 8];
+        rng.fill(&mut seed)?;
+        Ok(Self::with_window(
+            RESUME_WINDOW,
+            u64::from_le_bytes(seed) >> 12,
+        ))
+    }
+
+    fn with_window(window: Duration, first_id: u64) -> Self {
         Self {
             inner: Mutex::new(Streams {
                 by_id: HashMap::new(),
                 ending: VecDeque::new(),
-                next_id: seed,
+                next_id: first_id,
             }),
             window,
             max_streams: MAX_STREAMS,
@@ -338,7 +345,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_stream_nobody_resumes_is_abandoned_after_the_window() {
-        let replays = Arc::new(Replays::with_window(Duration::from_secs(5)));
+        let replays = Arc::new(Replays::with_window(Duration::from_secs(5), 0));
         let (replay, rx) = replays.open("s");
         let cancel = tokio_util::sync::CancellationToken::new();
         let (_notes_tx, notes) = mpsc::unbounded_channel();

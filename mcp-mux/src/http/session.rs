@@ -10,9 +10,15 @@
 //!
 //! Format: `sb1.` + base64url(nonce ‖ ciphertext ‖ tag). Visible ASCII, as the
 //! spec requires of session ids.
+//!
+//! Keys, nonces and the other unguessable ids of the front end come from the
+//! system's random generator ([`Rng`]) and from nothing else: when it fails, the
+//! endpoint does not start or the request fails ([`RngError`]). A time-derived
+//! fallback would repeat nonces under one key (which breaks ChaCha20-Poly1305)
+//! and make ids guessable.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -62,12 +68,60 @@ pub enum SessionError {
     Terminated,
 }
 
+/// The system's random generator failed. Nothing that needs randomness (a key,
+/// a nonce, a session id) is made from anything weaker, so what needed it fails.
+#[derive(Debug, Clone, Copy, thiserror::Error, PartialEq, Eq)]
+#[error("the system random number generator failed")]
+pub struct RngError;
+
+/// Fills a buffer with secure random bytes. The system's ([`Rng::system`]) everywhere
+/// but in tests, which make it fail to check that nothing falls back to weaker values.
+#[derive(Clone)]
+pub(crate) struct Rng(Arc<FillFn>);
+
+type FillFn = dyn Fn(&mut [u8]) -> Result<(), RngError> + Send + Sync;
+
+impl Rng {
+    /// The operating system's generator (through `ring`).
+    pub(crate) fn system() -> Self {
+        Self(Arc::new(|dest| {
+            SystemRandom::new().fill(dest).map_err(|_| RngError)
+        }))
+    }
+
+    /// A generator that calls `fill` (tests).
+    #[cfg(test)]
+    pub(crate) fn from_fn(
+        fill: impl Fn(&mut [u8]) -> Result<(), RngError> + Send + Sync + 'static,
+    ) -> Self {
+        Self(Arc::new(fill))
+    }
+
+    pub(crate) fn fill(&self, dest: &mut [u8]) -> Result<(), RngError> {
+        (self.0)(dest)
+    }
+
+    /// 32 random bytes: a key, or the material of an id.
+    pub(crate) fn key(&self) -> Result<[u8; 32], RngError> {
+        let mut key = [0u8; 32];
+        self.fill(&mut key)?;
+        Ok(key)
+    }
+
+    /// `bytes` random bytes as lowercase hex: an unguessable id.
+    pub(crate) fn hex_id(&self, bytes: usize) -> Result<String, RngError> {
+        let mut raw = vec![0u8; bytes];
+        self.fill(&mut raw)?;
+        Ok(raw.iter().map(|b| format!("{b:02x}")).collect())
+    }
+}
+
 /// Mints and opens session ids.
 pub struct SessionSealer {
     key: LessSafeKey,
     scope: Vec<u8>,
     max_age: Duration,
-    rng: SystemRandom,
+    rng: Rng,
     /// Ids ended by DELETE on this replica, with their expiry. Other replicas do
     /// not learn of a DELETE; the id stays valid there until it expires.
     revoked: Mutex<HashMap<String, u64>>,
@@ -76,6 +130,11 @@ pub struct SessionSealer {
 impl SessionSealer {
     /// A sealer with `key` for the backend named by `scope`.
     pub fn new(key: [u8; 32], scope: &str, max_age: Duration) -> Self {
+        Self::with_rng(key, scope, max_age, Rng::system())
+    }
+
+    /// A sealer whose nonces come from `rng`.
+    pub(crate) fn with_rng(key: [u8; 32], scope: &str, max_age: Duration, rng: Rng) -> Self {
         let unbound = UnboundKey::new(&CHACHA20_POLY1305, &key);
         // A 32-byte key is always valid for ChaCha20-Poly1305.
         let key = LessSafeKey::new(unbound.unwrap_or_else(|_| unreachable!("32-byte key")));
@@ -83,24 +142,25 @@ impl SessionSealer {
             key,
             scope: scope.as_bytes().to_vec(),
             max_age,
-            rng: SystemRandom::new(),
+            rng,
             revoked: Mutex::new(HashMap::new()),
         }
     }
 
-    /// A random 32-byte key (for a gateway started without `sessionKey`).
-    pub fn random_key() -> [u8; 32] {
-        let mut key = [0u8; 32];
-        if SystemRandom::new().fill(&mut key).is_err() {
-            // No system randomness: fall back to time and address entropy rather than panic.
-            let seed = now_nanos() ^ (&key as *const _ as u128);
-            key[..16].copy_from_slice(&seed.to_le_bytes());
-        }
-        key
+    /// A random 32-byte key (for a gateway started without `sessionKey`), or an error
+    /// when the system has no randomness to give: then there is no safe key to make.
+    pub fn random_key() -> Result<[u8; 32], RngError> {
+        Rng::system().key()
     }
 
     /// A new session id for a client that initialized with `version` and `capabilities`.
-    pub fn mint(&self, version: &ProtocolVersion, capabilities: &ClientCapabilities) -> String {
+    /// Fails when no random nonce can be had: a nonce repeated under the key would
+    /// expose the sealed claims and let ids be forged.
+    pub fn mint(
+        &self,
+        version: &ProtocolVersion,
+        capabilities: &ClientCapabilities,
+    ) -> Result<String, RngError> {
         let claims = SessionClaims {
             protocol_version: version.as_str().to_owned(),
             capabilities: capabilities.clone(),
@@ -108,9 +168,7 @@ impl SessionSealer {
         };
         let mut buf = serde_json::to_vec(&claims).unwrap_or_default();
         let mut nonce = [0u8; NONCE_LEN];
-        if self.rng.fill(&mut nonce).is_err() {
-            nonce[..12].copy_from_slice(&now_nanos().to_le_bytes()[..12]);
-        }
+        self.rng.fill(&mut nonce)?;
         // Sealing in place cannot fail for inputs under the 256 GiB limit.
         let _ = self.key.seal_in_place_append_tag(
             Nonce::assume_unique_for_key(nonce),
@@ -120,7 +178,7 @@ impl SessionSealer {
         let mut out = Vec::with_capacity(NONCE_LEN + buf.len());
         out.extend_from_slice(&nonce);
         out.extend_from_slice(&buf);
-        format!("{PREFIX}{}", URL_SAFE_NO_PAD.encode(out))
+        Ok(format!("{PREFIX}{}", URL_SAFE_NO_PAD.encode(out)))
     }
 
     /// Opens `id`, checking its seal, expiry and revocation.
@@ -174,13 +232,6 @@ fn now_secs() -> u64 {
         .unwrap_or(0)
 }
 
-fn now_nanos() -> u128 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -195,14 +246,14 @@ mod tests {
         let b = sealer(7, "route/mcp");
         let mut caps = ClientCapabilities::default();
         caps.roots = Some(Default::default());
-        let id = a.mint(&ProtocolVersion::V_2025_06_18, &caps);
+        let id = a.mint(&ProtocolVersion::V_2025_06_18, &caps).expect("mint");
         assert!(id.starts_with("sb1.") && id.bytes().all(|c| (0x21..=0x7e).contains(&c)));
         let claims = b.open(&id).expect("opens");
         assert_eq!(claims.version(), ProtocolVersion::V_2025_06_18);
         assert!(claims.capabilities.roots.is_some());
         assert_ne!(
             id,
-            a.mint(&ProtocolVersion::V_2025_06_18, &caps),
+            a.mint(&ProtocolVersion::V_2025_06_18, &caps).expect("mint"),
             "ids are unique"
         );
     }
@@ -210,10 +261,12 @@ mod tests {
     #[test]
     fn other_keys_routes_and_tampering_are_refused() {
         let a = sealer(7, "route/mcp");
-        let id = a.mint(
-            &ProtocolVersion::V_2025_11_25,
-            &ClientCapabilities::default(),
-        );
+        let id = a
+            .mint(
+                &ProtocolVersion::V_2025_11_25,
+                &ClientCapabilities::default(),
+            )
+            .expect("mint");
         assert_eq!(
             sealer(8, "route/mcp").open(&id),
             Err(SessionError::Unsealable)
@@ -235,18 +288,48 @@ mod tests {
     #[test]
     fn expired_and_revoked_ids_are_refused() {
         let short = SessionSealer::new([1; 32], "r", Duration::from_secs(0));
-        let id = short.mint(
-            &ProtocolVersion::V_2025_11_25,
-            &ClientCapabilities::default(),
-        );
+        let id = short
+            .mint(
+                &ProtocolVersion::V_2025_11_25,
+                &ClientCapabilities::default(),
+            )
+            .expect("mint");
         assert_eq!(short.open(&id), Err(SessionError::Expired));
         let a = sealer(1, "r");
-        let id = a.mint(
-            &ProtocolVersion::V_2025_11_25,
-            &ClientCapabilities::default(),
-        );
+        let id = a
+            .mint(
+                &ProtocolVersion::V_2025_11_25,
+                &ClientCapabilities::default(),
+            )
+            .expect("mint");
         let claims = a.open(&id).expect("opens");
         a.revoke(&id, &claims);
         assert_eq!(a.open(&id), Err(SessionError::Terminated));
+    }
+
+    /// A failing system RNG makes minting an error, never an id sealed under a
+    /// made-up nonce; the same sealer mints again once the RNG is back.
+    #[test]
+    fn a_failing_rng_mints_no_session_id() {
+        let broken = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let flag = broken.clone();
+        let rng = Rng::from_fn(move |dest| {
+            if flag.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err(RngError);
+            }
+            dest.fill(0x5a);
+            Ok(())
+        });
+        let a = SessionSealer::with_rng([3; 32], "r", Duration::from_secs(60), rng.clone());
+        let caps = ClientCapabilities::default();
+        assert_eq!(a.mint(&ProtocolVersion::V_2025_11_25, &caps), Err(RngError));
+        assert_eq!(rng.key(), Err(RngError), "no key either");
+        assert_eq!(rng.hex_id(16), Err(RngError), "no id either");
+        broken.store(false, std::sync::atomic::Ordering::SeqCst);
+        let id = a
+            .mint(&ProtocolVersion::V_2025_11_25, &caps)
+            .expect("the RNG is back");
+        assert!(a.open(&id).is_ok());
+        assert_eq!(rng.hex_id(2).as_deref(), Ok("5a5a"));
     }
 }

@@ -2,7 +2,7 @@
 //! server on 127.0.0.1:0, and a client connected to a `Multiplexer`.
 #![allow(dead_code)]
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,15 +22,21 @@ use tokio::sync::mpsc;
 
 /// Upper bound for every wait in these tests.
 pub const WAIT: Duration = Duration::from_secs(20);
+/// How long `progress_brief` runs after its progress notification.
+pub const BRIEF: Duration = Duration::from_millis(700);
 
 /// A server whose tools answer `"{server}:{tool}"`; `progress` sends two
-/// progress notifications first; `sleep` waits until cancelled and records it.
+/// progress notifications first; `sleep` waits until cancelled and records it;
+/// `progress_sleep` sends one progress notification, then does as `sleep`;
+/// `progress_brief` sends one, then answers after [`BRIEF`].
 #[derive(Clone)]
 pub struct Fixture {
     pub server: &'static str,
     pub tools: Vec<String>,
     pub page_size: Option<usize>,
     pub cancelled: Arc<AtomicBool>,
+    /// Calls that started to wait in `sleep` or `progress_sleep`.
+    pub sleeping: Arc<AtomicUsize>,
 }
 
 impl Fixture {
@@ -40,6 +46,7 @@ impl Fixture {
             tools: tools.iter().map(|t| t.to_string()).collect(),
             page_size: None,
             cancelled: Arc::new(AtomicBool::new(false)),
+            sleeping: Arc::new(AtomicUsize::new(0)),
         }
     }
 
@@ -53,6 +60,17 @@ impl Fixture {
 pub fn schema() -> Arc<rmcp::model::JsonObject> {
     let v = serde_json::json!({"type": "object"});
     Arc::new(v.as_object().cloned().unwrap_or_default())
+}
+
+impl Fixture {
+    /// Waits until the call is cancelled (and records it), or for [`WAIT`].
+    async fn sleep(&self, context: &RequestContext<RoleServer>) {
+        self.sleeping.fetch_add(1, Ordering::SeqCst);
+        tokio::select! {
+            () = context.ct.cancelled() => self.cancelled.store(true, Ordering::SeqCst),
+            () = tokio::time::sleep(WAIT) => {}
+        }
+    }
 }
 
 impl ServerHandler for Fixture {
@@ -117,10 +135,16 @@ impl ServerHandler for Fixture {
                     }
                 }
             }
-            "sleep" => {
-                tokio::select! {
-                    () = context.ct.cancelled() => self.cancelled.store(true, Ordering::SeqCst),
-                    () = tokio::time::sleep(WAIT) => {}
+            "sleep" => self.sleep(&context).await,
+            "progress_sleep" | "progress_brief" => {
+                if let Some(token) = context.meta.get_progress_token() {
+                    let p = ProgressNotificationParam::new(token, 1.0);
+                    let _ = context.peer.notify_progress(p).await;
+                }
+                if request.name == "progress_brief" {
+                    tokio::time::sleep(BRIEF).await;
+                } else {
+                    self.sleep(&context).await;
                 }
             }
             _ => {}

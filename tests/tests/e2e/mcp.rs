@@ -349,6 +349,12 @@ async fn metrics_count_requests_per_target_and_targets_up() {
             "targets_up for {t}:\n{m}"
         );
     }
+    // Every call ended, so none is in flight (each was counted while it ran).
+    assert_eq!(
+        e2e::metric_value(&m, "switchboard_mcp_calls_in_flight", &[("route", ROUTE)]),
+        Some(0.0),
+        "calls_in_flight:\n{m}"
+    );
 
     // Each call's access-log line names the method, the tool as the client called it, and the
     // target that served it (the line is written when the response ends, so allow a moment).
