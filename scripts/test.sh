@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace on a fresh machine: installs what the tests need, builds the
-# binaries the end-to-end tests spawn (target/debug/switchboard, the demo servers), then runs
-# `cargo test --workspace`. Extra arguments are passed to `cargo test`.
+# binaries the end-to-end tests spawn besides the gateway (`mcp-mux-demo-stdio`: cargo builds
+# `switchboard` itself for gateway/tests/e2e, its own package, but not another package's
+# binaries), then runs `cargo test --workspace`. Extra arguments are passed to `cargo test`.
 #
-#   scripts/test.sh                 # everything
-#   scripts/test.sh -p gateway      # one package
+#   scripts/test.sh                       # everything
+#   scripts/test.sh -p gateway            # one package
+#   scripts/test.sh -p gateway --test e2e # the end-to-end tests
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -21,7 +23,7 @@ if [ -f tests/requirements.txt ]; then
     python3 -m pip install --quiet -r tests/requirements.txt
 fi
 #
-# Python MCP SDK 2.x (2026-07-28 era client, tests/tests/e2e/mcp_modern_interop.rs): beside 1.x,
+# Python MCP SDK 2.x (2026-07-28 era client, gateway/tests/e2e/mcp_modern_interop.rs): beside 1.x,
 # not over it, in tests/.python-mcp2 (the tests put it on PYTHONPATH). Skipped when that dir
 # was installed from the same tests/requirements-mcp2.txt (its hash in a stamp file).
 if [ -f tests/requirements-mcp2.txt ]; then

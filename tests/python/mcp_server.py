@@ -1,5 +1,5 @@
 """An MCP server on the official Python SDK (`mcp`, FastMCP), used as an upstream target of the
-gateway in the interop tests (tests/tests/e2e/mcp_upstream_interop.rs).
+gateway in the interop tests (gateway/tests/e2e/mcp_upstream_interop.rs).
 
     python3 tests/python/mcp_server.py --transport stdio|sse|streamable-http [--port P] [--resumable]
         [--require-header NAME=VALUE]

@@ -49,23 +49,47 @@ pub fn free_port() -> u16 {
     l.local_addr().expect("local addr").port()
 }
 
-/// The `switchboard` binary: `$SWITCHBOARD_BIN`, else `<target>/debug/switchboard` next to the
-/// test executable (`<target>/debug/deps/e2e-xxx`).
+/// `tests/`, this library's directory: the Python scripts, requirements files and installs the
+/// end-to-end tests use are there, whichever package's test target runs them.
+pub fn tests_dir() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The `switchboard` binary under test: the one cargo built for the running test target.
+///
+/// The end-to-end tests are a test target of package `gateway` (gateway/tests/e2e), the
+/// binary's own package, because only there does `cargo test` build the binary before running
+/// them: from any other package they would start whatever `target/debug/switchboard` an
+/// earlier build left. Cargo (1.94 and later) tells the running test its path in
+/// `CARGO_BIN_EXE_switchboard`; older cargo, or the test executable run by hand, gets the
+/// same file, `<target>/<profile>/switchboard` next to the test executable
+/// (`<target>/<profile>/deps/e2e-xxx`). The test `the_binary_is_the_one_cargo_built` (in
+/// gateway/tests/e2e/main.rs) checks this path against the compile-time
+/// `env!("CARGO_BIN_EXE_switchboard")`. There is no override by design: a path from the
+/// environment is how the tests came to run a stale binary.
 pub fn switchboard_bin() -> PathBuf {
-    if let Some(p) = std::env::var_os("SWITCHBOARD_BIN") {
+    // Cargo names the package of the running test (cargo test sets it at run time too).
+    if let Some(pkg) = std::env::var_os("CARGO_PKG_NAME").filter(|p| p != "gateway") {
+        panic!(
+            "a test of package {pkg:?} starts the switchboard binary, which cargo rebuilds only \
+             for the tests of package gateway: put it in gateway/tests/e2e"
+        );
+    }
+    if let Some(p) = std::env::var_os("CARGO_BIN_EXE_switchboard").filter(|p| !p.is_empty()) {
         return PathBuf::from(p);
     }
     let bin = target_bin_path("switchboard");
     assert!(
         bin.exists(),
-        "{} not found; build it first: cargo build -p gateway --bin switchboard (or set SWITCHBOARD_BIN)",
+        "{} not found; the end-to-end tests run from package gateway, which builds it: \
+         cargo test -p gateway --test e2e",
         bin.display()
     );
     bin
 }
 
-/// `<target>/debug/NAME` next to the test executable (`<target>/debug/deps/e2e-xxx`), whether
-/// or not it exists.
+/// `<target>/<profile>/NAME` next to the test executable (`<target>/<profile>/deps/e2e-xxx`),
+/// whether or not it exists.
 fn target_bin_path(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("current_exe");
     let mut dir = exe.parent().expect("exe dir").to_path_buf();
@@ -75,13 +99,15 @@ fn target_bin_path(name: &str) -> PathBuf {
     dir.join(name)
 }
 
-/// Another binary of the workspace (`mcp-mux-demo-stdio`, `petstore`, ...) from the same target
-/// dir as the tests; panics with a build hint when it is missing.
+/// Another binary of the workspace (`mcp-mux-demo-stdio`) from the same target dir as the
+/// tests; panics with a build hint when it is missing. Unlike [`switchboard_bin`], cargo does
+/// not rebuild it for the tests (it is in another package): scripts/test.sh builds every
+/// binary of the workspace first.
 pub fn workspace_bin(name: &str) -> PathBuf {
     let bin = target_bin_path(name);
     assert!(
         bin.exists(),
-        "{} not found; build it first: cargo build --workspace --bins",
+        "{} not found; build it first: cargo build --workspace --bins (scripts/test.sh does)",
         bin.display()
     );
     bin

@@ -1,9 +1,12 @@
 //! End-to-end tests: each starts the real `switchboard` binary against in-process upstreams.
 //!
-//! Build the binaries first: `cargo build --workspace --bins` (the `mcp` tests also run
-//! `mcp-mux-demo-stdio`). The `a2a` and `mcp_interop` tests also need the Python a2a-sdk, MCP
-//! SDK and `mcp-server-time`: `python3 -m pip install -r tests/requirements.txt`
-//! (scripts/test.sh does it).
+//! They are a test target of package `gateway`, the binary's own package, so `cargo test`
+//! builds the binary before running them (`e2e::switchboard_bin`); their helpers are the `e2e`
+//! library in tests/. The `mcp` tests also run `mcp-mux-demo-stdio`, which cargo does not
+//! build for them: `cargo build --workspace --bins` first. The `a2a` and `mcp_interop` tests
+//! also need the Python a2a-sdk, MCP SDK and `mcp-server-time`
+//! (`python3 -m pip install -r tests/requirements.txt`), `mcp_modern_interop` the MCP SDK 2.x
+//! in tests/.python-mcp2 (scripts/test.sh installs both).
 
 mod a2a;
 mod a2a_lf_client;
@@ -40,11 +43,35 @@ mod streaming;
 mod tracing;
 mod websocket;
 
+use std::path::Path;
 use std::time::Duration;
 
 use bytes::Bytes;
 use e2e::{fill, routes_config, Gateway, Upstream};
 use futures_util::StreamExt;
+
+/// The helpers start exactly the binary cargo built for this test target: a helper that found
+/// another one (a stale `target/debug/switchboard`) would test old code.
+#[test]
+fn the_binary_is_the_one_cargo_built() {
+    let built = Path::new(env!("CARGO_BIN_EXE_switchboard"));
+    assert_eq!(e2e::switchboard_bin(), built);
+    assert!(built.is_file(), "{} is missing", built.display());
+}
+
+/// No test file is left in the old place, tests/tests/e2e (package `e2e`), as a merge of a
+/// branch from before the move can leave one: there it would not be compiled at all, or would
+/// start a stale binary.
+#[test]
+fn no_test_is_left_in_the_old_place() {
+    let old = e2e::tests_dir().join("tests");
+    assert!(
+        !old.exists(),
+        "{} exists; the end-to-end tests are in gateway/tests/e2e (add `mod` lines to its \
+         main.rs)",
+        old.display()
+    );
+}
 
 /// Upper bound for any single awaited step of a test.
 pub const STEP: Duration = Duration::from_secs(15);

@@ -6,8 +6,8 @@
 //! The SDK 2.x cannot share site-packages with 1.x (tests/requirements.txt, used by the other
 //! Python tests), so it lives in `tests/.python-mcp2` (`pip install --target`, from
 //! tests/requirements-mcp2.txt; scripts/test.sh does it) and the script runs with that dir as
-//! `PYTHONPATH`. Without the dir the tests are skipped with a message, unless `CI` is set: then
-//! they fail.
+//! `PYTHONPATH`. Without the dir the tests fail with the command that installs it: a test that
+//! passes without running would hide a broken modern era.
 //!
 //! What is checked beyond the results: the client really spoke the modern era (its first
 //! request is `server/discover`, every request carries the version in `_meta` and the
@@ -31,41 +31,28 @@ const MODERN: &str = "2026-07-28";
 
 /// `tests/.python-mcp2`, where scripts/test.sh installs tests/requirements-mcp2.txt.
 fn mcp2_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".python-mcp2")
+    e2e::tests_dir().join(".python-mcp2")
 }
 
 /// The install command, for messages.
 fn install_hint() -> String {
-    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     format!(
         "python3 -m pip install --target {} -r {} (or run scripts/test.sh)",
         mcp2_dir().display(),
-        manifest.join("requirements-mcp2.txt").display()
+        e2e::tests_dir().join("requirements-mcp2.txt").display()
     )
 }
 
-/// The SDK 2.x install dir when it is there. `None` (the test returns, skipped, after a
-/// message) when it is missing and `CI` is not set; panics when it is missing and `CI` is set,
-/// or when it is there but does not import `mcp` 2.3.0.
-fn require_mcp2_sdk() -> Option<PathBuf> {
+/// The SDK 2.x install dir. Panics with the install command when it is missing, or when it
+/// does not import `mcp` 2.3.0.
+fn require_mcp2_sdk() -> PathBuf {
     let dir = mcp2_dir();
-    if !dir.join("mcp").is_dir() {
-        let ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty());
-        if ci {
-            panic!(
-                "CI is set and the Python MCP SDK 2.x is not installed in {}; install it with:\n    {}",
-                dir.display(),
-                install_hint()
-            );
-        }
-        eprintln!(
-            "SKIPPED: the Python MCP SDK 2.x is not installed in {} (and CI is not set); \
-             install it with:\n    {}",
-            dir.display(),
-            install_hint()
-        );
-        return None;
-    }
+    assert!(
+        dir.join("mcp").is_dir(),
+        "the Python MCP SDK 2.x is not installed in {}; install it with:\n    {}",
+        dir.display(),
+        install_hint()
+    );
     let out = std::process::Command::new(e2e::a2a::python())
         .args([
             "-c",
@@ -84,7 +71,7 @@ fn require_mcp2_sdk() -> Option<PathBuf> {
         install_hint(),
         String::from_utf8_lossy(&out.stderr)
     );
-    Some(dir)
+    dir
 }
 
 /// The one JSON document `mcp2_client.py` printed, with its exit status and stderr.
@@ -379,9 +366,7 @@ fn assert_modern_wire(run: &Run) {
 /// statelessly.
 #[tokio::test]
 async fn python_sdk_2_modern_client_discovers_lists_and_calls() {
-    let Some(sdk) = require_mcp2_sdk() else {
-        return;
-    };
+    let sdk = require_mcp2_sdk();
     let (run, gw) = run_and_check_calls(&sdk, "modern").await;
     assert_eq!(run.doc["protocolVersion"], MODERN, "{}", run.doc);
     assert_eq!(run.doc["era"], "modern", "{}", run.doc);
@@ -471,9 +456,7 @@ async fn python_sdk_2_modern_client_discovers_lists_and_calls() {
 /// the gateway, so it stays in the modern era instead of falling back to `initialize`.
 #[tokio::test]
 async fn python_sdk_2_auto_mode_picks_the_modern_era() {
-    let Some(sdk) = require_mcp2_sdk() else {
-        return;
-    };
+    let sdk = require_mcp2_sdk();
     let (run, gw) = run_and_check_calls(&sdk, "auto").await;
     assert_eq!(
         run.doc["protocolVersion"], MODERN,
@@ -498,9 +481,7 @@ async fn python_sdk_2_auto_mode_picks_the_modern_era() {
 /// results without `resultType`, the question as an `elicitation/create` on the call's stream.
 #[tokio::test]
 async fn python_sdk_2_legacy_client_initializes_and_calls() {
-    let Some(sdk) = require_mcp2_sdk() else {
-        return;
-    };
+    let sdk = require_mcp2_sdk();
     let (run, gw) = run_and_check_calls(&sdk, "legacy").await;
     assert_eq!(run.doc["protocolVersion"], "2025-11-25", "{}", run.doc);
     assert_eq!(run.doc["era"], "legacy", "{}", run.doc);
