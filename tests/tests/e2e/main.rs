@@ -11,6 +11,7 @@ mod a2a_security;
 mod a2a_streaming;
 mod a2a_tools;
 mod admin;
+mod backend_tls;
 mod bad_input;
 mod config_errors;
 mod logging;
