@@ -2,6 +2,7 @@
 //! first use, shared by every request, and fetched again shortly before it expires or as soon
 //! as an upstream refuses it.
 
+use netkit::error_chain;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -259,16 +260,4 @@ fn oauth_error(body: &[u8]) -> String {
             format!("{:?}", &text[..end])
         }
     }
-}
-
-/// An error with its causes (`reqwest` puts the useful part in the sources).
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
 }

@@ -78,7 +78,7 @@ fn oauth2(token_url: &str, client_auth: ClientAuth) -> BackendAuth {
 }
 
 fn client() -> Result<reqwest::Client, String> {
-    Ok(reqwest::Client::new())
+    netkit::reqwest_client(netkit::ReqwestOptions::default()).map_err(|e| e.to_string())
 }
 
 fn text(c: &Credential) -> &str {

@@ -12,13 +12,10 @@
 //!     tools: { include: ["list*"], exclude: [deletePet] }
 //! ```
 
-use std::borrow::Cow;
 use std::collections::BTreeMap;
-use std::fmt;
-use std::str::FromStr;
 
-use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
-use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
 use crate::filter::ToolFilter;
 use crate::naming::validate_target_name;
@@ -250,87 +247,9 @@ impl McpBackendConfig {
     }
 }
 
-/// A duration written as a whole number and a unit: `ms`, `s`, `m` or `h`
-/// (`500ms`, `5s`, `1m`); the gateway's config file uses this type too. At most
-/// [`MAX_DURATION`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Duration(pub std::time::Duration);
-
-/// Pattern of [`Duration`], shared by the schema and the gateway's schema check.
-pub const DURATION_PATTERN: &str = "^[0-9]+(ms|s|m|h)$";
-
-/// The longest duration a config may say (ten years): durations are added to the clock when
-/// used, and far beyond this that addition overflows.
-pub const MAX_DURATION: std::time::Duration = std::time::Duration::from_secs(10 * 365 * 24 * 3600);
-
-impl FromStr for Duration {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let bad = || {
-            format!("invalid duration {s:?}: write a whole number and a unit: ms, s, m or h (e.g. 500ms, 5s, 1m)")
-        };
-        let split = s.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
-        let (digits, unit) = s.split_at(split);
-        let n: u64 = digits.parse().map_err(|_| bad())?;
-        let d = match unit {
-            "ms" => std::time::Duration::from_millis(n),
-            "s" => std::time::Duration::from_secs(n),
-            "m" => std::time::Duration::from_secs(n.checked_mul(60).ok_or_else(bad)?),
-            "h" => std::time::Duration::from_secs(n.checked_mul(3600).ok_or_else(bad)?),
-            _ => return Err(bad()),
-        };
-        if d > MAX_DURATION {
-            return Err(format!(
-                "duration {s:?} is too long: at most {}h (ten years)",
-                MAX_DURATION.as_secs() / 3600
-            ));
-        }
-        Ok(Duration(d))
-    }
-}
-
-impl fmt::Display for Duration {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let ms = self.0.as_millis();
-        if ms % 3_600_000 == 0 && ms > 0 {
-            write!(f, "{}h", ms / 3_600_000)
-        } else if ms % 60_000 == 0 && ms > 0 {
-            write!(f, "{}m", ms / 60_000)
-        } else if ms % 1000 == 0 {
-            write!(f, "{}s", ms / 1000)
-        } else {
-            write!(f, "{ms}ms")
-        }
-    }
-}
-
-impl Serialize for Duration {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
-impl<'de> Deserialize<'de> for Duration {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        s.parse().map_err(de::Error::custom)
-    }
-}
-
-impl JsonSchema for Duration {
-    fn schema_name() -> Cow<'static, str> {
-        "Duration".into()
-    }
-
-    fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        json_schema!({
-            "type": "string",
-            "pattern": DURATION_PATTERN,
-            "description": "A whole number and a unit: ms, s, m or h (500ms, 5s, 1m)."
-        })
-    }
-}
+/// Durations of targets (`timeout`, `idleTimeout`…): netkit's, the grammar of the whole
+/// gateway config (a whole number and a unit, at most ten years).
+pub use netkit::{Duration, DURATION_PATTERN, MAX_DURATION};
 
 #[cfg(test)]
 mod tests {

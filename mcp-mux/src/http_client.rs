@@ -11,12 +11,10 @@
 //! are crate-private, so the small ones (media-type check, bounded body reads, SSE event size
 //! limit) are written here.
 //!
-//! Connections are pooled and acknowledge at once ([`connector`]); TLS trusts the built-in
-//! roots plus `SSL_CERT_FILE` ([`tls`]).
+//! Connections are pooled and acknowledge at once, and TLS trusts the built-in roots plus
+//! `SSL_CERT_FILE`: both are netkit's ([`netkit::connector`], [`netkit::tls`]).
 
 mod answer;
-mod connector;
-mod tls;
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -30,8 +28,6 @@ use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, LOCATION};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode, Uri};
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper_util::client::legacy::Client as HyperClient;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
 use rmcp::model::{
     ClientJsonRpcMessage, ClientNotification, ClientRequest, ErrorData, ServerJsonRpcMessage,
 };
@@ -45,14 +41,16 @@ use rmcp::transport::streamable_http_client::{
 };
 use sse_stream::Sse;
 
-pub(crate) use tls::{build, client_builder, ClientBuildError};
+pub(crate) use netkit::{error_chain, ClientBuildError};
 
+#[cfg(test)]
+use answer::scope_of;
 use answer::{
     auth_challenge, content_length, error_for_status, http_status_error, media_type_is,
     read_bounded, read_prefix, sse_events, truncate,
 };
 #[cfg(test)]
-use answer::{scope_of, EventSize};
+use netkit::sse::EventSize;
 
 /// `Accept` of every request: a POST may be answered with JSON or an SSE stream.
 const ACCEPT_BOTH: &str = "text/event-stream, application/json";
@@ -69,22 +67,6 @@ const POOL_MAX_IDLE: usize = 256;
 
 type PostResult = Result<StreamableHttpPostResponse, StreamableHttpError<HttpError>>;
 type SseEvents = BoxStream<'static, Result<Sse, SseError>>;
-
-/// `error: cause: cause…`: a client's own message often says only "error sending request",
-/// while the reason (refused, certificate `UnknownIssuer`…) is further down the chain.
-pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut s = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !s.contains(&text) {
-            s.push_str(": ");
-            s.push_str(&text);
-        }
-        source = cause.source();
-    }
-    s
-}
 
 /// A failure of the HTTP exchange itself, with its whole cause chain (see [`error_chain`]).
 #[derive(Debug)]
@@ -131,7 +113,7 @@ fn invalid(message: String) -> StreamableHttpError<HttpError> {
 /// rmcp's [`StreamableHttpClient`] on hyper (see the module docs for why).
 #[derive(Clone)]
 pub(crate) struct McpHttpClient {
-    http: HyperClient<connector::Connector, Full<Bytes>>,
+    http: netkit::HyperClient<Full<Bytes>>,
     /// The session rmcp's transport opened, once it has (see [`SessionRoute`]).
     route: Arc<std::sync::Mutex<Option<Arc<SessionRoute>>>>,
     /// The target's `backendAuth`: a header set on every request.
@@ -153,11 +135,12 @@ impl McpHttpClient {
     /// `connect_timeout` bounds each TCP (+TLS) connect; the target's timeout bounds the rest.
     /// Building one does no I/O: `SSL_CERT_FILE` is read on the first `https` connect.
     pub(crate) fn new(connect_timeout: Duration, auth: Option<BackendAuth>) -> Self {
-        let http = HyperClient::builder(TokioExecutor::new())
-            .pool_timer(TokioTimer::new())
-            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
-            .pool_max_idle_per_host(POOL_MAX_IDLE)
-            .build(connector::Connector { connect_timeout });
+        let http = netkit::hyper_client(netkit::HyperOptions {
+            connect_timeout,
+            pool_idle_timeout: POOL_IDLE_TIMEOUT,
+            pool_max_idle_per_host: POOL_MAX_IDLE,
+            server_name: None,
+        });
         Self {
             http,
             route: Arc::default(),

@@ -129,12 +129,12 @@ impl SseClientTransport {
         if !matches!(sse_url.scheme(), "http" | "https") {
             return Err(invalid("the scheme must be http or https".into()));
         }
-        // TCP_NODELAY and the extra roots of `SSL_CERT_FILE`, as for `mcp` targets.
-        let builder = http_client::client_builder()?
-            .connect_timeout(timeout)
-            // A redirect could carry the target's headers elsewhere; the URL is configured.
-            .redirect(reqwest::redirect::Policy::none());
-        let http = http_client::build(builder)?;
+        // netkit's trust (the extra roots of `SSL_CERT_FILE`), as for `mcp` targets; no
+        // redirects, since one could carry the target's headers elsewhere.
+        let http = netkit::reqwest_client(netkit::ReqwestOptions {
+            connect_timeout: timeout,
+            ..Default::default()
+        })?;
         let deadline = tokio::time::Instant::now() + timeout;
         let request = http
             .get(sse_url.clone())

@@ -531,9 +531,11 @@ pub fn build_backend_auth(
     connect_timeout: Duration,
 ) -> Result<BackendAuth, backend_auth::AuthError> {
     BackendAuth::new(config, place, || {
-        crate::http_client::client_builder()
-            .and_then(|b| crate::http_client::build(b.connect_timeout(connect_timeout)))
-            .map_err(|e| e.to_string())
+        netkit::reqwest_client(netkit::ReqwestOptions {
+            connect_timeout,
+            ..Default::default()
+        })
+        .map_err(|e| e.to_string())
     })
 }
 

@@ -236,23 +236,10 @@ fn is_default<T: Default + PartialEq>(value: &T) -> bool {
     *value == T::default()
 }
 
-/// The longest duration accepted (ten years): durations are added to the clock when used.
-const MAX_DURATION: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
-
-/// `500ms`, `5s`, `2m`, `1h`, or a bare number of seconds; at most ten years.
+/// `500ms`, `5s`, `2m`, `1h`: netkit's grammar, the one of the whole gateway config (a whole
+/// number and a unit, at most ten years).
 pub fn parse_duration(s: &str) -> Option<Duration> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: u64 = num.parse().ok()?;
-    let d = match unit {
-        "ms" => Duration::from_millis(n),
-        "" | "s" => Duration::from_secs(n),
-        "m" => Duration::from_secs(n.checked_mul(60)?),
-        "h" => Duration::from_secs(n.checked_mul(3600)?),
-        _ => return None,
-    };
-    (d <= MAX_DURATION).then_some(d)
+    s.parse::<netkit::Duration>().ok().map(Duration::from)
 }
 
 #[cfg(test)]
@@ -326,6 +313,11 @@ mod tests {
         assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
         assert_eq!(parse_duration("2m"), Some(Duration::from_secs(120)));
         assert_eq!(parse_duration("x"), None);
+        assert_eq!(
+            parse_duration("30"),
+            None,
+            "a unit is required, as everywhere"
+        );
         assert_eq!(parse_duration("87601h"), None, "beyond ten years");
         assert_eq!(parse_duration("18446744073709551615m"), None, "overflows");
     }

@@ -37,9 +37,9 @@ pub enum Error {
     /// The document could not be fetched from its URL (connection, status, size, timeout).
     #[error("cannot fetch {url}: {message}")]
     Fetch { url: String, message: String },
-    /// The HTTP client could not be built.
+    /// The HTTP client could not be built (usually: `SSL_CERT_FILE` could not be used).
     #[error("cannot build HTTP client: {0}")]
-    Http(#[from] reqwest::Error),
+    Http(#[from] netkit::ClientBuildError),
 }
 
 /// Shorthand used across the crate.

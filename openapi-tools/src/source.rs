@@ -43,10 +43,12 @@ pub fn fetch_client() -> Result<reqwest::Client> {
             attempt.stop()
         }
     });
-    Ok(reqwest::Client::builder()
-        .redirect(policy)
-        .timeout(FETCH_TIMEOUT)
-        .build()?)
+    // netkit's client: the built-in roots plus `SSL_CERT_FILE`, like every client here.
+    Ok(netkit::reqwest_client(netkit::ReqwestOptions {
+        timeout: Some(FETCH_TIMEOUT),
+        redirect: policy,
+        ..Default::default()
+    })?)
 }
 
 /// Fetches the body at `url`: a 2xx answer, at most [`MAX_FILE_BYTES`].

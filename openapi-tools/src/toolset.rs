@@ -95,10 +95,11 @@ impl OpenApiTools {
             .enumerate()
             .map(|(i, t)| (t.tool.name.to_string(), i))
             .collect();
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(config.timeout()?)
-            .build()?;
+        // netkit's client: the built-in roots plus `SSL_CERT_FILE`; no redirects.
+        let client = netkit::reqwest_client(netkit::ReqwestOptions {
+            timeout: Some(config.timeout()?),
+            ..Default::default()
+        })?;
         Ok(OpenApiTools {
             validators: tools.iter().map(|_| OnceLock::new()).collect(),
             tools,

@@ -174,11 +174,12 @@ impl A2aToolsServer {
             v.set_sensitive(true);
             headers.append(n, v);
         }
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(options.card_timeout)
-            .build()
-            .map_err(|e| A2aToolsError::Client(e.to_string()))?;
+        // netkit's client: the built-in roots plus `SSL_CERT_FILE`; no redirects.
+        let http = netkit::reqwest_client(netkit::ReqwestOptions {
+            connect_timeout: options.card_timeout,
+            ..Default::default()
+        })
+        .map_err(|e| A2aToolsError::Client(e.to_string()))?;
         Ok(A2aToolsServer {
             inner: Arc::new(Inner {
                 base,

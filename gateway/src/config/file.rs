@@ -296,6 +296,16 @@ pub struct Policies {
     /// replaces the route's. Not on routes to `mcp` backends: set it on their targets.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backend_auth: Option<backend_auth::BackendAuthConfig>,
+    /// Reach the backend over TLS (`https`), like the Gateway API's BackendTLSPolicy: the
+    /// certificate must chain to the built-in roots or to one in `SSL_CERT_FILE` and name
+    /// `hostname` (default: the host of `host:`), which is also sent as SNI. On a backend it
+    /// replaces the route's. Not on routes to `mcp` backends: use an https URL on the target.
+    #[serde(
+        default,
+        rename = "backendTLS",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub backend_tls: Option<BackendTls>,
     /// JWT authentication. Not supported yet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "Option<serde_json::Map<String, serde_json::Value>>")]
@@ -324,6 +334,16 @@ pub struct Policies {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "Option<Vec<serde_json::Value>>")]
     pub local_rate_limit: Option<serde_json::Value>,
+}
+
+/// The `backendTLS` policy: connect to the backend with TLS.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BackendTls {
+    /// The name sent as SNI and checked against the backend's certificate. Default: the host
+    /// of the backend's `host:` (an IP address is checked against the certificate's IP names).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
 }
 
 /// Header changes, applied in the order remove, set, add.

@@ -133,6 +133,9 @@ pub struct Forward {
     pub timeouts: Timeouts,
     /// `retry`, merged.
     pub retry: Option<Retry>,
+    /// `backendTLS`, merged: the TLS server name (SNI and certificate name) when the upstream
+    /// is reached over TLS; `None` for plain HTTP.
+    pub tls: Option<std::sync::Arc<str>>,
 }
 
 /// A response phase, on the terminal's response.

@@ -209,6 +209,16 @@ pub struct RoutePolicies {
     pub a2a: Option<std::sync::Arc<A2aRelay>>,
     /// Credentials added to upstream requests.
     pub backend_auth: Option<UpstreamAuth>,
+    /// `backendTLS`: reach the backends over TLS.
+    pub backend_tls: Option<BackendTls>,
+}
+
+/// The `backendTLS` policy, lowered: the name checked is resolved per backend in the plan
+/// (its default is the backend's own host).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BackendTls {
+    /// `hostname`, when set: the TLS server name instead of the backend's host.
+    pub hostname: Option<std::sync::Arc<str>>,
 }
 
 /// The `backendAuth` policy of a route or backend, ready to use.
@@ -265,6 +275,8 @@ pub struct BackendPolicies {
     pub retry: Option<Retry>,
     /// Replaces the route's backendAuth.
     pub backend_auth: Option<UpstreamAuth>,
+    /// Replaces the route's backendTLS.
+    pub backend_tls: Option<BackendTls>,
 }
 
 #[cfg(test)]

@@ -42,6 +42,8 @@ pub struct Outbound<'a> {
     /// The `backendAuth` credential set in `headers`, with its source: a 401 to an OAuth2
     /// token gets the request sent once more with a new one, when the body can be sent again.
     pub auth: Option<(&'a BackendAuth, Credential)>,
+    /// `backendTLS`: the TLS server name, when the upstream is reached over `https`.
+    pub tls: Option<std::sync::Arc<str>>,
 }
 
 /// What happened across attempts, for the access log.
@@ -68,7 +70,7 @@ pub async fn send(
     } = out;
     let deadline = timeouts.request.map(|d| started + d);
     let uri = Uri::builder()
-        .scheme("http")
+        .scheme(if out.tls.is_some() { "https" } else { "http" })
         .authority(upstream.authority.clone())
         .path_and_query(out.path_and_query.as_str())
         .build()
@@ -109,7 +111,10 @@ pub async fn send(
 
         let span = tracing::info_span!("upstream", upstream = %upstream, attempt, status = tracing::field::Empty);
         crate::telemetry::inject_context(&span, req.headers_mut());
-        let call = proxy.client().request(req).instrument(span.clone());
+        let call = proxy
+            .client(out.tls.as_ref())
+            .request(req)
+            .instrument(span.clone());
         let per_try = timeouts.backend_request;
         let outcome = with_limits(call, per_try, deadline).await;
         let retryable = attempt <= max_retries;
@@ -253,16 +258,5 @@ async fn with_limits<F: std::future::Future>(
     }
 }
 
-/// An error and its sources, joined, for messages that say the real cause.
-pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts = vec![e.to_string()];
-    let mut cur = e.source();
-    while let Some(s) = cur {
-        let text = s.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        cur = s.source();
-    }
-    parts.join(": ")
-}
+/// An error and its sources, joined, for messages that say the real cause (netkit's).
+pub use netkit::error_chain;

@@ -136,7 +136,7 @@ async fn send(
     *request.method_mut() = req.method;
     *request.uri_mut() = uri;
     *request.headers_mut() = req.headers;
-    match proxy.client().request(request).await {
+    match proxy.client(None).request(request).await {
         Ok(resp) => {
             // Drain so the connection returns to the pool.
             let _ = resp.into_body().collect().await;

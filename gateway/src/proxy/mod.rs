@@ -25,9 +25,6 @@ use std::time::Duration;
 use http::{Request, Response};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
 use tokio::time::Instant;
 use tracing::Instrument;
 
@@ -58,12 +55,22 @@ pub struct Proxy {
     pub metrics: Arc<Metrics>,
 }
 
-/// The upstream HTTP client.
-pub(crate) type UpstreamClient = Client<HttpConnector, Body>;
+/// The upstream HTTP client: netkit's pooled connector, so `backendTLS` backends are reached
+/// over TLS trusting the built-in roots plus `SSL_CERT_FILE`.
+pub(crate) type UpstreamClient = netkit::HyperClient<Body>;
+
+/// This thread's clients: the default one (plain HTTP, and TLS named by the URI's host) and
+/// one per `backendTLS.hostname`, since hyper pools by authority and a connection made with
+/// one server name must not serve a backend that asked for another.
+#[derive(Default)]
+struct Clients {
+    default: Option<UpstreamClient>,
+    by_name: std::collections::HashMap<Arc<str>, UpstreamClient>,
+}
 
 thread_local! {
     /// One pool per worker thread, so a request and its upstream connection share a thread.
-    static CLIENT: std::cell::OnceCell<UpstreamClient> = const { std::cell::OnceCell::new() };
+    static CLIENTS: std::cell::RefCell<Clients> = std::cell::RefCell::default();
 }
 
 /// How long an idle pooled upstream connection is kept.
@@ -77,9 +84,20 @@ impl Proxy {
         Proxy { metrics }
     }
 
-    /// This thread's upstream client (cheap to clone).
-    pub(crate) fn client(&self) -> UpstreamClient {
-        CLIENT.with(|c| c.get_or_init(new_client).clone())
+    /// This thread's upstream client (cheap to clone) for an upstream whose TLS server name
+    /// is `server_name` (`None`: plain HTTP, or TLS named by the URI's host).
+    pub(crate) fn client(&self, server_name: Option<&Arc<str>>) -> UpstreamClient {
+        CLIENTS.with(|c| {
+            let mut c = c.borrow_mut();
+            match server_name {
+                None => c.default.get_or_insert_with(|| new_client(None)).clone(),
+                Some(name) => c
+                    .by_name
+                    .entry(name.clone())
+                    .or_insert_with(|| new_client(Some(name.clone())))
+                    .clone(),
+            }
+        })
     }
 
     /// Serves one request on `bind`.
@@ -218,16 +236,13 @@ fn error_response(e: &ProxyError, log: &AccessLog) -> Response<Body> {
     }
 }
 
-fn new_client() -> UpstreamClient {
-    let mut connector = HttpConnector::new();
-    connector.set_nodelay(true);
-    connector.set_connect_timeout(Some(CONNECT_TIMEOUT));
-    connector.enforce_http(true);
-    Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(POOL_IDLE)
-        .pool_timer(TokioTimer::new())
-        .timer(TokioTimer::new())
-        .build(connector)
+fn new_client(server_name: Option<Arc<str>>) -> UpstreamClient {
+    netkit::hyper_client(netkit::HyperOptions {
+        connect_timeout: CONNECT_TIMEOUT,
+        pool_idle_timeout: POOL_IDLE,
+        server_name,
+        ..netkit::HyperOptions::default()
+    })
 }
 
 fn pick_backend(route: &Route) -> Result<&RouteBackend, ProxyError> {

@@ -14,6 +14,7 @@ mod a2a_security;
 mod a2a_streaming;
 mod a2a_tools;
 mod admin;
+mod backend_tls;
 mod bad_input;
 mod config_errors;
 mod logging;

@@ -151,7 +151,7 @@ pub(super) fn truncate(s: &str, max: usize) -> &str {
 /// The response body as SSE events (parsed by `sse-stream`, as rmcp does), failing once an
 /// event grows past `max_event` bytes.
 pub(super) fn sse_events(response: Response<Incoming>, max_event: usize) -> SseEvents {
-    let mut size = EventSize::new(max_event);
+    let mut size = netkit::sse::EventSize::new(max_event);
     let bytes = BodyDataStream::new(response.into_body())
         .map(move |chunk| match chunk {
             Ok(chunk) if size.observe(&chunk) => Ok(chunk),
@@ -173,57 +173,4 @@ enum EventStreamError {
     Body(HttpError),
     #[error("SSE event exceeded the maximum size of {0} bytes")]
     EventTooLarge(usize),
-}
-
-/// Counts the bytes an SSE parser would retain for the current event (field lines joined by
-/// newlines; comments and the blank line ending the event do not count), like rmcp.
-pub(super) struct EventSize {
-    max: usize,
-    retained: usize,
-    line: usize,
-    comment: bool,
-    after_cr: bool,
-}
-
-impl EventSize {
-    pub(super) fn new(max: usize) -> Self {
-        Self {
-            max,
-            retained: 0,
-            line: 0,
-            comment: false,
-            after_cr: false,
-        }
-    }
-
-    /// False once the current event is over the limit.
-    pub(super) fn observe(&mut self, chunk: &[u8]) -> bool {
-        for &byte in chunk {
-            if std::mem::take(&mut self.after_cr) && byte == b'\n' {
-                continue;
-            }
-            match byte {
-                b'\r' | b'\n' => {
-                    if self.line == 0 {
-                        self.retained = 0;
-                    } else if !self.comment {
-                        self.retained = self.retained.saturating_add(self.line + 1);
-                    }
-                    self.line = 0;
-                    self.comment = false;
-                    self.after_cr = byte == b'\r';
-                }
-                _ => {
-                    if self.line == 0 {
-                        self.comment = byte == b':';
-                    }
-                    self.line += 1;
-                }
-            }
-            if self.retained.saturating_add(self.line) > self.max {
-                return false;
-            }
-        }
-        true
-    }
 }

@@ -57,6 +57,7 @@ pub(super) fn policy_keys(p: &file::Policies) -> Vec<PolicyKey> {
         retry,
         request_mirror,
         backend_auth,
+        backend_tls,
         timeout,
         jwt_auth,
         api_key_auth,
@@ -147,6 +148,13 @@ pub(super) fn policy_keys(p: &file::Policies) -> Vec<PolicyKey> {
             Anywhere,
             HOST,
             MCP_BACKEND_AUTH,
+        ),
+        key(
+            "backendTLS",
+            backend_tls.is_some(),
+            Anywhere,
+            HOST,
+            "use an https URL on the target",
         ),
         key("timeout.request", timeout_request, Anywhere, ANY, ""),
         key(

@@ -47,6 +47,7 @@ pub(super) fn route_plan(route: &RoutePolicies) -> RoutePlan {
         timeouts: _,
         retry: _,
         backend_auth: _,
+        backend_tls: _,
     } = route;
     let mut request = Vec::new();
     if let Some(cors) = cors {
@@ -83,6 +84,7 @@ pub(super) fn backend_plan(
         timeouts: route_timeouts,
         retry: route_retry,
         backend_auth: route_backend_auth,
+        backend_tls: route_backend_tls,
         a2a,
         cors,
         max_request_body,
@@ -97,6 +99,7 @@ pub(super) fn backend_plan(
         timeouts,
         retry,
         backend_auth,
+        backend_tls,
     } = backend;
 
     let mut request = Vec::new();
@@ -129,6 +132,14 @@ pub(super) fn backend_plan(
         }
         BackendTarget::Host(upstream) => upstream,
     };
+    // The TLS server name: `hostname`, else the backend's host (`[::1]` without brackets).
+    let tls: Option<Arc<str>> = backend_tls.or_else(|| route_backend_tls.clone()).map(|t| {
+        t.hostname.unwrap_or_else(|| {
+            let host = upstream.authority.host();
+            Arc::from(host.trim_start_matches('[').trim_end_matches(']'))
+        })
+    });
+    let scheme = if tls.is_some() { "https" } else { "http" };
 
     let rewrite = rewrite.or_else(|| route_rewrite.clone());
     let (path_rewrite, host_rewrite) = match rewrite {
@@ -138,8 +149,8 @@ pub(super) fn backend_plan(
     // The A2A relay rewrites agent cards from where the route's public prefix lands upstream.
     let a2a = a2a.as_ref().map(|relay| {
         let upstream_base = match &path_rewrite {
-            Some(PathRewrite::Prefix(p)) => format!("http://{upstream}{p}"),
-            _ => format!("http://{upstream}/"),
+            Some(PathRewrite::Prefix(p)) => format!("{scheme}://{upstream}{p}"),
+            _ => format!("{scheme}://{upstream}/"),
         };
         RequestPhase::A2a {
             relay: relay.clone(),
@@ -177,6 +188,7 @@ pub(super) fn backend_plan(
             upstream,
             timeouts: timeouts.or(*route_timeouts),
             retry,
+            tls,
         }),
         response,
     }

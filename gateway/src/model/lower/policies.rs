@@ -49,6 +49,28 @@ impl<'a> Lowering<'a> {
         Some(UpstreamAuth::Credential(auth))
     }
 
+    /// `backendTLS`; a `hostname` that cannot be a TLS server name is an error at its key.
+    pub(super) fn backend_tls(
+        &mut self,
+        path: &str,
+        t: &file::BackendTls,
+    ) -> Option<crate::model::policy::BackendTls> {
+        let hostname = match &t.hostname {
+            None => None,
+            Some(h) => match rustls::pki_types::ServerName::try_from(h.as_str()) {
+                Ok(_) => Some(std::sync::Arc::from(h.as_str())),
+                Err(e) => {
+                    self.err(
+                        format!("{path}.hostname"),
+                        format!("{h:?} is not a DNS name or IP address: {e}"),
+                    );
+                    return None;
+                }
+            },
+        };
+        Some(crate::model::policy::BackendTls { hostname })
+    }
+
     pub(super) fn header_modifier(
         &mut self,
         path: &str,

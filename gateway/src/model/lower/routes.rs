@@ -218,6 +218,10 @@ impl<'a> Lowering<'a> {
             .map(|rt| self.retry(&format!("{ppath}.retry"), rt));
         policies.a2a = p.a2a.as_ref().map(|a| self.a2a(&format!("{ppath}.a2a"), a));
         policies.backend_auth = self.backend_auth(&format!("{ppath}.backendAuth"), p);
+        policies.backend_tls = p
+            .backend_tls
+            .as_ref()
+            .and_then(|t| self.backend_tls(&format!("{ppath}.backendTLS"), t));
         if let Some(b) = p.max_request_body {
             policies.max_request_body = b.0;
         }
@@ -366,6 +370,9 @@ impl<'a> Lowering<'a> {
             }
             if let Some(auth) = self.backend_auth(&format!("{lpath}.backendAuth"), p) {
                 policies.backend_auth = Some(auth);
+            }
+            if let Some(t) = &p.backend_tls {
+                policies.backend_tls = self.backend_tls(&format!("{lpath}.backendTLS"), t);
             }
         }
         Some(LoweredBackend {

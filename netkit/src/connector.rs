@@ -1,5 +1,6 @@
-//! The connections of `mcp` targets: TCP (TLS for `https`), kept alive in hyper's pool, with
-//! `TCP_NODELAY` and `TCP_QUICKACK`.
+//! The connections of hyper clients (`mcp` targets, gateway route backends): TCP (TLS for
+//! `https` URIs, trusting [`crate::tls`]), kept alive in hyper's pool, with `TCP_NODELAY` and
+//! `TCP_QUICKACK`.
 //!
 //! Why `TCP_QUICKACK`: many MCP servers leave Nagle's algorithm on (`axum::serve` does). Such a
 //! server writes a streamed answer's headers, then holds the next small write until the
@@ -13,6 +14,7 @@
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -23,13 +25,34 @@ use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
-use super::tls;
+use crate::tls;
 
 /// Opens connections for hyper's client: `http` and `https` URIs only.
-#[derive(Clone)]
-pub(crate) struct Connector {
+#[derive(Clone, Debug)]
+pub struct Connector {
     /// Bounds the TCP connect plus the TLS handshake.
-    pub(crate) connect_timeout: Duration,
+    connect_timeout: Duration,
+    /// The name sent as SNI and checked against the certificate, when it is not the URI's
+    /// host (Gateway API `BackendTLSPolicy.hostname`: the backend is reached by address but
+    /// serves a certificate for a name).
+    server_name: Option<Arc<str>>,
+}
+
+impl Connector {
+    /// A connector whose TCP connect plus TLS handshake take at most `connect_timeout`.
+    pub fn new(connect_timeout: Duration) -> Self {
+        Connector {
+            connect_timeout,
+            server_name: None,
+        }
+    }
+
+    /// TLS connections present and verify `name` instead of the URI's host. A hyper client
+    /// pools by URI authority, so give each name its own client.
+    pub fn with_server_name(mut self, name: Option<Arc<str>>) -> Self {
+        self.server_name = name;
+        self
+    }
 }
 
 impl tower_service::Service<Uri> for Connector {
@@ -43,9 +66,10 @@ impl tower_service::Service<Uri> for Connector {
 
     fn call(&mut self, uri: Uri) -> Self::Future {
         let timeout = self.connect_timeout;
+        let server_name = self.server_name.clone();
         Box::pin(async move {
             let authority = uri.authority().map_or("", |a| a.as_str()).to_owned();
-            tokio::time::timeout(timeout, connect(uri))
+            tokio::time::timeout(timeout, connect(uri, server_name))
                 .await
                 .unwrap_or_else(|_| {
                     Err(io::Error::new(
@@ -57,7 +81,7 @@ impl tower_service::Service<Uri> for Connector {
     }
 }
 
-async fn connect(uri: Uri) -> io::Result<Conn> {
+async fn connect(uri: Uri, server_name: Option<Arc<str>>) -> io::Result<Conn> {
     let https = match uri.scheme_str() {
         Some("https") => true,
         Some("http") => false,
@@ -81,8 +105,13 @@ async fn connect(uri: Uri) -> io::Result<Conn> {
         return Ok(Conn(TokioIo::new(Stream::Plain(tcp))));
     }
     let config = tls::rustls_config().map_err(io::Error::other)?;
-    let name = ServerName::try_from(host.to_owned())
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    let name = server_name.as_deref().unwrap_or(host);
+    let name = ServerName::try_from(name.to_owned()).map_err(|e| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{name:?} is not a valid TLS server name: {e}"),
+        )
+    })?;
     let tls = tokio_rustls::TlsConnector::from(config)
         .connect(name, tcp)
         .await?;
@@ -201,8 +230,8 @@ impl AsyncWrite for Stream {
     }
 }
 
-/// One connection to a target, as hyper's client wants it.
-pub(crate) struct Conn(TokioIo<Stream>);
+/// One connection to a server, as hyper's client wants it.
+pub struct Conn(TokioIo<Stream>);
 
 impl Connection for Conn {
     fn connected(&self) -> Connected {

@@ -1,9 +1,10 @@
-//! Which servers the HTTP clients of targets trust: Mozilla's roots (webpki-roots) plus the
+//! Which servers every HTTP client of the gateway trusts (route backends with `backendTLS`,
+//! MCP, OpenAPI and A2A targets, OAuth2 token endpoints): Mozilla's roots (webpki-roots) plus the
 //! PEM bundle named by `SSL_CERT_FILE`, if set, *in addition* (unlike OpenSSL, which replaces
 //! its bundle with it).
 //!
-//! The file is read once per process, on the first `https` connect (or the first `sse` target):
-//! an `http` target never depends on it, and a bad file fails every TLS connect with an error
+//! The file is read once per process, on the first `https` connect or the first reqwest client
+//! built: an `http`-only hyper client never depends on it, and a bad file fails every TLS connect with an error
 //! that names the file rather than silently trusting fewer roots than configured.
 
 use std::path::Path;
@@ -12,11 +13,11 @@ use std::sync::{Arc, OnceLock};
 use rustls::pki_types::CertificateDer;
 
 /// The environment variable naming extra trusted root certificates (PEM).
-pub(crate) const SSL_CERT_FILE: &str = "SSL_CERT_FILE";
+pub const SSL_CERT_FILE: &str = "SSL_CERT_FILE";
 
 /// The clients' TLS settings could not be built; usually `SSL_CERT_FILE` could not be used.
 #[derive(Debug, Clone, thiserror::Error)]
-pub(crate) enum ClientBuildError {
+pub enum ClientBuildError {
     #[error("{SSL_CERT_FILE}={path}: {reason}")]
     ExtraRoots { path: String, reason: String },
     #[error("cannot build the HTTP client: {0}")]
@@ -62,8 +63,10 @@ fn read_pem_bundle(path: &Path) -> Result<Vec<CertificateDer<'static>>, ClientBu
     Ok(certs)
 }
 
-/// The rustls settings of `https` targets (ring, TLS 1.2 and 1.3, HTTP/1.1), built once.
-pub(crate) fn rustls_config() -> Result<Arc<rustls::ClientConfig>, ClientBuildError> {
+/// The rustls settings of every `https` connection (ring, TLS 1.2 and 1.3, ALPN HTTP/1.1),
+/// built once. The provider is named rather than installed process-wide, so no caller can
+/// panic for want of a default `CryptoProvider`.
+pub fn rustls_config() -> Result<Arc<rustls::ClientConfig>, ClientBuildError> {
     static CONFIG: OnceLock<Result<Arc<rustls::ClientConfig>, ClientBuildError>> = OnceLock::new();
     CONFIG
         .get_or_init(|| {
@@ -92,45 +95,13 @@ pub(crate) fn rustls_config() -> Result<Arc<rustls::ClientConfig>, ClientBuildEr
         .clone()
 }
 
-/// A reqwest 0.12 client builder with what every MCP client of this crate wants: TCP_NODELAY
-/// (requests are small and latency-bound) and the certificates of `SSL_CERT_FILE` as extra
-/// roots. Callers add their own redirect, pool and timeout settings. (The `sse` client; `mcp`
-/// targets have their own connector, [`super::connector`].)
-pub(crate) fn client_builder() -> Result<reqwest::ClientBuilder, ClientBuildError> {
-    let mut builder = reqwest::Client::builder().tcp_nodelay(true);
-    for cert in extra_roots()?.iter() {
-        let cert =
-            reqwest::Certificate::from_der(cert).map_err(|e| ClientBuildError::ExtraRoots {
-                path: std::env::var(SSL_CERT_FILE).unwrap_or_default(),
-                reason: super::error_chain(&e),
-            })?;
-        builder = builder.add_root_certificate(cert);
-    }
-    Ok(builder)
-}
-
-/// Builds the client from [`client_builder`]'s result, naming the file when a certificate in
-/// it is rejected (reqwest only parses the DER when the client is built).
-pub(crate) fn build(builder: reqwest::ClientBuilder) -> Result<reqwest::Client, ClientBuildError> {
-    builder.build().map_err(|e| {
-        let reason = super::error_chain(&e);
-        match std::env::var_os(SSL_CERT_FILE).filter(|p| !p.is_empty()) {
-            Some(path) => ClientBuildError::ExtraRoots {
-                path: Path::new(&path).display().to_string(),
-                reason: format!("cannot build the HTTP client: {reason}"),
-            },
-            None => ClientBuildError::Build(reason),
-        }
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn a_bad_pem_bundle_names_the_file() {
-        let dir = std::env::temp_dir().join(format!("mcp-mux-roots-{}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("netkit-roots-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let missing = dir.join("missing.pem");
         let e = read_pem_bundle(&missing).unwrap_err();
