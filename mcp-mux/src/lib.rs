@@ -15,39 +15,28 @@
 //!
 //! [`McpBackendConfig`] is the `backends[].mcp` shape of the gateway's config.
 
-mod answers;
 pub mod config;
-mod context;
-mod cursor;
+mod core;
 mod error;
-pub mod filter;
-pub mod http;
+mod front;
 mod http_client;
 mod jsonrpc_parse;
-mod list_cache;
-mod lists;
-mod logging;
 pub mod metrics;
-mod mux;
-pub mod naming;
-mod notices;
-mod ordered_relay;
-mod progress;
-mod questions;
-mod rmcp_server;
 mod sse_client;
-mod target;
 mod upstream;
-mod upstream_client;
 
+pub use crate::core::naming;
+pub use front::http;
+pub use upstream::filter;
+
+pub use crate::core::context::{CallContext, CallRecord, Downstream, RecordSlot, StreamDownstream};
+pub use crate::core::logging::LogInterest;
+pub use crate::core::mux::{Multiplexer, MultiplexerBuilder};
 pub use backend_auth::{BackendAuth, BackendAuthConfig};
 pub use config::{FailureMode, McpBackendConfig, TargetConfig, TargetEra};
-pub use context::{CallContext, CallRecord, Downstream, RecordSlot, StreamDownstream};
 pub use error::MuxError;
 pub use filter::ToolFilter;
-pub use list_cache::DEFAULT_LIST_CACHE_TTL;
-pub use logging::LogInterest;
 pub use metrics::{MuxMetrics, MuxStats, NoMetrics, Outcome};
-pub use mux::{Multiplexer, MultiplexerBuilder};
-pub use target::{backend_auth, build_backend_auth, Target, DEFAULT_CONNECT_TIMEOUT};
+pub use upstream::list_cache::DEFAULT_LIST_CACHE_TTL;
+pub use upstream::target::{backend_auth, build_backend_auth, Target, DEFAULT_CONNECT_TIMEOUT};
 pub use upstream::TargetState;

@@ -3,10 +3,17 @@
 //! requests with the target's timeout, relay progress, forward cancellation,
 //! and report metrics and up/down state.
 
+pub(crate) mod client;
 mod direct;
+pub mod filter;
 mod health;
 mod interest;
+pub(crate) mod list_cache;
 mod listen;
+pub(crate) mod ordered_relay;
+pub(crate) mod progress;
+pub(crate) mod questions;
+pub(crate) mod target;
 
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
@@ -17,20 +24,20 @@ use rmcp::model::{
 };
 use rmcp::service::{PeerRequestOptions, RoleClient};
 
-use crate::context::CallContext;
+use crate::core::context::CallContext;
 use rmcp::{Peer, ServiceError};
 use tracing::Instrument as _;
 
+use crate::core::lists::ListKind;
+use crate::core::logging::{LogInterest, WantedLevel};
+use crate::core::notices::{Changed, Notices};
 use crate::http_client::McpHttpClient;
-use crate::list_cache::ListCache;
-use crate::lists::ListKind;
-use crate::logging::{LogInterest, WantedLevel};
 use crate::metrics::{MuxMetrics, Outcome};
-use crate::notices::{Changed, Notices};
-use crate::progress::ProgressRouter;
-use crate::questions::{Asker, QuestionRouter};
-use crate::target::{Client, Lifecycle, Opened, Target};
-use crate::upstream_client::UpstreamClient;
+use crate::upstream::client::UpstreamClient;
+use crate::upstream::list_cache::ListCache;
+use crate::upstream::progress::ProgressRouter;
+use crate::upstream::questions::{Asker, QuestionRouter};
+use crate::upstream::target::{Client, Lifecycle, Opened, Target};
 use crate::MuxError;
 
 pub(crate) use health::probe;
@@ -304,7 +311,7 @@ impl Upstream {
     }
 
     /// One page of a list: the first page from the cache when fresh (see
-    /// [`crate::list_cache`]), anything else from the target.
+    /// [`crate::upstream::list_cache`]), anything else from the target.
     pub(crate) async fn list_page(
         &self,
         kind: ListKind,

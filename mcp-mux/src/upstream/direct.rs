@@ -32,13 +32,13 @@ use rmcp::transport::streamable_http_client::{StreamableHttpError, StreamableHtt
 use rmcp::ServiceError;
 
 use super::{Connection, Upstream};
-use crate::context::CallContext;
+use crate::core::context::CallContext;
+use crate::core::logging;
+use crate::core::notices::Changed;
 use crate::http_client::{HttpError, McpHttpClient, SessionRoute};
-use crate::list_cache::list_changed;
-use crate::logging;
-use crate::notices::Changed;
-use crate::questions::Asker;
-use crate::upstream_client::{ask_client, Ability};
+use crate::upstream::client::{ask_client, Ability};
+use crate::upstream::list_cache::list_changed;
+use crate::upstream::questions::Asker;
 use crate::MuxError;
 
 /// Request ids of direct calls: strings, so they never meet rmcp's numeric ids in the session.

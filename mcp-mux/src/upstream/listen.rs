@@ -11,8 +11,8 @@ use rmcp::model::{ServerCapabilities, ServerNotification, SubscriptionFilter};
 use tokio_util::sync::CancellationToken;
 
 use super::{Connection, Upstream};
-use crate::list_cache::list_changed;
-use crate::notices::Changed;
+use crate::core::notices::Changed;
+use crate::upstream::list_cache::list_changed;
 
 /// The listen stream of the current connection, if any: cancelling it closes the stream.
 pub(crate) type Listening = std::sync::Mutex<Option<CancellationToken>>;

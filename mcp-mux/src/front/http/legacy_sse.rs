@@ -29,8 +29,8 @@ use super::inflight::Inflight;
 use super::interest;
 use super::prefs::SessionPrefs;
 use super::{accepted, body, jsonrpc_refusal, parse, plain, sse_reply, HttpFront, Reply};
-use crate::answers::{Delivery, PendingAnswers};
-use crate::context::{CallContext, Downstream, Sink, StreamDownstream};
+use crate::core::context::{CallContext, Downstream, Sink, StreamDownstream};
+use crate::front::answers::{Delivery, PendingAnswers};
 use crate::Multiplexer;
 
 /// Most legacy SSE sessions open at once per endpoint (each holds a connection).

@@ -1,6 +1,6 @@
 //! The [`Multiplexer`] as an rmcp `ServerHandler`, for in-process use and for
 //! transports rmcp serves (stdio, a duplex pipe in tests). The gateway's HTTP
-//! endpoint does not go through here: it uses [`crate::http`].
+//! endpoint does not go through here: it uses [`crate::front::http`].
 //!
 //! What this path relays besides answers: progress, log messages and questions of the
 //! client's own calls, tasks, and the merged lists' `list_changed` notices (from
@@ -19,8 +19,8 @@ use rmcp::service::{NotificationContext, Peer, RequestContext, RoleServer};
 use rmcp::ServerHandler;
 use tokio::sync::broadcast::error::RecvError;
 
-use crate::context::CallContext;
-use crate::notices::Changed;
+use crate::core::context::CallContext;
+use crate::core::notices::Changed;
 use crate::Multiplexer;
 
 fn cursor(p: Option<PaginatedRequestParams>) -> Option<String> {

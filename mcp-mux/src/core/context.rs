@@ -2,7 +2,7 @@
 //! independent of how the client reached it.
 //!
 //! The multiplexer is served two ways: by our own Streamable HTTP front end
-//! ([`crate::http`]), which hands notifications to the response stream of the
+//! ([`crate::front::http`]), which hands notifications to the response stream of the
 //! request that caused them, and as an rmcp `ServerHandler` (in-process use,
 //! stdio), which sends them through the rmcp peer. [`Downstream`] is that
 //! choice; everything above it is shared.
@@ -18,9 +18,9 @@ use rmcp::Peer;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::answers::PendingAnswers;
-use crate::http::mrtr::Rounds;
-use crate::logging::LogInterest;
+use crate::core::logging::LogInterest;
+use crate::front::answers::PendingAnswers;
+use crate::front::http::mrtr::Rounds;
 
 /// Where notifications and questions (elicitation, sampling) for one
 /// downstream request go.
@@ -50,7 +50,7 @@ pub(crate) enum Sink {
     /// is dropped with its request.
     Direct(mpsc::UnboundedSender<ServerJsonRpcMessage>),
     /// A 2026-07-28 call, whose response changes at each MRTR round trip
-    /// (and whose questions park it, see [`crate::http::mrtr`]).
+    /// (and whose questions park it, see [`crate::front::http::mrtr`]).
     Rounds(Arc<Rounds>),
 }
 

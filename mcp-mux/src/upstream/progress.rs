@@ -1,5 +1,5 @@
 //! The relay of progress notifications to the downstream client whose request
-//! caused them (fed by [`crate::upstream_client::UpstreamClient`]).
+//! caused them (fed by [`crate::upstream::client::UpstreamClient`]).
 //!
 //! rmcp puts its own progress token on every upstream request, counted per
 //! connection, so the same token value means different requests on different
@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use rmcp::model::{ProgressNotificationParam, ProgressToken};
 
-use crate::context::Downstream;
+use crate::core::context::Downstream;
 
 /// Most tokens with parked early notifications at once (bounds memory if an
 /// upstream sends progress for tokens nobody will register).

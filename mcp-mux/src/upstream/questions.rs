@@ -17,8 +17,8 @@ use rmcp::model::{ClientCapabilities, ErrorData, RequestId};
 use rmcp::service::InboundStreamOrigin;
 use tokio_util::sync::CancellationToken;
 
-use crate::context::{CallContext, Downstream};
-use crate::logging::LogInterest;
+use crate::core::context::{CallContext, Downstream};
+use crate::core::logging::LogInterest;
 
 /// A question can beat the registration of the call that caused it (the
 /// target asks before `send_request` returns); how long to wait for it.
@@ -131,8 +131,8 @@ mod tests {
     fn asker() -> Asker {
         let (tx, _rx) = mpsc::unbounded_channel();
         Asker {
-            downstream: Downstream::Stream(crate::context::StreamDownstream {
-                messages: crate::context::Sink::Direct(tx),
+            downstream: Downstream::Stream(crate::core::context::StreamDownstream {
+                messages: crate::core::context::Sink::Direct(tx),
                 answers: None,
             }),
             capabilities: Arc::default(),

@@ -1,7 +1,7 @@
 //! Notifications for every client of a virtual server, not for one request:
 //! * the merged lists changed: a target's own `list_changed`, or a target coming up or
 //!   going down (which adds or removes its tools from the merged lists);
-//! * a target's log message that belongs to no call ([`crate::logging`]);
+//! * a target's log message that belongs to no call ([`crate::core::logging`]);
 //! * a resource changed (`notifications/resources/updated`, the URI as clients know it);
 //! * a task's status changed (`notifications/tasks`, the task id as clients know it).
 //!
@@ -23,8 +23,8 @@ use rmcp::model::{
 };
 use tokio::sync::broadcast;
 
-use crate::logging;
-use crate::naming;
+use crate::core::logging;
+use crate::core::naming;
 
 /// Buffered notices per subscriber before it counts as lagging.
 const BUFFER: usize = 256;

@@ -15,10 +15,10 @@ use rmcp::model::{
     ServerResult,
 };
 
-use crate::context::CallContext;
-use crate::questions::Asker;
+use crate::core::context::CallContext;
+use crate::upstream::client::{ask_client, Ability};
+use crate::upstream::questions::Asker;
 use crate::upstream::{Retry, Upstream};
-use crate::upstream_client::{ask_client, Ability};
 
 /// Most input rounds of one call before the gateway gives up on the target.
 pub(super) const MAX_ROUNDS: usize = 8;

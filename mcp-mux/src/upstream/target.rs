@@ -21,12 +21,12 @@ use rmcp::{ServerHandler, ServiceExt};
 use tokio::io::{AsyncBufReadExt, BufReader, DuplexStream};
 
 use crate::config::{TargetConfig, TargetEra, TargetKindConfig};
-use crate::filter::ToolFilter;
+use crate::core::naming::validate_target_name;
 use crate::http_client::McpHttpClient;
-use crate::naming::validate_target_name;
-use crate::ordered_relay::OrderedRelay;
 use crate::sse_client::SseClientTransport;
-use crate::upstream_client::UpstreamClient;
+use crate::upstream::client::UpstreamClient;
+use crate::upstream::filter::ToolFilter;
+use crate::upstream::ordered_relay::OrderedRelay;
 use crate::MuxError;
 use rmcp::transport::IntoTransport;
 

@@ -1,5 +1,5 @@
 //! Fan-out of list requests, the merge of their pages, and the table that
-//! routes shortened names back (see [`crate::naming`] for the scheme).
+//! routes shortened names back (see [`crate::core::naming`] for the scheme).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
@@ -10,8 +10,8 @@ use rmcp::model::{
 };
 
 use crate::config::FailureMode;
-use crate::cursor::{self, Positions};
-use crate::naming;
+use crate::core::cursor::{self, Positions};
+use crate::core::naming;
 use crate::upstream::{Retry, Upstream};
 use crate::MuxError;
 
@@ -111,7 +111,7 @@ impl Fanout<'_> {
     /// target order) and the cursor for the merged next page.
     ///
     /// One target: the upstream cursor passes through verbatim (transparent).
-    /// Several: see [`crate::cursor`]. A target answering `-32601` simply has
+    /// Several: see [`crate::core::cursor`]. A target answering `-32601` simply has
     /// nothing of this kind; any other failure is skipped (`failOpen`, logged
     /// and counted by the upstream's metrics) or fails the list naming the
     /// target (`failClosed`).

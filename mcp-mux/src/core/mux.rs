@@ -21,18 +21,18 @@ use rmcp::model::{
     ServerConfig, ServerResult,
 };
 
-use crate::context::CallContext;
+use crate::core::context::CallContext;
 
 use crate::config::{FailureMode, McpBackendConfig};
-use crate::list_cache::DEFAULT_LIST_CACHE_TTL;
-use crate::list_cache::{Generation, ListCache, MergedLists};
-use crate::lists::{resolve, Fanout, ListKind, NameTable, Renamer};
-use crate::logging::WantedLevel;
+use crate::core::lists::{resolve, Fanout, ListKind, NameTable, Renamer};
+use crate::core::logging::WantedLevel;
+use crate::core::naming;
+use crate::core::notices::Notices;
 use crate::metrics::{MuxMetrics, NoMetrics};
-use crate::naming;
-use crate::notices::Notices;
-use crate::progress::ProgressRouter;
-use crate::target::Target;
+use crate::upstream::list_cache::DEFAULT_LIST_CACHE_TTL;
+use crate::upstream::list_cache::{Generation, ListCache, MergedLists};
+use crate::upstream::progress::ProgressRouter;
+use crate::upstream::target::Target;
 use crate::upstream::{Retry, TargetState, Upstream};
 use crate::MuxError;
 

@@ -14,7 +14,7 @@
 //!
 //! A target's questions (elicitation, sampling) reach a legacy client on the
 //! response stream of the call that caused them; its answer is a POST of its
-//! own, matched by [`crate::answers`].
+//! own, matched by [`crate::front::answers`].
 //!
 //! A legacy session's `GET` stream carries the list changes of the merged
 //! server ([`Multiplexer::list_changes`]), and the targets' log messages and
@@ -64,9 +64,11 @@ use reply::{
 use session::Rng;
 pub use session::{RngError, SessionClaims, SessionSealer};
 
-use crate::answers::{Delivery, PendingAnswers};
-use crate::context::{CallContext, CallRecord, Downstream, RecordSlot, Sink, StreamDownstream};
-use crate::logging::LogInterest;
+use crate::core::context::{
+    CallContext, CallRecord, Downstream, RecordSlot, Sink, StreamDownstream,
+};
+use crate::core::logging::LogInterest;
+use crate::front::answers::{Delivery, PendingAnswers};
 use crate::Multiplexer;
 
 /// Settings of one endpoint.

@@ -1,6 +1,6 @@
 //! The client half of each upstream connection, an rmcp `ClientHandler`: it
 //! identifies the gateway to the target, announces its list changes and resource
-//! updates to every client (see [`crate::notices`]), and passes the target's
+//! updates to every client (see [`crate::core::notices`]), and passes the target's
 //! questions (elicitation, sampling, roots) to the downstream client whose call
 //! caused them, returning the answer.
 
@@ -19,10 +19,10 @@ use rmcp::model::{
 use rmcp::service::{InboundStreamOrigin, NotificationContext, RequestContext, RoleClient};
 use rmcp::ClientHandler;
 
-use crate::list_cache::{list_changed, ListCache};
-use crate::notices::{Changed, Notices};
-use crate::progress::ProgressRouter;
-use crate::questions::{Asker, QuestionRouter};
+use crate::core::notices::{Changed, Notices};
+use crate::upstream::list_cache::{list_changed, ListCache};
+use crate::upstream::progress::ProgressRouter;
+use crate::upstream::questions::{Asker, QuestionRouter};
 
 #[derive(Clone)]
 pub(crate) struct UpstreamClient {

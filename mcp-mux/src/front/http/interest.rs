@@ -14,7 +14,7 @@ use super::listen::Listener;
 use super::prefs::{Released, SessionPrefs};
 use super::resume::{Replay, Replays};
 use super::HttpFront;
-use crate::context::CallContext;
+use crate::core::context::CallContext;
 use crate::Multiplexer;
 
 /// Serves `request` if it is about the session itself rather than a target's feature:

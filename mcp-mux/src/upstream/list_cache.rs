@@ -20,8 +20,8 @@ use std::time::{Duration, Instant};
 
 use rmcp::model::ServerResult;
 
-use crate::lists::ListKind;
-use crate::notices::{Changed, Notices};
+use crate::core::lists::ListKind;
+use crate::core::notices::{Changed, Notices};
 
 /// How long a first page is served from the cache by default.
 pub const DEFAULT_LIST_CACHE_TTL: Duration = Duration::from_secs(5);

@@ -5,7 +5,7 @@
 //! that call was the only one in flight on the target (stdio, legacy SSE and in-process
 //! targets, whose messages carry no request id). Anything else is the target talking about
 //! itself; it is offered to every legacy session that asked for logs with `logging/setLevel`
-//! (on its GET stream, see [`crate::notices`]).
+//! (on its GET stream, see [`crate::core::notices`]).
 //!
 //! Levels are filtered at the gateway, per client, because one upstream connection serves
 //! every client: the target is asked (`logging/setLevel`) for the most verbose level any
@@ -19,8 +19,8 @@ use rmcp::model::{
     LoggingLevel, LoggingMessageNotification, LoggingMessageNotificationParam, ServerNotification,
 };
 
-use crate::context::Downstream;
-use crate::notices::Notices;
+use crate::core::context::Downstream;
+use crate::core::notices::Notices;
 
 /// `level`'s rank, from 1 (debug) to 8 (emergency).
 pub(crate) fn severity(level: LoggingLevel) -> u8 {

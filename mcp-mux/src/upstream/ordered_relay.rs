@@ -17,10 +17,10 @@ use rmcp::service::{RxJsonRpcMessage, TxJsonRpcMessage};
 use rmcp::transport::Transport;
 use rmcp::RoleClient;
 
-use crate::logging;
-use crate::notices::Notices;
-use crate::progress::ProgressRouter;
-use crate::questions::QuestionRouter;
+use crate::core::logging;
+use crate::core::notices::Notices;
+use crate::upstream::progress::ProgressRouter;
+use crate::upstream::questions::QuestionRouter;
 
 /// A target's transport with progress and log messages relayed on its read path.
 pub(crate) struct OrderedRelay<T> {
