@@ -6,12 +6,11 @@
 //! * [`naming`]: the client-safe `target_tool` naming scheme, reversible.
 //! * [`cursor`]: gateway-minted cursors over several targets' pagination.
 //! * [`context`]: what one downstream request brings ([`context::CallContext`]).
-//! * [`logging`], [`notices`]: log levels per client, and notifications for every client.
+//! * [`notices`]: notifications for every client (list changes, logs, updates).
 
 pub(crate) mod context;
 pub(crate) mod cursor;
 pub(crate) mod lists;
-pub(crate) mod logging;
 pub(crate) mod mux;
 pub mod naming;
 pub(crate) mod notices;

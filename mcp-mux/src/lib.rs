@@ -29,9 +29,9 @@ pub use crate::core::naming;
 pub use front::http;
 pub use upstream::filter;
 
-pub use crate::core::context::{CallContext, CallRecord, Downstream, RecordSlot, StreamDownstream};
-pub use crate::core::logging::LogInterest;
+pub use crate::core::context::{CallContext, CallRecord, Downstream, RecordSlot};
 pub use crate::core::mux::{Multiplexer, MultiplexerBuilder};
+pub use crate::upstream::logging::LogInterest;
 pub use backend_auth::{BackendAuth, BackendAuthConfig};
 pub use config::{FailureMode, McpBackendConfig, TargetConfig, TargetEra};
 pub use error::MuxError;

@@ -3,6 +3,8 @@
 //! requests with the target's timeout, relay progress, forward cancellation,
 //! and report metrics and up/down state.
 
+pub(crate) mod announce;
+pub(crate) mod call;
 pub(crate) mod client;
 mod direct;
 pub mod filter;
@@ -10,6 +12,7 @@ mod health;
 mod interest;
 pub(crate) mod list_cache;
 mod listen;
+pub(crate) mod logging;
 pub(crate) mod ordered_relay;
 pub(crate) mod progress;
 pub(crate) mod questions;
@@ -24,19 +27,19 @@ use rmcp::model::{
 };
 use rmcp::service::{PeerRequestOptions, RoleClient};
 
-use crate::core::context::CallContext;
+use crate::upstream::call::Call;
 use rmcp::{Peer, ServiceError};
 use tracing::Instrument as _;
 
-use crate::core::lists::ListKind;
-use crate::core::logging::{LogInterest, WantedLevel};
-use crate::core::notices::{Changed, Notices};
 use crate::http_client::McpHttpClient;
 use crate::metrics::{MuxMetrics, Outcome};
+use crate::upstream::announce::{Announce, Changed};
 use crate::upstream::client::UpstreamClient;
 use crate::upstream::list_cache::ListCache;
+use crate::upstream::list_cache::ListKind;
+use crate::upstream::logging::{LogInterest, WantedLevel};
 use crate::upstream::progress::ProgressRouter;
-use crate::upstream::questions::{Asker, QuestionRouter};
+use crate::upstream::questions::QuestionRouter;
 use crate::upstream::target::{Client, Lifecycle, Opened, Target};
 use crate::MuxError;
 
@@ -95,7 +98,7 @@ pub(crate) struct Upstream {
     metrics: Arc<dyn MuxMetrics>,
     progress: Arc<ProgressRouter>,
     questions: Arc<QuestionRouter>,
-    notices: Arc<Notices>,
+    notices: Arc<dyn Announce>,
     lists: Arc<ListCache>,
     /// The log level clients want from targets (shared by a multiplexer's targets).
     levels: Arc<WantedLevel>,
@@ -128,7 +131,7 @@ impl Upstream {
         target: Target,
         metrics: Arc<dyn MuxMetrics>,
         progress: Arc<ProgressRouter>,
-        notices: Arc<Notices>,
+        notices: Arc<dyn Announce>,
         lists: ListCache,
         levels: Arc<WantedLevel>,
     ) -> Self {
@@ -342,7 +345,7 @@ impl Upstream {
         &self,
         request: ClientRequest,
         method: &'static str,
-        ctx: Option<&CallContext>,
+        ctx: Option<&Call>,
         retry: Retry,
     ) -> Result<ServerResult, MuxError> {
         let span = tracing::info_span!(
@@ -360,7 +363,7 @@ impl Upstream {
         &self,
         request: ClientRequest,
         method: &'static str,
-        ctx: Option<&CallContext>,
+        ctx: Option<&Call>,
         retry: Retry,
     ) -> Result<ServerResult, MuxError> {
         let mut attempt = 0;
@@ -390,7 +393,7 @@ impl Upstream {
     async fn request_once(
         &self,
         request: ClientRequest,
-        ctx: Option<&CallContext>,
+        ctx: Option<&Call>,
     ) -> (Result<ServerResult, MuxError>, bool) {
         // A fan-out (a list) does not wait for a target that failed lately; a request for
         // one target (a call) always tries, so a target that is back serves it at once.
@@ -464,7 +467,7 @@ impl Upstream {
         let id = handle.id.clone();
         let id_for_questions = id.clone();
         let upstream_token = handle.progress_token.clone();
-        let route = ctx.and_then(CallContext::progress_route);
+        let route = ctx.and_then(Call::progress_route);
         let routed = route.is_some();
         if let Some((downstream, token)) = route {
             self.progress
@@ -474,7 +477,7 @@ impl Upstream {
         // Every call with a client is registered, not only those of clients that
         // can answer questions: on transports that cannot tag a question with
         // its call, "the one call in flight" must count them all.
-        let asker = ctx.and_then(Asker::of);
+        let asker = ctx.and_then(Call::asker);
         let asks = asker.is_some();
         if let Some(asker) = asker {
             self.questions.register(target, id.clone(), asker);

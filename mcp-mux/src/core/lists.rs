@@ -5,72 +5,25 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 
 use futures_util::future::join_all;
-use rmcp::model::{
-    ClientRequest, ErrorCode, PaginatedRequestParams, RequestOptionalParam, ServerResult,
-};
+use rmcp::model::{ErrorCode, ServerResult};
 
 use crate::config::FailureMode;
 use crate::core::cursor::{self, Positions};
 use crate::core::naming;
+use crate::upstream::list_cache::ListKind;
 use crate::upstream::{Retry, Upstream};
 use crate::MuxError;
 
 /// Most upstream pages read when re-listing one target to resolve a shortened name.
 const MAX_REFRESH_PAGES: usize = 100;
 
-/// The four paginated list methods.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub(crate) enum ListKind {
-    Tools,
-    Prompts,
-    Resources,
-    ResourceTemplates,
-}
-
 impl ListKind {
-    pub(crate) fn method(self) -> &'static str {
-        match self {
-            Self::Tools => "tools/list",
-            Self::Prompts => "prompts/list",
-            Self::Resources => "resources/list",
-            Self::ResourceTemplates => "resources/templates/list",
-        }
-    }
-
     fn cursor_kind(self) -> &'static str {
         match self {
             Self::Tools => "tools",
             Self::Prompts => "prompts",
             Self::Resources => "resources",
             Self::ResourceTemplates => "templates",
-        }
-    }
-
-    pub(crate) fn request(self, cursor: Option<String>) -> ClientRequest {
-        let params = Some(PaginatedRequestParams::default().with_cursor(cursor));
-        match self {
-            Self::Tools => ClientRequest::ListToolsRequest(RequestOptionalParam {
-                method: Default::default(),
-                params,
-                extensions: Default::default(),
-            }),
-            Self::Prompts => ClientRequest::ListPromptsRequest(RequestOptionalParam {
-                method: Default::default(),
-                params,
-                extensions: Default::default(),
-            }),
-            Self::Resources => ClientRequest::ListResourcesRequest(RequestOptionalParam {
-                method: Default::default(),
-                params,
-                extensions: Default::default(),
-            }),
-            Self::ResourceTemplates => {
-                ClientRequest::ListResourceTemplatesRequest(RequestOptionalParam {
-                    method: Default::default(),
-                    params,
-                    extensions: Default::default(),
-                })
-            }
         }
     }
 }

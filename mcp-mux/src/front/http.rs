@@ -26,6 +26,7 @@
 //! `subscriptions/listen` stream ([`listen`]).
 
 mod body;
+mod downstream;
 mod era;
 mod host;
 mod inflight;
@@ -64,12 +65,11 @@ use reply::{
 use session::Rng;
 pub use session::{RngError, SessionClaims, SessionSealer};
 
-use crate::core::context::{
-    CallContext, CallRecord, Downstream, RecordSlot, Sink, StreamDownstream,
-};
-use crate::core::logging::LogInterest;
+use crate::core::context::{CallContext, CallRecord, RecordSlot};
 use crate::front::answers::{Delivery, PendingAnswers};
+use crate::upstream::logging::LogInterest;
 use crate::Multiplexer;
+use downstream::{CallRounds, ResponseStream};
 
 /// Settings of one endpoint.
 #[derive(Debug, Clone)]
@@ -431,10 +431,7 @@ impl HttpFront {
         let resumable = session.clone().map(|s| (&self.replays, s));
         let finish = match &era {
             Era::Legacy => {
-                ctx.downstream = Some(Downstream::Stream(StreamDownstream {
-                    messages: Sink::Direct(messages),
-                    answers,
-                }));
+                ctx.downstream = Some(Arc::new(ResponseStream { messages, answers }));
                 Finish::Direct(result_tx, id)
             }
             Era::Modern(_) => {
@@ -445,10 +442,7 @@ impl HttpFront {
                     ctx.cancel.clone(),
                     self.parked.clone(),
                 );
-                ctx.downstream = Some(Downstream::Stream(StreamDownstream {
-                    messages: Sink::Rounds(rounds.clone()),
-                    answers: None,
-                }));
+                ctx.downstream = Some(Arc::new(CallRounds(rounds.clone())));
                 Finish::Rounds(rounds)
             }
         };

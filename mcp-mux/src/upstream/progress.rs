@@ -10,12 +10,12 @@
 //! registration instead of being dropped.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rmcp::model::{ProgressNotificationParam, ProgressToken};
 
-use crate::core::context::Downstream;
+use crate::upstream::call::Downstream;
 
 /// Most tokens with parked early notifications at once (bounds memory if an
 /// upstream sends progress for tokens nobody will register).
@@ -25,7 +25,7 @@ const MAX_EARLY_PER_TOKEN: usize = 16;
 
 enum Slot {
     Routed {
-        downstream: Downstream,
+        downstream: Arc<dyn Downstream>,
         token: ProgressToken,
     },
     /// Parked notifications and when the first arrived (stale ones are purged:
@@ -53,7 +53,7 @@ impl ProgressRouter {
         &self,
         target: &str,
         upstream: ProgressToken,
-        downstream: Downstream,
+        downstream: Arc<dyn Downstream>,
         token: ProgressToken,
     ) {
         let early = {

@@ -17,8 +17,8 @@ use rmcp::model::{ClientCapabilities, ErrorData, RequestId};
 use rmcp::service::InboundStreamOrigin;
 use tokio_util::sync::CancellationToken;
 
-use crate::core::context::{CallContext, Downstream};
-use crate::core::logging::LogInterest;
+use crate::upstream::call::Downstream;
+use crate::upstream::logging::LogInterest;
 
 /// A question can beat the registration of the call that caused it (the
 /// target asks before `send_request` returns); how long to wait for it.
@@ -28,23 +28,12 @@ const REGISTRATION_POLL: Duration = Duration::from_millis(10);
 /// The client side of one in-flight call: who to ask, and whether they can answer.
 #[derive(Clone)]
 pub(crate) struct Asker {
-    pub(crate) downstream: Downstream,
+    pub(crate) downstream: Arc<dyn Downstream>,
     pub(crate) capabilities: Arc<ClientCapabilities>,
     /// The call's cancellation: a question stops waiting when its call ends.
     pub(crate) cancel: CancellationToken,
     /// Which log messages of the target the client wants with this call.
     pub(crate) log_interest: LogInterest,
-}
-
-impl Asker {
-    pub(crate) fn of(ctx: &CallContext) -> Option<Self> {
-        Some(Self {
-            downstream: ctx.downstream.clone()?,
-            capabilities: ctx.client_capabilities.clone(),
-            cancel: ctx.cancel.clone(),
-            log_interest: ctx.log_interest,
-        })
-    }
 }
 
 /// In-flight calls by (target, upstream request id).
@@ -126,15 +115,29 @@ impl QuestionRouter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio::sync::mpsc;
+    use crate::upstream::call::BoxFuture;
+    use rmcp::model::{ClientResult, ServerNotification, ServerRequest};
+
+    /// A client that hears nothing and answers nothing: the router only stores it.
+    struct Deaf;
+
+    impl Downstream for Deaf {
+        fn notify(&self, _n: ServerNotification) -> BoxFuture<'_, bool> {
+            Box::pin(async { false })
+        }
+
+        fn ask<'a>(
+            &'a self,
+            _request: ServerRequest,
+            _cancel: &'a CancellationToken,
+        ) -> BoxFuture<'a, Result<ClientResult, ErrorData>> {
+            Box::pin(async { Err(ErrorData::internal_error("deaf", None)) })
+        }
+    }
 
     fn asker() -> Asker {
-        let (tx, _rx) = mpsc::unbounded_channel();
         Asker {
-            downstream: Downstream::Stream(crate::core::context::StreamDownstream {
-                messages: crate::core::context::Sink::Direct(tx),
-                answers: None,
-            }),
+            downstream: Arc::new(Deaf),
             capabilities: Arc::default(),
             cancel: CancellationToken::new(),
             log_interest: LogInterest::Unset,

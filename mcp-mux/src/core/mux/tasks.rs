@@ -116,7 +116,9 @@ impl Multiplexer {
             "tasks/get" => Retry::Idempotent,
             _ => Retry::IfUnsent,
         };
-        let mut result = up.request(request, method, Some(ctx), retry).await?;
+        let mut result = up
+            .request(request, method, Some(&ctx.upstream()), retry)
+            .await?;
         self.expose_task(index, &mut result);
         Ok(result)
     }
