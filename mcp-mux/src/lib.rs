@@ -1,19 +1,25 @@
-//! Virtual MCP server: aggregates many MCP targets behind one rmcp
-//! `ServerHandler` ([`Multiplexer`]).
+//! Virtual MCP server: aggregates many MCP targets behind one endpoint ([`Multiplexer`]).
 //!
-//! * [`Target`]s: `stdio` child processes, Streamable HTTP (`mcp`) servers and
-//!   in-process rmcp servers (OpenAPI tools, A2A agents), each with a timeout
-//!   and a tool filter; connected lazily and reconnected after a crash.
-//! * Names: `target_tool` with several targets, unchanged with one; always
-//!   client-safe, shortened reversibly when needed ([`naming`]).
-//! * Lists fan out concurrently and merge with gateway-minted cursors;
-//!   `failOpen`/`failClosed` decide what one failing target does.
-//! * Calls go to the owning target only, with progress relayed,
-//!   cancellation forwarded, and the target's questions (elicitation,
-//!   sampling) relayed to the client whose call caused them.
-//! * [`MuxMetrics`] reports per-target request counts and up/down state.
+//! Pipeline, in three layers whose imports go one way only (front → core → upstream):
 //!
-//! [`McpBackendConfig`] is the `backends[].mcp` shape of the gateway's config.
+//! * **`front/`** — how clients reach it. [`http::HttpFront`] is the Streamable HTTP endpoint
+//!   (both eras, with 2026-07-28 multi-round-trip calls) and the legacy HTTP+SSE transport;
+//!   the [`Multiplexer`] is also an rmcp `ServerHandler` (in-process, stdio). Each front turns
+//!   a request into a [`CallContext`] and implements [`Downstream`] for its transport, so a
+//!   target's progress, log messages and questions reach the client whose call caused them.
+//! * **`core/`** — the [`Multiplexer`]: lists fan out concurrently and merge with
+//!   gateway-minted cursors (`failOpen`/`failClosed` decide what one failing target does);
+//!   names are `target_tool` with several targets, always client-safe and shortened
+//!   reversibly ([`naming`]); calls go to the owning target only; notices for every client.
+//! * **`upstream/`** — the [`Target`]s (`stdio` child processes, Streamable HTTP and legacy
+//!   SSE servers, in-process rmcp servers), each with a timeout and a [`ToolFilter`],
+//!   connected lazily and reconnected after a crash; one client per connection, the list
+//!   cache, and the routers that relay progress and questions and forward cancellation.
+//!
+//! At the root, shared by all three: [`config`] ([`McpBackendConfig`] is the `backends[].mcp`
+//! shape of the gateway's config), [`MuxError`], [`metrics`] ([`MuxMetrics`]: per-target
+//! request counts and up/down state), JSON-RPC parsing, and the HTTP and SSE client transports
+//! (which move to `upstream/` once the shared networking code is split out).
 
 pub mod config;
 mod core;

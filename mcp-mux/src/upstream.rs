@@ -465,29 +465,14 @@ impl Upstream {
             }
         };
         let id = handle.id.clone();
-        let id_for_questions = id.clone();
-        let upstream_token = handle.progress_token.clone();
-        let route = ctx.and_then(Call::progress_route);
-        let routed = route.is_some();
-        if let Some((downstream, token)) = route {
-            self.progress
-                .register(target, upstream_token.clone(), downstream, token)
-                .await;
-        }
-        // Every call with a client is registered, not only those of clients that
-        // can answer questions: on transports that cannot tag a question with
-        // its call, "the one call in flight" must count them all.
-        let asker = ctx.and_then(Call::asker);
-        let asks = asker.is_some();
-        if let Some(asker) = asker {
-            self.questions.register(target, id.clone(), asker);
-        }
-        let cancelled = async {
-            match ctx {
-                Some(c) => c.cancel.cancelled().await,
-                None => std::future::pending().await,
-            }
-        };
+        // Both registrations end when their guards drop: right after the answer below, or
+        // with this future if the caller drops it.
+        let progress = self
+            .progress
+            .route(target, handle.progress_token.clone(), ctx)
+            .await;
+        let enrolled = self.questions.enrol(target, id.clone(), ctx);
+        let cancelled = call::cancelled(ctx);
         let result = tokio::select! {
             r = handle.await_response() => r.map_err(|e| match e {
                 ServiceError::Timeout { timeout } => MuxError::Timeout { target: target.to_owned(), timeout },
@@ -499,12 +484,7 @@ impl Upstream {
                 Err(MuxError::Cancelled { target: target.to_owned() })
             }
         };
-        if routed {
-            self.progress.unregister(target, &upstream_token);
-        }
-        if asks {
-            self.questions.unregister(target, &id_for_questions);
-        }
+        drop((progress, enrolled));
         match &result {
             Err(e) if e.is_transport_failure() => self.discard(&conn).await,
             _ => self.set_up(true),

@@ -66,9 +66,9 @@ use session::Rng;
 pub use session::{RngError, SessionClaims, SessionSealer};
 
 use crate::core::context::{CallContext, CallRecord, RecordSlot};
+use crate::core::mux::Multiplexer;
 use crate::front::answers::{Delivery, PendingAnswers};
 use crate::upstream::logging::LogInterest;
-use crate::Multiplexer;
 use downstream::{CallRounds, ResponseStream};
 
 /// Settings of one endpoint.

@@ -25,10 +25,10 @@ use rmcp::model::{ClientResult, ProtocolVersion, ServerRequest};
 use tokio_util::sync::CancellationToken;
 
 use crate::core::context::{CallContext, Downstream};
+use crate::core::mux::Multiplexer;
 use crate::core::notices::Changed;
 use crate::upstream::call::BoxFuture;
 use crate::upstream::logging::LogInterest;
-use crate::Multiplexer;
 
 /// An rmcp session's client: notifications and questions go through its peer.
 impl Downstream for Peer<RoleServer> {

@@ -76,3 +76,11 @@ impl Call {
         })
     }
 }
+
+/// Resolves when `call` is cancelled (the client cancelled or went away); never without one.
+pub(crate) async fn cancelled(call: Option<&Call>) {
+    match call {
+        Some(c) => c.cancel.cancelled().await,
+        None => std::future::pending().await,
+    }
+}

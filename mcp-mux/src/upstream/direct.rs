@@ -34,7 +34,7 @@ use rmcp::ServiceError;
 use super::{Connection, Upstream};
 use crate::http_client::{HttpError, McpHttpClient, SessionRoute};
 use crate::upstream::announce::Changed;
-use crate::upstream::call::Call;
+use crate::upstream::call::{self, Call};
 use crate::upstream::client::{ask_client, Ability};
 use crate::upstream::list_cache::list_changed;
 use crate::upstream::logging;
@@ -76,21 +76,11 @@ impl Upstream {
         // Progress normally comes on the call's own stream and goes straight to the client
         // (see `on_notification`); a target may also send it on its GET stream, which rmcp's
         // connection reads and relays through the router.
-        let routed = ctx.and_then(Call::progress_route);
-        let registered = routed.is_some();
-        if let Some((downstream, downstream_token)) = routed {
-            self.progress
-                .register(self.name(), token.clone(), downstream, downstream_token)
-                .await;
-        }
+        let progress = self.progress.route(self.name(), token, ctx).await;
         // Questions and log messages on the call's own stream are this call's; the
-        // registration is for those a target sends on its GET stream, which name no call
+        // enrolment is for those a target sends on its GET stream, which name no call
         // (the Python SDK asks `roots/list` there): they go to the only call in flight.
-        let asker = ctx.and_then(Call::asker);
-        let asks = asker.is_some();
-        if let Some(asker) = asker {
-            self.questions.register(self.name(), id.clone(), asker);
-        }
+        let enrolled = self.questions.enrol(self.name(), id.clone(), ctx);
         let message = ClientJsonRpcMessage::request(request, id.clone());
         let exchange = self.exchange(http, route, message, &id, ctx);
         let timed = async {
@@ -109,12 +99,7 @@ impl Upstream {
                 None => exchange.await,
             }
         };
-        let cancelled = async {
-            match ctx {
-                Some(c) => c.cancel.cancelled().await,
-                None => std::future::pending().await,
-            }
-        };
+        let cancelled = call::cancelled(ctx);
         let result = tokio::select! {
             r = timed => r,
             () = cancelled => Err(Failure {
@@ -122,12 +107,7 @@ impl Upstream {
                 unsent: false,
             }),
         };
-        if registered {
-            self.progress.unregister(self.name(), &token);
-        }
-        if asks {
-            self.questions.unregister(self.name(), &id);
-        }
+        drop((progress, enrolled));
         match result {
             Ok(r) => {
                 self.set_up(true);

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use rmcp::model::{ProgressNotificationParam, ProgressToken};
 
-use crate::upstream::call::Downstream;
+use crate::upstream::call::{Call, Downstream};
 
 /// Most tokens with parked early notifications at once (bounds memory if an
 /// upstream sends progress for tokens nobody will register).
@@ -42,14 +42,46 @@ pub(crate) struct ProgressRouter {
     slots: Mutex<HashMap<(String, ProgressToken), Slot>>,
 }
 
+/// The progress route of one upstream request: dropping it forgets the route, however the
+/// request ends (answered, failed, cancelled, or its future dropped with the client's).
+pub(crate) struct ProgressRoute<'a> {
+    router: &'a ProgressRouter,
+    target: &'a str,
+    upstream: ProgressToken,
+}
+
+impl Drop for ProgressRoute<'_> {
+    fn drop(&mut self) {
+        self.router.unregister(self.target, &self.upstream);
+    }
+}
+
 impl ProgressRouter {
+    /// Routes the progress of the request `upstream` names on `target` to `call`'s client,
+    /// if the call has one and asked for progress; the route lasts as long as the guard.
+    pub(crate) async fn route<'a>(
+        &'a self,
+        target: &'a str,
+        upstream: ProgressToken,
+        call: Option<&Call>,
+    ) -> Option<ProgressRoute<'a>> {
+        let (downstream, token) = call?.progress_route()?;
+        self.register(target, upstream.clone(), downstream, token)
+            .await;
+        Some(ProgressRoute {
+            router: self,
+            target,
+            upstream,
+        })
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, ProgressToken), Slot>> {
         self.slots.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Routes progress for `upstream` on `target` to `peer` as `token`, then
     /// delivers anything that arrived before this call.
-    pub(crate) async fn register(
+    async fn register(
         &self,
         target: &str,
         upstream: ProgressToken,
@@ -77,7 +109,7 @@ impl ProgressRouter {
     }
 
     /// Forgets `upstream` on `target` (its request finished).
-    pub(crate) fn unregister(&self, target: &str, upstream: &ProgressToken) {
+    fn unregister(&self, target: &str, upstream: &ProgressToken) {
         self.lock().remove(&(target.to_owned(), upstream.clone()));
     }
 

@@ -31,8 +31,8 @@ use super::interest;
 use super::prefs::SessionPrefs;
 use super::{accepted, body, jsonrpc_refusal, parse, plain, sse_reply, HttpFront, Reply};
 use crate::core::context::CallContext;
+use crate::core::mux::Multiplexer;
 use crate::front::answers::{Delivery, PendingAnswers};
-use crate::Multiplexer;
 
 /// Most legacy SSE sessions open at once per endpoint (each holds a connection).
 const MAX_SESSIONS: usize = 10_000;
