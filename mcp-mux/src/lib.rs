@@ -1,53 +1,48 @@
-//! Virtual MCP server: aggregates many MCP targets behind one rmcp
-//! `ServerHandler` ([`Multiplexer`]).
+//! Virtual MCP server: aggregates many MCP targets behind one endpoint ([`Multiplexer`]).
 //!
-//! * [`Target`]s: `stdio` child processes, Streamable HTTP (`mcp`) servers and
-//!   in-process rmcp servers (OpenAPI tools, A2A agents), each with a timeout
-//!   and a tool filter; connected lazily and reconnected after a crash.
-//! * Names: `target_tool` with several targets, unchanged with one; always
-//!   client-safe, shortened reversibly when needed ([`naming`]).
-//! * Lists fan out concurrently and merge with gateway-minted cursors;
-//!   `failOpen`/`failClosed` decide what one failing target does.
-//! * Calls go to the owning target only, with progress relayed,
-//!   cancellation forwarded, and the target's questions (elicitation,
-//!   sampling) relayed to the client whose call caused them.
-//! * [`MuxMetrics`] reports per-target request counts and up/down state.
+//! Pipeline, in three layers whose imports go one way only (front → core → upstream):
 //!
-//! [`McpBackendConfig`] is the `backends[].mcp` shape of the gateway's config.
+//! * **`front/`** — how clients reach it. [`http::HttpFront`] is the Streamable HTTP endpoint
+//!   (both eras, with 2026-07-28 multi-round-trip calls) and the legacy HTTP+SSE transport;
+//!   the [`Multiplexer`] is also an rmcp `ServerHandler` (in-process, stdio). Each front turns
+//!   a request into a [`CallContext`] and implements [`Downstream`] for its transport, so a
+//!   target's progress, log messages and questions reach the client whose call caused them.
+//! * **`core/`** — the [`Multiplexer`]: lists fan out concurrently and merge with
+//!   gateway-minted cursors (`failOpen`/`failClosed` decide what one failing target does);
+//!   names are `target_tool` with several targets, always client-safe and shortened
+//!   reversibly ([`naming`]); calls go to the owning target only; notices for every client.
+//! * **`upstream/`** — the [`Target`]s (`stdio` child processes, Streamable HTTP and legacy
+//!   SSE servers, in-process rmcp servers), each with a timeout and a [`ToolFilter`],
+//!   connected lazily and reconnected after a crash; one client per connection, the list
+//!   cache, and the routers that relay progress and questions and forward cancellation.
+//!
+//! At the root, shared by all three: [`config`] ([`McpBackendConfig`] is the `backends[].mcp`
+//! shape of the gateway's config), [`MuxError`], [`metrics`] ([`MuxMetrics`]: per-target
+//! request counts and up/down state), JSON-RPC parsing, and the HTTP and SSE client transports
+//! (which move to `upstream/` once the shared networking code is split out).
 
-mod answers;
 pub mod config;
-mod context;
-mod cursor;
+mod core;
 mod error;
-pub mod filter;
-pub mod http;
+mod front;
 mod http_client;
 mod jsonrpc_parse;
-mod list_cache;
-mod lists;
-mod logging;
 pub mod metrics;
-mod mux;
-pub mod naming;
-mod notices;
-mod ordered_relay;
-mod progress;
-mod questions;
-mod rmcp_server;
 mod sse_client;
-mod target;
 mod upstream;
-mod upstream_client;
 
+pub use crate::core::naming;
+pub use front::http;
+pub use upstream::filter;
+
+pub use crate::core::context::{CallContext, CallRecord, Downstream, RecordSlot};
+pub use crate::core::mux::{Multiplexer, MultiplexerBuilder};
+pub use crate::upstream::logging::LogInterest;
 pub use backend_auth::{BackendAuth, BackendAuthConfig};
 pub use config::{FailureMode, McpBackendConfig, TargetConfig, TargetEra};
-pub use context::{CallContext, CallRecord, Downstream, RecordSlot, StreamDownstream};
 pub use error::MuxError;
 pub use filter::ToolFilter;
-pub use list_cache::DEFAULT_LIST_CACHE_TTL;
-pub use logging::LogInterest;
 pub use metrics::{MuxMetrics, MuxStats, NoMetrics, Outcome};
-pub use mux::{Multiplexer, MultiplexerBuilder};
-pub use target::{backend_auth, build_backend_auth, Target, DEFAULT_CONNECT_TIMEOUT};
+pub use upstream::list_cache::DEFAULT_LIST_CACHE_TTL;
+pub use upstream::target::{backend_auth, build_backend_auth, Target, DEFAULT_CONNECT_TIMEOUT};
 pub use upstream::TargetState;

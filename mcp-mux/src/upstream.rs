@@ -3,10 +3,20 @@
 //! requests with the target's timeout, relay progress, forward cancellation,
 //! and report metrics and up/down state.
 
+pub(crate) mod announce;
+pub(crate) mod call;
+pub(crate) mod client;
 mod direct;
+pub mod filter;
 mod health;
 mod interest;
+pub(crate) mod list_cache;
 mod listen;
+pub(crate) mod logging;
+pub(crate) mod ordered_relay;
+pub(crate) mod progress;
+pub(crate) mod questions;
+pub(crate) mod target;
 
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
@@ -17,20 +27,20 @@ use rmcp::model::{
 };
 use rmcp::service::{PeerRequestOptions, RoleClient};
 
-use crate::context::CallContext;
+use crate::upstream::call::Call;
 use rmcp::{Peer, ServiceError};
 use tracing::Instrument as _;
 
 use crate::http_client::McpHttpClient;
-use crate::list_cache::ListCache;
-use crate::lists::ListKind;
-use crate::logging::{LogInterest, WantedLevel};
 use crate::metrics::{MuxMetrics, Outcome};
-use crate::notices::{Changed, Notices};
-use crate::progress::ProgressRouter;
-use crate::questions::{Asker, QuestionRouter};
-use crate::target::{Client, Lifecycle, Opened, Target};
-use crate::upstream_client::UpstreamClient;
+use crate::upstream::announce::{Announce, Changed};
+use crate::upstream::client::UpstreamClient;
+use crate::upstream::list_cache::ListCache;
+use crate::upstream::list_cache::ListKind;
+use crate::upstream::logging::{LogInterest, WantedLevel};
+use crate::upstream::progress::ProgressRouter;
+use crate::upstream::questions::QuestionRouter;
+use crate::upstream::target::{Client, Lifecycle, Opened, Target};
 use crate::MuxError;
 
 pub(crate) use health::probe;
@@ -88,7 +98,7 @@ pub(crate) struct Upstream {
     metrics: Arc<dyn MuxMetrics>,
     progress: Arc<ProgressRouter>,
     questions: Arc<QuestionRouter>,
-    notices: Arc<Notices>,
+    notices: Arc<dyn Announce>,
     lists: Arc<ListCache>,
     /// The log level clients want from targets (shared by a multiplexer's targets).
     levels: Arc<WantedLevel>,
@@ -121,7 +131,7 @@ impl Upstream {
         target: Target,
         metrics: Arc<dyn MuxMetrics>,
         progress: Arc<ProgressRouter>,
-        notices: Arc<Notices>,
+        notices: Arc<dyn Announce>,
         lists: ListCache,
         levels: Arc<WantedLevel>,
     ) -> Self {
@@ -304,7 +314,7 @@ impl Upstream {
     }
 
     /// One page of a list: the first page from the cache when fresh (see
-    /// [`crate::list_cache`]), anything else from the target.
+    /// [`crate::upstream::list_cache`]), anything else from the target.
     pub(crate) async fn list_page(
         &self,
         kind: ListKind,
@@ -335,7 +345,7 @@ impl Upstream {
         &self,
         request: ClientRequest,
         method: &'static str,
-        ctx: Option<&CallContext>,
+        ctx: Option<&Call>,
         retry: Retry,
     ) -> Result<ServerResult, MuxError> {
         let span = tracing::info_span!(
@@ -353,7 +363,7 @@ impl Upstream {
         &self,
         request: ClientRequest,
         method: &'static str,
-        ctx: Option<&CallContext>,
+        ctx: Option<&Call>,
         retry: Retry,
     ) -> Result<ServerResult, MuxError> {
         let mut attempt = 0;
@@ -383,7 +393,7 @@ impl Upstream {
     async fn request_once(
         &self,
         request: ClientRequest,
-        ctx: Option<&CallContext>,
+        ctx: Option<&Call>,
     ) -> (Result<ServerResult, MuxError>, bool) {
         // A fan-out (a list) does not wait for a target that failed lately; a request for
         // one target (a call) always tries, so a target that is back serves it at once.
@@ -455,29 +465,14 @@ impl Upstream {
             }
         };
         let id = handle.id.clone();
-        let id_for_questions = id.clone();
-        let upstream_token = handle.progress_token.clone();
-        let route = ctx.and_then(CallContext::progress_route);
-        let routed = route.is_some();
-        if let Some((downstream, token)) = route {
-            self.progress
-                .register(target, upstream_token.clone(), downstream, token)
-                .await;
-        }
-        // Every call with a client is registered, not only those of clients that
-        // can answer questions: on transports that cannot tag a question with
-        // its call, "the one call in flight" must count them all.
-        let asker = ctx.and_then(Asker::of);
-        let asks = asker.is_some();
-        if let Some(asker) = asker {
-            self.questions.register(target, id.clone(), asker);
-        }
-        let cancelled = async {
-            match ctx {
-                Some(c) => c.cancel.cancelled().await,
-                None => std::future::pending().await,
-            }
-        };
+        // Both registrations end when their guards drop: right after the answer below, or
+        // with this future if the caller drops it.
+        let progress = self
+            .progress
+            .route(target, handle.progress_token.clone(), ctx)
+            .await;
+        let enrolled = self.questions.enrol(target, id.clone(), ctx);
+        let cancelled = call::cancelled(ctx);
         let result = tokio::select! {
             r = handle.await_response() => r.map_err(|e| match e {
                 ServiceError::Timeout { timeout } => MuxError::Timeout { target: target.to_owned(), timeout },
@@ -489,12 +484,7 @@ impl Upstream {
                 Err(MuxError::Cancelled { target: target.to_owned() })
             }
         };
-        if routed {
-            self.progress.unregister(target, &upstream_token);
-        }
-        if asks {
-            self.questions.unregister(target, &id_for_questions);
-        }
+        drop((progress, enrolled));
         match &result {
             Err(e) if e.is_transport_failure() => self.discard(&conn).await,
             _ => self.set_up(true),

@@ -32,13 +32,12 @@ use rmcp::transport::streamable_http_client::{StreamableHttpError, StreamableHtt
 use rmcp::ServiceError;
 
 use super::{Connection, Upstream};
-use crate::context::CallContext;
 use crate::http_client::{HttpError, McpHttpClient, SessionRoute};
-use crate::list_cache::list_changed;
-use crate::logging;
-use crate::notices::Changed;
-use crate::questions::Asker;
-use crate::upstream_client::{ask_client, Ability};
+use crate::upstream::announce::Changed;
+use crate::upstream::call::{self, Call};
+use crate::upstream::client::{ask_client, Ability};
+use crate::upstream::list_cache::list_changed;
+use crate::upstream::logging;
 use crate::MuxError;
 
 /// Request ids of direct calls: strings, so they never meet rmcp's numeric ids in the session.
@@ -67,7 +66,7 @@ impl Upstream {
         http: &McpHttpClient,
         route: &Arc<SessionRoute>,
         mut request: ClientRequest,
-        ctx: Option<&CallContext>,
+        ctx: Option<&Call>,
     ) -> (Result<ServerResult, MuxError>, bool) {
         let n = NEXT_ID.fetch_add(1, Ordering::Relaxed);
         let name: Arc<str> = format!("sb-{n}").into();
@@ -77,21 +76,11 @@ impl Upstream {
         // Progress normally comes on the call's own stream and goes straight to the client
         // (see `on_notification`); a target may also send it on its GET stream, which rmcp's
         // connection reads and relays through the router.
-        let routed = ctx.and_then(CallContext::progress_route);
-        let registered = routed.is_some();
-        if let Some((downstream, downstream_token)) = routed {
-            self.progress
-                .register(self.name(), token.clone(), downstream, downstream_token)
-                .await;
-        }
+        let progress = self.progress.route(self.name(), token, ctx).await;
         // Questions and log messages on the call's own stream are this call's; the
-        // registration is for those a target sends on its GET stream, which name no call
+        // enrolment is for those a target sends on its GET stream, which name no call
         // (the Python SDK asks `roots/list` there): they go to the only call in flight.
-        let asker = ctx.and_then(Asker::of);
-        let asks = asker.is_some();
-        if let Some(asker) = asker {
-            self.questions.register(self.name(), id.clone(), asker);
-        }
+        let enrolled = self.questions.enrol(self.name(), id.clone(), ctx);
         let message = ClientJsonRpcMessage::request(request, id.clone());
         let exchange = self.exchange(http, route, message, &id, ctx);
         let timed = async {
@@ -110,12 +99,7 @@ impl Upstream {
                 None => exchange.await,
             }
         };
-        let cancelled = async {
-            match ctx {
-                Some(c) => c.cancel.cancelled().await,
-                None => std::future::pending().await,
-            }
-        };
+        let cancelled = call::cancelled(ctx);
         let result = tokio::select! {
             r = timed => r,
             () = cancelled => Err(Failure {
@@ -123,12 +107,7 @@ impl Upstream {
                 unsent: false,
             }),
         };
-        if registered {
-            self.progress.unregister(self.name(), &token);
-        }
-        if asks {
-            self.questions.unregister(self.name(), &id);
-        }
+        drop((progress, enrolled));
         match result {
             Ok(r) => {
                 self.set_up(true);
@@ -152,7 +131,7 @@ impl Upstream {
         route: &Arc<SessionRoute>,
         message: ClientJsonRpcMessage,
         id: &RequestId,
-        ctx: Option<&CallContext>,
+        ctx: Option<&Call>,
     ) -> Result<ServerResult, Failure> {
         let transport = |message: String, unsent: bool| Failure {
             error: MuxError::Transport {
@@ -237,7 +216,7 @@ impl Upstream {
         route: &Arc<SessionRoute>,
         data: &str,
         id: &RequestId,
-        ctx: Option<&CallContext>,
+        ctx: Option<&Call>,
     ) -> Option<Result<ServerResult, Failure>> {
         let message = match crate::jsonrpc_parse::server_message(data.as_bytes()) {
             Ok(m) => m,
@@ -300,10 +279,10 @@ impl Upstream {
     /// A notification on the call's stream: progress and log messages go to the caller's
     /// client; list changes, resource updates and task notices are announced as when they
     /// arrive on rmcp's connection; the rest is logged.
-    async fn on_notification(&self, n: ServerNotification, ctx: Option<&CallContext>) {
+    async fn on_notification(&self, n: ServerNotification, ctx: Option<&Call>) {
         match n {
             ServerNotification::ProgressNotification(p) => {
-                if let Some((downstream, token)) = ctx.and_then(CallContext::progress_route) {
+                if let Some((downstream, token)) = ctx.and_then(Call::progress_route) {
                     let mut params = p.params;
                     params.progress_token = token;
                     if !downstream.progress(params).await {
@@ -312,13 +291,13 @@ impl Upstream {
                 }
             }
             ServerNotification::ToolListChangedNotification(_) => {
-                list_changed(&self.lists, &self.notices, Changed::Tools);
+                list_changed(&self.lists, &*self.notices, Changed::Tools);
             }
             ServerNotification::PromptListChangedNotification(_) => {
-                list_changed(&self.lists, &self.notices, Changed::Prompts);
+                list_changed(&self.lists, &*self.notices, Changed::Prompts);
             }
             ServerNotification::ResourceListChangedNotification(_) => {
-                list_changed(&self.lists, &self.notices, Changed::Resources);
+                list_changed(&self.lists, &*self.notices, Changed::Resources);
             }
             ServerNotification::ResourceUpdatedNotification(u) => {
                 self.notices.resource_updated(self.name(), &u.params.uri);
@@ -328,8 +307,8 @@ impl Upstream {
             }
             #[allow(deprecated)]
             ServerNotification::LoggingMessageNotification(m) => {
-                let call = ctx.and_then(|c| Some((c.downstream.as_ref()?, c.log_interest)));
-                logging::relay(&self.notices, self.name(), m.params, call).await;
+                let call = ctx.and_then(|c| Some((c.downstream.as_deref()?, c.log_interest)));
+                logging::relay(&*self.notices, self.name(), m.params, call).await;
             }
             other => {
                 tracing::debug!(mcp_target = %self.name(), notification = ?other, "notification on a call's stream not relayed");
@@ -342,7 +321,7 @@ impl Upstream {
     async fn on_question(
         &self,
         request: ServerRequest,
-        ctx: Option<&CallContext>,
+        ctx: Option<&Call>,
     ) -> Result<ClientResult, ErrorData> {
         if matches!(request, ServerRequest::PingRequest(_)) {
             return Ok(ClientResult::EmptyResult(EmptyResult {}));
@@ -354,7 +333,7 @@ impl Upstream {
                 None,
             ));
         };
-        let Some(asker) = ctx.and_then(Asker::of) else {
+        let Some(asker) = ctx.and_then(Call::asker) else {
             return Err(ErrorData::invalid_request(
                 "the gateway has no client for this call to relay the question to",
                 None,

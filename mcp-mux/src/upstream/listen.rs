@@ -11,8 +11,8 @@ use rmcp::model::{ServerCapabilities, ServerNotification, SubscriptionFilter};
 use tokio_util::sync::CancellationToken;
 
 use super::{Connection, Upstream};
-use crate::list_cache::list_changed;
-use crate::notices::Changed;
+use crate::upstream::announce::Changed;
+use crate::upstream::list_cache::list_changed;
 
 /// The listen stream of the current connection, if any: cancelling it closes the stream.
 pub(crate) type Listening = std::sync::Mutex<Option<CancellationToken>>;
@@ -82,13 +82,13 @@ impl Upstream {
                 };
                 match next {
                     Ok(Some(ServerNotification::ToolListChangedNotification(_))) => {
-                        list_changed(&lists, &notices, Changed::Tools);
+                        list_changed(&lists, &*notices, Changed::Tools);
                     }
                     Ok(Some(ServerNotification::PromptListChangedNotification(_))) => {
-                        list_changed(&lists, &notices, Changed::Prompts);
+                        list_changed(&lists, &*notices, Changed::Prompts);
                     }
                     Ok(Some(ServerNotification::ResourceListChangedNotification(_))) => {
-                        list_changed(&lists, &notices, Changed::Resources);
+                        list_changed(&lists, &*notices, Changed::Resources);
                     }
                     Ok(Some(ServerNotification::ResourceUpdatedNotification(u))) => {
                         notices.resource_updated(&target, &u.params.uri);

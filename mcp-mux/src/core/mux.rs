@@ -21,18 +21,19 @@ use rmcp::model::{
     ServerConfig, ServerResult,
 };
 
-use crate::context::CallContext;
+use crate::core::context::CallContext;
 
 use crate::config::{FailureMode, McpBackendConfig};
-use crate::list_cache::DEFAULT_LIST_CACHE_TTL;
-use crate::list_cache::{Generation, ListCache, MergedLists};
-use crate::lists::{resolve, Fanout, ListKind, NameTable, Renamer};
-use crate::logging::WantedLevel;
+use crate::core::lists::{resolve, Fanout, NameTable, Renamer};
+use crate::core::naming;
+use crate::core::notices::Notices;
 use crate::metrics::{MuxMetrics, NoMetrics};
-use crate::naming;
-use crate::notices::Notices;
-use crate::progress::ProgressRouter;
-use crate::target::Target;
+use crate::upstream::list_cache::ListKind;
+use crate::upstream::list_cache::DEFAULT_LIST_CACHE_TTL;
+use crate::upstream::list_cache::{Generation, ListCache, MergedLists};
+use crate::upstream::logging::WantedLevel;
+use crate::upstream::progress::ProgressRouter;
+use crate::upstream::target::Target;
 use crate::upstream::{Retry, TargetState, Upstream};
 use crate::MuxError;
 
@@ -516,7 +517,7 @@ impl Multiplexer {
             .request(
                 ClientRequest::CompleteRequest(Request::new(request)),
                 "completion/complete",
-                Some(context),
+                Some(&context.upstream()),
                 Retry::Idempotent,
             )
             .await?;
@@ -589,7 +590,7 @@ impl Multiplexer {
             .request(
                 upstream_request,
                 "tools/call",
-                Some(context),
+                Some(&context.upstream()),
                 Retry::IfUnsent,
             )
             .await?;
@@ -663,7 +664,7 @@ impl Multiplexer {
             .request(
                 ClientRequest::GetPromptRequest(Request::new(request)),
                 "prompts/get",
-                Some(context),
+                Some(&context.upstream()),
                 Retry::Idempotent,
             )
             .await?;
@@ -747,7 +748,7 @@ impl Multiplexer {
             .request(
                 ClientRequest::ReadResourceRequest(Request::new(request)),
                 "resources/read",
-                Some(context),
+                Some(&context.upstream()),
                 Retry::Idempotent,
             )
             .await?;

@@ -15,10 +15,9 @@ use rmcp::model::{
     ServerResult,
 };
 
-use crate::context::CallContext;
-use crate::questions::Asker;
+use crate::core::context::CallContext;
+use crate::upstream::client::{ask_client, Ability};
 use crate::upstream::{Retry, Upstream};
-use crate::upstream_client::{ask_client, Ability};
 
 /// Most input rounds of one call before the gateway gives up on the target.
 pub(super) const MAX_ROUNDS: usize = 8;
@@ -49,7 +48,12 @@ pub(super) async fn complete(
         let responses = answers(up, input_requests.unwrap_or_default(), ctx).await?;
         set_round(&mut request, responses, request_state);
         result = up
-            .request(request.clone(), method, Some(ctx), Retry::IfUnsent)
+            .request(
+                request.clone(),
+                method,
+                Some(&ctx.upstream()),
+                Retry::IfUnsent,
+            )
             .await?;
     }
     Err(ErrorData::internal_error(
@@ -67,7 +71,7 @@ async fn answers(
     questions: rmcp::model::InputRequests,
     ctx: &CallContext,
 ) -> Result<InputResponses, ErrorData> {
-    let Some(asker) = Asker::of(ctx) else {
+    let Some(asker) = ctx.upstream().asker() else {
         return Err(ErrorData::internal_error(
             format!(
                 "target {:?} asked for input and this call has no client to ask",

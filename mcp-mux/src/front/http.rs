@@ -14,7 +14,7 @@
 //!
 //! A target's questions (elicitation, sampling) reach a legacy client on the
 //! response stream of the call that caused them; its answer is a POST of its
-//! own, matched by [`crate::answers`].
+//! own, matched by [`crate::front::answers`].
 //!
 //! A legacy session's `GET` stream carries the list changes of the merged
 //! server ([`Multiplexer::list_changes`]), and the targets' log messages and
@@ -26,6 +26,7 @@
 //! `subscriptions/listen` stream ([`listen`]).
 
 mod body;
+mod downstream;
 mod era;
 mod host;
 mod inflight;
@@ -64,10 +65,11 @@ use reply::{
 use session::Rng;
 pub use session::{RngError, SessionClaims, SessionSealer};
 
-use crate::answers::{Delivery, PendingAnswers};
-use crate::context::{CallContext, CallRecord, Downstream, RecordSlot, Sink, StreamDownstream};
-use crate::logging::LogInterest;
-use crate::Multiplexer;
+use crate::core::context::{CallContext, CallRecord, RecordSlot};
+use crate::core::mux::Multiplexer;
+use crate::front::answers::{Delivery, PendingAnswers};
+use crate::upstream::logging::LogInterest;
+use downstream::{CallRounds, ResponseStream};
 
 /// Settings of one endpoint.
 #[derive(Debug, Clone)]
@@ -429,10 +431,7 @@ impl HttpFront {
         let resumable = session.clone().map(|s| (&self.replays, s));
         let finish = match &era {
             Era::Legacy => {
-                ctx.downstream = Some(Downstream::Stream(StreamDownstream {
-                    messages: Sink::Direct(messages),
-                    answers,
-                }));
+                ctx.downstream = Some(Arc::new(ResponseStream { messages, answers }));
                 Finish::Direct(result_tx, id)
             }
             Era::Modern(_) => {
@@ -443,10 +442,7 @@ impl HttpFront {
                     ctx.cancel.clone(),
                     self.parked.clone(),
                 );
-                ctx.downstream = Some(Downstream::Stream(StreamDownstream {
-                    messages: Sink::Rounds(rounds.clone()),
-                    answers: None,
-                }));
+                ctx.downstream = Some(Arc::new(CallRounds(rounds.clone())));
                 Finish::Rounds(rounds)
             }
         };

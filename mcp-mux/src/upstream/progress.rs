@@ -1,5 +1,5 @@
 //! The relay of progress notifications to the downstream client whose request
-//! caused them (fed by [`crate::upstream_client::UpstreamClient`]).
+//! caused them (fed by [`crate::upstream::client::UpstreamClient`]).
 //!
 //! rmcp puts its own progress token on every upstream request, counted per
 //! connection, so the same token value means different requests on different
@@ -10,12 +10,12 @@
 //! registration instead of being dropped.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rmcp::model::{ProgressNotificationParam, ProgressToken};
 
-use crate::context::Downstream;
+use crate::upstream::call::{Call, Downstream};
 
 /// Most tokens with parked early notifications at once (bounds memory if an
 /// upstream sends progress for tokens nobody will register).
@@ -25,7 +25,7 @@ const MAX_EARLY_PER_TOKEN: usize = 16;
 
 enum Slot {
     Routed {
-        downstream: Downstream,
+        downstream: Arc<dyn Downstream>,
         token: ProgressToken,
     },
     /// Parked notifications and when the first arrived (stale ones are purged:
@@ -42,18 +42,50 @@ pub(crate) struct ProgressRouter {
     slots: Mutex<HashMap<(String, ProgressToken), Slot>>,
 }
 
+/// The progress route of one upstream request: dropping it forgets the route, however the
+/// request ends (answered, failed, cancelled, or its future dropped with the client's).
+pub(crate) struct ProgressRoute<'a> {
+    router: &'a ProgressRouter,
+    target: &'a str,
+    upstream: ProgressToken,
+}
+
+impl Drop for ProgressRoute<'_> {
+    fn drop(&mut self) {
+        self.router.unregister(self.target, &self.upstream);
+    }
+}
+
 impl ProgressRouter {
+    /// Routes the progress of the request `upstream` names on `target` to `call`'s client,
+    /// if the call has one and asked for progress; the route lasts as long as the guard.
+    pub(crate) async fn route<'a>(
+        &'a self,
+        target: &'a str,
+        upstream: ProgressToken,
+        call: Option<&Call>,
+    ) -> Option<ProgressRoute<'a>> {
+        let (downstream, token) = call?.progress_route()?;
+        self.register(target, upstream.clone(), downstream, token)
+            .await;
+        Some(ProgressRoute {
+            router: self,
+            target,
+            upstream,
+        })
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, ProgressToken), Slot>> {
         self.slots.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Routes progress for `upstream` on `target` to `peer` as `token`, then
     /// delivers anything that arrived before this call.
-    pub(crate) async fn register(
+    async fn register(
         &self,
         target: &str,
         upstream: ProgressToken,
-        downstream: Downstream,
+        downstream: Arc<dyn Downstream>,
         token: ProgressToken,
     ) {
         let early = {
@@ -77,7 +109,7 @@ impl ProgressRouter {
     }
 
     /// Forgets `upstream` on `target` (its request finished).
-    pub(crate) fn unregister(&self, target: &str, upstream: &ProgressToken) {
+    fn unregister(&self, target: &str, upstream: &ProgressToken) {
         self.lock().remove(&(target.to_owned(), upstream.clone()));
     }
 

@@ -23,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::interest::{NoticeStream, Reader};
 use super::{body, sse_reply, HttpFront, Reply};
-use crate::context::{CallContext, CallRecord};
+use crate::core::context::{CallContext, CallRecord};
 
 /// One `subscriptions/listen` stream: what it accepted, and its request id.
 pub(super) struct Listener {

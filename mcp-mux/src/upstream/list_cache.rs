@@ -18,13 +18,60 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use rmcp::model::ServerResult;
+use rmcp::model::{ClientRequest, PaginatedRequestParams, RequestOptionalParam, ServerResult};
 
-use crate::lists::ListKind;
-use crate::notices::{Changed, Notices};
+use crate::upstream::announce::{Announce, Changed};
 
 /// How long a first page is served from the cache by default.
 pub const DEFAULT_LIST_CACHE_TTL: Duration = Duration::from_secs(5);
+
+/// The four paginated list methods.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum ListKind {
+    Tools,
+    Prompts,
+    Resources,
+    ResourceTemplates,
+}
+
+impl ListKind {
+    pub(crate) fn method(self) -> &'static str {
+        match self {
+            Self::Tools => "tools/list",
+            Self::Prompts => "prompts/list",
+            Self::Resources => "resources/list",
+            Self::ResourceTemplates => "resources/templates/list",
+        }
+    }
+
+    pub(crate) fn request(self, cursor: Option<String>) -> ClientRequest {
+        let params = Some(PaginatedRequestParams::default().with_cursor(cursor));
+        match self {
+            Self::Tools => ClientRequest::ListToolsRequest(RequestOptionalParam {
+                method: Default::default(),
+                params,
+                extensions: Default::default(),
+            }),
+            Self::Prompts => ClientRequest::ListPromptsRequest(RequestOptionalParam {
+                method: Default::default(),
+                params,
+                extensions: Default::default(),
+            }),
+            Self::Resources => ClientRequest::ListResourcesRequest(RequestOptionalParam {
+                method: Default::default(),
+                params,
+                extensions: Default::default(),
+            }),
+            Self::ResourceTemplates => {
+                ClientRequest::ListResourceTemplatesRequest(RequestOptionalParam {
+                    method: Default::default(),
+                    params,
+                    extensions: Default::default(),
+                })
+            }
+        }
+    }
+}
 
 /// Counts the changes to the cached pages of one multiplexer's targets.
 #[derive(Default)]
@@ -98,7 +145,7 @@ impl ListCache {
 
 /// A target said its `what` list changed: its cached pages of that kind go first, so a client
 /// told to list again gets the new list, then every client is told.
-pub(crate) fn list_changed(lists: &ListCache, notices: &Notices, what: Changed) {
+pub(crate) fn list_changed(lists: &ListCache, notices: &dyn Announce, what: Changed) {
     let kinds: &[ListKind] = match what {
         Changed::Tools => &[ListKind::Tools],
         Changed::Prompts => &[ListKind::Prompts],

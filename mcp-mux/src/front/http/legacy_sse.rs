@@ -24,14 +24,15 @@ use rmcp::ServerHandler as _;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::downstream::ResponseStream;
 use super::era::{self, Era};
 use super::inflight::Inflight;
 use super::interest;
 use super::prefs::SessionPrefs;
 use super::{accepted, body, jsonrpc_refusal, parse, plain, sse_reply, HttpFront, Reply};
-use crate::answers::{Delivery, PendingAnswers};
-use crate::context::{CallContext, Downstream, Sink, StreamDownstream};
-use crate::Multiplexer;
+use crate::core::context::CallContext;
+use crate::core::mux::Multiplexer;
+use crate::front::answers::{Delivery, PendingAnswers};
 
 /// Most legacy SSE sessions open at once per endpoint (each holds a connection).
 const MAX_SESSIONS: usize = 10_000;
@@ -258,8 +259,8 @@ impl SseRequest {
         let ctx = CallContext {
             cancel,
             progress_token: request.get_meta().get_progress_token(),
-            downstream: Some(Downstream::Stream(StreamDownstream {
-                messages: Sink::Direct(self.session.stream.clone()),
+            downstream: Some(Arc::new(ResponseStream {
+                messages: self.session.stream.clone(),
                 answers: Some((self.answers.clone(), self.session_id.clone())),
             })),
             protocol_version: version,

@@ -1,76 +1,29 @@
 //! Fan-out of list requests, the merge of their pages, and the table that
-//! routes shortened names back (see [`crate::naming`] for the scheme).
+//! routes shortened names back (see [`crate::core::naming`] for the scheme).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 
 use futures_util::future::join_all;
-use rmcp::model::{
-    ClientRequest, ErrorCode, PaginatedRequestParams, RequestOptionalParam, ServerResult,
-};
+use rmcp::model::{ErrorCode, ServerResult};
 
 use crate::config::FailureMode;
-use crate::cursor::{self, Positions};
-use crate::naming;
+use crate::core::cursor::{self, Positions};
+use crate::core::naming;
+use crate::upstream::list_cache::ListKind;
 use crate::upstream::{Retry, Upstream};
 use crate::MuxError;
 
 /// Most upstream pages read when re-listing one target to resolve a shortened name.
 const MAX_REFRESH_PAGES: usize = 100;
 
-/// The four paginated list methods.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub(crate) enum ListKind {
-    Tools,
-    Prompts,
-    Resources,
-    ResourceTemplates,
-}
-
 impl ListKind {
-    pub(crate) fn method(self) -> &'static str {
-        match self {
-            Self::Tools => "tools/list",
-            Self::Prompts => "prompts/list",
-            Self::Resources => "resources/list",
-            Self::ResourceTemplates => "resources/templates/list",
-        }
-    }
-
     fn cursor_kind(self) -> &'static str {
         match self {
             Self::Tools => "tools",
             Self::Prompts => "prompts",
             Self::Resources => "resources",
             Self::ResourceTemplates => "templates",
-        }
-    }
-
-    pub(crate) fn request(self, cursor: Option<String>) -> ClientRequest {
-        let params = Some(PaginatedRequestParams::default().with_cursor(cursor));
-        match self {
-            Self::Tools => ClientRequest::ListToolsRequest(RequestOptionalParam {
-                method: Default::default(),
-                params,
-                extensions: Default::default(),
-            }),
-            Self::Prompts => ClientRequest::ListPromptsRequest(RequestOptionalParam {
-                method: Default::default(),
-                params,
-                extensions: Default::default(),
-            }),
-            Self::Resources => ClientRequest::ListResourcesRequest(RequestOptionalParam {
-                method: Default::default(),
-                params,
-                extensions: Default::default(),
-            }),
-            Self::ResourceTemplates => {
-                ClientRequest::ListResourceTemplatesRequest(RequestOptionalParam {
-                    method: Default::default(),
-                    params,
-                    extensions: Default::default(),
-                })
-            }
         }
     }
 }
@@ -111,7 +64,7 @@ impl Fanout<'_> {
     /// target order) and the cursor for the merged next page.
     ///
     /// One target: the upstream cursor passes through verbatim (transparent).
-    /// Several: see [`crate::cursor`]. A target answering `-32601` simply has
+    /// Several: see [`crate::core::cursor`]. A target answering `-32601` simply has
     /// nothing of this kind; any other failure is skipped (`failOpen`, logged
     /// and counted by the upstream's metrics) or fails the list naming the
     /// target (`failClosed`).

@@ -1,6 +1,6 @@
 //! The client half of each upstream connection, an rmcp `ClientHandler`: it
 //! identifies the gateway to the target, announces its list changes and resource
-//! updates to every client (see [`crate::notices`]), and passes the target's
+//! updates to every client (see `core::notices`), and passes the target's
 //! questions (elicitation, sampling, roots) to the downstream client whose call
 //! caused them, returning the answer.
 
@@ -19,17 +19,17 @@ use rmcp::model::{
 use rmcp::service::{InboundStreamOrigin, NotificationContext, RequestContext, RoleClient};
 use rmcp::ClientHandler;
 
-use crate::list_cache::{list_changed, ListCache};
-use crate::notices::{Changed, Notices};
-use crate::progress::ProgressRouter;
-use crate::questions::{Asker, QuestionRouter};
+use crate::upstream::announce::{Announce, Changed};
+use crate::upstream::list_cache::{list_changed, ListCache};
+use crate::upstream::progress::ProgressRouter;
+use crate::upstream::questions::{Asker, QuestionRouter};
 
 #[derive(Clone)]
 pub(crate) struct UpstreamClient {
     pub(crate) target: String,
     pub(crate) progress: Arc<ProgressRouter>,
     pub(crate) questions: Arc<QuestionRouter>,
-    pub(crate) notices: Arc<Notices>,
+    pub(crate) notices: Arc<dyn Announce>,
     pub(crate) lists: Arc<ListCache>,
 }
 
@@ -206,15 +206,15 @@ impl ClientHandler for UpstreamClient {
 
     // The cached pages go first, so a client told to list again gets the new list.
     async fn on_tool_list_changed(&self, _context: NotificationContext<RoleClient>) {
-        list_changed(&self.lists, &self.notices, Changed::Tools);
+        list_changed(&self.lists, &*self.notices, Changed::Tools);
     }
 
     async fn on_prompt_list_changed(&self, _context: NotificationContext<RoleClient>) {
-        list_changed(&self.lists, &self.notices, Changed::Prompts);
+        list_changed(&self.lists, &*self.notices, Changed::Prompts);
     }
 
     async fn on_resource_list_changed(&self, _context: NotificationContext<RoleClient>) {
-        list_changed(&self.lists, &self.notices, Changed::Resources);
+        list_changed(&self.lists, &*self.notices, Changed::Resources);
     }
 
     // Sampling is deprecated by the 2026-07-28 revision (SEP-2577) but is how

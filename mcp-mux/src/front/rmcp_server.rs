@@ -1,6 +1,6 @@
 //! The [`Multiplexer`] as an rmcp `ServerHandler`, for in-process use and for
 //! transports rmcp serves (stdio, a duplex pipe in tests). The gateway's HTTP
-//! endpoint does not go through here: it uses [`crate::http`].
+//! endpoint does not go through here: it uses [`crate::front::http`].
 //!
 //! What this path relays besides answers: progress, log messages and questions of the
 //! client's own calls, tasks, and the merged lists' `list_changed` notices (from
@@ -19,9 +19,59 @@ use rmcp::service::{NotificationContext, Peer, RequestContext, RoleServer};
 use rmcp::ServerHandler;
 use tokio::sync::broadcast::error::RecvError;
 
-use crate::context::CallContext;
-use crate::notices::Changed;
-use crate::Multiplexer;
+use std::sync::Arc;
+
+use rmcp::model::{ClientResult, ProtocolVersion, ServerRequest};
+use tokio_util::sync::CancellationToken;
+
+use crate::core::context::{CallContext, Downstream};
+use crate::core::mux::Multiplexer;
+use crate::core::notices::Changed;
+use crate::upstream::call::BoxFuture;
+use crate::upstream::logging::LogInterest;
+
+/// An rmcp session's client: notifications and questions go through its peer.
+impl Downstream for Peer<RoleServer> {
+    fn notify(&self, n: ServerNotification) -> BoxFuture<'_, bool> {
+        Box::pin(async move { self.send_notification(n).await.is_ok() })
+    }
+
+    fn ask<'a>(
+        &'a self,
+        request: ServerRequest,
+        cancel: &'a CancellationToken,
+    ) -> BoxFuture<'a, Result<ClientResult, ErrorData>> {
+        Box::pin(async move {
+            tokio::select! {
+                r = self.send_request(request) => r.map_err(|e| match e {
+                    rmcp::ServiceError::McpError(e) => e,
+                    other => ErrorData::internal_error(format!("asking the client failed: {other}"), None),
+                }),
+                () = cancel.cancelled() => Err(ErrorData::internal_error(
+                    "the client went away before answering",
+                    None,
+                )),
+            }
+        })
+    }
+}
+
+impl CallContext {
+    /// The context of a request that arrived through rmcp.
+    pub fn from_rmcp(ctx: &RequestContext<RoleServer>) -> Self {
+        Self {
+            cancel: ctx.ct.clone(),
+            progress_token: ctx.meta.get_progress_token(),
+            downstream: Some(Arc::new(ctx.peer.clone())),
+            protocol_version: ctx
+                .protocol_version()
+                .unwrap_or(ProtocolVersion::LATEST_WITH_INITIALIZE),
+            client_capabilities: Arc::new(ctx.client_capabilities().unwrap_or_default()),
+            record: None,
+            log_interest: LogInterest::Unset,
+        }
+    }
+}
 
 fn cursor(p: Option<PaginatedRequestParams>) -> Option<String> {
     p.and_then(|p| p.cursor)

@@ -17,10 +17,10 @@ use rmcp::service::{RxJsonRpcMessage, TxJsonRpcMessage};
 use rmcp::transport::Transport;
 use rmcp::RoleClient;
 
-use crate::logging;
-use crate::notices::Notices;
-use crate::progress::ProgressRouter;
-use crate::questions::QuestionRouter;
+use crate::upstream::announce::Announce;
+use crate::upstream::logging;
+use crate::upstream::progress::ProgressRouter;
+use crate::upstream::questions::QuestionRouter;
 
 /// A target's transport with progress and log messages relayed on its read path.
 pub(crate) struct OrderedRelay<T> {
@@ -30,7 +30,7 @@ pub(crate) struct OrderedRelay<T> {
     /// The calls in flight: a log message over a transport that cannot say which call it
     /// belongs to goes to the only call in flight, if there is exactly one.
     pub(crate) calls: Arc<QuestionRouter>,
-    pub(crate) notices: Arc<Notices>,
+    pub(crate) notices: Arc<dyn Announce>,
 }
 
 impl<T> Transport<RoleClient> for OrderedRelay<T>
@@ -55,8 +55,8 @@ where
                 }
                 ServerNotification::LoggingMessageNotification(m) => {
                     let call = self.calls.sole_call(&self.target);
-                    let call = call.as_ref().map(|a| (&a.downstream, a.log_interest));
-                    logging::relay(&self.notices, &self.target, m.params.clone(), call).await;
+                    let call = call.as_ref().map(|a| (&*a.downstream, a.log_interest));
+                    logging::relay(&*self.notices, &self.target, m.params.clone(), call).await;
                 }
                 _ => {}
             }

@@ -8,12 +8,12 @@ use futures_util::future::join_all;
 use rmcp::model::{ErrorCode, ErrorData, LoggingLevel, ServerResult};
 
 use super::Multiplexer;
-use crate::context::CallContext;
+use crate::core::context::CallContext;
 
 impl Multiplexer {
     /// A client wants log messages at `level` or more severe. Targets are asked for the most
     /// verbose level any client wanted, and each client's own level is applied at the gateway
-    /// (see [`crate::logging`]). Targets not connected yet are asked when they connect; one
+    /// (see [`crate::upstream::logging`]). Targets not connected yet are asked when they connect; one
     /// that refuses is logged and skipped (the client still gets what the target sends).
     pub async fn set_level(&self, level: LoggingLevel) {
         if !self.inner.levels.ask(level) {

@@ -5,7 +5,7 @@
 //! that call was the only one in flight on the target (stdio, legacy SSE and in-process
 //! targets, whose messages carry no request id). Anything else is the target talking about
 //! itself; it is offered to every legacy session that asked for logs with `logging/setLevel`
-//! (on its GET stream, see [`crate::notices`]).
+//! (on its GET stream, see `core::notices`).
 //!
 //! Levels are filtered at the gateway, per client, because one upstream connection serves
 //! every client: the target is asked (`logging/setLevel`) for the most verbose level any
@@ -19,8 +19,8 @@ use rmcp::model::{
     LoggingLevel, LoggingMessageNotification, LoggingMessageNotificationParam, ServerNotification,
 };
 
-use crate::context::Downstream;
-use crate::notices::Notices;
+use crate::upstream::announce::Announce;
+use crate::upstream::call::Downstream;
 
 /// `level`'s rank, from 1 (debug) to 8 (emergency).
 pub(crate) fn severity(level: LoggingLevel) -> u8 {
@@ -116,10 +116,10 @@ pub(crate) fn attributed(
 /// Relays `target`'s log message: to the client of `call` if it belongs to one (and that
 /// client's level lets it through), otherwise to every client that asked for logs.
 pub(crate) async fn relay(
-    notices: &Notices,
+    notices: &dyn Announce,
     target: &str,
     params: LoggingMessageNotificationParam,
-    call: Option<(&Downstream, LogInterest)>,
+    call: Option<(&dyn Downstream, LogInterest)>,
 ) {
     trace(target, &params);
     let Some((downstream, interest)) = call else {

@@ -21,14 +21,35 @@ use rmcp::{ServerHandler, ServiceExt};
 use tokio::io::{AsyncBufReadExt, BufReader, DuplexStream};
 
 use crate::config::{TargetConfig, TargetEra, TargetKindConfig};
-use crate::filter::ToolFilter;
 use crate::http_client::McpHttpClient;
-use crate::naming::validate_target_name;
-use crate::ordered_relay::OrderedRelay;
 use crate::sse_client::SseClientTransport;
-use crate::upstream_client::UpstreamClient;
+use crate::upstream::client::UpstreamClient;
+use crate::upstream::filter::ToolFilter;
+use crate::upstream::ordered_relay::OrderedRelay;
 use crate::MuxError;
 use rmcp::transport::IntoTransport;
+
+/// Longest target name, so the target prefix survives shortening.
+pub const MAX_TARGET_NAME_LEN: usize = 32;
+/// Checks a target name against `^[a-z0-9]([-a-z0-9]*[a-z0-9])?$` and the length limit.
+pub fn validate_target_name(name: &str) -> Result<(), &'static str> {
+    if name.is_empty() {
+        return Err("must not be empty");
+    }
+    if name.len() > MAX_TARGET_NAME_LEN {
+        return Err("must be at most 32 characters");
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
+        return Err("must use only a-z, 0-9 and '-'");
+    }
+    if name.starts_with('-') || name.ends_with('-') {
+        return Err("must start and end with a letter or digit");
+    }
+    Ok(())
+}
 
 /// Handshake timeout when the target sets none: long enough for `npx`/`uvx`
 /// cold starts, short enough that a hung target does not hang a list forever.

@@ -14,8 +14,8 @@ use super::listen::Listener;
 use super::prefs::{Released, SessionPrefs};
 use super::resume::{Replay, Replays};
 use super::HttpFront;
-use crate::context::CallContext;
-use crate::Multiplexer;
+use crate::core::context::CallContext;
+use crate::core::mux::Multiplexer;
 
 /// Serves `request` if it is about the session itself rather than a target's feature:
 /// `resources/subscribe` and `resources/unsubscribe` are answered here (after the target

@@ -17,8 +17,8 @@ use rmcp::model::{ClientCapabilities, ErrorData, RequestId};
 use rmcp::service::InboundStreamOrigin;
 use tokio_util::sync::CancellationToken;
 
-use crate::context::{CallContext, Downstream};
-use crate::logging::LogInterest;
+use crate::upstream::call::{Call, Downstream};
+use crate::upstream::logging::LogInterest;
 
 /// A question can beat the registration of the call that caused it (the
 /// target asks before `send_request` returns); how long to wait for it.
@@ -28,23 +28,12 @@ const REGISTRATION_POLL: Duration = Duration::from_millis(10);
 /// The client side of one in-flight call: who to ask, and whether they can answer.
 #[derive(Clone)]
 pub(crate) struct Asker {
-    pub(crate) downstream: Downstream,
+    pub(crate) downstream: Arc<dyn Downstream>,
     pub(crate) capabilities: Arc<ClientCapabilities>,
     /// The call's cancellation: a question stops waiting when its call ends.
     pub(crate) cancel: CancellationToken,
     /// Which log messages of the target the client wants with this call.
     pub(crate) log_interest: LogInterest,
-}
-
-impl Asker {
-    pub(crate) fn of(ctx: &CallContext) -> Option<Self> {
-        Some(Self {
-            downstream: ctx.downstream.clone()?,
-            capabilities: ctx.client_capabilities.clone(),
-            cancel: ctx.cancel.clone(),
-            log_interest: ctx.log_interest,
-        })
-    }
 }
 
 /// In-flight calls by (target, upstream request id).
@@ -53,16 +42,48 @@ pub(crate) struct QuestionRouter {
     calls: Mutex<HashMap<(String, RequestId), Asker>>,
 }
 
+/// One upstream request's place among the calls in flight: dropping it removes the call,
+/// however the request ends (answered, failed, cancelled, or its future dropped).
+pub(crate) struct Enrolled<'a> {
+    router: &'a QuestionRouter,
+    target: &'a str,
+    id: RequestId,
+}
+
+impl Drop for Enrolled<'_> {
+    fn drop(&mut self) {
+        self.router.unregister(self.target, &self.id);
+    }
+}
+
 impl QuestionRouter {
+    /// Counts the request `id` on `target` among the calls in flight, for as long as the
+    /// guard lives, if `call` has a client. Every such call is enrolled, not only those of
+    /// clients that can answer questions: on transports that cannot tag a question (or a
+    /// log message) with its call, "the one call in flight" must count them all.
+    pub(crate) fn enrol<'a>(
+        &'a self,
+        target: &'a str,
+        id: RequestId,
+        call: Option<&Call>,
+    ) -> Option<Enrolled<'a>> {
+        self.register(target, id.clone(), call?.asker()?);
+        Some(Enrolled {
+            router: self,
+            target,
+            id,
+        })
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, RequestId), Asker>> {
         self.calls.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub(crate) fn register(&self, target: &str, id: RequestId, asker: Asker) {
+    fn register(&self, target: &str, id: RequestId, asker: Asker) {
         self.lock().insert((target.to_owned(), id), asker);
     }
 
-    pub(crate) fn unregister(&self, target: &str, id: &RequestId) {
+    fn unregister(&self, target: &str, id: &RequestId) {
         self.lock().remove(&(target.to_owned(), id.clone()));
     }
 
@@ -126,15 +147,29 @@ impl QuestionRouter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio::sync::mpsc;
+    use crate::upstream::call::BoxFuture;
+    use rmcp::model::{ClientResult, ServerNotification, ServerRequest};
+
+    /// A client that hears nothing and answers nothing: the router only stores it.
+    struct Deaf;
+
+    impl Downstream for Deaf {
+        fn notify(&self, _n: ServerNotification) -> BoxFuture<'_, bool> {
+            Box::pin(async { false })
+        }
+
+        fn ask<'a>(
+            &'a self,
+            _request: ServerRequest,
+            _cancel: &'a CancellationToken,
+        ) -> BoxFuture<'a, Result<ClientResult, ErrorData>> {
+            Box::pin(async { Err(ErrorData::internal_error("deaf", None)) })
+        }
+    }
 
     fn asker() -> Asker {
-        let (tx, _rx) = mpsc::unbounded_channel();
         Asker {
-            downstream: Downstream::Stream(crate::context::StreamDownstream {
-                messages: crate::context::Sink::Direct(tx),
-                answers: None,
-            }),
+            downstream: Arc::new(Deaf),
             capabilities: Arc::default(),
             cancel: CancellationToken::new(),
             log_interest: LogInterest::Unset,
@@ -156,5 +191,32 @@ mod tests {
         assert!(router.find("t", Some(&origin)).await.is_ok(), "tagged");
         router.unregister("t", &one);
         assert!(router.find("t", Some(&origin)).await.is_err(), "finished");
+    }
+
+    #[tokio::test]
+    async fn an_enrolled_call_leaves_when_its_guard_drops() {
+        let router = QuestionRouter::default();
+        let call = Call {
+            cancel: CancellationToken::new(),
+            progress_token: None,
+            downstream: Some(Arc::new(Deaf)),
+            capabilities: Arc::default(),
+            log_interest: LogInterest::Unset,
+        };
+        let enrolled = router.enrol("t", RequestId::Number(7), Some(&call));
+        assert!(enrolled.is_some());
+        assert!(router.sole_call("t").is_some(), "in flight while enrolled");
+        drop(enrolled);
+        assert!(router.sole_call("t").is_none(), "gone with the guard");
+        let detached = Call {
+            downstream: None,
+            ..call
+        };
+        assert!(
+            router
+                .enrol("t", RequestId::Number(8), Some(&detached))
+                .is_none(),
+            "a call without a client is not enrolled"
+        );
     }
 }

@@ -1,7 +1,7 @@
 //! Notifications for every client of a virtual server, not for one request:
 //! * the merged lists changed: a target's own `list_changed`, or a target coming up or
 //!   going down (which adds or removes its tools from the merged lists);
-//! * a target's log message that belongs to no call ([`crate::logging`]);
+//! * a target's log message that belongs to no call ([`crate::upstream::logging`]);
 //! * a resource changed (`notifications/resources/updated`, the URI as clients know it);
 //! * a task's status changed (`notifications/tasks`, the task id as clients know it).
 //!
@@ -16,42 +16,19 @@
 #![allow(deprecated)] // Logging is deprecated by the 2026-07-28 revision but still relayed.
 
 use rmcp::model::{
-    LoggingMessageNotification, LoggingMessageNotificationParam, PromptListChangedNotification,
-    ResourceListChangedNotification, ResourceUpdatedNotification, ResourceUpdatedNotificationParam,
-    ServerNotification, TaskStatusNotification, TaskStatusNotificationParams,
-    ToolListChangedNotification,
+    LoggingMessageNotification, LoggingMessageNotificationParam, ResourceUpdatedNotification,
+    ResourceUpdatedNotificationParam, ServerNotification, TaskStatusNotification,
+    TaskStatusNotificationParams,
 };
 use tokio::sync::broadcast;
 
-use crate::logging;
-use crate::naming;
+use crate::core::naming;
+use crate::upstream::announce::Announce;
+pub(crate) use crate::upstream::announce::Changed;
+use crate::upstream::logging;
 
 /// Buffered notices per subscriber before it counts as lagging.
 const BUFFER: usize = 256;
-
-/// Which merged list changed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Changed {
-    Tools,
-    Prompts,
-    Resources,
-}
-
-impl Changed {
-    pub(crate) fn notification(self) -> ServerNotification {
-        match self {
-            Self::Tools => ServerNotification::ToolListChangedNotification(
-                ToolListChangedNotification::default(),
-            ),
-            Self::Prompts => ServerNotification::PromptListChangedNotification(
-                PromptListChangedNotification::default(),
-            ),
-            Self::Resources => ServerNotification::ResourceListChangedNotification(
-                ResourceListChangedNotification::default(),
-            ),
-        }
-    }
-}
 
 /// The virtual server's broadcast of notifications for every client.
 pub(crate) struct Notices {
@@ -69,9 +46,15 @@ impl Notices {
         }
     }
 
+    pub(crate) fn subscribe(&self) -> broadcast::Receiver<ServerNotification> {
+        self.tx.subscribe()
+    }
+}
+
+impl Announce for Notices {
     /// A log message from `target` as a client sees it (the logger names the target when
     /// there are several).
-    pub(crate) fn attribute(
+    fn attribute(
         &self,
         target: &str,
         params: LoggingMessageNotificationParam,
@@ -80,7 +63,7 @@ impl Notices {
     }
 
     /// Offers `target`'s log message that belongs to no call to the clients that asked for logs.
-    pub(crate) fn log(&self, target: &str, params: LoggingMessageNotificationParam) {
+    fn log(&self, target: &str, params: LoggingMessageNotificationParam) {
         let params = self.attribute(target, params);
         let _ = self.tx.send(ServerNotification::LoggingMessageNotification(
             LoggingMessageNotification::new(params),
@@ -88,7 +71,7 @@ impl Notices {
     }
 
     /// Tells the clients subscribed to it that `target`'s resource `uri` changed.
-    pub(crate) fn resource_updated(&self, target: &str, uri: &str) {
+    fn resource_updated(&self, target: &str, uri: &str) {
         let uri = if self.prefixed {
             naming::wrap_uri(target, uri)
         } else {
@@ -103,7 +86,7 @@ impl Notices {
 
     /// Offers `target`'s task status notice (`notifications/tasks`), with the task id as
     /// clients know it; only the session whose call created the task takes it.
-    pub(crate) fn task_status(&self, target: &str, mut params: TaskStatusNotificationParams) {
+    fn task_status(&self, target: &str, mut params: TaskStatusNotificationParams) {
         if self.prefixed {
             let id = &mut params.task.task.task_id;
             *id = naming::wrap_task_id(target, id);
@@ -114,12 +97,8 @@ impl Notices {
     }
 
     /// Tells every subscribed client that `what` changed (nobody listening is fine).
-    pub(crate) fn changed(&self, what: Changed) {
+    fn changed(&self, what: Changed) {
         let _ = self.tx.send(what.notification());
-    }
-
-    pub(crate) fn subscribe(&self) -> broadcast::Receiver<ServerNotification> {
-        self.tx.subscribe()
     }
 }
 

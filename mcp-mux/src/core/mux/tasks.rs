@@ -12,7 +12,7 @@
 //!   to the target the id names, with its own id.
 //! - A target's `notifications/tasks` go to the legacy session whose call created the task
 //!   (on its GET stream, from the replica that holds the target's session; see
-//!   [`crate::notices::Notices::task_status`]). 2026-07-28 clients poll: `subscriptions/listen`
+//!   [`crate::core::notices::Notices::task_status`]). 2026-07-28 clients poll: `subscriptions/listen`
 //!   has no task filter yet.
 //! - A task is not bound to the client that created it beyond its id being unguessable (ids
 //!   are the target's; a target's own ids are typically UUIDs).
@@ -20,14 +20,14 @@
 use rmcp::model::{ClientCapabilities, ClientRequest, ErrorData, GetMeta as _, ServerResult};
 
 use super::Multiplexer;
-use crate::context::CallContext;
-use crate::naming::{self, DELIMITER};
+use crate::core::context::CallContext;
+use crate::core::naming::{self, DELIMITER};
 use crate::upstream::{Retry, Upstream};
 
 /// The client capabilities a task-carrying request declares upstream: the gateway's own, with
 /// the tasks extension added.
 fn with_tasks() -> ClientCapabilities {
-    let mut caps = crate::upstream_client::capabilities();
+    let mut caps = crate::upstream::client::capabilities();
     caps.extensions.get_or_insert_with(Default::default).insert(
         rmcp::model::TASKS_EXTENSION_ID.to_owned(),
         Default::default(),
@@ -116,7 +116,9 @@ impl Multiplexer {
             "tasks/get" => Retry::Idempotent,
             _ => Retry::IfUnsent,
         };
-        let mut result = up.request(request, method, Some(ctx), retry).await?;
+        let mut result = up
+            .request(request, method, Some(&ctx.upstream()), retry)
+            .await?;
         self.expose_task(index, &mut result);
         Ok(result)
     }

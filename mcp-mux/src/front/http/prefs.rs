@@ -18,7 +18,7 @@ use std::time::Instant;
 
 use rmcp::model::{LoggingLevel, ServerNotification};
 
-use crate::logging::LogInterest;
+use crate::upstream::logging::LogInterest;
 
 /// Most sessions with a level or subscriptions remembered per endpoint.
 pub(super) const MAX_SESSIONS: usize = 100_000;

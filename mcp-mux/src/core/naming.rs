@@ -38,38 +38,19 @@
 //! URI follows verbatim, and unwrapping is "strip `switchboard+`, split at the
 //! first `:`". With one target URIs pass through unchanged.
 
+/// Target names are the upstream layer's rules, re-exported here where clients see them.
+pub use crate::upstream::target::{validate_target_name, MAX_TARGET_NAME_LEN};
+
 /// Separates the target from the upstream name.
 pub const DELIMITER: char = '_';
 /// Longest exposed name (common client limit).
 pub const MAX_NAME_LEN: usize = 64;
-/// Longest target name, so the target prefix survives shortening.
-pub const MAX_TARGET_NAME_LEN: usize = 32;
 /// Scheme prefix of wrapped resource URIs.
 pub const URI_PREFIX: &str = "switchboard+";
 
 const HASH_HEX: usize = 16;
 const HASH_SUFFIX_LEN: usize = 2 + HASH_HEX;
 const HEAD_LEN: usize = MAX_NAME_LEN - HASH_SUFFIX_LEN;
-
-/// Checks a target name against `^[a-z0-9]([-a-z0-9]*[a-z0-9])?$` and the length limit.
-pub fn validate_target_name(name: &str) -> Result<(), &'static str> {
-    if name.is_empty() {
-        return Err("must not be empty");
-    }
-    if name.len() > MAX_TARGET_NAME_LEN {
-        return Err("must be at most 32 characters");
-    }
-    if !name
-        .bytes()
-        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-    {
-        return Err("must use only a-z, 0-9 and '-'");
-    }
-    if name.starts_with('-') || name.ends_with('-') {
-        return Err("must start and end with a letter or digit");
-    }
-    Ok(())
-}
 
 /// Whether `name` matches `^[A-Za-z0-9_-]{1,64}$`.
 pub fn is_client_safe(name: &str) -> bool {
