@@ -38,6 +38,21 @@ fn has_error(errs: &[(Option<usize>, String, String)], path_suffix: &str, needle
         .any(|(_, p, m)| p.ends_with(path_suffix) && m.contains(needle))
 }
 
+/// The route of the first listener that a GET of `uri` selects.
+fn route_for(m: &Model, uri: &str) -> std::sync::Arc<crate::model::route::Route> {
+    let parts = http::Request::builder()
+        .uri(uri)
+        .body(())
+        .unwrap()
+        .into_parts()
+        .0;
+    m.binds[0].listeners[0]
+        .routes
+        .select(None, &parts)
+        .map(|s| s.route.clone())
+        .unwrap_or_else(|| panic!("no route for {uri}"))
+}
+
 fn select<'m>(
     m: &'m Model,
     host: &str,
@@ -251,20 +266,7 @@ backends:
   policies: { timeout: { backendRequest: 2s, request: 9s }, retry: { attempts: 1 } }
 "#;
     let m = lowered(yaml);
-    let route = select(&m, "x", "GET", "/", &[]).map(|_| ()).and_then(|_| {
-        let parts = http::Request::builder()
-            .uri("/")
-            .header("host", "x")
-            .body(())
-            .unwrap()
-            .into_parts()
-            .0;
-        m.binds[0].listeners[0]
-            .routes
-            .select(Some("x"), &parts)
-            .map(|s| s.route.clone())
-    });
-    let route = route.expect("route");
+    let route = route_for(&m, "/");
     // Merged once, at load: the entry's backendRequest and retry over the named backend's,
     // the named backend's request limit over the route's.
     let b = &route.backends[0];
@@ -470,17 +472,7 @@ backends:
 "#;
     use crate::model::plan::{RequestPhase, ResponsePhase, RoutePhase, Terminal};
     let m = lowered(yaml);
-    let parts = http::Request::builder()
-        .uri("/")
-        .body(())
-        .unwrap()
-        .into_parts()
-        .0;
-    let route = m.binds[0].listeners[0]
-        .routes
-        .select(None, &parts)
-        .map(|s| s.route.clone())
-        .expect("route");
+    let route = route_for(&m, "/");
     assert!(matches!(
         route.plan.request.as_slice(),
         [RoutePhase::Cors(_), RoutePhase::BodyLimit(_)]
@@ -525,17 +517,7 @@ fn a_backend_plan_orders_its_phases() {
 "#;
     use crate::model::plan::{RequestPhase as Q, ResponsePhase as R};
     let m = lowered(yaml);
-    let parts = http::Request::builder()
-        .uri("/agents/x")
-        .body(())
-        .unwrap()
-        .into_parts()
-        .0;
-    let route = m.binds[0].listeners[0]
-        .routes
-        .select(None, &parts)
-        .map(|s| s.route.clone())
-        .expect("route");
+    let route = route_for(&m, "/agents/x");
     let plan = &route.backends[0].plan;
     let request: Vec<&str> = plan
         .request
