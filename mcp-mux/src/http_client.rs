@@ -140,6 +140,8 @@ impl McpHttpClient {
             pool_idle_timeout: POOL_IDLE_TIMEOUT,
             pool_max_idle_per_host: POOL_MAX_IDLE,
             server_name: None,
+            // MCP servers often leave Nagle on: see netkit's connector docs.
+            quick_ack: true,
         });
         Self {
             http,

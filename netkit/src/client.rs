@@ -87,6 +87,8 @@ pub struct HyperOptions {
     pub pool_max_idle_per_host: usize,
     /// The TLS server name when it is not the URI's host ([`Connector::with_server_name`]).
     pub server_name: Option<Arc<str>>,
+    /// Acknowledge every read at once ([`Connector::with_quick_ack`]); on by default.
+    pub quick_ack: bool,
 }
 
 impl Default for HyperOptions {
@@ -96,6 +98,7 @@ impl Default for HyperOptions {
             pool_idle_timeout: DEFAULT_POOL_IDLE,
             pool_max_idle_per_host: DEFAULT_POOL_MAX_IDLE,
             server_name: None,
+            quick_ack: true,
         }
     }
 }
@@ -112,7 +115,11 @@ where
         .timer(TokioTimer::new())
         .pool_idle_timeout(options.pool_idle_timeout)
         .pool_max_idle_per_host(options.pool_max_idle_per_host)
-        .build(Connector::new(options.connect_timeout).with_server_name(options.server_name))
+        .build(
+            Connector::new(options.connect_timeout)
+                .with_server_name(options.server_name)
+                .with_quick_ack(options.quick_ack),
+        )
 }
 
 #[cfg(test)]

@@ -36,6 +36,8 @@ pub struct Connector {
     /// host (Gateway API `BackendTLSPolicy.hostname`: the backend is reached by address but
     /// serves a certificate for a name).
     server_name: Option<Arc<str>>,
+    /// Acknowledge received data at once (see the module docs).
+    quick_ack: bool,
 }
 
 impl Connector {
@@ -44,7 +46,16 @@ impl Connector {
         Connector {
             connect_timeout,
             server_name: None,
+            quick_ack: true,
         }
+    }
+
+    /// Whether to acknowledge every read at once (the default). Peers that disable Nagle's
+    /// algorithm, as HTTP servers behind a route usually do, gain nothing from it, and it
+    /// costs a `setsockopt` per read.
+    pub fn with_quick_ack(mut self, quick_ack: bool) -> Self {
+        self.quick_ack = quick_ack;
+        self
     }
 
     /// TLS connections present and verify `name` instead of the URI's host. A hyper client
@@ -67,9 +78,10 @@ impl tower_service::Service<Uri> for Connector {
     fn call(&mut self, uri: Uri) -> Self::Future {
         let timeout = self.connect_timeout;
         let server_name = self.server_name.clone();
+        let quick_ack = self.quick_ack;
         Box::pin(async move {
             let authority = uri.authority().map_or("", |a| a.as_str()).to_owned();
-            tokio::time::timeout(timeout, connect(uri, server_name))
+            tokio::time::timeout(timeout, connect(uri, server_name, quick_ack))
                 .await
                 .unwrap_or_else(|_| {
                     Err(io::Error::new(
@@ -81,7 +93,7 @@ impl tower_service::Service<Uri> for Connector {
     }
 }
 
-async fn connect(uri: Uri, server_name: Option<Arc<str>>) -> io::Result<Conn> {
+async fn connect(uri: Uri, server_name: Option<Arc<str>>, quick_ack: bool) -> io::Result<Conn> {
     let https = match uri.scheme_str() {
         Some("https") => true,
         Some("http") => false,
@@ -100,7 +112,7 @@ async fn connect(uri: Uri, server_name: Option<Arc<str>>) -> io::Result<Conn> {
     let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
     let tcp = TcpStream::connect((host, port)).await?;
     tcp.set_nodelay(true)?;
-    let tcp = QuickAck(tcp);
+    let tcp = QuickAck(tcp, quick_ack);
     if !https {
         return Ok(Conn(TokioIo::new(Stream::Plain(tcp))));
     }
@@ -118,8 +130,9 @@ async fn connect(uri: Uri, server_name: Option<Arc<str>>) -> io::Result<Conn> {
     Ok(Conn(TokioIo::new(Stream::Tls(Box::new(tls)))))
 }
 
-/// A TCP stream that acknowledges received data at once (see the module docs).
-struct QuickAck(TcpStream);
+/// A TCP stream that acknowledges received data at once when its flag is set (see the module
+/// docs).
+struct QuickAck(TcpStream, bool);
 
 impl AsyncRead for QuickAck {
     fn poll_read(
@@ -129,7 +142,7 @@ impl AsyncRead for QuickAck {
     ) -> Poll<io::Result<()>> {
         let before = buf.filled().len();
         let polled = Pin::new(&mut self.0).poll_read(cx, buf);
-        if matches!(polled, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+        if self.1 && matches!(polled, Poll::Ready(Ok(()))) && buf.filled().len() > before {
             // Best effort: failing only means the old, delayed acknowledgement.
             let _ = socket2::SockRef::from(&self.0).set_tcp_quickack(true);
         }
@@ -299,7 +312,7 @@ mod tests {
                 }
             }
         });
-        let mut stream = QuickAck(TcpStream::connect(addr).await.unwrap());
+        let mut stream = QuickAck(TcpStream::connect(addr).await.unwrap(), true);
         let mut buf = [0u8; 64];
         for round in 0..20 {
             stream.write_all(b"ping").await.unwrap();

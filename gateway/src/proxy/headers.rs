@@ -1,5 +1,6 @@
 //! Header hygiene for proxied messages: hop-by-hop removal and `X-Forwarded-*`.
 
+use std::fmt::Write as _;
 use std::net::IpAddr;
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
@@ -42,7 +43,8 @@ pub fn set_forwarded(headers: &mut HeaderMap, client: IpAddr, tls: bool, host: O
     const XFF: HeaderName = HeaderName::from_static("x-forwarded-for");
     const XFP: HeaderName = HeaderName::from_static("x-forwarded-proto");
     const XFH: HeaderName = HeaderName::from_static("x-forwarded-host");
-    let mut hops: Vec<String> = headers
+    let mut xff = String::new();
+    let prior = headers
         .get_all(&XFF)
         .iter()
         // A line that is not visible ASCII cannot be copied into a header value; it is dropped
@@ -50,11 +52,14 @@ pub fn set_forwarded(headers: &mut HeaderMap, client: IpAddr, tls: bool, host: O
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .map(str::trim)
-        .filter(|hop| !hop.is_empty())
-        .map(str::to_string)
-        .collect();
-    hops.push(client.to_canonical().to_string());
-    if let Ok(v) = HeaderValue::from_str(&hops.join(", ")) {
+        .filter(|hop| !hop.is_empty());
+    for hop in prior {
+        xff.push_str(hop);
+        xff.push_str(", ");
+    }
+    // Formatting into a String cannot fail.
+    let _ = write!(xff, "{}", client.to_canonical());
+    if let Ok(v) = HeaderValue::from_str(&xff) {
         // `insert` replaces every prior line: the upstream gets one header.
         headers.insert(XFF, v);
     }

@@ -241,6 +241,9 @@ fn new_client(server_name: Option<Arc<str>>) -> UpstreamClient {
         connect_timeout: CONNECT_TIMEOUT,
         pool_idle_timeout: POOL_IDLE,
         server_name,
+        // Route backends are HTTP servers that answer without waiting on our ACKs; a
+        // `setsockopt` per read would be the proxy's largest syscall cost for nothing.
+        quick_ack: false,
         ..netkit::HyperOptions::default()
     })
 }
