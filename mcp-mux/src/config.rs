@@ -17,8 +17,8 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::filter::ToolFilter;
-use crate::naming::validate_target_name;
+use crate::upstream::filter::ToolFilter;
+use crate::upstream::target::validate_target_name;
 use crate::MuxError;
 
 /// A virtual MCP server: the `mcp` key of a backend.

@@ -18,17 +18,15 @@
 //!
 //! At the root, shared by all three: [`config`] ([`McpBackendConfig`] is the `backends[].mcp`
 //! shape of the gateway's config), [`MuxError`], [`metrics`] ([`MuxMetrics`]: per-target
-//! request counts and up/down state), JSON-RPC parsing, and the HTTP and SSE client transports
-//! (which move to `upstream/` once the shared networking code is split out).
+//! request counts and up/down state), and JSON-RPC parsing (the HTTP front reads requests with
+//! it, the Streamable HTTP client reads answers).
 
 pub mod config;
 mod core;
 mod error;
 mod front;
-mod http_client;
 mod jsonrpc_parse;
 pub mod metrics;
-mod sse_client;
 mod upstream;
 
 pub use crate::core::naming;

@@ -9,6 +9,7 @@ pub(crate) mod client;
 mod direct;
 pub mod filter;
 mod health;
+pub(crate) mod http_client;
 mod interest;
 pub(crate) mod list_cache;
 mod listen;
@@ -16,6 +17,7 @@ pub(crate) mod logging;
 pub(crate) mod ordered_relay;
 pub(crate) mod progress;
 pub(crate) mod questions;
+mod sse_client;
 pub(crate) mod target;
 
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -31,10 +33,10 @@ use crate::upstream::call::Call;
 use rmcp::{Peer, ServiceError};
 use tracing::Instrument as _;
 
-use crate::http_client::McpHttpClient;
 use crate::metrics::{MuxMetrics, Outcome};
 use crate::upstream::announce::{Announce, Changed};
 use crate::upstream::client::UpstreamClient;
+use crate::upstream::http_client::McpHttpClient;
 use crate::upstream::list_cache::ListCache;
 use crate::upstream::list_cache::ListKind;
 use crate::upstream::logging::{LogInterest, WantedLevel};

@@ -32,10 +32,10 @@ use rmcp::transport::streamable_http_client::{StreamableHttpError, StreamableHtt
 use rmcp::ServiceError;
 
 use super::{Connection, Upstream};
-use crate::http_client::{HttpError, McpHttpClient, SessionRoute};
 use crate::upstream::announce::Changed;
 use crate::upstream::call::{self, Call};
 use crate::upstream::client::{ask_client, Ability};
+use crate::upstream::http_client::{HttpError, McpHttpClient, SessionRoute};
 use crate::upstream::list_cache::list_changed;
 use crate::upstream::logging;
 use crate::MuxError;

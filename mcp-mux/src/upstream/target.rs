@@ -21,11 +21,11 @@ use rmcp::{ServerHandler, ServiceExt};
 use tokio::io::{AsyncBufReadExt, BufReader, DuplexStream};
 
 use crate::config::{TargetConfig, TargetEra, TargetKindConfig};
-use crate::http_client::McpHttpClient;
-use crate::sse_client::SseClientTransport;
 use crate::upstream::client::UpstreamClient;
 use crate::upstream::filter::ToolFilter;
+use crate::upstream::http_client::McpHttpClient;
 use crate::upstream::ordered_relay::OrderedRelay;
+use crate::upstream::sse_client::SseClientTransport;
 use crate::MuxError;
 use rmcp::transport::IntoTransport;
 

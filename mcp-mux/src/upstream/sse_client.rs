@@ -32,7 +32,7 @@ use rmcp::service::{RoleClient, RxJsonRpcMessage, TxJsonRpcMessage};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::http_client;
+use crate::upstream::http_client;
 
 /// Largest SSE event accepted (the stream is dropped past it), like rmcp's limit on a
 /// Streamable HTTP response.
