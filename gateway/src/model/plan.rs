@@ -168,13 +168,3 @@ impl BackendKind {
         }
     }
 }
-
-impl Terminal {
-    /// The kind of backend this terminal serves.
-    pub fn kind(&self) -> BackendKind {
-        match self {
-            Terminal::Forward(_) => BackendKind::Host,
-            Terminal::Mcp { .. } => BackendKind::Mcp,
-        }
-    }
-}

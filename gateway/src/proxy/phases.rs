@@ -123,7 +123,7 @@ impl Proxy {
             RequestPhase::Mirror(m) => {
                 // An upgrade is a connection of its own: a copy would open a second one.
                 if ex.upgrade.is_none() && mirror::chosen(m.percentage) {
-                    let side = self.mirror_body(ex);
+                    let side = mirror_body(ex);
                     let copy = mirror::MirrorRequest {
                         method: ex.parts.method.clone(),
                         path_and_query: ex.path_and_query(),
@@ -140,22 +140,22 @@ impl Proxy {
         }
         Ok(Flow::Continue)
     }
+}
 
-    /// The mirror's copy of the body: the bytes when they were read, else a tee of the stream.
-    fn mirror_body(&self, ex: &mut Exchange<'_>) -> mirror::MirrorBody {
-        if ex.body_is_empty() {
-            return mirror::MirrorBody::Bytes(None);
+/// The mirror's copy of the body: the bytes when they were read, else a tee of the stream.
+fn mirror_body(ex: &mut Exchange<'_>) -> mirror::MirrorBody {
+    if ex.body_is_empty() {
+        return mirror::MirrorBody::Bytes(None);
+    }
+    match ex.take_body() {
+        RequestBody::Read(bytes) => {
+            ex.body = RequestBody::Read(bytes.clone());
+            mirror::MirrorBody::Bytes(Some(bytes))
         }
-        match ex.take_body() {
-            RequestBody::Read(bytes) => {
-                ex.body = RequestBody::Read(bytes.clone());
-                mirror::MirrorBody::Bytes(Some(bytes))
-            }
-            stream => {
-                let (tee, side) = mirror::Tee::new(stream.into_stream());
-                ex.body = RequestBody::Stream(tee.boxed());
-                side
-            }
+        stream => {
+            let (tee, side) = mirror::Tee::new(stream.into_stream());
+            ex.body = RequestBody::Stream(tee.boxed());
+            side
         }
     }
 }
