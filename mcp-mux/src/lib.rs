@@ -14,7 +14,10 @@
 //! * **`upstream/`** — the [`Target`]s (`stdio` child processes, Streamable HTTP and legacy
 //!   SSE servers, in-process rmcp servers), each with a timeout and a [`ToolFilter`],
 //!   connected lazily and reconnected after a crash; one client per connection, the list
-//!   cache, and the routers that relay progress and questions and forward cancellation.
+//!   cache, and the routers that relay progress and questions. Every request goes through
+//!   one engine (`upstream::engine`): connect, send on rmcp's session or straight within a
+//!   Streamable HTTP session, progress and question registrations held by guards, the
+//!   target's timeout, cancellation forwarded, and the target's state settled.
 //!
 //! At the root, shared by all three: [`config`] ([`McpBackendConfig`] is the `backends[].mcp`
 //! shape of the gateway's config), [`MuxError`], [`metrics`] ([`MuxMetrics`]: per-target

@@ -7,6 +7,7 @@ pub(crate) mod announce;
 pub(crate) mod call;
 pub(crate) mod client;
 mod direct;
+mod engine;
 pub mod filter;
 mod health;
 pub(crate) mod http_client;
@@ -24,13 +25,11 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rmcp::model::{
-    CancelledNotificationParam, ClientRequest, GetMeta as _, ServerPeerInfo, ServerResult,
-};
-use rmcp::service::{PeerRequestOptions, RoleClient};
+use rmcp::model::{ClientRequest, ServerPeerInfo, ServerResult};
+use rmcp::service::RoleClient;
 
 use crate::upstream::call::Call;
-use rmcp::{Peer, ServiceError};
+use rmcp::Peer;
 use tracing::Instrument as _;
 
 use crate::metrics::{MuxMetrics, Outcome};
@@ -39,7 +38,7 @@ use crate::upstream::client::UpstreamClient;
 use crate::upstream::http_client::McpHttpClient;
 use crate::upstream::list_cache::ListCache;
 use crate::upstream::list_cache::ListKind;
-use crate::upstream::logging::{LogInterest, WantedLevel};
+use crate::upstream::logging::WantedLevel;
 use crate::upstream::progress::ProgressRouter;
 use crate::upstream::questions::QuestionRouter;
 use crate::upstream::target::{Client, Lifecycle, Opened, Target};
@@ -389,117 +388,5 @@ impl Upstream {
                 other => return other,
             }
         }
-    }
-
-    /// One attempt; the flag says whether the request reached the transport.
-    async fn request_once(
-        &self,
-        request: ClientRequest,
-        ctx: Option<&Call>,
-    ) -> (Result<ServerResult, MuxError>, bool) {
-        // A fan-out (a list) does not wait for a target that failed lately; a request for
-        // one target (a call) always tries, so a target that is back serves it at once.
-        let attempt = match &request {
-            ClientRequest::ListToolsRequest(_)
-            | ClientRequest::ListPromptsRequest(_)
-            | ClientRequest::ListResourcesRequest(_)
-            | ClientRequest::ListResourceTemplatesRequest(_) => Attempt::UnlessBackingOff,
-            _ => Attempt::Always,
-        };
-        let _in_flight = self.usage.begin();
-        let conn = match self.connect_if(attempt).await {
-            Ok(c) => c,
-            Err(e) => return (Err(e), false),
-        };
-        let direct = matches!(
-            request,
-            ClientRequest::CallToolRequest(_)
-                | ClientRequest::GetPromptRequest(_)
-                | ClientRequest::ReadResourceRequest(_)
-        );
-        if let (true, Some(http)) = (direct, &conn.http) {
-            if let Some(route) = http.session_route() {
-                return self.call_direct(&conn, http, &route, request, ctx).await;
-            }
-        }
-        if conn.pid.is_some_and(health::process_exited) {
-            // Dead before anything was sent (rmcp has not seen its stdout close yet): the
-            // request never reached it, so it goes to a new process instead.
-            self.discard(&conn).await;
-            let error = MuxError::Transport {
-                target: self.name().to_owned(),
-                message: "the process has exited".into(),
-            };
-            return (Err(error), false);
-        }
-        let target = self.name();
-        let service_err = |source| MuxError::Service {
-            target: target.to_owned(),
-            source,
-        };
-        let mut options = match self.target.timeout {
-            Some(t) => PeerRequestOptions::with_timeout(t),
-            None => PeerRequestOptions::no_options(),
-        };
-        let mut request = request;
-        if conn.modern {
-            // rmcp writes its own client capabilities into every modern request; a request
-            // that declares others (a task offer, `mux::tasks`) keeps them this way.
-            if let Some(caps) = request.get_meta().client_capabilities() {
-                let mut meta = rmcp::model::RequestMetaObject::default();
-                meta.set_client_capabilities(caps);
-                options.meta = Some(meta);
-            }
-            // A 2026-07-28 target sends log messages only when the request asks, at its level.
-            if let Some(LogInterest::AtLeast(level)) = ctx.map(|c| c.log_interest) {
-                #[allow(deprecated)]
-                request.get_meta_mut().set_log_level(level);
-            }
-        }
-        let handle = match conn.peer.send_request_with_option(request, options).await {
-            Ok(h) => h,
-            Err(e) => {
-                let err = service_err(e);
-                if err.is_transport_failure() {
-                    self.discard(&conn).await;
-                }
-                return (Err(err), false);
-            }
-        };
-        let id = handle.id.clone();
-        // Both registrations end when their guards drop: right after the answer below, or
-        // with this future if the caller drops it.
-        let progress = self
-            .progress
-            .route(target, handle.progress_token.clone(), ctx)
-            .await;
-        let enrolled = self.questions.enrol(target, id.clone(), ctx);
-        let cancelled = call::cancelled(ctx);
-        let result = tokio::select! {
-            r = handle.await_response() => r.map_err(|e| match e {
-                ServiceError::Timeout { timeout } => MuxError::Timeout { target: target.to_owned(), timeout },
-                other => service_err(other),
-            }),
-            () = cancelled => {
-                let reason = Some("cancelled by the downstream client".to_owned());
-                let _ = conn.peer.notify_cancelled(CancelledNotificationParam::new(Some(id), reason)).await;
-                Err(MuxError::Cancelled { target: target.to_owned() })
-            }
-        };
-        drop((progress, enrolled));
-        match &result {
-            Err(e) if e.is_transport_failure() => self.discard(&conn).await,
-            _ => self.set_up(true),
-        }
-        // A write that failed (e.g. a broken pipe to a stdio process that has just exited)
-        // never reached the target, so the request may be sent again on a new connection.
-        let sent = !matches!(
-            &result,
-            Err(MuxError::Service {
-                source: ServiceError::TransportSend(_),
-                ..
-            })
-        );
-        (result, sent)
     }
 }

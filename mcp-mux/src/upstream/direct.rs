@@ -9,7 +9,9 @@
 //! a JSON body, or an SSE stream whose progress goes to the caller's client in order, whose
 //! questions (elicitation, sampling) go to exactly the client whose call this is, and whose
 //! last message is the result. rmcp's connection still does everything else: the handshake,
-//! the GET stream of list changes, lists, reads, and re-opening the session.
+//! the GET stream of list changes, lists, and re-opening the session. This module is only the
+//! wire: ids, timeouts, cancellation and the target's state are the engine's
+//! ([`super::engine`]), shared with requests that go through rmcp.
 //!
 //! A 404 means the session is gone and the call was not run: the session is forgotten and
 //! the caller retries on a new one. A stream that breaks after an event with an id is resumed
@@ -31,9 +33,10 @@ use rmcp::model::{
 use rmcp::transport::streamable_http_client::{StreamableHttpError, StreamableHttpPostResponse};
 use rmcp::ServiceError;
 
-use super::{Connection, Upstream};
+use super::engine::Failure;
+use super::Upstream;
 use crate::upstream::announce::Changed;
-use crate::upstream::call::{self, Call};
+use crate::upstream::call::Call;
 use crate::upstream::client::{ask_client, Ability};
 use crate::upstream::http_client::{HttpError, McpHttpClient, SessionRoute};
 use crate::upstream::list_cache::list_changed;
@@ -50,89 +53,33 @@ const RESUME_DELAY: Duration = Duration::from_millis(100);
 /// The longest wait before resuming, whatever the target says.
 const MAX_RESUME_DELAY: Duration = Duration::from_secs(5);
 
-/// What a failed exchange means for the caller.
-struct Failure {
-    error: MuxError,
-    /// The request surely never ran (no connection, or the session was gone).
-    unsent: bool,
+/// A fresh string id and progress token for `request`, and the JSON-RPC message that carries it.
+pub(super) fn prepare(
+    mut request: ClientRequest,
+) -> (RequestId, ProgressToken, ClientJsonRpcMessage) {
+    let n = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+    let name: Arc<str> = format!("sb-{n}").into();
+    let id = RequestId::String(name.clone());
+    let token = ProgressToken(NumberOrString::String(name));
+    // Progress normally comes on the call's own stream and goes straight to the client (see
+    // `on_notification`); a target may also send it on its GET stream, which rmcp's connection
+    // reads and relays through the router the engine registered.
+    request.get_meta_mut().set_progress_token(token.clone());
+    let message = ClientJsonRpcMessage::request(request, id.clone());
+    (id, token, message)
 }
 
 impl Upstream {
-    /// Sends `request` (a call, prompt or read) within `route`'s session; the flag says whether it
-    /// reached the target (see [`Upstream::request_once`]).
-    pub(super) async fn call_direct(
-        &self,
-        conn: &Arc<Connection>,
-        http: &McpHttpClient,
-        route: &Arc<SessionRoute>,
-        mut request: ClientRequest,
-        ctx: Option<&Call>,
-    ) -> (Result<ServerResult, MuxError>, bool) {
-        let n = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-        let name: Arc<str> = format!("sb-{n}").into();
-        let id = RequestId::String(name.clone());
-        let token = ProgressToken(NumberOrString::String(name));
-        request.get_meta_mut().set_progress_token(token.clone());
-        // Progress normally comes on the call's own stream and goes straight to the client
-        // (see `on_notification`); a target may also send it on its GET stream, which rmcp's
-        // connection reads and relays through the router.
-        let progress = self.progress.route(self.name(), token, ctx).await;
-        // Questions and log messages on the call's own stream are this call's; the
-        // enrolment is for those a target sends on its GET stream, which name no call
-        // (the Python SDK asks `roots/list` there): they go to the only call in flight.
-        let enrolled = self.questions.enrol(self.name(), id.clone(), ctx);
-        let message = ClientJsonRpcMessage::request(request, id.clone());
-        let exchange = self.exchange(http, route, message, &id, ctx);
-        let timed = async {
-            match self.target.timeout {
-                Some(timeout) => tokio::time::timeout(timeout, exchange)
-                    .await
-                    .unwrap_or_else(|_| {
-                        Err(Failure {
-                            error: MuxError::Timeout {
-                                target: self.name().to_owned(),
-                                timeout,
-                            },
-                            unsent: false,
-                        })
-                    }),
-                None => exchange.await,
-            }
-        };
-        let cancelled = call::cancelled(ctx);
-        let result = tokio::select! {
-            r = timed => r,
-            () = cancelled => Err(Failure {
-                error: MuxError::Cancelled { target: self.name().to_owned() },
-                unsent: false,
-            }),
-        };
-        drop((progress, enrolled));
-        match result {
-            Ok(r) => {
-                self.set_up(true);
-                (Ok(r), true)
-            }
-            Err(Failure { error, unsent }) => {
-                if matches!(error, MuxError::Timeout { .. } | MuxError::Cancelled { .. }) {
-                    self.withdraw(http, route, id, &error);
-                } else if error.is_transport_failure() {
-                    self.discard(conn).await;
-                }
-                (Err(error), !unsent)
-            }
-        }
-    }
-
-    /// The POST and its answer.
-    async fn exchange(
+    /// The POST and its answer (the wire of [`Upstream::request_once`] for direct calls).
+    pub(super) async fn exchange(
         &self,
         http: &McpHttpClient,
         route: &Arc<SessionRoute>,
         message: ClientJsonRpcMessage,
-        id: &RequestId,
+        id: RequestId,
         ctx: Option<&Call>,
     ) -> Result<ServerResult, Failure> {
+        let id = &id;
         let transport = |message: String, unsent: bool| Failure {
             error: MuxError::Transport {
                 target: self.name().to_owned(),
@@ -350,18 +297,15 @@ impl Upstream {
         .await
     }
 
-    /// Tells the target to stop a call nobody waits for any more (timeout, client cancel).
-    fn withdraw(
+    /// Tells the target to stop a call nobody waits for any more, without holding up the
+    /// caller: the notification is POSTed from its own task.
+    pub(super) fn withdraw_direct(
         &self,
         http: &McpHttpClient,
         route: &Arc<SessionRoute>,
         id: RequestId,
-        why: &MuxError,
+        reason: &str,
     ) {
-        let reason = match why {
-            MuxError::Cancelled { .. } => "cancelled by the downstream client",
-            _ => "timed out at the gateway",
-        };
         let note = ClientJsonRpcMessage::notification(ClientNotification::CancelledNotification(
             CancelledNotification::new(CancelledNotificationParam::new(
                 Some(id),
