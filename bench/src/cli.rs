@@ -8,6 +8,8 @@ use std::time::Duration;
 use anyhow::{bail, Result};
 use clap::{Parser, ValueEnum};
 
+use crate::switchboard_process::Logging;
+
 // No `///` on this struct or on `Target`'s variants: clap would turn them into extra help text
 // (long about, per-value help) and change the `--help` output.
 #[derive(Parser, Debug)]
@@ -43,6 +45,11 @@ pub struct Args {
     /// nginx `worker_processes` settings to run, comma separated (`1`, `2`, `auto`, ...).
     #[arg(long, value_delimiter = ',', default_value = "1,auto")]
     pub nginx_workers: Vec<String>,
+    /// Logging setups to run Switchboard and nginx with, comma separated: `default` (as they
+    /// ship: Switchboard's access log on, nginx's `access_log` in its `combined` format to a
+    /// file) and `off` (Switchboard with `RUST_LOG=warn`, nginx with `access_log off`).
+    #[arg(long, value_delimiter = ',', default_value = "default,off")]
+    pub logging: Vec<Logging>,
     /// Rounds over all targets (interleaved, so drift hits every target alike). Each target's
     /// median round by throughput is reported, with the min-max spread.
     #[arg(long, default_value_t = 1)]
@@ -73,6 +80,9 @@ impl Args {
     pub fn validate(&self) -> Result<()> {
         if self.concurrency == 0 || self.client_threads == 0 || self.rounds == 0 {
             bail!("--concurrency, --client-threads and --rounds must be at least 1");
+        }
+        if self.logging.is_empty() {
+            bail!("--logging needs at least one of: default, off");
         }
         for (flag, path) in [
             ("--switchboard", &self.switchboard),
@@ -114,6 +124,15 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn logging_defaults_to_both_and_takes_one() {
+        let a = Args::try_parse_from(["bench-http"]).expect("defaults parse");
+        assert_eq!(a.logging, vec![Logging::Default, Logging::Off]);
+        let a = Args::try_parse_from(["bench-http", "--logging", "off"]).expect("off parses");
+        assert_eq!(a.logging, vec![Logging::Off]);
+        assert!(Args::try_parse_from(["bench-http", "--logging", "loud"]).is_err());
+    }
 
     #[test]
     fn durations() {

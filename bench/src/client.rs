@@ -12,13 +12,19 @@ use bytes::Bytes;
 use http::header::HOST;
 use http::{Request, StatusCode};
 use http_body_util::{BodyExt, Empty};
+use hyper::body::Body;
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
 /// Opens one keep-alive connection with Nagle off (small requests must not wait for ACKs).
 /// The connection's driver runs as its own task and ends when the sender is dropped.
-pub async fn connect(addr: SocketAddr) -> Result<SendRequest<Empty<Bytes>>> {
+pub async fn connect<B>(addr: SocketAddr) -> Result<SendRequest<B>>
+where
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let stream = TcpStream::connect(addr).await?;
     stream.set_nodelay(true)?;
     let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;

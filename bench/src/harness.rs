@@ -8,6 +8,7 @@ use anyhow::Result;
 use crate::cli::{Args, Target};
 use crate::measure::{measure, Row};
 use crate::report::{print_header, print_summary};
+use crate::switchboard_process::Logging;
 use crate::targets::nginx::{find_nginx, nginx_version, NginxProc};
 use crate::targets::switchboard::{
     debug_banner, find_switchboard, is_debug_build, SwitchboardProc,
@@ -64,47 +65,52 @@ pub async fn run(args: Args) -> Result<()> {
         }
 
         if let Some(bin) = &switchboard {
-            let proc = SwitchboardProc::start(bin, upstream.addr).await?;
-            let note = if is_debug_build(bin) {
-                "DEBUG BUILD: numbers are meaningless".to_string()
-            } else {
-                String::new()
-            };
-            let row = measure(
-                &args,
-                &upstream,
-                "switchboard",
-                note,
-                proc.addr,
-                Some(proc.pid()),
-            )
-            .await;
-            // The proxy's own log explains failures and errors; it is gone once `proc` drops.
-            match &row {
-                Err(e) => eprintln!("switchboard run failed: {e:#}\n{}", proc.log_tail()),
-                Ok(r) if r.load.errors > 0 => eprintln!("switchboard log:\n{}", proc.log_tail()),
-                Ok(_) => {}
+            for &logging in &args.logging {
+                let proc = SwitchboardProc::start(bin, upstream.addr, logging).await?;
+                let note = if is_debug_build(bin) {
+                    "DEBUG BUILD: numbers are meaningless".to_string()
+                } else {
+                    String::new()
+                };
+                let label = switchboard_label(logging);
+                let row =
+                    measure(&args, &upstream, &label, note, proc.addr, Some(proc.pid())).await;
+                // The proxy's own log explains failures and errors; it is gone once `proc`
+                // drops.
+                match &row {
+                    Err(e) => eprintln!("switchboard run failed: {e:#}\n{}", proc.log_tail()),
+                    Ok(r) if r.load.errors > 0 => {
+                        eprintln!("switchboard log:\n{}", proc.log_tail())
+                    }
+                    Ok(_) => {}
+                }
+                let mut row = row?;
+                row.logging = Some(logging);
+                push(row);
+                drop(proc);
             }
-            push(row?);
-            drop(proc);
         }
 
         if let Some(bin) = &nginx {
             for workers in &args.nginx_workers {
-                let proc = NginxProc::start(bin, upstream.addr, workers).await?;
-                let label = format!("nginx (workers {workers})");
-                let note = format!("{} worker process(es)", proc.worker_count());
-                let row =
-                    measure(&args, &upstream, &label, note, proc.addr, Some(proc.pid())).await;
-                match &row {
-                    Err(e) => eprintln!("nginx run failed: {e:#}\n{}", proc.log_tail()),
-                    Ok(r) if r.load.errors > 0 => {
-                        eprintln!("nginx error log:\n{}", proc.log_tail())
+                for &logging in &args.logging {
+                    let proc = NginxProc::start(bin, upstream.addr, workers, logging).await?;
+                    let label = nginx_label(workers, logging);
+                    let note = format!("{} worker process(es)", proc.worker_count());
+                    let row =
+                        measure(&args, &upstream, &label, note, proc.addr, Some(proc.pid())).await;
+                    match &row {
+                        Err(e) => eprintln!("nginx run failed: {e:#}\n{}", proc.log_tail()),
+                        Ok(r) if r.load.errors > 0 => {
+                            eprintln!("nginx error log:\n{}", proc.log_tail())
+                        }
+                        Ok(_) => {}
                     }
-                    Ok(_) => {}
+                    let mut row = row?;
+                    row.logging = Some(logging);
+                    push(row);
+                    drop(proc);
                 }
-                push(row?);
-                drop(proc);
             }
         }
     }
@@ -112,6 +118,20 @@ pub async fn run(args: Args) -> Result<()> {
     let rows = median_rounds(by_target, args.duration.as_secs_f64());
     print_summary(&args, cores, &rows, &skipped);
     Ok(())
+}
+
+/// The report's name for a Switchboard row.
+pub fn switchboard_label(logging: Logging) -> String {
+    format!("switchboard ({})", logging.label())
+}
+
+/// The report's name for an nginx row: `worker_processes` and whether the access log is on.
+pub fn nginx_label(workers: &str, logging: Logging) -> String {
+    let log = match logging {
+        Logging::Default => "log on",
+        Logging::Off => "log off",
+    };
+    format!("nginx w={workers} ({log})")
 }
 
 /// The switchboard binary to run, announced on stdout (with a warning on stderr for a debug

@@ -12,13 +12,18 @@ use crate::cli::Args;
 use crate::client::http_get;
 use crate::load::{run_load, LoadResult};
 use crate::procfs::{clk_tck, CpuSample, ProcStats};
+use crate::switchboard_process::Logging;
 use crate::upstream::Upstream;
 use crate::wrk::{run_wrk, WrkResult};
 
 /// One measured target in one round: a row of the report.
 pub struct Row {
-    /// `direct`, `switchboard` or `nginx (workers N)`; also the key that groups rounds.
+    /// `direct`, `switchboard (default)`, `nginx w=auto (log on)`, ...; also the key that
+    /// groups rounds.
     pub label: String,
+    /// The proxy's logging setup; `None` for direct. The report compares each Switchboard row
+    /// with the nginx row of the same setup.
+    pub logging: Option<Logging>,
     /// Free text appended to the target's CPU line in the report; empty for none.
     pub note: String,
     pub load: LoadResult,
@@ -84,10 +89,7 @@ pub async fn measure(
     let cores_of = |a: u64, b: u64| b.saturating_sub(a) as f64 / tck / secs;
     let upstream_cores = cores_of(c0.upstream_ticks, c1.upstream_ticks);
     let client_cores = cores_of(c0.self_ticks, c1.self_ticks) - upstream_cores;
-    let proxy = proxy_pid.map(|_| ProcStats {
-        cores: cores_of(c0.proxy_ticks, c1.proxy_ticks),
-        rss_kib: c1.proxy_rss_kib,
-    });
+    let proxy = proxy_pid.map(|_| ProcStats::between(&c0, &c1, secs));
 
     // After the measured window, so wrk never competes with the built-in load generator.
     let wrk = if args.wrk {
@@ -98,6 +100,7 @@ pub async fn measure(
 
     let row = Row {
         label: label.to_string(),
+        logging: None,
         note,
         upstream_rps: (u1 - u0) as f64 / secs,
         load,

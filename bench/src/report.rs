@@ -30,6 +30,11 @@ pub fn print_header(args: &Args, cores: usize, upstream: SocketAddr) {
         args.client_threads,
         if args.client_threads == 1 { "" } else { "s" },
     );
+    let setups: Vec<&str> = args.logging.iter().map(|l| l.label()).collect();
+    println!(
+        "logging: Switchboard and nginx each run with {} (see the notes under the results)",
+        setups.join(", ")
+    );
     println!("upstream: http://{upstream}");
 }
 
@@ -54,26 +59,39 @@ pub fn print_summary(args: &Args, cores: usize, rounds: &[(Row, f64, f64)], skip
         },
         args.body_size
     );
-    let _ = writeln!(
-        out,
-        "{:<20} {:>10} {:>8} {:>8} {:>8} {:>9} {:>8} {:>8} {:>7} {:>7} {:>9} {:>8}",
-        "target",
-        "req/s",
-        "vs dir",
-        "p50 µs",
-        "p99 µs",
-        "p99.9 µs",
-        "+p50 µs",
-        "+p99 µs",
-        "errors",
-        "proxy",
-        "proxy µs",
-        "proxy"
+    let header = |out: &mut String, cells: [&str; 15]| {
+        let _ = writeln!(
+            out,
+            "{:<26} {:>9} {:>7} {:>7} {:>7} {:>7} {:>8} {:>7} {:>7} {:>6} {:>6} {:>7} {:>7} {:>7} {:>7}",
+            cells[0], cells[1], cells[2], cells[3], cells[4], cells[5], cells[6], cells[7],
+            cells[8], cells[9], cells[10], cells[11], cells[12], cells[13], cells[14]
+        );
+    };
+    header(
+        &mut out,
+        [
+            "target",
+            "req/s",
+            "vs dir",
+            "vs ngx",
+            "p50 µs",
+            "p99 µs",
+            "p99.9 µs",
+            "+p50 µs",
+            "+p99 µs",
+            "errors",
+            "proxy",
+            "usr µs",
+            "sys µs",
+            "CPU µs",
+            "proxy",
+        ],
     );
-    let _ = writeln!(
-        out,
-        "{:<20} {:>10} {:>8} {:>8} {:>8} {:>9} {:>8} {:>8} {:>7} {:>7} {:>9} {:>8}",
-        "", "", "", "", "", "", "", "", "", "cores", "CPU/req", "RSS MiB"
+    header(
+        &mut out,
+        [
+            "", "", "", "", "", "", "", "", "", "", "cores", "/req", "/req", "/req", "RSS MiB",
+        ],
     );
     for r in rows.iter().copied() {
         let rps = r.load.rps(secs);
@@ -86,24 +104,32 @@ pub fn print_summary(args: &Args, cores: usize, rounds: &[(Row, f64, f64)], skip
             Some(_) => ("1.00x".into(), "-".into(), "-".into()),
             None => ("n/a".into(), "n/a".into(), "n/a".into()),
         };
-        let (pc, pcpu, prss) = match &r.proxy {
-            Some(p) => (
-                format!("{:.2}", p.cores),
-                if rps > 0.0 {
-                    format!("{:.1}", p.cores * 1e6 / rps)
-                } else {
-                    "-".into()
-                },
-                format!("{:.1}", p.rss_kib as f64 / 1024.0),
-            ),
-            None => ("-".into(), "-".into(), "-".into()),
+        let vs_nginx = match nginx_reference(&rows, r) {
+            Some(n) => format!("{:.2}x", rps / n.load.rps(secs).max(1e-9)),
+            None => "-".into(),
+        };
+        let dash = || "-".to_string();
+        let (pc, usr, sys, total, prss) = match &r.proxy {
+            Some(p) => {
+                let per = p.per_request_us(r.load.ok, secs);
+                let f = |v: Option<f64>| v.map_or_else(dash, |v| format!("{v:.1}"));
+                (
+                    format!("{:.2}", p.cores),
+                    f(per.map(|c| c.user)),
+                    f(per.map(|c| c.sys)),
+                    f(per.map(|c| c.total)),
+                    format!("{:.1}", p.rss_kib as f64 / 1024.0),
+                )
+            }
+            None => (dash(), dash(), dash(), dash(), dash()),
         };
         let _ = writeln!(
             out,
-            "{:<20} {:>10.0} {:>8} {:>8.0} {:>8.0} {:>9.0} {:>8} {:>8} {:>7} {:>7} {:>9} {:>8}",
+            "{:<26} {:>9.0} {:>7} {:>7} {:>7.0} {:>7.0} {:>8.0} {:>7} {:>7} {:>6} {:>6} {:>7} {:>7} {:>7} {:>7}",
             r.label,
             rps,
             ratio,
+            vs_nginx,
             r.load.pct_us(50.0),
             r.load.pct_us(99.0),
             r.load.pct_us(99.9),
@@ -111,7 +137,9 @@ pub fn print_summary(args: &Args, cores: usize, rounds: &[(Row, f64, f64)], skip
             dp99,
             r.load.errors,
             pc,
-            pcpu,
+            usr,
+            sys,
+            total,
             prss
         );
     }
@@ -119,7 +147,7 @@ pub fn print_summary(args: &Args, cores: usize, rounds: &[(Row, f64, f64)], skip
     for (r, lo, hi) in rounds {
         let _ = write!(
             out,
-            "  {:<20} CPU: load generator {:.2} cores, upstream {:.2} cores; upstream saw {:.0} req/s; reconnects {}",
+            "  {:<26} CPU: load generator {:.2} cores, upstream {:.2} cores; upstream saw {:.0} req/s; reconnects {}",
             r.label, r.client_cores, r.upstream_cores, r.upstream_rps, r.load.reconnects
         );
         if args.rounds > 1 {
@@ -132,7 +160,7 @@ pub fn print_summary(args: &Args, cores: usize, rounds: &[(Row, f64, f64)], skip
         if let Some(w) = &r.wrk {
             let _ = writeln!(
                 out,
-                "  {:<20} wrk cross-check: {:.0} req/s, p50 {:.0} µs, p99 {:.0} µs",
+                "  {:<26} wrk cross-check: {:.0} req/s, p50 {:.0} µs, p99 {:.0} µs",
                 "", w.rps, w.p50_us, w.p99_us
             );
         }
@@ -147,34 +175,60 @@ pub fn print_summary(args: &Args, cores: usize, rounds: &[(Row, f64, f64)], skip
     );
     let _ = writeln!(
         out,
-        "       proxy cores = CPU time of the proxy's process tree / measured time; proxy µs CPU/req is its cost per request."
+        "       proxy cores = CPU time of the proxy's process tree / measured time; CPU µs/req is its cost per request."
     );
     let _ = writeln!(
         out,
         "       Closed-loop load: latency percentiles do not include queueing a fixed-rate client would see (coordinated omission)."
     );
-    let nginx_auto = rows
-        .iter()
-        .copied()
-        .find(|r| r.label.contains("workers auto"));
     let _ = writeln!(
         out,
-        "       Fairest nginx row: `workers auto` ({cores} worker processes): the same core budget as Switchboard, whose tokio \
-         runtime runs one worker thread per core. `workers 1` is shown for reference; with the load generator and the \
-         upstream on the same {cores} cores it can land either side of `auto` and varies most between runs (use --rounds)."
+        "       `vs ngx` is throughput relative to the nginx row with the same logging (`w=auto` when run: one worker \
+         per core, the same core budget as Switchboard's tokio runtime; `w=1` is for reference and varies most \
+         between runs, use --rounds). usr/sys µs/req split the proxy's CPU per request into user space and kernel \
+         (utime/stime from /proc/<pid>/stat)."
     );
-    if let (Some(sb), Some(ng)) = (
-        rows.iter().copied().find(|r| r.label == "switchboard"),
-        nginx_auto.or_else(|| rows.iter().copied().find(|r| r.label.starts_with("nginx"))),
-    ) {
-        let _ = writeln!(
-            out,
-            "       switchboard vs {}: throughput {:.2}x, p50 {:+.0} µs, p99 {:+.0} µs",
-            ng.label,
-            sb.load.rps(secs) / ng.load.rps(secs).max(1e-9),
-            sb.load.pct_us(50.0) - ng.load.pct_us(50.0),
-            sb.load.pct_us(99.0) - ng.load.pct_us(99.0),
-        );
+    let _ = writeln!(
+        out,
+        "       Logging: `default` is each proxy as it ships (Switchboard's access log on, to stderr redirected to a \
+         file; nginx's combined access log to a file); `logs off` / `log off` silences both."
+    );
+    for sb in rows
+        .iter()
+        .copied()
+        .filter(|r| r.label.starts_with("switchboard"))
+    {
+        for ng in rows.iter().copied().filter(|r| is_nginx_auto(r)) {
+            let _ = writeln!(
+                out,
+                "       {} vs {}: throughput {:.2}x, p50 {:+.0} µs, p99 {:+.0} µs",
+                sb.label,
+                ng.label,
+                sb.load.rps(secs) / ng.load.rps(secs).max(1e-9),
+                sb.load.pct_us(50.0) - ng.load.pct_us(50.0),
+                sb.load.pct_us(99.0) - ng.load.pct_us(99.0),
+            );
+        }
     }
     print!("{out}");
+}
+
+fn is_nginx(r: &Row) -> bool {
+    r.label.starts_with("nginx")
+}
+
+fn is_nginx_auto(r: &Row) -> bool {
+    is_nginx(r) && r.label.contains("w=auto")
+}
+
+/// The nginx row a row's `vs ngx` compares with: the same logging setup, `w=auto` if it ran,
+/// else the first nginx row with that setup. `None` for direct or when nginx did not run.
+fn nginx_reference<'a>(rows: &[&'a Row], r: &Row) -> Option<&'a Row> {
+    let logging = r.logging?;
+    let same = || {
+        rows.iter()
+            .copied()
+            .filter(move |n| is_nginx(n) && n.logging == Some(logging))
+    };
+    same().find(|n| is_nginx_auto(n)).or_else(|| same().next())
 }

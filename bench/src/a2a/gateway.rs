@@ -11,7 +11,7 @@ use std::path::Path;
 use anyhow::Result;
 
 use super::client::Endpoint;
-use crate::switchboard_process::SwitchboardProcess;
+use crate::switchboard_process::{Logging, SwitchboardProcess};
 
 /// The route prefix the agent is served under.
 pub const ROUTE_PREFIX: &str = "/agent";
@@ -46,9 +46,12 @@ impl A2aGateway {
     /// Writes the config, starts `bin run -c` on it and waits until its admin `/readyz`
     /// answers 200 (30 s at most, or at once if the process exits).
     pub async fn start(bin: &Path, agent: SocketAddr, caller_header: bool) -> Result<Self> {
-        let process = SwitchboardProcess::start(bin, "bench-a2a-switchboard-", |port, admin| {
-            config(port, admin, agent, caller_header)
-        })
+        let process = SwitchboardProcess::start(
+            bin,
+            "bench-a2a-switchboard-",
+            Logging::Off,
+            |port, admin| config(port, admin, agent, caller_header),
+        )
         .await?;
         Ok(Self {
             addr: ([127, 0, 0, 1], process.port).into(),

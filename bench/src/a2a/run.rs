@@ -202,10 +202,7 @@ async fn measure_send(
     let row = SendRow {
         target: ep.name,
         concurrency,
-        gateway: gateway_pid.map(|_| ProcStats {
-            cores: cores_of(c0.proxy_ticks, c1.proxy_ticks),
-            rss_kib: c1.proxy_rss_kib,
-        }),
+        gateway: gateway_pid.map(|_| ProcStats::between(&c0, &c1, secs)),
         client_cores: cores_of(c0.self_ticks, c1.self_ticks) - agent_cores,
         agent_cores,
         agent_conns: agent.accepted() - conns0,

@@ -5,7 +5,9 @@
 //! 2. the upstream through Switchboard (`switchboard run -c <generated config>`),
 //! 3. the upstream through nginx configured as the same reverse proxy,
 //!
-//! and prints requests/s, p50/p99 latency and the ratios against the direct call.
+//! each proxy once with its logging as it ships (access log on) and once with logs off
+//! (`--logging`), and prints requests/s, p50/p99 latency, the ratios against the direct call and
+//! against nginx with the same logging, and each proxy's user and system CPU per request.
 //!
 //! This is a harness, not a test: numbers depend on the machine, and on a small machine the load
 //! generator, the upstream and the proxy all share the same cores (the output says so).

@@ -6,15 +6,33 @@ use std::time::Duration;
 use anyhow::{bail, Result};
 use clap::Parser;
 
+use super::server::ServerKind;
+use crate::switchboard_process::Logging;
+
 /// MCP gateway benchmark: `tools/call` and `tools/list` directly against an in-process rmcp
 /// Streamable HTTP server and through Switchboard, in one run.
 #[derive(Parser, Debug, Clone)]
 #[command(name = "bench-mcp", version)]
 pub struct Args {
     /// Concurrent client sessions for `tools/call`, one run per value (closed loop, one request
-    /// in flight per session).
+    /// in flight per session, each session with its own connections).
     #[arg(long, value_delimiter = ',', default_value = "1,16")]
     pub concurrency: Vec<usize>,
+    /// Connections for the shared-session `tools/call` runs, one run per value: one session
+    /// opened once, then this many keep-alive connections calling concurrently within it
+    /// (closed loop). `0` skips the shared-session runs.
+    #[arg(long, value_delimiter = ',', default_value = "1,64")]
+    pub shared_concurrency: Vec<usize>,
+    /// Kinds of MCP target to call, comma separated: `sse` (rmcp's default, stateful, answers
+    /// with SSE streams) and `json` (stateless, answers `application/json`). `tools/list` always
+    /// uses `sse` targets.
+    #[arg(long, value_delimiter = ',', default_value = "sse,json")]
+    pub targets: Vec<ServerKind>,
+    /// Switchboard logging setups, comma separated: `default` (the config as a user writes it:
+    /// access log on, one line per request) and `off` (`RUST_LOG=warn`). Every gateway scenario
+    /// runs once per setup.
+    #[arg(long, value_delimiter = ',', default_value = "default,off")]
+    pub logging: Vec<Logging>,
     /// Measured window per scenario.
     #[arg(long, default_value = "3s", value_parser = parse_duration)]
     pub duration: Duration,
@@ -55,6 +73,9 @@ impl Args {
         if self.list_concurrency == 0 || self.client_threads == 0 {
             bail!("--list-concurrency and --client-threads must be at least 1");
         }
+        if self.targets.is_empty() || self.logging.is_empty() {
+            bail!("--targets and --logging need at least one value");
+        }
         if self.duration.is_zero() {
             bail!("--duration must be positive");
         }
@@ -83,6 +104,22 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn defaults_cover_both_targets_both_logging_setups_and_64_shared_connections() {
+        let a = Args::try_parse_from(["bench-mcp"]).expect("defaults parse");
+        assert_eq!(a.targets, vec![ServerKind::Sse, ServerKind::Json]);
+        assert_eq!(a.logging, vec![Logging::Default, Logging::Off]);
+        assert_eq!(a.shared_concurrency, vec![1, 64]);
+        assert!(a.validate().is_ok());
+        let a = Args::try_parse_from(["bench-mcp", "--targets", "json", "--logging", "off"])
+            .expect("one of each parses");
+        assert_eq!(
+            (a.targets, a.logging),
+            (vec![ServerKind::Json], vec![Logging::Off])
+        );
+        assert!(Args::try_parse_from(["bench-mcp", "--targets", "grpc"]).is_err());
+    }
 
     #[test]
     fn durations() {

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use anyhow::Result;
 
-use crate::switchboard_process::SwitchboardProcess;
+use crate::switchboard_process::{Logging, SwitchboardProcess};
 
 /// The path the MCP route serves.
 const MCP_PATH: &str = "/mcp";
@@ -40,12 +40,14 @@ fn config(port: u16, admin_port: u16, targets: &[String]) -> String {
 }
 
 impl McpGateway {
-    /// Starts `bin` on the config for `targets` (MCP URLs) and waits until it is ready.
-    pub async fn start(bin: &Path, targets: &[String]) -> Result<Self> {
-        let process = SwitchboardProcess::start(bin, "bench-mcp-switchboard-", |port, admin| {
-            config(port, admin, targets)
-        })
-        .await?;
+    /// Starts `bin` on the config for `targets` (MCP URLs), logging as `logging` says, and
+    /// waits until it is ready.
+    pub async fn start(bin: &Path, targets: &[String], logging: Logging) -> Result<Self> {
+        let process =
+            SwitchboardProcess::start(bin, "bench-mcp-switchboard-", logging, |port, admin| {
+                config(port, admin, targets)
+            })
+            .await?;
         Ok(Self {
             url: format!("http://127.0.0.1:{}{MCP_PATH}", process.port),
             process,

@@ -43,7 +43,7 @@ pub struct McpLoad {
 }
 
 impl McpLoad {
-    fn new() -> Result<Self> {
+    pub(crate) fn new() -> Result<Self> {
         Ok(Self {
             hist: Histogram::new_with_bounds(1_000, MAX_LATENCY_NS, 3)
                 .context("histogram bounds")?,
@@ -53,7 +53,7 @@ impl McpLoad {
         })
     }
 
-    fn merge(&mut self, o: McpLoad) -> Result<()> {
+    pub(crate) fn merge(&mut self, o: McpLoad) -> Result<()> {
         self.hist.add(&o.hist).context("merging histograms")?;
         self.ok += o.ok;
         self.errors += o.errors;
@@ -61,6 +61,32 @@ impl McpLoad {
             self.first_error = o.first_error;
         }
         Ok(())
+    }
+
+    /// Counts one request that ran from `t0` to `t1` with outcome `r`, if it started and
+    /// finished inside the measured window `[measure_start, end]`.
+    pub(crate) fn record(
+        &mut self,
+        (t0, t1): (Instant, Instant),
+        (measure_start, end): (Instant, Instant),
+        r: Result<()>,
+    ) {
+        if t0 < measure_start || t1 > end {
+            return;
+        }
+        match r {
+            Ok(()) => {
+                self.ok += 1;
+                let ns = u64::try_from((t1 - t0).as_nanos()).unwrap_or(u64::MAX);
+                self.hist.saturating_record(ns.min(MAX_LATENCY_NS));
+            }
+            Err(e) => {
+                self.errors += 1;
+                if self.first_error.is_none() {
+                    self.first_error = Some(format!("{e:#}"));
+                }
+            }
+        }
     }
 
     /// Successful requests per second over a window of `secs`.
@@ -210,24 +236,7 @@ pub async fn run_load(
                 }
                 seq += 1;
                 let r = one(&session, &op, seq).await;
-                let t1 = Instant::now();
-                let measured = t0 >= measure_start && t1 <= end;
-                if !measured {
-                    continue;
-                }
-                match r {
-                    Ok(()) => {
-                        res.ok += 1;
-                        let ns = u64::try_from((t1 - t0).as_nanos()).unwrap_or(u64::MAX);
-                        res.hist.saturating_record(ns.min(MAX_LATENCY_NS));
-                    }
-                    Err(e) => {
-                        res.errors += 1;
-                        if res.first_error.is_none() {
-                            res.first_error = Some(format!("{e:#}"));
-                        }
-                    }
-                }
+                res.record((t0, Instant::now()), (measure_start, end), r);
             }
             anyhow::Ok((session, res))
         }));

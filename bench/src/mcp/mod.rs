@@ -10,6 +10,7 @@
 //! - [`server`]: the in-process echo servers, on one dedicated thread.
 //! - [`gateway`]: Switchboard started with a generated `mcp` backend config.
 //! - [`load`]: rmcp client sessions in a closed loop, latencies in a histogram.
+//! - [`shared`]: one session shared by many connections, over a raw HTTP/1.1 client.
 //! - [`run`]: the scenarios, each measured with CPU samples at the window's edges.
 //! - [`idle`]: resident memory per idle legacy session.
 //! - [`report`]: the header and the results table.
@@ -21,3 +22,4 @@ pub mod load;
 pub mod report;
 pub mod run;
 pub mod server;
+pub mod shared;

@@ -9,11 +9,12 @@ use std::path::Path;
 
 use super::cli::Args;
 use super::run::{Row, TCP_RELAY};
+use super::server::ServerKind;
 use crate::procfs::{cpu_model, os_release};
 
 /// Prints what is measured and on what, before anything runs: a saved report must say which
 /// machine, load and binary its numbers came from.
-pub fn print_header(args: &Args, cores: usize, bin: &Path, upstream: &str) {
+pub fn print_header(args: &Args, cores: usize, bin: &Path, targets: &[(ServerKind, String)]) {
     println!(
         "bench-mcp: MCP Streamable HTTP benchmark, direct vs through Switchboard (loopback only)"
     );
@@ -23,9 +24,21 @@ pub fn print_header(args: &Args, cores: usize, bin: &Path, upstream: &str) {
         os_release()
     );
     println!(
-        "load: one rmcp client session per worker, closed loop; tools/call at concurrency {:?}, \
-         tools/list at {} with {:?} targets; {:?} warm-up + {:?} measured per scenario",
-        args.concurrency, args.list_concurrency, args.list_targets, args.warmup, args.duration
+        "load: tools/call with one rmcp client session per worker at concurrency {:?}, and one \
+         shared session over {:?} raw keep-alive connections; tools/list at {} with {:?} targets; \
+         closed loop; {:?} warm-up + {:?} measured per scenario",
+        args.concurrency,
+        args.shared_concurrency,
+        args.list_concurrency,
+        args.list_targets,
+        args.warmup,
+        args.duration
+    );
+    let setups: Vec<&str> = args.logging.iter().map(|l| l.label()).collect();
+    println!(
+        "switchboard logging: {} (`default`: the config as a user writes it, access log on, to a file; \
+         `logs off`: RUST_LOG=warn)",
+        setups.join(", ")
     );
     println!(
         "the load generator ({} tokio threads), the MCP servers (rmcp + axum, 1 dedicated thread) \
@@ -33,7 +46,13 @@ pub fn print_header(args: &Args, cores: usize, bin: &Path, upstream: &str) {
         args.client_threads
     );
     println!("switchboard: {}", bin.display());
-    println!("upstream: {upstream} (tool `echo`)");
+    for (kind, url) in targets {
+        let what = match kind {
+            ServerKind::Sse => "stateful, answers SSE",
+            ServerKind::Json => "stateless, answers JSON",
+        };
+        println!("target {}: {url} ({what}; tool `echo`)", kind.label());
+    }
 }
 
 /// Prints the results table and the notes on reading it. `upstream_calls` is the servers'
@@ -47,17 +66,27 @@ pub fn print_summary(args: &Args, cores: usize, rows: &[Row], upstream_calls: u6
         "== results: {:?} measured per row, {cores} cores shared by load generator + servers + gateway ==",
         args.duration
     );
-    let _ = writeln!(
-        out,
-        "{:<24} {:<12} {:>4} {:>9} {:>7} {:>8} {:>8} {:>7} {:>7} {:>6} {:>6} {:>8} {:>7} {:>7} {:>7}",
-        "scenario", "target", "conc", "req/s", "vs dir", "p50 µs", "p99 µs", "p50 x", "p99 x",
-        "errors", "gw", "gw µs", "gw RSS", "client", "server"
+    let header = |out: &mut String, c: [&str; 17]| {
+        let _ = writeln!(
+            out,
+            "{:<24} {:<22} {:>4} {:>8} {:>6} {:>7} {:>7} {:>6} {:>6} {:>6} {:>5} {:>7} {:>7} {:>7} {:>6} {:>6} {:>6}",
+            c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9], c[10], c[11], c[12],
+            c[13], c[14], c[15], c[16]
+        );
+    };
+    header(
+        &mut out,
+        [
+            "scenario", "target", "conc", "req/s", "vs dir", "p50 µs", "p99 µs", "p50 x", "p99 x",
+            "errors", "gw", "gw usr", "gw sys", "gw CPU", "gw RSS", "client", "server",
+        ],
     );
-    let _ = writeln!(
-        out,
-        "{:<24} {:<12} {:>4} {:>9} {:>7} {:>8} {:>8} {:>7} {:>7} {:>6} {:>6} {:>8} {:>7} {:>7} {:>7}",
-        "", "", "", "", "", "", "", "vs dir", "vs dir", "", "cores", "CPU/call", "MiB", "cores",
-        "cores"
+    header(
+        &mut out,
+        [
+            "", "", "", "", "", "", "", "vs dir", "vs dir", "", "cores", "µs/call", "µs/call",
+            "µs/call", "MiB", "cores", "cores",
+        ],
     );
     for r in rows {
         let rps = r.load.rps(secs);
@@ -79,24 +108,24 @@ pub fn print_summary(args: &Args, cores: usize, rows: &[Row], upstream_calls: u6
             ),
             _ => ("1.00".into(), "1.00".into(), "1.00".into()),
         };
-        let (gw_cores, gw_us, gw_rss) = match &r.gateway {
+        let dash = || "-".to_string();
+        let (gw_cores, usr, sys, total, gw_rss) = match &r.gateway {
             Some(g) => {
-                let per_call = if r.load.ok > 0 {
-                    format!("{:.1}", g.cores * secs * 1e6 / r.load.ok as f64)
-                } else {
-                    "-".into()
-                };
+                let per = g.per_request_us(r.load.ok, secs);
+                let f = |v: Option<f64>| v.map_or_else(dash, |v| format!("{v:.1}"));
                 (
                     format!("{:.2}", g.cores),
-                    per_call,
+                    f(per.map(|c| c.user)),
+                    f(per.map(|c| c.sys)),
+                    f(per.map(|c| c.total)),
                     format!("{:.1}", g.rss_kib as f64 / 1024.0),
                 )
             }
-            None => ("-".into(), "-".into(), "-".into()),
+            None => (dash(), dash(), dash(), dash(), dash()),
         };
         let _ = writeln!(
             out,
-            "{:<24} {:<12} {:>4} {:>9.0} {:>7} {:>8.0} {:>8.0} {:>7} {:>7} {:>6} {:>6} {:>8} {:>7} {:>7.2} {:>7.2}",
+            "{:<24} {:<22} {:>4} {:>8.0} {:>6} {:>7.0} {:>7.0} {:>6} {:>6} {:>6} {:>5} {:>7} {:>7} {:>7} {:>6} {:>6.2} {:>6.2}",
             r.group,
             r.target,
             r.concurrency,
@@ -108,7 +137,9 @@ pub fn print_summary(args: &Args, cores: usize, rows: &[Row], upstream_calls: u6
             p99x,
             r.load.errors,
             gw_cores,
-            gw_us,
+            usr,
+            sys,
+            total,
             gw_rss,
             r.client_cores,
             r.server_cores
@@ -123,10 +154,18 @@ pub fn print_summary(args: &Args, cores: usize, rows: &[Row], upstream_calls: u6
     );
     let _ = writeln!(
         out,
-        "       `gw µs CPU/call` is the gateway process's CPU time (/proc, {} Hz ticks) over the \
-         window / calls completed; it includes the gateway's own rmcp client to the target. \
-         On the `tcp relay` rows the `gw` columns are the relay's.",
+        "       `gw CPU µs/call` is the gateway process's CPU time (/proc, {} Hz ticks) over the \
+         window / calls completed, split into user space (`gw usr`, utime) and kernel (`gw sys`, \
+         stime); it includes the gateway's own client to the target. On the `tcp relay` rows \
+         the `gw` columns are the relay's.",
         crate::procfs::clk_tck()
+    );
+    let _ = writeln!(
+        out,
+        "       `tools/call`: one rmcp session per worker, each with its own connections; `shared \
+         session`: one session (initialize once, its Mcp-Session-Id reused) with `conc` concurrent \
+         calls over as many keep-alive connections. `sse` / `json`: the target answers with SSE \
+         streams (stateful) or JSON bodies (stateless). `sb modern`: 2026-07-28 stateless requests."
     );
     let _ = writeln!(
         out,
@@ -140,38 +179,46 @@ pub fn print_summary(args: &Args, cores: usize, rows: &[Row], upstream_calls: u6
     print!("{out}");
 }
 
-/// One line per `tools/call` concurrency: the p50 each proxy adds over direct, and what
-/// Switchboard adds over the bytes-only relay (the part that is its own work rather than the
-/// cost of one more process hop).
+/// One line per call scenario and concurrency: the p50 each proxy adds over direct, and what a
+/// gateway adds over the bytes-only relay (the part that is its own work rather than the cost
+/// of one more process hop).
 fn write_added_latency(out: &mut String, rows: &[Row]) {
-    let calls = || rows.iter().filter(|r| r.group == "tools/call");
-    let mut concurrencies: Vec<usize> = calls().map(|r| r.concurrency).collect();
-    concurrencies.dedup();
-    for c in concurrencies {
+    let mut keys: Vec<(&str, usize)> = Vec::new();
+    for r in rows.iter().filter(|r| !r.group.starts_with("tools/list")) {
+        if !keys.contains(&(r.group.as_str(), r.concurrency)) {
+            keys.push((r.group.as_str(), r.concurrency));
+        }
+    }
+    for (group, c) in keys {
+        let of = || {
+            rows.iter()
+                .filter(move |r| r.group == group && r.concurrency == c)
+        };
         let p50 = |target: &str| {
-            calls()
-                .find(|r| r.concurrency == c && r.target == target)
+            of().find(|r| r.target == target)
                 .map(|r| r.load.pct_us(50.0))
                 .filter(|v| v.is_finite())
         };
-        let (Some(direct), Some(relay)) = (p50("direct"), p50(TCP_RELAY)) else {
+        let Some(direct) = p50("direct") else {
             continue;
         };
-        let mut line = format!(
-            "added p50, tools/call c={c}: {TCP_RELAY} {:+.0} µs",
-            relay - direct
-        );
-        for target in ["switchboard", "switchboard modern"] {
-            if let Some(v) = p50(target) {
-                let _ = write!(
-                    line,
-                    "; {target} {:+.0} µs ({:+.0} over the relay)",
-                    v - direct,
-                    v - relay
-                );
-            }
+        let relay = p50(TCP_RELAY);
+        let mut line = format!("added p50, {group} c={c}:");
+        if let Some(relay) = relay {
+            let _ = write!(line, " {TCP_RELAY} {:+.0} µs;", relay - direct);
         }
-        let _ = writeln!(out, "{line}");
+        for r in of().filter(|r| r.target != "direct" && r.target != TCP_RELAY) {
+            let v = r.load.pct_us(50.0);
+            if !v.is_finite() {
+                continue;
+            }
+            let _ = write!(line, " {} {:+.0} µs", r.target, v - direct);
+            if let Some(relay) = relay {
+                let _ = write!(line, " ({:+.0} over the relay)", v - relay);
+            }
+            line.push(';');
+        }
+        let _ = writeln!(out, "{}", line.trim_end_matches(';'));
     }
     let _ = writeln!(out);
 }

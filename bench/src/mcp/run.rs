@@ -1,5 +1,10 @@
 //! The scenarios of one `bench-mcp` run, and measuring one of them: sessions opened, a probe
 //! request, the warm-up, the measured window with CPU samples at its edges, sessions closed.
+//!
+//! For each kind of target (`--targets`): `tools/call` with one rmcp session per worker at each
+//! `--concurrency`, then one shared session over each `--shared-concurrency` connections; each
+//! direct, through the bytes-only relay, and through a Switchboard per `--logging` setup. Then
+//! `tools/list` fan-out and idle sessions.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -11,19 +16,21 @@ use super::cli::Args;
 use super::gateway::McpGateway;
 use super::load::{close_sessions, one, open_sessions, run_load, Connections, Era, McpLoad, Op};
 use super::report::{print_header, print_idle, print_summary};
-use super::server::{McpServers, ECHO};
+use super::server::{McpServers, ServerKind, ECHO};
+use super::shared::{self, SharedSession};
 use crate::procfs::{clk_tck, CpuSample, ProcStats};
 use crate::relay::RelayProcess;
+use crate::switchboard_process::Logging;
 use crate::targets::switchboard::{debug_banner, find_switchboard, is_debug_build};
 
 /// One measured scenario: a row of the report.
 pub struct Row {
-    /// `tools/call` or `tools/list (N targets)`: rows with the same group compare to the same
-    /// direct row.
+    /// `tools/call sse`, `shared session json`, `tools/list (N targets)`, ...: rows with the
+    /// same group compare to the same direct row.
     pub group: String,
-    /// `direct`, `tcp relay` ([`TCP_RELAY`]), `switchboard` (legacy sessions) or
-    /// `switchboard modern` (stateless).
-    pub target: &'static str,
+    /// `direct`, `tcp relay` ([`TCP_RELAY`]), `switchboard (default)`, `switchboard (logs
+    /// off)`, `sb modern (default)` (2026-07-28 stateless requests), ...
+    pub target: String,
     pub concurrency: usize,
     pub load: McpLoad,
     /// The CPU and RSS of the process between client and server (the gateway or the relay);
@@ -37,6 +44,14 @@ pub struct Row {
 /// The row of the bytes-only relay ([`crate::relay`]): the floor of any proxy's cost.
 pub const TCP_RELAY: &str = "tcp relay";
 
+/// The row name of a gateway run in `era` with `logging`.
+pub fn gateway_target(era: Era, logging: Logging) -> String {
+    match era {
+        Era::Legacy => format!("switchboard ({})", logging.label()),
+        Era::Modern => format!("sb modern ({})", logging.label()),
+    }
+}
+
 /// `host:port` of an `http://host:port/...` URL.
 fn authority(url: &str) -> Result<SocketAddr> {
     let uri: http::Uri = url.parse().with_context(|| format!("URL {url:?}"))?;
@@ -47,15 +62,27 @@ fn authority(url: &str) -> Result<SocketAddr> {
         .with_context(|| format!("URL {url:?} is not an IP address and port"))
 }
 
+/// How the load generator drives a scenario.
+#[derive(Clone)]
+enum Drive {
+    /// One rmcp client session per worker, speaking `Era`.
+    Sessions(Op, Era),
+    /// One session shared by all workers, one raw keep-alive connection each
+    /// ([`super::shared`]); `tools/call` of [`ECHO`].
+    Shared,
+}
+
 /// What to measure against what.
 struct Scenario<'a> {
     group: String,
-    target: &'static str,
+    target: String,
     url: &'a str,
-    op: Op,
+    drive: Drive,
     concurrency: usize,
-    gateway_pid: Option<u32>,
-    era: Era,
+    /// The process between client and server, sampled for CPU; `None` for direct.
+    middle_pid: Option<u32>,
+    /// The gateway whose log to show when the scenario fails; `None` for direct and the relay.
+    gateway: Option<&'a McpGateway>,
 }
 
 /// Runs every scenario and prints the report.
@@ -68,76 +95,53 @@ pub async fn run(args: Args) -> Result<()> {
     }
     let servers = McpServers::start()?;
     let max_targets = args.list_targets.iter().copied().max().unwrap_or(1);
-    let urls = (0..max_targets.max(1))
-        .map(|_| servers.add())
+    let sse_urls = (0..max_targets.max(1))
+        .map(|_| servers.add(ServerKind::Sse))
         .collect::<Result<Vec<_>>>()?;
-    print_header(&args, cores, &bin, &urls[0]);
+    let mut call_targets = Vec::new();
+    for &kind in &args.targets {
+        let url = match kind {
+            ServerKind::Sse => sse_urls[0].clone(),
+            ServerKind::Json => servers.add(ServerKind::Json)?,
+        };
+        call_targets.push((kind, url));
+    }
+    print_header(&args, cores, &bin, &call_targets);
 
-    let call = Op::Call {
-        tool: Arc::from(ECHO),
-    };
     let mut rows = Vec::new();
-    {
-        let gw = McpGateway::start(&bin, &urls[..1]).await?;
-        let relay = RelayProcess::start(authority(&urls[0])?, cores).await?;
-        let relay_url = format!("http://{}/mcp", relay.addr);
-        for &c in &args.concurrency {
-            for (target, url, pid, era) in [
-                ("direct", urls[0].as_str(), None, Era::Legacy),
-                (
-                    TCP_RELAY,
-                    relay_url.as_str(),
-                    Some(relay.pid()),
-                    Era::Legacy,
-                ),
-                ("switchboard", gw.url.as_str(), Some(gw.pid()), Era::Legacy),
-                (
-                    "switchboard modern",
-                    gw.url.as_str(),
-                    Some(gw.pid()),
-                    Era::Modern,
-                ),
-            ] {
-                let sc = Scenario {
-                    group: "tools/call".into(),
-                    target,
-                    url,
-                    op: call.clone(),
-                    concurrency: c,
-                    gateway_pid: pid,
-                    era,
-                };
-                rows.push(measure_logged(&args, &servers, sc, &gw).await?);
-            }
-        }
+    for (kind, url) in &call_targets {
+        calls(&args, &servers, cores, &bin, *kind, url, &mut rows).await?;
     }
     for &n in &args.list_targets {
-        let gw = McpGateway::start(&bin, &urls[..n]).await?;
         let group = format!("tools/list ({n} target{})", if n == 1 { "" } else { "s" });
         // Direct reference: one server listing its one tool, the work of a single target.
         let direct = Scenario {
             group: group.clone(),
-            target: "direct",
-            url: &urls[0],
-            op: Op::List { tools: 1 },
+            target: "direct".into(),
+            url: &sse_urls[0],
+            drive: Drive::Sessions(Op::List { tools: 1 }, Era::Legacy),
             concurrency: args.list_concurrency,
-            gateway_pid: None,
-            era: Era::Legacy,
+            middle_pid: None,
+            gateway: None,
         };
-        rows.push(measure_logged(&args, &servers, direct, &gw).await?);
-        let through = Scenario {
-            group,
-            target: "switchboard",
-            url: &gw.url,
-            op: Op::List { tools: n },
-            concurrency: args.list_concurrency,
-            gateway_pid: Some(gw.pid()),
-            era: Era::Legacy,
-        };
-        rows.push(measure_logged(&args, &servers, through, &gw).await?);
+        rows.push(measure(&args, &servers, direct).await?);
+        for &logging in &args.logging {
+            let gw = McpGateway::start(&bin, &sse_urls[..n], logging).await?;
+            let through = Scenario {
+                group: group.clone(),
+                target: gateway_target(Era::Legacy, logging),
+                url: &gw.url,
+                drive: Drive::Sessions(Op::List { tools: n }, Era::Legacy),
+                concurrency: args.list_concurrency,
+                middle_pid: Some(gw.pid()),
+                gateway: Some(&gw),
+            };
+            rows.push(measure(&args, &servers, through).await?);
+        }
     }
     let idle = if args.idle_sessions > 0 {
-        let gw = McpGateway::start(&bin, &urls[..1]).await?;
+        // The config as a user writes it: what an idle session costs them.
+        let gw = McpGateway::start(&bin, &sse_urls[..1], Logging::Default).await?;
         eprint!("running idle sessions ({}) ... ", args.idle_sessions);
         let idle = super::idle::measure(&gw.url, gw.pid(), args.idle_sessions)
             .await
@@ -155,55 +159,174 @@ pub async fn run(args: Args) -> Result<()> {
     Ok(())
 }
 
-/// [`measure`] with the gateway's log tail attached to a failure or to a run with errors, since
-/// the gateway's temp dir (and log) is gone once it stops.
-async fn measure_logged(
+/// The `tools/call` scenarios against one target (`url`, of `kind`): per-session and
+/// shared-session load, each direct, through the relay and through one gateway per logging
+/// setup (legacy sessions, and for per-session load also 2026-07-28 stateless requests).
+async fn calls(
     args: &Args,
     servers: &McpServers,
-    sc: Scenario<'_>,
-    gw: &McpGateway,
-) -> Result<Row> {
-    let through_gw = sc.target.starts_with("switchboard");
-    let row = measure(args, servers, sc).await;
-    match &row {
-        Err(_) if through_gw => eprintln!("{}", gw.log_tail()),
-        Ok(r) if through_gw && r.load.errors > 0 => eprintln!("{}", gw.log_tail()),
-        _ => {}
+    cores: usize,
+    bin: &std::path::Path,
+    kind: ServerKind,
+    url: &str,
+    rows: &mut Vec<Row>,
+) -> Result<()> {
+    let call = Op::Call {
+        tool: Arc::from(ECHO),
+    };
+    let relay = RelayProcess::start(authority(url)?, cores).await?;
+    let relay_url = format!("http://{}/mcp", relay.addr);
+    let mut gateways = Vec::new();
+    for &logging in &args.logging {
+        gateways.push((
+            logging,
+            McpGateway::start(bin, &[url.to_owned()], logging).await?,
+        ));
+    }
+    let shared_concurrency = args.shared_concurrency.iter().filter(|&&c| c > 0);
+    let loads = args
+        .concurrency
+        .iter()
+        .map(|&c| (format!("tools/call {}", kind.label()), c, true))
+        .chain(shared_concurrency.map(|&c| (format!("shared session {}", kind.label()), c, false)));
+    for (group, c, per_session) in loads {
+        let legacy = if per_session {
+            Drive::Sessions(call.clone(), Era::Legacy)
+        } else {
+            Drive::Shared
+        };
+        let mut scenarios = vec![
+            Scenario {
+                group: group.clone(),
+                target: "direct".into(),
+                url,
+                drive: legacy.clone(),
+                concurrency: c,
+                middle_pid: None,
+                gateway: None,
+            },
+            Scenario {
+                group: group.clone(),
+                target: TCP_RELAY.into(),
+                url: &relay_url,
+                drive: legacy.clone(),
+                concurrency: c,
+                middle_pid: Some(relay.pid()),
+                gateway: None,
+            },
+        ];
+        let eras: &[Era] = if per_session {
+            &[Era::Legacy, Era::Modern]
+        } else {
+            &[Era::Legacy]
+        };
+        for &era in eras {
+            for (logging, gw) in &gateways {
+                let drive = match &legacy {
+                    Drive::Sessions(op, _) => Drive::Sessions(op.clone(), era),
+                    Drive::Shared => Drive::Shared,
+                };
+                scenarios.push(Scenario {
+                    group: group.clone(),
+                    target: gateway_target(era, *logging),
+                    url: &gw.url,
+                    drive,
+                    concurrency: c,
+                    middle_pid: Some(gw.pid()),
+                    gateway: Some(gw),
+                });
+            }
+        }
+        for sc in scenarios {
+            rows.push(measure(args, servers, sc).await?);
+        }
+    }
+    Ok(())
+}
+
+/// Measures one scenario, with the gateway's log tail printed on a failure or a run with
+/// errors (its temp dir, and log, are gone once it stops).
+///
+/// Prints one progress line on stderr (stdout is kept for the final report).
+async fn measure(args: &Args, servers: &McpServers, sc: Scenario<'_>) -> Result<Row> {
+    let gateway = sc.gateway;
+    let row = measure_inner(args, servers, sc).await;
+    if let Some(gw) = gateway {
+        match &row {
+            Err(_) => eprintln!("{}", gw.log_tail()),
+            Ok(r) if r.load.errors > 0 => eprintln!("{}", gw.log_tail()),
+            _ => {}
+        }
     }
     row
 }
 
-/// Measures one scenario.
-///
-/// Prints one progress line on stderr (stdout is kept for the final report).
-async fn measure(args: &Args, servers: &McpServers, sc: Scenario<'_>) -> Result<Row> {
+async fn measure_inner(args: &Args, servers: &McpServers, sc: Scenario<'_>) -> Result<Row> {
     let label = format!("{} {} c={}", sc.group, sc.target, sc.concurrency);
     let connections = if args.fresh_connections {
         Connections::Fresh
     } else {
         Connections::Pooled
     };
-    let sessions = open_sessions(sc.url, sc.concurrency, sc.era, connections)
-        .await
-        .with_context(|| format!("{label}: opening sessions"))?;
-    // One request before the clock starts, so a broken target fails loudly.
-    if let Some(s) = sessions.first() {
-        one(s, &sc.op, 0)
-            .await
-            .with_context(|| format!("{label}: probe request to {}", sc.url))?;
+    // Sessions opened and a probe request sent before the clock starts, so a broken target
+    // fails loudly.
+    enum Open {
+        Sessions(Vec<super::load::Session>, Op),
+        Shared(Arc<SharedSession>),
     }
+    let ready = match &sc.drive {
+        Drive::Sessions(op, era) => {
+            let sessions = open_sessions(sc.url, sc.concurrency, *era, connections)
+                .await
+                .with_context(|| format!("{label}: opening sessions"))?;
+            if let Some(s) = sessions.first() {
+                one(s, op, 0)
+                    .await
+                    .with_context(|| format!("{label}: probe request to {}", sc.url))?;
+            }
+            Open::Sessions(sessions, op.clone())
+        }
+        Drive::Shared => {
+            let session = SharedSession::open(sc.url)
+                .await
+                .with_context(|| format!("{label}: opening the shared session"))?;
+            session
+                .probe(ECHO)
+                .await
+                .with_context(|| format!("{label}: probe request to {}", sc.url))?;
+            Open::Shared(session)
+        }
+    };
 
-    eprint!("running {label:<40} ... ");
+    eprint!("running {label:<48} ... ");
     let start = Instant::now();
     let measure_start = start + args.warmup;
     let end = measure_start + args.duration;
-    let load = tokio::spawn(run_load(sessions, sc.op.clone(), measure_start, end));
+    // The load task hands back what to close, closed after the window's last CPU sample.
+    let load = match ready {
+        Open::Sessions(sessions, op) => tokio::spawn(async move {
+            let (sessions, load) = run_load(sessions, op.clone(), measure_start, end).await?;
+            anyhow::Ok((load, Open::Sessions(sessions, op)))
+        }),
+        Open::Shared(session) => {
+            let c = sc.concurrency;
+            tokio::spawn(async move {
+                let load =
+                    shared::run_load(session.clone(), Arc::from(ECHO), c, measure_start, end)
+                        .await?;
+                anyhow::Ok((load, Open::Shared(session)))
+            })
+        }
+    };
     tokio::time::sleep_until(measure_start).await;
-    let c0 = CpuSample::take(servers.tid(), sc.gateway_pid);
+    let c0 = CpuSample::take(servers.tid(), sc.middle_pid);
     tokio::time::sleep_until(end).await;
-    let c1 = CpuSample::take(servers.tid(), sc.gateway_pid);
-    let (sessions, load) = load.await.context("load generator task")??;
-    close_sessions(sessions).await;
+    let c1 = CpuSample::take(servers.tid(), sc.middle_pid);
+    let (load, done) = load.await.context("load generator task")??;
+    match done {
+        Open::Sessions(sessions, _) => close_sessions(sessions).await,
+        Open::Shared(session) => session.close().await,
+    }
 
     let secs = args.duration.as_secs_f64();
     let tck = clk_tck();
@@ -213,10 +336,7 @@ async fn measure(args: &Args, servers: &McpServers, sc: Scenario<'_>) -> Result<
         group: sc.group,
         target: sc.target,
         concurrency: sc.concurrency,
-        gateway: sc.gateway_pid.map(|_| ProcStats {
-            cores: cores_of(c0.proxy_ticks, c1.proxy_ticks),
-            rss_kib: c1.proxy_rss_kib,
-        }),
+        gateway: sc.middle_pid.map(|_| ProcStats::between(&c0, &c1, secs)),
         client_cores: cores_of(c0.self_ticks, c1.self_ticks) - server_cores,
         server_cores,
         load,

@@ -22,6 +22,38 @@ use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
 use rmcp::ServerHandler;
 use tokio::runtime::Handle;
 
+/// How a server answers a POST: the two shapes Streamable HTTP servers come in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, clap::ValueEnum)]
+pub enum ServerKind {
+    /// rmcp's default: stateful (`initialize` opens a session with an `Mcp-Session-Id`), every
+    /// answer an SSE stream (a priming event, then the response).
+    Sse,
+    /// Stateless and answering `application/json` (`legacy_session_mode: false`,
+    /// `json_response: true`): no session id, one JSON body per request, as most stateless
+    /// servers behind a load balancer run.
+    Json,
+}
+
+impl ServerKind {
+    /// How the report names it.
+    pub fn label(self) -> &'static str {
+        match self {
+            ServerKind::Sse => "sse",
+            ServerKind::Json => "json",
+        }
+    }
+
+    /// rmcp's server config for this kind.
+    fn config(self) -> StreamableHttpServerConfig {
+        match self {
+            ServerKind::Sse => StreamableHttpServerConfig::default(),
+            ServerKind::Json => StreamableHttpServerConfig::default()
+                .with_legacy_session_mode(false)
+                .with_json_response(true),
+        }
+    }
+}
+
 /// The tool every server offers: answers with its `text` argument.
 pub const ECHO: &str = "echo";
 
@@ -113,11 +145,11 @@ impl McpServers {
         })
     }
 
-    /// Serves one more echo server on a free loopback port; returns its `/mcp` URL.
+    /// Serves one more echo server of `kind` on a free loopback port; returns its `/mcp` URL.
     ///
     /// Bound here with std so that the port is known (and a bind error reported) before the
     /// gateway config naming it is written.
-    pub fn add(&self) -> Result<String> {
+    pub fn add(&self, kind: ServerKind) -> Result<String> {
         let std_listener =
             StdTcpListener::bind("127.0.0.1:0").context("binding an MCP upstream")?;
         std_listener.set_nonblocking(true)?;
@@ -128,7 +160,7 @@ impl McpServers {
         let svc = StreamableHttpService::new(
             move || Ok(echo.clone()),
             LocalSessionManager::default().into(),
-            StreamableHttpServerConfig::default(),
+            kind.config(),
         );
         let app = axum::Router::new().nest_service("/mcp", svc);
         self.handle.spawn(async move {

@@ -2,9 +2,10 @@
 //! config that is the same plain reverse proxy as the Switchboard run.
 //!
 //! The config is tuned only so that the comparison is like for like: upstream keep-alive on (as
-//! Switchboard pools upstream connections), access log off (Switchboard runs with
-//! `RUST_LOG=warn`, which silences its info-level access log), and effectively unlimited
-//! keep-alive requests so nginx does not close connections mid-run.
+//! Switchboard pools upstream connections) and effectively unlimited keep-alive requests so nginx
+//! does not close connections mid-run. The access log follows the run's [`Logging`]: on, to a
+//! file in the temp dir in nginx's default `combined` format (as nginx ships, and as
+//! Switchboard's default config logs every request), or off (as Switchboard with logs off).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -18,6 +19,7 @@ use super::free_port;
 use crate::children::{tail, wait_ready, ChildGuard};
 use crate::client::http_get;
 use crate::procfs::child_pids;
+use crate::switchboard_process::Logging;
 
 /// The binary to run: `explicit` if given, else `nginx` on PATH, else the usual install paths
 /// (`/usr/sbin` is often not on a non-root PATH).
@@ -44,10 +46,15 @@ pub struct NginxProc {
 }
 
 impl NginxProc {
-    /// Writes the config with `worker_processes {workers}`, starts nginx with everything (pid,
-    /// logs, temp paths) inside its temp dir so it needs no root and leaves nothing behind, and
-    /// waits until the proxy answers.
-    pub async fn start(bin: &Path, upstream: SocketAddr, workers: &str) -> Result<Self> {
+    /// Writes the config with `worker_processes {workers}` and the access log as `logging`
+    /// says, starts nginx with everything (pid, logs, temp paths) inside its temp dir so it
+    /// needs no root and leaves nothing behind, and waits until the proxy answers.
+    pub async fn start(
+        bin: &Path,
+        upstream: SocketAddr,
+        workers: &str,
+        logging: Logging,
+    ) -> Result<Self> {
         if workers != "auto" && workers.parse::<u32>().map_or(true, |n| n == 0) {
             bail!("--nginx-workers: expected a positive number or `auto`, got {workers:?}");
         }
@@ -56,6 +63,7 @@ impl NginxProc {
         let port = free_port()?;
         let conf = dir.path().join("nginx.conf");
         let log = dir.path().join("error.log");
+        let access_log = access_log_directive(logging, &d);
         std::fs::write(
             &conf,
             format!(
@@ -67,7 +75,7 @@ events {{
     worker_connections 4096;
 }}
 http {{
-    access_log off;
+    {access_log}
     client_body_temp_path {d}/client_body;
     proxy_temp_path {d}/proxy;
     fastcgi_temp_path {d}/fastcgi;
@@ -142,6 +150,15 @@ http {{
     }
 }
 
+/// The `access_log` directive for `logging`: nginx's default (`combined` format, a write per
+/// request) into `dir`, or off.
+fn access_log_directive(logging: Logging, dir: &str) -> String {
+    match logging {
+        Logging::Default => format!("access_log {dir}/access.log;"),
+        Logging::Off => "access_log off;".into(),
+    }
+}
+
 /// The version from `nginx -v` (printed on stderr), for the header.
 pub fn nginx_version(bin: &Path) -> String {
     Command::new(bin)
@@ -169,4 +186,61 @@ fn nginx_supports_e(bin: &Path) -> bool {
             text.contains("-e filename")
         })
         .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn access_log_is_nginx_default_or_off() {
+        assert_eq!(
+            access_log_directive(Logging::Default, "/tmp/x"),
+            "access_log /tmp/x/access.log;"
+        );
+        assert_eq!(
+            access_log_directive(Logging::Off, "/tmp/x"),
+            "access_log off;"
+        );
+    }
+
+    /// The real nginx, when installed: `default` writes a `combined` line per request to the
+    /// temp dir, `off` writes none. Skipped (with a note) where nginx is not installed.
+    #[tokio::test]
+    async fn nginx_logs_each_request_by_default_and_nothing_when_off() {
+        let Some(bin) = find_nginx(None) else {
+            eprintln!("nginx not installed; skipping (apt-get install -y nginx-light)");
+            return;
+        };
+        let upstream = crate::upstream::Upstream::start(16).expect("upstream");
+        for logging in [Logging::Default, Logging::Off] {
+            let proc = NginxProc::start(&bin, upstream.addr, "1", logging)
+                .await
+                .expect("nginx starts");
+            for _ in 0..3 {
+                let (status, _) = http_get(proc.addr, "/bench-probe", Duration::from_secs(5))
+                    .await
+                    .expect("request through nginx");
+                assert_eq!(status, StatusCode::OK);
+            }
+            // nginx writes the line after it has sent the response; give it a moment.
+            let access = proc._dir.path().join("access.log");
+            let (mut lines, mut probes) = (String::new(), 0);
+            for _ in 0..25 {
+                lines = std::fs::read_to_string(&access).unwrap_or_default();
+                probes = lines
+                    .lines()
+                    .filter(|l| l.contains("GET /bench-probe"))
+                    .count();
+                if probes == 3 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            match logging {
+                Logging::Default => assert_eq!(probes, 3, "{}:\n{lines}", access.display()),
+                Logging::Off => assert_eq!(probes, 0, "{}:\n{lines}", access.display()),
+            }
+        }
+    }
 }
