@@ -225,7 +225,10 @@ fn span_event(span: &tracing::Span, l: &AccessLine<'_>) {
         s("method", l.method),
         s("path", l.path),
         s("host", l.host.unwrap_or("-")),
-        KeyValue::new("client", l.client.map(|c| c.to_string()).unwrap_or_default()),
+        KeyValue::new(
+            "client",
+            l.client.map(|c| c.to_string()).unwrap_or_default(),
+        ),
         s("route", l.route.unwrap_or("-")),
         s("backend", l.backend.unwrap_or("-")),
         KeyValue::new("status", i64::from(l.status)),

@@ -283,7 +283,9 @@ mod tests {
                 let w = w.clone();
                 std::thread::spawn(move || {
                     for i in 0..2000 {
-                        w.append(format!("thread={t} line={i} padding=xxxxxxxxxxxxxxxx\n").as_bytes());
+                        w.append(
+                            format!("thread={t} line={i} padding=xxxxxxxxxxxxxxxx\n").as_bytes(),
+                        );
                     }
                 })
             })
@@ -307,7 +309,10 @@ mod tests {
                 assert_eq!(*l, format!("thread={t} line={i} padding=xxxxxxxxxxxxxxxx"));
             }
         }
-        assert!(writes < 8000 / 4, "{writes} writes for 8000 lines: not batched");
+        assert!(
+            writes < 8000 / 4,
+            "{writes} writes for 8000 lines: not batched"
+        );
     }
 
     #[test]

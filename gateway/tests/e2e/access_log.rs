@@ -69,14 +69,18 @@ async fn json_access_line_has_every_field() {
         .unwrap();
     assert_eq!(r.status(), 200);
     let line = line_for(&gw, "/hello-json").await;
-    let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+    let v: serde_json::Value =
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
     assert_eq!(v["level"], "INFO", "{v}");
     assert_eq!(v["target"], "access", "{v}");
     assert_eq!(v["message"], "request", "{v}");
     assert_eq!(v["method"], "GET", "{v}");
     assert_eq!(v["path"], "/hello-json", "{v}");
     assert_eq!(v["host"], "127.0.0.1", "{v}");
-    assert!(v["client"].as_str().unwrap().starts_with("127.0.0.1:"), "{v}");
+    assert!(
+        v["client"].as_str().unwrap().starts_with("127.0.0.1:"),
+        "{v}"
+    );
     assert_eq!(v["route"], "main/r", "{v}");
     assert!(v["backend"].is_string(), "{v}");
     assert_eq!(v["status"], 200, "{v}");
@@ -96,11 +100,17 @@ async fn json_access_line_has_every_field() {
     ] {
         assert_eq!(v[k], "", "{k} in {v}");
     }
-    // The gateway's own events are JSON lines too, without colours.
+    // The gateway's own events are JSON lines too, with their fields, without colours.
     let log = gw.stderr();
-    for l in log.lines() {
-        serde_json::from_str::<serde_json::Value>(l).unwrap_or_else(|e| panic!("{e}: {l:?}"));
-    }
+    let events: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l:?}")))
+        .collect();
+    let listening = events
+        .iter()
+        .find(|e| e["message"] == "admin endpoints listening")
+        .unwrap_or_else(|| panic!("no admin event:\n{log}"));
+    assert_eq!(listening["addr"], gw.admin.to_string(), "{listening}");
     assert!(!log.contains("\x1b["), "{log:?}");
 }
 
