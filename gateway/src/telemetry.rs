@@ -1,8 +1,17 @@
 //! Logs and traces: `tracing` with text or JSON output, and OpenTelemetry spans exported over
 //! OTLP/gRPC when `config.tracing` is set. W3C `traceparent` is continued from clients and passed
 //! to upstreams.
+//!
+//! Every log line goes through one [`LogWriter`]: a thread that writes to stderr in batches, so
+//! no Tokio worker makes a `write` syscall per line. The access log skips `tracing`'s formatter
+//! ([`access_line`]). Colours only on a terminal, and never with `NO_COLOR` set.
 
+pub mod access_line;
+pub mod writer;
+
+use std::io::IsTerminal as _;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
 
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
 use opentelemetry::trace::TracerProvider as _;
@@ -16,8 +25,13 @@ use tracing_subscriber::{EnvFilter, Layer};
 
 use crate::config::file::LogFormat;
 use crate::model::Settings;
+use access_line::{AccessLine, Shape};
+pub use writer::LogWriter;
 
 static OTEL_ON: AtomicBool = AtomicBool::new(false);
+
+/// The process's log writer and the access line's format, once [`init`] ran.
+static LOGS: OnceLock<(LogWriter, Shape)> = OnceLock::new();
 
 /// Errors setting up telemetry.
 #[derive(Debug, thiserror::Error)]
@@ -33,20 +47,64 @@ pub enum TelemetryError {
     /// A global subscriber was already installed.
     #[error("logging was already initialised")]
     AlreadyInitialised,
+    /// The log writer thread could not start.
+    #[error("cannot start the log writer thread: {0}")]
+    Writer(std::io::Error),
 }
 
-/// Keeps the trace pipeline alive; flushes spans when dropped.
+/// Keeps the trace pipeline and the log writer alive; when dropped (the end of `switchboard
+/// run`, whatever ended it: a signal, an error), flushes spans, then writes every buffered log
+/// line before the process exits.
 pub struct TelemetryGuard {
     provider: Option<SdkTracerProvider>,
+    logs: LogWriter,
 }
 
 impl Drop for TelemetryGuard {
     fn drop(&mut self) {
         if let Some(p) = self.provider.take() {
             if let Err(e) = p.shutdown() {
-                eprintln!("switchboard: flushing traces failed: {e}");
+                tracing::error!("flushing traces failed: {e}");
             }
         }
+        self.logs.shutdown();
+    }
+}
+
+/// Whether log lines may carry ANSI colours: only when stderr is a terminal and `NO_COLOR`
+/// (<https://no-color.org>) is unset or empty. A pipe, a file or a log collector gets plain text.
+fn colours() -> bool {
+    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stderr().is_terminal()
+}
+
+/// Writes one access line in the configured format through the log writer (before [`init`],
+/// as in unit tests with their own subscriber: straight to stderr, as text).
+pub fn write_access_line(line: &AccessLine<'_>) {
+    match LOGS.get() {
+        Some((writer, shape)) => access_line::with_line(line, *shape, |b| writer.append(b)),
+        None => access_line::with_line(line, Shape::Text, |b| {
+            use std::io::Write as _;
+            let _ = std::io::stderr().write_all(b);
+        }),
+    }
+}
+
+/// Whether spans are exported (OpenTelemetry is on).
+pub fn otel_on() -> bool {
+    OTEL_ON.load(Ordering::Acquire)
+}
+
+/// `tracing_subscriber`'s JSON layer formats every span's fields when the span starts, for
+/// lines that print spans; ours print none (`with_current_span(false)`), so it formats nothing.
+struct NoSpanFields;
+
+impl<'w> tracing_subscriber::fmt::FormatFields<'w> for NoSpanFields {
+    fn format_fields<R: tracing_subscriber::field::RecordFields>(
+        &self,
+        _writer: tracing_subscriber::fmt::format::Writer<'w>,
+        _fields: R,
+    ) -> std::fmt::Result {
+        Ok(())
     }
 }
 
@@ -59,17 +117,27 @@ pub fn init(settings: &Settings) -> Result<TelemetryGuard, TelemetryError> {
     };
     let filter = EnvFilter::try_new(with_quiet_libraries(&directives))
         .unwrap_or_else(|_| EnvFilter::new(with_quiet_libraries("info")));
-    let fmt = match settings.log_format {
-        LogFormat::Text => tracing_subscriber::fmt::layer()
-            .with_writer(std::io::stderr)
-            .boxed(),
-        LogFormat::Json => tracing_subscriber::fmt::layer()
-            .json()
-            .flatten_event(true)
-            .with_current_span(false)
-            .with_span_list(false)
-            .with_writer(std::io::stderr)
-            .boxed(),
+    let logs = LogWriter::start(Box::new(std::io::stderr())).map_err(TelemetryError::Writer)?;
+    let (fmt, shape) = match settings.log_format {
+        LogFormat::Text => (
+            tracing_subscriber::fmt::layer()
+                .with_ansi(colours())
+                .with_writer(logs.clone())
+                .boxed(),
+            Shape::Text,
+        ),
+        LogFormat::Json => (
+            tracing_subscriber::fmt::layer()
+                .json()
+                .flatten_event(true)
+                .with_current_span(false)
+                .with_span_list(false)
+                .fmt_fields(NoSpanFields)
+                .with_ansi(false)
+                .with_writer(logs.clone())
+                .boxed(),
+            Shape::Json,
+        ),
     };
     let mut provider = None;
     let otel = match &settings.tracing {
@@ -79,9 +147,12 @@ pub fn init(settings: &Settings) -> Result<TelemetryGuard, TelemetryError> {
                 .with_tonic()
                 .with_endpoint(t.otlp_endpoint.clone())
                 .build()
-                .map_err(|e| TelemetryError::Exporter {
-                    endpoint: t.otlp_endpoint.clone(),
-                    cause: e.to_string(),
+                .map_err(|e| {
+                    logs.shutdown();
+                    TelemetryError::Exporter {
+                        endpoint: t.otlp_endpoint.clone(),
+                        cause: e.to_string(),
+                    }
                 })?;
             let p = SdkTracerProvider::builder()
                 .with_batch_exporter(exporter)
@@ -100,13 +171,18 @@ pub fn init(settings: &Settings) -> Result<TelemetryGuard, TelemetryError> {
             Some(tracing_opentelemetry::layer().with_tracer(tracer))
         }
     };
-    tracing_subscriber::registry()
+    if tracing_subscriber::registry()
         .with(filter)
         .with(fmt)
         .with(otel)
         .try_init()
-        .map_err(|_| TelemetryError::AlreadyInitialised)?;
-    Ok(TelemetryGuard { provider })
+        .is_err()
+        || LOGS.set((logs.clone(), shape)).is_err()
+    {
+        logs.shutdown();
+        return Err(TelemetryError::AlreadyInitialised);
+    }
+    Ok(TelemetryGuard { provider, logs })
 }
 
 /// Libraries whose `info` events describe their own workings, not the gateway's traffic, with
@@ -165,7 +241,7 @@ impl Injector for HeaderInjector<'_> {
 
 /// Continues the client's trace (W3C `traceparent`) in `span` when tracing is on.
 pub fn set_parent(span: &tracing::Span, headers: &http::HeaderMap) {
-    if !OTEL_ON.load(Ordering::Acquire) || !headers.contains_key("traceparent") {
+    if !otel_on() || !headers.contains_key("traceparent") {
         return;
     }
     let cx = TraceContextPropagator::new().extract(&HeaderExtractor(headers));

@@ -1,14 +1,20 @@
 //! One access-log line per request, written when the response body ends (so duration and bytes
 //! cover the whole exchange, streams included), plus the request metrics.
+//!
+//! The line is formatted by [`crate::telemetry::access_line`] (not a `tracing` event: that
+//! cost more than the proxying) and handed to the log writer thread; with tracing on, the same
+//! fields are added to the request's span as an OpenTelemetry event named `request`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use tokio::time::Instant;
 
 use super::body::BodyObserver;
 use crate::metrics::{Metrics, RouteMetrics};
 use crate::model::route::Route;
+use crate::telemetry::access_line::AccessLine;
 
 /// What the access log line says about a request; filled in as the request is handled.
 #[derive(Debug)]
@@ -34,11 +40,11 @@ pub struct AccessLog {
     pub mcp: Option<mcp_mux::RecordSlot>,
 }
 
-/// The request as the client sent it.
+/// The request as the client sent it (method and URI are reference-counted copies).
 #[derive(Debug)]
 struct RequestLine {
-    method: String,
-    path: String,
+    method: http::Method,
+    uri: http::Uri,
     host: Option<String>,
     remote: SocketAddr,
 }
@@ -48,8 +54,8 @@ impl AccessLog {
     pub fn new(parts: &http::request::Parts, remote: SocketAddr, started: Instant) -> Self {
         let request = tracing::enabled!(target: "access", tracing::Level::INFO).then(|| {
             Box::new(RequestLine {
-                method: parts.method.to_string(),
-                path: parts.uri.path().to_string(),
+                method: parts.method.clone(),
+                uri: parts.uri.clone(),
                 host: crate::model::host::request_host(parts),
                 remote,
             })
@@ -78,6 +84,7 @@ impl AccessLog {
             log: self,
             metrics,
             span,
+            abandoned: false,
         }
     }
 }
@@ -126,8 +133,9 @@ impl Drop for InFlight {
             log.status = CLIENT_CLOSED;
             log.error
                 .get_or_insert_with(|| "the client went away before the response began".into());
-            Box::new(log.finisher(self.metrics.clone(), self.span.clone()))
-                .finished(0, None, false);
+            let mut finisher = log.finisher(self.metrics.clone(), self.span.clone());
+            finisher.abandoned = true;
+            Box::new(finisher).finished(0, None, false);
         }
     }
 }
@@ -137,11 +145,18 @@ pub struct Finisher {
     log: AccessLog,
     metrics: Arc<Metrics>,
     span: tracing::Span,
+    /// The client left before the response began (the span never got its status).
+    abandoned: bool,
 }
 
 impl BodyObserver for Finisher {
     fn finished(self: Box<Self>, bytes: u64, error: Option<String>, complete: bool) {
-        let Finisher { log, metrics, span } = *self;
+        let Finisher {
+            log,
+            metrics,
+            span,
+            abandoned,
+        } = *self;
         let elapsed = log.started.elapsed();
         let route_metrics = match &log.route {
             Some(r) => r
@@ -152,40 +167,88 @@ impl BodyObserver for Finisher {
                 .get_or_init(|| RouteMetrics::new(&metrics, "-")),
         };
         route_metrics.record(&metrics, log.status, elapsed.as_secs_f64());
-        let route = log.route_key();
         let error = log.error.as_deref().or(error.as_deref());
         let Some(req) = &log.request else {
             return;
         };
-        let a2a = log
-            .a2a
-            .as_ref()
-            .and_then(|f| f.lock().ok().map(|f| f.clone()))
-            .unwrap_or_default();
+        // Held while the line is written (borrowed, not cloned): nothing else uses it now.
+        let a2a_guard = log.a2a.as_ref().and_then(|f| f.lock().ok());
+        let no_a2a = super::a2a::A2aFields::default();
+        let a2a = a2a_guard.as_deref().unwrap_or(&no_a2a);
         let mcp = log.mcp.as_ref().and_then(mcp_mux::RecordSlot::get);
-        tracing::info!(
-            target: "access",
-            parent: &span,
-            method = %req.method,
-            path = %req.path,
-            host = req.host.as_deref().unwrap_or("-"),
-            client = %req.remote,
-            route = %route,
-            backend = log.backend.as_deref().unwrap_or("-"),
-            status = log.status,
-            attempts = log.attempts,
-            bytes = bytes,
-            duration_ms = (elapsed.as_secs_f64() * 1000.0),
+        let line = AccessLine {
+            time: Some(SystemTime::now()),
+            method: req.method.as_str(),
+            path: req.uri.path(),
+            host: req.host.as_deref(),
+            client: Some(req.remote),
+            route: log.route.as_ref().map(|r| &*r.key),
+            backend: log.backend.as_deref(),
+            status: log.status,
+            span_shown: !span.is_disabled(),
+            // The status is recorded on the span when the response begins; a record that
+            // never got a finisher (the client left first) has a span without it.
+            span_status: !abandoned,
+            attempts: log.attempts,
+            bytes,
+            duration_ms: elapsed.as_secs_f64() * 1000.0,
             complete,
-            error = error.unwrap_or(""),
-            a2a.method = a2a.method.unwrap_or(""),
-            a2a.task_id = a2a.task_id.as_deref().unwrap_or(""),
-            a2a.context_id = a2a.context_id.as_deref().unwrap_or(""),
-            a2a.state = a2a.state.as_deref().unwrap_or(""),
-            mcp.method = mcp.map_or("", |m| m.method.as_str()),
-            mcp.tool = mcp.and_then(|m| m.name.as_deref()).unwrap_or(""),
-            mcp.target = mcp.and_then(|m| m.target()).unwrap_or(""),
-            "request"
-        );
+            error,
+            a2a: [
+                a2a.method.unwrap_or(""),
+                a2a.task_id.as_deref().unwrap_or(""),
+                a2a.context_id.as_deref().unwrap_or(""),
+                a2a.state.as_deref().unwrap_or(""),
+            ],
+            mcp: [
+                mcp.map_or("", |m| m.method.as_str()),
+                mcp.and_then(|m| m.name.as_deref()).unwrap_or(""),
+                mcp.and_then(|m| m.target()).unwrap_or(""),
+            ],
+        };
+        crate::telemetry::write_access_line(&line);
+        if crate::telemetry::otel_on() {
+            span_event(&span, &line);
+        }
     }
+}
+
+/// The access line's fields as an OpenTelemetry event on the request's span (what the
+/// `tracing` event gave the trace before the line was formatted by hand).
+fn span_event(span: &tracing::Span, l: &AccessLine<'_>) {
+    use opentelemetry::KeyValue;
+    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+    let s = |k: &'static str, v: &str| KeyValue::new(k, v.to_string());
+    let mut attrs = vec![
+        s("level", "INFO"),
+        s("target", "access"),
+        s("method", l.method),
+        s("path", l.path),
+        s("host", l.host.unwrap_or("-")),
+        KeyValue::new(
+            "client",
+            l.client.map(|c| c.to_string()).unwrap_or_default(),
+        ),
+        s("route", l.route.unwrap_or("-")),
+        s("backend", l.backend.unwrap_or("-")),
+        KeyValue::new("status", i64::from(l.status)),
+        KeyValue::new("attempts", i64::from(l.attempts)),
+        KeyValue::new("bytes", i64::try_from(l.bytes).unwrap_or(i64::MAX)),
+        KeyValue::new("duration_ms", l.duration_ms),
+        KeyValue::new("complete", l.complete),
+        s("error", l.error.unwrap_or("")),
+    ];
+    let names = [
+        "a2a.method",
+        "a2a.task_id",
+        "a2a.context_id",
+        "a2a.state",
+        "mcp.method",
+        "mcp.tool",
+        "mcp.target",
+    ];
+    for (k, v) in names.into_iter().zip(l.a2a.iter().chain(l.mcp.iter())) {
+        attrs.push(s(k, v));
+    }
+    span.add_event_with_timestamp("request", l.time.unwrap_or_else(SystemTime::now), attrs);
 }

@@ -13,6 +13,7 @@ mod a2a_lf_client;
 mod a2a_security;
 mod a2a_streaming;
 mod a2a_tools;
+mod access_log;
 mod admin;
 mod backend_tls;
 mod bad_input;
