@@ -1,5 +1,5 @@
 //! Policies compiled for the data path: header names and values parsed, durations resolved,
-//! defaults filled in. Built by [`super::lower`]; read by [`crate::proxy`].
+//! defaults filled in. Built by [`super::lower`]; read by the proxy.
 
 use std::time::Duration;
 

@@ -20,8 +20,8 @@ use http_body::{Body as HttpBody, Frame, SizeHint};
 use http_body_util::BodyExt;
 use netkit::sse::EventFeed;
 
-use super::body::{full, Body, BoxError};
 use super::error::text_response;
+use crate::body::{full, Body, BoxError};
 use crate::model::matcher::{PathMatcher, RequestMatch};
 use crate::model::policy::A2aRelay;
 use crate::model::route::Route;
@@ -305,7 +305,7 @@ async fn read_body(body: Body, limit: u64) -> Result<Bytes, Response<Body>> {
     match body.collect().await {
         Ok(c) => Ok(c.to_bytes()),
         Err(e) => {
-            if super::body::is_body_too_large(e.as_ref()).is_some() {
+            if crate::body::is_body_too_large(e.as_ref()).is_some() {
                 return Err(body_too_large(limit));
             }
             let err = RpcError::invalid_request(format!("cannot read the request body: {e}"));
@@ -355,7 +355,7 @@ pub async fn respond(ex: Exchange, mut parts: http::response::Parts, body: Body)
         .is_some_and(|ct| ct.contains("json"));
     if a2a::headers::is_event_stream(parts.headers.get(header::CONTENT_TYPE)) {
         let idle = ex.relay.stream_idle_timeout;
-        let inspected = SseInspector::new(super::body::IdleTimeout::new(body, idle).boxed(), ex);
+        let inspected = SseInspector::new(crate::body::IdleTimeout::new(body, idle).boxed(), ex);
         return Response::from_parts(parts, inspected.boxed());
     }
     let wants_body = ex.rewrite.is_some()

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use tokio::time::Instant;
 
-use super::body::BodyObserver;
+use crate::body::BodyObserver;
 use crate::metrics::{Metrics, RouteMetrics};
 use crate::model::route::Route;
 

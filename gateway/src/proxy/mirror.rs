@@ -17,8 +17,8 @@ use http_body::{Body as HttpBody, Frame, SizeHint};
 use http_body_util::{BodyExt, StreamBody};
 use tokio::sync::mpsc;
 
-use super::body::{empty, full, BoxError};
 use super::Proxy;
+use crate::body::{empty, full, BoxError};
 use crate::metrics::ResultLabel;
 use crate::model::upstream::Upstream;
 

@@ -8,8 +8,8 @@
 use std::sync::Arc;
 
 use crate::model::plan::{
-    BackendKind, BackendPlan, ErrorFormat, Forward, RequestPhase, ResponsePhase, RoutePhase,
-    RoutePlan, Terminal,
+    BackendKind, BackendPlan, ErrorFormat, Forward, McpServer, RequestPhase, ResponsePhase,
+    RoutePhase, RoutePlan, Terminal,
 };
 use crate::model::policy::{BackendPolicies, PathRewrite, RoutePolicies, UpstreamAuth};
 use crate::model::upstream::Upstream;
@@ -19,7 +19,7 @@ pub(super) enum BackendTarget {
     /// Reverse proxy to a `host:port`.
     Host(Upstream),
     /// A virtual MCP server.
-    Mcp(Arc<crate::mcp::McpBackend>),
+    Mcp(Arc<dyn McpServer>),
 }
 
 impl BackendTarget {
