@@ -129,7 +129,7 @@ impl Proxy {
                         path_and_query: ex.path_and_query(),
                         headers: ex.parts.headers.clone(),
                     };
-                    mirror::spawn(self.clone(), m.upstream.clone(), copy, side);
+                    mirror::spawn(self.clone(), m, copy, side);
                 }
             }
             RequestPhase::Credential { auth, upstream } => {

@@ -133,12 +133,9 @@ pub(super) fn backend_plan(
         BackendTarget::Host(upstream) => upstream,
     };
     // The TLS server name: `hostname`, else the backend's host (`[::1]` without brackets).
-    let tls: Option<Arc<str>> = backend_tls.or_else(|| route_backend_tls.clone()).map(|t| {
-        t.hostname.unwrap_or_else(|| {
-            let host = upstream.authority.host();
-            Arc::from(host.trim_start_matches('[').trim_end_matches(']'))
-        })
-    });
+    let tls: Option<Arc<str>> = backend_tls
+        .or_else(|| route_backend_tls.clone())
+        .map(|t| t.server_name(&upstream));
     let scheme = if tls.is_some() { "https" } else { "http" };
 
     let rewrite = rewrite.or_else(|| route_rewrite.clone());
