@@ -524,7 +524,8 @@ mod tests {
         let line = Bytes::from(vec![b'x'; 1 << 20]);
         let data = || Ok(Bytes::from_static(b"data: "));
         let mut small: Vec<reqwest::Result<Bytes>> = Vec::new();
-        for end in ["\r\n\r\n", "\n\n", "\r\r"] {
+        // A CR last would wait for the byte after it (it may start a CRLF): LF last.
+        for end in ["\r\r", "\r\n\r\n", "\n\n"] {
             for _ in 0..10 {
                 small.extend([
                     data(),
