@@ -58,9 +58,12 @@ impl EventSize {
 
     /// Feeds the next chunk of the stream; false once the current event is over the limit.
     pub fn observe(&mut self, chunk: &[u8]) -> bool {
-        chunk.iter().fold(true, |within, &byte| {
-            self.step(byte) != Step::Over && within
-        })
+        // Every byte is counted (no early return), so the count stays right after a false.
+        let mut within = true;
+        for &byte in chunk {
+            within &= self.step(byte) != Step::Over;
+        }
+        within
     }
 
     /// The index of the first byte of `chunk` that takes the current event over the limit;
