@@ -2,6 +2,7 @@
 //! endpoints and telemetry. The `switchboard` binary (`src/main.rs`) is a thin shell over this.
 
 pub mod admin;
+pub mod body;
 pub mod config;
 pub mod mcp;
 pub mod metrics;
@@ -9,3 +10,8 @@ pub mod model;
 pub mod proxy;
 pub mod server;
 pub mod telemetry;
+
+/// Tests of the lowering, at the top because they build real `mcp` backends (the layer above
+/// the model) for the `mcp` routes they load.
+#[cfg(test)]
+mod lower_tests;

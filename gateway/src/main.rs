@@ -93,7 +93,7 @@ fn main() -> ExitCode {
 }
 
 fn load(path: &Path) -> Result<(Source, gateway::model::Model), gateway::config::ConfigErrors> {
-    gateway::model::load(path)
+    gateway::model::load(path, gateway::mcp::build)
 }
 
 fn run(path: &Path) -> anyhow::Result<()> {

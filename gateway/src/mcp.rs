@@ -6,7 +6,9 @@
 //! processes stopped and reaped) once the last request using it is done.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::path::Path;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use http::{Request, Response};
@@ -15,8 +17,9 @@ use mcp_mux::config::{A2aTargetConfig, OpenApiTargetConfig, TargetConfig};
 use mcp_mux::http::{HttpFront, HttpFrontConfig, SessionSealer};
 use mcp_mux::{McpBackendConfig, Multiplexer, MuxError, MuxMetrics, Outcome, Target};
 
+use crate::body::{Body, BoxError};
 use crate::metrics::Metrics;
-use crate::proxy::body::{Body, BoxError};
+use crate::model::plan::{McpBackendError, McpBackendSpec, McpServer};
 
 /// A virtual MCP server behind one route entry.
 pub struct McpBackend {
@@ -38,6 +41,15 @@ impl Drop for McpBackend {
     }
 }
 
+impl McpServer for McpBackend {
+    fn serve(
+        &self,
+        req: Request<Body>,
+    ) -> Pin<Box<dyn Future<Output = Response<Body>> + Send + '_>> {
+        Box::pin(self.serve(req))
+    }
+}
+
 impl McpBackend {
     /// Serves one HTTP request of the MCP Streamable HTTP transport. The body is read first
     /// (it is one JSON-RPC message, bounded by the route's limit) so that an oversized or
@@ -47,7 +59,7 @@ impl McpBackend {
         let bytes = match body.collect().await {
             Ok(c) => c.to_bytes(),
             Err(e) => {
-                let too_large = crate::proxy::body::is_body_too_large(e.as_ref());
+                let too_large = crate::body::is_body_too_large(e.as_ref());
                 return match too_large {
                     Some(limit) => jsonrpc_error(
                         http::StatusCode::PAYLOAD_TOO_LARGE,
@@ -72,7 +84,7 @@ impl McpBackend {
 /// A JSON-RPC error answered by the gateway itself.
 pub(crate) fn jsonrpc_error(status: http::StatusCode, code: i64, message: &str) -> Response<Body> {
     let body = serde_json::json!({"jsonrpc": "2.0", "id": null, "error": {"code": code, "message": message}});
-    let mut resp = Response::new(crate::proxy::body::full(body.to_string()));
+    let mut resp = Response::new(crate::body::full(body.to_string()));
     *resp.status_mut() = status;
     resp.headers_mut().insert(
         http::header::CONTENT_TYPE,
@@ -110,32 +122,30 @@ fn cache() -> &'static Cache {
     CACHE.get_or_init(Default::default)
 }
 
-/// Why an `mcp` backend could not be built.
-#[derive(Debug)]
-pub struct BackendError {
-    /// The key path under the backend's `mcp` that the problem is at
-    /// (`targets[0].openapi.credentials.oauth`), when it is narrower than the whole backend.
-    pub at: Option<String>,
-    /// What is wrong, naming the target.
-    pub message: String,
-}
-
-impl From<String> for BackendError {
-    fn from(message: String) -> Self {
-        BackendError { at: None, message }
-    }
+/// The [`BuildMcp`](crate::model::plan::BuildMcp) that every caller of
+/// [`crate::model::load`] passes: [`backend`] with the process's metrics.
+pub fn build(spec: McpBackendSpec<'_>) -> Result<Arc<dyn McpServer>, McpBackendError> {
+    let backend = backend(
+        spec.route,
+        spec.name,
+        spec.config,
+        spec.base_dir,
+        spec.session_key,
+        &Metrics::global(),
+    )?;
+    Ok(backend)
 }
 
 /// The backend for `route` and `config`: the live one if nothing changed, else a new one.
 /// Targets connect lazily, so building one starts no process and opens no connection.
-pub fn backend(
+fn backend(
     route: &str,
     name: &str,
     config: &McpBackendConfig,
     base_dir: &Path,
     session_key: Option<[u8; 32]>,
     metrics: &Arc<Metrics>,
-) -> Result<Arc<McpBackend>, BackendError> {
+) -> Result<Arc<McpBackend>, McpBackendError> {
     let key = format!(
         "{route}\u{0}{name}\u{0}{}\u{0}{}\u{0}{:?}",
         base_dir.display(),
@@ -152,7 +162,7 @@ pub fn backend(
         route: route.to_string(),
         backend: name.to_string(),
     });
-    let mux = build(config, base_dir, mux_metrics)?;
+    let mux = multiplexer(config, base_dir, mux_metrics)?;
     let no_rng = |e: mcp_mux::http::RngError| {
         format!("cannot serve MCP sessions: {e} (session ids need secure randomness)")
     };
@@ -178,11 +188,11 @@ pub fn backend(
     Ok(backend)
 }
 
-fn build(
+fn multiplexer(
     config: &McpBackendConfig,
     base_dir: &Path,
     metrics: Arc<dyn MuxMetrics>,
-) -> Result<Multiplexer, BackendError> {
+) -> Result<Multiplexer, McpBackendError> {
     config.validate().map_err(|e| e.to_string())?;
     let mut builder = Multiplexer::builder()
         .failure_mode(config.failure_mode)
@@ -198,7 +208,7 @@ fn build(
             continue;
         }
         let target = match &t.openapi {
-            Some(o) => openapi_target(t, o, base_dir).map_err(|e| BackendError {
+            Some(o) => openapi_target(t, o, base_dir).map_err(|e| McpBackendError {
                 at: e.at.map(|at| format!("targets[{i}].{at}")),
                 message: e.message,
             })?,
@@ -231,7 +241,7 @@ fn openapi_target(
     t: &TargetConfig,
     config: &OpenApiTargetConfig,
     base_dir: &Path,
-) -> Result<Target, BackendError> {
+) -> Result<Target, McpBackendError> {
     let auth = mcp_mux::backend_auth(t).map_err(|e| e.to_string())?;
     let t = &without_policies(t);
     let mut config = config.clone();
@@ -255,7 +265,7 @@ fn openapi_target(
     let tools = match openapi_tools::toolset::OpenApiTools::load(config) {
         Ok(tools) => tools.with_backend_auth(auth),
         Err(openapi_tools::Error::Credential { name, message }) => {
-            return Err(BackendError {
+            return Err(McpBackendError {
                 at: Some(crate::config::Source::child_key(
                     "openapi.credentials",
                     &name,

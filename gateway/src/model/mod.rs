@@ -105,22 +105,25 @@ pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default request body limit.
 pub const DEFAULT_MAX_REQUEST_BODY: u64 = 4 << 20;
 
-/// Checks and lowers the config file at `path`, reporting the errors of every stage together.
+/// Checks and lowers the config file at `path`, reporting the errors of every stage together;
+/// `build_mcp` builds the server of each `mcp` backend.
 pub fn load(
     path: &std::path::Path,
+    build_mcp: plan::BuildMcp,
 ) -> Result<(crate::config::Source, Model), crate::config::ConfigErrors> {
-    from_checked(crate::config::Source::check_file(path))
+    from_checked(crate::config::Source::check_file(path), build_mcp)
 }
 
 /// Lowers a checked config. When the earlier stages failed, lowering still runs on the
 /// best-effort config so its findings join theirs, except those that only repeat them.
 pub fn from_checked(
     mut checked: crate::config::Checked,
+    build_mcp: plan::BuildMcp,
 ) -> Result<(crate::config::Source, Model), crate::config::ConfigErrors> {
     let Some(source) = checked.source.take() else {
         return Err(checked.errors);
     };
-    match lower(&source) {
+    match lower(&source, build_mcp) {
         Ok(model) if checked.errors.is_empty() => Ok((source, model)),
         Ok(_) => Err(checked.errors),
         Err(found) => {

@@ -19,16 +19,19 @@
 //! New policies (authentication, rate limits, LLM routing) are new phase variants placed in
 //! this order; the loop in `proxy` and the other phases do not change.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use backend_auth::BackendAuth;
-use http::HeaderValue;
+use http::{HeaderValue, Request, Response};
 
 use super::policy::{
     A2aRelay, Cors, HeaderModifier, Mirror, PathRewrite, Redirect, Retry, Timeouts,
 };
 use super::upstream::Upstream;
+use crate::body::Body;
 
 /// The phases of a route that run before a backend is chosen.
 #[derive(Debug)]
@@ -110,6 +113,54 @@ pub enum RequestPhase {
     },
 }
 
+/// The virtual MCP server of an `mcp` backend, as the plan holds it. The model only names it:
+/// the server (mcp-mux behind its Streamable HTTP front) lives in the `mcp` module, a layer
+/// above, which builds it for the lowering through a [`BuildMcp`] and serves requests with it.
+pub trait McpServer: Send + Sync + std::fmt::Debug {
+    /// Serves one HTTP request of the MCP Streamable HTTP transport, answering errors in
+    /// JSON-RPC.
+    fn serve(
+        &self,
+        req: Request<Body>,
+    ) -> Pin<Box<dyn Future<Output = Response<Body>> + Send + '_>>;
+}
+
+/// What the lowering asks of the `mcp` module to build one `mcp` backend.
+#[derive(Debug, Clone, Copy)]
+pub struct McpBackendSpec<'a> {
+    /// The route's key (metrics carry it).
+    pub route: &'a str,
+    /// The backend's name.
+    pub name: &'a str,
+    /// Its `mcp` config.
+    pub config: &'a mcp_mux::McpBackendConfig,
+    /// The config file's directory, which relative paths in it are relative to.
+    pub base_dir: &'a std::path::Path,
+    /// `config.sessionKey`, which session ids are sealed with.
+    pub session_key: Option<[u8; 32]>,
+}
+
+/// Why an `mcp` backend could not be built.
+#[derive(Debug)]
+pub struct McpBackendError {
+    /// The key path under the backend's `mcp` that the problem is at
+    /// (`targets[0].openapi.credentials.oauth`), when it is narrower than the whole backend.
+    pub at: Option<String>,
+    /// What is wrong, naming the target.
+    pub message: String,
+}
+
+impl From<String> for McpBackendError {
+    fn from(message: String) -> Self {
+        McpBackendError { at: None, message }
+    }
+}
+
+/// Builds the server of an `mcp` backend while the config is lowered (so a broken backend is a
+/// load error at its line). Passed in by the caller of [`crate::model::load`], which knows the
+/// `mcp` module; the model does not.
+pub type BuildMcp = fn(McpBackendSpec<'_>) -> Result<Arc<dyn McpServer>, McpBackendError>;
+
 /// Where a request ends.
 #[derive(Debug)]
 pub enum Terminal {
@@ -118,7 +169,7 @@ pub enum Terminal {
     /// The virtual MCP server, which answers itself and calls its targets.
     Mcp {
         /// The server.
-        server: Arc<crate::mcp::McpBackend>,
+        server: Arc<dyn McpServer>,
         /// `timeout.request`: until the response headers.
         timeout: Option<Duration>,
     },

@@ -1,5 +1,5 @@
 //! Policies compiled for the data path: header names and values parsed, durations resolved,
-//! defaults filled in. Built by [`super::lower`]; read by [`crate::proxy`].
+//! defaults filled in. Built by [`super::lower`]; read by the proxy.
 
 use std::time::Duration;
 
@@ -73,6 +73,9 @@ pub struct Mirror {
     pub upstream: Upstream,
     /// Share mirrored, 0.0 to 100.0.
     pub percentage: f64,
+    /// The TLS server name when copies go over `https`: a named backend's own `backendTLS`,
+    /// resolved as for a route's backend (its `hostname`, else the backend's host).
+    pub tls: Option<std::sync::Arc<str>>,
 }
 
 /// One allowed CORS origin.
@@ -219,6 +222,17 @@ pub struct RoutePolicies {
 pub struct BackendTls {
     /// `hostname`, when set: the TLS server name instead of the backend's host.
     pub hostname: Option<std::sync::Arc<str>>,
+}
+
+impl BackendTls {
+    /// The TLS server name for `upstream`: `hostname`, else the upstream's host (`[::1]`
+    /// without brackets).
+    pub fn server_name(self, upstream: &Upstream) -> std::sync::Arc<str> {
+        self.hostname.unwrap_or_else(|| {
+            let host = upstream.authority.host();
+            std::sync::Arc::from(host.trim_start_matches('[').trim_end_matches(']'))
+        })
+    }
 }
 
 /// The `backendAuth` policy of a route or backend, ready to use.

@@ -18,9 +18,10 @@ use bytes::{Bytes, BytesMut};
 use http::{header, HeaderValue, Method, Response, StatusCode};
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use http_body_util::BodyExt;
+use netkit::sse::EventFeed;
 
-use super::body::{full, Body, BoxError};
 use super::error::text_response;
+use crate::body::{full, Body, BoxError};
 use crate::model::matcher::{PathMatcher, RequestMatch};
 use crate::model::policy::A2aRelay;
 use crate::model::route::Route;
@@ -304,7 +305,7 @@ async fn read_body(body: Body, limit: u64) -> Result<Bytes, Response<Body>> {
     match body.collect().await {
         Ok(c) => Ok(c.to_bytes()),
         Err(e) => {
-            if super::body::is_body_too_large(e.as_ref()).is_some() {
+            if crate::body::is_body_too_large(e.as_ref()).is_some() {
                 return Err(body_too_large(limit));
             }
             let err = RpcError::invalid_request(format!("cannot read the request body: {e}"));
@@ -354,7 +355,7 @@ pub async fn respond(ex: Exchange, mut parts: http::response::Parts, body: Body)
         .is_some_and(|ct| ct.contains("json"));
     if a2a::headers::is_event_stream(parts.headers.get(header::CONTENT_TYPE)) {
         let idle = ex.relay.stream_idle_timeout;
-        let inspected = SseInspector::new(super::body::IdleTimeout::new(body, idle).boxed(), ex);
+        let inspected = SseInspector::new(crate::body::IdleTimeout::new(body, idle).boxed(), ex);
         return Response::from_parts(parts, inspected.boxed());
     }
     let wants_body = ex.rewrite.is_some()
@@ -493,11 +494,13 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 }
 
 pin_project_lite::pin_project! {
-    /// Passes an SSE body through frame by frame, reading a copy of each complete event.
+    /// Passes an SSE body through frame by frame, reading a copy of each complete event on the
+    /// side (netkit's [`EventFeed`]): a frame is never held back waiting for its event's end,
+    /// and an event over [`MAX_EVENT`] is skipped, not buffered.
     struct SseInspector {
         #[pin]
         inner: Body,
-        pending: BytesMut,
+        feed: EventFeed,
         exchange: Exchange,
     }
 }
@@ -506,7 +509,7 @@ impl SseInspector {
     fn new(inner: Body, exchange: Exchange) -> Self {
         SseInspector {
             inner,
-            pending: BytesMut::new(),
+            feed: EventFeed::new(MAX_EVENT),
             exchange,
         }
     }
@@ -524,15 +527,17 @@ impl HttpBody for SseInspector {
         let polled = this.inner.poll_frame(cx);
         if let Poll::Ready(Some(Ok(frame))) = &polled {
             if let Some(data) = frame.data_ref() {
-                this.pending.extend_from_slice(data);
-                while let Some(end) = event_end(this.pending) {
-                    let event = this.pending.split_to(end);
-                    if let Some(info) = parse_event(&event) {
+                let skipped = this.feed.skipped();
+                for event in this.feed.push(data) {
+                    if let Some(info) = inspect_event_data(&event.event, &event.data) {
                         this.exchange.observe(&info);
                     }
                 }
-                if this.pending.len() > MAX_EVENT {
-                    this.pending.clear();
+                if this.feed.skipped() > skipped {
+                    tracing::debug!(
+                        max_bytes = MAX_EVENT,
+                        "an A2A stream event is too large to inspect; relayed unread"
+                    );
                 }
             }
         }
@@ -548,50 +553,83 @@ impl HttpBody for SseInspector {
     }
 }
 
-/// The end (exclusive, blank line included) of the first complete event in `buf`.
-fn event_end(buf: &[u8]) -> Option<usize> {
-    let lf = buf.windows(2).position(|w| w == b"\n\n").map(|i| i + 2);
-    let crlf = buf.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4);
-    match (lf, crlf) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    }
-}
-
-fn parse_event(raw: &[u8]) -> Option<EventInfo> {
-    let text = std::str::from_utf8(raw).ok()?;
-    let mut event = "message";
-    let mut data = String::new();
-    for line in text.lines() {
-        if let Some(v) = line.strip_prefix("event:") {
-            event = v.trim();
-        } else if let Some(v) = line.strip_prefix("data:") {
-            if !data.is_empty() {
-                data.push('\n');
-            }
-            data.push_str(v.strip_prefix(' ').unwrap_or(v));
-        }
-    }
-    if data.is_empty() {
-        return None;
-    }
-    inspect_event_data(event, &data)
-}
-
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
+    use http_body_util::StreamBody;
+
     use super::*;
 
-    #[test]
-    fn sse_events_are_split_and_read() {
-        let mut buf = BytesMut::from(&b"event: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"task\":{\"id\":\"t1\",\"contextId\":\"c1\",\"status\":{\"state\":\"TASK_STATE_WORKING\"}}}}\n\n: ping\r\n\r\ndata: partial"[..]);
-        let end = event_end(&buf).expect("one complete event");
-        let first = buf.split_to(end);
-        let info = parse_event(&first).expect("parsed");
-        assert_eq!(info.task_id.as_deref(), Some("t1"));
-        assert_eq!(info.context_id.as_deref(), Some("c1"));
-        let end = event_end(&buf).expect("the ping comment");
-        assert!(parse_event(&buf.split_to(end)).is_none());
-        assert!(event_end(&buf).is_none(), "an unfinished event waits");
+    /// A streamed `SendStreamingMessage` response: the first event split across frames with
+    /// CRLF line ends, a keep-alive, an event over the inspection limit, then the final status.
+    /// Every frame is relayed as it came, and the events on both sides of the big one are read
+    /// (its task recorded for its caller, its last state logged).
+    #[tokio::test]
+    async fn sse_events_are_read_from_the_relayed_frames_one_by_one() {
+        let relay = Arc::new(A2aRelay {
+            public_url: None,
+            signed_cards: a2a::SignedCards::Strip,
+            caller_header: Some(header::HeaderName::from_static("x-caller")),
+            push_guard: a2a::PushGuard::new(a2a::PushGuardConfig::default()),
+            owners: a2a::OwnershipStore::new(16, Duration::from_secs(60), a2a::UnknownTasks::Allow),
+            stream_idle_timeout: Duration::from_secs(5),
+        });
+        let fields = SharedFields::default();
+        let exchange = Exchange {
+            relay: relay.clone(),
+            kind: Kind::Call(A2aMethod::SendStreamingMessage),
+            caller: Some("alice".into()),
+            fields: fields.clone(),
+            rewrite: None,
+        };
+        let working = "event: message\r\ndata: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"task\":\
+                       {\"id\":\"t1\",\"contextId\":\"c1\",\"status\":{\"state\":\"TASK_STATE_WORKING\"}}}}\r\n\r\n";
+        let big = format!(
+            "data: {{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{{\"statusUpdate\":{{\"taskId\":\"t1\",\
+             \"status\":{{\"state\":\"TASK_STATE_FAILED\"}},\"pad\":\"{}\"}}}}}}\n\n",
+            "x".repeat(MAX_EVENT)
+        );
+        let completed = "data: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"statusUpdate\":\
+                         {\"taskId\":\"t1\",\"status\":{\"state\":\"TASK_STATE_COMPLETED\"}}}}\n\n";
+        let (half, rest) = working.split_at(70);
+        let frames: Vec<Bytes> = vec![
+            Bytes::copy_from_slice(half.as_bytes()),
+            Bytes::from(format!("{rest}: ping\r\n\r\n")),
+            Bytes::copy_from_slice(&big.as_bytes()[..big.len() / 2]),
+            Bytes::from(format!("{}{completed}", &big[big.len() / 2..])),
+        ];
+        let body = StreamBody::new(futures_util::stream::iter(
+            frames
+                .clone()
+                .into_iter()
+                .map(|b| Ok::<_, BoxError>(Frame::data(b))),
+        ))
+        .boxed();
+        let mut inspected = SseInspector::new(body, exchange);
+        let mut relayed = Vec::new();
+        while let Some(frame) = inspected.frame().await {
+            let frame = frame.expect("relayed");
+            let data = frame.into_data().expect("a data frame");
+            relayed.push(data);
+            if relayed.len() == 2 {
+                let f = fields.lock().expect("fields").clone();
+                assert_eq!(f.task_id.as_deref(), Some("t1"), "read as its frame passed");
+                assert_eq!(f.state.as_deref(), Some("Working"));
+            }
+        }
+        assert_eq!(relayed, frames, "every frame relayed as it came");
+        let f = fields.lock().expect("fields").clone();
+        assert_eq!(f.context_id.as_deref(), Some("c1"));
+        assert_eq!(
+            f.state.as_deref(),
+            Some("Completed"),
+            "the event after the oversized one is read"
+        );
+        assert!(relay.owners.authorize("t1", "alice").is_ok());
+        assert!(
+            relay.owners.authorize("t1", "bob").is_err(),
+            "the streamed task is recorded as alice's"
+        );
     }
 }

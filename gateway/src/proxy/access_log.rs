@@ -11,7 +11,7 @@ use std::time::SystemTime;
 
 use tokio::time::Instant;
 
-use super::body::BodyObserver;
+use crate::body::BodyObserver;
 use crate::metrics::{Metrics, RouteMetrics};
 use crate::model::route::Route;
 use crate::telemetry::access_line::AccessLine;

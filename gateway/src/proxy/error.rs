@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use http::{header, HeaderValue, Response, StatusCode};
 
-use super::body::{full, Body};
+use crate::body::{full, Body};
 
 /// A request the gateway could not or would not proxy. Each variant is one status with a short
 /// plain-text body that says what happened, and one metric kind.

@@ -7,8 +7,8 @@ use http::HeaderMap;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
-use super::body::{self, Body, BoxError};
 use super::{a2a, upgrade, Conn};
+use crate::body::{self, Body, BoxError};
 use crate::model::matcher::RequestMatch;
 use crate::model::route::Route;
 

@@ -9,9 +9,9 @@ use hyper::body::Incoming;
 use tokio::time::Instant;
 use tracing::Instrument;
 
-use super::body::{full, is_body_too_large, Body};
 use super::error::ProxyError;
 use super::Proxy;
+use crate::body::{full, is_body_too_large, Body};
 use crate::model::policy::{Retry, Timeouts};
 use crate::model::upstream::Upstream;
 

@@ -17,9 +17,10 @@ use http_body::{Body as HttpBody, Frame, SizeHint};
 use http_body_util::{BodyExt, StreamBody};
 use tokio::sync::mpsc;
 
-use super::body::{empty, full, BoxError};
 use super::Proxy;
+use crate::body::{empty, full, BoxError};
 use crate::metrics::ResultLabel;
+use crate::model::policy::Mirror;
 use crate::model::upstream::Upstream;
 
 /// Frames buffered for a slow mirror before the copy is dropped.
@@ -69,10 +70,13 @@ pub struct MirrorRequest {
     pub headers: HeaderMap,
 }
 
-/// Sends a copy in the background.
-pub fn spawn(proxy: Arc<Proxy>, upstream: Upstream, req: MirrorRequest, body: MirrorBody) {
+/// Sends a copy in the background, with the pooled client of route backends (over `https`
+/// when the mirror has a TLS server name, trusting what they trust).
+pub fn spawn(proxy: Arc<Proxy>, mirror: &Mirror, req: MirrorRequest, body: MirrorBody) {
+    let (upstream, tls) = (mirror.upstream.clone(), mirror.tls.clone());
     tokio::spawn(async move {
-        let result = tokio::time::timeout(MIRROR_TIMEOUT, send(&proxy, &upstream, req, body)).await;
+        let sent = send(&proxy, &upstream, tls, req, body);
+        let result = tokio::time::timeout(MIRROR_TIMEOUT, sent).await;
         let label = match result {
             Ok(Ok(())) => "ok",
             Ok(Err(e)) => {
@@ -101,11 +105,12 @@ pub fn spawn(proxy: Arc<Proxy>, upstream: Upstream, req: MirrorRequest, body: Mi
 async fn send(
     proxy: &Proxy,
     upstream: &Upstream,
+    tls: Option<Arc<str>>,
     req: MirrorRequest,
     body: MirrorBody,
 ) -> Result<(), String> {
     let uri = Uri::builder()
-        .scheme("http")
+        .scheme(if tls.is_some() { "https" } else { "http" })
         .authority(upstream.authority.clone())
         .path_and_query(req.path_and_query.as_str())
         .build()
@@ -136,7 +141,7 @@ async fn send(
     *request.method_mut() = req.method;
     *request.uri_mut() = uri;
     *request.headers_mut() = req.headers;
-    match proxy.client(None).request(request).await {
+    match proxy.client(tls.as_ref()).request(request).await {
         Ok(resp) => {
             // Drain so the connection returns to the pool.
             let _ = resp.into_body().collect().await;

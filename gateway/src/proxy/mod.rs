@@ -5,7 +5,6 @@
 
 mod a2a;
 mod access_log;
-pub mod body;
 mod cors;
 pub mod error;
 mod exchange;
@@ -28,6 +27,7 @@ use hyper::body::Incoming;
 use tokio::time::Instant;
 use tracing::Instrument;
 
+use crate::body::{self, Body};
 use crate::metrics::Metrics;
 use crate::model::host::request_host;
 use crate::model::matcher::Selected;
@@ -35,7 +35,6 @@ use crate::model::plan::{ErrorFormat, Terminal};
 use crate::model::route::{NoBackend, Route, RouteBackend};
 use crate::model::Bind;
 use access_log::{AccessLog, InFlight};
-use body::Body;
 use error::ProxyError;
 use exchange::Exchange;
 use phases::Flow;

@@ -8,10 +8,10 @@ use http::{header, HeaderValue, Response};
 use http_body_util::BodyExt;
 
 use super::access_log::AccessLog;
-use super::body::{self, Body, Limited};
 use super::error::{text_response, ProxyError};
 use super::exchange::{Exchange, RequestBody};
 use super::{a2a, cors, forward, headers, mirror, rewrite, upgrade, Proxy};
+use crate::body::{self, Body, Limited};
 use crate::model::plan::{RequestPhase, ResponsePhase, RoutePhase};
 
 /// What a phase decided.
@@ -129,7 +129,7 @@ impl Proxy {
                         path_and_query: ex.path_and_query(),
                         headers: ex.parts.headers.clone(),
                     };
-                    mirror::spawn(self.clone(), m.upstream.clone(), copy, side);
+                    mirror::spawn(self.clone(), m, copy, side);
                 }
             }
             RequestPhase::Credential { auth, upstream } => {

@@ -8,13 +8,13 @@ use http::{Request, Response};
 use http_body_util::BodyExt;
 
 use super::access_log::AccessLog;
-use super::body::{Body, BoxError};
 use super::error::ProxyError;
 use super::exchange::{Exchange, RequestBody};
 use super::forward::{self, AttemptBody, AttemptStats, Outbound};
 use super::{headers, Proxy};
+use crate::body::{Body, BoxError};
 use crate::model::health;
-use crate::model::plan::Forward;
+use crate::model::plan::{Forward, McpServer};
 use crate::model::route::RouteBackend;
 
 impl Proxy {
@@ -84,7 +84,7 @@ impl Proxy {
 /// Hands the request to the virtual MCP server, within `timeout.request` (counted from the
 /// request's arrival, as on the reverse proxy) until its response starts.
 pub(crate) async fn serve_mcp(
-    server: &Arc<crate::mcp::McpBackend>,
+    server: &Arc<dyn McpServer>,
     timeout: Option<Duration>,
     ex: &mut Exchange<'_>,
     log: &mut AccessLog,

@@ -20,8 +20,8 @@ use http::{Response, StatusCode, Version};
 use hyper::upgrade::{OnUpgrade, Upgraded};
 use hyper_util::rt::TokioIo;
 
-use super::body::{self, Body};
 use super::error::ProxyError;
+use crate::body::{self, Body};
 use crate::metrics::Metrics;
 
 /// How long the upstream's connection may take to be handed over after its 101. hyper hands

@@ -143,7 +143,7 @@ impl Runtime {
     /// Loads the config file again and applies it; an invalid file keeps the current config.
     pub async fn reload(&self) -> Result<(), ServerError> {
         let result = async {
-            let (source, model) = crate::model::load(&self.config_path)?;
+            let (source, model) = crate::model::load(&self.config_path, crate::mcp::build)?;
             self.apply(model, source.redacted()).await
         }
         .await;

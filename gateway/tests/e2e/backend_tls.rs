@@ -98,6 +98,41 @@ async fn a_backend_tls_route_without_the_ca_fails_with_502_naming_the_certificat
     assert_eq!(up.hits(), 0, "nothing reached the upstream");
 }
 
+/// A `requestMirror` to a named backend with `backendTLS` sends its copies over https with the
+/// route backends' client, trusting `SSL_CERT_FILE` like them; the main request is unaffected.
+#[tokio::test]
+async fn a_mirror_to_a_backend_tls_backend_gets_its_copies_over_https() {
+    let main = Upstream::start("main").await;
+    let copies = Upstream::start("copies").await;
+    let (server, cert) = https_front(&copies.host()).await;
+    let config = routes_config(&format!(
+        "- name: r\n  policies: {{ requestMirror: {{ backend: {{ backend: secure }} }} }}\n  \
+         backends: [{{ host: \"{}\" }}]\n",
+        main.host()
+    )) + &format!(
+        "backends:\n- name: secure\n  host: \"127.0.0.1:{}\"\n  policies: {{ backendTLS: {{}} }}\n",
+        server.port()
+    );
+    let gw = Gateway::start_with_env(&config, |_| {}, &trusting(&cert)).await;
+    let r = client()
+        .post(gw.url("/copied?x=1"))
+        .body("payload")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.text().await.unwrap_or_default(), "main");
+    assert_eq!(
+        copies.wait_hits(1, crate::STEP).await,
+        1,
+        "the copy came through the HTTPS hop\n{}",
+        gw.stderr()
+    );
+    let copy = copies.last();
+    assert_eq!(copy.uri, "/copied?x=1");
+    assert_eq!(copy.body.as_deref(), Some(&b"payload"[..]));
+}
+
 type Client = rmcp::service::RunningService<rmcp::RoleClient, ()>;
 
 async fn connect(gw: &Gateway) -> Client {

@@ -24,9 +24,9 @@ use std::time::Duration;
 
 use backend_auth::{AuthError, BackendAuth};
 use bytes::Bytes;
-use eventsource_stream::Eventsource as _;
 use futures_util::{Stream, StreamExt as _};
 use http::{header, HeaderMap, HeaderValue, StatusCode};
+use netkit::sse::{EventSize, Eventsource as _};
 use reqwest::Url;
 use rmcp::service::{RoleClient, RxJsonRpcMessage, TxJsonRpcMessage};
 use tokio::sync::mpsc;
@@ -109,7 +109,7 @@ impl Drop for SseClientTransport {
     }
 }
 
-type Events = Pin<Box<dyn Stream<Item = Result<eventsource_stream::Event, String>> + Send>>;
+type Events = Pin<Box<dyn Stream<Item = Result<netkit::sse::Event, String>> + Send>>;
 
 impl SseClientTransport {
     /// Opens the stream at `url` and waits for its `endpoint` event. `timeout` bounds the TCP
@@ -357,17 +357,18 @@ async fn error_body(response: reqwest::Response) -> String {
 }
 
 /// `stream` with an error once an SSE event grows past [`MAX_EVENT_BYTES`]
-/// (`eventsource-stream` itself buffers an event without limit).
+/// (`eventsource-stream` itself buffers an event without limit), counted by netkit's
+/// [`EventSize`], the one event-size bound of the workspace.
 fn bounded<S>(stream: S) -> Bounded<S> {
     Bounded {
         inner: stream,
-        guard: EventSizeGuard::default(),
+        size: EventSize::new(MAX_EVENT_BYTES),
     }
 }
 
 struct Bounded<S> {
     inner: S,
-    guard: EventSizeGuard,
+    size: EventSize,
 }
 
 impl<S> Stream for Bounded<S>
@@ -379,50 +380,17 @@ where
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
         match Pin::new(&mut this.inner).poll_next(cx) {
-            Poll::Ready(Some(Ok(chunk))) => Poll::Ready(Some(match this.guard.feed(&chunk) {
-                Ok(()) => Ok(chunk),
-                Err(()) => Err(format!(
+            Poll::Ready(Some(Ok(chunk))) => Poll::Ready(Some(if this.size.observe(&chunk) {
+                Ok(chunk)
+            } else {
+                Err(format!(
                     "an SSE event is larger than {MAX_EVENT_BYTES} bytes"
-                )),
+                ))
             })),
             Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e.to_string()))),
             Poll::Ready(None) => Poll::Ready(None),
             Poll::Pending => Poll::Pending,
         }
-    }
-}
-
-/// Counts the bytes of the SSE event being received: an event ends at an empty line, and lines
-/// end with CRLF, LF or CR.
-#[derive(Default)]
-struct EventSizeGuard {
-    event: usize,
-    line: usize,
-    after_cr: bool,
-}
-
-impl EventSizeGuard {
-    fn feed(&mut self, chunk: &[u8]) -> Result<(), ()> {
-        for &b in chunk {
-            let after_cr = std::mem::replace(&mut self.after_cr, b == b'\r');
-            match b {
-                b'\n' if after_cr => {} // the LF of a CRLF
-                b'\r' | b'\n' => {
-                    if self.line == 0 {
-                        self.event = 0;
-                    }
-                    self.line = 0;
-                }
-                _ => {
-                    self.line += 1;
-                    self.event += 1;
-                    if self.event > MAX_EVENT_BYTES {
-                        return Err(());
-                    }
-                }
-            }
-        }
-        Ok(())
     }
 }
 
@@ -548,34 +516,46 @@ mod tests {
         assert_eq!(decoded.len(), 2);
     }
 
-    #[test]
-    fn the_event_size_guard_counts_one_event_at_a_time() {
-        let mut g = EventSizeGuard::default();
-        let line = vec![b'x'; 1 << 20];
-        for _ in 0..40 {
-            // 1 MiB events, each ended by a blank line in one of the three line-end styles.
-            g.feed(b"data: ").unwrap();
-            g.feed(&line).unwrap();
-            g.feed(b"\r\n").unwrap();
-            g.feed(b"\r\n").unwrap();
-            g.feed(b"data: ").unwrap();
-            g.feed(&line).unwrap();
-            g.feed(b"\n\n").unwrap();
-            g.feed(b"data: ").unwrap();
-            g.feed(&line).unwrap();
-            g.feed(b"\r\r").unwrap();
-        }
-        // One event of many lines but no blank line grows past the limit.
-        let mut g = EventSizeGuard::default();
-        let mut failed = false;
-        for _ in 0..20 {
-            g.feed(b"data: ").unwrap();
-            if g.feed(&line).is_err() {
-                failed = true;
-                break;
+    /// Many events of 1 MiB pass (each ended by a blank line in one of the three line-end
+    /// styles); one event of many 1 MiB lines but no blank line ends the stream with an error
+    /// once it passes [`MAX_EVENT_BYTES`], before it is all read.
+    #[tokio::test]
+    async fn the_stream_fails_at_one_event_over_the_limit_not_at_many_small_ones() {
+        let line = Bytes::from(vec![b'x'; 1 << 20]);
+        let data = || Ok(Bytes::from_static(b"data: "));
+        let mut small: Vec<reqwest::Result<Bytes>> = Vec::new();
+        // A CR last would wait for the byte after it (it may start a CRLF): LF last.
+        for end in ["\r\r", "\r\n\r\n", "\n\n"] {
+            for _ in 0..10 {
+                small.extend([
+                    data(),
+                    Ok(line.clone()),
+                    Ok(Bytes::from_static(end.as_bytes())),
+                ]);
             }
-            g.feed(b"\r\n").unwrap();
         }
-        assert!(failed, "a 20 MiB event is refused");
+        let events: Vec<_> = bounded(futures_util::stream::iter(small))
+            .eventsource()
+            .collect()
+            .await;
+        assert_eq!(events.len(), 30);
+        assert!(events.iter().all(Result::is_ok));
+
+        let mut big: Vec<reqwest::Result<Bytes>> = Vec::new();
+        for _ in 0..20 {
+            big.extend([data(), Ok(line.clone()), Ok(Bytes::from_static(b"\r\n"))]);
+        }
+        big.push(Ok(Bytes::from_static(b"\r\n")));
+        let mut read = 0;
+        let mut chunks = bounded(futures_util::stream::iter(big));
+        let err = loop {
+            match chunks.next().await {
+                Some(Ok(_)) => read += 1,
+                Some(Err(e)) => break e,
+                None => panic!("a 20 MiB event passed"),
+            }
+        };
+        assert!(err.contains("larger than"), "{err}");
+        assert!(read < 3 * 17, "cut just past 16 MiB, after {read} chunks");
     }
 }

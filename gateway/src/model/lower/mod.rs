@@ -10,6 +10,7 @@ use std::sync::Arc;
 use regex::Regex;
 
 use super::host::HostPattern;
+use super::plan::BuildMcp;
 use super::policy::Timeouts;
 use super::upstream::Upstream;
 use super::{
@@ -24,14 +25,12 @@ mod plan;
 mod policies;
 mod routes;
 
-#[cfg(test)]
-#[path = "../lower_tests.rs"]
-mod tests;
-
-/// Lowers a loaded config into the runtime model, or returns every problem found.
-pub fn lower(source: &Source) -> Result<Model, ConfigErrors> {
+/// Lowers a loaded config into the runtime model, or returns every problem found. `build_mcp`
+/// builds the server of each `mcp` backend.
+pub fn lower(source: &Source, build_mcp: BuildMcp) -> Result<Model, ConfigErrors> {
     let mut cx = Lowering {
         source,
+        build_mcp,
         errors: Vec::new(),
         named: HashMap::new(),
         session_key: None,
@@ -46,6 +45,7 @@ pub fn lower(source: &Source) -> Result<Model, ConfigErrors> {
 
 struct Lowering<'a> {
     source: &'a Source,
+    build_mcp: BuildMcp,
     errors: Vec<Diagnostic>,
     named: HashMap<&'a str, (usize, &'a file::NamedBackend)>,
     /// `config.sessionKey`, which MCP backends seal their session ids with.

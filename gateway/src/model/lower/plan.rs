@@ -8,8 +8,8 @@
 use std::sync::Arc;
 
 use crate::model::plan::{
-    BackendKind, BackendPlan, ErrorFormat, Forward, RequestPhase, ResponsePhase, RoutePhase,
-    RoutePlan, Terminal,
+    BackendKind, BackendPlan, ErrorFormat, Forward, McpServer, RequestPhase, ResponsePhase,
+    RoutePhase, RoutePlan, Terminal,
 };
 use crate::model::policy::{BackendPolicies, PathRewrite, RoutePolicies, UpstreamAuth};
 use crate::model::upstream::Upstream;
@@ -19,7 +19,7 @@ pub(super) enum BackendTarget {
     /// Reverse proxy to a `host:port`.
     Host(Upstream),
     /// A virtual MCP server.
-    Mcp(Arc<crate::mcp::McpBackend>),
+    Mcp(Arc<dyn McpServer>),
 }
 
 impl BackendTarget {
@@ -133,12 +133,9 @@ pub(super) fn backend_plan(
         BackendTarget::Host(upstream) => upstream,
     };
     // The TLS server name: `hostname`, else the backend's host (`[::1]` without brackets).
-    let tls: Option<Arc<str>> = backend_tls.or_else(|| route_backend_tls.clone()).map(|t| {
-        t.hostname.unwrap_or_else(|| {
-            let host = upstream.authority.host();
-            Arc::from(host.trim_start_matches('[').trim_end_matches(']'))
-        })
-    });
+    let tls: Option<Arc<str>> = backend_tls
+        .or_else(|| route_backend_tls.clone())
+        .map(|t| t.server_name(&upstream));
     let scheme = if tls.is_some() { "https" } else { "http" };
 
     let rewrite = rewrite.or_else(|| route_rewrite.clone());

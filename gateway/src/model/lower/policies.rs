@@ -218,29 +218,34 @@ impl<'a> Lowering<'a> {
         if !(0.0..=100.0).contains(&pct) {
             self.err(format!("{path}.percentage"), "must be between 0 and 100");
         }
+        let mut backend_tls = None;
         let upstream = match (&m.backend.host, &m.backend.backend) {
             (Some(h), None) => Upstream::parse(h)
                 .map_err(|e| self.err(format!("{path}.backend.host"), e))
                 .ok(),
-            (None, Some(name)) => {
-                match self.named.get(name.as_str()).map(|(_, b)| b.host.clone()) {
-                    Some(Some(h)) => Upstream::parse(&h).ok(),
-                    Some(None) => {
-                        self.err(
-                            format!("{path}.backend.backend"),
-                            format!("backend {name:?} is not a host backend"),
-                        );
-                        None
+            (None, Some(name)) => match self.named.get(name.as_str()).copied() {
+                Some((i, nb)) if nb.host.is_some() => {
+                    if let Some(t) = nb.policies.as_ref().and_then(|p| p.backend_tls.as_ref()) {
+                        let at = format!("backends[{i}].policies.backendTLS");
+                        backend_tls = self.backend_tls(&at, t);
                     }
-                    None => {
-                        self.err(
-                            format!("{path}.backend.backend"),
-                            format!("no backend named {name:?}"),
-                        );
-                        None
-                    }
+                    nb.host.as_deref().and_then(|h| Upstream::parse(h).ok())
                 }
-            }
+                Some(_) => {
+                    self.err(
+                        format!("{path}.backend.backend"),
+                        format!("backend {name:?} is not a host backend"),
+                    );
+                    None
+                }
+                None => {
+                    self.err(
+                        format!("{path}.backend.backend"),
+                        format!("no backend named {name:?}"),
+                    );
+                    None
+                }
+            },
             _ => {
                 self.err(
                     format!("{path}.backend"),
@@ -250,6 +255,7 @@ impl<'a> Lowering<'a> {
             }
         }?;
         Some(Mirror {
+            tls: backend_tls.map(|t| t.server_name(&upstream)),
             upstream,
             percentage: pct.clamp(0.0, 100.0),
         })

@@ -10,6 +10,7 @@ use super::{anchored, suggest, timeouts, Level, Lowering};
 use crate::config::file;
 use crate::model::host::HostPattern;
 use crate::model::matcher::{MatchEntry, PathMatcher, RequestMatch, RouteTable, ValueMatcher};
+use crate::model::plan::McpBackendSpec;
 use crate::model::policy::{BackendPolicies, RoutePolicies};
 use crate::model::route::{Route, RouteBackend};
 use crate::model::upstream::Upstream;
@@ -277,14 +278,13 @@ impl<'a> Lowering<'a> {
                         let target = match (&nb.host, &nb.mcp) {
                             (Some(h), _) => BackendTarget::Host(Upstream::parse(h).ok()?),
                             (None, Some(mcp)) => {
-                                let built = crate::mcp::backend(
-                                    route_key,
+                                let built = (self.build_mcp)(McpBackendSpec {
+                                    route: route_key,
                                     name,
-                                    mcp,
-                                    &self.source.base_dir,
-                                    self.session_key,
-                                    &crate::metrics::Metrics::global(),
-                                );
+                                    config: mcp,
+                                    base_dir: &self.source.base_dir,
+                                    session_key: self.session_key,
+                                });
                                 match built {
                                     Ok(b) => BackendTarget::Mcp(b),
                                     Err(e) => {

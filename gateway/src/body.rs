@@ -1,5 +1,8 @@
 //! Body wrappers for the data path: one boxed body type, a size limit that fails the stream
 //! instead of buffering it, and an observer that reports bytes and completion for the access log.
+//!
+//! A leaf module, below the model: the model's plan names the body type (the MCP server of an
+//! `mcp` backend takes and returns it), and both `mcp` and `proxy` read and answer with it.
 
 use std::future::Future;
 use std::pin::Pin;

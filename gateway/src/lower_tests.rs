@@ -2,9 +2,13 @@
 
 use std::path::Path;
 
-use super::lower;
 use crate::config::Source;
 use crate::model::Model;
+
+/// The config lowered as the binary does, with real `mcp` backends.
+fn lower(source: &Source) -> Result<Model, crate::config::ConfigErrors> {
+    crate::model::lower(source, crate::mcp::build)
+}
 
 fn source(yaml: &str) -> Source {
     match Source::from_str(yaml, Path::new("test.yaml"), &|_| None) {
