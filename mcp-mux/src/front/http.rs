@@ -60,7 +60,8 @@ use tokio_util::sync::CancellationToken;
 pub use body::ResponseBody;
 use era::{Era, Refusal};
 use reply::{
-    accepted, json_reply, jsonrpc_refusal, plain, respond, result_reply, sse_reply, Finish, Reply,
+    accepted, json_reply, jsonrpc_refusal, plain, respond, result_reply, sse_reply, CallFuture,
+    Finish, Reply,
 };
 use session::Rng;
 pub use session::{RngError, SessionClaims, SessionSealer};
@@ -410,10 +411,11 @@ impl HttpFront {
         reply
     }
 
-    /// Runs `request` on its own task (so a client that goes away cancels it
-    /// upstream instead of abandoning it) and answers with JSON, or with SSE
-    /// as soon as the request produces a notification. The task holds the call's
-    /// `registration` (its in-flight entry) until the call has ended.
+    /// Runs `request` (on this task until its response starts, see [`respond`]) and answers
+    /// with JSON, or with SSE as soon as the request produces a notification. The call
+    /// holds its `registration` (its in-flight entry) until it has ended; a client that goes
+    /// away cancels it upstream (the upstream engine withdraws a request whose future is
+    /// dropped) instead of abandoning it.
     async fn dispatch(
         &self,
         era: Era,
@@ -449,10 +451,10 @@ impl HttpFront {
         let mux = self.mux.clone();
         let prefs = self.prefs.clone();
         let task_era = era.clone();
-        tokio::spawn(async move {
-            // Boxed: the call's future is several KiB, and spawning moves the task's future
-            // more than once; this way only the box's pointer is moved.
-            let outcome = Box::pin(mux.handle(request, &ctx)).await;
+        // Boxed: the call's future is several KiB, and it may move to a task of its own
+        // (see `respond`); this way only the box's pointer is moved.
+        let call: CallFuture = Box::pin(async move {
+            let outcome = mux.handle(request, &ctx).await;
             drop(ctx);
             // The call is over: nothing is left to cancel.
             drop(registration);
@@ -470,7 +472,7 @@ impl HttpFront {
                 }
             });
         });
-        respond(&era, notes, result, guard, resumable).await
+        respond(&era, notes, result, guard, resumable, Some(call)).await
     }
 
     /// A 2026-07-28 client's retry of a call the gateway parked for its input.
@@ -487,7 +489,7 @@ impl HttpFront {
             .parked
             .resume(token, responses, id.clone(), notes_tx, terminal)
         {
-            Ok(call) => respond(era, notes, result, call.drop_guard(), None).await,
+            Ok(call) => respond(era, notes, result, call.drop_guard(), None, None).await,
             Err(e) => json_reply(
                 era::error_status(e.code, era),
                 &ServerJsonRpcMessage::error(e, Some(id)),

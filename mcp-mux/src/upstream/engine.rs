@@ -11,7 +11,8 @@
 //! 3. register the progress route and the question enrolment, both RAII guards that end with
 //!    this future, whether it completes, times out, or is dropped by a caller who left;
 //! 4. wait for the answer, bounded by the target's timeout and the downstream cancellation;
-//! 5. on timeout or cancellation, tell the target to stop (`notifications/cancelled`);
+//! 5. on timeout or cancellation, or when this future is dropped before the answer (the
+//!    client went away), tell the target to stop (`notifications/cancelled`);
 //! 6. settle the target's state: a transport failure drops the connection, anything else
 //!    (an answer, even an error answer) shows the target is up.
 
@@ -97,6 +98,15 @@ impl Upstream {
         // first progress event finds its route; both end when this future does.
         let progress = self.progress.route(self.name(), progress_token, ctx).await;
         let enrolled = self.questions.enrol(self.name(), id.clone(), ctx);
+        // Until the answer is in, the request is the target's to stop: if this future is
+        // dropped (the client went away), timed out or cancelled, the guard tells it.
+        let mut outstanding = Outstanding {
+            upstream: self,
+            conn: &conn,
+            wire: &wire,
+            id: Some(id),
+            reason: "abandoned by the downstream client",
+        };
         let timed = with_timeout(self.target.timeout, answer, self.name());
         let result = tokio::select! {
             r = timed => r,
@@ -105,13 +115,19 @@ impl Upstream {
             })),
         };
         drop((progress, enrolled));
-        if let Err(Failure {
-            error: error @ (MuxError::Timeout { .. } | MuxError::Cancelled { .. }),
-            ..
-        }) = &result
-        {
-            self.withdraw(&conn, &wire, id, error).await;
+        match &result {
+            Err(Failure {
+                error: MuxError::Cancelled { .. },
+                ..
+            }) => outstanding.reason = "cancelled by the downstream client",
+            Err(Failure {
+                error: MuxError::Timeout { .. },
+                ..
+            }) => outstanding.reason = "timed out at the gateway",
+            // Answered, or the transport failed: there is nothing left to stop.
+            _ => outstanding.id = None,
         }
+        drop(outstanding);
         self.settle(&conn, result).await
     }
 
@@ -181,23 +197,6 @@ impl Upstream {
         }
     }
 
-    /// Tells the target to stop a request nobody waits for any more (timeout, client cancel).
-    async fn withdraw(&self, conn: &Connection, wire: &Wire<'_>, id: RequestId, why: &MuxError) {
-        let reason = match why {
-            MuxError::Cancelled { .. } => "cancelled by the downstream client",
-            _ => "timed out at the gateway",
-        };
-        match wire {
-            Wire::Session => {
-                let note = CancelledNotificationParam::new(Some(id), Some(reason.to_owned()));
-                if let Err(e) = conn.peer.notify_cancelled(note).await {
-                    tracing::debug!(mcp_target = %self.name(), error = %e, "cancellation not delivered");
-                }
-            }
-            Wire::Direct(http, route) => self.withdraw_direct(http, route, id, reason),
-        }
-    }
-
     /// The target's state after a request: a transport failure drops the connection (the
     /// next request reconnects); anything else, error answers included, shows it is up.
     async fn settle(
@@ -217,6 +216,44 @@ impl Upstream {
                     self.set_up(true);
                 }
                 (Err(error), !unsent)
+            }
+        }
+    }
+}
+
+/// A request sent and not answered yet: dropped while it holds the id, it tells the target
+/// to stop (`notifications/cancelled`) from a task of its own, so nobody waits on it.
+struct Outstanding<'a> {
+    upstream: &'a Upstream,
+    conn: &'a Connection,
+    wire: &'a Wire<'a>,
+    id: Option<RequestId>,
+    reason: &'static str,
+}
+
+impl Drop for Outstanding<'_> {
+    fn drop(&mut self) {
+        let Some(id) = self.id.take() else {
+            return;
+        };
+        if tokio::runtime::Handle::try_current().is_err() {
+            return; // the runtime is gone: so is the connection
+        }
+        let target = self.upstream.name();
+        tracing::debug!(mcp_target = %target, request_id = %id, reason = self.reason, "withdrawing a request");
+        match self.wire {
+            Wire::Session => {
+                let peer = self.conn.peer.clone();
+                let note = CancelledNotificationParam::new(Some(id), Some(self.reason.to_owned()));
+                let target = target.to_owned();
+                tokio::spawn(async move {
+                    if let Err(e) = peer.notify_cancelled(note).await {
+                        tracing::debug!(mcp_target = %target, error = %e, "cancellation not delivered");
+                    }
+                });
+            }
+            Wire::Direct(http, route) => {
+                self.upstream.withdraw_direct(http, route, id, self.reason)
             }
         }
     }

@@ -2,6 +2,8 @@
 //! ([`respond`]), and the plain, JSON-RPC and empty replies of everything else.
 
 use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use http::{header, HeaderValue, Response, StatusCode};
@@ -33,24 +35,55 @@ impl Finish {
     }
 }
 
+/// A request's call (its result goes to the request's `result` channel), polled on the
+/// task that accepted the request until it answers or starts streaming.
+pub(super) type CallFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// What comes first from a request's call.
+enum First {
+    /// The final message (or the call's end without one).
+    Final(Result<ServerJsonRpcMessage, oneshot::error::RecvError>),
+    /// A notification or question: the response becomes a stream.
+    Note(ServerJsonRpcMessage),
+}
+
 /// The response of one request (or round): JSON when the final message comes
 /// first, else SSE from the first notification on, ending with the final
 /// message. `guard` cancels the request if the client goes away before that,
 /// unless the stream is `resumable` (a legacy session's, see [`resume`]): then
 /// only if nobody resumes it in time.
+///
+/// `call`, when given, is run right here: a call answered without streaming (the common
+/// case) costs no task and no thread hand-off. Only a call still running once its response
+/// has started (it streams, or a 2026-07-28 round ended while the call waits for input)
+/// moves to a task of its own, so the response can be returned while it goes on.
 pub(super) async fn respond(
     era: &Era,
     mut notes: mpsc::UnboundedReceiver<ServerJsonRpcMessage>,
     mut result: oneshot::Receiver<ServerJsonRpcMessage>,
     guard: tokio_util::sync::DropGuard,
     resumable: Option<(&Arc<resume::Replays>, Arc<str>)>,
+    mut call: Option<CallFuture>,
 ) -> Reply {
-    tokio::select! {
-        biased;
-        done = &mut result => {
+    let first = loop {
+        tokio::select! {
+            biased;
+            () = run(&mut call), if call.is_some() => call = None,
+            done = &mut result => break First::Final(done),
+            Some(note) = notes.recv() => break First::Note(note),
+        }
+    };
+    if let Some(rest) = call {
+        tokio::spawn(rest);
+    }
+    match first {
+        First::Final(done) => {
             let Ok(msg) = done else {
-                return jsonrpc_refusal(StatusCode::INTERNAL_SERVER_ERROR, None,
-                    ErrorData::internal_error("the request's task ended without a result", None));
+                return jsonrpc_refusal(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    None,
+                    ErrorData::internal_error("the request's task ended without a result", None),
+                );
             };
             let mut queued = VecDeque::new();
             while let Ok(m) = notes.try_recv() {
@@ -66,17 +99,36 @@ pub(super) async fn respond(
             }
             queued.push_back(body::sse_event(&msg));
             let (_, never) = oneshot::channel();
-            sse_reply(body::SseStream::new(queued, notes, never, CancellationToken::new().drop_guard()))
+            sse_reply(body::SseStream::new(
+                queued,
+                notes,
+                never,
+                CancellationToken::new().drop_guard(),
+            ))
         }
-        Some(first) = notes.recv() => {
+        First::Note(first) => {
             if let Some((replays, session)) = resumable {
                 let (replay, events) = replays.open(&session);
-                tokio::spawn(resume::pump(replays.clone(), replay, first, notes, result, guard));
+                tokio::spawn(resume::pump(
+                    replays.clone(),
+                    replay,
+                    first,
+                    notes,
+                    result,
+                    guard,
+                ));
                 return sse_reply(body::SseStream::events(VecDeque::new(), events));
             }
             let queued = VecDeque::from([body::sse_event(&first)]);
             sse_reply(body::SseStream::new(queued, notes, result, guard))
         }
+    }
+}
+
+/// Polls the call until it ends.
+async fn run(call: &mut Option<CallFuture>) {
+    if let Some(call) = call {
+        call.await;
     }
 }
 
