@@ -19,9 +19,10 @@ use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
+use tracing_subscriber::filter::{filter_fn, FilterExt as _};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
-use tracing_subscriber::{EnvFilter, Layer};
+use tracing_subscriber::{EnvFilter, Layer, Registry};
 
 use crate::config::file::LogFormat;
 use crate::model::Settings;
@@ -115,8 +116,11 @@ pub fn init(settings: &Settings) -> Result<TelemetryGuard, TelemetryError> {
         Ok(v) if !v.trim().is_empty() => v,
         _ => settings.log_level.clone().unwrap_or_else(|| "info".into()),
     };
-    let filter = EnvFilter::try_new(with_quiet_libraries(&directives))
-        .unwrap_or_else(|_| EnvFilter::new(with_quiet_libraries("info")));
+    // One filter per layer (EnvFilter is not Clone): the same directives for both.
+    let filter = || {
+        EnvFilter::try_new(with_quiet_libraries(&directives))
+            .unwrap_or_else(|_| EnvFilter::new(with_quiet_libraries("info")))
+    };
     let logs = LogWriter::start(Box::new(std::io::stderr())).map_err(TelemetryError::Writer)?;
     let (fmt, shape) = match settings.log_format {
         LogFormat::Text => (
@@ -171,10 +175,18 @@ pub fn init(settings: &Settings) -> Result<TelemetryGuard, TelemetryError> {
             Some(tracing_opentelemetry::layer().with_tracer(tracer))
         }
     };
+    // The log layer sees events only. Left to see spans, it would format every span's fields
+    // when the span starts (the request span, the MCP request span: most of the cost of
+    // logging a request), for prefixes that only the rare event inside a request prints.
+    // With no layer interested in spans (tracing off), `info_span!` costs next to nothing.
+    let mut layers: Vec<Box<dyn Layer<Registry> + Send + Sync>> = vec![fmt
+        .with_filter(filter().and(filter_fn(|m| !m.is_span())))
+        .boxed()];
+    if let Some(otel) = otel {
+        layers.push(otel.with_filter(filter()).boxed());
+    }
     if tracing_subscriber::registry()
-        .with(filter)
-        .with(fmt)
-        .with(otel)
+        .with(layers)
         .try_init()
         .is_err()
         || LOGS.set((logs.clone(), shape)).is_err()

@@ -41,8 +41,7 @@ async fn text_access_line_on_a_pipe_has_every_field_and_no_colours() {
     let body = r.bytes().await.unwrap();
     let line = line_for(&gw, "path=/hello-text").await;
     for wanted in [
-        "  INFO request{http.method=GET http.path=\"/hello-text\" route=\"main/r\" ",
-        "}: access: request method=GET path=/hello-text host=\"127.0.0.1\" client=127.0.0.1:",
+        "  INFO access: request method=GET path=/hello-text host=\"127.0.0.1\" client=127.0.0.1:",
         " route=main/r backend=\"",
         " status=200 attempts=1 ",
         &format!(" bytes={} duration_ms=", body.len()),
