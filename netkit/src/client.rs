@@ -123,13 +123,13 @@ where
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use bytes::Bytes;
     use http_body_util::{BodyExt as _, Empty};
 
     /// A TLS server on loopback with a certificate for `names`, answering `hello` once.
-    async fn tls_server(names: &[&str]) -> (std::net::SocketAddr, String) {
+    pub(crate) async fn tls_server(names: &[&str]) -> (std::net::SocketAddr, String) {
         let ck = rcgen::generate_simple_self_signed(
             names.iter().map(|n| n.to_string()).collect::<Vec<_>>(),
         )
