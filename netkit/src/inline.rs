@@ -13,8 +13,8 @@
 //! takes an absolute-form request (`http://host/path`), sets `Host` and sends it in origin
 //! form. Connections come from [`Connector`] (TCP, TLS, `TCP_NODELAY`, quick ACKs). A request
 //! that a reused connection could not even write (the server had closed it while it was idle)
-//! is sent once more on a new connection. HTTP/1.1 only, no upgrades: a `101` response's
-//! connection is dropped.
+//! is sent once more on a new connection. HTTP/1.1 only; a `101 Switching Protocols` hands
+//! its connection over (`hyper::upgrade::on`), as hyper_util's client does.
 
 mod body;
 mod error;
@@ -28,7 +28,7 @@ use std::sync::Arc;
 
 use http::header::HOST;
 use http::uri::{PathAndQuery, Scheme};
-use http::{HeaderValue, Request, Response, Uri};
+use http::{HeaderValue, Request, Response, StatusCode, Uri};
 use hyper::body::Body;
 use hyper::client::conn::http1;
 
@@ -174,7 +174,7 @@ where
                 })?;
         Ok(Pooled {
             tx,
-            conn: Box::pin(conn),
+            conn: Box::pin(conn.with_upgrades()),
         })
     }
 
@@ -201,6 +201,19 @@ where
         })
         .await;
         match result {
+            Ok(response) if response.status() == StatusCode::SWITCHING_PROTOCOLS => {
+                // The connection is the caller's now: completing its future hands the socket
+                // to `hyper::upgrade::on(&mut response)`.
+                if let Some(mut conn) = conn {
+                    if let Err(source) = poll_fn(|cx| conn.as_mut().poll(cx)).await {
+                        return Err(Attempt::Failed(InlineError::Send {
+                            authority: key.1.to_string(),
+                            source,
+                        }));
+                    }
+                }
+                Ok(response.map(|incoming| InlineBody::new(incoming, None)))
+            }
             Ok(response) => {
                 let lease = conn.map(|conn| {
                     Box::new(Lease {

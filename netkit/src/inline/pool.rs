@@ -7,7 +7,7 @@
 //! every half idle timeout, so an unused host does not keep its sockets open for ever.
 
 use std::collections::{HashMap, VecDeque};
-use std::future::Future as _;
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
@@ -15,11 +15,10 @@ use std::time::{Duration, Instant};
 
 use http::uri::{Authority, Scheme};
 use hyper::body::Body;
-use hyper::client::conn::http1::{Connection, SendRequest};
+use hyper::client::conn::http1::SendRequest;
 
 use super::body::Drive;
 use super::BoxError;
-use crate::connector::Conn;
 
 /// Where a connection goes: the same scheme and authority share connections.
 pub(super) type Key = (Scheme, Authority);
@@ -28,11 +27,15 @@ pub(super) type Key = (Scheme, Authority);
 const MIN_SWEEP_INTERVAL: Duration = Duration::from_millis(10);
 
 /// One HTTP/1.1 connection: the handle requests are sent on and the future that does its I/O,
-/// which whoever holds the pair must poll.
+/// which whoever holds the pair must poll. The future is hyper's `Connection` with upgrade
+/// support (a `101` hands its socket over when the future completes), whose type hyper does
+/// not name, hence the box.
 pub(super) struct Pooled<B: Body + 'static> {
     pub(super) tx: SendRequest<B>,
-    pub(super) conn: Pin<Box<Connection<Conn, B>>>,
+    pub(super) conn: ConnectionFuture,
 }
+
+pub(super) type ConnectionFuture = Pin<Box<dyn Future<Output = hyper::Result<()>> + Send>>;
 
 impl<B> Pooled<B>
 where

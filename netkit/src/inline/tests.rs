@@ -469,3 +469,56 @@ fn requests_go_out_in_origin_form_with_a_host() {
     assert_eq!(origin_form(request.uri()), "/");
     assert_eq!(request.headers()[HOST], "example.com");
 }
+
+/// A `101 Switching Protocols` hands the connection over, as hyper_util's client did (the
+/// gateway's WebSocket routes depend on it): bytes written after it reach the server's echo.
+#[tokio::test]
+async fn an_upgrade_hands_the_connection_over() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let service = service_fn(|mut req: Request<Incoming>| async move {
+            tokio::spawn(async move {
+                let Ok(upgraded) = hyper::upgrade::on(&mut req).await else {
+                    return;
+                };
+                let mut io = TokioIo::new(upgraded);
+                let mut buf = [0u8; 4];
+                if io.read_exact(&mut buf).await.is_ok() {
+                    let _ = io.write_all(&buf).await;
+                }
+            });
+            let mut response = Response::new(Empty::<Bytes>::new());
+            *response.status_mut() = http::StatusCode::SWITCHING_PROTOCOLS;
+            let headers = response.headers_mut();
+            headers.insert(
+                http::header::CONNECTION,
+                HeaderValue::from_static("upgrade"),
+            );
+            headers.insert(http::header::UPGRADE, HeaderValue::from_static("echo"));
+            Ok::<_, Infallible>(response)
+        });
+        let _ = hyper::server::conn::http1::Builder::new()
+            .serve_connection(TokioIo::new(tcp), service)
+            .with_upgrades()
+            .await;
+    });
+    let client = client();
+    let request = Request::get(&url)
+        .header(http::header::CONNECTION, "upgrade")
+        .header(http::header::UPGRADE, "echo")
+        .body(Full::default())
+        .unwrap();
+    let mut response = within("101", client.request(request)).await.unwrap();
+    assert_eq!(response.status(), 101);
+    let upgraded = within("upgrade", hyper::upgrade::on(&mut response))
+        .await
+        .unwrap();
+    let mut io = TokioIo::new(upgraded);
+    io.write_all(b"ping").await.unwrap();
+    let mut buf = [0u8; 4];
+    within("echo", io.read_exact(&mut buf)).await.unwrap();
+    assert_eq!(&buf, b"ping");
+    assert_eq!(client.idle_connections(), 0);
+}
