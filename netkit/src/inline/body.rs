@@ -6,6 +6,7 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
+use sync_wrapper::SyncWrapper;
 
 /// The connection side of a body, with its request body type erased.
 pub(super) trait Drive: Send {
@@ -24,14 +25,16 @@ pub(super) trait Drive: Send {
 /// a body dropped before its end, a `Connection: close` or an error drop the connection.
 pub struct InlineBody {
     incoming: Incoming,
-    connection: Option<Box<dyn Drive>>,
+    /// Only ever used through `&mut self`, so the body is `Sync` (as boxed bodies require)
+    /// without asking it of the connection and the request body it may still be writing.
+    connection: Option<SyncWrapper<Box<dyn Drive>>>,
 }
 
 impl InlineBody {
     pub(super) fn new(incoming: Incoming, connection: Option<Box<dyn Drive>>) -> Self {
         let mut body = InlineBody {
             incoming,
-            connection,
+            connection: connection.map(SyncWrapper::new),
         };
         // A body with nothing to read (204, 304, `Content-Length: 0`, HEAD) is over already:
         // its connection is free before the caller even looks.
@@ -43,7 +46,7 @@ impl InlineBody {
 
     fn release(&mut self) {
         if let Some(connection) = self.connection.take() {
-            connection.release();
+            connection.into_inner().release();
         }
     }
 
@@ -72,7 +75,7 @@ impl Body for InlineBody {
         let this = self.get_mut();
         // The connection first: it reads what the server sent and hands it to `Incoming`.
         if let Some(connection) = &mut this.connection {
-            if connection.poll_connection(cx).is_ready() {
+            if connection.get_mut().poll_connection(cx).is_ready() {
                 // Closed (`Connection: close` after the body) or failed (then `Incoming` has
                 // the error): it cannot serve another request either way.
                 this.connection = None;

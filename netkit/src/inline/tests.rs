@@ -98,10 +98,10 @@ fn clients_bodies_and_request_futures_can_move_between_threads() {
     let client = client();
     send_sync(&client);
     send(&client.request(get("http://127.0.0.1:1/")));
-    fn body_is_send(b: InlineBody) -> impl Send {
+    fn body_is_send_and_sync(b: InlineBody) -> impl Send + Sync {
         b
     }
-    let _ = body_is_send;
+    let _ = body_is_send_and_sync;
 }
 
 #[tokio::test]
