@@ -1,6 +1,6 @@
 //! The connections of hyper clients (`mcp` targets, gateway route backends): TCP (TLS for
-//! `https` URIs, trusting [`crate::tls`]), kept alive in hyper's pool, with `TCP_NODELAY` and
-//! `TCP_QUICKACK`.
+//! `https` URIs, trusting [`crate::tls`]), kept alive in a pool ([`crate::inline`], or
+//! hyper_util's), with `TCP_NODELAY` and `TCP_QUICKACK`.
 //!
 //! Why `TCP_QUICKACK`: many MCP servers leave Nagle's algorithm on (`axum::serve` does). Such a
 //! server writes a streamed answer's headers, then holds the next small write until the

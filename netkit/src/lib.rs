@@ -2,8 +2,8 @@
 //! kept in one place so there is one answer to each question.
 //!
 //! - [`tls`]: which servers are trusted (Mozilla's roots plus `SSL_CERT_FILE`);
-//! - [`connector`]: the pooled TCP/TLS connector of hyper clients (gateway routes, `mcp`
-//!   targets), with `TCP_NODELAY` and `TCP_QUICKACK`;
+//! - [`connector`]: the TCP/TLS connector of hyper clients (gateway routes, `mcp` targets),
+//!   with `TCP_NODELAY` and `TCP_QUICKACK`;
 //! - [`client`]: the one builder of reqwest clients and the one of hyper clients;
 //! - [`inline`]: the HTTP/1.1 client of the hot paths, whose connections are driven by the
 //!   task that sends the request (no task, channel or thread hop per request);
