@@ -1,10 +1,12 @@
-//! The two HTTP client builders of the workspace, so every client trusts the same servers
+//! The HTTP client builders of the workspace, so every client trusts the same servers
 //! ([`crate::tls`]: the built-in roots plus `SSL_CERT_FILE`) and bounds its connects:
 //!
 //! - [`reqwest_client`] for request/response clients (OpenAPI and A2A targets, `sse` targets,
 //!   OAuth2 token requests, document fetches);
-//! - [`hyper_client`] for the hot paths that stream bodies through (gateway route backends,
-//!   `mcp` targets), on the pooled [`Connector`].
+//! - [`hyper_client`]: hyper_util's pooled client on [`Connector`], whose connections each run
+//!   on a spawned task. The hot paths (gateway route backends, `mcp` targets) use
+//!   [`crate::inline::InlineClient`] instead, built from the same [`HyperOptions`], which
+//!   drives its connections on the caller's task.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -76,7 +78,7 @@ pub fn reqwest_client(options: ReqwestOptions) -> Result<reqwest::Client, Client
         .map_err(|e| ClientBuildError::Build(error_chain(&e)))
 }
 
-/// Settings of a hyper client.
+/// Settings of a hyper client ([`hyper_client`] or [`crate::inline::InlineClient`]).
 #[derive(Debug, Clone)]
 pub struct HyperOptions {
     /// Bounds the TCP connect plus the TLS handshake.
@@ -123,13 +125,13 @@ where
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use bytes::Bytes;
     use http_body_util::{BodyExt as _, Empty};
 
     /// A TLS server on loopback with a certificate for `names`, answering `hello` once.
-    async fn tls_server(names: &[&str]) -> (std::net::SocketAddr, String) {
+    pub(crate) async fn tls_server(names: &[&str]) -> (std::net::SocketAddr, String) {
         let ck = rcgen::generate_simple_self_signed(
             names.iter().map(|n| n.to_string()).collect::<Vec<_>>(),
         )

@@ -1,6 +1,6 @@
 //! The connections of hyper clients (`mcp` targets, gateway route backends): TCP (TLS for
-//! `https` URIs, trusting [`crate::tls`]), kept alive in hyper's pool, with `TCP_NODELAY` and
-//! `TCP_QUICKACK`.
+//! `https` URIs, trusting [`crate::tls`]), kept alive in a pool ([`crate::inline`], or
+//! hyper_util's), with `TCP_NODELAY` and `TCP_QUICKACK`.
 //!
 //! Why `TCP_QUICKACK`: many MCP servers leave Nagle's algorithm on (`axum::serve` does). Such a
 //! server writes a streamed answer's headers, then holds the next small write until the
@@ -76,24 +76,29 @@ impl tower_service::Service<Uri> for Connector {
     }
 
     fn call(&mut self, uri: Uri) -> Self::Future {
-        let timeout = self.connect_timeout;
-        let server_name = self.server_name.clone();
-        let quick_ack = self.quick_ack;
-        Box::pin(async move {
-            let authority = uri.authority().map_or("", |a| a.as_str()).to_owned();
-            tokio::time::timeout(timeout, connect(uri, server_name, quick_ack))
-                .await
-                .unwrap_or_else(|_| {
-                    Err(io::Error::new(
-                        io::ErrorKind::TimedOut,
-                        format!("connecting to {authority} timed out after {timeout:?}"),
-                    ))
-                })
-        })
+        let connector = self.clone();
+        Box::pin(async move { connector.open(uri).await })
     }
 }
 
-async fn connect(uri: Uri, server_name: Option<Arc<str>>, quick_ack: bool) -> io::Result<Conn> {
+impl Connector {
+    /// A connection to `uri`'s host and port (TLS for `https`), within the connect timeout.
+    pub async fn open(&self, uri: Uri) -> io::Result<Conn> {
+        let timeout = self.connect_timeout;
+        let connecting = connect(&uri, self.server_name.as_deref(), self.quick_ack);
+        tokio::time::timeout(timeout, connecting)
+            .await
+            .unwrap_or_else(|_| {
+                let authority = uri.authority().map_or("", |a| a.as_str());
+                Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("connecting to {authority} timed out after {timeout:?}"),
+                ))
+            })
+    }
+}
+
+async fn connect(uri: &Uri, server_name: Option<&str>, quick_ack: bool) -> io::Result<Conn> {
     let https = match uri.scheme_str() {
         Some("https") => true,
         Some("http") => false,
@@ -117,7 +122,7 @@ async fn connect(uri: Uri, server_name: Option<Arc<str>>, quick_ack: bool) -> io
         return Ok(Conn(TokioIo::new(Stream::Plain(tcp))));
     }
     let config = tls::rustls_config().map_err(io::Error::other)?;
-    let name = server_name.as_deref().unwrap_or(host);
+    let name = server_name.unwrap_or(host);
     let name = ServerName::try_from(name.to_owned()).map_err(|e| {
         io::Error::new(
             io::ErrorKind::InvalidInput,

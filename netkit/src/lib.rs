@@ -2,9 +2,11 @@
 //! kept in one place so there is one answer to each question.
 //!
 //! - [`tls`]: which servers are trusted (Mozilla's roots plus `SSL_CERT_FILE`);
-//! - [`connector`]: the pooled TCP/TLS connector of hyper clients (gateway routes, `mcp`
-//!   targets), with `TCP_NODELAY` and `TCP_QUICKACK`;
+//! - [`connector`]: the TCP/TLS connector of hyper clients (gateway routes, `mcp` targets),
+//!   with `TCP_NODELAY` and `TCP_QUICKACK`;
 //! - [`client`]: the one builder of reqwest clients and the one of hyper clients;
+//! - [`inline`]: the HTTP/1.1 client of the hot paths, whose connections are driven by the
+//!   task that sends the request (no task, channel or thread hop per request);
 //! - [`duration`] and [`size`]: the config grammar of durations (`500ms`, `5s`) and byte
 //!   sizes (`4MiB`);
 //! - [`error_chain()`]: an error with its causes on one line;
@@ -14,6 +16,7 @@ pub mod client;
 pub mod connector;
 pub mod duration;
 mod error_chain;
+pub mod inline;
 pub mod size;
 pub mod sse;
 pub mod tls;
@@ -22,6 +25,7 @@ pub use client::{hyper_client, reqwest_client, HyperClient, HyperOptions, Reqwes
 pub use connector::Connector;
 pub use duration::{Duration, DURATION_PATTERN, MAX_DURATION};
 pub use error_chain::error_chain;
+pub use inline::{InlineBody, InlineClient, InlineError};
 pub use size::{ByteSize, BYTE_SIZE_PATTERN};
 pub use tls::{ClientBuildError, SSL_CERT_FILE};
 

@@ -59,6 +59,8 @@ impl Recorded {
 #[derive(Default)]
 struct UpstreamState {
     name: String,
+    /// TCP connections accepted.
+    connections: AtomicUsize,
     arrivals: AtomicUsize,
     recorded: Mutex<Vec<Recorded>>,
     counters: Mutex<HashMap<String, usize>>,
@@ -105,6 +107,10 @@ impl Upstream {
         let app = axum::Router::new()
             .fallback(handle)
             .with_state(state.clone());
+        let counted = state.clone();
+        let listener = axum::serve::ListenerExt::tap_io(listener, move |_| {
+            counted.connections.fetch_add(1, Ordering::SeqCst);
+        });
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
@@ -119,6 +125,11 @@ impl Upstream {
     /// Requests seen so far (those whose body was read or failed).
     pub fn requests(&self) -> Vec<Recorded> {
         self.state.recorded.lock().unwrap().clone()
+    }
+
+    /// TCP connections accepted so far.
+    pub fn connections(&self) -> usize {
+        self.state.connections.load(Ordering::SeqCst)
     }
 
     /// Requests whose headers arrived, including those whose body is still being read.

@@ -5,7 +5,7 @@ use std::time::Duration;
 use backend_auth::{BackendAuth, Credential};
 use bytes::Bytes;
 use http::{HeaderMap, Method, Request, Response, Uri, Version};
-use hyper::body::Incoming;
+use netkit::InlineBody;
 use tokio::time::Instant;
 use tracing::Instrument;
 
@@ -60,7 +60,7 @@ pub async fn send(
     upstream: &Upstream,
     out: Outbound<'_>,
     stats: &mut AttemptStats,
-) -> Result<Response<Incoming>, ProxyError> {
+) -> Result<Response<InlineBody>, ProxyError> {
     let Outbound {
         timeouts,
         retry,
@@ -111,10 +111,8 @@ pub async fn send(
 
         let span = tracing::info_span!("upstream", upstream = %upstream, attempt, status = tracing::field::Empty);
         crate::telemetry::inject_context(&span, req.headers_mut());
-        let call = proxy
-            .client(out.tls.as_ref())
-            .request(req)
-            .instrument(span.clone());
+        let client = proxy.client(out.tls.as_ref());
+        let call = client.request(req).instrument(span.clone());
         let per_try = timeouts.backend_request;
         let outcome = with_limits(call, per_try, deadline).await;
         let retryable = attempt <= max_retries;

@@ -54,9 +54,11 @@ pub struct Proxy {
     pub metrics: Arc<Metrics>,
 }
 
-/// The upstream HTTP client: netkit's pooled connector, so `backendTLS` backends are reached
-/// over TLS trusting the built-in roots plus `SSL_CERT_FILE`.
-pub(crate) type UpstreamClient = netkit::HyperClient<Body>;
+/// The upstream HTTP client: netkit's inline pool on its connector, so `backendTLS` backends
+/// are reached over TLS trusting the built-in roots plus `SSL_CERT_FILE`, and a request is
+/// written and its response read by the task serving the client (no connection task, channel
+/// or thread hop per request).
+pub(crate) type UpstreamClient = netkit::InlineClient<Body>;
 
 /// This thread's clients: the default one (plain HTTP, and TLS named by the URI's host) and
 /// one per `backendTLS.hostname`, since hyper pools by authority and a connection made with
@@ -68,7 +70,8 @@ struct Clients {
 }
 
 thread_local! {
-    /// One pool per worker thread, so a request and its upstream connection share a thread.
+    /// One pool per worker thread, so their locks are not contended (a connection is driven
+    /// by the request's own task wherever it runs: see `netkit::inline`).
     static CLIENTS: std::cell::RefCell<Clients> = std::cell::RefCell::default();
 }
 
@@ -236,7 +239,7 @@ fn error_response(e: &ProxyError, log: &AccessLog) -> Response<Body> {
 }
 
 fn new_client(server_name: Option<Arc<str>>) -> UpstreamClient {
-    netkit::hyper_client(netkit::HyperOptions {
+    netkit::InlineClient::new(netkit::HyperOptions {
         connect_timeout: CONNECT_TIMEOUT,
         pool_idle_timeout: POOL_IDLE,
         server_name,

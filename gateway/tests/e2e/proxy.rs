@@ -163,6 +163,28 @@ async fn https_listener_http1_and_h2() {
     assert_ne!(raw_status(&plain), Some(200), "{plain}");
 }
 
+/// Requests on one client connection share one upstream connection: the upstream pool gets
+/// it back when a response ends, a streamed (SSE) response included.
+#[tokio::test]
+async fn sequential_requests_reuse_one_upstream_connection() {
+    let (up, gw) = one_route().await;
+    let c = client();
+    for i in 0..4 {
+        let (status, body) = get(&c, &gw.url(&format!("/seq/{i}"))).await;
+        assert_eq!((status, body.as_str()), (200, "up"));
+    }
+    let (status, body) = get(&c, &gw.url("/events?sse=2&interval_ms=10")).await;
+    assert_eq!((status, body.as_str()), (200, "data: 0\n\ndata: 1\n\n"));
+    let (status, _) = get(&c, &gw.url("/after-the-stream")).await;
+    assert_eq!(status, 200);
+    assert_eq!(up.hits(), 6);
+    assert_eq!(
+        up.connections(),
+        1,
+        "every request after the first reused it"
+    );
+}
+
 #[tokio::test]
 async fn upstream_failures_are_502() {
     let closing = ClosingServer::start().await;

@@ -12,7 +12,9 @@
 //! limit) are written here.
 //!
 //! Connections are pooled and acknowledge at once, and TLS trusts the built-in roots plus
-//! `SSL_CERT_FILE`: both are netkit's ([`netkit::connector`], [`netkit::tls`]).
+//! `SSL_CERT_FILE`: both are netkit's ([`netkit::connector`], [`netkit::tls`]). The pool is
+//! [`netkit::inline`]'s: a call's POST is written and its answer read by the caller's own
+//! task, with no connection task in between (no channel or thread hop per call).
 
 mod answer;
 
@@ -27,7 +29,7 @@ use futures_util::stream::BoxStream;
 use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, LOCATION};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode, Uri};
 use http_body_util::Full;
-use hyper::body::Incoming;
+use netkit::{InlineBody, InlineClient};
 use rmcp::model::{
     ClientJsonRpcMessage, ClientNotification, ClientRequest, ErrorData, ServerJsonRpcMessage,
 };
@@ -72,7 +74,8 @@ type SseEvents = BoxStream<'static, Result<Sse, SseError>>;
 #[derive(Debug)]
 pub(crate) struct HttpError {
     message: String,
-    /// No connection could be made, so the request was never sent.
+    /// The request surely never reached the server: no connection could be made, or the
+    /// connection closed before the request was written (netkit's `InlineError::unsent`).
     unsent: bool,
 }
 
@@ -84,7 +87,7 @@ impl HttpError {
         }
     }
 
-    /// Whether the request surely never reached the server (no connection could be made).
+    /// Whether the request surely never reached the server, so sending it again is safe.
     pub(crate) fn unsent(&self) -> bool {
         self.unsent
     }
@@ -113,7 +116,7 @@ fn invalid(message: String) -> StreamableHttpError<HttpError> {
 /// rmcp's [`StreamableHttpClient`] on hyper (see the module docs for why).
 #[derive(Clone)]
 pub(crate) struct McpHttpClient {
-    http: netkit::HyperClient<Full<Bytes>>,
+    http: InlineClient<Full<Bytes>>,
     /// The session rmcp's transport opened, once it has (see [`SessionRoute`]).
     route: Arc<std::sync::Mutex<Option<Arc<SessionRoute>>>>,
     /// The target's `backendAuth`: a header set on every request.
@@ -135,7 +138,7 @@ impl McpHttpClient {
     /// `connect_timeout` bounds each TCP (+TLS) connect; the target's timeout bounds the rest.
     /// Building one does no I/O: `SSL_CERT_FILE` is read on the first `https` connect.
     pub(crate) fn new(connect_timeout: Duration, auth: Option<BackendAuth>) -> Self {
-        let http = netkit::hyper_client(netkit::HyperOptions {
+        let http = InlineClient::new(netkit::HyperOptions {
             connect_timeout,
             pool_idle_timeout: POOL_IDLE_TIMEOUT,
             pool_max_idle_per_host: POOL_MAX_IDLE,
@@ -231,7 +234,7 @@ impl McpHttpClient {
         uri: &str,
         mut headers: HeaderMap,
         body: Bytes,
-    ) -> Result<Response<Incoming>, StreamableHttpError<HttpError>> {
+    ) -> Result<Response<InlineBody>, StreamableHttpError<HttpError>> {
         let uri: Uri = uri
             .parse()
             .map_err(|e| invalid(format!("invalid target URL {uri:?}: {e}")))?;
@@ -272,7 +275,7 @@ impl McpHttpClient {
         mut uri: Uri,
         headers: HeaderMap,
         body: Bytes,
-    ) -> Result<Response<Incoming>, StreamableHttpError<HttpError>> {
+    ) -> Result<Response<InlineBody>, StreamableHttpError<HttpError>> {
         for _ in 0..=MAX_REDIRECTS {
             let mut request = Request::new(Full::new(body.clone()));
             *request.method_mut() = method.clone();
@@ -280,7 +283,7 @@ impl McpHttpClient {
             *request.headers_mut() = headers.clone();
             let response = self.http.request(request).await.map_err(|e| {
                 StreamableHttpError::Client(HttpError {
-                    unsent: e.is_connect(),
+                    unsent: e.unsent(),
                     ..HttpError::of(&e)
                 })
             })?;

@@ -5,7 +5,7 @@ use futures_util::StreamExt as _;
 use http::header::{CONTENT_LENGTH, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{HeaderMap, Response, StatusCode};
 use http_body_util::{BodyDataStream, BodyExt as _};
-use hyper::body::Incoming;
+use netkit::InlineBody;
 use rmcp::transport::streamable_http_client::{
     AuthRequiredError, HttpStatusError, InsufficientScopeError, StreamableHttpError,
 };
@@ -14,7 +14,7 @@ use sse_stream::SseStream;
 use super::{client_err, invalid, HttpError, SseEvents, MAX_RETRY_AFTER_BYTES};
 
 /// The `Content-Length` of a response, if it says one.
-pub(super) fn content_length(response: &Response<Incoming>) -> Option<u64> {
+pub(super) fn content_length(response: &Response<InlineBody>) -> Option<u64> {
     response
         .headers()
         .get(CONTENT_LENGTH)?
@@ -34,7 +34,7 @@ pub(super) fn error_for_status(status: StatusCode) -> Result<(), StreamableHttpE
 
 /// A 401 or 403 with a `WWW-Authenticate` challenge becomes rmcp's auth errors.
 pub(super) fn auth_challenge(
-    response: &Response<Incoming>,
+    response: &Response<InlineBody>,
 ) -> Result<(), StreamableHttpError<HttpError>> {
     let status = response.status();
     if status != StatusCode::UNAUTHORIZED && status != StatusCode::FORBIDDEN {
@@ -103,7 +103,7 @@ pub(super) fn media_type_is(value: &[u8], expected: &str) -> bool {
 /// The whole body, or `ResponseBodyTooLarge` past `max` bytes (counted, not trusted from
 /// `Content-Length`).
 pub(super) async fn read_bounded(
-    response: Response<Incoming>,
+    response: Response<InlineBody>,
     max: usize,
 ) -> Result<Vec<u8>, StreamableHttpError<HttpError>> {
     if content_length(&response).is_some_and(|n| n > max as u64) {
@@ -124,7 +124,7 @@ pub(super) async fn read_bounded(
 }
 
 /// At most `max` bytes of a diagnostic body; the rest is not read.
-pub(super) async fn read_prefix(response: Response<Incoming>, max: usize) -> String {
+pub(super) async fn read_prefix(response: Response<InlineBody>, max: usize) -> String {
     let mut stream = BodyDataStream::new(response.into_body());
     let mut body = Vec::new();
     while body.len() < max {
@@ -150,7 +150,7 @@ pub(super) fn truncate(s: &str, max: usize) -> &str {
 
 /// The response body as SSE events (parsed by `sse-stream`, as rmcp does), failing once an
 /// event grows past `max_event` bytes.
-pub(super) fn sse_events(response: Response<Incoming>, max_event: usize) -> SseEvents {
+pub(super) fn sse_events(response: Response<InlineBody>, max_event: usize) -> SseEvents {
     let mut size = netkit::sse::EventSize::new(max_event);
     let bytes = BodyDataStream::new(response.into_body())
         .map(move |chunk| match chunk {

@@ -112,6 +112,22 @@ async fn failures_keep_their_meaning() {
     ));
 }
 
+/// A target nobody listens on fails with a client error that says the call never left, so
+/// the caller may send it elsewhere or again; one that answers is not `unsent`.
+#[tokio::test]
+async fn a_refused_connection_is_unsent() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url: Arc<str> = format!("http://{}/mcp", listener.local_addr().unwrap()).into();
+    drop(listener);
+    match post(url, ping(), true).await {
+        Err(StreamableHttpError::Client(e)) => {
+            assert!(e.unsent(), "{e}");
+            assert!(e.to_string().contains("refused"), "{e}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
 #[tokio::test]
 async fn an_oversized_sse_event_ends_the_stream() {
     let url = server(200, Some("text/event-stream"), "data: 0123456789abcdef\n\n").await;
