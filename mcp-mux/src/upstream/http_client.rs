@@ -132,6 +132,10 @@ pub(crate) struct SessionRoute {
     session_id: Option<Arc<str>>,
     auth_header: Option<String>,
     headers: HashMap<HeaderName, HeaderValue>,
+    /// The URL and the complete headers of a POST in the session, built once: a call only
+    /// copies them.
+    post_uri: Uri,
+    post_headers: HeaderMap,
 }
 
 impl McpHttpClient {
@@ -170,15 +174,19 @@ impl McpHttpClient {
         route: &SessionRoute,
         message: ClientJsonRpcMessage,
     ) -> PostResult {
-        self.post(
-            route.uri.clone(),
-            message,
-            route.session_id.clone(),
-            route.auth_header.clone(),
-            route.headers.clone(),
-            StreamableHttpResponseLimits::default(),
-        )
-        .await
+        let body = encode(&message)?;
+        let response = self
+            .send(
+                Method::POST,
+                route.post_uri.clone(),
+                route.post_headers.clone(),
+                body,
+            )
+            .await?;
+        let limits = StreamableHttpResponseLimits::default();
+        let session_was_attached = route.session_id.is_some();
+        self.post_answer(response, &message, session_was_attached, limits)
+            .await
     }
 
     /// Resumes a response stream of `route`'s session after `last_event_id`.
@@ -209,15 +217,29 @@ impl McpHttpClient {
     ) {
         let initialized = matches!(message, ClientJsonRpcMessage::Notification(n)
             if matches!(n.notification, ClientNotification::InitializedNotification(_)));
-        if initialized {
-            let route = SessionRoute {
-                uri: uri.clone(),
-                session_id: session_id.clone(),
-                auth_header: auth_header.clone(),
-                headers: headers.clone(),
-            };
-            *self.route.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(route));
+        if !initialized {
+            return;
         }
+        // A session whose headers or URL cannot be built is not recorded: its calls go
+        // through rmcp's transport, which reports the problem.
+        let Ok(mut post_headers) =
+            request_headers(auth_header.clone(), headers.clone(), session_id.as_deref())
+        else {
+            return;
+        };
+        post_headers.insert(CONTENT_TYPE, HeaderValue::from_static(JSON_MIME_TYPE));
+        let Ok(post_uri) = parse_uri(uri) else {
+            return;
+        };
+        let route = SessionRoute {
+            uri: uri.clone(),
+            session_id: session_id.clone(),
+            auth_header: auth_header.clone(),
+            headers: headers.clone(),
+            post_uri,
+            post_headers,
+        };
+        *self.route.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(route));
     }
 
     /// Sends `method uri` with `headers` and `body`, following same-origin 307/308 redirects
@@ -231,13 +253,10 @@ impl McpHttpClient {
     async fn send(
         &self,
         method: Method,
-        uri: &str,
+        uri: Uri,
         mut headers: HeaderMap,
         body: Bytes,
     ) -> Result<Response<InlineBody>, StreamableHttpError<HttpError>> {
-        let uri: Uri = uri
-            .parse()
-            .map_err(|e| invalid(format!("invalid target URL {uri:?}: {e}")))?;
         let Some(auth) = &self.auth else {
             return self.send_following(&method, uri, headers, body).await;
         };
@@ -304,6 +323,19 @@ impl McpHttpClient {
         }
         Err(invalid(format!("exceeded {MAX_REDIRECTS} redirects")))
     }
+}
+
+/// The target URL, parsed (a bad one fails the request before anything is sent).
+fn parse_uri(uri: &str) -> Result<Uri, StreamableHttpError<HttpError>> {
+    uri.parse()
+        .map_err(|e| invalid(format!("invalid target URL {uri:?}: {e}")))
+}
+
+/// The JSON body of `message`.
+fn encode(message: &ClientJsonRpcMessage) -> Result<Bytes, StreamableHttpError<HttpError>> {
+    serde_json::to_vec(message)
+        .map(Bytes::from)
+        .map_err(|e| invalid(format!("cannot encode the message: {e}")))
 }
 
 /// Where a redirect from `from` points, if that is the same origin (scheme, host and port).
@@ -476,7 +508,7 @@ impl StreamableHttpClient for McpHttpClient {
     ) -> Result<(), StreamableHttpError<HttpError>> {
         let headers = request_headers(auth_header, headers, Some(&session_id))?;
         let response = self
-            .send(Method::DELETE, &uri, headers, Bytes::new())
+            .send(Method::DELETE, parse_uri(&uri)?, headers, Bytes::new())
             .await?;
         if response.status() == StatusCode::METHOD_NOT_ALLOWED {
             tracing::debug!("the server does not support deleting sessions");
@@ -543,7 +575,9 @@ impl McpHttpClient {
                 .map_err(|_| invalid("the last event id is not a valid header value".into()))?;
             headers.insert(HEADER_LAST_EVENT_ID, value);
         }
-        let response = self.send(Method::GET, &uri, headers, Bytes::new()).await?;
+        let response = self
+            .send(Method::GET, parse_uri(&uri)?, headers, Bytes::new())
+            .await?;
         if response.status() == StatusCode::METHOD_NOT_ALLOWED {
             return Err(StreamableHttpError::ServerDoesNotSupportSse);
         }
@@ -579,11 +613,22 @@ impl McpHttpClient {
         let session_was_attached = session_id.is_some();
         let mut headers = request_headers(auth_header, headers, session_id.as_deref())?;
         headers.insert(CONTENT_TYPE, HeaderValue::from_static(JSON_MIME_TYPE));
-        let body = serde_json::to_vec(&message)
-            .map_err(|e| invalid(format!("cannot encode the message: {e}")))?;
+        let body = encode(&message)?;
         let response = self
-            .send(Method::POST, &uri, headers, Bytes::from(body))
+            .send(Method::POST, parse_uri(&uri)?, headers, body)
             .await?;
+        self.post_answer(response, &message, session_was_attached, limits)
+            .await
+    }
+
+    /// What a POST's `response` says, for `message`.
+    async fn post_answer(
+        &self,
+        response: Response<InlineBody>,
+        message: &ClientJsonRpcMessage,
+        session_was_attached: bool,
+        limits: StreamableHttpResponseLimits,
+    ) -> PostResult {
         auth_challenge(&response)?;
         let status = response.status();
         if matches!(status, StatusCode::ACCEPTED | StatusCode::NO_CONTENT) {
