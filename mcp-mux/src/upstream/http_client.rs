@@ -672,7 +672,7 @@ impl McpHttpClient {
                             serde_json::from_str::<ServerJsonRpcMessage>(&body)
                         {
                             if let Some(r) = legacy_discover_response(
-                                &message,
+                                message,
                                 session_was_attached,
                                 status,
                                 &body,
@@ -692,7 +692,7 @@ impl McpHttpClient {
             } else {
                 read_prefix(response, limits.max_error_response_size).await
             };
-            if let Some(r) = legacy_discover_response(&message, session_was_attached, status, &body)
+            if let Some(r) = legacy_discover_response(message, session_was_attached, status, &body)
             {
                 return Ok(r);
             }
