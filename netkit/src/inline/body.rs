@@ -1,8 +1,10 @@
 //! The response body of an [`super::InlineClient`]: hyper's `Incoming` plus the connection
 //! it arrives on, which reading the body drives.
 
+use std::future::poll_fn;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::Bytes;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
@@ -17,14 +19,22 @@ pub(super) trait Drive: Send {
     fn release(self: Box<Self>);
 }
 
+/// How long a body dropped before its end may take to finish in the background (see
+/// [`InlineBody`]'s `Drop`).
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(1);
+/// How many unread bytes a dropped body may still read to keep its connection.
+const DRAIN_MAX_BYTES: usize = 64 << 10;
+
 /// A response body read straight from its connection.
 ///
 /// hyper's HTTP/1.1 client reads body bytes in the connection future and hands them to
 /// `Incoming`, so each poll of this body polls that future as well: a chunk is returned as
 /// soon as the server sends it. Once the body has ended the connection goes back to the pool;
-/// a body dropped before its end, a `Connection: close` or an error drop the connection.
+/// a `Connection: close` or an error drop the connection. A body dropped before its end is
+/// read to its end in the background when that is short (see `Drop`).
 pub struct InlineBody {
-    incoming: Incoming,
+    /// `None` only once `Drop` has handed it to the background drain.
+    incoming: Option<Incoming>,
     /// Only ever used through `&mut self`, so the body is `Sync` (as boxed bodies require)
     /// without asking it of the connection and the request body it may still be writing.
     connection: Option<SyncWrapper<Box<dyn Drive>>>,
@@ -33,12 +43,12 @@ pub struct InlineBody {
 impl InlineBody {
     pub(super) fn new(incoming: Incoming, connection: Option<Box<dyn Drive>>) -> Self {
         let mut body = InlineBody {
-            incoming,
+            incoming: Some(incoming),
             connection: connection.map(SyncWrapper::new),
         };
         // A body with nothing to read (204, 304, `Content-Length: 0`, HEAD) is over already:
         // its connection is free before the caller even looks.
-        if body.incoming.is_end_stream() {
+        if body.is_end_stream() {
             body.release();
         }
         body
@@ -56,7 +66,7 @@ impl InlineBody {
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
         match &frame {
             None => self.release(),
-            Some(Ok(_)) if self.incoming.is_end_stream() => self.release(),
+            Some(Ok(_)) if self.is_end_stream() => self.release(),
             Some(Ok(_)) => {}
             Some(Err(_)) => self.connection = None,
         }
@@ -81,29 +91,68 @@ impl Body for InlineBody {
                 this.connection = None;
             }
         }
-        match Pin::new(&mut this.incoming).poll_frame(cx) {
+        let Some(incoming) = &mut this.incoming else {
+            return Poll::Ready(None);
+        };
+        match Pin::new(incoming).poll_frame(cx) {
             Poll::Ready(frame) => this.settle(frame),
             Poll::Pending => Poll::Pending,
         }
     }
 
     fn is_end_stream(&self) -> bool {
-        self.incoming.is_end_stream()
+        self.incoming.as_ref().is_none_or(Incoming::is_end_stream)
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.incoming.size_hint()
+        self.incoming
+            .as_ref()
+            .map_or_else(|| SizeHint::with_exact(0), Incoming::size_hint)
     }
 }
 
 impl Drop for InlineBody {
     fn drop(&mut self) {
         // Read to its end without the final poll (a caller that stops at the announced
-        // length): still reusable. Otherwise the unread rest would be the next response's
-        // start, so the connection closes with `self.connection`.
-        if self.incoming.is_end_stream() {
+        // length): still reusable.
+        if self.is_end_stream() {
             self.release();
+            return;
         }
+        // Dropped before its end, typically an SSE answer whose reader stopped at the event
+        // it wanted while the server was about to end the stream. Closing would cost a new
+        // connection (a connect, and a socket in TIME_WAIT) for the next request, so the rest
+        // is read in the background when it is short and quick; otherwise the connection
+        // closes with `self.connection`.
+        let (Some(connection), Some(incoming)) = (self.connection.take(), self.incoming.take())
+        else {
+            return;
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let mut rest = InlineBody {
+            incoming: Some(incoming),
+            connection: Some(connection),
+        };
+        runtime.spawn(async move {
+            let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
+                let mut read = 0;
+                while let Some(frame) = poll_fn(|cx| Pin::new(&mut rest).poll_frame(cx)).await {
+                    let Ok(frame) = frame else { return };
+                    read += frame.data_ref().map_or(0, Bytes::len);
+                    if read > DRAIN_MAX_BYTES {
+                        return;
+                    }
+                }
+            })
+            .await;
+            // Ended in time: `poll_frame` gave the connection back to the pool. If not, it
+            // closes here (and `rest`'s own drop, finding no connection, drains nothing).
+            if drained.is_err() || !rest.is_end_stream() {
+                drop(rest.connection.take());
+            }
+        });
     }
 }
 

@@ -203,8 +203,10 @@ async fn a_connection_the_server_closed_while_idle_is_replaced() {
     }
 }
 
+/// A body dropped before its end whose rest comes at once (an SSE answer whose reader stopped
+/// at the event it wanted) is read to its end in the background: its connection is reused.
 #[tokio::test]
-async fn a_body_dropped_before_its_end_closes_its_connection() {
+async fn a_body_dropped_before_a_short_end_keeps_its_connection() {
     let server = serve(|_| async {
         let chunks = futures_util::stream::iter(
             [&b"first"[..], &b"second"[..]]
@@ -221,16 +223,53 @@ async fn a_body_dropped_before_its_end_closes_its_connection() {
     let frame = within("frame", body.frame()).await.unwrap().unwrap();
     assert_eq!(frame.into_data().unwrap(), "first");
     drop(body);
-    assert_eq!(
-        client.idle_connections(),
-        0,
-        "an unread rest must not be reused"
-    );
+    within("the drained connection back in the pool", async {
+        while client.idle_connections() == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
     let again = within("again", client.request(get(&server.url)))
         .await
         .unwrap();
     assert_eq!(text(again).await, "firstsecond");
-    assert_eq!(server.accepted(), 2);
+    assert_eq!(server.accepted(), 1, "the drained connection served again");
+}
+
+/// A body dropped before its end whose rest does not come in time, or is too long to read,
+/// closes its connection: the unread rest would be the next response's start.
+#[tokio::test]
+async fn a_body_dropped_before_a_slow_or_long_end_closes_its_connection() {
+    let server = serve(|req: Request<Incoming>| async move {
+        let slow = req.uri().path() == "/slow";
+        let chunks = futures_util::stream::unfold(0, move |step| async move {
+            let data = match step {
+                0 => Bytes::from_static(b"first"),
+                1 if slow => {
+                    tokio::time::sleep(Duration::from_secs(3)).await;
+                    Bytes::from_static(b"late")
+                }
+                1 => Bytes::from(vec![b'x'; 256 << 10]),
+                _ => return None,
+            };
+            Some((Ok::<_, Infallible>(Frame::data(data)), step + 1))
+        });
+        Response::new(StreamBody::new(chunks).boxed())
+    })
+    .await;
+    let client = client();
+    for (n, path) in ["/slow", "/long"].into_iter().enumerate() {
+        let url = format!("{}{path}", server.url.trim_end_matches('/'));
+        let response = within("response", client.request(get(&url))).await.unwrap();
+        let mut body = response.into_body();
+        let frame = within("frame", body.frame()).await.unwrap().unwrap();
+        assert_eq!(frame.into_data().unwrap(), "first");
+        drop(body);
+        // Past the drain's deadline: nothing came back to the pool.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert_eq!(client.idle_connections(), 0, "{path}: not reused");
+        assert_eq!(server.accepted(), n + 1, "{path}: one connection each");
+    }
 }
 
 /// The first chunk arrives while the server is still holding the rest (SSE depends on it);
