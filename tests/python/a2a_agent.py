@@ -10,7 +10,7 @@ Modes:
 - echo: a message gets a completed task whose artifact is "echo: TEXT".
 - stream: a message gets a task, then STREAM_EVENTS artifact chunks STREAM_INTERVAL s apart,
   then the completed status.
-In both modes the text "slow" makes the task work for ~10 s (a "working" status every 300 ms)
+In both modes the text "slow" makes the task work for ~60 s (a "working" status every 300 ms)
 unless it is cancelled, and the text "ask" makes the task stop in input-required with the agent
 message "What is your name?"; the next message sent to that task (same taskId) completes it with
 the artifact "hello, TEXT".
@@ -58,7 +58,7 @@ from starlette.routing import Route
 
 STREAM_EVENTS = 5
 STREAM_INTERVAL = 0.3
-SLOW_SECONDS = 10.0
+SLOW_SECONDS = 60.0
 ASK_QUESTION = "What is your name?"
 
 VENDOR_FIELD = {

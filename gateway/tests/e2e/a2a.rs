@@ -346,7 +346,7 @@ async fn send_get_cancel(version: &str) {
     assert_eq!(state(&got.last()), "TASK_STATE_COMPLETED", "{}", got.stdout);
     assert_eq!(got.last()["text"], "echo: hello");
 
-    // A long task (~10 s at the agent) is cancelled through the gateway.
+    // A long task (~60 s at the agent) is cancelled through the gateway.
     let slow = run_client(&b, &args(&["send", "slow", "--no-wait"]))
         .await
         .ok();
