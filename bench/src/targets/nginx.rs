@@ -204,14 +204,13 @@ mod tests {
         );
     }
 
-    /// The real nginx, when installed: `default` writes a `combined` line per request to the
-    /// temp dir, `off` writes none. Skipped (with a note) where nginx is not installed.
+    /// The real nginx: `default` writes a `combined` line per request to the temp dir, `off`
+    /// writes none. nginx is a test peer (`scripts/test.sh` installs it): missing, the test fails.
     #[tokio::test]
     async fn nginx_logs_each_request_by_default_and_nothing_when_off() {
-        let Some(bin) = find_nginx(None) else {
-            eprintln!("nginx not installed; skipping (apt-get install -y nginx-light)");
-            return;
-        };
+        let bin = find_nginx(None).expect(
+            "nginx is not installed: apt-get install -y nginx-light (scripts/test.sh does)",
+        );
         let upstream = crate::upstream::Upstream::start(16).expect("upstream");
         for logging in [Logging::Default, Logging::Off] {
             let proc = NginxProc::start(&bin, upstream.addr, "1", logging)

@@ -106,14 +106,12 @@ mod tests {
 
     /// The built gateway (found as the harness finds it): with the default logging each request
     /// through it writes an access line to its log, with logs off none does, even when the
-    /// harness itself runs with `RUST_LOG` set. Skipped (with a note) where no switchboard
-    /// binary has been built; `cargo test --workspace` builds one.
+    /// harness itself runs with `RUST_LOG` set. Fails where no switchboard binary has been
+    /// built (`scripts/test.sh` builds it first).
     #[tokio::test]
     async fn default_logging_writes_the_access_log_and_off_silences_it() {
-        let Some(bin) = find_switchboard(None) else {
-            eprintln!("no switchboard binary; skipping (cargo build -p gateway)");
-            return;
-        };
+        let bin = find_switchboard(None)
+            .expect("no switchboard binary: cargo build -p gateway --bin switchboard");
         let upstream = crate::upstream::Upstream::start(16).expect("upstream");
         for logging in [Logging::Default, Logging::Off] {
             let proc = SwitchboardProc::start(&bin, upstream.addr, logging)
