@@ -24,12 +24,8 @@ use std::time::Duration;
 /// 15,000 access lines, a fraction of a second of a busy gateway's log).
 pub const CAPACITY: usize = 4 << 20;
 
-/// How long the writer lets lines gather after a write before it writes again, and how long
-/// it waits for more before it goes idle. Going idle means the next line's worker wakes the
-/// thread (a futex call on the worker, and a wake-up of another core); at a steady trickle
-/// of requests that would be one wake-up per request, so the thread only goes idle after a
-/// quiet [`LINGER`]. A line waits at most about twice this long before it is written.
-pub const LINGER: Duration = Duration::from_millis(10);
+/// How long the writer lets lines gather after a write before it writes again.
+pub const LINGER: Duration = Duration::from_millis(2);
 
 /// What the buffer starts with (it grows as needed, up to about [`CAPACITY`]).
 const INITIAL: usize = 64 << 10;
@@ -158,14 +154,6 @@ fn write_loop(sh: &Shared, mut sink: Sink) {
     let mut batch: Vec<u8> = Vec::with_capacity(INITIAL);
     let mut st = lock(&sh.state);
     loop {
-        if st.buf.is_empty() && !st.closed && !st.flush_wanted {
-            // Quiet for now: wait for more without asking appends to wake the thread.
-            st = sh
-                .work
-                .wait_timeout(st, LINGER)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        }
         while st.buf.is_empty() && !st.closed {
             st.writer_idle = true;
             st = sh.work.wait(st).unwrap_or_else(|e| e.into_inner());
