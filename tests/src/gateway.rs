@@ -165,6 +165,20 @@ impl Gateway {
         self.stderr.lock().unwrap().clone()
     }
 
+    /// The stderr once `wanted` holds for it, or after 5 s (then the caller's assertion fails
+    /// and prints it). The gateway writes its log from a thread of its own, so a line may
+    /// trail the event that caused it by a few milliseconds.
+    pub async fn stderr_once(&self, wanted: impl Fn(&str) -> bool) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            let log = self.stderr();
+            if wanted(&log) || std::time::Instant::now() >= deadline {
+                return log;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
     /// The process id.
     pub fn pid(&self) -> u32 {
         self.child.as_ref().expect("running").id()

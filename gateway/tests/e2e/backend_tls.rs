@@ -210,11 +210,7 @@ async fn an_a2a_target_at_an_https_url_trusts_ssl_cert_file() {
         listed.is_err(),
         "failClosed: an untrusted agent fails the list"
     );
-    // The log is written by its own thread: give the line a moment to arrive.
     let says_why = |log: &str| log.contains("certificate") || log.contains("UnknownIssuer");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while !says_why(&gw.stderr()) && std::time::Instant::now() < deadline {
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    assert!(says_why(&gw.stderr()), "the log says why: {}", gw.stderr());
+    let log = gw.stderr_once(says_why).await;
+    assert!(says_why(&log), "the log says why: {log}");
 }

@@ -111,9 +111,8 @@ async fn an_https_target_with_an_untrusted_certificate_fails_clearly() {
         body.contains("secure"),
         "the error names the target: {body}"
     );
-    let log = front.stderr();
-    assert!(
-        log.to_lowercase().contains("certificate") || log.contains("UnknownIssuer"),
-        "the log says why (certificate): {log}"
-    );
+    let says_why =
+        |log: &str| log.to_lowercase().contains("certificate") || log.contains("UnknownIssuer");
+    let log = front.stderr_once(says_why).await;
+    assert!(says_why(&log), "the log says why (certificate): {log}");
 }
