@@ -35,6 +35,10 @@ const DRAIN_MAX_BYTES: usize = 64 << 10;
 pub struct InlineBody {
     /// `None` only once `Drop` has handed it to the background drain.
     incoming: Option<Incoming>,
+    /// Whether dropping it before its end reads the rest in the background: false for the
+    /// background reader's own body, so that a drain dropped unfinished (the runtime shutting
+    /// down cancels it) does not start another.
+    drains: bool,
     /// Only ever used through `&mut self`, so the body is `Sync` (as boxed bodies require)
     /// without asking it of the connection and the request body it may still be writing.
     connection: Option<SyncWrapper<Box<dyn Drive>>>,
@@ -44,6 +48,7 @@ impl InlineBody {
     pub(super) fn new(incoming: Incoming, connection: Option<Box<dyn Drive>>) -> Self {
         let mut body = InlineBody {
             incoming: Some(incoming),
+            drains: true,
             connection: connection.map(SyncWrapper::new),
         };
         // A body with nothing to read (204, 304, `Content-Length: 0`, HEAD) is over already:
@@ -124,6 +129,9 @@ impl Drop for InlineBody {
         // connection (a connect, and a socket in TIME_WAIT) for the next request, so the rest
         // is read in the background when it is short and quick; otherwise the connection
         // closes with `self.connection`.
+        if !self.drains {
+            return;
+        }
         let (Some(connection), Some(incoming)) = (self.connection.take(), self.incoming.take())
         else {
             return;
@@ -133,10 +141,13 @@ impl Drop for InlineBody {
         };
         let mut rest = InlineBody {
             incoming: Some(incoming),
+            drains: false,
             connection: Some(connection),
         };
         runtime.spawn(async move {
-            let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
+            // Ended in time: `poll_frame` gave the connection back to the pool. If not (too
+            // slow, too long, failed), it closes with `rest`.
+            let _ = tokio::time::timeout(DRAIN_TIMEOUT, async {
                 let mut read = 0;
                 while let Some(frame) = poll_fn(|cx| Pin::new(&mut rest).poll_frame(cx)).await {
                     let Ok(frame) = frame else { return };
@@ -147,11 +158,6 @@ impl Drop for InlineBody {
                 }
             })
             .await;
-            // Ended in time: `poll_frame` gave the connection back to the pool. If not, it
-            // closes here (and `rest`'s own drop, finding no connection, drains nothing).
-            if drained.is_err() || !rest.is_end_stream() {
-                drop(rest.connection.take());
-            }
         });
     }
 }
