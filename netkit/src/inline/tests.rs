@@ -561,3 +561,41 @@ async fn an_upgrade_hands_the_connection_over() {
     assert_eq!(&buf, b"ping");
     assert_eq!(client.idle_connections(), 0);
 }
+
+/// A body dropped unfinished while its runtime shuts down (a task holding it is cancelled)
+/// starts one background drain at most: the drain's own body, cancelled at spawn, does not start
+/// another (that recursed until the stack overflowed).
+#[test]
+fn a_body_dropped_as_its_runtime_shuts_down_does_not_drain_forever() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let server = serve(|_| async {
+            let chunks = futures_util::stream::unfold(0, |step| async move {
+                if step > 0 {
+                    std::future::pending::<()>().await;
+                }
+                Some((
+                    Ok::<_, Infallible>(Frame::data(Bytes::from_static(b"first"))),
+                    1,
+                ))
+            });
+            Response::new(StreamBody::new(chunks).boxed())
+        })
+        .await;
+        let response = within("response", client().request(get(&server.url)))
+            .await
+            .unwrap();
+        let mut body = response.into_body();
+        within("frame", body.frame()).await.unwrap().unwrap();
+        // Held by a task that never ends: the runtime's shutdown drops it.
+        tokio::spawn(async move {
+            let _body = body;
+            std::future::pending::<()>().await;
+        });
+        std::mem::forget(server);
+    });
+    drop(runtime);
+}
