@@ -3,23 +3,15 @@
 //!
 //! - [`reqwest_client`] for request/response clients (OpenAPI and A2A targets, `sse` targets,
 //!   OAuth2 token requests, document fetches);
-//! - [`hyper_client`]: hyper_util's pooled client on [`Connector`], whose connections each run
-//!   on a spawned task. The hot paths (gateway route backends, `mcp` targets) use
-//!   [`crate::inline::InlineClient`] instead, built from the same [`HyperOptions`], which
-//!   drives its connections on the caller's task.
+//! - [`crate::inline::InlineClient`], built from [`HyperOptions`] on the pooled
+//!   [`crate::connector::Connector`], for the hot paths that stream bodies through (gateway
+//!   route backends, `mcp` targets): it drives its connections on the caller's task.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
-
-use crate::connector::Connector;
 use crate::error_chain;
 use crate::tls::{rustls_config, ClientBuildError};
-
-/// A pooled hyper client on [`Connector`].
-pub type HyperClient<B> = Client<Connector, B>;
 
 /// Settings of a reqwest client; the defaults suit a client that calls one API.
 #[derive(Debug)]
@@ -78,7 +70,7 @@ pub fn reqwest_client(options: ReqwestOptions) -> Result<reqwest::Client, Client
         .map_err(|e| ClientBuildError::Build(error_chain(&e)))
 }
 
-/// Settings of a hyper client ([`hyper_client`] or [`crate::inline::InlineClient`]).
+/// Settings of an [`crate::inline::InlineClient`].
 #[derive(Debug, Clone)]
 pub struct HyperOptions {
     /// Bounds the TCP connect plus the TLS handshake.
@@ -105,28 +97,10 @@ impl Default for HyperOptions {
     }
 }
 
-/// A pooled hyper client for `http` and `https` URIs. Building one does no I/O:
-/// `SSL_CERT_FILE` is read on the first `https` connect, whose error then names it.
-pub fn hyper_client<B>(options: HyperOptions) -> HyperClient<B>
-where
-    B: hyper::body::Body + Send,
-    B::Data: Send,
-{
-    Client::builder(TokioExecutor::new())
-        .pool_timer(TokioTimer::new())
-        .timer(TokioTimer::new())
-        .pool_idle_timeout(options.pool_idle_timeout)
-        .pool_max_idle_per_host(options.pool_max_idle_per_host)
-        .build(
-            Connector::new(options.connect_timeout)
-                .with_server_name(options.server_name)
-                .with_quick_ack(options.quick_ack),
-        )
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::inline::InlineClient;
     use bytes::Bytes;
     use http_body_util::{BodyExt as _, Empty};
 
@@ -168,16 +142,20 @@ pub(crate) mod tests {
         (addr, cert_pem)
     }
 
-    /// Without the server's CA (no `SSL_CERT_FILE` in unit tests), the hyper client refuses the
+    fn get(uri: http::Uri) -> http::Request<Empty<Bytes>> {
+        http::Request::get(uri).body(Empty::new()).unwrap()
+    }
+
+    /// Without the server's CA (no `SSL_CERT_FILE` in unit tests), the client refuses the
     /// certificate and says so: the error chain names the certificate problem.
     #[tokio::test]
     async fn an_untrusted_certificate_is_refused_by_name() {
         let (addr, _) = tls_server(&["localhost"]).await;
-        let client = hyper_client::<Empty<Bytes>>(HyperOptions::default());
+        let client = InlineClient::<Empty<Bytes>>::new(HyperOptions::default());
         let uri: http::Uri = format!("https://localhost:{}/", addr.port())
             .parse()
             .unwrap();
-        let err = client.get(uri).await.expect_err("untrusted");
+        let err = client.request(get(uri)).await.expect_err("untrusted");
         let text = error_chain(&err);
         assert!(
             text.contains("UnknownIssuer") || text.contains("certificate"),
@@ -193,11 +171,11 @@ pub(crate) mod tests {
         let uri: http::Uri = format!("https://127.0.0.1:{}/", addr.port())
             .parse()
             .unwrap();
-        let bad = hyper_client::<Empty<Bytes>>(HyperOptions {
+        let bad = InlineClient::<Empty<Bytes>>::new(HyperOptions {
             server_name: Some("not a name".into()),
             ..HyperOptions::default()
         });
-        let err = error_chain(&bad.get(uri.clone()).await.expect_err("bad name"));
+        let err = error_chain(&bad.request(get(uri.clone())).await.expect_err("bad name"));
         assert!(err.contains("not a valid TLS server name"), "{err}");
     }
 
@@ -215,9 +193,9 @@ pub(crate) mod tests {
                 .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
                 .await;
         });
-        let client = hyper_client::<Empty<Bytes>>(HyperOptions::default());
+        let client = InlineClient::<Empty<Bytes>>::new(HyperOptions::default());
         let uri: http::Uri = format!("http://{addr}/").parse().unwrap();
-        let resp = client.get(uri).await.unwrap();
+        let resp = client.request(get(uri)).await.unwrap();
         let body = resp.into_body().collect().await.unwrap().to_bytes();
         assert_eq!(&body[..], b"ok");
     }

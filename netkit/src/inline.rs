@@ -1,6 +1,6 @@
 //! An HTTP/1.1 client whose connections are driven by the task that uses them.
 //!
-//! Why not hyper_util's pooled `Client` ([`crate::HyperClient`]): it spawns a task per
+//! Why not hyper_util's pooled legacy `Client`: it spawns a task per
 //! connection, so every request crosses from the caller's task to that task and back (the
 //! request through a channel, the response through a oneshot, body chunks through another
 //! channel), often between two worker threads. Under load, those wake-ups and context switches

@@ -21,7 +21,7 @@ pub mod size;
 pub mod sse;
 pub mod tls;
 
-pub use client::{hyper_client, reqwest_client, HyperClient, HyperOptions, ReqwestOptions};
+pub use client::{reqwest_client, HyperOptions, ReqwestOptions};
 pub use connector::Connector;
 pub use duration::{Duration, DURATION_PATTERN, MAX_DURATION};
 pub use error_chain::error_chain;
