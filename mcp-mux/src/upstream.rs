@@ -218,15 +218,26 @@ impl Upstream {
     /// Like [`Self::connection`], but `attempt` says whether a target that failed to connect
     /// lately is tried again now or refused at once (see [`health`]).
     async fn connect_if(&self, attempt: Attempt) -> Result<Arc<Connection>, MuxError> {
-        let mut slot = self.conn.lock().await;
+        let slot = self.conn.lock().await;
         if let Some(c) = slot.as_ref() {
             if !c.peer.is_transport_closed() {
                 return Ok(c.clone());
             }
+        }
+        // Boxed: connecting is rare and its future is several KiB, which would otherwise be
+        // part of (and copied with) every request's future.
+        Box::pin(self.open(slot, attempt)).await
+    }
+
+    /// Opens a connection in `slot` (whose lock the caller holds), replacing a closed one.
+    async fn open(
+        &self,
+        mut slot: tokio::sync::MutexGuard<'_, Option<Arc<Connection>>>,
+        attempt: Attempt,
+    ) -> Result<Arc<Connection>, MuxError> {
+        if let Some(old) = slot.take() {
             tracing::info!(mcp_target = %self.name(), "MCP target transport closed; reconnecting");
-            if let Some(old) = slot.take() {
-                tokio::spawn(async move { old.close().await });
-            }
+            tokio::spawn(async move { old.close().await });
         }
         if attempt == Attempt::UnlessBackingOff {
             if let Some(refusal) = self.backoff.refusal(self.name()) {

@@ -77,7 +77,7 @@ pub struct HyperOptions {
     pub connect_timeout: Duration,
     /// How long an idle pooled connection is kept.
     pub pool_idle_timeout: Duration,
-    /// Idle pooled connections kept per host.
+    /// Idle pooled connections kept per host and thread (see [`crate::inline`]).
     pub pool_max_idle_per_host: usize,
     /// The TLS server name when it is not the URI's host ([`Connector::with_server_name`]).
     pub server_name: Option<Arc<str>>,

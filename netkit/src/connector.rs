@@ -7,9 +7,13 @@
 //! headers are acknowledged, and on a kept-alive connection Linux delays that acknowledgement
 //! by up to 40 ms, so every call would stall. A fresh connection per call avoids it (a new
 //! socket acknowledges at once) but pays the connect and teardown, which was most of the
-//! gateway's CPU per call. So connections are pooled, and after every read that returned data
-//! the socket is told to acknowledge now. The flag is not sticky in Linux, hence every read; it
-//! costs one `setsockopt`.
+//! gateway's CPU per call. So connections are pooled, and after a read that may leave the
+//! server waiting the socket is told to acknowledge now. The flag is not sticky in Linux, hence
+//! per read; it costs one `setsockopt`, which was a few per cent of the gateway's CPU per call
+//! when paid on every read. A server waits on our acknowledgement only after a small write
+//! that ends a unit it flushes on its own: the response head (`\r\n\r\n`), an SSE event
+//! (`\n\n`), a chunk (`\r\n`). All of these end in a line feed; a whole JSON answer read at
+//! once (head and body in one segment, the common case) does not, and costs no syscall.
 
 use std::future::Future;
 use std::io;
@@ -147,7 +151,8 @@ impl AsyncRead for QuickAck {
     ) -> Poll<io::Result<()>> {
         let before = buf.filled().len();
         let polled = Pin::new(&mut self.0).poll_read(cx, buf);
-        if self.1 && matches!(polled, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+        let ends_a_line = buf.filled().len() > before && buf.filled().last() == Some(&b'\n');
+        if self.1 && ends_a_line && matches!(polled, Poll::Ready(Ok(()))) {
             // Best effort: failing only means the old, delayed acknowledgement.
             let _ = socket2::SockRef::from(&self.0).set_tcp_quickack(true);
         }
@@ -302,10 +307,8 @@ mod tests {
     use super::*;
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
-    /// After each read that returned data the socket is out of delayed-ACK ("pingpong") mode,
-    /// even in a request/response exchange, where Linux would otherwise delay ACKs.
-    #[tokio::test]
-    async fn reads_switch_the_socket_to_quick_acks() {
+    /// Echoes what it reads on a fresh loopback listener; returns its address.
+    async fn echo_server() -> std::net::SocketAddr {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move {
@@ -317,14 +320,45 @@ mod tests {
                 }
             }
         });
-        let mut stream = QuickAck(TcpStream::connect(addr).await.unwrap(), true);
+        addr
+    }
+
+    /// Whether the socket acknowledges at once after each of 20 request/response rounds of
+    /// `message`.
+    async fn quick_after_each_round(message: &[u8]) -> Vec<bool> {
+        let mut stream = QuickAck(TcpStream::connect(echo_server().await).await.unwrap(), true);
         let mut buf = [0u8; 64];
-        for round in 0..20 {
-            stream.write_all(b"ping").await.unwrap();
-            let n = stream.read(&mut buf).await.unwrap();
-            assert!(n > 0);
-            let quick = socket2::SockRef::from(&stream.0).tcp_quickack().unwrap();
-            assert!(quick, "round {round}: delayed ACKs after a read");
+        let mut quick = Vec::new();
+        for _ in 0..20 {
+            stream.write_all(message).await.unwrap();
+            let mut got = 0;
+            while got < message.len() {
+                let n = stream.read(&mut buf[got..]).await.unwrap();
+                assert!(n > 0);
+                got += n;
+            }
+            quick.push(socket2::SockRef::from(&stream.0).tcp_quickack().unwrap());
         }
+        quick
+    }
+
+    /// Data that ends a line (a response head, an SSE event, a chunk) takes the socket out of
+    /// delayed-ACK ("pingpong") mode, even in a request/response exchange, where Linux would
+    /// otherwise delay the acknowledgement a server with Nagle's algorithm waits for.
+    #[tokio::test]
+    async fn reads_ending_a_line_switch_the_socket_to_quick_acks() {
+        let quick = quick_after_each_round(b"data: ping\n\n").await;
+        assert!(
+            quick.iter().all(|q| *q),
+            "delayed ACKs after a read: {quick:?}"
+        );
+    }
+
+    /// Data that ends mid-line (a whole JSON answer) costs no `setsockopt`: the kernel's own
+    /// choice (pingpong mode in a request/response exchange) is left as it is.
+    #[tokio::test]
+    async fn reads_ending_mid_line_leave_the_socket_alone() {
+        let quick = quick_after_each_round(b"{\"ok\":true}").await;
+        assert!(quick.iter().any(|q| !q), "quick ACKs forced: {quick:?}");
     }
 }

@@ -118,7 +118,9 @@ where
         *request.uri_mut() = origin_form(request.uri());
         let (conn, reused) = match self.inner.pool.checkout(&key) {
             Some(conn) => (conn, true),
-            None => (self.connect(&key).await?, false),
+            // Boxed: connecting is the rare case, and its future would otherwise be part of
+            // (and copied with) every request's.
+            None => (Box::pin(self.connect(&key)).await?, false),
         };
         match self.exchange(&key, conn, request).await {
             Ok(response) => Ok(response),
@@ -126,7 +128,7 @@ where
                 // The server closed the idle connection before it got the request: once more
                 // on a new connection, where this cannot happen the same way.
                 tracing::debug!(authority = %key.1, error = %e, "pooled connection was closed; sending again on a new one");
-                let conn = self.connect(&key).await?;
+                let conn = Box::pin(self.connect(&key)).await?;
                 match self.exchange(&key, conn, request).await {
                     Ok(response) => Ok(response),
                     Err(Attempt::Unsent(_, source)) => Err(unsent(&key, source)),

@@ -228,7 +228,8 @@ pub(crate) async fn resolve(
             if let Some(hit) = table.get(kind, exposed) {
                 return Some(hit);
             }
-            refresh(upstreams, table, kind, index).await;
+            // Boxed: a re-list is rare and its future would otherwise be part of every call's.
+            Box::pin(refresh(upstreams, table, kind, index)).await;
             table.get(kind, exposed)
         }
     }

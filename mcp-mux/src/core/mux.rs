@@ -597,7 +597,7 @@ impl Multiplexer {
         let r = match again {
             Some(params) => {
                 let request = ClientRequest::CallToolRequest(Request::new(params));
-                bridge::complete(up, request, "tools/call", r, context).await?
+                Box::pin(bridge::complete(up, request, "tools/call", r, context)).await?
             }
             None => r,
         };
@@ -671,7 +671,7 @@ impl Multiplexer {
         let r = match again {
             Some(params) => {
                 let request = ClientRequest::GetPromptRequest(Request::new(params));
-                bridge::complete(up, request, "prompts/get", r, context).await?
+                Box::pin(bridge::complete(up, request, "prompts/get", r, context)).await?
             }
             None => r,
         };
@@ -755,7 +755,7 @@ impl Multiplexer {
         let r = match again {
             Some(params) => {
                 let request = ClientRequest::ReadResourceRequest(Request::new(params));
-                bridge::complete(up, request, "resources/read", r, context).await?
+                Box::pin(bridge::complete(up, request, "resources/read", r, context)).await?
             }
             None => r,
         };

@@ -297,10 +297,10 @@ impl HttpFront {
         };
         match (era, request) {
             (Era::Legacy, ClientRequest::InitializeRequest(init)) => {
-                self.initialize(id, init.params).await
+                Box::pin(self.initialize(id, init.params)).await
             }
             (Era::Modern(_), ClientRequest::DiscoverRequest(_)) => {
-                let config = self.mux.server_config().await;
+                let config = Box::pin(self.mux.server_config()).await;
                 let result = DiscoverResult::from_server_info(era::supported_versions(), config);
                 json_reply(
                     StatusCode::OK,
@@ -322,11 +322,20 @@ impl HttpFront {
                     record: Some(record.clone()),
                     log_interest: self.prefs.log_interest(session_id),
                 };
-                let own =
-                    interest::session_request(&self.prefs, &self.mux, session_id, &request, &ctx)
-                        .await;
-                if let Some(result) = own {
-                    return result_reply(&Era::Legacy, id, result);
+                // Boxed, and only for the few requests it serves: its future is as large as a
+                // call's, and would otherwise be part of every request's (see `dispatch`).
+                if interest::concerns_session(&request) {
+                    let own = Box::pin(interest::session_request(
+                        &self.prefs,
+                        &self.mux,
+                        session_id,
+                        &request,
+                        &ctx,
+                    ))
+                    .await;
+                    if let Some(result) = own {
+                        return result_reply(&Era::Legacy, id, result);
+                    }
                 }
                 let session_id = Arc::<str>::from(session_id);
                 // Held by the call's task: the entry lives as long as the call, past the
@@ -343,11 +352,11 @@ impl HttpFront {
             }
             (era @ Era::Modern(_), request) => {
                 if let ClientRequest::SubscriptionsListenRequest(listen) = request {
-                    return self.listen(id, listen.params, record).await;
+                    return Box::pin(self.listen(id, listen.params, record)).await;
                 }
                 if let Some((token, responses)) = mrtr_retry(&request) {
                     if mrtr::is_gateway_token(token) {
-                        return self.resume(&era, id, token, responses).await;
+                        return Box::pin(self.resume(&era, id, token, responses)).await;
                     }
                 }
                 let meta = request.get_meta();

@@ -146,12 +146,14 @@ impl Upstream {
             resumed += 1;
             tokio::time::sleep(retry).await;
             tracing::debug!(mcp_target = %self.name(), last_event_id = %last, "resuming the call's response stream");
-            events = http.resume_in_session(route, &last).await.map_err(|e| {
-                transport(
-                    format!("{broke}; resuming it with Last-Event-ID failed: {e}"),
-                    false,
-                )
-            })?;
+            events = Box::pin(http.resume_in_session(route, &last))
+                .await
+                .map_err(|e| {
+                    transport(
+                        format!("{broke}; resuming it with Last-Event-ID failed: {e}"),
+                        false,
+                    )
+                })?;
         }
     }
 
@@ -178,14 +180,19 @@ impl Upstream {
                 None
             }
             ServerJsonRpcMessage::Request(r) => {
-                let answer = self.on_question(r.request, ctx).await;
-                let reply = match answer {
-                    Ok(result) => ClientJsonRpcMessage::response(result, r.id),
-                    Err(error) => ClientJsonRpcMessage::error(error, Some(r.id)),
-                };
-                if let Err(e) = http.post_in_session(route, reply).await {
-                    tracing::warn!(mcp_target = %self.name(), error = %e, "the answer to the target's question was not delivered");
-                }
+                // Boxed: questions are rare, and their future (a round trip to the client and
+                // a POST back) would otherwise be part of every call's.
+                Box::pin(async {
+                    let answer = self.on_question(r.request, ctx).await;
+                    let reply = match answer {
+                        Ok(result) => ClientJsonRpcMessage::response(result, r.id),
+                        Err(error) => ClientJsonRpcMessage::error(error, Some(r.id)),
+                    };
+                    if let Err(e) = http.post_in_session(route, reply).await {
+                        tracing::warn!(mcp_target = %self.name(), error = %e, "the answer to the target's question was not delivered");
+                    }
+                })
+                .await;
                 None
             }
             other => self.answer(other, id),

@@ -21,6 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::Either;
+use futures_util::FutureExt as _;
 use rmcp::model::{
     CancelledNotificationParam, ClientRequest, GetMeta as _, RequestId, ServerResult,
 };
@@ -94,6 +95,9 @@ impl Upstream {
                 (id, token, Either::Right(exchange))
             }
         };
+        // Built here, before the next await, so that the answer's future is stored once (a
+        // local still held across that await would get a slot of its own beside `timed`).
+        let timed = with_timeout(self.target.timeout, answer, self.name());
         // Registered before the answer is polled: a direct call is POSTed only then, so its
         // first progress event finds its route; both end when this future does.
         let progress = self.progress.route(self.name(), progress_token, ctx).await;
@@ -107,7 +111,6 @@ impl Upstream {
             id: Some(id),
             reason: "abandoned by the downstream client",
         };
-        let timed = with_timeout(self.target.timeout, answer, self.name());
         let result = tokio::select! {
             r = timed => r,
             () = call::cancelled(ctx) => Err(Failure::sent(MuxError::Cancelled {
@@ -277,20 +280,27 @@ fn wire_for<'c>(conn: &'c Connection, request: &ClientRequest) -> Wire<'c> {
 }
 
 /// `answer`, bounded by the target's timeout when it has one.
-async fn with_timeout(
+///
+/// A plain function that builds the future rather than an `async fn`: an `async fn` would keep
+/// its `answer` argument in its state beside the timeout that took it over, doubling the size
+/// of every future up to the front end (each copied whole when it is boxed).
+fn with_timeout<'a, F>(
     timeout: Option<Duration>,
-    answer: impl Future<Output = Result<ServerResult, Failure>>,
-    target: &str,
-) -> Result<ServerResult, Failure> {
-    let Some(timeout) = timeout else {
-        return answer.await;
-    };
-    tokio::time::timeout(timeout, answer)
-        .await
-        .unwrap_or_else(|_| {
-            Err(Failure::sent(MuxError::Timeout {
-                target: target.to_owned(),
-                timeout,
-            }))
-        })
+    answer: F,
+    target: &'a str,
+) -> impl Future<Output = Result<ServerResult, Failure>> + 'a
+where
+    F: Future<Output = Result<ServerResult, Failure>> + 'a,
+{
+    match timeout {
+        None => Either::Left(answer),
+        Some(timeout) => Either::Right(tokio::time::timeout(timeout, answer).map(move |r| {
+            r.unwrap_or_else(|_| {
+                Err(Failure::sent(MuxError::Timeout {
+                    target: target.to_owned(),
+                    timeout,
+                }))
+            })
+        })),
+    }
 }

@@ -5,12 +5,20 @@
 //! waker, which reads the server's FIN if one came, and discards it then. Expired connections
 //! are dropped when the pool is touched: those of the key at hand at once, all keys at most
 //! every half idle timeout, so an unused host does not keep its sockets open for ever.
+//!
+//! Idle connections are kept per thread: a checkout only returns a connection given back on
+//! the same thread. A socket stays registered with the I/O driver of the runtime that opened
+//! it; used from another worker's runtime (the gateway runs one single-threaded runtime per
+//! core), each of its readiness events would wake the opening worker just to wake the user,
+//! two context switches per read. Under load that cross-thread traffic was a large part of the
+//! gateway's CPU per MCP call. The price is up to one set of idle connections per worker.
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
+use std::thread::{self, ThreadId};
 use std::time::{Duration, Instant};
 
 use http::uri::{Authority, Scheme};
@@ -58,7 +66,8 @@ struct Idle<B: Body + 'static> {
 }
 
 struct Idles<B: Body + 'static> {
-    by_key: HashMap<Key, VecDeque<Idle<B>>>,
+    /// Per thread that gave them back (see the module docs), then per key.
+    by_key: HashMap<(ThreadId, Key), VecDeque<Idle<B>>>,
     next_sweep: Instant,
 }
 
@@ -95,8 +104,10 @@ where
         self.idle.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The newest idle connection to `key` that is still open, if any.
+    /// The newest idle connection to `key` given back on this thread that is still open, if
+    /// any.
     pub(super) fn checkout(&self, key: &Key) -> Option<Pooled<B>> {
+        let key = &(thread::current().id(), key.clone());
         let mut garbage = Vec::new();
         let found = loop {
             let candidate = {
@@ -132,12 +143,14 @@ where
         found
     }
 
-    /// Puts a connection whose exchange is over back, unless it closed, cannot take another
-    /// request, or `key` already has its maximum of idle connections.
+    /// Puts a connection whose exchange is over back, for this thread's checkouts, unless it
+    /// closed, cannot take another request, or `key` already has its maximum of idle
+    /// connections on this thread.
     pub(super) fn checkin(&self, key: Key, mut conn: Pooled<B>) {
         if self.max_idle_per_key == 0 || !conn.usable() {
             return;
         }
+        let key = (thread::current().id(), key);
         let mut garbage = Vec::new();
         {
             let mut idles = self.lock();

@@ -599,3 +599,67 @@ fn a_body_dropped_as_its_runtime_shuts_down_does_not_drain_forever() {
     });
     drop(runtime);
 }
+
+/// A connection given back on one worker thread is reused there and not by another thread's
+/// runtime, whose use of it would route every readiness event through the first worker.
+#[test]
+fn idle_connections_are_reused_on_the_thread_that_gave_them_back() {
+    let (url_tx, url_rx) = std::sync::mpsc::channel();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server_thread = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let server = serve(echo).await;
+            url_tx
+                .send((server.url.clone(), server.accepted.clone()))
+                .unwrap();
+            let _ = stop_rx.await;
+        });
+    });
+    let (url, accepted) = url_rx.recv().unwrap();
+    let client = client();
+    // Each call runs on a worker-like thread of its own: one single-threaded runtime.
+    let call_on = |worker: &'static str| {
+        let (client, url) = (client.clone(), url.clone());
+        std::thread::Builder::new()
+            .name(worker.into())
+            .spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                rt.block_on(async {
+                    for _ in 0..2 {
+                        let response = within("response", client.request(get(&url))).await.unwrap();
+                        assert_eq!(text(response).await, "you sent: ");
+                    }
+                });
+                // The runtime (and the driver the connection is registered with) stays
+                // alive in the thread until it ends, after the assertions below ran.
+                rt
+            })
+            .unwrap()
+            .join()
+            .unwrap()
+    };
+    let first = call_on("worker-a");
+    assert_eq!(
+        accepted.load(Ordering::SeqCst),
+        1,
+        "worker a reuses its connection"
+    );
+    assert_eq!(client.idle_connections(), 1);
+    let second = call_on("worker-b");
+    assert_eq!(
+        accepted.load(Ordering::SeqCst),
+        2,
+        "worker b opened its own connection instead of worker a's"
+    );
+    assert_eq!(client.idle_connections(), 2);
+    drop((first, second));
+    let _ = stop_tx.send(());
+    server_thread.join().unwrap();
+}

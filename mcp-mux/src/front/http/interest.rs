@@ -17,6 +17,16 @@ use super::HttpFront;
 use crate::core::context::CallContext;
 use crate::core::mux::Multiplexer;
 
+/// Whether [`session_request`] may serve `request` (the rest skip it without awaiting it).
+pub(super) fn concerns_session(request: &ClientRequest) -> bool {
+    matches!(
+        request,
+        ClientRequest::SetLevelRequest(_)
+            | ClientRequest::SubscribeRequest(_)
+            | ClientRequest::UnsubscribeRequest(_)
+    )
+}
+
 /// Serves `request` if it is about the session itself rather than a target's feature:
 /// `resources/subscribe` and `resources/unsubscribe` are answered here (after the target
 /// was asked, when this session is the first or last on the URI). `logging/setLevel` is
