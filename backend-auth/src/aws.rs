@@ -122,8 +122,9 @@ impl SigV4 {
         !self.unsigned_payload
     }
 
-    /// Signs `request` as of `now`: sets `authorization`, `x-amz-date`,
-    /// `x-amz-content-sha256` and, with temporary credentials, `x-amz-security-token`.
+    /// Signs `request` as of `now`: sets `authorization`, `x-amz-date`, with temporary
+    /// credentials `x-amz-security-token`, and for S3 or an unsigned payload
+    /// `x-amz-content-sha256`.
     /// Returns the `authorization` value.
     pub(crate) fn sign(
         &self,
@@ -163,7 +164,11 @@ impl SigV4 {
         let signable = SignableRequest::new(method.as_str(), uri, signed, body)
             .map_err(|e| failed(format!("cannot sign this request: {e}")))?;
         let mut settings = SigningSettings::default();
-        settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
+        // `x-amz-content-sha256` tells S3 the body's hash, and any service that the payload
+        // is unsigned; others take the hash from the body (as the AWS SDKs do).
+        if self.unsigned_payload || self.service == "s3" {
+            settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
+        }
         if self.service == "s3" {
             // S3 signs the path as sent: encoded once, not normalized (as the AWS SDKs do).
             settings.percent_encoding_mode = PercentEncodingMode::Single;

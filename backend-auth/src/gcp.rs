@@ -240,7 +240,7 @@ impl Google {
         &self,
         token_uri: &url::Url,
         form: &[(&str, &str)],
-        failed: &dyn Fn(String) -> AuthError,
+        failed: &(dyn Fn(String) -> AuthError + Sync),
     ) -> Result<TokenAnswer, AuthError> {
         let body = url::form_urlencoded::Serializer::new(String::new())
             .extend_pairs(form)
@@ -274,7 +274,7 @@ impl Google {
     fn from_answer(
         &self,
         answer: TokenAnswer,
-        failed: &dyn Fn(String) -> AuthError,
+        failed: &(dyn Fn(String) -> AuthError + Sync),
     ) -> Result<(String, Option<Duration>), AuthError> {
         match &self.want {
             Want::Access(_) => answer
@@ -294,7 +294,7 @@ impl Google {
     async fn from_metadata(
         &self,
         base: &url::Url,
-        failed: &dyn Fn(String) -> AuthError,
+        failed: &(dyn Fn(String) -> AuthError + Sync),
     ) -> Result<(String, Option<Duration>), AuthError> {
         let mut url = base.clone();
         match &self.want {

@@ -328,4 +328,8 @@ fn static_credential(key: &KeyConfig) -> Result<Credential, AuthError> {
 }
 
 #[cfg(test)]
+mod aws_tests;
+#[cfg(test)]
+mod gcp_tests;
+#[cfg(test)]
 mod tests;
