@@ -2,7 +2,8 @@
 //! upstream recomputes from what it received (so a header changed on the way, or a body hash
 //! of the wrong bytes, fails), with credentials from the environment and from the config; and
 //! `gcp` tokens from a service account key, exchanged at a loopback token endpoint that
-//! checks the signed assertion, reaching the upstream as `Authorization: Bearer`.
+//! checks the signed assertion, reaching the upstream as `Authorization: Bearer`. An MCP
+//! target with `aws` has every request of its session signed.
 
 use std::sync::{Arc, Mutex};
 
@@ -26,75 +27,90 @@ fn hmac_sha256(key: &[u8], data: &str) -> Vec<u8> {
         .to_vec()
 }
 
-/// Checks `seen`'s SigV4 signature as a service would: parses `Authorization`, rebuilds the
-/// canonical request from the method, path, query, the signed headers' values and
-/// `payload_hash`, and recomputes the signature with `secret`. Returns the credential scope.
+/// Checks `seen`'s SigV4 signature as a service would (see [`check_sigv4`]); panics when it
+/// does not verify. Returns the credential scope.
 fn verify_sigv4(seen: &Recorded, secret: &str, payload_hash: &str) -> String {
-    let auth = seen.header("authorization");
+    check_sigv4(&seen.method, &seen.uri, &seen.headers, secret, payload_hash)
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Checks a request's SigV4 signature as a service would: parses `Authorization`, rebuilds
+/// the canonical request from the method, path, query (`uri` is path and query, whose
+/// parameters need no encoding here), the signed headers' values and `payload_hash`, and
+/// recomputes the signature with `secret`. Returns the credential scope.
+fn check_sigv4(
+    method: &str,
+    uri: &str,
+    headers: &http::HeaderMap,
+    secret: &str,
+    payload_hash: &str,
+) -> Result<String, String> {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let auth = header("authorization");
     let rest = auth
         .strip_prefix("AWS4-HMAC-SHA256 ")
-        .unwrap_or_else(|| panic!("not a SigV4 authorization: {auth:?}"));
+        .ok_or_else(|| format!("not a SigV4 authorization: {auth:?}"))?;
     let mut fields = std::collections::HashMap::new();
     for part in rest.split(", ") {
-        let (k, v) = part.split_once('=').expect("k=v");
+        let (k, v) = part.split_once('=').ok_or("not k=v")?;
         fields.insert(k, v);
     }
-    let credential = fields["Credential"];
-    let (key_id, scope) = credential.split_once('/').expect("key/scope");
-    assert_eq!(key_id, KEY_ID);
-    let signed: Vec<&str> = fields["SignedHeaders"].split(';').collect();
-    assert!(
-        signed.contains(&"host") && signed.contains(&"x-amz-date"),
-        "{signed:?}"
-    );
-    let canonical_headers: String = signed
-        .iter()
-        .map(|name| {
-            let values: Vec<String> = seen
-                .headers
-                .get_all(*name)
-                .iter()
-                .map(|v| v.to_str().expect("text").trim().to_owned())
-                .collect();
-            assert!(!values.is_empty(), "signed header {name} did not arrive");
-            format!("{name}:{}\n", values.join(","))
-        })
-        .collect();
-    let path = seen.path();
-    let mut query: Vec<&str> = seen
-        .uri
-        .split_once('?')
-        .map(|(_, q)| q.split('&').collect())
-        .unwrap_or_default();
+    let field = |k: &str| fields.get(k).copied().ok_or(format!("no {k} in {auth}"));
+    let (key_id, scope) = field("Credential")?.split_once('/').ok_or("key/scope")?;
+    if key_id != KEY_ID {
+        return Err(format!("key id {key_id}"));
+    }
+    let signed: Vec<&str> = field("SignedHeaders")?.split(';').collect();
+    if !(signed.contains(&"host") && signed.contains(&"x-amz-date")) {
+        return Err(format!("host and x-amz-date are not signed: {signed:?}"));
+    }
+    let mut canonical_headers = String::new();
+    for name in &signed {
+        let values: Vec<String> = headers
+            .get_all(*name)
+            .iter()
+            .map(|v| v.to_str().unwrap_or_default().trim().to_owned())
+            .collect();
+        if values.is_empty() {
+            return Err(format!("signed header {name} did not arrive"));
+        }
+        canonical_headers.push_str(&format!("{name}:{}\n", values.join(",")));
+    }
+    let (path, query) = uri.split_once('?').unwrap_or((uri, ""));
+    let mut query: Vec<&str> = query.split('&').filter(|p| !p.is_empty()).collect();
     query.sort();
     let canonical_request = format!(
-        "{}\n{path}\n{}\n{canonical_headers}\n{}\n{payload_hash}",
-        seen.method,
+        "{method}\n{path}\n{}\n{canonical_headers}\n{}\n{payload_hash}",
         query.join("&"),
         signed.join(";")
     );
-    let amz_date = seen.header("x-amz-date");
+    let amz_date = header("x-amz-date");
     let string_to_sign = format!(
         "AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}",
         hex(digest::digest(&digest::SHA256, canonical_request.as_bytes()).as_ref())
     );
     let parts: Vec<&str> = scope.split('/').collect();
-    assert_eq!(parts.len(), 4, "{scope}");
-    assert_eq!(
-        parts[0],
-        &amz_date[..8],
-        "the scope's date is the request's"
-    );
+    if parts.len() != 4 || amz_date.get(..8) != Some(parts[0]) {
+        return Err(format!(
+            "scope {scope} does not match x-amz-date {amz_date}"
+        ));
+    }
     let mut key = format!("AWS4{secret}").into_bytes();
     for part in &parts {
         key = hmac_sha256(&key, part);
     }
-    assert_eq!(
-        fields["Signature"],
-        hex(&hmac_sha256(&key, &string_to_sign)),
-        "the signature does not match the request as received:\n{canonical_request}"
-    );
-    scope.to_owned()
+    if field("Signature")? != hex(&hmac_sha256(&key, &string_to_sign)) {
+        return Err(format!(
+            "the signature does not match the request as received:\n{canonical_request}"
+        ));
+    }
+    Ok(scope.to_owned())
 }
 
 fn sha256_hex(data: &[u8]) -> String {
@@ -302,4 +318,111 @@ async fn gcp_tokens_from_a_service_account_key_reach_the_upstream() {
         endpoint.assertions[0]["scope"],
         "https://www.googleapis.com/auth/aiplatform"
     );
+}
+
+/// Requests the SigV4 guard let through and refused.
+#[derive(Default)]
+struct Checked {
+    verified: Vec<String>,
+    refused: Vec<String>,
+}
+
+/// Lets through requests whose SigV4 signature verifies (the body read whole and hashed).
+async fn sigv4_guard(
+    axum::extract::State(checked): axum::extract::State<Arc<Mutex<Checked>>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let (parts, body) = request.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 1 << 20).await else {
+        return http::StatusCode::BAD_REQUEST.into_response();
+    };
+    let uri = parts
+        .uri
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .to_owned();
+    let what = format!("{} {uri}", parts.method);
+    match check_sigv4(
+        parts.method.as_str(),
+        &uri,
+        &parts.headers,
+        SECRET,
+        &sha256_hex(&bytes),
+    ) {
+        Ok(_) => checked.lock().expect("lock").verified.push(what),
+        Err(e) => {
+            checked
+                .lock()
+                .expect("lock")
+                .refused
+                .push(format!("{what}: {e}"));
+            return (http::StatusCode::FORBIDDEN, e).into_response();
+        }
+    }
+    next.run(axum::extract::Request::from_parts(
+        parts,
+        axum::body::Body::from(bytes),
+    ))
+    .await
+}
+
+/// An MCP target with `aws`: every request of the session (handshake, list, call) is signed
+/// over its body, as a SigV4-checking server behind the target sees it.
+#[tokio::test]
+async fn aws_signatures_reach_an_mcp_target() {
+    use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+    use rmcp::transport::streamable_http_server::{
+        StreamableHttpServerConfig, StreamableHttpService,
+    };
+
+    use crate::mcp::{connect_as, mcp_config, step, Remote};
+    use crate::mcp_upstream_interop::{call, text};
+
+    let svc = StreamableHttpService::new(
+        || Ok(Remote),
+        LocalSessionManager::default().into(),
+        StreamableHttpServerConfig::default(),
+    );
+    let checked: Arc<Mutex<Checked>> = Arc::default();
+    let app =
+        axum::Router::new()
+            .nest_service("/mcp", svc)
+            .layer(axum::middleware::from_fn_with_state(
+                checked.clone(),
+                sigv4_guard,
+            ));
+    let addr = e2e::serve_router(app, "127.0.0.1:0").await;
+    let target = format!(
+        "- name: remote\n  mcp: {{ url: \"http://{addr}/mcp\" }}\n  policies:\n    backendAuth:\n      \
+         aws: {{ region: us-east-1, service: execute-api, accessKeyId: {KEY_ID}, secretAccessKey: \"{SECRET}\" }}"
+    );
+    let gw = Gateway::start(&mcp_config("failClosed", &target)).await;
+    let client = connect_as(&gw, ()).await;
+    let tools = step("list", client.list_all_tools())
+        .await
+        .unwrap_or_else(|e| panic!("list: {e}\nstderr:\n{}", gw.stderr()));
+    assert!(tools.iter().any(|t| t.name == "add"), "{tools:?}");
+    let sum = step(
+        "add",
+        client.call_tool(call("add", serde_json::json!({"a": 2, "b": 3}))),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("add: {e}\nstderr:\n{}", gw.stderr()));
+    assert_eq!(text(&sum), "5");
+    let checked = checked.lock().expect("lock");
+    assert!(checked.refused.is_empty(), "{:?}", checked.refused);
+    assert!(
+        checked
+            .verified
+            .iter()
+            .filter(|r| r.starts_with("POST"))
+            .count()
+            >= 3,
+        "handshake, list and call were signed: {:?}",
+        checked.verified
+    );
+    drop(checked);
+    let _ = client.cancel().await;
 }
