@@ -179,7 +179,7 @@ impl Google {
                 let assertion = self.assertion(client_email, key_id, key, token_uri)?;
                 let form = [("grant_type", JWT_BEARER), ("assertion", &assertion)];
                 let answer = self.post_form(token_uri, &form, &failed).await?;
-                self.from_answer(answer, &failed)?
+                self.token_of(answer, &failed)?
             }
             Source::AuthorizedUser {
                 client_id,
@@ -195,9 +195,9 @@ impl Google {
                     ("refresh_token", refresh_token),
                 ];
                 let answer = self.post_form(token_uri, &form, &failed).await?;
-                self.from_answer(answer, &failed)?
+                self.token_of(answer, &failed)?
             }
-            Source::Metadata { base } => self.from_metadata(base, &failed).await?,
+            Source::Metadata { base } => self.ask_metadata(base, &failed).await?,
         };
         let value =
             bearer(&token).ok_or_else(|| failed("the token is not a header value".into()))?;
@@ -271,7 +271,7 @@ impl Google {
     }
 
     /// The token asked for out of a token endpoint's answer, with its lifetime.
-    fn from_answer(
+    fn token_of(
         &self,
         answer: TokenAnswer,
         failed: &(dyn Fn(String) -> AuthError + Sync),
@@ -291,7 +291,7 @@ impl Google {
         }
     }
 
-    async fn from_metadata(
+    async fn ask_metadata(
         &self,
         base: &url::Url,
         failed: &(dyn Fn(String) -> AuthError + Sync),
@@ -338,7 +338,7 @@ impl Google {
             Want::Access(_) => {
                 let answer: TokenAnswer = serde_json::from_slice(&bytes)
                     .map_err(|e| failed(format!("{url}'s answer is not a token response: {e}")))?;
-                self.from_answer(answer, failed)
+                self.token_of(answer, failed)
             }
             Want::Id(_) => {
                 let token = String::from_utf8_lossy(&bytes).trim().to_owned();

@@ -399,8 +399,7 @@ async fn credentials_are_found_in_adc_order() {
     }
     // User credentials cannot make ID tokens: said at load.
     let err = build(&gcp(GcpTokenType::IdToken, Some("https://a"), None), &env)
-        .err()
-        .expect("refused")
+        .expect_err("refused")
         .to_string();
     assert!(err.contains("service account key"), "{err}");
 }
@@ -411,8 +410,7 @@ async fn errors_name_the_source_and_what_to_do() {
         &gcp(GcpTokenType::AccessToken, None, None),
         &[("GOOGLE_APPLICATION_CREDENTIALS", "/nonexistent/key.json")],
     )
-    .err()
-    .expect("refused")
+    .expect_err("refused")
     .to_string();
     assert!(
         missing.contains("/nonexistent/key.json")
@@ -424,24 +422,21 @@ async fn errors_name_the_source_and_what_to_do() {
     std::fs::write(&odd, r#"{"type": "external_account"}"#).expect("write");
     let odd = odd.to_string_lossy().into_owned();
     let err = build(&gcp(GcpTokenType::AccessToken, None, Some(&odd)), &[])
-        .err()
-        .expect("refused")
+        .expect_err("refused")
         .to_string();
     assert!(
         err.contains("external_account") && err.contains("not supported yet"),
         "{err}"
     );
     let err = build(&gcp(GcpTokenType::IdToken, None, Some(&odd)), &[])
-        .err()
-        .expect("refused")
+        .expect_err("refused")
         .to_string();
     assert!(err.contains("gcp.audience"), "{err}");
     let err = build(
         &gcp(GcpTokenType::AccessToken, Some("https://a"), Some(&odd)),
         &[],
     )
-    .err()
-    .expect("refused")
+    .expect_err("refused")
     .to_string();
     assert!(err.contains("idToken"), "{err}");
 
