@@ -10,6 +10,9 @@
 //!     clientId: switchboard
 //!     clientSecret: ${CLIENT_SECRET}
 //!     scopes: [tools.read, tools.call]
+//! backendAuth: { gcp: {} }                                          # Google access token (ADC)
+//! backendAuth: { gcp: { type: idToken, audience: https://svc-xyz.a.run.app } }
+//! backendAuth: { aws: { region: us-east-1, service: bedrock } }     # SigV4 signature
 //! ```
 
 use std::fmt;
@@ -29,6 +32,11 @@ pub enum BackendAuthConfig {
     /// 401 to it.
     #[serde(rename = "oauth2")]
     OAuth2(OAuth2Config),
+    /// Google credentials (Application Default Credentials order): an OAuth2 access token
+    /// or an OpenID Connect ID token for an audience, cached like `oauth2`'s.
+    Gcp(GcpConfig),
+    /// AWS Signature Version 4: every request is signed (method, URL, headers and body).
+    Aws(AwsConfig),
     /// Forward the caller's own credential. Accepted by the schema so that the error can say
     /// where it is not supported and why (see [`crate::AuthError::Passthrough`]).
     Passthrough(PassthroughConfig),
@@ -47,6 +55,20 @@ impl fmt::Debug for BackendAuthConfig {
                 .field("token_url", &o.token_url)
                 .field("client_id", &o.client_id)
                 .field("scopes", &o.scopes)
+                .finish_non_exhaustive(),
+            Self::Gcp(g) => f
+                .debug_struct("Gcp")
+                .field("type", &g.kind)
+                .field("audience", &g.audience)
+                .field("credentials_file", &g.credentials_file)
+                .field("scopes", &g.scopes)
+                .finish(),
+            Self::Aws(a) => f
+                .debug_struct("Aws")
+                .field("region", &a.region)
+                .field("service", &a.service)
+                .field("access_key_id", &a.access_key_id)
+                .field("unsigned_payload", &a.unsigned_payload)
                 .finish_non_exhaustive(),
             Self::Passthrough(_) => f.write_str("Passthrough"),
         }
@@ -145,6 +167,71 @@ pub enum ClientAuth {
     Post,
 }
 
+/// `gcp: { type, audience, credentialsFile, scopes }`. Credentials are looked for where
+/// Google's own libraries look (Application Default Credentials): `credentialsFile`, else the
+/// file named by `GOOGLE_APPLICATION_CREDENTIALS`, else gcloud's
+/// `application_default_credentials.json`, else the metadata server of the machine
+/// (`GCE_METADATA_HOST` overrides its address).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GcpConfig {
+    /// Which token the upstream gets: `accessToken` (default; Google APIs) or `idToken`
+    /// (Cloud Run, Cloud Functions, IAP: services that check who calls them).
+    #[serde(rename = "type", default)]
+    pub kind: GcpTokenType,
+    /// The ID token's audience (required with `idToken`, refused otherwise): usually the
+    /// service's URL (`https://svc-xyz.a.run.app`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audience: Option<String>,
+    /// A service account key or an `authorized_user` credentials file (JSON), instead of
+    /// the Application Default Credentials search.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials_file: Option<String>,
+    /// Scopes of the access token; default `https://www.googleapis.com/auth/cloud-platform`.
+    /// Refused with `idToken`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scopes: Vec<String>,
+}
+
+/// `gcp.type`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum GcpTokenType {
+    /// An OAuth2 access token (default).
+    #[default]
+    AccessToken,
+    /// An OpenID Connect ID token whose `aud` is `audience`.
+    IdToken,
+}
+
+/// `aws: { region, service, accessKeyId, secretAccessKey, sessionToken, unsignedPayload }`.
+/// Without `accessKeyId`, the credentials come from the gateway's environment
+/// (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`), read at config load.
+#[derive(Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AwsConfig {
+    /// The region signed for (`us-east-1`); default `AWS_REGION`, else `AWS_DEFAULT_REGION`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// The service's signing name; default `bedrock` (Amazon Bedrock's runtime API).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+    /// The access key id (with `secretAccessKey`); `${VAR}` works as anywhere.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_key_id: Option<String>,
+    /// The secret access key (with `accessKeyId`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_access_key: Option<String>,
+    /// A session token of temporary credentials (sent as `x-amz-security-token`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_token: Option<String>,
+    /// Sign `UNSIGNED-PAYLOAD` instead of the body's SHA-256, so that request bodies stream
+    /// instead of being read whole first (within the route's body limit). Default false:
+    /// the body is signed.
+    #[serde(default)]
+    pub unsigned_payload: bool,
+}
+
 /// `passthrough: {}` (no settings).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -178,8 +265,12 @@ mod tests {
         assert!(typo.contains("unknown field `heder`"), "{typo}");
         let missing = parse(r#"{"key": {"header": "x"}}"#).expect_err("no value");
         assert!(missing.contains("missing field `value`"), "{missing}");
-        let unknown = parse(r#"{"aws": {}}"#).expect_err("unknown kind");
-        assert!(unknown.contains("unknown variant `aws`"), "{unknown}");
+        let unknown = parse(r#"{"azure": {}}"#).expect_err("unknown kind");
+        assert!(unknown.contains("unknown variant `azure`"), "{unknown}");
+        let typo = parse(r#"{"gcp": {"type": "idtoken"}}"#).expect_err("bad type");
+        assert!(typo.contains("unknown variant `idtoken`"), "{typo}");
+        let typo = parse(r#"{"aws": {"regoin": "x"}}"#).expect_err("typo");
+        assert!(typo.contains("unknown field `regoin`"), "{typo}");
         let no_secret = parse(r#"{"oauth2": {"tokenUrl": "http://x", "clientId": "c"}}"#)
             .expect_err("no secret");
         assert!(no_secret.contains("clientSecret"), "{no_secret}");
@@ -201,6 +292,35 @@ mod tests {
         assert!(
             !printed.contains("\"s\""),
             "the secret is printed: {printed}"
+        );
+    }
+
+    #[test]
+    fn gcp_and_aws_parse_with_defaults_and_hide_secrets() {
+        let gcp = parse(r#"{"gcp": {}}"#).expect("gcp");
+        let BackendAuthConfig::Gcp(g) = &gcp else {
+            panic!("not gcp");
+        };
+        assert_eq!(g.kind, GcpTokenType::AccessToken);
+        let id = parse(r#"{"gcp": {"type": "idToken", "audience": "https://a"}}"#).expect("id");
+        let BackendAuthConfig::Gcp(g) = &id else {
+            panic!("not gcp");
+        };
+        assert_eq!(g.kind, GcpTokenType::IdToken);
+        let aws = parse(
+            r#"{"aws": {"region": "eu-west-1", "accessKeyId": "AKID",
+                "secretAccessKey": "very-secret", "sessionToken": "sess-secret"}}"#,
+        )
+        .expect("aws");
+        let BackendAuthConfig::Aws(a) = &aws else {
+            panic!("not aws");
+        };
+        assert!(!a.unsigned_payload);
+        let printed = format!("{aws:?}");
+        assert!(printed.contains("AKID"), "{printed}");
+        assert!(
+            !printed.contains("very-secret") && !printed.contains("sess-secret"),
+            "a secret is printed: {printed}"
         );
     }
 }

@@ -336,11 +336,14 @@ backends:
         errs.iter().any(|(_, _, m)| m.contains("\"bad name\"")),
         "{errs:#?}"
     );
-    let schema = Source::from_str(&config("{ aws: {} }"), Path::new("test.yaml"), &|_| None)
+    lowered(&config(
+        "{ aws: { region: us-east-1, accessKeyId: AKID, secretAccessKey: s } }",
+    ));
+    let schema = Source::from_str(&config("{ azure: {} }"), Path::new("test.yaml"), &|_| None)
         .err()
         .map(|e| e.to_string())
         .unwrap_or_default();
-    assert!(schema.contains("unknown key `aws`"), "{schema}");
+    assert!(schema.contains("unknown key `azure`"), "{schema}");
     assert!(schema.contains("policies.backendAuth"), "{schema}");
 }
 
@@ -399,6 +402,88 @@ backends:
             &errs,
             "backends[0].policies.backendAuth",
             "oauth2.tokenUrl is empty"
+        ),
+        "{errs:#?}"
+    );
+}
+
+/// `aws` signs in the terminal, per attempt, over a buffered body (unless `unsignedPayload`);
+/// `gcp` is a credential phase like `oauth2`; their mistakes are errors at their key.
+#[test]
+fn cloud_backend_auth_lowers_to_a_signer_or_a_credential() {
+    let config = |auth: &str| {
+        format!(
+            r#"
+binds:
+- port: 8080
+  listeners:
+  - name: main
+    routes:
+    - name: api
+      policies: {{ backendAuth: {auth} }}
+      backends: [{{ host: "127.0.0.1:9001" }}]
+"#
+        )
+    };
+    use crate::model::plan::{RequestPhase as Q, Terminal};
+    let plan_of = |auth: &str| {
+        let m = lowered(&config(auth));
+        let route = route_for(&m, "/");
+        let plan = &route.backends[0].plan;
+        let Terminal::Forward(forward) = &plan.terminal else {
+            panic!("a host backend ends in the reverse proxy");
+        };
+        let buffers = plan.request.iter().any(|p| matches!(p, Q::BufferBody));
+        let credential = plan
+            .request
+            .iter()
+            .any(|p| matches!(p, Q::Credential { .. }));
+        (buffers, credential, forward.sign.is_some())
+    };
+    let keys = "region: us-east-1, accessKeyId: AKID, secretAccessKey: s";
+    assert_eq!(
+        plan_of(&format!("{{ aws: {{ {keys} }} }}")),
+        (true, false, true),
+        "signed body: buffered, signed by the terminal"
+    );
+    assert_eq!(
+        plan_of(&format!("{{ aws: {{ {keys}, unsignedPayload: true }} }}")),
+        (false, false, true),
+        "unsigned payload: streamed"
+    );
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("user.json");
+    std::fs::write(
+        &file,
+        r#"{"type": "authorized_user", "client_id": "c", "client_secret": "s", "refresh_token": "r"}"#,
+    )
+    .expect("write");
+    assert_eq!(
+        plan_of(&format!(
+            "{{ gcp: {{ credentialsFile: {} }} }}",
+            file.display()
+        )),
+        (false, true, false)
+    );
+
+    let errs = errors(&config("{ aws: { region: us-east-1, accessKeyId: AKID } }"));
+    assert!(
+        has_error(&errs, "routes[0].policies.backendAuth", "go together"),
+        "{errs:#?}"
+    );
+    let errs = errors(&config("{ gcp: { type: idToken } }"));
+    assert!(
+        has_error(&errs, "routes[0].policies.backendAuth", "gcp.audience"),
+        "{errs:#?}"
+    );
+    let errs = errors(&config(
+        "{ gcp: { credentialsFile: /nonexistent/sa.json } }",
+    ));
+    assert!(
+        has_error(
+            &errs,
+            "routes[0].policies.backendAuth",
+            "/nonexistent/sa.json"
         ),
         "{errs:#?}"
     );

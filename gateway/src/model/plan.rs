@@ -187,6 +187,8 @@ pub struct Forward {
     /// `backendTLS`, merged: the TLS server name (SNI and certificate name) when the upstream
     /// is reached over TLS; `None` for plain HTTP.
     pub tls: Option<std::sync::Arc<str>>,
+    /// `backendAuth` that signs each request as it leaves (`aws`), once per attempt.
+    pub sign: Option<BackendAuth>,
 }
 
 /// A response phase, on the terminal's response.

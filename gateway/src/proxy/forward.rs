@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use backend_auth::{BackendAuth, Credential};
+use backend_auth::{BackendAuth, Credential, Outgoing};
 use bytes::Bytes;
 use http::{HeaderMap, Method, Request, Response, Uri, Version};
 use netkit::InlineBody;
@@ -42,6 +42,8 @@ pub struct Outbound<'a> {
     /// The `backendAuth` credential set in `headers`, with its source: a 401 to an OAuth2
     /// token gets the request sent once more with a new one, when the body can be sent again.
     pub auth: Option<(&'a BackendAuth, Credential)>,
+    /// `backendAuth` that signs each attempt as it leaves (`aws`).
+    pub sign: Option<&'a BackendAuth>,
     /// `backendTLS`: the TLS server name, when the upstream is reached over `https`.
     pub tls: Option<std::sync::Arc<str>>,
 }
@@ -66,6 +68,7 @@ pub async fn send(
         retry,
         started,
         mut auth,
+        sign,
         ..
     } = out;
     let deadline = timeouts.request.map(|d| started + d);
@@ -111,6 +114,9 @@ pub async fn send(
 
         let span = tracing::info_span!("upstream", upstream = %upstream, attempt, status = tracing::field::Empty);
         crate::telemetry::inject_context(&span, req.headers_mut());
+        if let Some(signer) = sign {
+            sign_attempt(signer, &mut req, buffered.as_deref(), upstream).await?;
+        }
         let client = proxy.client(out.tls.as_ref());
         let call = client.request(req).instrument(span.clone());
         let per_try = timeouts.backend_request;
@@ -199,6 +205,31 @@ pub async fn credential(
     source
         .credential()
         .await
+        .map_err(|e| ProxyError::BackendAuth {
+            upstream: upstream.to_string(),
+            cause: e.to_string(),
+        })
+}
+
+/// Signs an attempt as it leaves (`aws`): the signature covers its method, URL, headers and
+/// `body` (`None` when it streams), and the time.
+async fn sign_attempt(
+    signer: &BackendAuth,
+    req: &mut Request<Body>,
+    body: Option<&[u8]>,
+    upstream: &Upstream,
+) -> Result<(), ProxyError> {
+    let method = req.method().clone();
+    let uri = req.uri().clone();
+    signer
+        .authorize(Outgoing {
+            method: &method,
+            uri: &uri,
+            headers: req.headers_mut(),
+            body,
+        })
+        .await
+        .map(drop)
         .map_err(|e| ProxyError::BackendAuth {
             upstream: upstream.to_string(),
             cause: e.to_string(),

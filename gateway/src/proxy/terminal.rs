@@ -49,6 +49,7 @@ impl Proxy {
             retry: plan.retry.as_ref().filter(|_| ex.upgrade.is_none()),
             started: log.started,
             auth: ex.credential.take(),
+            sign: plan.sign.as_ref(),
             tls: plan.tls.clone(),
         };
         let mut stats = AttemptStats::default();

@@ -17,6 +17,7 @@ mod access_log;
 mod admin;
 mod backend_tls;
 mod bad_input;
+mod cloud_backend_auth;
 mod config_errors;
 mod logging;
 mod mcp;

@@ -248,8 +248,9 @@ impl McpHttpClient {
     /// target's headers, so those responses are returned as they are and fail the request as
     /// an unexpected answer.
     ///
-    /// With `backendAuth`, its credential is set on the request; an OAuth2 token the target
-    /// answers 401 to is replaced and the request sent once more.
+    /// With `backendAuth`, its credential is set on the request (an `aws` signature covers
+    /// the first URL: a redirect elsewhere on the origin is refused by a signing service);
+    /// a token the target answers 401 to is replaced and the request sent once more.
     async fn send(
         &self,
         method: Method,
@@ -260,32 +261,42 @@ impl McpHttpClient {
         let Some(auth) = &self.auth else {
             return self.send_following(&method, uri, headers, body).await;
         };
-        let credential = self.credential(auth, &mut headers).await?;
+        let credential = self
+            .credential(auth, &method, &uri, &mut headers, &body)
+            .await?;
         let response = self
             .send_following(&method, uri.clone(), headers.clone(), body.clone())
             .await?;
         if response.status() != StatusCode::UNAUTHORIZED || !auth.rejected(&credential) {
             return Ok(response);
         }
-        self.credential(auth, &mut headers).await?;
+        self.credential(auth, &method, &uri, &mut headers, &body)
+            .await?;
         self.send_following(&method, uri, headers, body).await
     }
 
-    /// Sets `auth`'s credential in `headers`; a failure to get one (the token endpoint is
-    /// down) fails the request before it is sent.
+    /// Sets `auth`'s credential in `headers` (an `aws` signature of the request); a failure
+    /// to get one (the token endpoint is down) fails the request before it is sent.
     async fn credential(
         &self,
         auth: &BackendAuth,
+        method: &Method,
+        uri: &Uri,
         headers: &mut HeaderMap,
+        body: &Bytes,
     ) -> Result<backend_auth::Credential, StreamableHttpError<HttpError>> {
-        let credential = auth.credential().await.map_err(|e| {
+        let request = backend_auth::Outgoing {
+            method,
+            uri,
+            headers,
+            body: Some(body),
+        };
+        auth.authorize(request).await.map_err(|e| {
             StreamableHttpError::Client(HttpError {
                 message: e.to_string(),
                 unsent: true,
             })
-        })?;
-        credential.set(headers);
-        Ok(credential)
+        })
     }
 
     async fn send_following(

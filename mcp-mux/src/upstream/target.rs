@@ -537,7 +537,7 @@ pub fn backend_auth(cfg: &TargetConfig) -> Result<Option<BackendAuth>, MuxError>
         message,
     };
     let place = "on an MCP target: the gateway shares one upstream session among its clients, \
-                 and MCP forbids passing a client's token on (use key or oauth2)";
+                 and MCP forbids passing a client's token on (use key, oauth2, gcp or aws)";
     let connect_timeout = cfg.timeout.map_or(DEFAULT_CONNECT_TIMEOUT, |d| d.0);
     build_backend_auth(config, place, connect_timeout)
         .map(Some)

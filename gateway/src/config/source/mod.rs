@@ -277,8 +277,9 @@ impl Source {
     ///   `secret`, `password`, `token` or `credential`: `config.sessionKey`, `keys[].key`,
     ///   `clientSecret`, an `env` entry `OPENAI_API_KEY`, a header `x-api-key` in
     ///   `requestHeaderModifier.set`... Not redacted although they match: the numbers
-    ///   `maxTokens` and `tokensPerFill` (rate limits), `tls.key` (a file path) and keys ending in
-    ///   `Url` (`tokenUrl`; a password in a URL is still hidden, see below);
+    ///   `maxTokens` and `tokensPerFill` (rate limits), `tls.key` and
+    ///   `backendAuth.gcp.credentialsFile` (file paths) and keys ending in `Url` (`tokenUrl`; a
+    ///   password in a URL is still hidden, see below);
     /// - it is a header value set by `requestHeaderModifier`/`responseHeaderModifier` for
     ///   `authorization`, `proxy-authorization` or `cookie`;
     /// - it is the `value` (or `regex`) next to a `name` or `header` that is such a header or

@@ -38,6 +38,7 @@ fn is_structural(parent_path: &str, key: &str) -> bool {
     matches!(key, "maxTokens" | "tokensPerFill")
         || key.ends_with("Url")
         || (key == "key" && parent_path.ends_with("tls"))
+        || (key == "credentialsFile" && parent_path.ends_with("backendAuth.gcp"))
 }
 
 pub(super) fn redact(
@@ -180,6 +181,48 @@ backends:
         assert_eq!(oauth2["clientId"], "gw");
         let all = serde_json::to_string(&r).unwrap_or_default();
         assert!(!all.contains("tok-str-1") && !all.contains("cs-1"), "{all}");
+    }
+
+    #[test]
+    fn gcp_and_aws_secrets_are_redacted() {
+        let text = "\
+binds:
+- port: 8080
+  listeners:
+  - name: main
+    routes:
+    - name: bedrock
+      backends: [{ host: \"127.0.0.1:1\" }]
+      policies:
+        backendAuth:
+          aws: { region: us-east-1, service: bedrock, accessKeyId: AKID-1, secretAccessKey: sak-1, sessionToken: sess-tok-9 }
+    - name: run
+      backends: [{ host: \"127.0.0.1:2\" }]
+      policies:
+        backendAuth:
+          gcp: { type: idToken, audience: \"https://svc.example\", credentialsFile: /etc/sa.json }
+";
+        let source = load_ok(text, &[]);
+        let r = source.redacted();
+        let routes = &r["binds"][0]["listeners"][0]["routes"];
+        let aws = &routes[0]["policies"]["backendAuth"]["aws"];
+        assert_eq!(aws["secretAccessKey"], REDACTED);
+        assert_eq!(aws["sessionToken"], REDACTED);
+        assert_eq!(aws["accessKeyId"], REDACTED);
+        assert_eq!(aws["region"], "us-east-1");
+        assert_eq!(aws["service"], "bedrock");
+        let gcp = &routes[1]["policies"]["backendAuth"]["gcp"];
+        assert_eq!(
+            gcp["credentialsFile"], "/etc/sa.json",
+            "a path, not a secret"
+        );
+        assert_eq!(gcp["audience"], "https://svc.example");
+        assert_eq!(gcp["type"], "idToken");
+        let all = serde_json::to_string(&r).unwrap_or_default();
+        for secret in ["AKID-1", "sak-1", "sess-tok-9"] {
+            assert!(!all.contains(secret), "{secret} leaked: {all}");
+        }
+        assert!(!format!("{source:?}").contains("sak-1"));
     }
 
     #[test]

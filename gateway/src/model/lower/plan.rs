@@ -165,19 +165,28 @@ pub(super) fn backend_plan(
     request.push(RequestPhase::ForwardingHeaders { host: host_rewrite });
     request.extend(request_modifiers);
     let retry = retry.or_else(|| route_retry.clone());
-    if retry.is_some() {
+    let auth = match backend_auth.or_else(|| route_backend_auth.clone()) {
+        Some(UpstreamAuth::Credential(auth)) => Some(auth),
+        Some(UpstreamAuth::Passthrough) | None => None,
+    };
+    // A signature over the body (`aws`) needs the body whole, as retries do.
+    if retry.is_some() || auth.as_ref().is_some_and(|a| a.signs_body()) {
         request.push(RequestPhase::BufferBody);
     }
     if let Some(m) = mirror.or_else(|| route_mirror.clone()) {
         request.push(RequestPhase::Mirror(m));
     }
-    // After the mirror took its copy: a credential is for this backend only.
-    match backend_auth.or_else(|| route_backend_auth.clone()) {
-        Some(UpstreamAuth::Credential(auth)) => request.push(RequestPhase::Credential {
+    // After the mirror took its copy: a credential is for this backend only. A signature
+    // covers the request as it leaves, so the terminal makes it, per attempt.
+    let (auth, sign) = match auth {
+        Some(a) if a.signs_requests() => (None, Some(a)),
+        other => (other, None),
+    };
+    if let Some(auth) = auth {
+        request.push(RequestPhase::Credential {
             auth,
             upstream: upstream.clone(),
-        }),
-        Some(UpstreamAuth::Passthrough) | None => {}
+        });
     }
     BackendPlan {
         request,
@@ -186,6 +195,7 @@ pub(super) fn backend_plan(
             timeouts: timeouts.or(*route_timeouts),
             retry,
             tls,
+            sign,
         }),
         response,
     }
