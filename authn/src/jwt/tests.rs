@@ -279,12 +279,11 @@ async fn attack_matrix() {
         reason(&a, &format!("{}.{}.{sig}", parts[0], parts[1])).await,
         Reason::Signature
     );
-    assert_ne!(
-        a.authenticate(&bearer(&format!("{}.{}", parts[0], parts[1])))
-            .await
-            .is_ok(),
-        true
-    );
+    // The signature left out.
+    assert!(!a
+        .authenticate(&bearer(&format!("{}.{}", parts[0], parts[1])))
+        .await
+        .is_ok());
 }
 
 impl Verdict {
