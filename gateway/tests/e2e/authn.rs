@@ -443,3 +443,48 @@ fn validate_names_the_key_of_a_broken_policy() {
         out.stderr
     );
 }
+
+/// An MCP route behind `apiKeyAuth`: no key, no session; with it, the session opens and the
+/// access line names the caller.
+#[tokio::test]
+async fn an_mcp_route_requires_its_key() {
+    let cfg = format!(
+        "{}backends:\n- name: tools\n  mcp:\n    targets:\n{}",
+        routes_config(
+            r#"
+- name: mcp
+  matches: [{ path: { prefix: /mcp } }]
+  policies: { apiKeyAuth: { keys: [{ name: agent-7, key: "${E2E_AUTHN_MCP_KEY}" }] } }
+  backends: [{ backend: tools }]
+"#
+        ),
+        e2e::indent(&crate::mcp::demo_target(), 4)
+    );
+    let gw =
+        Gateway::start_with_env(&cfg, |_| {}, &[("E2E_AUTHN_MCP_KEY", CI_KEY.to_string())]).await;
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {},
+        "clientInfo": {"name": "e2e", "version": "0"}}})
+    .to_string();
+    let base = [
+        ("content-type", "application/json"),
+        ("accept", "application/json, text/event-stream"),
+    ];
+    let (status, headers, _) = crate::mcp_transport::raw_post(&gw, &base, &init).await;
+    assert_eq!(status, 401);
+    assert_eq!(headers["www-authenticate"], "ApiKey");
+    let mut with_key = base.to_vec();
+    with_key.push(("x-api-key", CI_KEY));
+    let (status, headers, body) = crate::mcp_transport::raw_post(&gw, &with_key, &init).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(headers.contains_key("mcp-session-id"), "{headers:?}");
+    let log = gw
+        .stderr_once(|l| l.contains("mcp.method=\"initialize\"") && l.contains("status=200"))
+        .await;
+    let line = log
+        .lines()
+        .find(|l| l.contains("mcp.method=\"initialize\"") && l.contains("status=200"))
+        .unwrap_or_default();
+    assert!(line.contains(" subject=\"agent-7\""), "{line}");
+    assert_eq!(failures(&gw, "main/mcp", "apiKey", "missing").await, 1.0);
+}
