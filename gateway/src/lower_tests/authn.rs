@@ -171,3 +171,13 @@ fn authentication_is_route_level_and_the_rest_still_refused() {
         );
     }
 }
+
+#[test]
+fn api_keys_are_redacted_from_the_effective_config() {
+    let s = source(&route(
+        "{ apiKeyAuth: { header: x-key, keys: [{ name: ci, key: \"0123456789abcdef-secret\", metadata: { team: infra } }] } }",
+    ));
+    let shown = s.redacted().to_string();
+    assert!(!shown.contains("0123456789abcdef-secret"), "{shown}");
+    assert!(shown.contains("apiKeyAuth"), "{shown}");
+}
