@@ -5,6 +5,8 @@ use std::path::Path;
 use crate::config::Source;
 use crate::model::Model;
 
+mod authn;
+
 /// The config lowered as the binary does, with real `mcp` backends.
 fn lower(source: &Source) -> Result<Model, crate::config::ConfigErrors> {
     crate::model::lower(source, crate::mcp::build)
@@ -172,6 +174,7 @@ fn semantic_errors_are_all_reported_with_lines() {
       policies:
         urlRewrite: { path: { prefix: /y } }
         requestHeaderModifier: { set: { "bad header": "1" } }
+        localRateLimit: []
         jwtAuth: { issuer: x }
       backends: [{ host: "nope" }]
 backends:
@@ -196,9 +199,14 @@ backends:
             .2
             .contains("prefix match")
     );
-    assert!(find("binds[0].listeners[0].routes[1].policies.jwtAuth")
-        .2
-        .contains("not supported yet: jwtAuth"));
+    assert!(
+        find("binds[0].listeners[0].routes[1].policies.localRateLimit")
+            .2
+            .contains("not supported yet: localRateLimit")
+    );
+    let (line, _, msg) = find("binds[0].listeners[0].routes[1].policies.jwtAuth.jwks");
+    assert_eq!(*line, Some(15));
+    assert!(msg.contains("missing jwks"), "{msg}");
     assert!(find("binds[0].listeners[0].routes[1].backends[0].host")
         .2
         .contains("host:port"));
@@ -552,6 +560,7 @@ fn a_route_to_an_mcp_backend_gets_header_modifiers_and_its_time_limit() {
         requestHeaderModifier: { set: { x-a: "1" } }
         responseHeaderModifier: { set: { x-b: "2" } }
         cors: { allowOrigins: ["*"] }
+        apiKeyAuth: { keys: [{ name: ci, key: "0123456789abcdef" }] }
       backends: [{ backend: tools }]
 backends:
 - name: tools
@@ -564,12 +573,19 @@ backends:
     let route = route_for(&m, "/");
     assert!(matches!(
         route.plan.request.as_slice(),
-        [RoutePhase::Cors(_), RoutePhase::BodyLimit(_)]
+        [
+            RoutePhase::Cors(_),
+            RoutePhase::Authenticate(_),
+            RoutePhase::BodyLimit(_)
+        ]
     ));
     let plan = &route.backends[0].plan;
     assert!(matches!(
         plan.request.as_slice(),
-        [RequestPhase::RequestHeaders(_)]
+        [
+            RequestPhase::StripCredentials(_),
+            RequestPhase::RequestHeaders(_)
+        ]
     ));
     assert!(matches!(
         plan.terminal,
@@ -598,6 +614,7 @@ fn a_backend_plan_orders_its_phases() {
         requestMirror: { backend: { host: "127.0.0.1:9" } }
         backendAuth: { key: secret }
         retry: { attempts: 1 }
+        jwtAuth: { issuer: "https://idp", audiences: [gw], jwks: { url: "https://idp/jwks" } }
       backends:
       - host: "127.0.0.1:8"
         policies:
@@ -612,6 +629,7 @@ fn a_backend_plan_orders_its_phases() {
         .request
         .iter()
         .map(|p| match p {
+            Q::StripCredentials(_) => "strip",
             Q::RewritePath(_) => "rewrite",
             Q::A2a { .. } => "a2a",
             Q::ForwardingHeaders { .. } => "forwarding",
@@ -625,6 +643,7 @@ fn a_backend_plan_orders_its_phases() {
     assert_eq!(
         request,
         [
+            "strip",
             "rewrite",
             "a2a",
             "forwarding",

@@ -108,6 +108,17 @@ pub struct RouteMethod {
     pub method: String,
 }
 
+/// Labels `{route, method, reason}` for refused credentials.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AuthnFailure {
+    /// `listener/route`.
+    pub route: String,
+    /// `jwt`, `apiKey` or `basic`.
+    pub method: String,
+    /// Why: `missing`, `expired`, `signature`, ... (see `authn::Reason`).
+    pub reason: String,
+}
+
 /// Labels `{route, target, method}` for MCP requests to targets.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct McpRequest {
@@ -158,6 +169,9 @@ pub struct Metrics {
     pub mcp_targets_up: Family<BackendTarget, Gauge>,
     /// `switchboard_mcp_calls_in_flight{route}`: calls a client can cancel, running now.
     pub mcp_calls_in_flight: Family<RouteLabel, Gauge>,
+    /// `switchboard_authn_failures_total{route,method,reason}`: credentials missing or refused
+    /// (refused ones let through by `permissive` mode included).
+    pub authn_failures: Family<AuthnFailure, Counter>,
     /// Requests that matched no route (`route="-"`).
     pub unrouted: std::sync::OnceLock<RouteMetrics>,
 }
@@ -251,6 +265,12 @@ impl Metrics {
             "MCP calls of sessions running on targets now (returns to zero when idle)",
             mcp_calls_in_flight.clone(),
         );
+        let authn_failures = Family::<AuthnFailure, Counter>::default();
+        registry.register(
+            "switchboard_authn_failures",
+            "Requests whose credential was missing or refused, by route, method and reason",
+            authn_failures.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -266,6 +286,7 @@ impl Metrics {
             mcp_request_errors,
             mcp_targets_up,
             mcp_calls_in_flight,
+            authn_failures,
             unrouted: std::sync::OnceLock::new(),
         }
     }
@@ -350,6 +371,17 @@ impl Metrics {
             .inc_by(delta);
     }
 
+    /// Counts a missing or refused credential.
+    pub fn authn_failure(&self, route: &str, method: &str, reason: &str) {
+        self.authn_failures
+            .get_or_create(&AuthnFailure {
+                route: route.to_string(),
+                method: method.to_string(),
+                reason: reason.to_string(),
+            })
+            .inc();
+    }
+
     /// Counts a config reload.
     pub fn reload(&self, ok: bool) {
         let result = if ok { "ok" } else { "error" };
@@ -375,6 +407,7 @@ mod tests {
             })
             .inc();
         m.reload(false);
+        m.authn_failure("main/api", "jwt", "expired");
         m.mcp_calls_in_flight("main/mcp", 1);
         m.mcp_calls_in_flight("main/mcp", 1);
         m.mcp_calls_in_flight("main/mcp", -1);
@@ -390,6 +423,12 @@ mod tests {
         );
         assert!(
             text.contains("switchboard_config_reloads_total{result=\"error\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "switchboard_authn_failures_total{route=\"main/api\",method=\"jwt\",reason=\"expired\"} 1"
+            ),
             "{text}"
         );
         assert!(

@@ -306,18 +306,17 @@ pub struct Policies {
         skip_serializing_if = "Option::is_none"
     )]
     pub backend_tls: Option<BackendTls>,
-    /// JWT authentication. Not supported yet.
+    /// JWT authentication: bearer tokens from one or several issuers, verified against their
+    /// JWKS (file or URL). Route level only; one of `jwtAuth`, `apiKeyAuth`, `basicAuth`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(with = "Option<serde_json::Map<String, serde_json::Value>>")]
-    pub jwt_auth: Option<serde_json::Value>,
-    /// API key authentication. Not supported yet.
+    pub jwt_auth: Option<authn::JwtAuthConfig>,
+    /// API key authentication: keys in a header (default `x-api-key`) or as a bearer token.
+    /// Route level only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(with = "Option<serde_json::Map<String, serde_json::Value>>")]
-    pub api_key_auth: Option<serde_json::Value>,
-    /// HTTP basic authentication. Not supported yet.
+    pub api_key_auth: Option<authn::ApiKeyAuthConfig>,
+    /// HTTP basic authentication against an htpasswd file. Route level only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(with = "Option<serde_json::Map<String, serde_json::Value>>")]
-    pub basic_auth: Option<serde_json::Value>,
+    pub basic_auth: Option<authn::BasicAuthConfig>,
     /// MCP OAuth resource metadata (RFC 9728). Not supported yet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "Option<serde_json::Map<String, serde_json::Value>>")]

@@ -31,6 +31,9 @@ pub struct Model {
     pub settings: Settings,
     /// Listening sockets.
     pub binds: Vec<Arc<Bind>>,
+    /// The routes' authentication policies, whose background work (JWKS fetches) starts when
+    /// the model is applied.
+    pub authenticators: Vec<Arc<authn::Authenticator>>,
 }
 
 /// Process settings; most are read only at start.

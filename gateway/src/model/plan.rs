@@ -48,6 +48,10 @@ pub enum RoutePhase {
     /// `cors`: answers preflights; for other cross-origin requests, decides the headers the
     /// response gets (added by [`ResponsePhase::Cors`]) or refuses nothing and adds nothing.
     Cors(Cors),
+    /// `jwtAuth`, `apiKeyAuth` or `basicAuth`: the caller's identity, put on the exchange, or
+    /// a `401` with a challenge. CORS preflights and `/.well-known/` paths are never
+    /// challenged.
+    Authenticate(Arc<authn::Authenticator>),
     /// `requestRedirect`: answers with a redirect; nothing goes upstream.
     Redirect(Redirect),
     /// `maxRequestBody` (or its default): a declared `Content-Length` over the limit is
@@ -78,6 +82,10 @@ pub struct BackendPlan {
 /// A request phase after the backend is chosen.
 #[derive(Debug)]
 pub enum RequestPhase {
+    /// First, after authentication: the caller's credential headers are removed, so they
+    /// never reach an upstream, a mirror or an MCP target (not with `backendAuth:
+    /// passthrough`, which passes them on).
+    StripCredentials(Vec<http::HeaderName>),
     /// `urlRewrite.path`: the path sent upstream.
     RewritePath(PathRewrite),
     /// `a2a`, request side: reads what the relay needs (the JSON-RPC call, the card fetch),

@@ -202,6 +202,8 @@ pub struct RoutePolicies {
     pub mirror: Option<Mirror>,
     /// CORS.
     pub cors: Option<Cors>,
+    /// `jwtAuth`, `apiKeyAuth` or `basicAuth`: who the caller is.
+    pub authn: Option<std::sync::Arc<authn::Authenticator>>,
     /// Time limits.
     pub timeouts: Timeouts,
     /// Retries.

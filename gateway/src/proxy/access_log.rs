@@ -38,6 +38,8 @@ pub struct AccessLog {
     pub a2a: Option<super::a2a::SharedFields>,
     /// MCP method, tool and target, on routes to an MCP backend.
     pub mcp: Option<mcp_mux::RecordSlot>,
+    /// The caller, when the route authenticated one.
+    pub identity: Option<authn::Identity>,
 }
 
 /// The request as the client sent it (method and URI are reference-counted copies).
@@ -70,6 +72,7 @@ impl AccessLog {
             error: None,
             a2a: None,
             mcp: None,
+            identity: None,
         }
     }
 
@@ -194,6 +197,7 @@ impl BodyObserver for Finisher {
             duration_ms: elapsed.as_secs_f64() * 1000.0,
             complete,
             error,
+            subject: log.identity.as_ref().map_or("", authn::Identity::subject),
             a2a: [
                 a2a.method.unwrap_or(""),
                 a2a.task_id.as_deref().unwrap_or(""),
@@ -237,6 +241,7 @@ fn span_event(span: &tracing::Span, l: &AccessLine<'_>) {
         KeyValue::new("duration_ms", l.duration_ms),
         KeyValue::new("complete", l.complete),
         s("error", l.error.unwrap_or("")),
+        s("subject", l.subject),
     ];
     let names = [
         "a2a.method",

@@ -28,6 +28,9 @@ pub(crate) struct Exchange<'r> {
     pub rewritten: Option<String>,
     /// CORS headers the response gets, decided on the request.
     pub cors_headers: Option<HeaderMap>,
+    /// The caller, when the route's authentication policy found one (`None`: no policy, or
+    /// an anonymous request it let through).
+    pub identity: Option<authn::Identity>,
     /// What the A2A relay learned of the request, for the response side.
     pub a2a: Option<a2a::Exchange>,
     /// The `backendAuth` credential set in the headers, with its source (a 401 may replace it).
@@ -63,6 +66,7 @@ impl<'r> Exchange<'r> {
             matched,
             rewritten: None,
             cors_headers: None,
+            identity: None,
             a2a: None,
             credential: None,
             upgrade: None,

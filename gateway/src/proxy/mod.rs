@@ -5,6 +5,7 @@
 
 mod a2a;
 mod access_log;
+mod authn;
 mod cors;
 pub mod error;
 mod exchange;
@@ -188,7 +189,9 @@ impl Proxy {
         let mut ex = Exchange::new(conn, parts, body, route, matched);
 
         for phase in &route.plan.request {
-            if let Flow::Answer(resp) = phases::route_phase(phase, &mut ex)? {
+            if let Flow::Answer(resp) =
+                phases::route_phase(phase, &mut ex, log, &self.metrics).await?
+            {
                 return Ok(resp);
             }
         }

@@ -3,17 +3,26 @@
 //! Routing on a raw path lets `/public/../admin` match a `/public` prefix while the upstream
 //! resolves it to `/admin`. Dot segments (`.` and `..`, also percent-encoded as `%2e`) are
 //! removed as RFC 3986 §5.2.4 says, before any route sees the path, and the normalized path is
-//! what goes upstream. Other percent-encodings and repeated slashes are left alone.
+//! what goes upstream. Percent-encoded unreserved characters (`%61` for `a`, RFC 3986
+//! §6.2.2.2) are decoded first, so that `/%61pi` is routed (and authenticated) as the `/api`
+//! an upstream that decodes paths would serve. Other percent-encodings (`%2F` among them) and
+//! repeated slashes are left alone.
 
 use http::uri::{PathAndQuery, Uri};
 
-/// Returns the URI with dot segments removed from its path, or `None` when nothing changes.
+/// Returns the URI with unreserved characters decoded and dot segments removed from its
+/// path, or `None` when nothing changes.
 pub fn normalize_uri(uri: &Uri) -> Option<Uri> {
-    let path = uri.path();
-    if !has_dot_segment(path) {
+    let decoded = decode_unreserved(uri.path());
+    let path = decoded.as_deref().unwrap_or(uri.path());
+    if decoded.is_none() && !has_dot_segment(path) {
         return None;
     }
-    let normalized = remove_dot_segments(path);
+    let normalized = if has_dot_segment(path) {
+        remove_dot_segments(path)
+    } else {
+        path.to_string()
+    };
     let pq = match uri.query() {
         Some(q) => format!("{normalized}?{q}"),
         None => normalized,
@@ -21,6 +30,35 @@ pub fn normalize_uri(uri: &Uri) -> Option<Uri> {
     let mut parts = uri.clone().into_parts();
     parts.path_and_query = Some(PathAndQuery::try_from(pq).ok()?);
     Uri::from_parts(parts).ok()
+}
+
+/// The path with `%XX` escapes of unreserved characters (letters, digits, `-._~`) decoded,
+/// or `None` when it has none.
+fn decode_unreserved(path: &str) -> Option<String> {
+    if !path.contains('%') {
+        return None;
+    }
+    let b = path.as_bytes();
+    let mut out = String::with_capacity(path.len());
+    let mut changed = false;
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            let hex = |c: u8| char::from(c).to_digit(16);
+            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
+                let c = char::from((h * 16 + l) as u8);
+                if c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '~') {
+                    out.push(c);
+                    changed = true;
+                    i += 3;
+                    continue;
+                }
+            }
+        }
+        out.push(char::from(b[i]));
+        i += 1;
+    }
+    changed.then_some(out)
 }
 
 fn is_dot(seg: &str) -> bool {
@@ -78,5 +116,16 @@ mod tests {
         assert_eq!(norm("/a/.b/..c"), "/a/.b/..c");
         assert_eq!(norm("/plain"), "/plain");
         assert_eq!(norm("/a/."), "/a/");
+    }
+
+    #[test]
+    fn unreserved_escapes_decoded_others_kept() {
+        assert_eq!(norm("/%61pi/x"), "/api/x");
+        assert_eq!(norm("/%41%7e%2D%5f"), "/A~-_");
+        assert_eq!(norm("/api%2Fx/%20/%25"), "/api%2Fx/%20/%25");
+        assert_eq!(norm("/public/%2E%2e/%61dmin"), "/admin");
+        assert_eq!(norm("/a%2"), "/a%2");
+        assert_eq!(norm("/a%"), "/a%");
+        assert_eq!(norm("/a%zz"), "/a%zz");
     }
 }

@@ -23,7 +23,12 @@ pub(crate) enum Flow {
 }
 
 /// Runs a phase of the route, before a backend is chosen.
-pub(crate) fn route_phase(phase: &RoutePhase, ex: &mut Exchange<'_>) -> Result<Flow, ProxyError> {
+pub(crate) async fn route_phase(
+    phase: &RoutePhase,
+    ex: &mut Exchange<'_>,
+    log: &mut AccessLog,
+    metrics: &crate::metrics::Metrics,
+) -> Result<Flow, ProxyError> {
     match phase {
         RoutePhase::Cors(policy) => match cors::decide(policy, &ex.parts) {
             cors::CorsDecision::Pass => {}
@@ -35,6 +40,9 @@ pub(crate) fn route_phase(phase: &RoutePhase, ex: &mut Exchange<'_>) -> Result<F
                 return Ok(Flow::Answer(resp));
             }
         },
+        RoutePhase::Authenticate(auth) => {
+            return Ok(super::authn::authenticate(auth, ex, log, metrics).await);
+        }
         RoutePhase::Redirect(redirect) => {
             let location = rewrite::redirect_location(redirect, &ex.parts, ex.conn.tls, ex.matched)
                 .ok_or_else(|| {
@@ -70,6 +78,11 @@ impl Proxy {
         log: &mut AccessLog,
     ) -> Result<Flow, ProxyError> {
         match phase {
+            RequestPhase::StripCredentials(names) => {
+                for name in names {
+                    ex.parts.headers.remove(name);
+                }
+            }
             RequestPhase::RewritePath(p) => {
                 let path = rewrite::rewrite_path(ex.parts.uri.path(), p, ex.matched);
                 ex.rewritten = Some(rewrite::with_query(&path, &ex.parts.uri));

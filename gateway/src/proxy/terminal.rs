@@ -93,6 +93,11 @@ pub(crate) async fn serve_mcp(
     let slot = mcp_mux::RecordSlot::default();
     let mut parts = ex.take_parts();
     parts.extensions.insert(slot.clone());
+    // The MCP layer (and rmcp handlers, through the request parts in their context's
+    // extensions) reads the caller from here.
+    if let Some(identity) = &ex.identity {
+        parts.extensions.insert(identity.clone());
+    }
     log.mcp = Some(slot);
     let req = Request::from_parts(parts, ex.take_body().into_stream());
     let resp = match timeout {

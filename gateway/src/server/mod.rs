@@ -94,6 +94,11 @@ impl Runtime {
         model: Model,
         redacted: serde_json::Value,
     ) -> Result<(), ServerError> {
+        // JWKS URLs start fetching now, in the background: a route answers 503 until its keys
+        // arrive, and startup never waits on an identity provider.
+        for a in &model.authenticators {
+            a.start();
+        }
         let mut binds = self.binds.lock().await;
         let mut opened = Vec::new();
         for bind in &model.binds {

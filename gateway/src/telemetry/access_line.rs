@@ -52,6 +52,9 @@ pub struct AccessLine<'a> {
     pub complete: bool,
     /// Why the gateway answered itself, if it did.
     pub error: Option<&'a str>,
+    /// The authenticated caller's subject (JWT `sub`, API key name, user name); empty when
+    /// the request was anonymous.
+    pub subject: &'a str,
     /// A2A method, task id, context id and state (empty when none).
     pub a2a: [&'a str; 4],
     /// MCP method, tool and target (empty when none).
@@ -175,11 +178,12 @@ impl AccessLine<'_> {
         out.extend_from_slice(b",\"target\":\"access\"}\n");
     }
 
-    /// The A2A and MCP fields, by name, in the line's order.
-    fn strings(&self) -> [(&'static str, &str); 7] {
+    /// The caller, A2A and MCP fields, by name, in the line's order.
+    fn strings(&self) -> [(&'static str, &str); 8] {
         let [a2a_method, task, context, state] = self.a2a;
         let [mcp_method, tool, target] = self.mcp;
         [
+            ("subject", self.subject),
             ("a2a.method", a2a_method),
             ("a2a.task_id", task),
             ("a2a.context_id", context),

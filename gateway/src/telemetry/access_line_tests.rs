@@ -24,6 +24,7 @@ fn sample() -> AccessLine<'static> {
         duration_ms: 0.523,
         complete: true,
         error: None,
+        subject: "alice",
         a2a: ["", "", "", ""],
         mcp: ["tools/call", "remote_add", "remote"],
     }
@@ -99,6 +100,7 @@ fn reference(l: &AccessLine<'_>, shape: Shape) -> String {
             duration_ms = l.duration_ms,
             complete = l.complete,
             error = l.error.unwrap_or(""),
+            subject = l.subject,
             a2a.method = l.a2a[0],
             a2a.task_id = l.a2a[1],
             a2a.context_id = l.a2a[2],
@@ -148,7 +150,7 @@ fn text_line_is_exactly_what_tracing_wrote() {
          route=\"main/tools\" backend=\"tools\" status=200}: access: request method=POST \
          path=/mcp host=\"gw.example\" client=127.0.0.1:40312 route=main/tools \
          backend=\"tools\" status=200 attempts=1 bytes=1234 duration_ms=0.523 complete=true \
-         error=\"\" a2a.method=\"\" a2a.task_id=\"\" a2a.context_id=\"\" a2a.state=\"\" \
+         error=\"\" subject=\"alice\" a2a.method=\"\" a2a.task_id=\"\" a2a.context_id=\"\" a2a.state=\"\" \
          mcp.method=\"tools/call\" mcp.tool=\"remote_add\" mcp.target=\"remote\"\n"
     );
     assert_eq!(untimed_text(&line), reference(&l, Shape::Text).trim_start());

@@ -45,7 +45,7 @@ async fn text_access_line_on_a_pipe_has_every_field_and_no_colours() {
         " route=main/r backend=\"",
         " status=200 attempts=1 ",
         &format!(" bytes={} duration_ms=", body.len()),
-        " complete=true error=\"\" a2a.method=\"\" a2a.task_id=\"\" a2a.context_id=\"\" \
+        " complete=true error=\"\" subject=\"\" a2a.method=\"\" a2a.task_id=\"\" a2a.context_id=\"\" \
          a2a.state=\"\" mcp.method=\"\" mcp.tool=\"\" mcp.target=\"\"",
     ] {
         assert!(line.contains(wanted), "no {wanted:?} in {line:?}");

@@ -15,6 +15,7 @@ mod a2a_streaming;
 mod a2a_tools;
 mod access_log;
 mod admin;
+mod authn;
 mod backend_tls;
 mod bad_input;
 mod cloud_backend_auth;

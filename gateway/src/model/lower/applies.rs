@@ -165,15 +165,9 @@ pub(super) fn policy_keys(p: &file::Policies) -> Vec<PolicyKey> {
             "the virtual MCP server sends no request of its own to a backend; use \
              timeout.request, which limits the time until the response starts",
         ),
-        key("jwtAuth", jwt_auth.is_some(), NotSupportedYet, ANY, ""),
-        key(
-            "apiKeyAuth",
-            api_key_auth.is_some(),
-            NotSupportedYet,
-            ANY,
-            "",
-        ),
-        key("basicAuth", basic_auth.is_some(), NotSupportedYet, ANY, ""),
+        key("jwtAuth", jwt_auth.is_some(), RouteOnly, ANY, ""),
+        key("apiKeyAuth", api_key_auth.is_some(), RouteOnly, ANY, ""),
+        key("basicAuth", basic_auth.is_some(), RouteOnly, ANY, ""),
         key(
             "mcpAuthentication",
             mcp_authentication.is_some(),

@@ -34,6 +34,7 @@ pub fn lower(source: &Source, build_mcp: BuildMcp) -> Result<Model, ConfigErrors
         errors: Vec::new(),
         named: HashMap::new(),
         session_key: None,
+        authenticators: Vec::new(),
     };
     let model = cx.model();
     if cx.errors.is_empty() {
@@ -50,6 +51,8 @@ struct Lowering<'a> {
     named: HashMap<&'a str, (usize, &'a file::NamedBackend)>,
     /// `config.sessionKey`, which MCP backends seal their session ids with.
     session_key: Option<[u8; 32]>,
+    /// Every route's authentication policy built so far.
+    authenticators: Vec<Arc<authn::Authenticator>>,
 }
 
 /// Where a policy block sits; some policies are only meaningful at route level.
@@ -100,7 +103,11 @@ impl<'a> Lowering<'a> {
                 binds.push(Arc::new(bind));
             }
         }
-        Model { settings, binds }
+        Model {
+            settings,
+            binds,
+            authenticators: std::mem::take(&mut self.authenticators),
+        }
     }
 
     fn settings(&mut self, c: Option<&file::ProcessConfig>) -> Settings {

@@ -36,6 +36,7 @@ impl BackendTarget {
 pub(super) fn route_plan(route: &RoutePolicies) -> RoutePlan {
     let RoutePolicies {
         cors,
+        authn,
         redirect,
         max_request_body,
         a2a,
@@ -52,6 +53,9 @@ pub(super) fn route_plan(route: &RoutePolicies) -> RoutePlan {
     let mut request = Vec::new();
     if let Some(cors) = cors {
         request.push(RoutePhase::Cors(cors.clone()));
+    }
+    if let Some(authn) = authn {
+        request.push(RoutePhase::Authenticate(authn.clone()));
     }
     if let Some(redirect) = redirect {
         request.push(RoutePhase::Redirect(redirect.clone()));
@@ -88,6 +92,7 @@ pub(super) fn backend_plan(
         a2a,
         cors,
         max_request_body,
+        authn,
         // Placed in the route's plan.
         redirect: _,
     } = route;
@@ -104,6 +109,14 @@ pub(super) fn backend_plan(
 
     let mut request = Vec::new();
     let mut response = Vec::new();
+    let backend_auth = backend_auth.or_else(|| route_backend_auth.clone());
+    // The caller's credential stops here unless `passthrough` says to pass it on (refused on
+    // mcp backends at load: their targets get their own `backendAuth`).
+    if let Some(authn) = authn {
+        if !matches!(backend_auth, Some(UpstreamAuth::Passthrough)) {
+            request.push(RequestPhase::StripCredentials(authn.credential_headers()));
+        }
+    }
     if let Some(m) = response_headers {
         response.push(ResponsePhase::ResponseHeaders(m));
     }

@@ -13,6 +13,54 @@ use crate::model::policy::{
 use crate::model::upstream::Upstream;
 
 impl<'a> Lowering<'a> {
+    /// `jwtAuth`, `apiKeyAuth` or `basicAuth` of a route (the policy block at `path`). At most
+    /// one: which credential a request must carry is then never ambiguous.
+    pub(super) fn authn(
+        &mut self,
+        path: &str,
+        p: &file::Policies,
+    ) -> Option<std::sync::Arc<authn::Authenticator>> {
+        let base_dir = self.source.base_dir.clone();
+        let mut built: Vec<(&str, Result<authn::Authenticator, authn::BuildError>)> = Vec::new();
+        if let Some(c) = &p.jwt_auth {
+            built.push(("jwtAuth", authn::Authenticator::jwt(c, &base_dir)));
+        }
+        if let Some(c) = &p.api_key_auth {
+            built.push(("apiKeyAuth", authn::Authenticator::api_key(c)));
+        }
+        if let Some(c) = &p.basic_auth {
+            built.push(("basicAuth", authn::Authenticator::basic(c, &base_dir)));
+        }
+        if built.len() > 1 {
+            let keys: Vec<&str> = built.iter().map(|(k, _)| *k).collect();
+            self.err(
+                format!("{path}.{}", keys[1]),
+                format!(
+                    "a route takes one of jwtAuth, apiKeyAuth or basicAuth; this one has {}",
+                    keys.join(" and ")
+                ),
+            );
+            return None;
+        }
+        let (key, result) = built.pop()?;
+        match result {
+            Ok(a) => {
+                let a = std::sync::Arc::new(a);
+                self.authenticators.push(a.clone());
+                Some(a)
+            }
+            Err(e) => {
+                let at = if e.at.is_empty() {
+                    format!("{path}.{key}")
+                } else {
+                    format!("{path}.{key}.{}", e.at)
+                };
+                self.err(at, e.message);
+                None
+            }
+        }
+    }
+
     /// A `backendAuth` block of a route or backend (`path` names it). A header modifier of the
     /// same block that also sets the credential's header is an error: one would silently lose.
     pub(super) fn backend_auth(&mut self, path: &str, p: &file::Policies) -> Option<UpstreamAuth> {

@@ -212,6 +212,7 @@ impl<'a> Lowering<'a> {
             .cors
             .as_ref()
             .map(|c| self.cors(&format!("{ppath}.cors"), c));
+        policies.authn = self.authn(&ppath, p);
         policies.timeouts = timeouts(p.timeout.as_ref());
         policies.retry = p
             .retry
