@@ -5,7 +5,8 @@ use std::sync::{Arc, LazyLock};
 use cel::{Context, Env, Program, Value};
 
 use crate::bind::{bind, Arguments};
-use crate::config::{RuleKind, RuleSet};
+use crate::config::{Rule, RuleKind, RuleSet};
+use crate::limits;
 use crate::input::Input;
 use crate::refs::{self, Needs, PathError};
 
@@ -49,6 +50,12 @@ pub enum Problem {
     /// The expression does not parse.
     #[error("invalid CEL expression: {0}")]
     Syntax(String),
+    /// It is too long or too deeply nested to evaluate safely.
+    #[error("expression too complex: {0}")]
+    TooComplex(String),
+    /// The compiler could not run (no thread, or it panicked).
+    #[error("cannot compile: {0}")]
+    Internal(String),
     /// It names a variable that does not exist.
     #[error("unknown variable `{name}` (rules can read {known})")]
     UnknownVariable {
@@ -161,17 +168,27 @@ impl CompiledRules {
             allow: Vec::new(),
             needs: Needs::default(),
         };
-        for (index, rule) in rules.iter().enumerate() {
-            let (kind, source) = rule.parts();
+        let parsed = match parse_all(rules) {
+            Ok(parsed) => parsed,
+            Err(problem) => {
+                return Err(vec![RuleError {
+                    rule: 0,
+                    kind: rules.first().map_or(RuleKind::Allow, |r| r.parts().0),
+                    problem,
+                }])
+            }
+        };
+        for (index, (rule, parsed)) in rules.iter().zip(parsed).enumerate() {
+            let kind = rule.parts().0;
             let err = |problem| RuleError {
                 rule: index,
                 kind,
                 problem,
             };
-            let program = match ENV.compile(source) {
+            let program = match parsed {
                 Ok(p) => p,
-                Err(e) => {
-                    errors.push(err(Problem::Syntax(e.to_string())));
+                Err(problem) => {
+                    errors.push(err(problem));
                     continue;
                 }
             };
@@ -310,6 +327,35 @@ impl CompiledRules {
         };
         outcome(false, reason, errors)
     }
+}
+
+/// Parses every rule on a thread with a large stack (see [`limits`]); a panic in the parser is
+/// reported, not propagated.
+fn parse_all(rules: &[Rule]) -> Result<Vec<Result<Program, Problem>>, Problem> {
+    let parse = || {
+        rules
+            .iter()
+            .map(|rule| {
+                let source = rule.parts().1;
+                limits::check_source(source).map_err(Problem::TooComplex)?;
+                let program = ENV
+                    .compile(source)
+                    .map_err(|e| Problem::Syntax(e.to_string()))?;
+                limits::check_tree(program.expression()).map_err(Problem::TooComplex)?;
+                Ok(program)
+            })
+            .collect::<Vec<_>>()
+    };
+    std::thread::scope(|scope| {
+        let worker = std::thread::Builder::new()
+            .name("cel-compile".into())
+            .stack_size(limits::COMPILE_STACK)
+            .spawn_scoped(scope, parse)
+            .map_err(|e| Problem::Internal(format!("cannot start the CEL compiler thread: {e}")))?;
+        worker
+            .join()
+            .map_err(|_| Problem::Internal("the CEL parser panicked".into()))
+    })
 }
 
 fn outcome(allowed: bool, reason: Reason, errors: Vec<EvalError>) -> Outcome {

@@ -10,6 +10,7 @@ mod bind;
 mod config;
 mod engine;
 mod input;
+mod limits;
 mod refs;
 
 pub use config::{Rule, RuleKind, RuleSet};

@@ -236,7 +236,7 @@ fn absent_identity_parts() {
 fn api_key_and_basic_auth() {
     let r = compile(
         &[
-            ("allow", r#"apiKey.metadata.team == "infra" && apiKey.name == "ci""#),
+            ("allow", r#"apiKey.metadata.team == "infra""#),
             ("allow", r#"basicAuth.username == "ops""#),
         ],
         Phase::A2a,
@@ -246,6 +246,10 @@ fn api_key_and_basic_auth() {
     assert!(allowed(&r, &d));
     d.api_key = Some(("ci".into(), json!({"team": "web"})));
     assert!(!allowed(&r, &d));
+    let r2 = compile(&[("allow", r#"apiKey.name == "ci""#)], Phase::Http);
+    assert!(allowed(&r2, &d));
+    d.api_key = Some(("cd".into(), json!({})));
+    assert!(!allowed(&r2, &d));
     d.api_key = None;
     d.basic = Some("ops".into());
     let o = r.evaluate(&d.input());
