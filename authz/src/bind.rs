@@ -44,7 +44,10 @@ pub(crate) fn bind<'v>(
             Some(k) => (k.name, k.metadata.map(json).unwrap_or_else(|| empty_map())),
             None => ("", empty_map()),
         };
-        ctx.add_variable_as_val("apiKey", fields([("name", string(name)), ("metadata", metadata)]));
+        ctx.add_variable_as_val(
+            "apiKey",
+            fields([("name", string(name)), ("metadata", metadata)]),
+        );
     }
     if needs.basic_auth {
         let username = id.basic_auth.map(|b| b.username).unwrap_or("");
@@ -62,7 +65,10 @@ pub(crate) fn bind<'v>(
             ("method", string(method)),
             ("tool", mcp_item(item, McpKind::Tool, needs, arguments)),
             ("prompt", mcp_item(item, McpKind::Prompt, needs, arguments)),
-            ("resource", mcp_item(item, McpKind::Resource, needs, arguments)),
+            (
+                "resource",
+                mcp_item(item, McpKind::Resource, needs, arguments),
+            ),
         ]);
         ctx.add_variable_as_val("mcp", mcp);
     }
@@ -96,9 +102,14 @@ fn mcp_item<'v>(
 }
 
 fn request<'v>(r: &RequestView<'v>) -> Boxed<'v> {
-    let mut headers: HashMap<CelMapKey<'v>, Boxed<'v>> = HashMap::with_capacity(r.headers.keys_len());
+    let mut headers: HashMap<CelMapKey<'v>, Boxed<'v>> =
+        HashMap::with_capacity(r.headers.keys_len());
     for name in r.headers.keys() {
-        let mut values = r.headers.get_all(name).iter().filter_map(|v| v.to_str().ok());
+        let mut values = r
+            .headers
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok());
         let Some(first) = values.next() else { continue };
         let value: Cow<'v, str> = match values.next() {
             None => Cow::Borrowed(first),
@@ -111,7 +122,10 @@ fn request<'v>(r: &RequestView<'v>) -> Boxed<'v> {
                 Cow::Owned(joined)
             }
         };
-        headers.insert(CelMapKey::from(name.as_str()), Box::new(CelString::from(value)));
+        headers.insert(
+            CelMapKey::from(name.as_str()),
+            Box::new(CelString::from(value)),
+        );
     }
     let source = r.source_address.map(|a| a.to_string()).unwrap_or_default();
     fields([

@@ -6,8 +6,8 @@ use cel::{Context, Env, Program, Value};
 
 use crate::bind::{bind, Arguments};
 use crate::config::{Rule, RuleKind, RuleSet};
-use crate::limits;
 use crate::input::Input;
+use crate::limits;
 use crate::refs::{self, Needs, PathError};
 
 /// Where a rule set is used, which decides the variables its expressions may read.

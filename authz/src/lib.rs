@@ -15,7 +15,9 @@ mod refs;
 
 pub use config::{Rule, RuleKind, RuleSet};
 pub use engine::{CompiledRules, EvalError, Outcome, Phase, Problem, Reason, RuleError};
-pub use input::{ApiKeyView, BasicAuthView, IdentityView, Input, McpItem, McpKind, McpView, RequestView};
+pub use input::{
+    ApiKeyView, BasicAuthView, IdentityView, Input, McpItem, McpKind, McpView, RequestView,
+};
 
 #[cfg(test)]
 mod tests;

@@ -16,7 +16,7 @@ pub(crate) const MAX_NESTING: usize = 24;
 /// Deepest parsed tree accepted (what evaluation recurses through).
 pub(crate) const MAX_DEPTH: usize = 48;
 /// The stack of the thread that parses.
-pub(crate) const COMPILE_STACK: usize = 256 << 20;
+pub(crate) const COMPILE_STACK: usize = 64 << 20;
 
 /// Why an expression is refused before or after parsing.
 pub(crate) fn check_source(source: &str) -> Result<(), String> {
@@ -77,12 +77,22 @@ fn depth(expr: &IdedExpr, at: usize) -> usize {
         Expr::Unspecified | Expr::Literal(_) | Expr::Ident(_) => vec![],
         Expr::Select(s) => vec![&s.operand],
         Expr::Call(c) => c.target.iter().map(|t| &**t).chain(c.args.iter()).collect(),
-        Expr::Comprehension(c) => vec![&c.iter_range, &c.accu_init, &c.loop_cond, &c.loop_step, &c.result],
+        Expr::Comprehension(c) => vec![
+            &c.iter_range,
+            &c.accu_init,
+            &c.loop_cond,
+            &c.loop_step,
+            &c.result,
+        ],
         Expr::List(l) => l.elements.iter().collect(),
         Expr::Map(m) => m.entries.iter().flat_map(|e| entry(&e.expr)).collect(),
         Expr::Struct(s) => s.entries.iter().flat_map(|e| entry(&e.expr)).collect(),
     };
-    children.into_iter().map(|c| depth(c, at)).max().unwrap_or(at)
+    children
+        .into_iter()
+        .map(|c| depth(c, at))
+        .max()
+        .unwrap_or(at)
 }
 
 fn entry(e: &EntryExpr) -> Vec<&IdedExpr> {

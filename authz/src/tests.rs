@@ -59,7 +59,10 @@ impl Data {
                     name,
                     metadata: Some(metadata),
                 }),
-                basic_auth: self.basic.as_deref().map(|username| BasicAuthView { username }),
+                basic_auth: self
+                    .basic
+                    .as_deref()
+                    .map(|username| BasicAuthView { username }),
             },
             request: RequestView {
                 method: &self.method,
@@ -107,9 +110,10 @@ fn compile_err(rules: &[(&str, &str)], phase: Phase) -> Vec<RuleError> {
 
 #[test]
 fn config_shape() {
-    let s: RuleSet =
-        serde_json::from_value(json!({"rules": [{"allow": "true"}, {"deny": "false"}, {"require": "true"}]}))
-            .unwrap();
+    let s: RuleSet = serde_json::from_value(
+        json!({"rules": [{"allow": "true"}, {"deny": "false"}, {"require": "true"}]}),
+    )
+    .unwrap();
     assert_eq!(
         s.rules,
         vec![
@@ -125,9 +129,15 @@ fn config_shape() {
         json!({"rules": [], "extra": 1}),
         json!({"rules": ["true"]}),
     ] {
-        assert!(serde_json::from_value::<RuleSet>(bad.clone()).is_err(), "{bad}");
+        assert!(
+            serde_json::from_value::<RuleSet>(bad.clone()).is_err(),
+            "{bad}"
+        );
     }
-    assert_eq!(serde_json::from_value::<RuleSet>(json!({})).unwrap().rules, vec![]);
+    assert_eq!(
+        serde_json::from_value::<RuleSet>(json!({})).unwrap().rules,
+        vec![]
+    );
     // The schema exists and names the three keys.
     let schema = serde_json::to_string(&schemars::schema_for!(RuleSet)).unwrap();
     for key in ["allow", "deny", "require"] {
@@ -141,7 +151,8 @@ fn precedence() {
     let t = "true";
     let f = "false";
     // (rules, allowed, reason)
-    let table: Vec<(Vec<(&str, &str)>, bool, Reason)> = vec![
+    type Row<'a> = (Vec<(&'a str, &'a str)>, bool, Reason);
+    let table: Vec<Row> = vec![
         (vec![], true, Reason::NoRules),
         (vec![("allow", t)], true, Reason::AllowRule(0)),
         (vec![("allow", f)], false, Reason::NoAllowMatched),
@@ -154,12 +165,32 @@ fn precedence() {
         (vec![("deny", t)], false, Reason::DenyRule(0)),
         // require: every one must hold
         (vec![("require", t)], true, Reason::NoAllowRules),
-        (vec![("require", t), ("require", f)], false, Reason::RequireFailed(1)),
-        (vec![("require", f), ("allow", t)], false, Reason::RequireFailed(0)),
-        (vec![("require", t), ("allow", t)], true, Reason::AllowRule(1)),
-        (vec![("require", t), ("allow", f)], false, Reason::NoAllowMatched),
+        (
+            vec![("require", t), ("require", f)],
+            false,
+            Reason::RequireFailed(1),
+        ),
+        (
+            vec![("require", f), ("allow", t)],
+            false,
+            Reason::RequireFailed(0),
+        ),
+        (
+            vec![("require", t), ("allow", t)],
+            true,
+            Reason::AllowRule(1),
+        ),
+        (
+            vec![("require", t), ("allow", f)],
+            false,
+            Reason::NoAllowMatched,
+        ),
         // deny checked before require
-        (vec![("require", f), ("deny", t)], false, Reason::DenyRule(1)),
+        (
+            vec![("require", f), ("deny", t)],
+            false,
+            Reason::DenyRule(1),
+        ),
     ];
     for (rules, want, reason) in table {
         let o = mcp(&rules).evaluate(&d.input());
@@ -173,7 +204,10 @@ fn design_example() {
     // The example in DESIGN.md.
     let r = mcp(&[
         ("allow", r#"jwt.sub == "alice""#),
-        ("allow", r#"jwt.sub == "bob" && mcp.tool.target == "alpha" && mcp.tool.name == "echo""#),
+        (
+            "allow",
+            r#"jwt.sub == "bob" && mcp.tool.target == "alpha" && mcp.tool.name == "echo""#,
+        ),
         ("deny", r#"mcp.tool.name == "delete_everything""#),
     ]);
     let alice = |t: &str| Data::new().jwt(json!({"sub": "alice"})).tool("alpha", t);
@@ -183,7 +217,12 @@ fn design_example() {
     assert!(allowed(&r, &bob("alpha", "echo")));
     assert!(!allowed(&r, &bob("beta", "echo")));
     assert!(!allowed(&r, &bob("alpha", "other")));
-    assert!(!allowed(&r, &Data::new().jwt(json!({"sub": "carol"})).tool("alpha", "echo")));
+    assert!(!allowed(
+        &r,
+        &Data::new()
+            .jwt(json!({"sub": "carol"}))
+            .tool("alpha", "echo")
+    ));
     // The deny on tool names does not fail on prompts (their `mcp.tool` is empty).
     let prompt = Data::new()
         .jwt(json!({"sub": "alice"}))
@@ -194,14 +233,29 @@ fn design_example() {
 
 #[test]
 fn claims_nested_and_lists() {
-    let r = mcp(&[("allow", r#"'admin' in jwt.groups && jwt.org.tier == "gold""#)]);
+    let r = mcp(&[(
+        "allow",
+        r#"'admin' in jwt.groups && jwt.org.tier == "gold""#,
+    )]);
     let d = |claims| Data::new().jwt(claims).tool("a", "t");
-    assert!(allowed(&r, &d(json!({"groups": ["dev", "admin"], "org": {"tier": "gold"}}))));
-    assert!(!allowed(&r, &d(json!({"groups": ["dev"], "org": {"tier": "gold"}}))));
-    assert!(!allowed(&r, &d(json!({"groups": ["admin"], "org": {"tier": "silver"}}))));
+    assert!(allowed(
+        &r,
+        &d(json!({"groups": ["dev", "admin"], "org": {"tier": "gold"}}))
+    ));
+    assert!(!allowed(
+        &r,
+        &d(json!({"groups": ["dev"], "org": {"tier": "gold"}}))
+    ));
+    assert!(!allowed(
+        &r,
+        &d(json!({"groups": ["admin"], "org": {"tier": "silver"}}))
+    ));
     // Comprehension variables are not taken for unknown variables.
     let r = compile(
-        &[("allow", r#"jwt.groups.exists(g, g.startsWith("team-")) && jwt.n >= 3"#)],
+        &[(
+            "allow",
+            r#"jwt.groups.exists(g, g.startsWith("team-")) && jwt.n >= 3"#,
+        )],
         Phase::Http,
     );
     assert!(allowed(&r, &d(json!({"groups": ["x", "team-a"], "n": 3}))));
@@ -214,7 +268,10 @@ fn absent_identity_parts() {
     // No JWT: `jwt` is an empty map; `has()` tests presence without failing.
     let r = compile(&[("allow", "has(jwt.sub)")], Phase::Http);
     let o = r.evaluate(&Data::new().input());
-    assert_eq!((o.allowed, o.reason, o.errors.len()), (false, Reason::NoAllowMatched, 0));
+    assert_eq!(
+        (o.allowed, o.reason, o.errors.len()),
+        (false, Reason::NoAllowMatched, 0)
+    );
     assert!(allowed(&r, &Data::new().jwt(json!({"sub": "x"}))));
     // Reading a claim that is not there fails, and so denies (reported).
     let r = compile(&[("deny", r#"jwt.sub == "mallory""#)], Phase::Http);
@@ -225,7 +282,10 @@ fn absent_identity_parts() {
     assert_eq!(o.errors[0].kind, RuleKind::Deny);
     // apiKey / basicAuth of an anonymous caller are empty, not failures.
     let r = compile(
-        &[("deny", r#"apiKey.name == "revoked" || basicAuth.username == "root""#)],
+        &[(
+            "deny",
+            r#"apiKey.name == "revoked" || basicAuth.username == "root""#,
+        )],
         Phase::Http,
     );
     let o = r.evaluate(&Data::new().input());
@@ -266,7 +326,10 @@ fn api_key_and_basic_auth() {
 fn request_fields_and_headers() {
     let r = compile(
         &[
-            ("allow", r#"request.method == "GET" && request.path.startsWith("/x")"#),
+            (
+                "allow",
+                r#"request.method == "GET" && request.path.startsWith("/x")"#,
+            ),
             ("allow", r#"request.headers["x-team"] == "a, b""#),
             ("deny", r#"request.sourceAddress == "10.9.9.9""#),
         ],
@@ -280,10 +343,16 @@ fn request_fields_and_headers() {
     d.headers.append("X-Team", "a".parse().unwrap());
     d.headers.append("x-team", "b".parse().unwrap());
     assert!(allowed(&r, &d));
-    let r = compile(&[("require", r#"request.sourceAddress == "10.1.2.3""#)], Phase::Http);
+    let r = compile(
+        &[("require", r#"request.sourceAddress == "10.1.2.3""#)],
+        Phase::Http,
+    );
     assert!(allowed(&r, &d));
     let r = compile(
-        &[("allow", r#"has(request.headers.authorization)"#), ("allow", "'x-team' in request.headers")],
+        &[
+            ("allow", r#"has(request.headers.authorization)"#),
+            ("allow", "'x-team' in request.headers"),
+        ],
         Phase::Http,
     );
     let o = r.evaluate(&d.input());
@@ -293,7 +362,10 @@ fn request_fields_and_headers() {
 #[test]
 fn mcp_tool_target_name_arguments() {
     let r = mcp(&[
-        ("allow", r#"mcp.tool.target == "bank" && mcp.tool.name == "pay" && mcp.tool.arguments.amount < 100"#),
+        (
+            "allow",
+            r#"mcp.tool.target == "bank" && mcp.tool.name == "pay" && mcp.tool.arguments.amount < 100"#,
+        ),
         ("allow", r#"mcp.tool.name == "echo""#),
     ]);
     assert!(r.reads_tool_arguments());
@@ -301,7 +373,10 @@ fn mcp_tool_target_name_arguments() {
     assert!(allowed(&r, &pay(json!({"amount": 99}))));
     assert!(!allowed(&r, &pay(json!({"amount": 100}))));
     assert!(!allowed(&r, &pay(json!({"amount": 5000}))));
-    assert!(!allowed(&r, &Data::new().tool("other", "pay").args(json!({"amount": 1}))));
+    assert!(!allowed(
+        &r,
+        &Data::new().tool("other", "pay").args(json!({"amount": 1}))
+    ));
     assert!(allowed(&r, &Data::new().tool("any", "echo")));
     // Missing arguments: the rule fails, so it does not allow.
     let o = r.evaluate(&Data::new().tool("bank", "pay").input());
@@ -311,16 +386,41 @@ fn mcp_tool_target_name_arguments() {
         "allow",
         r#"mcp.method == "tools/call" && mcp.tool.arguments.opts.mode in ["safe", "dry"]"#,
     )]);
-    assert!(allowed(&r, &Data::new().tool("a", "t").args(json!({"opts": {"mode": "dry"}}))));
-    assert!(!allowed(&r, &Data::new().tool("a", "t").args(json!({"opts": {"mode": "live"}}))));
+    assert!(allowed(
+        &r,
+        &Data::new()
+            .tool("a", "t")
+            .args(json!({"opts": {"mode": "dry"}}))
+    ));
+    assert!(!allowed(
+        &r,
+        &Data::new()
+            .tool("a", "t")
+            .args(json!({"opts": {"mode": "live"}}))
+    ));
     let r = mcp(&[
-        ("allow", r#"mcp.prompt.target == "p" && mcp.prompt.name == "greet""#),
+        (
+            "allow",
+            r#"mcp.prompt.target == "p" && mcp.prompt.name == "greet""#,
+        ),
         ("allow", r#"mcp.resource.name.startsWith("memo://")"#),
     ]);
-    assert!(allowed(&r, &Data::new().item(McpKind::Prompt, "p", "greet")));
-    assert!(!allowed(&r, &Data::new().item(McpKind::Prompt, "q", "greet")));
-    assert!(allowed(&r, &Data::new().item(McpKind::Resource, "r", "memo://x")));
-    assert!(!allowed(&r, &Data::new().item(McpKind::Resource, "r", "file:///etc")));
+    assert!(allowed(
+        &r,
+        &Data::new().item(McpKind::Prompt, "p", "greet")
+    ));
+    assert!(!allowed(
+        &r,
+        &Data::new().item(McpKind::Prompt, "q", "greet")
+    ));
+    assert!(allowed(
+        &r,
+        &Data::new().item(McpKind::Resource, "r", "memo://x")
+    ));
+    assert!(!allowed(
+        &r,
+        &Data::new().item(McpKind::Resource, "r", "file:///etc")
+    ));
     assert!(!allowed(&r, &Data::new().tool("p", "greet")));
     // Rules that do not read arguments do not need them.
     assert!(!mcp(&[("allow", "mcp.tool.name == 'x'")]).reads_tool_arguments());
@@ -351,26 +451,52 @@ fn evaluation_errors_deny() {
 #[test]
 fn compile_errors() {
     // Syntax errors, with every bad rule reported by index.
-    let e = compile_err(&[("allow", "true"), ("allow", "jwt.sub =="), ("deny", "(((")], Phase::Http);
+    let e = compile_err(
+        &[("allow", "true"), ("allow", "jwt.sub =="), ("deny", "(((")],
+        Phase::Http,
+    );
     assert_eq!(e.len(), 2);
     assert_eq!((e[0].rule, e[0].kind), (1, RuleKind::Allow));
     assert!(matches!(e[0].problem, Problem::Syntax(_)));
     assert_eq!((e[1].rule, e[1].kind), (2, RuleKind::Deny));
-    assert!(e[0].to_string().starts_with("rules[1].allow: invalid CEL expression"), "{}", e[0]);
+    assert!(
+        e[0].to_string()
+            .starts_with("rules[1].allow: invalid CEL expression"),
+        "{}",
+        e[0]
+    );
     // Unknown variables (typos).
     let e = compile_err(&[("allow", r#"jtw.sub == "a""#)], Phase::Mcp);
-    assert!(matches!(&e[0].problem, Problem::UnknownVariable { name, .. } if name == "jtw"), "{e:?}");
+    assert!(
+        matches!(&e[0].problem, Problem::UnknownVariable { name, .. } if name == "jtw"),
+        "{e:?}"
+    );
     let e = compile_err(&[("require", "[1].exists(x, y == x)")], Phase::Http);
-    assert!(matches!(&e[0].problem, Problem::UnknownVariable { name, .. } if name == "y"), "{e:?}");
+    assert!(
+        matches!(&e[0].problem, Problem::UnknownVariable { name, .. } if name == "y"),
+        "{e:?}"
+    );
     // A comprehension variable is not in scope outside its macro.
-    let e = compile_err(&[("allow", "jwt.groups.exists(g, g == 'a') || g == 'b'")], Phase::Http);
-    assert!(matches!(&e[0].problem, Problem::UnknownVariable { name, .. } if name == "g"), "{e:?}");
+    let e = compile_err(
+        &[("allow", "jwt.groups.exists(g, g == 'a') || g == 'b'")],
+        Phase::Http,
+    );
+    assert!(
+        matches!(&e[0].problem, Problem::UnknownVariable { name, .. } if name == "g"),
+        "{e:?}"
+    );
     // MCP variables on an HTTP or A2A route.
     for phase in [Phase::Http, Phase::A2a] {
-        let e = compile_err(&[("allow", "true"), ("deny", r#"mcp.tool.name == "x""#)], phase);
+        let e = compile_err(
+            &[("allow", "true"), ("deny", r#"mcp.tool.name == "x""#)],
+            phase,
+        );
         assert_eq!(e.len(), 1);
         assert_eq!(e[0].rule, 1);
-        assert!(matches!(&e[0].problem, Problem::NotInPhase { name, .. } if name == "mcp"), "{e:?}");
+        assert!(
+            matches!(&e[0].problem, Problem::NotInPhase { name, .. } if name == "mcp"),
+            "{e:?}"
+        );
     }
     // Misspelt fields of fixed-shape variables.
     for (expr, path) in [
@@ -381,14 +507,26 @@ fn compile_errors() {
         ("mcp.prompt.arguments.x == 1", "mcp.prompt.arguments"),
     ] {
         let e = compile_err(&[("allow", expr)], Phase::Mcp);
-        assert!(matches!(&e[0].problem, Problem::UnknownField { path: p, .. } if p == path), "{expr}: {e:?}");
+        assert!(
+            matches!(&e[0].problem, Problem::UnknownField { path: p, .. } if p == path),
+            "{expr}: {e:?}"
+        );
     }
     // Free-form maps and CEL's own names are not checked.
     compile(
         &[
-            ("allow", "jwt.anything.goes && apiKey.metadata.x == 1 && request.headers.y == 'z'"),
-            ("allow", "type(jwt.sub) == string && mcp.tool.arguments.deep.er == 1"),
-            ("allow", "[1, 2].map(x, x * 2).all(y, y > 0) && {'a': 1}.exists(k, k == 'a')"),
+            (
+                "allow",
+                "jwt.anything.goes && apiKey.metadata.x == 1 && request.headers.y == 'z'",
+            ),
+            (
+                "allow",
+                "type(jwt.sub) == string && mcp.tool.arguments.deep.er == 1",
+            ),
+            (
+                "allow",
+                "[1, 2].map(x, x * 2).all(y, y > 0) && {'a': 1}.exists(k, k == 'a')",
+            ),
         ],
         Phase::Mcp,
     );
@@ -397,9 +535,15 @@ fn compile_errors() {
 #[test]
 fn listing() {
     let r = mcp(&[
-        ("allow", r#"mcp.tool.name == "pay" && mcp.tool.arguments.amount < 100"#),
+        (
+            "allow",
+            r#"mcp.tool.name == "pay" && mcp.tool.arguments.amount < 100"#,
+        ),
         ("allow", r#"mcp.tool.name == "echo""#),
-        ("deny", r#"mcp.tool.name == "wipe" || mcp.tool.arguments.force == true"#),
+        (
+            "deny",
+            r#"mcp.tool.name == "wipe" || mcp.tool.arguments.force == true"#,
+        ),
     ]);
     let listed = |name: &str| {
         let d = Data::new().tool("t", name);
@@ -409,14 +553,24 @@ fn listing() {
     };
     // `pay` may be allowed with some arguments: listed; its call decides.
     assert!(listed("pay"));
-    assert_eq!(r.check_listing(&Data::new().tool("t", "pay").input()).reason, Reason::MayAllow(0));
+    assert_eq!(
+        r.check_listing(&Data::new().tool("t", "pay").input())
+            .reason,
+        Reason::MayAllow(0)
+    );
     assert!(listed("echo"));
     // Hidden: no allow rule could match it, or a deny matches it whatever the arguments.
     assert!(!listed("other"));
     assert!(!listed("wipe"));
     // The call-time argument deny does not hide `echo`, but denies the call with `force`.
-    assert!(!allowed(&r, &Data::new().tool("t", "echo").args(json!({"force": true}))));
-    assert!(allowed(&r, &Data::new().tool("t", "echo").args(json!({"force": false}))));
+    assert!(!allowed(
+        &r,
+        &Data::new().tool("t", "echo").args(json!({"force": true}))
+    ));
+    assert!(allowed(
+        &r,
+        &Data::new().tool("t", "echo").args(json!({"force": false}))
+    ));
     // A rule that reads the arguments in a way that does not fail when they are left out.
     let r = mcp(&[("allow", "has(mcp.tool.arguments) && mcp.tool.name == 'x'")]);
     assert!(r.check_listing(&Data::new().tool("t", "y").input()).allowed);
@@ -433,7 +587,10 @@ fn listing() {
 #[test]
 fn outside_mcp_the_mcp_variable_is_empty() {
     // An Mcp-phase rule set evaluated without an MCP view (e.g. a non-item method).
-    let r = mcp(&[("deny", "mcp.tool.name == 'x'"), ("require", "mcp.method == ''")]);
+    let r = mcp(&[
+        ("deny", "mcp.tool.name == 'x'"),
+        ("require", "mcp.method == ''"),
+    ]);
     let d = Data::new();
     let mut input = d.input();
     input.mcp = None;
