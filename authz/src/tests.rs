@@ -597,3 +597,23 @@ fn outside_mcp_the_mcp_variable_is_empty() {
     let o = r.evaluate(&input);
     assert!(o.allowed && o.errors.is_empty(), "{o:?}");
 }
+
+#[test]
+fn readme_idioms() {
+    let with = Data::new().jwt(json!({"sub": "a"})).tool("t", "n");
+    let without = Data::new().tool("t", "n");
+    for expr in [
+        r#""sub" in jwt"#,
+        r#"jwt.?sub.orValue("") == "a""#,
+        r#"has(jwt.sub) && jwt.sub == "a""#,
+    ] {
+        let r = mcp(&[("allow", expr)]);
+        assert!(allowed(&r, &with), "{expr}");
+        let o = r.evaluate(&without.input());
+        assert!(!o.allowed && o.errors.is_empty(), "{expr}: {o:?}");
+    }
+    // "is this a tool"
+    let r = mcp(&[("allow", r#"mcp.tool.name != """#)]);
+    assert!(allowed(&r, &with));
+    assert!(!allowed(&r, &Data::new().item(McpKind::Prompt, "t", "n")));
+}
