@@ -612,6 +612,9 @@ fn readme_idioms() {
         let o = r.evaluate(&without.input());
         assert!(!o.allowed && o.errors.is_empty(), "{expr}: {o:?}");
     }
+    // `matches` (the cel crate's `regex` feature).
+    let r = mcp(&[("allow", r#"jwt.sub.matches("^[a-c]$")"#)]);
+    assert!(allowed(&r, &with));
     // "is this a tool"
     let r = mcp(&[("allow", r#"mcp.tool.name != """#)]);
     assert!(allowed(&r, &with));
