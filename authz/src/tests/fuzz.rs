@@ -194,3 +194,101 @@ fn compiled_rules_are_shareable() {
     fn shareable<T: Send + Sync + 'static>() {}
     shareable::<CompiledRules>();
 }
+
+/// A random JSON value, at most `depth` deep, from a small alphabet so that rules sometimes match.
+fn random_json(rng: &mut StdRng, depth: u32) -> serde_json::Value {
+    use serde_json::Value;
+    match rng.random_range(0..if depth == 0 { 5 } else { 7 }) {
+        0 => Value::Null,
+        1 => Value::Bool(rng.random()),
+        2 => json!(rng.random_range(-200i64..200)),
+        3 => {
+            let s = ["a", "admin", "pay", "x\u{0}y", "é"][rng.random_range(0..5)];
+            json!(s)
+        }
+        4 => {
+            let n = [u64::MAX as f64, 1.5, -0.0, 1e300][rng.random_range(0..4)];
+            if n == u64::MAX as f64 {
+                json!(u64::MAX)
+            } else {
+                json!(n)
+            }
+        }
+        5 => Value::Array(
+            (0..rng.random_range(0..4))
+                .map(|_| random_json(rng, depth - 1))
+                .collect(),
+        ),
+        _ => Value::Object(
+            (0..rng.random_range(0..4))
+                .map(|_| {
+                    let k = ["amount", "force", "groups", "sub", "x"][rng.random_range(0..5)];
+                    (k.to_owned(), random_json(rng, depth - 1))
+                })
+                .collect(),
+        ),
+    }
+}
+
+/// Random request data (claims, headers, arguments) through fixed rules: no panic, and listing
+/// is sound: a tool the listing hides is denied whatever its arguments.
+#[test]
+fn random_request_data() {
+    let mut rng = StdRng::seed_from_u64(0x00da_7a00);
+    let rules = mcp(&[
+        (
+            "allow",
+            r#"mcp.tool.name == "pay" && mcp.tool.arguments.amount < 100"#,
+        ),
+        ("allow", r#""admin" in jwt.groups"#),
+        (
+            "allow",
+            r#"mcp.tool.arguments.x == "a" || request.headers["x-k"] == "a""#,
+        ),
+        (
+            "deny",
+            r#"mcp.tool.name == "wipe" || mcp.tool.arguments.force == true"#,
+        ),
+        ("require", r#"!has(jwt.sub) || jwt.sub != "mallory""#),
+        (
+            "deny",
+            r#"mcp.tool.arguments.exists(k, k == "groups") && mcp.tool.name == "x""#,
+        ),
+    ]);
+    let names = ["pay", "wipe", "x", "echo"];
+    let mut denied_calls = 0;
+    for _ in 0..3000 {
+        let claims = match random_json(&mut rng, 3) {
+            serde_json::Value::Object(m) => serde_json::Value::Object(m),
+            other => {
+                let sub = ["mallory", "a"][rng.random_range(0..2)];
+                json!({ "groups": other, "sub": sub })
+            }
+        };
+        let args = match random_json(&mut rng, 4) {
+            serde_json::Value::Object(m) => serde_json::Value::Object(m),
+            other => json!({ "amount": other }),
+        };
+        let mut data = Data::new()
+            .jwt(claims)
+            .tool("t", names[rng.random_range(0..names.len())])
+            .args(args);
+        let bytes: Vec<u8> = (0..rng.random_range(0..6))
+            .map(|_| b"a \t\x7f\x80\xffk"[rng.random_range(0..7)])
+            .collect();
+        if let Ok(v) = http::HeaderValue::from_bytes(&bytes) {
+            data.headers.insert("x-k", v);
+        }
+        let call = rules.evaluate(&data.input());
+        let listed = rules.check_listing(&data.input());
+        if call.allowed {
+            assert!(
+                listed.allowed,
+                "listing hid a callable tool: {call:?} {listed:?}"
+            );
+        } else {
+            denied_calls += 1;
+        }
+    }
+    assert!(denied_calls > 0 && denied_calls < 3000);
+}
