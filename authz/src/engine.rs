@@ -245,9 +245,9 @@ impl CompiledRules {
     ///
     /// A rule whose result depends on the arguments is treated as *unknown*: an unknown `allow`
     /// may allow (the item is listed), an unknown `deny` or `require` does not hide it. So an
-    /// item is listed exactly when some arguments could make the call allowed, as far as the
-    /// rules' argument-free parts tell; the call itself is still decided by [`Self::evaluate`]
-    /// with its arguments. A rule's result depends on the arguments when it fails with them
+    /// item that some arguments would make callable is always listed (the fuzz tests check this
+    /// property); one that no arguments allow may still be listed when only its arguments say
+    /// so, and its call is then refused by [`Self::evaluate`]. A rule's result depends on the arguments when it fails with them
     /// left out: CEL's `&&` and `||` ignore a failing side when the other side decides, so
     /// `mcp.tool.name == "pay" && mcp.tool.arguments.amount < 100` is false (hide) for every
     /// tool but `pay`, and unknown (list) for `pay`. Rules that use `mcp`, `mcp.tool` whole or
