@@ -116,6 +116,24 @@ async fn refills_follow_the_redis_clock_and_retry_after_is_exact() {
 }
 
 #[tokio::test]
+async fn a_full_bucket_restarts_its_fill_phase_at_the_first_take() {
+    // The rule src/bucket.rs states and the local limiter follows: after a full bucket is
+    // taken from, the next fill is one whole interval later (not at the old phase).
+    let server = RedisServer::start();
+    let l = GlobalLimiter::new(&cfg(&server.url()), FailureMode::FailClosed).unwrap();
+    let b = bucket(2, 1, Duration::from_millis(500));
+    let d = l.check("p", &b, "k").await;
+    assert!(d.reset_after > Duration::from_millis(450), "{d:?}");
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let d = l.check("p", &b, "k").await;
+    assert_eq!(d.remaining, 1, "{d:?}");
+    assert!(
+        d.reset_after > Duration::from_millis(450) && d.reset_after <= Duration::from_millis(500),
+        "{d:?}"
+    );
+}
+
+#[tokio::test]
 async fn every_key_has_a_ttl_and_idle_keys_vanish() {
     let server = RedisServer::start();
     let mut redis = admin(&server).await;
