@@ -315,6 +315,36 @@ mod tests {
     }
 
     #[test]
+    fn the_schema_describes_both_policies() {
+        let local = serde_json::to_string(&schemars::schema_for!(Vec<LimitConfig>)).unwrap();
+        for word in [
+            "maxTokens",
+            "tokensPerFill",
+            "fillInterval",
+            "identity",
+            "tool",
+        ] {
+            assert!(local.contains(word), "{word}: {local}");
+        }
+        assert!(local.contains(&netkit::DURATION_PATTERN.replace('\\', "\\\\")));
+        let global = serde_json::to_string(&schemars::schema_for!(RateLimitConfig)).unwrap();
+        for word in [
+            "store",
+            "redis",
+            "keyPrefix",
+            "failOpen",
+            "failClosed",
+            "limits",
+        ] {
+            assert!(global.contains(word), "{word}: {global}");
+        }
+        assert!(
+            global.contains("\"additionalProperties\":false"),
+            "{global}"
+        );
+    }
+
+    #[test]
     fn passwords_are_not_printed() {
         let r = RedisConfig {
             url: "redis://user:hunter2@h:6379/0".into(),
