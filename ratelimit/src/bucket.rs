@@ -12,29 +12,45 @@ use std::time::Duration;
 
 use crate::config::LimitConfig;
 
-/// A bucket's validated parameters.
+/// A bucket's validated parameters (built only through [`Bucket::new`] or
+/// [`Bucket::from_config`], so a zero interval can never reach a division).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Bucket {
-    /// Largest burst (at least 1).
-    pub max_tokens: u64,
-    /// Tokens added per fill (at least 1).
-    pub tokens_per_fill: u64,
-    /// Time between fills (at least 1 ms).
-    pub fill_interval: Duration,
+    pub(crate) max_tokens: u64,
+    pub(crate) tokens_per_fill: u64,
+    pub(crate) fill_interval: Duration,
 }
 
 impl Bucket {
-    /// The bucket a config entry describes, or `None` when it breaks the rules
-    /// [`LimitConfig::validate`] reports (so a caller that skipped validation cannot divide
-    /// by zero).
+    /// A bucket, or `None` unless `max_tokens` and `tokens_per_fill` are at least 1 and
+    /// `fill_interval` at least 1 ms (the rules [`LimitConfig::validate`] reports).
+    pub fn new(max_tokens: u64, tokens_per_fill: u64, fill_interval: Duration) -> Option<Self> {
+        (max_tokens >= 1 && tokens_per_fill >= 1 && fill_interval >= Duration::from_millis(1))
+            .then_some(Self {
+                max_tokens,
+                tokens_per_fill,
+                fill_interval,
+            })
+    }
+
+    /// The bucket a config entry describes, or `None` when it is invalid.
     pub fn from_config(c: &LimitConfig) -> Option<Self> {
-        let b = Self {
-            max_tokens: c.max_tokens,
-            tokens_per_fill: c.tokens_per_fill,
-            fill_interval: c.fill_interval.0,
-        };
-        (b.max_tokens >= 1 && b.tokens_per_fill >= 1 && b.fill_interval >= Duration::from_millis(1))
-            .then_some(b)
+        Self::new(c.max_tokens, c.tokens_per_fill, c.fill_interval.0)
+    }
+
+    /// Largest burst.
+    pub fn max_tokens(&self) -> u64 {
+        self.max_tokens
+    }
+
+    /// Tokens added per fill.
+    pub fn tokens_per_fill(&self) -> u64 {
+        self.tokens_per_fill
+    }
+
+    /// Time between fills.
+    pub fn fill_interval(&self) -> Duration {
+        self.fill_interval
     }
 
     /// Time for an empty bucket to become full again (how long state must be kept).
@@ -174,6 +190,7 @@ mod tests {
         assert!(Bucket::from_config(&c(0, 1, 1)).is_none());
         assert!(Bucket::from_config(&c(1, 0, 1)).is_none());
         assert!(Bucket::from_config(&c(1, 1, 0)).is_none());
+        assert!(Bucket::new(1, 1, Duration::from_micros(999)).is_none());
         assert_eq!(b(10, 3, 100).time_to_full(), 400 * MS);
     }
 }

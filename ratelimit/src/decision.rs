@@ -55,22 +55,26 @@ impl Decision {
 
     /// Response headers: `X-RateLimit-Limit`, `X-RateLimit-Remaining`, `X-RateLimit-Reset`
     /// (whole seconds until the next fill, rounded up) and, when denied, `Retry-After` (whole
-    /// seconds, rounded up, at least 1, as RFC 9110 allows no fractions).
+    /// seconds, rounded up, at least 1, as RFC 9110 allows no fractions). After a store error
+    /// the bucket's state is unknown, so only `Retry-After` (when denied) is sent.
     pub fn headers(&self) -> Vec<(HeaderName, HeaderValue)> {
-        let mut h = vec![
-            (
-                HeaderName::from_static("x-ratelimit-limit"),
-                HeaderValue::from(self.limit),
-            ),
-            (
-                HeaderName::from_static("x-ratelimit-remaining"),
-                HeaderValue::from(self.remaining),
-            ),
-            (
-                HeaderName::from_static("x-ratelimit-reset"),
-                HeaderValue::from(ceil_secs(self.reset_after)),
-            ),
-        ];
+        let mut h = Vec::with_capacity(4);
+        if !self.store_error() {
+            h.extend([
+                (
+                    HeaderName::from_static("x-ratelimit-limit"),
+                    HeaderValue::from(self.limit),
+                ),
+                (
+                    HeaderName::from_static("x-ratelimit-remaining"),
+                    HeaderValue::from(self.remaining),
+                ),
+                (
+                    HeaderName::from_static("x-ratelimit-reset"),
+                    HeaderValue::from(ceil_secs(self.reset_after)),
+                ),
+            ]);
+        }
         if let Some(retry) = self.retry_after.filter(|_| !self.allowed) {
             h.push((RETRY_AFTER, HeaderValue::from(ceil_secs(retry).max(1))));
         }
@@ -114,6 +118,14 @@ mod tests {
             .headers()
             .iter()
             .all(|(k, _)| k != RETRY_AFTER));
+        let mut failed = d(false, 0, Some(30_000));
+        failed.outcome = Outcome::StoreErrorDenied;
+        let h = failed.headers();
+        assert_eq!(h.len(), 1, "{h:?}");
+        assert_eq!(h[0], (RETRY_AFTER, HeaderValue::from(30u64)));
+        failed.allowed = true;
+        failed.outcome = Outcome::StoreErrorAllowed;
+        assert!(failed.headers().is_empty());
         assert_eq!(ceil_secs(Duration::from_secs(2)), 2);
         assert_eq!(ceil_secs(Duration::ZERO), 0);
     }

@@ -25,4 +25,7 @@ pub enum RateLimitError {
     /// The store's settings are unusable (the config check reports these first).
     #[error("rateLimit.store.redis.url: {0}")]
     Url(String),
+    /// [`GlobalLimiter::new`] was called outside a Tokio runtime (a bug in the caller).
+    #[error("rateLimit: the Redis limiter must be created inside a Tokio runtime")]
+    NoRuntime,
 }

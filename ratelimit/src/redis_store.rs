@@ -97,6 +97,11 @@ impl GlobalLimiter {
     /// Tokio runtime.
     pub fn new(cfg: &RedisConfig, failure_mode: FailureMode) -> Result<Self, RateLimitError> {
         check_url(&cfg.url).map_err(RateLimitError::Url)?;
+        // The connection manager spawns its reconnect task here; outside a runtime that
+        // would panic.
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(RateLimitError::NoRuntime);
+        }
         let client = redis::Client::open(cfg.url.as_str())
             .map_err(|e| RateLimitError::Url(format!("{}: {e}", redact_url(&cfg.url))))?;
         let timeout = cfg.timeout();
@@ -268,6 +273,17 @@ mod tests {
         assert_ne!(redis_key("sb", "a", ""), redis_key("sb", "a", " "));
         let long = "x".repeat(100_000);
         assert_eq!(redis_key("sb", "p", &long).len(), "sb:p:".len() + 64);
+    }
+
+    #[test]
+    fn outside_a_runtime_is_an_error_not_a_panic() {
+        let cfg = RedisConfig {
+            url: "redis://127.0.0.1:1".into(),
+            timeout: None,
+            key_prefix: None,
+        };
+        let e = GlobalLimiter::new(&cfg, FailureMode::FailOpen).unwrap_err();
+        assert!(matches!(e, RateLimitError::NoRuntime), "{e}");
     }
 
     #[test]

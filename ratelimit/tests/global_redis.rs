@@ -21,11 +21,7 @@ fn cfg(url: &str) -> RedisConfig {
 }
 
 fn bucket(max: u64, per_fill: u64, interval: Duration) -> Bucket {
-    Bucket {
-        max_tokens: max,
-        tokens_per_fill: per_fill,
-        fill_interval: interval,
-    }
+    Bucket::new(max, per_fill, interval).unwrap()
 }
 
 async fn admin(server: &RedisServer) -> redis::aio::MultiplexedConnection {
