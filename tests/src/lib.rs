@@ -148,28 +148,39 @@ pub(crate) fn switchboard_command<S: AsRef<std::ffi::OsStr>>(args: &[S], cwd: &P
 }
 
 /// Runs `switchboard ARGS` to completion (bounded by 20 s) with extra env vars.
+///
+/// Its output is read while it runs: a child whose output outgrows the pipe's buffer (64 KiB;
+/// `switchboard schema` does) would otherwise block on its write and never exit.
 pub fn run_switchboard(args: &[&str], cwd: &Path) -> CmdOutput {
     let mut child = switchboard_command(args, cwd)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn switchboard");
+    let read_all = |mut pipe: Box<dyn std::io::Read + Send>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = pipe.read_to_end(&mut bytes);
+            String::from_utf8_lossy(&bytes).into_owned()
+        })
+    };
+    let stdout = read_all(Box::new(child.stdout.take().expect("piped stdout")));
+    let stderr = read_all(Box::new(child.stderr.take().expect("piped stderr")));
     let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if child.try_wait().expect("try_wait").is_some() {
-            break;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            break status;
         }
         if Instant::now() > deadline {
             let _ = child.kill();
             panic!("switchboard {args:?} did not exit within 20s");
         }
         std::thread::sleep(Duration::from_millis(20));
-    }
-    let out = child.wait_with_output().expect("output");
+    };
     CmdOutput {
-        status: out.status,
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        status,
+        stdout: stdout.join().expect("stdout reader"),
+        stderr: stderr.join().expect("stderr reader"),
     }
 }
 
