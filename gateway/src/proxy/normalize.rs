@@ -15,13 +15,10 @@ use http::uri::{PathAndQuery, Uri};
 pub fn normalize_uri(uri: &Uri) -> Option<Uri> {
     let decoded = decode_unreserved(uri.path());
     let path = decoded.as_deref().unwrap_or(uri.path());
-    if decoded.is_none() && !has_dot_segment(path) {
-        return None;
-    }
-    let normalized = if has_dot_segment(path) {
-        remove_dot_segments(path)
-    } else {
-        path.to_string()
+    let normalized = match (has_dot_segment(path), decoded.is_some()) {
+        (true, _) => remove_dot_segments(path),
+        (false, true) => path.to_owned(),
+        (false, false) => return None,
     };
     let pq = match uri.query() {
         Some(q) => format!("{normalized}?{q}"),
@@ -38,16 +35,18 @@ fn decode_unreserved(path: &str) -> Option<String> {
     if !path.contains('%') {
         return None;
     }
+    // Bytes, not chars: a path may carry raw UTF-8 (the `http` crate lets bytes over 0x7F
+    // through), which must go upstream as it came.
     let b = path.as_bytes();
-    let mut out = String::with_capacity(path.len());
+    let mut out = Vec::with_capacity(b.len());
     let mut changed = false;
     let mut i = 0;
     while i < b.len() {
         if b[i] == b'%' && i + 2 < b.len() {
             let hex = |c: u8| char::from(c).to_digit(16);
             if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
-                let c = char::from((h * 16 + l) as u8);
-                if c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '~') {
+                let c = (h * 16 + l) as u8;
+                if c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~') {
                     out.push(c);
                     changed = true;
                     i += 3;
@@ -55,10 +54,11 @@ fn decode_unreserved(path: &str) -> Option<String> {
                 }
             }
         }
-        out.push(char::from(b[i]));
+        out.push(b[i]);
         i += 1;
     }
-    changed.then_some(out)
+    // Only ASCII escapes were replaced by ASCII bytes, so the rest is as valid as the input.
+    changed.then(|| String::from_utf8(out).ok()).flatten()
 }
 
 fn is_dot(seg: &str) -> bool {
@@ -127,5 +127,11 @@ mod tests {
         assert_eq!(norm("/a%2"), "/a%2");
         assert_eq!(norm("/a%"), "/a%");
         assert_eq!(norm("/a%zz"), "/a%zz");
+    }
+
+    #[test]
+    fn raw_utf8_in_a_path_is_kept_when_escapes_are_decoded() {
+        let uri: Uri = "/caf\u{e9}/%61".parse().unwrap();
+        assert_eq!(normalize_uri(&uri).unwrap().path(), "/caf\u{e9}/a");
     }
 }
