@@ -163,6 +163,14 @@ pub(crate) enum Lookup {
 }
 
 impl Jwks {
+    /// The keys in use now, without fetching: what verified tokens are checked against.
+    pub fn current(&self) -> Option<Arc<KeySet>> {
+        match self {
+            Jwks::Static(set) => Some(set.clone()),
+            Jwks::Remote(remote) => remote.current(),
+        }
+    }
+
     /// The keys for a token naming `kid`: an unknown `kid` triggers one (debounced) refetch.
     pub async fn lookup(&self, kid: Option<&str>) -> Lookup {
         match self {

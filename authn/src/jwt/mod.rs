@@ -7,6 +7,7 @@
 //! (and `alg`, when the JWK pins one) verifies its signature; `iss` is the provider's; `aud`
 //! names one of its audiences; `exp` is not past and `nbf` not future, each within the leeway.
 
+mod cache;
 mod jwks;
 #[cfg(test)]
 mod tests;
@@ -54,6 +55,7 @@ pub struct JwtAuth {
     providers: Vec<Provider>,
     leeway: u64,
     realm: String,
+    verified: cache::VerifiedTokens,
 }
 
 #[derive(Debug)]
@@ -153,6 +155,7 @@ impl JwtAuth {
             providers: built,
             leeway: leeway.as_secs(),
             realm: quote(realm.as_deref().unwrap_or("switchboard")),
+            verified: cache::VerifiedTokens::default(),
         })
     }
 
@@ -213,11 +216,35 @@ impl JwtAuth {
         }
     }
 
-    /// The token's identity, or why not.
+    /// The token's identity, or why not: from the cache of verified tokens when it was
+    /// verified before under the provider's current keys (see [`cache`]).
     async fn verify(&self, token: &str) -> Result<Identity, (Reason, String)> {
         if token.len() > MAX_TOKEN_BYTES {
             return Err((Reason::Malformed, "token too long".into()));
         }
+        let digest = cache::digest(token);
+        let now = jsonwebtoken::get_current_timestamp();
+        let current = |i: usize| self.providers.get(i).and_then(|p| p.jwks.current());
+        if let Some(identity) = self.verified.get(&digest, now, self.leeway, current) {
+            return Ok(identity);
+        }
+        let (identity, provider, keys) = self.verify_signature(token).await?;
+        self.verified
+            .insert(digest, &identity, provider, &keys, now);
+        Ok(identity)
+    }
+
+    /// Requests whose token was found verified already (see [`cache`]).
+    pub fn cache_hits(&self) -> u64 {
+        self.verified.hits()
+    }
+
+    /// The full check of a token: its identity, the index of the provider that verified it and
+    /// the key set used.
+    async fn verify_signature(
+        &self,
+        token: &str,
+    ) -> Result<(Identity, usize, Arc<KeySet>), (Reason, String)> {
         let header = jsonwebtoken::decode_header(token).map_err(|e| match header_alg(token) {
             Some(alg) => (
                 Reason::Algorithm,
@@ -232,7 +259,7 @@ impl JwtAuth {
                 format!("algorithm {alg:?} is not accepted (asymmetric algorithms only)"),
             ));
         }
-        let provider = self.provider(token)?;
+        let (index, provider) = self.provider(token)?;
         let kid = header.kid.as_deref();
         let keys: Arc<KeySet> = match provider.jwks.lookup(kid).await {
             Lookup::Keys(k) => k,
@@ -268,11 +295,12 @@ impl JwtAuth {
                         .get("sub")
                         .and_then(|s| s.as_str())
                         .map(str::to_string);
-                    return Ok(Identity::new(Method::Jwt(JwtIdentity {
+                    let identity = Identity::new(Method::Jwt(JwtIdentity {
                         issuer: provider.issuer.clone(),
                         subject,
                         claims,
-                    })));
+                    }));
+                    return Ok((identity, index, keys.clone()));
                 }
                 Err(e) => {
                     last = classify(e.kind());
@@ -288,16 +316,17 @@ impl JwtAuth {
 
     /// The provider for a token: the only one, else the one whose issuer is the token's `iss`
     /// (read before verification only to choose; the chosen provider verifies it).
-    fn provider(&self, token: &str) -> Result<&Provider, (Reason, String)> {
+    fn provider(&self, token: &str) -> Result<(usize, &Provider), (Reason, String)> {
         if let [only] = self.providers.as_slice() {
-            return Ok(only);
+            return Ok((0, only));
         }
         let claims: serde_json::Value = jsonwebtoken::dangerous::insecure_decode_claims(token)
             .map_err(|e| (Reason::Malformed, format!("malformed token: {e}")))?;
         let iss = claims.get("iss").and_then(|i| i.as_str()).unwrap_or("");
         self.providers
             .iter()
-            .find(|p| p.issuer == iss)
+            .enumerate()
+            .find(|(_, p)| p.issuer == iss)
             .ok_or_else(|| (Reason::Issuer, format!("issuer {iss:?} is not configured")))
     }
 }

@@ -746,3 +746,58 @@ async fn garbled_tokens_never_panic() {
         assert!(!a.authenticate(&bearer(&t)).await.is_ok(), "{header}");
     }
 }
+
+#[tokio::test]
+async fn a_token_sent_again_is_not_verified_again_until_the_keys_change() {
+    let server = jwks_server(jwks_doc(false)).await;
+    let a = url_auth(&server.url, Mode::Strict, Duration::from_millis(50));
+    a.start();
+    eventually("the first fetch", || {
+        server.hits.load(Ordering::SeqCst) == 1
+    })
+    .await;
+    let k1 = rs(&claims());
+    for _ in 0..3 {
+        assert!(a.authenticate(&bearer(&k1)).await.is_ok());
+    }
+    assert_eq!(
+        a.cache_hits(),
+        2,
+        "verified once, then served from the cache"
+    );
+
+    // The provider withdraws k1 and publishes k2 only; a k2 token makes the gateway refetch.
+    let mut doc = jwks_doc(true);
+    doc["keys"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|k| k["kid"] != "k1");
+    *server.doc.lock().unwrap() = doc;
+    tokio::time::sleep(Duration::from_millis(60)).await;
+    let k2 = sign(&claims(), Algorithm::RS256, &rsa(RSA2), Some("k2"));
+    assert!(a.authenticate(&bearer(&k2)).await.is_ok());
+    // The k1 token, though verified before, is refused under the new keys.
+    assert_eq!(reason(&a, &k1).await, Reason::UnknownKey);
+    assert_eq!(a.cache_hits(), 2);
+}
+
+#[tokio::test]
+async fn a_cached_token_still_expires() {
+    let (a, _dir) = file_auth(Mode::Strict);
+    // Past its exp, but within the default 30 s leeway for about one more second.
+    let mut c = claims();
+    c["exp"] = json!(now() - 29);
+    let t = rs(&c);
+    assert!(
+        a.authenticate(&bearer(&t)).await.is_ok(),
+        "within the leeway"
+    );
+    assert!(a.authenticate(&bearer(&t)).await.is_ok());
+    assert_eq!(a.cache_hits(), 1);
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert_eq!(
+        reason(&a, &t).await,
+        Reason::Expired,
+        "the cache honours exp"
+    );
+}
