@@ -49,6 +49,11 @@ pub struct Args {
     /// Tokio threads of the load generator (the MCP servers have their own thread).
     #[arg(long, default_value_t = 2)]
     pub client_threads: usize,
+    /// Also run the shared-session loads through a gateway whose route has `jwtAuth` (an RS256
+    /// token, the same on every call) and one `mcpAuthorization` CEL rule: the `sb jwt+rule`
+    /// rows, the cost of access control per call.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub auth: bool,
     /// Idle legacy sessions opened on a fresh gateway to measure memory per session (0: skip).
     #[arg(long, default_value_t = 1000)]
     pub idle_sessions: usize,

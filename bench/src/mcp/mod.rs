@@ -8,6 +8,7 @@
 //!
 //! - [`cli`]: the command line.
 //! - [`server`]: the in-process echo servers, on one dedicated thread.
+//! - [`auth`]: the token, JWKS and rule of the access-controlled rows.
 //! - [`gateway`]: Switchboard started with a generated `mcp` backend config.
 //! - [`load`]: rmcp client sessions in a closed loop, latencies in a histogram.
 //! - [`shared`]: one session shared by many connections, over a raw HTTP/1.1 client.
@@ -15,6 +16,7 @@
 //! - [`idle`]: resident memory per idle legacy session.
 //! - [`report`]: the header and the results table.
 
+pub mod auth;
 pub mod cli;
 pub mod gateway;
 pub mod idle;

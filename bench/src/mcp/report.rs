@@ -147,6 +147,7 @@ pub fn print_summary(args: &Args, cores: usize, rows: &[Row], upstream_calls: u6
     }
     let _ = writeln!(out);
     write_added_latency(&mut out, rows);
+    write_access_cost(&mut out, rows, secs);
     let _ = writeln!(
         out,
         "notes: `vs dir` is req/s through the gateway / direct at the same concurrency; `p50 x`, \
@@ -171,6 +172,11 @@ pub fn print_summary(args: &Args, cores: usize, rows: &[Row], upstream_calls: u6
         out,
         "       tools/list direct is one server listing its one tool; through the gateway it \
          fans out to N targets (N in-process servers on the same server thread) and merges."
+    );
+    let _ = writeln!(
+        out,
+        "       `sb jwt+rule`: the same gateway with `jwtAuth` (RS256, one token reused by every \
+         call) and one `mcpAuthorization` CEL rule on the route (bench/src/mcp/auth.rs)."
     );
     let _ = writeln!(
         out,
@@ -221,6 +227,56 @@ fn write_added_latency(out: &mut String, rows: &[Row]) {
         let _ = writeln!(out, "{}", line.trim_end_matches(';'));
     }
     let _ = writeln!(out);
+}
+
+/// One line per shared-session group, concurrency and logging setup: what `jwtAuth` and one
+/// CEL rule cost a call, as the guarded gateway's throughput over the open one's and the
+/// difference in gateway CPU per call.
+fn write_access_cost(out: &mut String, rows: &[Row], secs: f64) {
+    let mut any = false;
+    for guarded in rows
+        .iter()
+        .filter(|r| r.target.starts_with("sb jwt+rule ("))
+    {
+        let setup = guarded.target.trim_start_matches("sb jwt+rule ");
+        let open_name = format!("switchboard {setup}");
+        let Some(open) = rows.iter().find(|r| {
+            r.group == guarded.group
+                && r.concurrency == guarded.concurrency
+                && r.target == open_name
+        }) else {
+            continue;
+        };
+        let cpu = |r: &Row| {
+            r.gateway
+                .as_ref()
+                .and_then(|g| g.per_request_us(r.load.ok, secs))
+                .map(|c| c.total)
+        };
+        let open_rps = open.load.rps(secs);
+        let mut line = format!(
+            "access control, {} c={} {setup}: throughput {} of the open route",
+            guarded.group,
+            guarded.concurrency,
+            if open_rps > 0.0 {
+                format!("{:.2}x", guarded.load.rps(secs) / open_rps)
+            } else {
+                "-".into()
+            }
+        );
+        if let (Some(g), Some(o)) = (cpu(guarded), cpu(open)) {
+            let _ = write!(
+                line,
+                ", gateway CPU {g:.1} vs {o:.1} µs/call ({:+.1})",
+                g - o
+            );
+        }
+        let _ = writeln!(out, "{line}");
+        any = true;
+    }
+    if any {
+        let _ = writeln!(out);
+    }
 }
 
 /// The idle-sessions line.

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use tokio::time::Instant;
 
+use super::auth::AccessSetup;
 use super::cli::Args;
 use super::gateway::McpGateway;
 use super::load::{close_sessions, one, open_sessions, run_load, Connections, Era, McpLoad, Op};
@@ -52,6 +53,11 @@ pub fn gateway_target(era: Era, logging: Logging) -> String {
     }
 }
 
+/// The row name of a gateway run with the access policies of [`AccessSetup`].
+pub fn access_target(logging: Logging) -> String {
+    format!("sb jwt+rule ({})", logging.label())
+}
+
 /// `host:port` of an `http://host:port/...` URL.
 fn authority(url: &str) -> Result<SocketAddr> {
     let uri: http::Uri = url.parse().with_context(|| format!("URL {url:?}"))?;
@@ -68,8 +74,8 @@ enum Drive {
     /// One rmcp client session per worker, speaking `Era`.
     Sessions(Op, Era),
     /// One session shared by all workers, one raw keep-alive connection each
-    /// ([`super::shared`]); `tools/call` of [`ECHO`].
-    Shared,
+    /// ([`super::shared`]); `tools/call` of [`ECHO`], with this `Authorization` header if any.
+    Shared(Option<Arc<str>>),
 }
 
 /// What to measure against what.
@@ -126,7 +132,7 @@ pub async fn run(args: Args) -> Result<()> {
         };
         rows.push(measure(&args, &servers, direct).await?);
         for &logging in &args.logging {
-            let gw = McpGateway::start(&bin, &sse_urls[..n], logging).await?;
+            let gw = McpGateway::start(&bin, &sse_urls[..n], logging, None).await?;
             let through = Scenario {
                 group: group.clone(),
                 target: gateway_target(Era::Legacy, logging),
@@ -141,7 +147,7 @@ pub async fn run(args: Args) -> Result<()> {
     }
     let idle = if args.idle_sessions > 0 {
         // The config as a user writes it: what an idle session costs them.
-        let gw = McpGateway::start(&bin, &sse_urls[..1], Logging::Default).await?;
+        let gw = McpGateway::start(&bin, &sse_urls[..1], Logging::Default, None).await?;
         eprint!("running idle sessions ({}) ... ", args.idle_sessions);
         let idle = super::idle::measure(&gw.url, gw.pid(), args.idle_sessions)
             .await
@@ -180,9 +186,19 @@ async fn calls(
     for &logging in &args.logging {
         gateways.push((
             logging,
-            McpGateway::start(bin, &[url.to_owned()], logging).await?,
+            McpGateway::start(bin, &[url.to_owned()], logging, None).await?,
         ));
     }
+    // The same gateways with access control, for the shared-session loads.
+    let access = args.auth.then(AccessSetup::new).transpose()?;
+    let mut guarded = Vec::new();
+    if let Some(access) = &access {
+        for &logging in &args.logging {
+            let gw = McpGateway::start(bin, &[url.to_owned()], logging, Some(access)).await?;
+            guarded.push((logging, gw));
+        }
+    }
+    let bearer: Option<Arc<str>> = access.as_ref().map(|a| Arc::from(a.bearer.as_str()));
     let shared_concurrency = args.shared_concurrency.iter().filter(|&&c| c > 0);
     let loads = args
         .concurrency
@@ -193,7 +209,7 @@ async fn calls(
         let legacy = if per_session {
             Drive::Sessions(call.clone(), Era::Legacy)
         } else {
-            Drive::Shared
+            Drive::Shared(None)
         };
         let mut scenarios = vec![
             Scenario {
@@ -224,13 +240,26 @@ async fn calls(
             for (logging, gw) in &gateways {
                 let drive = match &legacy {
                     Drive::Sessions(op, _) => Drive::Sessions(op.clone(), era),
-                    Drive::Shared => Drive::Shared,
+                    Drive::Shared(auth) => Drive::Shared(auth.clone()),
                 };
                 scenarios.push(Scenario {
                     group: group.clone(),
                     target: gateway_target(era, *logging),
                     url: &gw.url,
                     drive,
+                    concurrency: c,
+                    middle_pid: Some(gw.pid()),
+                    gateway: Some(gw),
+                });
+            }
+        }
+        if !per_session {
+            for (logging, gw) in &guarded {
+                scenarios.push(Scenario {
+                    group: group.clone(),
+                    target: access_target(*logging),
+                    url: &gw.url,
+                    drive: Drive::Shared(bearer.clone()),
                     concurrency: c,
                     middle_pid: Some(gw.pid()),
                     gateway: Some(gw),
@@ -286,8 +315,8 @@ async fn measure_inner(args: &Args, servers: &McpServers, sc: Scenario<'_>) -> R
             }
             Open::Sessions(sessions, op.clone())
         }
-        Drive::Shared => {
-            let session = SharedSession::open(sc.url)
+        Drive::Shared(auth) => {
+            let session = SharedSession::open(sc.url, auth.as_deref())
                 .await
                 .with_context(|| format!("{label}: opening the shared session"))?;
             session

@@ -42,14 +42,17 @@ pub struct SharedSession {
     path: String,
     /// The `Mcp-Session-Id` the server gave; `None` for a stateless server, which gives none.
     session: Option<String>,
+    /// The `Authorization` header sent with every request, if the endpoint wants one.
+    authorization: Option<String>,
     /// JSON-RPC ids: unique over the whole session, since all connections share it and a
     /// server or gateway may key in-flight requests by id.
     next_id: AtomicU64,
 }
 
 impl SharedSession {
-    /// Opens a session on the MCP endpoint `url` (`http://ip:port/path`).
-    pub async fn open(url: &str) -> Result<Arc<Self>> {
+    /// Opens a session on the MCP endpoint `url` (`http://ip:port/path`), sending
+    /// `authorization` as the `Authorization` header of every request if given.
+    pub async fn open(url: &str, authorization: Option<&str>) -> Result<Arc<Self>> {
         let uri: http::Uri = url.parse().with_context(|| format!("URL {url:?}"))?;
         let host = uri
             .authority()
@@ -64,6 +67,7 @@ impl SharedSession {
             host,
             path: uri.path().to_owned(),
             session: None,
+            authorization: authorization.map(str::to_owned),
             next_id: AtomicU64::new(1),
         };
         let mut conn = connect(addr).await.context("connecting")?;
@@ -135,6 +139,9 @@ impl SharedSession {
             .header("mcp-protocol-version", PROTOCOL_VERSION);
         if let Some(id) = &self.session {
             req = req.header("mcp-session-id", id.as_str());
+        }
+        if let Some(auth) = &self.authorization {
+            req = req.header(http::header::AUTHORIZATION, auth.as_str());
         }
         let body = body.map_or_else(Bytes::new, |b| Bytes::from(b.to_string()));
         let req = req.body(Full::new(body))?;
@@ -333,7 +340,7 @@ mod tests {
         let servers = McpServers::start().expect("server thread");
         for (kind, stateful) in [(ServerKind::Sse, true), (ServerKind::Json, false)] {
             let url = servers.add(kind).expect("server");
-            let session = SharedSession::open(&url).await.expect("initialize");
+            let session = SharedSession::open(&url, None).await.expect("initialize");
             assert_eq!(session.has_id(), stateful, "{kind:?}: session id");
             session.probe(ECHO).await.expect("probe call");
             let calls0 = servers.calls();
