@@ -439,3 +439,104 @@ fn method_hint_reads_only_plain_strings() {
     assert_eq!(method_hint(br#"{"method""#), None);
     assert_eq!(method_hint(b""), None);
 }
+
+/// A small deterministic generator for the bounded fuzz below (no dependency, same inputs on
+/// every run, so a failure names an input that can be replayed).
+struct XorShift(u64);
+
+impl XorShift {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
+
+/// Bytes a mutation inserts: JSON's structural characters, digits, escapes, a non-UTF-8 byte.
+const FUZZ_BYTES: &[u8] = b"{}[]\":,. -+0123456789eEtrufalsn\\/u\x00\xff";
+/// Fragments a mutation inserts whole: members the fast paths key on.
+const FUZZ_FRAGMENTS: &[&str] = &[
+    r#""jsonrpc":"2.0","#,
+    r#""id":1,"#,
+    r#""id":null,"#,
+    r#""method":"tools/call","#,
+    r#""params":{"name":"x"},"#,
+    r#""result":{},"#,
+    r#""error":{"code":1,"message":"m"},"#,
+    r#""_meta":{"progressToken":1},"#,
+    r#""arguments":{"a":[1,{"b":"\u00e9"}]},"#,
+    r#""content":[{"type":"text","text":"t"}],"#,
+    r#""isError":true,"#,
+];
+
+/// One random edit of `input`: a byte replaced, bytes removed, a span repeated, or a byte or
+/// fragment inserted.
+fn mutate(rng: &mut XorShift, input: &[u8]) -> Vec<u8> {
+    let mut out = input.to_vec();
+    let at = rng.below(out.len() + 1);
+    match rng.below(5) {
+        0 if !out.is_empty() => {
+            let i = rng.below(out.len());
+            out[i] = FUZZ_BYTES[rng.below(FUZZ_BYTES.len())];
+        }
+        1 if !out.is_empty() => {
+            let end = (at + 1 + rng.below(8)).min(out.len());
+            out.drain(at.min(end)..end);
+        }
+        2 if !out.is_empty() => {
+            let end = (at + 1 + rng.below(24)).min(out.len());
+            let span = out[at.min(end)..end].to_vec();
+            out.splice(at.min(end)..at.min(end), span);
+        }
+        3 => out.insert(at, FUZZ_BYTES[rng.below(FUZZ_BYTES.len())]),
+        _ => {
+            let f = FUZZ_FRAGMENTS[rng.below(FUZZ_FRAGMENTS.len())].as_bytes();
+            out.splice(at..at, f.iter().copied());
+        }
+    }
+    out
+}
+
+/// Bounded differential fuzz of the JSON-RPC framing that faces the network: every corpus
+/// message, mutated up to three times, 20,000 inputs per direction, parses with the fast path
+/// exactly as rmcp parses it (same value and variant, or the same error), and never panics.
+#[test]
+fn mutated_messages_parse_as_rmcp_parses_them() {
+    let mut rng = XorShift(0x5eed_cafe_f00d_d00d);
+    let client: Vec<&str> = CLIENT_FAST.iter().chain(CLIENT_SLOW).copied().collect();
+    let server: Vec<&str> = SERVER_FAST.iter().chain(SERVER_SLOW).copied().collect();
+    let mut fast_taken = 0;
+    for _ in 0..20_000 {
+        let seed = client[rng.below(client.len())].as_bytes();
+        let mut input = mutate(&mut rng, seed);
+        for _ in 0..rng.below(3) {
+            input = mutate(&mut rng, &input);
+        }
+        fast_taken += usize::from(fast_client(&input).is_some());
+        agree(
+            &input,
+            client_message(&input),
+            serde_json::from_slice::<ClientJsonRpcMessage>(&input),
+        );
+    }
+    for _ in 0..20_000 {
+        let seed = server[rng.below(server.len())].as_bytes();
+        let mut input = mutate(&mut rng, seed);
+        for _ in 0..rng.below(3) {
+            input = mutate(&mut rng, &input);
+        }
+        fast_taken += usize::from(fast_server(&input).is_some());
+        agree(
+            &input,
+            server_message(&input),
+            serde_json::from_slice::<ServerJsonRpcMessage>(&input),
+        );
+    }
+    // The mutations must keep exercising the fast paths, or the comparison tests only rmcp.
+    assert!(fast_taken > 500, "fast path taken only {fast_taken} times");
+}
