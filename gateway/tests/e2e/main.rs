@@ -22,6 +22,7 @@ mod cloud_backend_auth;
 mod config_errors;
 mod logging;
 mod mcp;
+mod mcp_authn;
 mod mcp_backend_auth;
 mod mcp_http;
 mod mcp_https;
