@@ -30,6 +30,7 @@ mod mcp_interop;
 mod mcp_list_changed;
 mod mcp_modern_interop;
 mod mcp_modern_upstream;
+mod mcp_oauth_interop;
 mod mcp_openapi;
 mod mcp_openapi_url;
 mod mcp_questions;

@@ -1,0 +1,103 @@
+#!/usr/bin/env python3
+"""MCP client on the official Python SDK (`mcp`, tests/requirements.txt) that authorizes itself
+the way the MCP authorization spec describes, for gateway/tests/e2e/mcp_oauth_interop.rs.
+
+It is given only the MCP URL and its client credentials. Everything else it discovers from the
+server's `401`: the RFC 9728 document named by `resource_metadata`, the authorization server
+listed there, that server's metadata, then a client-credentials token requested with the RFC
+8707 `resource` parameter (the SDK's `ClientCredentialsOAuthProvider`). Then it initializes,
+lists the tools and calls TOOL with ARGS_JSON:
+
+    python3 tests/python/mcp_oauth_client.py URL CLIENT_ID CLIENT_SECRET TOOL ARGS_JSON
+
+Output on stdout, one JSON object: {"authorizationServer", "resourceMetadata", "tools",
+"text", "claims"} where `claims` are the access token's claims (decoded, not verified: the
+test compares them with what the gateway was told). On failure: exit code 1 and the error on
+stderr.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import sys
+import traceback
+
+import anyio
+import httpx
+
+from mcp import ClientSession
+from mcp.client.auth import TokenStorage
+from mcp.client.auth.extensions.client_credentials import ClientCredentialsOAuthProvider
+from mcp.shared.auth import OAuthClientInformationFull, OAuthToken
+
+try:  # mcp >= 1.24
+    from mcp.client.streamable_http import streamable_http_client
+except ImportError:  # older 1.x
+    streamable_http_client = None
+    from mcp.client.streamable_http import streamablehttp_client
+
+
+class Memory(TokenStorage):
+    def __init__(self) -> None:
+        self.tokens: OAuthToken | None = None
+        self.client: OAuthClientInformationFull | None = None
+
+    async def get_tokens(self) -> OAuthToken | None:
+        return self.tokens
+
+    async def set_tokens(self, tokens: OAuthToken) -> None:
+        self.tokens = tokens
+
+    async def get_client_info(self) -> OAuthClientInformationFull | None:
+        return self.client
+
+    async def set_client_info(self, client_info: OAuthClientInformationFull) -> None:
+        self.client = client_info
+
+
+def claims(jwt: str) -> dict:
+    payload = jwt.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+
+
+async def main(url: str, client_id: str, secret: str, tool: str, args: dict) -> None:
+    with anyio.fail_after(30):
+        await run(url, client_id, secret, tool, args)
+
+
+async def run(url: str, client_id: str, secret: str, tool: str, args: dict) -> None:
+    storage = Memory()
+    # No `issuer`: the authorization server is whatever Switchboard's metadata names (the
+    # point of the test); the SDK warns that this is deprecated.
+    auth = ClientCredentialsOAuthProvider(
+        server_url=url, storage=storage, client_id=client_id, client_secret=secret
+    )
+    if streamable_http_client is not None:
+        http = httpx.AsyncClient(auth=auth, timeout=httpx.Timeout(20.0), follow_redirects=True)
+        transport = streamable_http_client(url, http_client=http)
+    else:
+        transport = streamablehttp_client(url, auth=auth)
+    async with transport as (read, write, _):
+        async with ClientSession(read, write) as session:
+            await session.initialize()
+            tools = await session.list_tools()
+            result = await session.call_tool(tool, args)
+    prm = auth.context.protected_resource_metadata
+    out = {
+        "authorizationServer": auth.context.auth_server_url,
+        "resourceMetadata": json.loads(prm.model_dump_json(exclude_none=True)) if prm else None,
+        "tools": [t.name for t in tools.tools],
+        "text": [c.text for c in result.content if getattr(c, "type", "") == "text"],
+        "claims": claims(storage.tokens.access_token) if storage.tokens else None,
+    }
+    print(json.dumps(out), flush=True)
+
+
+if __name__ == "__main__":
+    url, client_id, secret, tool, args = sys.argv[1:6]
+    try:
+        anyio.run(main, url, client_id, secret, tool, json.loads(args))
+    except BaseException:  # noqa: BLE001 - report everything, exit 1
+        traceback.print_exc()
+        sys.exit(1)
