@@ -69,7 +69,8 @@ impl McpAuth {
             jwks,
             leeway,
         } = config;
-        let (origin, path) = split_resource(resource).map_err(|e| BuildError::new("resource", e))?;
+        let (origin, path) =
+            split_resource(resource).map_err(|e| BuildError::new("resource", e))?;
         if authorization_servers.is_empty() {
             return Err(BuildError::new(
                 "authorizationServers",
@@ -84,21 +85,22 @@ impl McpAuth {
                 if !is_scope_token(s) {
                     return Err(BuildError::new(
                         format!("{key}[{i}]"),
-                        format!("{s:?} is not a scope (printable ASCII, no space, quote or backslash)"),
+                        format!(
+                            "{s:?} is not a scope (printable ASCII, no space, quote or backslash)"
+                        ),
                     ));
                 }
             }
         }
-        let issuer = match (issuer, authorization_servers.as_slice()) {
-            (Some(i), _) => i.clone(),
-            (None, [only]) => only.clone(),
-            (None, _) => {
-                return Err(BuildError::new(
+        let issuer =
+            match (issuer, authorization_servers.as_slice()) {
+                (Some(i), _) => i.clone(),
+                (None, [only]) => only.clone(),
+                (None, _) => return Err(BuildError::new(
                     "issuer",
                     "with several authorizationServers, name the issuer whose tokens are accepted",
-                ))
-            }
-        };
+                )),
+            };
         if audiences.iter().any(String::is_empty) {
             return Err(BuildError::new("audiences", "empty audience"));
         }
@@ -220,7 +222,10 @@ impl McpAuth {
         if self.required.is_empty() {
             return None;
         }
-        let granted = identity.jwt().map(|j| token_scopes(&j.claims)).unwrap_or_default();
+        let granted = identity
+            .jwt()
+            .map(|j| token_scopes(&j.claims))
+            .unwrap_or_default();
         let lacking: Vec<&str> = self
             .required
             .iter()
@@ -264,13 +269,17 @@ fn metadata_document(resource: &str, servers: &[String], scopes: &[String]) -> S
 fn split_resource(resource: &str) -> Result<(String, &str), String> {
     check_url(resource)?;
     if resource.contains('#') {
-        return Err(format!("{resource:?}: a resource URL has no fragment (RFC 8707)"));
+        return Err(format!(
+            "{resource:?}: a resource URL has no fragment (RFC 8707)"
+        ));
     }
     let uri: http::Uri = resource
         .parse()
         .map_err(|e| format!("invalid URL {resource:?}: {e}"))?;
     if uri.query().is_some() {
-        return Err(format!("{resource:?}: write the resource URL without a query"));
+        return Err(format!(
+            "{resource:?}: write the resource URL without a query"
+        ));
     }
     let authority = uri.authority().map(|a| a.as_str()).unwrap_or("");
     if authority.contains('@') {
@@ -279,15 +288,17 @@ fn split_resource(resource: &str) -> Result<(String, &str), String> {
     let scheme = uri.scheme_str().unwrap_or("https");
     // The path as written (`Uri` reports `/` for none).
     let start = scheme.len() + 3 + authority.len();
-    let path = resource.get(start..).filter(|p| !p.is_empty()).unwrap_or("/");
+    let path = resource
+        .get(start..)
+        .filter(|p| !p.is_empty())
+        .unwrap_or("/");
     Ok((format!("{scheme}://{authority}"), path))
 }
 
 /// RFC 6749 `scope-token`: `%x21 / %x23-5B / %x5D-7E`, at least one.
 fn is_scope_token(s: &str) -> bool {
     !s.is_empty()
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
 }
 

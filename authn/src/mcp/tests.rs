@@ -95,7 +95,10 @@ fn a_resource_at_the_root_is_served_at_the_bare_well_known_path() {
     );
     c.resource = "https://gw.example.com:8443/a/b/".into();
     let a = build(&c, dir.path());
-    assert_eq!(a.metadata().path, "/.well-known/oauth-protected-resource/a/b/");
+    assert_eq!(
+        a.metadata().path,
+        "/.well-known/oauth-protected-resource/a/b/"
+    );
     assert_eq!(
         a.metadata().url,
         "https://gw.example.com:8443/.well-known/oauth-protected-resource/a/b/"
@@ -110,11 +113,23 @@ fn bad_configs_name_their_key() {
         f(&mut c);
         McpAuth::build(&c, dir.path()).unwrap_err()
     };
-    assert_eq!(err(&|c| c.resource = "http://gw.example.com/mcp".into()).at, "resource");
+    assert_eq!(
+        err(&|c| c.resource = "http://gw.example.com/mcp".into()).at,
+        "resource"
+    );
     assert_eq!(err(&|c| c.resource = "/mcp".into()).at, "resource");
-    assert_eq!(err(&|c| c.resource = "https://gw/mcp?x=1".into()).at, "resource");
-    assert_eq!(err(&|c| c.resource = "https://gw/mcp#f".into()).at, "resource");
-    assert_eq!(err(&|c| c.authorization_servers.clear()).at, "authorizationServers");
+    assert_eq!(
+        err(&|c| c.resource = "https://gw/mcp?x=1".into()).at,
+        "resource"
+    );
+    assert_eq!(
+        err(&|c| c.resource = "https://gw/mcp#f".into()).at,
+        "resource"
+    );
+    assert_eq!(
+        err(&|c| c.authorization_servers.clear()).at,
+        "authorizationServers"
+    );
     assert_eq!(
         err(&|c| c.authorization_servers.push("ftp://x".into())).at,
         "authorizationServers[1]"
@@ -124,8 +139,14 @@ fn bad_configs_name_their_key() {
         "issuer"
     );
     assert_eq!(err(&|c| c.scopes.push("a b".into())).at, "scopes[1]");
-    assert_eq!(err(&|c| c.scopes_supported.push("q\"".into())).at, "scopesSupported[1]");
-    assert_eq!(err(&|c| c.jwks.file = Some("nope.json".into())).at, "jwks.file");
+    assert_eq!(
+        err(&|c| c.scopes_supported.push("q\"".into())).at,
+        "scopesSupported[1]"
+    );
+    assert_eq!(
+        err(&|c| c.jwks.file = Some("nope.json".into())).at,
+        "jwks.file"
+    );
 }
 
 #[tokio::test]
@@ -170,8 +191,7 @@ async fn a_token_for_the_resource_with_the_scope_is_accepted() {
     let dir = tempfile::tempdir().unwrap();
     let a = build(&config(dir.path()), dir.path());
     let t = token(claims(json!(["other", RESOURCE]), "openid mcp:tools"));
-    let Verdict::Authenticated(id) = a.authenticate(&headers(&format!("Bearer {t}"))).await
-    else {
+    let Verdict::Authenticated(id) = a.authenticate(&headers(&format!("Bearer {t}"))).await else {
         panic!("refused")
     };
     assert_eq!(id.subject(), "alice");
@@ -181,7 +201,8 @@ async fn a_token_for_the_resource_with_the_scope_is_accepted() {
     c.as_object_mut().unwrap().remove("scope");
     c["scp"] = json!(["mcp:tools"]);
     assert!(matches!(
-        a.authenticate(&headers(&format!("Bearer {}", token(c)))).await,
+        a.authenticate(&headers(&format!("Bearer {}", token(c))))
+            .await,
         Verdict::Authenticated(_)
     ));
 }

@@ -113,7 +113,11 @@ fn two_routes_with_different_metadata_at_one_path_are_refused() {
     let second = second.replace("gw.example.com/mcp", "gw.example.com/other");
     let m = lowered(&config(dir.path(), &format!("{MCP_ROUTE}{second}")));
     let table = &m.binds[0].listeners[0].discovery;
-    assert!(table.get("/.well-known/oauth-protected-resource/mcp").is_some());
-    assert!(table.get("/.well-known/oauth-protected-resource/other").is_some());
+    assert!(table
+        .get("/.well-known/oauth-protected-resource/mcp")
+        .is_some());
+    assert!(table
+        .get("/.well-known/oauth-protected-resource/other")
+        .is_some());
     assert!(table.get("/.well-known/oauth-protected-resource").is_none());
 }

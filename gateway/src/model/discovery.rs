@@ -83,14 +83,16 @@ mod tests {
 
     #[test]
     fn one_resource_is_served_at_its_path_and_the_root() {
-        let t = ProtectedResources::build(vec![("a".into(), pr("https://gw/mcp", "/mcp"))])
-            .unwrap();
+        let t =
+            ProtectedResources::build(vec![("a".into(), pr("https://gw/mcp", "/mcp"))]).unwrap();
         assert!(t.get("/.well-known/oauth-protected-resource/mcp").is_some());
         assert_eq!(
             t.get("/.well-known/oauth-protected-resource"),
             t.get("/.well-known/oauth-protected-resource/mcp")
         );
-        assert!(t.get("/.well-known/oauth-protected-resource/mcp/").is_none());
+        assert!(t
+            .get("/.well-known/oauth-protected-resource/mcp/")
+            .is_none());
         assert!(t.get("/mcp").is_none());
     }
 

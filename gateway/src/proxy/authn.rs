@@ -69,8 +69,8 @@ fn exempt(auth: &authn::Authenticator, parts: &http::request::Parts) -> bool {
         && parts
             .headers
             .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
-    let discovery = !matches!(auth, authn::Authenticator::Mcp(_))
-        && parts.uri.path().contains("/.well-known/");
+    let discovery =
+        !matches!(auth, authn::Authenticator::Mcp(_)) && parts.uri.path().contains("/.well-known/");
     preflight || discovery
 }
 
@@ -126,9 +126,8 @@ mod tests {
             "../../../authn/testdata/rsa1.pem"
         ))
         .unwrap();
-        let jwk =
-            jsonwebtoken::jwk::Jwk::from_encoding_key(&key, jsonwebtoken::Algorithm::RS256)
-                .unwrap();
+        let jwk = jsonwebtoken::jwk::Jwk::from_encoding_key(&key, jsonwebtoken::Algorithm::RS256)
+            .unwrap();
         let set = jsonwebtoken::jwk::JwkSet { keys: vec![jwk] };
         std::fs::write(
             dir.path().join("jwks.json"),

@@ -13,10 +13,10 @@ use e2e::{client, raw_exchange, raw_status, routes_config, Gateway};
 use jsonwebtoken::jwk::{Jwk, JwkSet};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
-use rmcp::transport::StreamableHttpClientTransport;
-use rmcp::ServiceExt as _;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::ServiceExt as _;
 use serde_json::{json, Value};
 
 use crate::mcp::{step, Remote};
@@ -202,12 +202,9 @@ async fn tokens_must_be_for_the_resource_with_its_scopes_and_never_reach_the_tar
     let c = step("initialize with a token", ().serve(transport))
         .await
         .unwrap_or_else(|e| panic!("initialize: {e}\nstderr:\n{}", gw.stderr()));
-    let sum = step(
-        "add",
-        c.call_tool(call("add", json!({"a": 2, "b": 3}))),
-    )
-    .await
-    .unwrap_or_else(|e| panic!("add: {e}\nstderr:\n{}", gw.stderr()));
+    let sum = step("add", c.call_tool(call("add", json!({"a": 2, "b": 3}))))
+        .await
+        .unwrap_or_else(|e| panic!("add: {e}\nstderr:\n{}", gw.stderr()));
     assert_eq!(text(&sum), "5");
     let _ = c.cancel().await;
     let reached = lock(&idp).seen.len();

@@ -139,8 +139,8 @@ async fn a_python_sdk_client_discovers_and_authorizes_through_oidc_provider() {
         gw.stderr(),
         oidc.lines.lock().unwrap()
     );
-    let run: Value = serde_json::from_str(stdout.trim())
-        .unwrap_or_else(|e| panic!("{stdout:?}: {e}\n{stderr}"));
+    let run: Value =
+        serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{stdout:?}: {e}\n{stderr}"));
 
     // Discovered from the 401 alone: the metadata, then the server it names.
     assert_eq!(run["resourceMetadata"]["resource"], resource.as_str());
@@ -159,7 +159,11 @@ async fn a_python_sdk_client_discovers_and_authorizes_through_oidc_provider() {
     assert!(
         gw.metric_or_zero(
             "switchboard_authn_failures_total",
-            &[("route", "main/mcp"), ("method", "mcp"), ("reason", "missing")],
+            &[
+                ("route", "main/mcp"),
+                ("method", "mcp"),
+                ("reason", "missing")
+            ],
         )
         .await
             >= 1.0,
@@ -192,11 +196,7 @@ async fn a_python_sdk_client_discovers_and_authorizes_through_oidc_provider() {
         "the client did not ask for a token for the resource: {asked:?}"
     );
     // The call went through, and the target saw only the gateway's own token.
-    assert!(run["tools"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|t| t == "add"));
+    assert!(run["tools"].as_array().unwrap().iter().any(|t| t == "add"));
     assert_eq!(run["text"], serde_json::json!(["42"]));
     let seen = lock(&idp).seen.clone();
     assert!(!seen.is_empty());
