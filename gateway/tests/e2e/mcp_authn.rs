@@ -315,3 +315,47 @@ async fn path_variants_do_not_reach_the_mcp_server_unauthenticated() {
         lock(&idp).seen
     );
 }
+
+/// A route to an MCP server reached as a plain `host` backend (the gateway proxies it): the
+/// server gets the request without the client's token, and with the caller known.
+#[tokio::test]
+async fn a_proxied_mcp_server_never_gets_the_clients_token() {
+    let up = e2e::Upstream::start("up").await;
+    let cfg = routes_config(
+        r#"
+- name: ext
+  matches: [{ path: { prefix: /ext } }]
+  policies:
+    mcpAuthentication:
+      resource: "http://127.0.0.1:{port}/ext"
+      authorizationServers: ["https://idp.test"]
+      jwks: { file: jwks.json }
+  backends: [{ host: "{up}" }]
+"#,
+    )
+    .replace("{up}", &up.host());
+    let jwks = jwks();
+    let gw = Gateway::start_with(&cfg, move |dir| {
+        std::fs::write(dir.join("jwks.json"), &jwks).unwrap();
+    })
+    .await;
+    let good = token(json!(gw.url("/ext")), "");
+    let r = post_initialize(&gw, "/ext", Some(&format!("Bearer {good}"))).await;
+    assert_eq!(r.status(), 200);
+    let seen = up.last();
+    assert_eq!(seen.path(), "/ext");
+    assert!(
+        seen.headers.get("authorization").is_none(),
+        "the client's token reached the upstream"
+    );
+    // No scopes configured: the challenge has no `scope`.
+    let r = post_initialize(&gw, "/ext", None).await;
+    assert_eq!(r.status(), 401);
+    assert_eq!(
+        challenge(&r),
+        format!(
+            "Bearer resource_metadata=\"{}\"",
+            gw.url("/.well-known/oauth-protected-resource/ext")
+        )
+    );
+}
