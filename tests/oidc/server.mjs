@@ -9,9 +9,12 @@
 //   (/.well-known/openid-configuration) and RFC 8414 metadata, and its keys at /jwks;
 // - signs with an RSA key generated at start (nothing on disk);
 // - has one confidential client (`mcp-client` / `mcp-secret`) allowed the client-credentials
-//   grant, and the resource-indicators feature (RFC 8707) on: a token requested for RESOURCE
-//   is a JWT with `aud` = RESOURCE and the granted scopes in `scope`; any other resource is
-//   refused (`invalid_target`).
+//   grant, and open dynamic client registration (RFC 7591) for clients of the authorization
+//   code grant with PKCE; its development login and consent pages (`devInteractions`: any
+//   user name signs in) are what a test drives over HTTP in place of a browser;
+// - has the resource-indicators feature (RFC 8707) on: a token requested for RESOURCE is a JWT
+//   with `aud` = RESOURCE and the granted scopes in `scope`; any other resource is refused
+//   (`invalid_target`).
 // It prints one JSON line on stdout once it listens: {"issuer", "port"}, then one line per
 // token it issues: {"event": "token", "grant", "resource", "scope"} (as the client asked).
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
@@ -46,10 +49,13 @@ const provider = new Provider(issuer, {
     },
   ],
   scopes: ['openid', 'mcp:tools', 'mcp:admin'],
+  // The subject of a signed-in user is the user name typed into the login page.
+  findAccount: (ctx, sub) => ({ accountId: sub, claims: () => ({ sub }) }),
   jwks: { keys: [jwk] },
   features: {
     clientCredentials: { enabled: true },
-    devInteractions: { enabled: false },
+    devInteractions: { enabled: true },
+    registration: { enabled: true },
     resourceIndicators: {
       enabled: true,
       defaultResource: () => undefined,

@@ -3,10 +3,13 @@
 //! - npm `oidc-provider` (tests/oidc/server.mjs, installed by scripts/test.sh into
 //!   tests/oidc/node_modules) on loopback, issuing JWT access tokens for a resource indicator
 //!   (RFC 8707) by the client-credentials grant, its keys at `/jwks`;
-//! - the official Python MCP SDK's `ClientCredentialsOAuthProvider`
-//!   (tests/python/mcp_oauth_client.py), told only the MCP URL and its client credentials: it
-//!   finds the metadata from Switchboard's `401`, the authorization server from the metadata,
-//!   gets a token for the resource, and calls a tool.
+//! - the official Python MCP SDK's OAuth clients (tests/python/mcp_oauth_client.py), told only
+//!   the MCP URL and how to authorize: they find the metadata from Switchboard's `401`, the
+//!   authorization server from the metadata, get a token for the resource and call a tool.
+//!   Once with the client-credentials grant (`ClientCredentialsOAuthProvider`), once with the
+//!   authorization code grant with PKCE after dynamic client registration
+//!   (`OAuthClientProvider`; the login and consent pages of oidc-provider filled in over HTTP
+//!   by the script in place of a browser).
 //!
 //! The MCP target behind the gateway is guarded by its own token endpoint: it must see only the
 //! gateway's `backendAuth` token, never the client's.
@@ -85,8 +88,20 @@ fn start_oidc(resource: &str) -> Oidc {
     }
 }
 
-#[tokio::test]
-async fn a_python_sdk_client_discovers_and_authorizes_through_oidc_provider() {
+/// What a test run left to check.
+struct Run {
+    /// What the client printed.
+    out: Value,
+    resource: String,
+    issuer: String,
+    oidc: Oidc,
+    gw: Gateway,
+    idp: crate::mcp_backend_auth::Shared,
+}
+
+/// Starts oidc-provider, the guarded MCP target and the gateway, then runs the Python client
+/// with `auth` (`[CLIENT_ID, SECRET]` or `["--code", USER]`), calling `add` with 20 and 22.
+async fn run_client(auth: [&str; 2]) -> Run {
     e2e::mcp_py::require_mcp_sdk();
     let port = free_port();
     let resource = format!("http://127.0.0.1:{port}/mcp");
@@ -123,8 +138,8 @@ async fn a_python_sdk_client_discovers_and_authorizes_through_oidc_provider() {
         "mcp_oauth_client.py",
         &[
             resource.clone(),
-            "mcp-client".into(),
-            "mcp-secret".into(),
+            auth[0].into(),
+            auth[1].into(),
             "add".into(),
             r#"{"a": 20, "b": 22}"#.into(),
         ],
@@ -139,22 +154,45 @@ async fn a_python_sdk_client_discovers_and_authorizes_through_oidc_provider() {
         gw.stderr(),
         oidc.lines.lock().unwrap()
     );
-    let run: Value =
+    let out: Value =
         serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{stdout:?}: {e}\n{stderr}"));
+    Run {
+        out,
+        resource,
+        issuer,
+        oidc,
+        gw,
+        idp,
+    }
+}
 
+/// What both grants must show: discovery from the 401, a token for the resource with the
+/// scope the 401 asked for, obtained by `grant`, the call through, the target never seeing
+/// the client's token.
+async fn check(run: &Run, grant: &str) {
+    let Run {
+        out,
+        resource,
+        issuer,
+        oidc,
+        gw,
+        idp,
+    } = run;
+    let resource = resource.as_str();
+    let issuer = issuer.as_str();
     // Discovered from the 401 alone: the metadata, then the server it names.
-    assert_eq!(run["resourceMetadata"]["resource"], resource.as_str());
+    assert_eq!(out["resourceMetadata"]["resource"], resource);
     assert_eq!(
-        run["resourceMetadata"]["authorization_servers"][0]
+        out["resourceMetadata"]["authorization_servers"][0]
             .as_str()
             .map(|s| s.trim_end_matches('/')),
-        Some(issuer.as_str())
+        Some(issuer)
     );
     assert_eq!(
-        run["authorizationServer"]
+        out["authorizationServer"]
             .as_str()
             .map(|s| s.trim_end_matches('/')),
-        Some(issuer.as_str())
+        Some(issuer)
     );
     assert!(
         gw.metric_or_zero(
@@ -170,9 +208,9 @@ async fn a_python_sdk_client_discovers_and_authorizes_through_oidc_provider() {
         "the client never got the 401"
     );
     // The token the server issued: for this resource, with the scope the 401 asked for.
-    let claims = &run["claims"];
-    assert_eq!(claims["aud"], resource.as_str(), "{claims}");
-    assert_eq!(claims["iss"], issuer.as_str(), "{claims}");
+    let claims = &out["claims"];
+    assert_eq!(claims["aud"], resource, "{claims}");
+    assert_eq!(claims["iss"], issuer, "{claims}");
     assert!(
         claims["scope"]
             .as_str()
@@ -192,16 +230,34 @@ async fn a_python_sdk_client_discovers_and_authorizes_through_oidc_provider() {
     assert!(
         asked
             .iter()
-            .any(|v| v["grant"] == "client_credentials" && v["resource"] == resource.as_str()),
+            .any(|v| v["grant"] == grant && v["resource"] == resource),
         "the client did not ask for a token for the resource: {asked:?}"
     );
     // The call went through, and the target saw only the gateway's own token.
-    assert!(run["tools"].as_array().unwrap().iter().any(|t| t == "add"));
-    assert_eq!(run["text"], serde_json::json!(["42"]));
-    let seen = lock(&idp).seen.clone();
+    assert!(out["tools"].as_array().unwrap().iter().any(|t| t == "add"));
+    assert_eq!(out["text"], serde_json::json!(["42"]));
+    let seen = lock(idp).seen.clone();
     assert!(!seen.is_empty());
     assert!(
         seen.iter().all(|a| a == "Bearer tok-1"),
         "the target saw the client's token: {seen:?}"
     );
+}
+
+#[tokio::test]
+async fn client_credentials_discovered_from_the_401_with_oidc_provider() {
+    let run = run_client(["mcp-client", "mcp-secret"]).await;
+    check(&run, "client_credentials").await;
+    assert_eq!(run.out["claims"]["sub"], "mcp-client");
+}
+
+#[tokio::test]
+async fn authorization_code_with_pkce_discovered_from_the_401_with_oidc_provider() {
+    let run = run_client(["--code", "alice"]).await;
+    check(&run, "authorization_code").await;
+    // The signed-in user is the caller the gateway saw.
+    assert_eq!(run.out["claims"]["sub"], "alice");
+    run.gw
+        .stderr_once(|l| l.contains("access: request") && l.contains("subject=\"alice\""))
+        .await;
 }
