@@ -186,6 +186,18 @@ async fn the_401_leads_to_metadata_naming_the_configured_resource() {
     );
     let r = client().post(&metadata_url).send().await.unwrap();
     assert_eq!(r.status(), 405);
+    // A browser's preflight on the MCP route itself is not challenged either (regression:
+    // CORS preflights answered 401).
+    let r = client()
+        .request(reqwest::Method::OPTIONS, gw.url("/mcp"))
+        .header("origin", "https://app.example")
+        .header("access-control-request-method", "POST")
+        .header("access-control-request-headers", "authorization, content-type")
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(r.status(), 401);
+    assert!(r.headers().get("www-authenticate").is_none());
     assert!(lock(&idp).seen.is_empty(), "nothing reached the target");
 }
 
