@@ -192,7 +192,10 @@ async fn the_401_leads_to_metadata_naming_the_configured_resource() {
         .request(reqwest::Method::OPTIONS, gw.url("/mcp"))
         .header("origin", "https://app.example")
         .header("access-control-request-method", "POST")
-        .header("access-control-request-headers", "authorization, content-type")
+        .header(
+            "access-control-request-headers",
+            "authorization, content-type",
+        )
         .send()
         .await
         .unwrap();
