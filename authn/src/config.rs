@@ -11,6 +11,11 @@
 //! apiKeyAuth:
 //!   keys: [{ name: ci, key: "${CI_KEY}", metadata: { team: infra } }]
 //! basicAuth: { htpasswd: ./users.htpasswd, realm: internal }
+//! mcpAuthentication:                  # an MCP route as an OAuth 2.1 resource server
+//!   resource: https://gw.example.com/mcp
+//!   authorizationServers: [https://idp.example.com]
+//!   scopes: [mcp:tools]
+//!   jwks: { url: https://idp.example.com/jwks }
 //! ```
 
 use std::collections::BTreeMap;
@@ -61,6 +66,44 @@ pub struct JwtAuthConfig {
     /// The `realm` of the `WWW-Authenticate` challenge. Default `switchboard`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub realm: Option<String>,
+}
+
+/// `mcpAuthentication`: the route is an OAuth 2.1 protected resource as the MCP authorization
+/// spec (2025-11-25) describes it. Its RFC 9728 metadata is served at
+/// `/.well-known/oauth-protected-resource` + the path of `resource`; requests need
+/// `Authorization: Bearer <JWT>` issued by `issuer` for `resource` (RFC 8707 audience) and
+/// carrying every scope of `scopes`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct McpAuthenticationConfig {
+    /// The route's public URL, as clients reach it (`https://gw.example.com/mcp`; `http://`
+    /// only on a loopback address). It is the `resource` of the metadata, the audience every
+    /// token must carry, and where the metadata URL is built from. Never guessed from the
+    /// request.
+    pub resource: String,
+    /// The issuers of the authorization servers clients get tokens from (RFC 8414 / OIDC
+    /// discovery is done from these). At least one.
+    pub authorization_servers: Vec<String>,
+    /// Scopes every request's token must carry (all of them); also the `scope` of the `401`
+    /// and `403` challenges and listed in `scopes_supported`. Default: none required.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scopes: Vec<String>,
+    /// More scopes to list in `scopes_supported`, not required.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scopes_supported: Vec<String>,
+    /// The token's `iss` must equal this. Default: the authorization server, when exactly one
+    /// is listed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
+    /// Audiences accepted besides `resource` (which is always accepted): for tokens issued
+    /// for an older name of the gateway.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub audiences: Vec<String>,
+    /// The issuer's keys, as in `jwtAuth`.
+    pub jwks: JwksConfig,
+    /// Clock skew allowed on `exp` and `nbf`. Default `30s`, at most `5m`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leeway: Option<Duration>,
 }
 
 /// One JWT issuer.

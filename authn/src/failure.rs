@@ -27,6 +27,8 @@ pub enum Reason {
     KeysUnavailable,
     /// Unknown API key, or wrong user name or password.
     BadCredentials,
+    /// A valid token without a scope the route requires (`403`, `mcpAuthentication`).
+    InsufficientScope,
 }
 
 impl Reason {
@@ -44,6 +46,7 @@ impl Reason {
             Reason::UnknownKey => "unknown_key",
             Reason::KeysUnavailable => "keys_unavailable",
             Reason::BadCredentials => "bad_credentials",
+            Reason::InsufficientScope => "insufficient_scope",
         }
     }
 }
@@ -69,6 +72,7 @@ impl Failure {
                 "authentication is not available yet: the token signing keys could not be fetched"
             }
             Reason::Missing => "authentication required",
+            Reason::InsufficientScope => "insufficient scope",
             _ => "invalid credentials",
         }
     }

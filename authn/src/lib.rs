@@ -9,6 +9,8 @@
 //!   public key is the classic confusion attack.
 //! - [`apikey`]: keys from the config, kept only as SHA-256 hashes and compared in constant time.
 //! - [`basic`]: an htpasswd file (bcrypt, apr1, `{SHA}`).
+//! - [`mcp`]: `mcpAuthentication`, MCP authorization discovery: a JWT whose audience is the
+//!   route's resource URL, with RFC 9728 metadata and discovery challenges.
 //!
 //! The crate knows HTTP headers and nothing else of the gateway: the gateway asks an
 //! [`Authenticator`] for a [`Verdict`] and turns a rejection into its `401`.
@@ -21,12 +23,13 @@ mod failure;
 pub mod htpasswd;
 mod identity;
 pub mod jwt;
+pub mod mcp;
 
 use std::path::Path;
 
 use http::{HeaderMap, HeaderName};
 
-pub use config::{ApiKeyAuthConfig, BasicAuthConfig, JwtAuthConfig, Mode};
+pub use config::{ApiKeyAuthConfig, BasicAuthConfig, JwtAuthConfig, McpAuthenticationConfig, Mode};
 pub use failure::{Failure, Reason};
 pub use identity::{ApiKeyIdentity, BasicIdentity, Identity, JwtIdentity, Method};
 
@@ -71,6 +74,8 @@ pub enum Authenticator {
     ApiKey(apikey::ApiKeyAuth),
     /// `basicAuth`.
     Basic(basic::BasicAuth),
+    /// `mcpAuthentication`.
+    Mcp(mcp::McpAuth),
 }
 
 impl Authenticator {
@@ -89,12 +94,26 @@ impl Authenticator {
         basic::BasicAuth::build(config, base_dir).map(Authenticator::Basic)
     }
 
-    /// The method's name as metrics and logs label it: `jwt`, `apiKey` or `basic`.
+    /// Builds `mcpAuthentication`; a relative JWKS file path is relative to `base_dir`.
+    pub fn mcp(config: &McpAuthenticationConfig, base_dir: &Path) -> Result<Self, BuildError> {
+        mcp::McpAuth::build(config, base_dir).map(Authenticator::Mcp)
+    }
+
+    /// The method's name as metrics and logs label it: `jwt`, `apiKey`, `basic` or `mcp`.
     pub fn method(&self) -> &'static str {
         match self {
             Authenticator::Jwt(_) => "jwt",
             Authenticator::ApiKey(_) => "apiKey",
             Authenticator::Basic(_) => "basic",
+            Authenticator::Mcp(_) => "mcp",
+        }
+    }
+
+    /// The RFC 9728 metadata the gateway serves for this policy (`mcpAuthentication` only).
+    pub fn protected_resource(&self) -> Option<&mcp::ProtectedResource> {
+        match self {
+            Authenticator::Mcp(a) => Some(a.metadata()),
+            Authenticator::Jwt(_) | Authenticator::ApiKey(_) | Authenticator::Basic(_) => None,
         }
     }
 
@@ -105,6 +124,7 @@ impl Authenticator {
             Authenticator::Jwt(a) => a.authenticate(headers).await,
             Authenticator::ApiKey(a) => a.authenticate(headers),
             Authenticator::Basic(a) => a.authenticate(headers).await,
+            Authenticator::Mcp(a) => a.authenticate(headers).await,
         }
     }
 
@@ -112,7 +132,9 @@ impl Authenticator {
     /// upstream (unless the route passes the caller's credential on).
     pub fn credential_headers(&self) -> Vec<HeaderName> {
         match self {
-            Authenticator::Jwt(_) | Authenticator::Basic(_) => vec![http::header::AUTHORIZATION],
+            Authenticator::Jwt(_) | Authenticator::Basic(_) | Authenticator::Mcp(_) => {
+                vec![http::header::AUTHORIZATION]
+            }
             Authenticator::ApiKey(a) => a.credential_headers(),
         }
     }
@@ -120,8 +142,10 @@ impl Authenticator {
     /// Starts background work (the first JWKS fetch and its refresh schedule) on the current
     /// tokio runtime. Idempotent; without it keys are fetched on first use.
     pub fn start(self: &std::sync::Arc<Self>) {
-        if let Authenticator::Jwt(a) = &**self {
-            a.start();
+        match &**self {
+            Authenticator::Jwt(a) => a.start(),
+            Authenticator::Mcp(a) => a.start(),
+            Authenticator::ApiKey(_) | Authenticator::Basic(_) => {}
         }
     }
 }

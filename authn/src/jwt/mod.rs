@@ -197,14 +197,7 @@ impl JwtAuth {
             Reason::KeysUnavailable => http::StatusCode::SERVICE_UNAVAILABLE,
             _ => http::StatusCode::UNAUTHORIZED,
         };
-        let description = match reason {
-            Reason::Expired => "the token has expired",
-            Reason::NotYetValid => "the token is not valid yet",
-            Reason::Audience => "the token is not for this audience",
-            Reason::Issuer => "the token's issuer is not accepted",
-            Reason::KeysUnavailable => "the signing keys are not available",
-            _ => "the token is invalid",
-        };
+        let description = description(reason);
         Failure {
             reason,
             detail,
@@ -218,7 +211,7 @@ impl JwtAuth {
 
     /// The token's identity, or why not: from the cache of verified tokens when it was
     /// verified before under the provider's current keys (see [`cache`]).
-    async fn verify(&self, token: &str) -> Result<Identity, (Reason, String)> {
+    pub(crate) async fn verify(&self, token: &str) -> Result<Identity, (Reason, String)> {
         if token.len() > MAX_TOKEN_BYTES {
             return Err((Reason::Malformed, "token too long".into()));
         }
@@ -331,6 +324,18 @@ impl JwtAuth {
     }
 }
 
+/// The `error_description` of an `invalid_token` challenge.
+pub(crate) fn description(reason: Reason) -> &'static str {
+    match reason {
+        Reason::Expired => "the token has expired",
+        Reason::NotYetValid => "the token is not valid yet",
+        Reason::Audience => "the token is not for this audience",
+        Reason::Issuer => "the token's issuer is not accepted",
+        Reason::KeysUnavailable => "the signing keys are not available",
+        _ => "the token is invalid",
+    }
+}
+
 /// The `alg` of a token whose header `jsonwebtoken` refused, when it is one that is refused on
 /// purpose (`none`, or a name it does not know), so that the reason says "algorithm".
 fn header_alg(token: &str) -> Option<String> {
@@ -409,7 +414,7 @@ fn build_jwks(
 
 /// A JWKS URL must be `https`, or `http` on a loopback address (keys fetched in the clear
 /// could be replaced on the way, and with them every identity).
-fn check_url(url: &str) -> Result<(), String> {
+pub(crate) fn check_url(url: &str) -> Result<(), String> {
     let uri: http::Uri = url
         .parse()
         .map_err(|e| format!("invalid URL {url:?}: {e}"))?;

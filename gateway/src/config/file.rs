@@ -317,10 +317,12 @@ pub struct Policies {
     /// HTTP basic authentication against an htpasswd file. Route level only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub basic_auth: Option<authn::BasicAuthConfig>,
-    /// MCP OAuth resource metadata (RFC 9728). Not supported yet.
+    /// MCP authorization discovery (MCP spec 2025-11-25): the route is an OAuth 2.1 protected
+    /// resource. RFC 9728 metadata served at `/.well-known/oauth-protected-resource` + the
+    /// resource's path, `401`/`403` discovery challenges, JWTs whose audience is `resource`.
+    /// Route level only; instead of `jwtAuth`, `apiKeyAuth` or `basicAuth`, not with them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(with = "Option<serde_json::Map<String, serde_json::Value>>")]
-    pub mcp_authentication: Option<serde_json::Value>,
+    pub mcp_authentication: Option<authn::McpAuthenticationConfig>,
     /// CEL rules for MCP calls. Not supported yet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "Option<serde_json::Map<String, serde_json::Value>>")]

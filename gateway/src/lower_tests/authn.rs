@@ -101,7 +101,7 @@ fn errors_name_the_key_path() {
         has_error(
             &errs,
             "policies.basicAuth",
-            "one of jwtAuth, apiKeyAuth or basicAuth"
+            "one of jwtAuth, apiKeyAuth, basicAuth or mcpAuthentication"
         ),
         "{errs:?}"
     );
@@ -145,7 +145,6 @@ fn authentication_is_route_level_and_the_rest_still_refused() {
         mcpAuthorization: { rules: [] }
         localRateLimit: []
         authorization: {}
-        mcpAuthentication: {}
       backends:
       - host: "127.0.0.1:8"
         policies: { apiKeyAuth: { keys: [{ name: a, key: "0123456789abcdef" }] } }
@@ -159,12 +158,7 @@ fn authentication_is_route_level_and_the_rest_still_refused() {
         ),
         "{errs:?}"
     );
-    for key in [
-        "mcpAuthorization",
-        "localRateLimit",
-        "authorization",
-        "mcpAuthentication",
-    ] {
+    for key in ["mcpAuthorization", "localRateLimit", "authorization"] {
         assert!(
             has_error(&errs, key, "not supported yet"),
             "{key}: {errs:?}"

@@ -4,6 +4,7 @@
 //! check on the way (references, regexes, header syntax, policy combinations) and reporting all
 //! problems together with their lines. A model is immutable; hot reload swaps whole models.
 
+pub mod discovery;
 pub mod health;
 pub mod host;
 mod lower;
@@ -84,6 +85,9 @@ pub struct Listener {
     pub hostname: HostPattern,
     /// Its routes.
     pub routes: RouteTable,
+    /// The RFC 9728 documents of its `mcpAuthentication` routes, answered before any route
+    /// is chosen.
+    pub discovery: discovery::ProtectedResources,
 }
 
 impl Bind {

@@ -16,7 +16,7 @@ pub(crate) async fn authenticate(
     log: &mut AccessLog,
     metrics: &Metrics,
 ) -> Flow {
-    if exempt(&ex.parts) {
+    if exempt(auth, &ex.parts) {
         return Flow::Continue;
     }
     let route = &ex.route.key;
@@ -57,14 +57,31 @@ pub(crate) async fn authenticate(
 }
 
 /// Requests that are never challenged: CORS preflights (a browser sends them without
-/// credentials, whatever the route needs) and discovery documents under `/.well-known/`
-/// (RFC 8615; OAuth clients read them before they have a token). They go on anonymous.
-fn exempt(parts: &http::request::Parts) -> bool {
+/// credentials, whatever the route needs) and `GET`/`HEAD` of discovery documents, read by
+/// clients before they have a credential: anything under the root `/.well-known/` (RFC 8615;
+/// OAuth metadata) and A2A agent cards (`<route>/.well-known/agent-card.json`, legacy
+/// `agent.json`), which A2A serves under each agent's path. They go on anonymous.
+///
+/// Only those: a `/.well-known/` segment deeper in the path is the route's own content
+/// (`/api/.well-known/x` goes upstream as it is), so exempting it would let any path with that
+/// segment skip authentication.
+///
+/// Not the `/.well-known/` paths of an `mcpAuthentication` route: its discovery document is
+/// answered by the listener before any route is chosen (`crate::model::discovery`), so such a
+/// path reaching the route is a request to the MCP server like any other (`/mcp/.well-known/x`
+/// must not reach it unauthenticated).
+fn exempt(auth: &authn::Authenticator, parts: &http::request::Parts) -> bool {
     let preflight = parts.method == Method::OPTIONS
         && parts
             .headers
             .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
-    preflight || parts.uri.path().contains("/.well-known/")
+    let path = parts.uri.path();
+    let discovery = !matches!(auth, authn::Authenticator::Mcp(_))
+        && matches!(parts.method, Method::GET | Method::HEAD)
+        && (path.starts_with("/.well-known/")
+            || path.ends_with("/.well-known/agent-card.json")
+            || path.ends_with("/.well-known/agent.json"));
+    preflight || discovery
 }
 
 #[cfg(test)]
@@ -79,8 +96,22 @@ mod tests {
         b.body(()).unwrap().into_parts().0
     }
 
+    fn key_auth() -> authn::Authenticator {
+        authn::Authenticator::api_key(&authn::ApiKeyAuthConfig {
+            keys: vec![authn::config::ApiKeyConfig {
+                name: "ci".into(),
+                key: "0123456789abcdef0123".into(),
+                metadata: Default::default(),
+            }],
+            ..Default::default()
+        })
+        .unwrap()
+    }
+
     #[test]
     fn only_preflights_and_well_known_are_exempt() {
+        let a = key_auth();
+        let exempt = |p: &http::request::Parts| exempt(&a, p);
         assert!(exempt(&parts("OPTIONS", "/api", true)));
         assert!(exempt(&parts(
             "GET",
@@ -89,12 +120,61 @@ mod tests {
         )));
         assert!(exempt(&parts(
             "GET",
+            "/agents/travel/.well-known/agent-card.json",
+            false
+        )));
+        // A `/.well-known/` segment below the root is the route's own content.
+        assert!(!exempt(&parts(
+            "GET",
             "/mcp/.well-known/openid-configuration",
+            false
+        )));
+        assert!(!exempt(&parts("GET", "/api/.well-known/secret", false)));
+        // Discovery documents are read, not written.
+        assert!(!exempt(&parts(
+            "POST",
+            "/.well-known/oauth-protected-resource",
             false
         )));
         assert!(!exempt(&parts("OPTIONS", "/api", false)));
         assert!(!exempt(&parts("GET", "/api/.well-knownx", false)));
         assert!(!exempt(&parts("GET", "/api?x=/.well-known/", false)));
         assert!(!exempt(&parts("POST", "/api", true)));
+    }
+
+    #[test]
+    fn mcp_authentication_exempts_only_preflights() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = jsonwebtoken::EncodingKey::from_rsa_pem(include_bytes!(
+            "../../../authn/testdata/rsa1.pem"
+        ))
+        .unwrap();
+        let jwk = jsonwebtoken::jwk::Jwk::from_encoding_key(&key, jsonwebtoken::Algorithm::RS256)
+            .unwrap();
+        let set = jsonwebtoken::jwk::JwkSet { keys: vec![jwk] };
+        std::fs::write(
+            dir.path().join("jwks.json"),
+            serde_json::to_string(&set).unwrap(),
+        )
+        .unwrap();
+        let a = authn::Authenticator::mcp(
+            &authn::McpAuthenticationConfig {
+                resource: "https://gw.test/mcp".into(),
+                authorization_servers: vec!["https://idp.test".into()],
+                jwks: authn::config::JwksConfig {
+                    file: Some("jwks.json".into()),
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
+            dir.path(),
+        )
+        .unwrap();
+        assert!(exempt(&a, &parts("OPTIONS", "/mcp", true)));
+        assert!(!exempt(&a, &parts("POST", "/mcp/.well-known/x", false)));
+        assert!(!exempt(
+            &a,
+            &parts("GET", "/.well-known/oauth-protected-resource/mcp", false)
+        ));
     }
 }

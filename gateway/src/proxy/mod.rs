@@ -7,6 +7,7 @@ mod a2a;
 mod access_log;
 mod authn;
 mod cors;
+mod discovery;
 pub mod error;
 mod exchange;
 pub(crate) mod forward;
@@ -177,6 +178,9 @@ impl Proxy {
                 .ok_or_else(|| ProxyError::NoListener {
                     host: host.clone().unwrap_or_default(),
                 })?;
+        if let Some(resp) = discovery::answer(&listener.discovery, &parts) {
+            return Ok(resp);
+        }
         let Selected { route, matched } = listener
             .routes
             .select(host.as_deref(), &parts)

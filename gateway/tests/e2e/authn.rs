@@ -370,18 +370,19 @@ async fn preflights_and_discovery_paths_are_not_challenged() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    // Discovery documents under the route.
+    // An A2A agent card under the route is read without a credential...
+    let r = get_with(&c, &gw.url("/jwt/.well-known/agent-card.json"), &[]).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(up.last().path(), "/jwt/.well-known/agent-card.json");
+    // ...but any other `/.well-known/` segment below the root is the route's own content
+    // (a suffix that skipped authentication on every route before).
     let r = get_with(
         &c,
         &gw.url("/jwt/.well-known/oauth-protected-resource"),
         &[],
     )
     .await;
-    assert_eq!(r.status(), 200);
-    assert_eq!(
-        up.last().path(),
-        "/jwt/.well-known/oauth-protected-resource"
-    );
+    assert_eq!(r.status(), 401);
     // But a plain OPTIONS (not a preflight) is challenged.
     let r = c
         .request(reqwest::Method::OPTIONS, gw.url("/jwt/x"))

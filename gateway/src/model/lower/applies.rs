@@ -171,7 +171,7 @@ pub(super) fn policy_keys(p: &file::Policies) -> Vec<PolicyKey> {
         key(
             "mcpAuthentication",
             mcp_authentication.is_some(),
-            NotSupportedYet,
+            RouteOnly,
             ANY,
             "",
         ),

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use regex::Regex;
 
+use super::discovery::ProtectedResources;
 use super::host::HostPattern;
 use super::plan::BuildMcp;
 use super::policy::Timeouts;
@@ -35,6 +36,7 @@ pub fn lower(source: &Source, build_mcp: BuildMcp) -> Result<Model, ConfigErrors
         named: HashMap::new(),
         session_key: None,
         authenticators: Vec::new(),
+        protected_resources: Vec::new(),
     };
     let model = cx.model();
     if cx.errors.is_empty() {
@@ -53,6 +55,9 @@ struct Lowering<'a> {
     session_key: Option<[u8; 32]>,
     /// Every route's authentication policy built so far.
     authenticators: Vec<Arc<authn::Authenticator>>,
+    /// The `mcpAuthentication` metadata of the routes of the listener being lowered, with the
+    /// key path of each `resource`; taken into the listener's table when its routes are done.
+    protected_resources: Vec<(String, authn::mcp::ProtectedResource)>,
 }
 
 /// Where a policy block sits; some policies are only meaningful at route level.
@@ -261,10 +266,19 @@ impl<'a> Lowering<'a> {
                 (ListenerProtocol::Http, None) => {}
             }
             let routes = self.routes(&lpath, l, default_body);
+            let protected = std::mem::take(&mut self.protected_resources);
+            let discovery = match ProtectedResources::build(protected) {
+                Ok(table) => table,
+                Err((at, msg)) => {
+                    self.err(at, msg);
+                    ProtectedResources::default()
+                }
+            };
             listeners.push(Listener {
                 name: l.name.as_str().into(),
                 hostname,
                 routes,
+                discovery,
             });
         }
         if protocols.contains(&ListenerProtocol::Http)

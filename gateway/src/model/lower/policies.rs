@@ -13,8 +13,10 @@ use crate::model::policy::{
 use crate::model::upstream::Upstream;
 
 impl<'a> Lowering<'a> {
-    /// `jwtAuth`, `apiKeyAuth` or `basicAuth` of a route (the policy block at `path`). At most
-    /// one: which credential a request must carry is then never ambiguous.
+    /// `jwtAuth`, `apiKeyAuth`, `basicAuth` or `mcpAuthentication` of a route (the policy
+    /// block at `path`). At most one: which credential a request must carry is then never
+    /// ambiguous. The RFC 9728 metadata of `mcpAuthentication` is kept for the listener's
+    /// table (see [`crate::model::discovery`]).
     pub(super) fn authn(
         &mut self,
         path: &str,
@@ -31,12 +33,16 @@ impl<'a> Lowering<'a> {
         if let Some(c) = &p.basic_auth {
             built.push(("basicAuth", authn::Authenticator::basic(c, &base_dir)));
         }
+        if let Some(c) = &p.mcp_authentication {
+            built.push(("mcpAuthentication", authn::Authenticator::mcp(c, &base_dir)));
+        }
         if built.len() > 1 {
             let keys: Vec<&str> = built.iter().map(|(k, _)| *k).collect();
             self.err(
                 format!("{path}.{}", keys[1]),
                 format!(
-                    "a route takes one of jwtAuth, apiKeyAuth or basicAuth; this one has {}",
+                    "a route takes one of jwtAuth, apiKeyAuth, basicAuth or mcpAuthentication \
+                     (which checks the JWT itself); this one has {}",
                     keys.join(" and ")
                 ),
             );
@@ -46,6 +52,10 @@ impl<'a> Lowering<'a> {
         match result {
             Ok(a) => {
                 let a = std::sync::Arc::new(a);
+                if let Some(pr) = a.protected_resource() {
+                    self.protected_resources
+                        .push((format!("{path}.{key}.resource"), pr.clone()));
+                }
                 self.authenticators.push(a.clone());
                 Some(a)
             }
