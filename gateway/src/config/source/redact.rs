@@ -35,7 +35,7 @@ fn is_secret_header(name: &str) -> bool {
 
 /// Keys that contain a secret word but hold no secret.
 fn is_structural(parent_path: &str, key: &str) -> bool {
-    matches!(key, "maxTokens" | "tokensPerFill")
+    matches!(key, "maxTokens" | "tokensPerFill" | "keyPrefix")
         || key.ends_with("Url")
         || (key == "key" && parent_path.ends_with("tls"))
         || (key == "credentialsFile" && parent_path.ends_with("backendAuth.gcp"))
