@@ -143,7 +143,6 @@ fn authentication_is_route_level_and_the_rest_still_refused() {
     - name: api
       policies:
         mcpAuthorization: { rules: [] }
-        localRateLimit: []
         authorization: {}
         mcpAuthentication: {}
       backends:
@@ -159,12 +158,7 @@ fn authentication_is_route_level_and_the_rest_still_refused() {
         ),
         "{errs:?}"
     );
-    for key in [
-        "mcpAuthorization",
-        "localRateLimit",
-        "authorization",
-        "mcpAuthentication",
-    ] {
+    for key in ["mcpAuthorization", "authorization", "mcpAuthentication"] {
         assert!(
             has_error(&errs, key, "not supported yet"),
             "{key}: {errs:?}"
