@@ -53,7 +53,7 @@ async fn a_local_bucket_allows_exactly_max_tokens_then_429_with_retry_after() {
 - name: second
   matches: [{ path: { prefix: /second } }]
   policies:
-    localRateLimit: [{ maxTokens: 2, tokensPerFill: 2, fillInterval: 1s }]
+    localRateLimit: [{ maxTokens: 2, tokensPerFill: 2, fillInterval: 2s }]
   backends: [{ host: "{up}" }]
 "#,
     ))
@@ -82,13 +82,15 @@ async fn a_local_bucket_allows_exactly_max_tokens_then_429_with_retry_after() {
         "the denied request did not reach the upstream"
     );
 
-    // A one-second bucket: two, a denial that says one second, then two more after it.
+    // A two-second bucket: two, a denial that says when (the fill is under 2 s away, rounded
+    // up), then two more after it.
     for _ in 0..2 {
         assert_eq!(hit(&c, &gw.url("/second"), &[]).await.0, 200);
     }
     let (status, retry, _) = hit(&c, &gw.url("/second"), &[]).await;
-    assert_eq!((status, retry.as_str()), (429, "1"));
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(status, 429);
+    assert!(retry == "1" || retry == "2", "Retry-After {retry}");
+    tokio::time::sleep(Duration::from_millis(2100)).await;
     for _ in 0..2 {
         assert_eq!(hit(&c, &gw.url("/second"), &[]).await.0, 200);
     }
@@ -277,6 +279,14 @@ async fn a_global_limit_holds_exactly_across_two_gateways_under_concurrent_load(
     let (up, a) = start_with_up(&config).await;
     let b = Gateway::start(&config.replace("{up}", &up.host())).await;
     let c = client();
+    // One request through each first, so both have their Redis connection before the load
+    // (otherwise the faster one may take the whole budget, which is correct but shows nothing
+    // about sharing); both take from the one budget of 25.
+    for gw in [&a, &b] {
+        let (status, _, left) = hit(&c, &gw.url("/x"), &[]).await;
+        assert_eq!(status, 200);
+        assert!(left == "24" || left == "23", "{left}");
+    }
     let urls: Vec<String> = (0..80)
         .map(|i| if i % 2 == 0 { a.url("/x") } else { b.url("/x") })
         .collect();
@@ -287,7 +297,7 @@ async fn a_global_limit_holds_exactly_across_two_gateways_under_concurrent_load(
     .await;
     let ok = statuses.iter().filter(|s| s.0 == 200).count();
     let limited = statuses.iter().filter(|s| s.0 == 429).count();
-    assert_eq!((ok, limited), (25, 55), "{statuses:?}");
+    assert_eq!((ok, limited), (23, 57), "{statuses:?}");
     assert_eq!(up.hits(), 25);
     // Both gateways took from the one budget.
     let labels = [
@@ -301,7 +311,6 @@ async fn a_global_limit_holds_exactly_across_two_gateways_under_concurrent_load(
         b.metric_or_zero(name, &labels).await,
     );
     assert_eq!(from_a + from_b, 25.0);
-    assert!(from_a > 0.0 && from_b > 0.0, "{from_a} {from_b}");
     assert_eq!(
         a.metric_or_zero(
             "switchboard_ratelimit_store_errors_total",
