@@ -422,3 +422,51 @@ async fn the_redis_password_stays_out_of_config_and_metrics() {
         "{m}"
     );
 }
+
+/// A route with a local limit of `max` per hour at `/limited`, and a second route whose
+/// header value `marker` tells the reloaded config from the old one.
+fn reload_config(up: &str, max: u32, marker: &str) -> String {
+    routes_config(&format!(
+        r#"
+- name: limited
+  matches: [{{ path: {{ prefix: /limited }} }}]
+  policies:
+    localRateLimit: [{{ maxTokens: {max}, tokensPerFill: {max}, fillInterval: 1h }}]
+  backends: [{{ host: "{up}" }}]
+- name: other
+  policies:
+    responseHeaderModifier: {{ set: {{ x-marker: "{marker}" }} }}
+  backends: [{{ host: "{up}" }}]
+"#
+    ))
+}
+
+#[tokio::test]
+async fn a_hot_reload_keeps_the_buckets_of_unchanged_limits() {
+    let (up, gw) = start_with_up(&reload_config("{up}", 2, "one")).await;
+    let c = client();
+    assert_eq!(hit(&c, &gw.url("/limited"), &[]).await.0, 200);
+    assert_eq!(hit(&c, &gw.url("/limited"), &[]).await.0, 200);
+    assert_eq!(hit(&c, &gw.url("/limited"), &[]).await.0, 429);
+    let reloaded = |marker: &'static str| {
+        let (c, url) = (c.clone(), gw.url("/other"));
+        move || {
+            let (c, url) = (c.clone(), url.clone());
+            async move {
+                let r = get_with(&c, &url, &[]).await;
+                r.headers().get("x-marker").is_some_and(|v| v == marker)
+            }
+        }
+    };
+    // Another route changes: the limited route's bucket is the same one, still empty.
+    gw.write_config(&reload_config(&up.host(), 2, "two"));
+    assert!(e2e::eventually(Duration::from_secs(10), reloaded("two")).await);
+    assert_eq!(hit(&c, &gw.url("/limited"), &[]).await.0, 429);
+    // Its own limit changes: a new, full bucket.
+    gw.write_config(&reload_config(&up.host(), 3, "three"));
+    assert!(e2e::eventually(Duration::from_secs(10), reloaded("three")).await);
+    for _ in 0..3 {
+        assert_eq!(hit(&c, &gw.url("/limited"), &[]).await.0, 200);
+    }
+    assert_eq!(hit(&c, &gw.url("/limited"), &[]).await.0, 429);
+}
