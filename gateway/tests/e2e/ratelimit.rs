@@ -257,6 +257,49 @@ async fn an_mcp_tool_over_its_limit_gets_a_json_rpc_error_and_the_session_goes_o
     assert_eq!(decisions("denied"), Some(1.0), "{m}");
 }
 
+/// The Python SDK's client sees the same error, over Streamable HTTP and over the legacy
+/// HTTP+SSE transport (whose calls are answered on the SSE stream): the per-tool bucket is the
+/// tool's, whichever transport the call came by.
+#[tokio::test]
+async fn the_python_sdk_gets_the_rate_limit_error_over_both_transports() {
+    let remote = serve_mcp(Remote).await;
+    let gw = Gateway::start(&format!(
+        "{}backends:\n- name: tools\n  mcp:\n    targets:\n    - {{ name: remote, mcp: {{ url: \"{remote}\" }} }}\n",
+        routes_config(
+            r#"
+- name: mcp
+  matches: [{ path: { prefix: /mcp } }]
+  policies:
+    localRateLimit: [{ maxTokens: 1, tokensPerFill: 1, fillInterval: 1h, per: tool }]
+  backends: [{ backend: tools }]
+"#
+        )
+    ))
+    .await;
+    let limit = Duration::from_secs(40);
+    let add = ("add", json!({"a": 1, "b": 2}));
+    let run =
+        e2e::mcp_py::run_mcp_client_with(&gw.url("/mcp"), &[add.clone(), add.clone()], limit).await;
+    assert!(!run.success, "the second call is over the limit");
+    assert_eq!(run.calls().len(), 1, "{}", run.stdout);
+    let error = run.error().unwrap_or_else(|| panic!("{}", run.stderr));
+    assert_eq!(error["code"], -32029, "{error}");
+    assert!(
+        error["message"].as_str().unwrap().contains("Rate limited"),
+        "{error}"
+    );
+    let run = e2e::mcp_py::run_mcp_client_flags(
+        &gw.url("/mcp/sse"),
+        &["--sse"],
+        &[("whoami", json!({})), add],
+        limit,
+    )
+    .await;
+    assert_eq!(run.calls().len(), 1, "whoami answered: {}", run.stdout);
+    let error = run.error().unwrap_or_else(|| panic!("{}", run.stderr));
+    assert_eq!(error["code"], -32029, "{error}");
+}
+
 /// A route with a global limit in `redis` (`{redis}` filled in).
 fn global_config(redis: &str, routes: &str) -> String {
     routes_config(&routes.replace("{redis}", redis))
