@@ -7,6 +7,7 @@ use crate::model::Model;
 
 mod authn;
 mod mcp_authn;
+mod ratelimit;
 
 /// The config lowered as the binary does, with real `mcp` backends.
 fn lower(source: &Source) -> Result<Model, crate::config::ConfigErrors> {
@@ -203,7 +204,7 @@ backends:
     assert!(
         find("binds[0].listeners[0].routes[1].policies.localRateLimit")
             .2
-            .contains("not supported yet: localRateLimit")
+            .contains("an empty list limits nothing")
     );
     let (line, _, msg) = find("binds[0].listeners[0].routes[1].policies.jwtAuth.jwks");
     assert_eq!(*line, Some(15));
@@ -663,6 +664,7 @@ fn a_backend_plan_orders_its_phases() {
             R::ResponseHeaders(_) => "backend headers",
             R::Cors => "cors",
             R::A2a => "a2a",
+            R::RateLimitHeaders => "ratelimit headers",
         })
         .collect();
     assert_eq!(response, ["backend headers", "route headers", "a2a"]);

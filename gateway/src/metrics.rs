@@ -119,6 +119,33 @@ pub struct AuthnFailure {
     pub reason: String,
 }
 
+/// Labels `{route, policy, result}` for rate-limit decisions.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RateLimitDecision {
+    /// `listener/route`.
+    pub route: String,
+    /// `local` (`localRateLimit`) or `global` (`rateLimit`).
+    pub policy: String,
+    /// `allowed` or `denied`.
+    pub result: String,
+}
+
+/// Labels `{store}`: a `rateLimit` Redis, its URL without the password.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StoreLabel {
+    /// `redis://host:port/db`.
+    pub store: String,
+}
+
+/// Labels `{store, result}` for decisions a `rateLimit` store could not make.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StoreError {
+    /// `redis://host:port/db`.
+    pub store: String,
+    /// What `failureMode` made of it: `allowed` (failOpen) or `denied` (failClosed).
+    pub result: String,
+}
+
 /// Labels `{route, target, method}` for MCP requests to targets.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct McpRequest {
@@ -172,6 +199,15 @@ pub struct Metrics {
     /// `switchboard_authn_failures_total{route,method,reason}`: credentials missing or refused
     /// (refused ones let through by `permissive` mode included).
     pub authn_failures: Family<AuthnFailure, Counter>,
+    /// `switchboard_ratelimit_decisions_total{route,policy,result}`: one per request (or MCP
+    /// tool call) and policy, the strictest of its buckets.
+    pub ratelimit_decisions: Family<RateLimitDecision, Counter>,
+    /// `switchboard_ratelimit_store_errors_total{store,result}`: decisions Redis could not make
+    /// in time, by what `failureMode` answered.
+    pub ratelimit_store_errors: Family<StoreError, Counter>,
+    /// `switchboard_ratelimit_store_seconds{store}`: one decision's round trip to Redis
+    /// (failed ones included, bounded by the store's timeout).
+    pub ratelimit_store_seconds: Family<StoreLabel, Histogram>,
     /// Requests that matched no route (`route="-"`).
     pub unrouted: std::sync::OnceLock<RouteMetrics>,
 }
@@ -271,8 +307,30 @@ impl Metrics {
             "Requests whose credential was missing or refused, by route, method and reason",
             authn_failures.clone(),
         );
+        let ratelimit_decisions = Family::<RateLimitDecision, Counter>::default();
+        registry.register(
+            "switchboard_ratelimit_decisions",
+            "Rate-limit decisions, by route, policy (local or global) and result",
+            ratelimit_decisions.clone(),
+        );
+        let ratelimit_store_errors = Family::<StoreError, Counter>::default();
+        registry.register(
+            "switchboard_ratelimit_store_errors",
+            "Rate-limit decisions the Redis store could not make, by what failureMode answered",
+            ratelimit_store_errors.clone(),
+        );
+        let ratelimit_store_seconds: Family<StoreLabel, Histogram> =
+            Family::new_with_constructor(|| Histogram::new(exponential_buckets(0.0001, 2.0, 14)));
+        registry.register(
+            "switchboard_ratelimit_store_seconds",
+            "Round trip of one rate-limit decision to the Redis store",
+            ratelimit_store_seconds.clone(),
+        );
         Metrics {
             registry,
+            ratelimit_decisions,
+            ratelimit_store_errors,
+            ratelimit_store_seconds,
             requests,
             request_duration,
             upstream_errors,
@@ -380,6 +438,43 @@ impl Metrics {
                 reason: reason.to_string(),
             })
             .inc();
+    }
+
+    /// The decision counters of `route`: `(allowed, denied)` of `local`, then of `global`.
+    #[allow(clippy::type_complexity)]
+    pub fn ratelimit_decisions(&self, route: &str) -> ((Counter, Counter), (Counter, Counter)) {
+        let get = |policy: &str, result: &str| {
+            self.ratelimit_decisions
+                .get_or_create(&RateLimitDecision {
+                    route: route.to_string(),
+                    policy: policy.to_string(),
+                    result: result.to_string(),
+                })
+                .clone()
+        };
+        (
+            (get("local", "allowed"), get("local", "denied")),
+            (get("global", "allowed"), get("global", "denied")),
+        )
+    }
+
+    /// The handles of a `rateLimit` store: errors allowed, errors denied, round trips.
+    pub fn ratelimit_store(&self, store: &str) -> (Counter, Counter, Histogram) {
+        let err = |result: &str| {
+            self.ratelimit_store_errors
+                .get_or_create(&StoreError {
+                    store: store.to_string(),
+                    result: result.to_string(),
+                })
+                .clone()
+        };
+        let latency = self
+            .ratelimit_store_seconds
+            .get_or_create(&StoreLabel {
+                store: store.to_string(),
+            })
+            .clone();
+        (err("allowed"), err("denied"), latency)
     }
 
     /// Counts a config reload.

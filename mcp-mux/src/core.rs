@@ -7,6 +7,7 @@
 //! * [`cursor`]: gateway-minted cursors over several targets' pagination.
 //! * [`context`]: what one downstream request brings ([`context::CallContext`]).
 //! * [`notices`]: notifications for every client (list changes, logs, updates).
+//! * [`tool_limit`]: the embedder's per-tool rate limit on `tools/call`.
 
 pub(crate) mod context;
 pub(crate) mod cursor;
@@ -14,3 +15,4 @@ pub(crate) mod lists;
 pub(crate) mod mux;
 pub mod naming;
 pub(crate) mod notices;
+pub mod tool_limit;

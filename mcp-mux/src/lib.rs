@@ -33,6 +33,7 @@ pub mod metrics;
 mod upstream;
 
 pub use crate::core::naming;
+pub use crate::core::tool_limit::{ToolLimit, ToolLimiter, RATE_LIMITED};
 pub use front::http;
 pub use upstream::filter;
 

@@ -115,7 +115,7 @@ impl fmt::Debug for RedisConfig {
 }
 
 /// `redis://user:secret@host:6379/0` → `redis://***@host:6379/0`.
-pub(crate) fn redact_url(url: &str) -> String {
+pub fn redact_url(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(s), Some(at)) if at > s => format!("{}***{}", &url[..s + 3], &url[at..]),
         _ => url.to_owned(),

@@ -141,6 +141,19 @@ impl GlobalLimiter {
     /// route name and index) so that two limits never share a bucket; `key` is the caller's
     /// identity, the tool, or empty for a per-route limit.
     pub async fn check(&self, policy: &str, bucket: &Bucket, key: &str) -> Decision {
+        self.check_with(policy, bucket, key, self.failure_mode)
+            .await
+    }
+
+    /// [`check`](Self::check) with the `failureMode` of the policy asking: one limiter (one
+    /// connection) serves every policy that names the same Redis, whatever its failure mode.
+    pub async fn check_with(
+        &self,
+        policy: &str,
+        bucket: &Bucket,
+        key: &str,
+        failure_mode: FailureMode,
+    ) -> Decision {
         let redis_key = self.key_for(policy, key);
         let mut conn = self.conn.clone();
         let mut invocation = self.script.key(&redis_key);
@@ -165,13 +178,13 @@ impl GlobalLimiter {
             Ok(Err(e)) => e.to_string(),
             Err(_) => format!("no answer within {:?}", self.timeout),
         };
-        self.on_error(bucket, &error)
+        self.on_error(bucket, &error, failure_mode)
     }
 
     /// The decision `failureMode` gives when the store failed; counted and logged.
-    fn on_error(&self, bucket: &Bucket, error: &str) -> Decision {
+    fn on_error(&self, bucket: &Bucket, error: &str, failure_mode: FailureMode) -> Decision {
         self.stats.errors.fetch_add(1, Ordering::Relaxed);
-        let allowed = self.failure_mode == FailureMode::FailOpen;
+        let allowed = failure_mode == FailureMode::FailOpen;
         if allowed {
             self.stats.allowed_on_error.fetch_add(1, Ordering::Relaxed);
         } else {
@@ -181,7 +194,7 @@ impl GlobalLimiter {
             tracing::warn!(
                 redis = %self.url,
                 error,
-                failure_mode = ?self.failure_mode,
+                failure_mode = ?failure_mode,
                 suppressed,
                 "rateLimit: Redis failed; requests are {} (further failures logged every {}s)",
                 if allowed { "allowed" } else { "denied" },

@@ -331,10 +331,16 @@ pub struct Policies {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "Option<serde_json::Map<String, serde_json::Value>>")]
     pub authorization: Option<serde_json::Value>,
-    /// Token-bucket rate limits. Not supported yet.
+    /// Token buckets kept in this replica's memory: `{maxTokens, tokensPerFill, fillInterval,
+    /// per}` each, `per` one of `route` (default), `identity` or `tool` (MCP). A request needs
+    /// a token from each; `429` with `Retry-After` (a JSON-RPC error for an MCP tool call)
+    /// when one is empty. Route level only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(with = "Option<Vec<serde_json::Value>>")]
-    pub local_rate_limit: Option<serde_json::Value>,
+    pub local_rate_limit: Option<Vec<ratelimit::LimitConfig>>,
+    /// Token buckets shared by every replica through Redis: `store.redis.url`, `failureMode`
+    /// (`failOpen` default, `failClosed`) and `limits`, the buckets. Route level only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<ratelimit::RateLimitConfig>,
 }
 
 /// The `backendTLS` policy: connect to the backend with TLS.

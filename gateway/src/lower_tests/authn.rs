@@ -143,7 +143,6 @@ fn authentication_is_route_level_and_the_rest_still_refused() {
     - name: api
       policies:
         mcpAuthorization: { rules: [] }
-        localRateLimit: []
         authorization: {}
       backends:
       - host: "127.0.0.1:8"
@@ -158,7 +157,7 @@ fn authentication_is_route_level_and_the_rest_still_refused() {
         ),
         "{errs:?}"
     );
-    for key in ["mcpAuthorization", "localRateLimit", "authorization"] {
+    for key in ["mcpAuthorization", "authorization"] {
         assert!(
             has_error(&errs, key, "not supported yet"),
             "{key}: {errs:?}"

@@ -11,6 +11,7 @@ mod lower;
 pub mod matcher;
 pub mod plan;
 pub mod policy;
+pub mod ratelimit;
 pub mod route;
 pub mod tls;
 pub mod upstream;

@@ -52,6 +52,10 @@ pub enum RoutePhase {
     /// a `401` with a challenge. CORS preflights and `/.well-known/` paths are never
     /// challenged.
     Authenticate(Arc<authn::Authenticator>),
+    /// `localRateLimit` and `rateLimit` (`per: route` and `per: identity` entries): a token
+    /// from each bucket, or `429` with `Retry-After`. After authentication, whose identity
+    /// `per: identity` reads.
+    RateLimit(Arc<super::ratelimit::Limits>),
     /// `requestRedirect`: answers with a redirect; nothing goes upstream.
     Redirect(Redirect),
     /// `maxRequestBody` (or its default): a declared `Content-Length` over the limit is
@@ -180,6 +184,8 @@ pub enum Terminal {
         server: Arc<dyn McpServer>,
         /// `timeout.request`: until the response headers.
         timeout: Option<Duration>,
+        /// The route's `per: tool` rate limits, checked on each `tools/call`.
+        tool_limit: Option<mcp_mux::ToolLimit>,
     },
 }
 
@@ -209,6 +215,8 @@ pub enum ResponsePhase {
     /// `a2a`, response side: agent cards rewritten to point at the gateway, results and
     /// stream events read for task ids and states.
     A2a,
+    /// The `X-RateLimit-*` headers of the decision [`RoutePhase::RateLimit`] made.
+    RateLimitHeaders,
 }
 
 /// The kinds of backend a policy may apply to.

@@ -216,6 +216,10 @@ pub struct RoutePolicies {
     pub backend_auth: Option<UpstreamAuth>,
     /// `backendTLS`: reach the backends over TLS.
     pub backend_tls: Option<BackendTls>,
+    /// `localRateLimit` and `rateLimit` entries with `per: route` or `per: identity`.
+    pub rate_limits: Option<std::sync::Arc<super::ratelimit::Limits>>,
+    /// Those with `per: tool` (routes to `mcp` backends only).
+    pub tool_limits: Option<std::sync::Arc<super::ratelimit::Limits>>,
 }
 
 /// The `backendTLS` policy, lowered: the name checked is resolved per backend in the plan

@@ -37,6 +37,8 @@ pub(crate) struct Exchange<'r> {
     pub credential: Option<(&'r BackendAuth, Credential)>,
     /// A WebSocket upgrade the client asked for: sent once, never mirrored, tunnelled on a 101.
     pub upgrade: Option<upgrade::ClientUpgrade>,
+    /// The route's rate-limit decision, whose `X-RateLimit-*` headers the response gets.
+    pub rate_limit: Option<ratelimit::Decision>,
 }
 
 /// A request body as the phases leave it.
@@ -70,6 +72,7 @@ impl<'r> Exchange<'r> {
             a2a: None,
             credential: None,
             upgrade: None,
+            rate_limit: None,
         }
     }
 

@@ -15,6 +15,7 @@ mod headers;
 mod mirror;
 mod normalize;
 mod phases;
+mod ratelimit;
 mod rewrite;
 mod terminal;
 mod upgrade;
@@ -212,9 +213,11 @@ impl Proxy {
 
         let mut resp = match &plan.terminal {
             Terminal::Forward(forward) => self.forward(forward, backend, &mut ex, log).await?,
-            Terminal::Mcp { server, timeout } => {
-                terminal::serve_mcp(server, *timeout, &mut ex, log).await?
-            }
+            Terminal::Mcp {
+                server,
+                timeout,
+                tool_limit,
+            } => terminal::serve_mcp(server, *timeout, tool_limit.as_ref(), &mut ex, log).await?,
         };
 
         // The response as the client's connection frames it, then the response phases.

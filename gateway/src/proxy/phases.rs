@@ -43,6 +43,9 @@ pub(crate) async fn route_phase(
         RoutePhase::Authenticate(auth) => {
             return Ok(super::authn::authenticate(auth, ex, log, metrics).await);
         }
+        RoutePhase::RateLimit(limits) => {
+            return Ok(super::ratelimit::rate_limit(limits, ex, log).await);
+        }
         RoutePhase::Redirect(redirect) => {
             let location = rewrite::redirect_location(redirect, &ex.parts, ex.conn.tls, ex.matched)
                 .ok_or_else(|| {
@@ -186,6 +189,11 @@ pub(crate) async fn response_phase(
                 for (name, value) in h.iter() {
                     resp.headers_mut().append(name.clone(), value.clone());
                 }
+            }
+        }
+        ResponsePhase::RateLimitHeaders => {
+            if let Some(d) = &ex.rate_limit {
+                super::ratelimit::add_headers(d, resp.headers_mut());
             }
         }
         ResponsePhase::A2a => {

@@ -87,12 +87,17 @@ impl Proxy {
 pub(crate) async fn serve_mcp(
     server: &Arc<dyn McpServer>,
     timeout: Option<Duration>,
+    tool_limit: Option<&mcp_mux::ToolLimit>,
     ex: &mut Exchange<'_>,
     log: &mut AccessLog,
 ) -> Result<Response<Body>, ProxyError> {
     let slot = mcp_mux::RecordSlot::default();
     let mut parts = ex.take_parts();
     parts.extensions.insert(slot.clone());
+    // The route's `per: tool` buckets, which the MCP layer checks on each `tools/call`.
+    if let Some(limit) = tool_limit {
+        parts.extensions.insert(limit.clone());
+    }
     // The MCP layer (and rmcp handlers, through the request parts in their context's
     // extensions) reads the caller from here.
     if let Some(identity) = &ex.identity {

@@ -41,6 +41,7 @@ mod mcp_upstream_interop;
 mod mcp_upstream_messages;
 mod policies;
 mod proxy;
+mod ratelimit;
 mod reload;
 mod route_backend_auth;
 mod routing;

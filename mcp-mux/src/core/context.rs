@@ -33,6 +33,8 @@ pub struct CallContext {
     pub record: Option<Arc<CallRecord>>,
     /// Which of the targets' log messages the client wants relayed with this request.
     pub log_interest: LogInterest,
+    /// The embedder's per-tool rate limit, from the request's extensions.
+    pub tool_limit: Option<crate::core::tool_limit::ToolLimit>,
 }
 
 /// What the access log says about one MCP request: its method, the tool,
@@ -91,6 +93,7 @@ impl CallContext {
             client_capabilities: Arc::default(),
             record: None,
             log_interest: LogInterest::Unset,
+            tool_limit: None,
         }
     }
 

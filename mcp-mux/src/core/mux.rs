@@ -575,6 +575,7 @@ impl Multiplexer {
         if !up.target.filter.allows(&original) {
             return Err(unknown());
         }
+        crate::core::tool_limit::check(context, &request.name).await?;
         request.name = original.into();
         // The downstream `_meta` (progress token, protocol keys) belongs to the
         // downstream hop; rmcp sets the upstream's own.

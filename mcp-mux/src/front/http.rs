@@ -68,6 +68,7 @@ pub use session::{RngError, SessionClaims, SessionSealer};
 
 use crate::core::context::{CallContext, CallRecord, RecordSlot};
 use crate::core::mux::Multiplexer;
+use crate::core::tool_limit::ToolLimit;
 use crate::front::answers::{Delivery, PendingAnswers};
 use crate::upstream::logging::LogInterest;
 use downstream::{CallRounds, ResponseStream};
@@ -183,7 +184,7 @@ impl HttpFront {
             Method::GET if legacy_sse::is_stream_path(req.uri()) => self.sse_open(),
             Method::POST if legacy_sse::session_param(req.uri()).is_some() => {
                 let session = legacy_sse::session_param(req.uri()).unwrap_or_default();
-                self.sse_post(session, req.body())
+                self.sse_post(session, req.body(), ToolLimit::of(req.extensions()))
             }
             Method::POST => self.post(req).await,
             Method::DELETE => self.delete(req.headers()),
@@ -268,7 +269,9 @@ impl HttpFront {
         }
         match message {
             ClientJsonRpcMessage::Request(r) => {
-                self.request(&parts.headers, r.id, r.request, &record).await
+                let limit = ToolLimit::of(&parts.extensions);
+                self.request(&parts.headers, r.id, r.request, &record, limit)
+                    .await
             }
             ClientJsonRpcMessage::Notification(n) => {
                 self.notification(&parts.headers, n.notification)
@@ -290,6 +293,7 @@ impl HttpFront {
         id: RequestId,
         request: ClientRequest,
         record: &Arc<CallRecord>,
+        tool_limit: Option<ToolLimit>,
     ) -> Reply {
         let era = match era::classify(headers, &request) {
             Ok(e) => e,
@@ -321,6 +325,7 @@ impl HttpFront {
                     client_capabilities: Arc::new(claims.capabilities),
                     record: Some(record.clone()),
                     log_interest: self.prefs.log_interest(session_id),
+                    tool_limit,
                 };
                 // Boxed, and only for the few requests it serves: its future is as large as a
                 // call's, and would otherwise be part of every request's (see `dispatch`).
@@ -380,6 +385,7 @@ impl HttpFront {
                     client_capabilities: Arc::new(meta.client_capabilities().unwrap_or_default()),
                     record: Some(record.clone()),
                     log_interest,
+                    tool_limit,
                 };
                 self.dispatch(era, id, request, ctx, None, None).await
             }

@@ -69,6 +69,11 @@ impl CallContext {
             client_capabilities: Arc::new(ctx.client_capabilities().unwrap_or_default()),
             record: None,
             log_interest: LogInterest::Unset,
+            // Served over HTTP by rmcp, the request's parts carry the embedder's limit.
+            tool_limit: ctx
+                .extensions
+                .get::<http::request::Parts>()
+                .and_then(|p| crate::core::tool_limit::ToolLimit::of(&p.extensions)),
         }
     }
 }

@@ -35,7 +35,7 @@ fn is_secret_header(name: &str) -> bool {
 
 /// Keys that contain a secret word but hold no secret.
 fn is_structural(parent_path: &str, key: &str) -> bool {
-    matches!(key, "maxTokens" | "tokensPerFill")
+    matches!(key, "maxTokens" | "tokensPerFill" | "keyPrefix")
         || key.ends_with("Url")
         || (key == "key" && parent_path.ends_with("tls"))
         || (key == "credentialsFile" && parent_path.ends_with("backendAuth.gcp"))
@@ -242,6 +242,9 @@ binds:
       policies:
         apiKeyAuth: { header: x-api-key, keys: [{ name: ci, key: ci-key, metadata: { team: infra } }] }
         localRateLimit: [{ maxTokens: 10, tokensPerFill: 10, fillInterval: 1s }]
+        rateLimit:
+          store: { redis: { url: \"redis://rl:hunter3@127.0.0.1:6379/2\", keyPrefix: sb } }
+          limits: [{ maxTokens: 5, tokensPerFill: 5, fillInterval: 1m }]
         backendAuth: { oauth2: { tokenUrl: \"http://127.0.0.1:3/t\", clientId: id, clientSecret: s3 } }
 ";
         let source = load_ok(text, &[("ADMIN_SECRET", "0.0.0.0:1")]);
@@ -262,6 +265,10 @@ binds:
         assert_eq!(p["apiKeyAuth"]["keys"][0]["key"], REDACTED);
         assert_eq!(p["apiKeyAuth"]["keys"][0]["metadata"]["team"], "infra");
         assert_eq!(p["localRateLimit"][0]["maxTokens"], 10);
+        let redis = &p["rateLimit"]["store"]["redis"];
+        assert_eq!(redis["url"], "redis://rl:<redacted>@127.0.0.1:6379/2");
+        assert_eq!(redis["keyPrefix"], "sb");
+        assert_eq!(p["rateLimit"]["limits"][0]["maxTokens"], 5);
         assert_eq!(p["backendAuth"]["oauth2"]["clientId"], "id");
         assert_eq!(p["backendAuth"]["oauth2"]["clientSecret"], REDACTED);
     }

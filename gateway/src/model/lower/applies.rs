@@ -66,6 +66,7 @@ pub(super) fn policy_keys(p: &file::Policies) -> Vec<PolicyKey> {
         mcp_authorization,
         authorization,
         local_rate_limit,
+        rate_limit,
     } = p;
     let (timeout_request, timeout_backend) = match timeout {
         Some(file::Timeout {
@@ -192,10 +193,11 @@ pub(super) fn policy_keys(p: &file::Policies) -> Vec<PolicyKey> {
         key(
             "localRateLimit",
             local_rate_limit.is_some(),
-            NotSupportedYet,
+            RouteOnly,
             ANY,
             "",
         ),
+        key("rateLimit", rate_limit.is_some(), RouteOnly, ANY, ""),
     ]
 }
 

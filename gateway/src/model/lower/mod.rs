@@ -24,6 +24,7 @@ use crate::config::{ConfigErrors, Diagnostic, Source};
 mod applies;
 mod plan;
 mod policies;
+mod ratelimit;
 mod routes;
 
 /// Lowers a loaded config into the runtime model, or returns every problem found. `build_mcp`

@@ -40,7 +40,9 @@ pub(super) fn route_plan(route: &RoutePolicies) -> RoutePlan {
         redirect,
         max_request_body,
         a2a,
+        rate_limits,
         // Placed in each backend's plan.
+        tool_limits: _,
         request_headers: _,
         response_headers: _,
         rewrite: _,
@@ -56,6 +58,9 @@ pub(super) fn route_plan(route: &RoutePolicies) -> RoutePlan {
     }
     if let Some(authn) = authn {
         request.push(RoutePhase::Authenticate(authn.clone()));
+    }
+    if let Some(limits) = rate_limits {
+        request.push(RoutePhase::RateLimit(limits.clone()));
     }
     if let Some(redirect) = redirect {
         request.push(RoutePhase::Redirect(redirect.clone()));
@@ -93,6 +98,8 @@ pub(super) fn backend_plan(
         cors,
         max_request_body,
         authn,
+        rate_limits,
+        tool_limits,
         // Placed in the route's plan.
         redirect: _,
     } = route;
@@ -126,6 +133,9 @@ pub(super) fn backend_plan(
     if cors.is_some() {
         response.push(ResponsePhase::Cors);
     }
+    if rate_limits.is_some() {
+        response.push(ResponsePhase::RateLimitHeaders);
+    }
     let request_modifiers = [route_request_headers.clone(), request_headers]
         .into_iter()
         .flatten()
@@ -137,9 +147,16 @@ pub(super) fn backend_plan(
             // whole-request time limit. Everything else was refused at load.
             request.extend(request_modifiers);
             let timeout = timeouts.request.or(route_timeouts.request);
+            let tool_limit = tool_limits
+                .clone()
+                .map(|l| mcp_mux::ToolLimit(l as Arc<dyn mcp_mux::ToolLimiter>));
             return BackendPlan {
                 request,
-                terminal: Terminal::Mcp { server, timeout },
+                terminal: Terminal::Mcp {
+                    server,
+                    timeout,
+                    tool_limit,
+                },
                 response,
             };
         }

@@ -235,6 +235,9 @@ impl<'a> Lowering<'a> {
         }
 
         let route_key = format!("{listener}/{}", r.name);
+        let limits = self.rate_limits(&ppath, &route_key, p);
+        policies.rate_limits = limits.route;
+        policies.tool_limits = limits.tools;
         let mut backends = Vec::new();
         for (b, entry) in r.backends.iter().enumerate() {
             let bpath = format!("{rpath}.backends[{b}]");
@@ -248,6 +251,21 @@ impl<'a> Lowering<'a> {
                 weight: lowered.weight,
                 health: Default::default(),
             });
+        }
+        let not_mcp = backends
+            .iter()
+            .find(|b| !matches!(b.plan.terminal, crate::model::plan::Terminal::Mcp { .. }));
+        if let Some(b) = not_mcp {
+            for path in &limits.tool_paths {
+                self.err(
+                    path,
+                    format!(
+                        "per: tool limits the calls of MCP tools; backend {:?} of this route is \
+                         not an mcp backend (use per: route or per: identity)",
+                        b.name
+                    ),
+                );
+            }
         }
         if r.backends.is_empty() && policies.redirect.is_none() {
             self.err(

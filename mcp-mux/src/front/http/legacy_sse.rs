@@ -32,6 +32,7 @@ use super::prefs::SessionPrefs;
 use super::{accepted, body, jsonrpc_refusal, parse, plain, sse_reply, HttpFront, Reply};
 use crate::core::context::CallContext;
 use crate::core::mux::Multiplexer;
+use crate::core::tool_limit::ToolLimit;
 use crate::front::answers::{Delivery, PendingAnswers};
 
 /// Most legacy SSE sessions open at once per endpoint (each holds a connection).
@@ -134,7 +135,12 @@ impl HttpFront {
     }
 
     /// `POST …?sessionId=…`: one message of a legacy SSE session.
-    pub(super) fn sse_post(&self, session_id: &str, bytes: &[u8]) -> Reply {
+    pub(super) fn sse_post(
+        &self,
+        session_id: &str,
+        bytes: &[u8],
+        tool_limit: Option<ToolLimit>,
+    ) -> Reply {
         let Some(session) = self.sse_sessions.get(session_id) else {
             return jsonrpc_refusal(
                 StatusCode::NOT_FOUND,
@@ -158,6 +164,7 @@ impl HttpFront {
                     inflight: self.inflight.clone(),
                     session_id: Arc::from(session_id),
                     session,
+                    tool_limit,
                 };
                 tokio::spawn(task.serve(r.id, r.request));
                 accepted()
@@ -207,6 +214,8 @@ struct SseRequest {
     inflight: Arc<Inflight>,
     session_id: Arc<str>,
     session: Arc<SseSession>,
+    /// The embedder's per-tool limit, from the POST that carried the request.
+    tool_limit: Option<ToolLimit>,
 }
 
 impl SseRequest {
@@ -267,6 +276,7 @@ impl SseRequest {
             client_capabilities: capabilities,
             record: None,
             log_interest: self.prefs.log_interest(&self.session_id),
+            tool_limit: self.tool_limit.clone(),
         };
         let own =
             interest::session_request(&self.prefs, &self.mux, &self.session_id, &request, &ctx)
