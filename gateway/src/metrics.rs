@@ -119,6 +119,24 @@ pub struct AuthnFailure {
     pub reason: String,
 }
 
+/// Labels `{bind, reason}` for refused connections.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct BindReason {
+    /// The bind's address.
+    pub bind: String,
+    /// Which limit: `max_connections`, `max_connections_per_client`, `header_too_large`, ...
+    pub reason: String,
+}
+
+/// Labels `{route, reason}` for MCP requests refused before they reach the server.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteReason {
+    /// `listener/route`.
+    pub route: String,
+    /// `host` or `origin`.
+    pub reason: String,
+}
+
 /// Labels `{route, target, method}` for MCP requests to targets.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct McpRequest {
@@ -172,6 +190,12 @@ pub struct Metrics {
     /// `switchboard_authn_failures_total{route,method,reason}`: credentials missing or refused
     /// (refused ones let through by `permissive` mode included).
     pub authn_failures: Family<AuthnFailure, Counter>,
+    /// `switchboard_connections_refused_total{bind,reason}`: connections closed, or requests
+    /// refused, by a bind's limits.
+    pub connections_refused: Family<BindReason, Counter>,
+    /// `switchboard_mcp_refused_total{route,reason}`: MCP requests refused for their `Host`
+    /// or `Origin`.
+    pub mcp_refused: Family<RouteReason, Counter>,
     /// Requests that matched no route (`route="-"`).
     pub unrouted: std::sync::OnceLock<RouteMetrics>,
 }
@@ -271,6 +295,18 @@ impl Metrics {
             "Requests whose credential was missing or refused, by route, method and reason",
             authn_failures.clone(),
         );
+        let connections_refused = Family::<BindReason, Counter>::default();
+        registry.register(
+            "switchboard_connections_refused",
+            "Connections closed or requests refused by a bind's limits, by bind and reason",
+            connections_refused.clone(),
+        );
+        let mcp_refused = Family::<RouteReason, Counter>::default();
+        registry.register(
+            "switchboard_mcp_refused",
+            "MCP requests refused for their Host (DNS rebinding) or Origin, by route and reason",
+            mcp_refused.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -287,6 +323,8 @@ impl Metrics {
             mcp_targets_up,
             mcp_calls_in_flight,
             authn_failures,
+            connections_refused,
+            mcp_refused,
             unrouted: std::sync::OnceLock::new(),
         }
     }
@@ -377,6 +415,26 @@ impl Metrics {
             .get_or_create(&AuthnFailure {
                 route: route.to_string(),
                 method: method.to_string(),
+                reason: reason.to_string(),
+            })
+            .inc();
+    }
+
+    /// Counts a connection (or request head) refused by a bind's limits.
+    pub fn connection_refused(&self, bind: &str, reason: &str) {
+        self.connections_refused
+            .get_or_create(&BindReason {
+                bind: bind.to_string(),
+                reason: reason.to_string(),
+            })
+            .inc();
+    }
+
+    /// Counts an MCP request refused for its `Host` or `Origin`.
+    pub fn mcp_refused(&self, route: &str, reason: &str) {
+        self.mcp_refused
+            .get_or_create(&RouteReason {
+                route: route.to_string(),
                 reason: reason.to_string(),
             })
             .inc();

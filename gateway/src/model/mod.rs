@@ -6,6 +6,7 @@
 
 pub mod health;
 pub mod host;
+pub mod limits;
 mod lower;
 pub mod matcher;
 pub mod plan;
@@ -73,6 +74,8 @@ pub struct Bind {
     pub tls: Option<Arc<rustls::ServerConfig>>,
     /// Listeners, most specific hostname first.
     pub listeners: Vec<Listener>,
+    /// What its clients may send and hold open.
+    pub limits: limits::Limits,
 }
 
 /// A listener: a hostname and its routes.

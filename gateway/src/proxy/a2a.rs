@@ -308,6 +308,13 @@ async fn read_body(body: Body, limit: u64) -> Result<Bytes, Response<Body>> {
             if crate::body::is_body_too_large(e.as_ref()).is_some() {
                 return Err(body_too_large(limit));
             }
+            if crate::body::is_body_read_timeout(e.as_ref()).is_some() {
+                let err = RpcError::invalid_request(e.to_string());
+                return Err(json_response(
+                    StatusCode::REQUEST_TIMEOUT,
+                    err.to_response_bytes(None),
+                ));
+            }
             let err = RpcError::invalid_request(format!("cannot read the request body: {e}"));
             Err(json_response(
                 StatusCode::BAD_REQUEST,

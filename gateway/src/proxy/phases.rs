@@ -246,9 +246,12 @@ pub(crate) async fn collect_body(body: Body) -> Result<Bytes, ProxyError> {
         Ok(c) => Ok(c.to_bytes()),
         Err(e) => match body::is_body_too_large(e.as_ref()) {
             Some(limit) => Err(ProxyError::BodyTooLarge { limit }),
-            None => Err(ProxyError::BadRequest(format!(
-                "cannot read the request body: {e}"
-            ))),
+            None => match body::is_body_read_timeout(e.as_ref()) {
+                Some(after) => Err(ProxyError::BodyReadTimeout { after }),
+                None => Err(ProxyError::BadRequest(format!(
+                    "cannot read the request body: {e}"
+                ))),
+            },
         },
     }
 }
