@@ -43,6 +43,7 @@ mod proxy;
 mod reload;
 mod route_backend_auth;
 mod routing;
+mod secrets;
 mod shutdown;
 mod streaming;
 mod tracing;
