@@ -92,15 +92,16 @@ impl Proxy {
                 upstream_base,
                 body_limit,
             } => {
+                let body = ex.take_body().into_stream();
                 let target = a2a::Target {
                     route: ex.route,
                     matched: ex.matched,
                     upstream_base,
                     tls: ex.conn.tls,
+                    identity: ex.identity.as_ref(),
                 };
                 let fields = a2a::SharedFields::default();
                 log.a2a = Some(fields.clone());
-                let body = ex.take_body().into_stream();
                 let prepared = a2a::prepare(
                     relay,
                     &target,

@@ -9,6 +9,7 @@
 //! in tests/.python-mcp2 (scripts/test.sh installs both).
 
 mod a2a;
+mod a2a_identity;
 mod a2a_lf_client;
 mod a2a_security;
 mod a2a_streaming;
