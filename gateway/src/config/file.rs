@@ -524,8 +524,9 @@ pub struct A2aPolicy {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signed_cards: Option<SignedCardsMode>,
     /// Request header naming the caller, for task ownership: a task is visible only to the
-    /// caller that created it. Until the auth policies land this is how callers are told apart.
-    /// Without it, ownership is not enforced.
+    /// caller that created it. On a route with an authentication policy the authenticated
+    /// caller owns its tasks instead; this header then tells anonymous callers apart only.
+    /// Without it or authentication, ownership is not enforced.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub caller_header: Option<String>,
     /// Push-notification webhook checks.
