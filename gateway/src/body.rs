@@ -326,7 +326,9 @@ where
 }
 
 /// Finds a [`BodyReadTimeout`] anywhere in an error's source chain: its budget.
-pub fn is_body_read_timeout(err: &(dyn std::error::Error + 'static)) -> Option<std::time::Duration> {
+pub fn is_body_read_timeout(
+    err: &(dyn std::error::Error + 'static),
+) -> Option<std::time::Duration> {
     let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
     while let Some(e) = cur {
         if let Some(t) = e.downcast_ref::<BodyReadTimeout>() {
@@ -413,7 +415,11 @@ mod tests {
         tokio::spawn(async move {
             for _ in 0..10 {
                 tokio::time::sleep(std::time::Duration::from_millis(80)).await;
-                if tx.send(Ok(Frame::data(Bytes::from_static(b"x")))).await.is_err() {
+                if tx
+                    .send(Ok(Frame::data(Bytes::from_static(b"x"))))
+                    .await
+                    .is_err()
+                {
                     return;
                 }
             }

@@ -67,11 +67,9 @@ impl McpBackend {
                         -32600,
                         &format!("request body is larger than the limit of {limit} bytes"),
                     ),
-                    None if too_slow.is_some() => jsonrpc_error(
-                        http::StatusCode::REQUEST_TIMEOUT,
-                        -32600,
-                        &e.to_string(),
-                    ),
+                    None if too_slow.is_some() => {
+                        jsonrpc_error(http::StatusCode::REQUEST_TIMEOUT, -32600, &e.to_string())
+                    }
                     None => jsonrpc_error(
                         http::StatusCode::BAD_REQUEST,
                         -32600,

@@ -148,8 +148,8 @@ mod tests {
     #[test]
     fn header_sizes_hyper_cannot_take_are_refused() {
         for bad in ["4KiB", "17MiB"] {
-            let c: BindLimits =
-                serde_json::from_value(serde_json::json!({ "maxHeaderSize": bad })).expect("parses");
+            let c: BindLimits = serde_json::from_value(serde_json::json!({ "maxHeaderSize": bad }))
+                .expect("parses");
             let e = Limits::from_config(Some(&c)).expect_err(bad);
             assert_eq!(e.key, "maxHeaderSize");
         }

@@ -92,11 +92,7 @@ pub struct Target<'a> {
 /// owner, and never match an authenticated caller. On a route without authentication,
 /// `callerHeader`'s value (empty when absent), when it is set. The prefixes keep the three
 /// kinds apart: a header saying `apiKey:ci` is not the API key `ci`.
-fn task_owner(
-    relay: &A2aRelay,
-    target: &Target<'_>,
-    headers: &http::HeaderMap,
-) -> Option<String> {
+fn task_owner(relay: &A2aRelay, target: &Target<'_>, headers: &http::HeaderMap) -> Option<String> {
     if let Some(identity) = target.identity {
         return Some(match identity.jwt() {
             // `sub` is unique per issuer only.

@@ -94,7 +94,9 @@ pub(crate) async fn serve_mcp(
     let mut parts = ex.take_parts();
     parts.extensions.insert(slot.clone());
     // On a loopback bind, the MCP layer accepts only loopback `Host` names by default.
-    parts.extensions.insert(mcp_mux::http::ListenAddr(ex.conn.bind));
+    parts
+        .extensions
+        .insert(mcp_mux::http::ListenAddr(ex.conn.bind));
     // The MCP layer (and rmcp handlers, through the request parts in their context's
     // extensions) reads the caller from here.
     if let Some(identity) = &ex.identity {

@@ -193,7 +193,9 @@ mod tests {
             ..Limits::default()
         };
         let ip: IpAddr = "::1".parse().expect("ip");
-        let tickets: Vec<_> = (0..5000).map(|_| a.admit(ip, &l).expect("admitted")).collect();
+        let tickets: Vec<_> = (0..5000)
+            .map(|_| a.admit(ip, &l).expect("admitted"))
+            .collect();
         assert_eq!(tickets.len(), 5000);
     }
 }

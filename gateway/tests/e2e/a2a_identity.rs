@@ -90,7 +90,12 @@ async fn the_authenticated_caller_owns_its_tasks() {
         ("ListTaskPushNotificationConfigs", json!({"taskId": id})),
     ] {
         let r = call(&gw, &bob, method, params).await;
-        assert_eq!(r.expect_error(&format!("bob {method}")), -32001, "{}", r.text);
+        assert_eq!(
+            r.expect_error(&format!("bob {method}")),
+            -32001,
+            "{}",
+            r.text
+        );
     }
     assert!(listed(&call(&gw, &bob, "ListTasks", json!({})).await).is_empty());
     assert!(listed(&call(&gw, &alice, "ListTasks", json!({})).await).contains(&id));
@@ -99,20 +104,40 @@ async fn the_authenticated_caller_owns_its_tasks() {
     for claim in ["shared", "alice", "apiKey:alice", ""] {
         let anonymous = [("x-caller", claim)];
         let r = call(&gw, &anonymous, "GetTask", json!({"id": id})).await;
-        assert_eq!(r.expect_error("anonymous GetTask"), -32001, "{claim}: {}", r.text);
+        assert_eq!(
+            r.expect_error("anonymous GetTask"),
+            -32001,
+            "{claim}: {}",
+            r.text
+        );
     }
     let r = call(&gw, &[], "CancelTask", json!({"id": id})).await;
     assert_eq!(r.expect_error("anonymous CancelTask"), -32001, "{}", r.text);
     // ...and an anonymous caller's task is not alice's.
     let theirs = create(&gw, &[("x-caller", "alice")]).await;
     let r = call(&gw, &alice, "GetTask", json!({"id": theirs})).await;
-    assert_eq!(r.expect_error("alice on an anonymous task"), -32001, "{}", r.text);
-    let r = call(&gw, &[("x-caller", "alice")], "GetTask", json!({"id": theirs})).await;
+    assert_eq!(
+        r.expect_error("alice on an anonymous task"),
+        -32001,
+        "{}",
+        r.text
+    );
+    let r = call(
+        &gw,
+        &[("x-caller", "alice")],
+        "GetTask",
+        json!({"id": theirs}),
+    )
+    .await;
     assert_eq!(r.result("the anonymous owner")["id"], theirs.as_str());
 
     // The a2a-sdk client with bob's key gets TaskNotFound; with alice's it cancels.
     let base = gw.url("/agents/echo");
-    let run = run_client(&base, &["--header", &format!("x-api-key={BOB_KEY}"), "get", &id]).await;
+    let run = run_client(
+        &base,
+        &["--header", &format!("x-api-key={BOB_KEY}"), "get", &id],
+    )
+    .await;
     assert!(!run.success, "bob read alice's task: {}", run.stdout);
     assert_eq!(run.error().map(|e| e["code"].clone()), Some(json!(-32001)));
     let run = run_client(

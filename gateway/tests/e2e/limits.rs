@@ -54,8 +54,7 @@ async fn closed_within(s: &mut TcpStream, limit: Duration) -> bool {
 
 /// A GET on `s` answered (any status): the connection is served.
 async fn served(s: &mut TcpStream) -> bool {
-    if s
-        .write_all(b"GET /x HTTP/1.1\r\nhost: localhost\r\n\r\n")
+    if s.write_all(b"GET /x HTTP/1.1\r\nhost: localhost\r\n\r\n")
         .await
         .is_err()
     {
@@ -217,7 +216,11 @@ async fn http2_clients_are_told_the_stream_cap() {
     ))
     .await;
     let settings = server_settings(gw.addr()).await;
-    assert_eq!(settings.get(&0x3), Some(&7), "MAX_CONCURRENT_STREAMS: {settings:?}");
+    assert_eq!(
+        settings.get(&0x3),
+        Some(&7),
+        "MAX_CONCURRENT_STREAMS: {settings:?}"
+    );
     assert_eq!(
         settings.get(&0x6),
         Some(&(32 * 1024)),

@@ -217,8 +217,12 @@ async fn loopback_binds_accept_only_loopback_hosts_unless_allowed_hosts_says_oth
         "localhost".to_string(),
         format!("[::1]:{port}"),
     ] {
-        let (status, _, body) =
-            raw_post(&gw, &[JSON, ACCEPT_BOTH, ("host", host.as_str())], INITIALIZE).await;
+        let (status, _, body) = raw_post(
+            &gw,
+            &[JSON, ACCEPT_BOTH, ("host", host.as_str())],
+            INITIALIZE,
+        )
+        .await;
         assert_eq!(status, 200, "{host}: {body}");
     }
     let refused = gw
@@ -249,9 +253,16 @@ async fn loopback_binds_accept_only_loopback_hosts_unless_allowed_hosts_says_oth
     .await;
     assert_eq!(status, 200, "listed in allowedHosts: {body}");
     let local = format!("localhost:{}", gw.port());
-    let (status, _, body) =
-        raw_post(&gw, &[JSON, ACCEPT_BOTH, ("host", local.as_str())], INITIALIZE).await;
-    assert_eq!(status, 421, "allowedHosts replaces the loopback default: {body}");
+    let (status, _, body) = raw_post(
+        &gw,
+        &[JSON, ACCEPT_BOTH, ("host", local.as_str())],
+        INITIALIZE,
+    )
+    .await;
+    assert_eq!(
+        status, 421,
+        "allowedHosts replaces the loopback default: {body}"
+    );
 }
 
 /// Route policies that the plan places before and after the virtual MCP server apply to it:

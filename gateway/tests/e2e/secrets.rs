@@ -51,6 +51,9 @@ const ROUTES: &str = r#"
   backends: [{ host: "{up}" }]
 "#;
 
+/// A request: path and query, headers, and the status it should get.
+type Case<'a> = (String, Vec<(&'a str, String)>, u16);
+
 #[tokio::test]
 async fn secrets_are_neither_logged_nor_shown_in_config() {
     let up = Upstream::start("up").await;
@@ -84,7 +87,7 @@ async fn secrets_are_neither_logged_nor_shown_in_config() {
     };
     let good_jwt = token(RSA1, "k1", 300);
     let expired_jwt = token(RSA1, "k1", -600);
-    let cases: Vec<(String, Vec<(&str, String)>, u16)> = vec![
+    let cases: Vec<Case> = vec![
         ("/key/a".into(), vec![("x-api-key", API_KEY.into())], 200),
         ("/key/b".into(), vec![("x-api-key", WRONG_KEY.into())], 401),
         (
@@ -92,7 +95,11 @@ async fn secrets_are_neither_logged_nor_shown_in_config() {
             vec![("authorization", format!("Bearer {WRONG_KEY}"))],
             401,
         ),
-        ("/basic/a".into(), vec![("authorization", basic(PASSWORD))], 200),
+        (
+            "/basic/a".into(),
+            vec![("authorization", basic(PASSWORD))],
+            200,
+        ),
         (
             "/basic/b".into(),
             vec![("authorization", basic(WRONG_PASSWORD))],
@@ -124,7 +131,10 @@ async fn secrets_are_neither_logged_nor_shown_in_config() {
         let body = r.text().await.unwrap_or_default();
         assert_eq!(status, *want, "{path}: {body}");
         for secret in [CLIENT_SECRET, BACKEND_KEY, AWS_SECRET] {
-            assert!(!body.contains(secret), "{path}: the answer shows {secret}: {body}");
+            assert!(
+                !body.contains(secret),
+                "{path}: the answer shows {secret}: {body}"
+            );
         }
     }
     // The config's credentials did their work upstream.
@@ -160,10 +170,11 @@ async fn secrets_are_neither_logged_nor_shown_in_config() {
         assert!(!config.contains(secret), "/config shows {secret}: {config}");
     }
     // Every access line is written by now (each response was read to its end).
-    let log = gw
-        .stderr_once(|s| s.contains("path=/oauth/a"))
-        .await;
-    assert!(log.contains("path=/public/q "), "the query is not logged: {log}");
+    let log = gw.stderr_once(|s| s.contains("path=/oauth/a")).await;
+    assert!(
+        log.contains("path=/public/q "),
+        "the query is not logged: {log}"
+    );
     let basic_good = basic(PASSWORD);
     let basic_wrong = basic(WRONG_PASSWORD);
     for secret in [

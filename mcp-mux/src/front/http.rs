@@ -58,8 +58,8 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 pub use body::ResponseBody;
-pub use host::ListenAddr;
 use era::{Era, Refusal};
+pub use host::ListenAddr;
 use reply::{
     accepted, json_reply, jsonrpc_refusal, plain, respond, result_reply, sse_reply, CallFuture,
     Finish, Reply,

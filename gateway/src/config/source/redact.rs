@@ -255,8 +255,14 @@ binds:
     #[test]
     fn passwords_and_secret_query_parameters_in_urls_are_redacted() {
         let cases = [
-            ("redis://:pw-1@127.0.0.1:6379/0", Some("redis://:<redacted>@127.0.0.1:6379/0")),
-            ("rediss://default:pw-2@cache:6380", Some("rediss://default:<redacted>@cache:6380")),
+            (
+                "redis://:pw-1@127.0.0.1:6379/0",
+                Some("redis://:<redacted>@127.0.0.1:6379/0"),
+            ),
+            (
+                "rediss://default:pw-2@cache:6380",
+                Some("rediss://default:<redacted>@cache:6380"),
+            ),
             ("redis://127.0.0.1:6379", None),
             ("redis://user@127.0.0.1:6379", None),
         ];
@@ -272,7 +278,10 @@ binds:
                 "https://h.example/sse?x=1&access_token=t-1#frag",
                 Some("https://h.example/sse?x=1&access_token=<redacted>#frag"),
             ),
-            ("https://s.example/b?sig=abc", Some("https://s.example/b?sig=<redacted>")),
+            (
+                "https://s.example/b?sig=abc",
+                Some("https://s.example/b?sig=<redacted>"),
+            ),
             ("https://h.example/mcp?team=x", None),
             ("not a url?token=x", None),
         ];

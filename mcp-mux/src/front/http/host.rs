@@ -165,7 +165,10 @@ mod tests {
                 "[::1]",
                 "[::1]:3000",
             ] {
-                assert!(check_on(&[], Some(host), Some(listen)), "{host} on {listen}");
+                assert!(
+                    check_on(&[], Some(host), Some(listen)),
+                    "{host} on {listen}"
+                );
             }
             for host in [
                 "evil.example",
@@ -176,15 +179,25 @@ mod tests {
                 "[::2]",
                 "",
             ] {
-                assert!(!check_on(&[], Some(host), Some(listen)), "{host} on {listen}");
+                assert!(
+                    !check_on(&[], Some(host), Some(listen)),
+                    "{host} on {listen}"
+                );
             }
             assert!(!check_on(&[], None, Some(listen)), "no Host on {listen}");
             // `allowedHosts` replaces the default.
-            assert!(check_on(&["mcp.example"], Some("mcp.example"), Some(listen)));
+            assert!(check_on(
+                &["mcp.example"],
+                Some("mcp.example"),
+                Some(listen)
+            ));
             assert!(!check_on(&["mcp.example"], Some("localhost"), Some(listen)));
         }
         for listen in ["0.0.0.0:8080", "[::]:8080", "10.1.2.3:80"] {
-            assert!(check_on(&[], Some("evil.example"), Some(listen)), "{listen}");
+            assert!(
+                check_on(&[], Some("evil.example"), Some(listen)),
+                "{listen}"
+            );
         }
     }
 
