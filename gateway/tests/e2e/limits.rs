@@ -263,3 +263,53 @@ async fn server_settings(addr: SocketAddr) -> std::collections::HashMap<u16, u32
         })
         .collect()
 }
+
+/// On an MCP route the trickled body gets the 408 as a JSON-RPC error, in MCP's protocol.
+#[tokio::test]
+async fn a_trickled_mcp_body_gets_a_json_rpc_408() {
+    let config = crate::mcp::mcp_config("failOpen", &crate::mcp::demo_target()).replace(
+        "  address: 127.0.0.1\n",
+        "  address: 127.0.0.1\n  limits: { bodyReadTimeout: 1s }\n",
+    );
+    let gw = Gateway::start(&config).await;
+    let mut s = TcpStream::connect(gw.addr()).await.expect("connect");
+    s.write_all(
+        b"POST /mcp HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\n\
+          accept: application/json, text/event-stream\r\ncontent-length: 200\r\n\r\n{\"jsonrpc\"",
+    )
+    .await
+    .expect("write");
+    let started = Instant::now();
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(STEP, s.read_to_end(&mut out)).await;
+    let text = String::from_utf8_lossy(&out).into_owned();
+    assert_eq!(raw_status(&text), Some(408), "{text}");
+    assert!(text.contains("\"jsonrpc\":\"2.0\""), "{text}");
+    assert!(text.contains("bodyReadTimeout"), "{text}");
+    assert!(started.elapsed() < Duration::from_secs(6));
+}
+
+/// A reload applies new limits to the connections accepted after it.
+#[tokio::test]
+async fn a_reload_applies_new_limits() {
+    let (up, gw) = start_with_up(&with_limits("{ maxConnectionsPerClient: 1 }")).await;
+    let mut first = connect_from("127.0.0.1", gw.addr()).await;
+    assert!(served(&mut first).await);
+    let mut second = connect_from("127.0.0.1", gw.addr()).await;
+    assert!(closed_within(&mut second, STEP).await, "over the cap of 1");
+
+    let template = with_limits("{ maxConnectionsPerClient: 2 }").replace("{up}", &up.host());
+    gw.write_config(&template);
+    let reloaded = gw
+        .wait_metric(
+            "switchboard_config_reloads_total",
+            &[("result", "ok")],
+            1.0,
+            STEP,
+        )
+        .await;
+    assert_eq!(reloaded, 1.0, "{}", gw.stderr());
+    let mut second = connect_from("127.0.0.1", gw.addr()).await;
+    assert!(served(&mut second).await, "the new cap of 2 applies");
+    assert!(served(&mut first).await, "the old connection lives on");
+}
