@@ -178,6 +178,22 @@ async fn origins_are_refused_unless_allowed() {
     assert_eq!(status, 403, "a cross-origin request by default: {body}");
     let (status, _, body) = raw_post(&gw, &[JSON, ACCEPT_BOTH], INITIALIZE).await;
     assert_eq!(status, 200, "no Origin: {body}");
+    // A local page is a browser page too: refused unless listed.
+    let local = format!("http://localhost:{}", gw.port());
+    let (status, _, body) = raw_post(
+        &gw,
+        &[JSON, ACCEPT_BOTH, ("origin", local.as_str())],
+        INITIALIZE,
+    )
+    .await;
+    assert_eq!(status, 403, "{local}: {body}");
+    let refused = gw
+        .metric(
+            "switchboard_mcp_refused_total",
+            &[("route", "main/mcp"), ("reason", "origin")],
+        )
+        .await;
+    assert_eq!(refused, Some(2.0), "{}", gw.metrics().await);
 
     let allowed = mcp_config("failOpen", &demo_target()).replace(
         "    failureMode: failOpen\n",
