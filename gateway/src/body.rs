@@ -248,6 +248,97 @@ where
     }
 }
 
+/// The client took longer than its bind's `bodyReadTimeout` to send the request body.
+#[derive(Debug, thiserror::Error)]
+#[error("the client did not send the request body within {0:?} (limits.bodyReadTimeout)")]
+pub struct BodyReadTimeout(pub std::time::Duration);
+
+pin_project_lite::pin_project! {
+    /// Fails a request body once the client has kept the gateway waiting for its bytes for
+    /// `budget` in all. Only time spent waiting on the client counts, not time the body sat
+    /// unread because the upstream was slow to take it, so backpressure never cuts a client
+    /// off; a client that trickles its body (slowloris) is, however slowly it trickles.
+    pub struct ReadDeadline<B> {
+        #[pin]
+        inner: B,
+        #[pin]
+        sleep: tokio::time::Sleep,
+        budget: std::time::Duration,
+        spent: std::time::Duration,
+        waiting_since: Option<tokio::time::Instant>,
+    }
+}
+
+impl<B> ReadDeadline<B> {
+    /// Wraps `inner`.
+    pub fn new(inner: B, budget: std::time::Duration) -> Self {
+        ReadDeadline {
+            inner,
+            sleep: tokio::time::sleep(budget),
+            budget,
+            spent: std::time::Duration::ZERO,
+            waiting_since: None,
+        }
+    }
+}
+
+impl<B> HttpBody for ReadDeadline<B>
+where
+    B: HttpBody<Data = Bytes, Error = BoxError>,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let mut this = self.project();
+        match this.inner.poll_frame(cx) {
+            Poll::Pending => {
+                if this.waiting_since.is_none() {
+                    let now = tokio::time::Instant::now();
+                    *this.waiting_since = Some(now);
+                    let left = this.budget.saturating_sub(*this.spent);
+                    this.sleep.as_mut().reset(now + left);
+                }
+                if this.sleep.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Some(Err(Box::new(BodyReadTimeout(*this.budget)))));
+                }
+                Poll::Pending
+            }
+            ready => {
+                if let Some(since) = this.waiting_since.take() {
+                    *this.spent += since.elapsed();
+                }
+                ready
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// Finds a [`BodyReadTimeout`] anywhere in an error's source chain: its budget.
+pub fn is_body_read_timeout(
+    err: &(dyn std::error::Error + 'static),
+) -> Option<std::time::Duration> {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = cur {
+        if let Some(t) = e.downcast_ref::<BodyReadTimeout>() {
+            return Some(t.0);
+        }
+        cur = e.source();
+    }
+    None
+}
+
 /// Finds a [`BodyTooLarge`] anywhere in an error's source chain.
 pub fn is_body_too_large(err: &(dyn std::error::Error + 'static)) -> Option<u64> {
     let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
@@ -313,6 +404,63 @@ mod tests {
         assert!(err.downcast_ref::<StreamIdle>().is_some(), "{err}");
         assert!(started.elapsed() < Duration::from_secs(2));
         feeder.abort();
+    }
+
+    #[tokio::test]
+    async fn a_trickled_body_is_cut_off_but_backpressure_does_not_count() {
+        use http_body_util::BodyExt as _;
+        let budget = std::time::Duration::from_millis(200);
+        // A client that sends a frame every 80 ms: over the budget after three waits.
+        let (tx, rx) = futures_channel_body();
+        tokio::spawn(async move {
+            for _ in 0..10 {
+                tokio::time::sleep(std::time::Duration::from_millis(80)).await;
+                if tx
+                    .send(Ok(Frame::data(Bytes::from_static(b"x"))))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        });
+        let started = std::time::Instant::now();
+        let err = ReadDeadline::new(rx, budget)
+            .collect()
+            .await
+            .expect_err("cut off");
+        assert!(is_body_read_timeout(err.as_ref()).is_some(), "{err}");
+        assert!(started.elapsed() < std::time::Duration::from_millis(600));
+
+        // A body whose frames are all there, read slowly by its consumer: never cut off.
+        let (tx, rx) = futures_channel_body();
+        for _ in 0..3 {
+            tx.send(Ok(Frame::data(Bytes::from_static(b"y"))))
+                .await
+                .expect("buffered");
+        }
+        drop(tx);
+        let mut body = std::pin::pin!(ReadDeadline::new(rx, budget));
+        let mut frames = 0;
+        while let Some(frame) = body.frame().await {
+            frame.expect("not cut off");
+            frames += 1;
+            tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+        }
+        assert_eq!(frames, 3);
+    }
+
+    /// A channel body: frames sent on the sender arrive on the body.
+    #[allow(clippy::type_complexity)]
+    fn futures_channel_body() -> (
+        tokio::sync::mpsc::Sender<Result<Frame<Bytes>, BoxError>>,
+        http_body_util::StreamBody<
+            tokio_stream::wrappers::ReceiverStream<Result<Frame<Bytes>, BoxError>>,
+        >,
+    ) {
+        let (tx, rx) = tokio::sync::mpsc::channel(8);
+        let stream = tokio_stream::wrappers::ReceiverStream::new(rx);
+        (tx, http_body_util::StreamBody::new(stream))
     }
 
     #[tokio::test]

@@ -60,12 +60,16 @@ impl McpBackend {
             Ok(c) => c.to_bytes(),
             Err(e) => {
                 let too_large = crate::body::is_body_too_large(e.as_ref());
+                let too_slow = crate::body::is_body_read_timeout(e.as_ref());
                 return match too_large {
                     Some(limit) => jsonrpc_error(
                         http::StatusCode::PAYLOAD_TOO_LARGE,
                         -32600,
                         &format!("request body is larger than the limit of {limit} bytes"),
                     ),
+                    None if too_slow.is_some() => {
+                        jsonrpc_error(http::StatusCode::REQUEST_TIMEOUT, -32600, &e.to_string())
+                    }
                     None => jsonrpc_error(
                         http::StatusCode::BAD_REQUEST,
                         -32600,
@@ -112,6 +116,10 @@ impl MuxMetrics for RouteMcpMetrics {
 
     fn calls_in_flight(&self, delta: i64) {
         self.metrics.mcp_calls_in_flight(&self.route, delta);
+    }
+
+    fn refused(&self, reason: &str) {
+        self.metrics.mcp_refused(&self.route, reason);
     }
 }
 

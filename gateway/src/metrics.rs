@@ -146,6 +146,24 @@ pub struct StoreError {
     pub result: String,
 }
 
+/// Labels `{bind, reason}` for refused connections.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct BindReason {
+    /// The bind's address.
+    pub bind: String,
+    /// Which limit: `max_connections`, `max_connections_per_client`, `header_too_large`, ...
+    pub reason: String,
+}
+
+/// Labels `{route, reason}` for MCP requests refused before they reach the server.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteReason {
+    /// `listener/route`.
+    pub route: String,
+    /// `host` or `origin`.
+    pub reason: String,
+}
+
 /// Labels `{route, target, method}` for MCP requests to targets.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct McpRequest {
@@ -208,6 +226,12 @@ pub struct Metrics {
     /// `switchboard_ratelimit_store_seconds{store}`: one decision's round trip to Redis
     /// (failed ones included, bounded by the store's timeout).
     pub ratelimit_store_seconds: Family<StoreLabel, Histogram>,
+    /// `switchboard_connections_refused_total{bind,reason}`: connections closed, or requests
+    /// refused, by a bind's limits.
+    pub connections_refused: Family<BindReason, Counter>,
+    /// `switchboard_mcp_refused_total{route,reason}`: MCP requests refused for their `Host`
+    /// or `Origin`.
+    pub mcp_refused: Family<RouteReason, Counter>,
     /// Requests that matched no route (`route="-"`).
     pub unrouted: std::sync::OnceLock<RouteMetrics>,
 }
@@ -326,6 +350,18 @@ impl Metrics {
             "Round trip of one rate-limit decision to the Redis store",
             ratelimit_store_seconds.clone(),
         );
+        let connections_refused = Family::<BindReason, Counter>::default();
+        registry.register(
+            "switchboard_connections_refused",
+            "Connections closed or requests refused by a bind's limits, by bind and reason",
+            connections_refused.clone(),
+        );
+        let mcp_refused = Family::<RouteReason, Counter>::default();
+        registry.register(
+            "switchboard_mcp_refused",
+            "MCP requests refused for their Host (DNS rebinding) or Origin, by route and reason",
+            mcp_refused.clone(),
+        );
         Metrics {
             registry,
             ratelimit_decisions,
@@ -345,6 +381,8 @@ impl Metrics {
             mcp_targets_up,
             mcp_calls_in_flight,
             authn_failures,
+            connections_refused,
+            mcp_refused,
             unrouted: std::sync::OnceLock::new(),
         }
     }
@@ -475,6 +513,26 @@ impl Metrics {
             })
             .clone();
         (err("allowed"), err("denied"), latency)
+    }
+
+    /// Counts a connection (or request head) refused by a bind's limits.
+    pub fn connection_refused(&self, bind: &str, reason: &str) {
+        self.connections_refused
+            .get_or_create(&BindReason {
+                bind: bind.to_string(),
+                reason: reason.to_string(),
+            })
+            .inc();
+    }
+
+    /// Counts an MCP request refused for its `Host` or `Origin`.
+    pub fn mcp_refused(&self, route: &str, reason: &str) {
+        self.mcp_refused
+            .get_or_create(&RouteReason {
+                route: route.to_string(),
+                reason: reason.to_string(),
+            })
+            .inc();
     }
 
     /// Counts a config reload.

@@ -38,8 +38,10 @@ pub struct McpBackendConfig {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub allowed_origins: Vec<String>,
     /// `Host` header values allowed (`mcp.example.com` on any port, `localhost:8080`,
-    /// `[::1]:*`). When set, a request for any other host is refused with 421, which stops
-    /// DNS rebinding against a gateway that browsers can reach. Default: not checked.
+    /// `[::1]:*`). A request for any other host is refused with 421, which stops DNS
+    /// rebinding against a gateway that browsers can reach. Default: on a bind whose address
+    /// is loopback (127.0.0.0/8, `::1`), only loopback names (`localhost`, `127.0.0.1`,
+    /// `[::1]`, any port); on other addresses, not checked.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub allowed_hosts: Vec<String>,
     /// How long a session id stays valid after `initialize` (`30m`, `24h`; default 24h). Ids

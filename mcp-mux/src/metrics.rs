@@ -40,6 +40,11 @@ pub trait MuxMetrics: Send + Sync + 'static {
     fn calls_in_flight(&self, delta: i64) {
         let _ = delta;
     }
+    /// A request was refused before any target saw it, for its `Host` (`reason` =
+    /// `host`: DNS-rebinding protection) or its `Origin` (`origin`).
+    fn refused(&self, reason: &str) {
+        let _ = reason;
+    }
 }
 
 /// Ignores everything.

@@ -103,6 +103,38 @@ pub struct Bind {
     pub address: Option<String>,
     /// How the port accepts traffic. All listeners on one bind share its protocol family.
     pub listeners: Vec<Listener>,
+    /// Limits that protect the port from slow, greedy or oversized clients.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<BindLimits>,
+}
+
+/// Connection and request limits of one bind. Every key has a safe default; `0` turns a
+/// count or a timeout off.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BindLimits {
+    /// Largest request head (request line and headers; HTTP/2: the decoded header list).
+    /// Larger gets `431`. Default `64KiB`, at least `8KiB`, at most `16MiB`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_header_size: Option<ByteSize>,
+    /// Time a client gets to send its request headers (HTTP/1.1). Default `30s`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub header_read_timeout: Option<Duration>,
+    /// Time a client gets to send a whole request body, from the end of its headers; a slower
+    /// one gets `408` and the connection is closed. Default `60s`; `0s` turns it off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_read_timeout: Option<Duration>,
+    /// Streams one HTTP/2 connection may have open at once. Default `100`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub max_concurrent_streams: Option<u32>,
+    /// Open connections on this bind; more are closed as they arrive. Default `10000`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_connections: Option<u32>,
+    /// Open connections from one client IP address; more are closed as they arrive.
+    /// Default `1024`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_connections_per_client: Option<u32>,
 }
 
 /// How a bind accepts traffic.
@@ -500,8 +532,9 @@ pub struct A2aPolicy {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signed_cards: Option<SignedCardsMode>,
     /// Request header naming the caller, for task ownership: a task is visible only to the
-    /// caller that created it. Until the auth policies land this is how callers are told apart.
-    /// Without it, ownership is not enforced.
+    /// caller that created it. On a route with an authentication policy the authenticated
+    /// caller owns its tasks instead; this header then tells anonymous callers apart only.
+    /// Without it or authentication, ownership is not enforced.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub caller_header: Option<String>,
     /// Push-notification webhook checks.

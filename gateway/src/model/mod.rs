@@ -7,6 +7,7 @@
 pub mod discovery;
 pub mod health;
 pub mod host;
+pub mod limits;
 mod lower;
 pub mod matcher;
 pub mod plan;
@@ -75,6 +76,8 @@ pub struct Bind {
     pub tls: Option<Arc<rustls::ServerConfig>>,
     /// Listeners, most specific hostname first.
     pub listeners: Vec<Listener>,
+    /// What its clients may send and hold open.
+    pub limits: limits::Limits,
 }
 
 /// A listener: a hostname and its routes.

@@ -81,6 +81,43 @@ pub struct Target<'a> {
     pub upstream_base: &'a str,
     /// Whether the client connection is TLS.
     pub tls: bool,
+    /// The caller, when the route's authentication policy found one.
+    pub identity: Option<&'a authn::Identity>,
+}
+
+/// Who owns the tasks a request creates and may touch the tasks it names; `None`: ownership
+/// is not enforced. On a route that authenticates, the authenticated caller (so no header can
+/// claim another caller's tasks); anonymous requests that `optional` or `permissive` mode lets
+/// through are owned by `callerHeader`'s value when it is set, else all share one anonymous
+/// owner, and never match an authenticated caller. On a route without authentication,
+/// `callerHeader`'s value (empty when absent), when it is set. The prefixes keep the three
+/// kinds apart: a header saying `apiKey:ci` is not the API key `ci`.
+fn task_owner(relay: &A2aRelay, target: &Target<'_>, headers: &http::HeaderMap) -> Option<String> {
+    if let Some(identity) = target.identity {
+        return Some(match identity.jwt() {
+            // `sub` is unique per issuer only.
+            Some(jwt) => format!(
+                "jwt:{} {}",
+                jwt.issuer,
+                jwt.subject.as_deref().unwrap_or("")
+            ),
+            None => format!("{}:{}", identity.method_name(), identity.subject()),
+        });
+    }
+    let header = relay.caller_header.as_ref().map(|h| {
+        let value = headers.get(h).and_then(|v| v.to_str().ok()).unwrap_or("");
+        format!("header:{value}")
+    });
+    let authenticates = target
+        .route
+        .plan
+        .request
+        .iter()
+        .any(|p| matches!(p, crate::model::plan::RoutePhase::Authenticate(_)));
+    if authenticates {
+        return Some(header.unwrap_or_else(|| "anonymous".to_string()));
+    }
+    header
 }
 
 /// Reads what the policy needs from the request. `body` is read only for JSON-RPC calls and
@@ -95,14 +132,7 @@ pub async fn prepare(
     fields: SharedFields,
 ) -> Result<(Prepared, Option<Body>), String> {
     a2a::headers::copy_query_version_to_header(&mut parts.headers, parts.uri.query());
-    let caller = relay.caller_header.as_ref().map(|h| {
-        parts
-            .headers
-            .get(h)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_string()
-    });
+    let caller = task_owner(relay, target, &parts.headers);
     let mut exchange = Exchange {
         relay: relay.clone(),
         kind: Kind::Other,
@@ -307,6 +337,13 @@ async fn read_body(body: Body, limit: u64) -> Result<Bytes, Response<Body>> {
         Err(e) => {
             if crate::body::is_body_too_large(e.as_ref()).is_some() {
                 return Err(body_too_large(limit));
+            }
+            if crate::body::is_body_read_timeout(e.as_ref()).is_some() {
+                let err = RpcError::invalid_request(e.to_string());
+                return Err(json_response(
+                    StatusCode::REQUEST_TIMEOUT,
+                    err.to_response_bytes(None),
+                ));
             }
             let err = RpcError::invalid_request(format!("cannot read the request body: {e}"));
             Err(json_response(

@@ -68,6 +68,12 @@ pub enum ProxyError {
         /// The limit in bytes.
         limit: u64,
     },
+    /// The client did not send its request body within its bind's `bodyReadTimeout`.
+    #[error("the client did not send the request body within {after:?} (limits.bodyReadTimeout)")]
+    BodyReadTimeout {
+        /// The limit.
+        after: Duration,
+    },
     /// The `backendAuth` credential could not be had (the OAuth2 token endpoint failed); the
     /// request was not sent.
     #[error("no credential for upstream {upstream}: {cause}")]
@@ -95,6 +101,7 @@ impl ProxyError {
                 StatusCode::GATEWAY_TIMEOUT
             }
             ProxyError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ProxyError::BodyReadTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             ProxyError::BadRequest(_) => StatusCode::BAD_REQUEST,
         }
     }

@@ -95,6 +95,23 @@ impl<'r> Exchange<'r> {
         std::mem::replace(&mut self.parts, empty)
     }
 
+    /// Gives the client `budget` (its bind's `bodyReadTimeout`) to send the request body,
+    /// counted from now, the end of its headers. A body already complete is left alone.
+    pub fn limit_body_read_time(&mut self, budget: std::time::Duration) {
+        if let RequestBody::Incoming(b) = &self.body {
+            if http_body::Body::is_end_stream(b) {
+                return;
+            }
+        }
+        self.body = match self.take_body() {
+            RequestBody::Incoming(b) => {
+                let b = b.map_err(|e| -> BoxError { Box::new(e) });
+                RequestBody::Stream(body::ReadDeadline::new(b, budget).boxed())
+            }
+            other => other,
+        };
+    }
+
     /// Takes the body, leaving an empty one in its place.
     pub fn take_body(&mut self) -> RequestBody {
         std::mem::replace(&mut self.body, RequestBody::Read(Bytes::new()))

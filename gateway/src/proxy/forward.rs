@@ -147,6 +147,9 @@ pub async fn send(
                 if let Some(limit) = is_body_too_large(&e) {
                     return Err(ProxyError::BodyTooLarge { limit });
                 }
+                if let Some(after) = crate::body::is_body_read_timeout(&e) {
+                    return Err(ProxyError::BodyReadTimeout { after });
+                }
                 let cause = error_chain(&e);
                 Some(if e.is_connect() {
                     ProxyError::Connect {

@@ -49,6 +49,9 @@ pub struct Conn {
     pub remote: SocketAddr,
     /// Whether the connection is TLS.
     pub tls: bool,
+    /// The address its bind listens on (as configured: `0.0.0.0` stays unspecified), which
+    /// decides whether MCP's DNS-rebinding check applies by default.
+    pub bind: SocketAddr,
 }
 
 /// Shared state of the data path: the metrics. Upstream connection pools are per thread.
@@ -192,6 +195,9 @@ impl Proxy {
         log.route = Some(route.clone());
         tracing::Span::current().record("route", &*route.key);
         let mut ex = Exchange::new(conn, parts, body, route, matched);
+        if let Some(budget) = bind.limits.body_read_timeout {
+            ex.limit_body_read_time(budget);
+        }
 
         for phase in &route.plan.request {
             if let Flow::Answer(resp) =

@@ -95,15 +95,16 @@ impl Proxy {
                 upstream_base,
                 body_limit,
             } => {
+                let body = ex.take_body().into_stream();
                 let target = a2a::Target {
                     route: ex.route,
                     matched: ex.matched,
                     upstream_base,
                     tls: ex.conn.tls,
+                    identity: ex.identity.as_ref(),
                 };
                 let fields = a2a::SharedFields::default();
                 log.a2a = Some(fields.clone());
-                let body = ex.take_body().into_stream();
                 let prepared = a2a::prepare(
                     relay,
                     &target,
@@ -254,9 +255,12 @@ pub(crate) async fn collect_body(body: Body) -> Result<Bytes, ProxyError> {
         Ok(c) => Ok(c.to_bytes()),
         Err(e) => match body::is_body_too_large(e.as_ref()) {
             Some(limit) => Err(ProxyError::BodyTooLarge { limit }),
-            None => Err(ProxyError::BadRequest(format!(
-                "cannot read the request body: {e}"
-            ))),
+            None => match body::is_body_read_timeout(e.as_ref()) {
+                Some(after) => Err(ProxyError::BodyReadTimeout { after }),
+                None => Err(ProxyError::BadRequest(format!(
+                    "cannot read the request body: {e}"
+                ))),
+            },
         },
     }
 }

@@ -98,6 +98,10 @@ pub(crate) async fn serve_mcp(
     if let Some(limit) = tool_limit {
         parts.extensions.insert(limit.clone());
     }
+    // On a loopback bind, the MCP layer accepts only loopback `Host` names by default.
+    parts
+        .extensions
+        .insert(mcp_mux::http::ListenAddr(ex.conn.bind));
     // The MCP layer (and rmcp handlers, through the request parts in their context's
     // extensions) reads the caller from here.
     if let Some(identity) = &ex.identity {

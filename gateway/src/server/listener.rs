@@ -14,11 +14,11 @@ use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::runtime::Handle;
 use tokio::sync::watch;
 
+use super::admission::{Admission, Refusal, Ticket};
+use crate::model::limits::Limits;
 use crate::model::Bind;
 use crate::proxy::{Conn, Proxy};
 
-/// Time a client gets to send its request headers (slow clients are cut off).
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// Time a client gets to finish the TLS handshake.
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -81,14 +81,11 @@ async fn accept_loop(
     mut stop: watch::Receiver<Option<Duration>>,
 ) {
     let graceful = GracefulShutdown::new();
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
-        .keep_alive(true);
-    builder.http2().timer(TokioTimer::new());
-    let builder = Arc::new(builder);
+    let bind_label = model.load().addr.to_string();
+    let admission = Admission::new(bind_label, proxy.metrics.clone());
+    // Rebuilt only when a reload changes the bind's limits.
+    let mut limits = model.load().limits;
+    let mut builder = Arc::new(connection_builder(&limits));
     let mut next_worker = 0usize;
     let drain = loop {
         tokio::select! {
@@ -106,6 +103,16 @@ async fn accept_loop(
                         continue;
                     }
                 };
+                let bind = model.load_full();
+                if bind.limits != limits {
+                    limits = bind.limits;
+                    builder = Arc::new(connection_builder(&limits));
+                }
+                // Over a limit: closed at once, before any byte is read.
+                let Ok(ticket) = admission.admit(remote.ip(), &limits) else {
+                    drop(stream);
+                    continue;
+                };
                 let _ = stream.set_nodelay(true);
                 // Leave this runtime's reactor; the worker registers the socket with its own.
                 let stream = match stream.into_std() {
@@ -117,7 +124,7 @@ async fn accept_loop(
                 };
                 let worker = &workers[next_worker % workers.len().max(1)];
                 next_worker = next_worker.wrapping_add(1);
-                let conn = Accepted { stream, remote, bind: model.load_full(), model: model.clone() };
+                let conn = Accepted { stream, remote, bind, model: model.clone(), ticket, admission: admission.clone() };
                 serve_connection(conn, worker, proxy.clone(), builder.clone(), &graceful);
             }
         }
@@ -132,6 +139,25 @@ async fn accept_loop(
     }
 }
 
+/// The HTTP/1.1 and HTTP/2 settings of a bind's connections, from its limits.
+fn connection_builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    // hyper's HTTP/1 read buffer caps the request head: over it, hyper answers 431.
+    let head = usize::try_from(limits.max_header_size).unwrap_or(usize::MAX);
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .max_buf_size(head.max(crate::model::limits::MIN_MAX_HEADER_SIZE as usize))
+        .keep_alive(true);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(limits.max_header_size)
+        .max_concurrent_streams(limits.max_concurrent_streams);
+    builder
+}
+
 /// A connection accepted and not yet served.
 struct Accepted {
     stream: std::net::TcpStream,
@@ -140,6 +166,10 @@ struct Accepted {
     bind: Arc<Bind>,
     /// Where each request reads the current model.
     model: Arc<ArcSwap<Bind>>,
+    /// Its place under the bind's connection limits, freed when the connection ends.
+    ticket: Ticket,
+    /// Counts what the connection's client is refused.
+    admission: Arc<Admission>,
 }
 
 fn serve_connection(
@@ -154,11 +184,14 @@ fn serve_connection(
         remote,
         bind,
         model,
+        ticket,
+        admission,
     } = accepted;
     let tls = bind.tls.clone();
     let conn = Conn {
         remote,
         tls: tls.is_some(),
+        bind: bind.addr,
     };
     let service_proxy = proxy.clone();
     let service = service_fn(move |req| {
@@ -172,6 +205,7 @@ fn serve_connection(
     gauge.inc();
     worker.spawn(async move {
         let _open = OpenConnection(gauge);
+        let _ticket = ticket;
         let stream = match TcpStream::from_std(stream) {
             Ok(s) => s,
             Err(e) => {
@@ -183,7 +217,7 @@ fn serve_connection(
             None => {
                 let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
                 if let Err(e) = watcher.watch(conn.into_owned()).await {
-                    tracing::debug!(client = %remote, error = %e, "connection ended with an error");
+                    connection_error(&admission, remote, e.as_ref());
                 }
             }
             Some(cfg) => {
@@ -200,18 +234,40 @@ fn serve_connection(
                         return;
                     }
                     Err(_) => {
-                        tracing::debug!(client = %remote, "TLS handshake timed out");
+                        admission.refused(Refusal::TlsHandshakeTimeout, remote.ip());
                         return;
                     }
                 };
                 let conn =
                     builder.serve_connection_with_upgrades(TokioIo::new(tls_stream), service);
                 if let Err(e) = watcher.watch(conn.into_owned()).await {
-                    tracing::debug!(client = %remote, error = %e, "connection ended with an error");
+                    connection_error(&admission, remote, e.as_ref());
                 }
             }
         }
     });
+}
+
+/// Counts (and logs, throttled) a connection that ended because its client broke a limit;
+/// other errors (resets, protocol errors) are logged at debug only.
+fn connection_error(
+    admission: &Admission,
+    remote: std::net::SocketAddr,
+    e: &(dyn std::error::Error + 'static),
+) {
+    let refusal = e.downcast_ref::<hyper::Error>().and_then(|h| {
+        if h.is_parse_too_large() {
+            Some(Refusal::HeaderTooLarge)
+        } else if h.is_timeout() {
+            Some(Refusal::HeaderTimeout)
+        } else {
+            None
+        }
+    });
+    match refusal {
+        Some(r) => admission.refused(r, remote.ip()),
+        None => tracing::debug!(client = %remote, error = %e, "connection ended with an error"),
+    }
 }
 
 /// Decrements the open-connections gauge when the connection task ends, however it ends.

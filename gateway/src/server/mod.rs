@@ -1,6 +1,7 @@
 //! The running gateway: binds opened and closed as models come and go, hot reload, and
 //! graceful shutdown.
 
+mod admission;
 mod listener;
 pub mod reload;
 mod workers;

@@ -17,7 +17,7 @@ use serde_json::json;
 
 use crate::get_with;
 
-const RSA1: &str = include_str!("../../../authn/testdata/rsa1.pem");
+pub(crate) const RSA1: &str = include_str!("../../../authn/testdata/rsa1.pem");
 const RSA2: &str = include_str!("../../../authn/testdata/rsa2.pem");
 const ISS: &str = "https://idp.test";
 const CI_KEY: &str = "ci-key-e2e-0123456789";
@@ -26,7 +26,7 @@ fn key(pem: &str) -> EncodingKey {
     EncodingKey::from_rsa_pem(pem.as_bytes()).unwrap()
 }
 
-fn jwks(pem: &str, kid: &str) -> String {
+pub(crate) fn jwks(pem: &str, kid: &str) -> String {
     let mut jwk = Jwk::from_encoding_key(&key(pem), Algorithm::RS256).unwrap();
     jwk.common.key_id = Some(kid.into());
     serde_json::to_string(&JwkSet { keys: vec![jwk] }).unwrap()
@@ -36,7 +36,7 @@ fn now() -> i64 {
     jsonwebtoken::get_current_timestamp() as i64
 }
 
-fn token(pem: &str, kid: &str, exp_in: i64) -> String {
+pub(crate) fn token(pem: &str, kid: &str, exp_in: i64) -> String {
     let claims = json!({"iss": ISS, "aud": "switchboard", "sub": "alice", "exp": now() + exp_in});
     let mut h = Header::new(Algorithm::RS256);
     h.kid = Some(kid.into());

@@ -9,6 +9,7 @@
 //! in tests/.python-mcp2 (scripts/test.sh installs both).
 
 mod a2a;
+mod a2a_identity;
 mod a2a_lf_client;
 mod a2a_security;
 mod a2a_streaming;
@@ -20,6 +21,7 @@ mod backend_tls;
 mod bad_input;
 mod cloud_backend_auth;
 mod config_errors;
+mod limits;
 mod logging;
 mod mcp;
 mod mcp_authn;
@@ -45,6 +47,7 @@ mod ratelimit;
 mod reload;
 mod route_backend_auth;
 mod routing;
+mod secrets;
 mod shutdown;
 mod streaming;
 mod tracing;

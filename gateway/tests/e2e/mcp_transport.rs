@@ -178,6 +178,22 @@ async fn origins_are_refused_unless_allowed() {
     assert_eq!(status, 403, "a cross-origin request by default: {body}");
     let (status, _, body) = raw_post(&gw, &[JSON, ACCEPT_BOTH], INITIALIZE).await;
     assert_eq!(status, 200, "no Origin: {body}");
+    // A local page is a browser page too: refused unless listed.
+    let local = format!("http://localhost:{}", gw.port());
+    let (status, _, body) = raw_post(
+        &gw,
+        &[JSON, ACCEPT_BOTH, ("origin", local.as_str())],
+        INITIALIZE,
+    )
+    .await;
+    assert_eq!(status, 403, "{local}: {body}");
+    let refused = gw
+        .metric(
+            "switchboard_mcp_refused_total",
+            &[("route", "main/mcp"), ("reason", "origin")],
+        )
+        .await;
+    assert_eq!(refused, Some(2.0), "{}", gw.metrics().await);
 
     let allowed = mcp_config("failOpen", &demo_target()).replace(
         "    failureMode: failOpen\n",
@@ -191,28 +207,78 @@ async fn origins_are_refused_unless_allowed() {
     assert_eq!(status, 403, "an origin not in the list: {body}");
 }
 
-/// With `allowedHosts`, a request naming another host (DNS rebinding: the attacker's name
-/// resolving to the gateway) is refused with 421; without it, any host passes.
+/// DNS rebinding: a page on the attacker's name, re-pointed at 127.0.0.1, still sends `Host:
+/// attacker.example`. On a loopback bind (every test gateway listens on 127.0.0.1) only
+/// loopback names pass by default (421 otherwise, logged and counted); `allowedHosts`
+/// replaces that default with its own list.
 #[tokio::test]
-async fn hosts_are_checked_when_configured() {
+async fn loopback_binds_accept_only_loopback_hosts_unless_allowed_hosts_says_otherwise() {
     let gw = demo_only().await;
     let rebound = ("host", "attacker.example");
     let (status, _, body) = raw_post(&gw, &[JSON, ACCEPT_BOTH, rebound], INITIALIZE).await;
-    assert_eq!(status, 200, "no allowedHosts: not checked: {body}");
+    assert_eq!(status, 421, "a rebound name on a loopback bind: {body}");
+    assert!(body.contains("Host not allowed"), "{body}");
+    let with_port = format!("attacker.example:{}", gw.port());
+    let (status, _, body) = raw_post(
+        &gw,
+        &[JSON, ACCEPT_BOTH, ("host", with_port.as_str())],
+        INITIALIZE,
+    )
+    .await;
+    assert_eq!(status, 421, "{with_port}: {body}");
+    let port = gw.port();
+    for host in [
+        format!("localhost:{port}"),
+        format!("127.0.0.1:{port}"),
+        "localhost".to_string(),
+        format!("[::1]:{port}"),
+    ] {
+        let (status, _, body) = raw_post(
+            &gw,
+            &[JSON, ACCEPT_BOTH, ("host", host.as_str())],
+            INITIALIZE,
+        )
+        .await;
+        assert_eq!(status, 200, "{host}: {body}");
+    }
+    let refused = gw
+        .metric(
+            "switchboard_mcp_refused_total",
+            &[("route", "main/mcp"), ("reason", "host")],
+        )
+        .await;
+    assert_eq!(refused, Some(2.0), "{}", gw.metrics().await);
+    assert!(
+        gw.stderr().contains("host not allowed"),
+        "the refusal is logged: {}",
+        gw.stderr()
+    );
 
     let checked = mcp_config("failOpen", &demo_target()).replace(
         "    failureMode: failOpen\n",
-        "    failureMode: failOpen\n    allowedHosts: [\"mcp.example.com\", \"localhost:*\"]\n",
+        "    failureMode: failOpen\n    allowedHosts: [\"mcp.example.com\"]\n",
     );
     let gw = Gateway::start(&checked).await;
     let (status, _, body) = raw_post(&gw, &[JSON, ACCEPT_BOTH, rebound], INITIALIZE).await;
     assert_eq!(status, 421, "{body}");
-    assert!(body.contains("Host not allowed"), "{body}");
-    for host in ["mcp.example.com", "localhost:8123"] {
-        let (status, _, body) =
-            raw_post(&gw, &[JSON, ACCEPT_BOTH, ("host", host)], INITIALIZE).await;
-        assert_eq!(status, 200, "{host}: {body}");
-    }
+    let (status, _, body) = raw_post(
+        &gw,
+        &[JSON, ACCEPT_BOTH, ("host", "mcp.example.com")],
+        INITIALIZE,
+    )
+    .await;
+    assert_eq!(status, 200, "listed in allowedHosts: {body}");
+    let local = format!("localhost:{}", gw.port());
+    let (status, _, body) = raw_post(
+        &gw,
+        &[JSON, ACCEPT_BOTH, ("host", local.as_str())],
+        INITIALIZE,
+    )
+    .await;
+    assert_eq!(
+        status, 421,
+        "allowedHosts replaces the loopback default: {body}"
+    );
 }
 
 /// Route policies that the plan places before and after the virtual MCP server apply to it:

@@ -59,6 +59,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use body::ResponseBody;
 use era::{Era, Refusal};
+pub use host::ListenAddr;
 use reply::{
     accepted, json_reply, jsonrpc_refusal, plain, respond, result_reply, sse_reply, CallFuture,
     Finish, Reply,
@@ -78,7 +79,8 @@ use downstream::{CallRounds, ResponseStream};
 pub struct HttpFrontConfig {
     /// Browser origins allowed (`https://app.example`, `http://localhost:*`, `*`).
     pub allowed_origins: Vec<String>,
-    /// `Host` values allowed (`mcp.example.com`, `localhost:8080`); empty: not checked.
+    /// `Host` values allowed (`mcp.example.com`, `localhost:8080`); empty: only loopback
+    /// names when the request arrived on a loopback address ([`ListenAddr`]), else any.
     pub allowed_hosts: Vec<String>,
     /// Seals session ids; replicas with the same key share sessions. `None`: a
     /// random key, so sessions live only as long as this process.
@@ -169,14 +171,17 @@ impl HttpFront {
 
     /// Serves one HTTP request whose body has been read (and size-limited) by the caller.
     pub async fn serve(&self, req: Request<Bytes>) -> Reply {
-        if let Err(host) = self.hosts.check(req.headers(), req.uri()) {
-            tracing::info!(%host, "MCP request refused: host not allowed");
+        let listen = req.extensions().get::<ListenAddr>().map(|a| a.0);
+        if let Err(host) = self.hosts.check(req.headers(), req.uri(), listen) {
+            self.mux.metrics().refused("host");
+            tracing::info!(%host, "MCP request refused: host not allowed (DNS rebinding protection; see allowedHosts)");
             return plain(
                 StatusCode::MISDIRECTED_REQUEST,
                 "Misdirected Request: Host not allowed",
             );
         }
         if let Err(origin) = self.origins.check(req.headers()) {
+            self.mux.metrics().refused("origin");
             tracing::info!(%origin, "MCP request refused: origin not allowed");
             return plain(StatusCode::FORBIDDEN, "Forbidden: Origin not allowed");
         }

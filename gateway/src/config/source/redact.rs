@@ -55,6 +55,9 @@ pub(super) fn redact(
                 if let Some(clean) = redact_url_password(s) {
                     *s = clean;
                 }
+                if let Some(clean) = redact_url_query(s) {
+                    *s = clean;
+                }
             }
         }
         Value::Array(items) => {
@@ -110,6 +113,30 @@ fn redact_url_password(s: &str) -> Option<String> {
         &userinfo[..colon],
         &s[scheme_end + 3 + at..]
     ))
+}
+
+/// A URL's query parameters whose names look secret (`api_key`, `access_token`, `sig`...),
+/// values replaced: `https://h/mcp?api_key=<redacted>&x=1`.
+fn redact_url_query(s: &str) -> Option<String> {
+    s.find("://")?;
+    let q = s.find('?')?;
+    let end = s[q..].find('#').map_or(s.len(), |i| q + i);
+    let mut changed = false;
+    let params: Vec<String> = s[q + 1..end]
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((name, v))
+                if !v.is_empty()
+                    && (is_secret_word(name)
+                        || matches!(name.to_ascii_lowercase().as_str(), "sig" | "signature")) =>
+            {
+                changed = true;
+                format!("{name}={REDACTED}")
+            }
+            _ => pair.to_string(),
+        })
+        .collect();
+    changed.then(|| format!("{}?{}{}", &s[..q], params.join("&"), &s[end..]))
 }
 
 #[cfg(test)]
@@ -223,6 +250,44 @@ binds:
             assert!(!all.contains(secret), "{secret} leaked: {all}");
         }
         assert!(!format!("{source:?}").contains("sak-1"));
+    }
+
+    #[test]
+    fn passwords_and_secret_query_parameters_in_urls_are_redacted() {
+        let cases = [
+            (
+                "redis://:pw-1@127.0.0.1:6379/0",
+                Some("redis://:<redacted>@127.0.0.1:6379/0"),
+            ),
+            (
+                "rediss://default:pw-2@cache:6380",
+                Some("rediss://default:<redacted>@cache:6380"),
+            ),
+            ("redis://127.0.0.1:6379", None),
+            ("redis://user@127.0.0.1:6379", None),
+        ];
+        for (url, want) in cases {
+            assert_eq!(redact_url_password(url).as_deref(), want, "{url}");
+        }
+        let cases = [
+            (
+                "https://h.example/mcp?api_key=k-1&team=x",
+                Some("https://h.example/mcp?api_key=<redacted>&team=x"),
+            ),
+            (
+                "https://h.example/sse?x=1&access_token=t-1#frag",
+                Some("https://h.example/sse?x=1&access_token=<redacted>#frag"),
+            ),
+            (
+                "https://s.example/b?sig=abc",
+                Some("https://s.example/b?sig=<redacted>"),
+            ),
+            ("https://h.example/mcp?team=x", None),
+            ("not a url?token=x", None),
+        ];
+        for (url, want) in cases {
+            assert_eq!(redact_url_query(url).as_deref(), want, "{url}");
+        }
     }
 
     #[test]

@@ -302,10 +302,18 @@ impl<'a> Lowering<'a> {
         } else {
             None
         };
+        let limits = match super::limits::Limits::from_config(b.limits.as_ref()) {
+            Ok(l) => l,
+            Err(e) => {
+                self.err(format!("{path}.limits.{}", e.key), e.message);
+                super::limits::Limits::default()
+            }
+        };
         Some(Bind {
             addr: SocketAddr::new(ip, b.port),
             tls,
             listeners,
+            limits,
         })
     }
 }
