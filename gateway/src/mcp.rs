@@ -113,6 +113,14 @@ impl MuxMetrics for RouteMcpMetrics {
     fn calls_in_flight(&self, delta: i64) {
         self.metrics.mcp_calls_in_flight(&self.route, delta);
     }
+
+    fn authorization_denied(&self, _method: &str) {
+        self.metrics.authz_denial(&self.route, "mcp");
+    }
+
+    fn authorization_rule_error(&self) {
+        self.metrics.authz_rule_error(&self.route);
+    }
 }
 
 type Cache = Mutex<HashMap<String, Weak<McpBackend>>>;

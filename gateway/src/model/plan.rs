@@ -28,7 +28,7 @@ use backend_auth::BackendAuth;
 use http::{HeaderValue, Request, Response};
 
 use super::policy::{
-    A2aRelay, Cors, HeaderModifier, Mirror, PathRewrite, Redirect, Retry, Timeouts,
+    A2aRelay, Authorize, Cors, HeaderModifier, Mirror, PathRewrite, Redirect, Retry, Timeouts,
 };
 use super::upstream::Upstream;
 use crate::body::Body;
@@ -52,6 +52,10 @@ pub enum RoutePhase {
     /// a `401` with a challenge. CORS preflights and `/.well-known/` paths are never
     /// challenged.
     Authenticate(Arc<authn::Authenticator>),
+    /// `authorization`: the route's rules over the caller and the request; a `403` when they
+    /// deny (or fail). CORS preflights and `/.well-known/` paths pass, as they pass
+    /// authentication.
+    Authorize(Arc<Authorize>),
     /// `requestRedirect`: answers with a redirect; nothing goes upstream.
     Redirect(Redirect),
     /// `maxRequestBody` (or its default): a declared `Content-Length` over the limit is
@@ -180,6 +184,9 @@ pub enum Terminal {
         server: Arc<dyn McpServer>,
         /// `timeout.request`: until the response headers.
         timeout: Option<Duration>,
+        /// The route's `mcpAuthorization`, handed to the server with each request (so a reload
+        /// that changes only the rules keeps the server and its sessions).
+        policy: Option<Arc<mcp_mux::McpPolicy>>,
     },
 }
 

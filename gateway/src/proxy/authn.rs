@@ -59,7 +59,7 @@ pub(crate) async fn authenticate(
 /// Requests that are never challenged: CORS preflights (a browser sends them without
 /// credentials, whatever the route needs) and discovery documents under `/.well-known/`
 /// (RFC 8615; OAuth clients read them before they have a token). They go on anonymous.
-fn exempt(parts: &http::request::Parts) -> bool {
+pub(super) fn exempt(parts: &http::request::Parts) -> bool {
     let preflight = parts.method == Method::OPTIONS
         && parts
             .headers

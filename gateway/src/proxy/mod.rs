@@ -6,6 +6,7 @@
 mod a2a;
 mod access_log;
 mod authn;
+mod authz;
 mod cors;
 pub mod error;
 mod exchange;
@@ -208,9 +209,11 @@ impl Proxy {
 
         let mut resp = match &plan.terminal {
             Terminal::Forward(forward) => self.forward(forward, backend, &mut ex, log).await?,
-            Terminal::Mcp { server, timeout } => {
-                terminal::serve_mcp(server, *timeout, &mut ex, log).await?
-            }
+            Terminal::Mcp {
+                server,
+                timeout,
+                policy,
+            } => terminal::serve_mcp(server, *timeout, policy.as_ref(), &mut ex, log).await?,
         };
 
         // The response as the client's connection frames it, then the response phases.

@@ -87,6 +87,7 @@ impl Proxy {
 pub(crate) async fn serve_mcp(
     server: &Arc<dyn McpServer>,
     timeout: Option<Duration>,
+    policy: Option<&Arc<mcp_mux::McpPolicy>>,
     ex: &mut Exchange<'_>,
     log: &mut AccessLog,
 ) -> Result<Response<Body>, ProxyError> {
@@ -97,6 +98,14 @@ pub(crate) async fn serve_mcp(
     // extensions) reads the caller from here.
     if let Some(identity) = &ex.identity {
         parts.extensions.insert(identity.clone());
+    }
+    // The route's `mcpAuthorization`, which the MCP layer checks every item against, with
+    // the client's address that rules may read.
+    if let Some(policy) = policy {
+        parts.extensions.insert(policy.clone());
+        parts
+            .extensions
+            .insert(mcp_mux::ClientAddr(ex.conn.remote.ip()));
     }
     log.mcp = Some(slot);
     let req = Request::from_parts(parts, ex.take_body().into_stream());

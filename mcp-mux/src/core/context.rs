@@ -12,6 +12,7 @@ use std::sync::{Arc, OnceLock};
 use rmcp::model::{ClientCapabilities, ProgressToken, ProtocolVersion};
 use tokio_util::sync::CancellationToken;
 
+use crate::policy::Caller;
 use crate::upstream::call::Call;
 pub use crate::upstream::call::Downstream;
 use crate::upstream::logging::LogInterest;
@@ -33,6 +34,9 @@ pub struct CallContext {
     pub record: Option<Arc<CallRecord>>,
     /// Which of the targets' log messages the client wants relayed with this request.
     pub log_interest: LogInterest,
+    /// Who calls, when the route has `mcpAuthorization` rules (see [`crate::policy`]): every
+    /// item listed or called is checked against them. `None`: everything is allowed.
+    pub caller: Option<Arc<Caller>>,
 }
 
 /// What the access log says about one MCP request: its method, the tool,
@@ -91,6 +95,7 @@ impl CallContext {
             client_capabilities: Arc::default(),
             record: None,
             log_interest: LogInterest::Unset,
+            caller: None,
         }
     }
 

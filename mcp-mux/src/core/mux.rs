@@ -28,6 +28,8 @@ use crate::core::lists::{resolve, Fanout, NameTable, Renamer};
 use crate::core::naming;
 use crate::core::notices::Notices;
 use crate::metrics::{MuxMetrics, NoMetrics};
+use crate::policy::{Caller, Item};
+use authz::McpKind;
 use crate::upstream::list_cache::ListKind;
 use crate::upstream::list_cache::DEFAULT_LIST_CACHE_TTL;
 use crate::upstream::list_cache::{Generation, ListCache, MergedLists};
@@ -373,7 +375,10 @@ impl Multiplexer {
         ctx: &CallContext,
     ) -> Result<ServerResult, ErrorData> {
         self.start_probe();
-        let Some(kind) = self.merged_first_page(&request) else {
+        // A caller with rules gets its own filtered list, never the merged page shared by all
+        // (each target's page is still cached).
+        let shared = ctx.caller.is_none();
+        let Some(kind) = self.merged_first_page(&request).filter(|_| shared) else {
             return self.dispatch(request, ctx).await;
         };
         let merged = &self.inner.merged_lists;
@@ -426,21 +431,25 @@ impl Multiplexer {
         ctx: &CallContext,
     ) -> Result<ServerResult, ErrorData> {
         let cursor = |p: Option<PaginatedRequestParams>| p.and_then(|p| p.cursor);
+        let caller = ctx.caller.as_deref();
         match request {
             ClientRequest::PingRequest(_) => Ok(ServerResult::empty(())),
-            ClientRequest::ListToolsRequest(r) => {
-                self.list_tools(cursor(r.params)).await.map(Into::into)
-            }
+            ClientRequest::ListToolsRequest(r) => self
+                .list_tools(cursor(r.params), caller)
+                .await
+                .map(Into::into),
             ClientRequest::CallToolRequest(r) => self.call_tool(r.params, ctx).await,
-            ClientRequest::ListPromptsRequest(r) => {
-                self.list_prompts(cursor(r.params)).await.map(Into::into)
-            }
+            ClientRequest::ListPromptsRequest(r) => self
+                .list_prompts(cursor(r.params), caller)
+                .await
+                .map(Into::into),
             ClientRequest::GetPromptRequest(r) => self.get_prompt(r.params, ctx).await,
-            ClientRequest::ListResourcesRequest(r) => {
-                self.list_resources(cursor(r.params)).await.map(Into::into)
-            }
+            ClientRequest::ListResourcesRequest(r) => self
+                .list_resources(cursor(r.params), caller)
+                .await
+                .map(Into::into),
             ClientRequest::ListResourceTemplatesRequest(r) => self
-                .list_resource_templates(cursor(r.params))
+                .list_resource_templates(cursor(r.params), caller)
                 .await
                 .map(Into::into),
             ClientRequest::ReadResourceRequest(r) => self.read_resource(r.params, ctx).await,
@@ -460,6 +469,19 @@ impl Multiplexer {
                 None,
             )),
         }
+    }
+
+    /// Whether the route's rules deny the caller `item` for `method` (a call, get, read...).
+    /// No rules (no caller): never, and nothing is evaluated.
+    pub(crate) fn denied(&self, ctx: &CallContext, method: &str, item: Item<'_>) -> bool {
+        ctx.caller
+            .as_ref()
+            .is_some_and(|c| !c.allows(method, item, &**self.metrics()))
+    }
+
+    /// Whether the caller may see `item` of `index`'s target in the list answering `method`.
+    fn listed(&self, caller: Option<&Caller>, method: &str, item: Item<'_>) -> bool {
+        caller.is_none_or(|c| c.lists(method, item, &**self.metrics()))
     }
 
     /// Whether `up` may answer with `input_required` that the gateway must do with the client
@@ -484,22 +506,32 @@ impl Multiplexer {
                     &p.name,
                 )
                 .await;
-                let Some((index, original)) = resolved else {
-                    return Err(ErrorData::invalid_params(
-                        format!("Unknown prompt: {}", p.name),
-                        None,
-                    ));
+                let unknown = || {
+                    ErrorData::invalid_params(format!("Unknown prompt: {}", p.name), None)
                 };
+                let Some((index, original)) = resolved else {
+                    return Err(unknown());
+                };
+                let target = self.upstream(index).name();
+                let item = Item::new(McpKind::Prompt, target, &original);
+                if self.denied(context, "completion/complete", item) {
+                    return Err(unknown());
+                }
                 p.name = original;
                 index
             }
             Reference::Resource(r) => {
-                let Some((index, original)) = self.resolve_uri(&r.uri) else {
-                    return Err(ErrorData::invalid_params(
-                        format!("Unknown resource template: {}", r.uri),
-                        None,
-                    ));
+                let unknown = || {
+                    ErrorData::invalid_params(format!("Unknown resource template: {}", r.uri), None)
                 };
+                let Some((index, original)) = self.resolve_uri(&r.uri) else {
+                    return Err(unknown());
+                };
+                let target = self.upstream(index).name();
+                let item = Item::new(McpKind::Resource, target, &original);
+                if self.denied(context, "completion/complete", item) {
+                    return Err(unknown());
+                }
                 r.uri = original;
                 index
             }
@@ -527,7 +559,13 @@ impl Multiplexer {
         }
     }
 
-    pub async fn list_tools(&self, cursor: Option<String>) -> Result<ListToolsResult, ErrorData> {
+    /// `tools/list`: the targets' tools, renamed, without those the target's filter or the
+    /// caller's rules (`caller`, when the route has rules) leave out.
+    pub async fn list_tools(
+        &self,
+        cursor: Option<String>,
+        caller: Option<&Caller>,
+    ) -> Result<ListToolsResult, ErrorData> {
         let kind = ListKind::Tools;
         let (pages, next) = self.fanout().list(kind, cursor).await?;
         let mut renamer = Renamer::new(&self.inner.upstreams, &self.inner.names, kind);
@@ -536,9 +574,14 @@ impl Multiplexer {
             let ServerResult::ListToolsResult(r) = page.result else {
                 continue;
             };
-            let filter = &self.upstream(page.index).target.filter;
+            let up = self.upstream(page.index);
+            let filter = &up.target.filter;
             for mut tool in r.tools {
                 if !filter.allows(&tool.name) {
+                    continue;
+                }
+                let item = Item::new(McpKind::Tool, up.name(), &tool.name);
+                if !self.listed(caller, "tools/list", item) {
                     continue;
                 }
                 if let Some(exposed) = renamer.rename(page.index, &tool.name) {
@@ -573,6 +616,14 @@ impl Multiplexer {
         let up = self.upstream(index);
         context.routed_to(up.name());
         if !up.target.filter.allows(&original) {
+            return Err(unknown());
+        }
+        // A tool the caller may not call is answered as one that does not exist.
+        let item = Item {
+            arguments: request.arguments.as_ref(),
+            ..Item::new(McpKind::Tool, up.name(), &original)
+        };
+        if self.denied(context, "tools/call", item) {
             return Err(unknown());
         }
         request.name = original.into();
@@ -611,9 +662,11 @@ impl Multiplexer {
         }
     }
 
+    /// `prompts/list`, without the prompts the caller's rules leave out.
     pub async fn list_prompts(
         &self,
         cursor: Option<String>,
+        caller: Option<&Caller>,
     ) -> Result<ListPromptsResult, ErrorData> {
         let kind = ListKind::Prompts;
         let (pages, next) = self.fanout().list(kind, cursor).await?;
@@ -623,7 +676,12 @@ impl Multiplexer {
             let ServerResult::ListPromptsResult(r) = page.result else {
                 continue;
             };
+            let target = self.upstream(page.index).name();
             for mut prompt in r.prompts {
+                let item = Item::new(McpKind::Prompt, target, &prompt.name);
+                if !self.listed(caller, "prompts/list", item) {
+                    continue;
+                }
                 if let Some(exposed) = renamer.rename(page.index, &prompt.name) {
                     prompt.name = exposed;
                     prompts.push(prompt);
@@ -649,14 +707,15 @@ impl Multiplexer {
             &request.name,
         )
         .await;
+        let unknown = || ErrorData::invalid_params(format!("Unknown prompt: {}", request.name), None);
         let Some((index, original)) = resolved else {
-            return Err(ErrorData::invalid_params(
-                format!("Unknown prompt: {}", request.name),
-                None,
-            ));
+            return Err(unknown());
         };
         let up = self.upstream(index);
         context.routed_to(up.name());
+        if self.denied(context, "prompts/get", Item::new(McpKind::Prompt, up.name(), &original)) {
+            return Err(unknown());
+        }
         request.name = original;
         request.meta = None;
         let again = self.may_ask_for_input(up, context).then(|| request.clone());
@@ -681,9 +740,11 @@ impl Multiplexer {
         }
     }
 
+    /// `resources/list`, without the resources the caller's rules leave out.
     pub async fn list_resources(
         &self,
         cursor: Option<String>,
+        caller: Option<&Caller>,
     ) -> Result<ListResourcesResult, ErrorData> {
         let (pages, next) = self.fanout().list(ListKind::Resources, cursor).await?;
         let mut resources = Vec::new();
@@ -691,7 +752,12 @@ impl Multiplexer {
             let ServerResult::ListResourcesResult(r) = page.result else {
                 continue;
             };
+            let target = self.upstream(page.index).name();
             for mut res in r.resources {
+                let item = Item::new(McpKind::Resource, target, &res.uri);
+                if !self.listed(caller, "resources/list", item) {
+                    continue;
+                }
                 res.uri = self.wrap_uri(page.index, &res.uri);
                 resources.push(res);
             }
@@ -703,9 +769,12 @@ impl Multiplexer {
         Ok(result)
     }
 
+    /// `resources/templates/list`, without the templates the caller's rules leave out (a
+    /// template is a resource whose `name` is its URI template).
     pub async fn list_resource_templates(
         &self,
         cursor: Option<String>,
+        caller: Option<&Caller>,
     ) -> Result<ListResourceTemplatesResult, ErrorData> {
         let (pages, next) = self
             .fanout()
@@ -716,7 +785,12 @@ impl Multiplexer {
             let ServerResult::ListResourceTemplatesResult(r) = page.result else {
                 continue;
             };
+            let target = self.upstream(page.index).name();
             for mut t in r.resource_templates {
+                let item = Item::new(McpKind::Resource, target, &t.uri_template);
+                if !self.listed(caller, "resources/templates/list", item) {
+                    continue;
+                }
                 t.uri_template = self.wrap_uri(page.index, &t.uri_template);
                 templates.push(t);
             }
@@ -733,14 +807,17 @@ impl Multiplexer {
         mut request: ReadResourceRequestParams,
         context: &CallContext,
     ) -> Result<ServerResult, ErrorData> {
+        let unknown =
+            || ErrorData::resource_not_found(format!("Unknown resource: {}", request.uri), None);
         let Some((index, original)) = self.resolve_uri(&request.uri) else {
-            return Err(ErrorData::resource_not_found(
-                format!("Unknown resource: {}", request.uri),
-                None,
-            ));
+            return Err(unknown());
         };
         let up = self.upstream(index);
         context.routed_to(up.name());
+        let item = Item::new(McpKind::Resource, up.name(), &original);
+        if self.denied(context, "resources/read", item) {
+            return Err(unknown());
+        }
         request.uri = original;
         request.meta = None;
         let again = self.may_ask_for_input(up, context).then(|| request.clone());

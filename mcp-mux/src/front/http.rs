@@ -69,6 +69,7 @@ pub use session::{RngError, SessionClaims, SessionSealer};
 use crate::core::context::{CallContext, CallRecord, RecordSlot};
 use crate::core::mux::Multiplexer;
 use crate::front::answers::{Delivery, PendingAnswers};
+use crate::policy::Caller;
 use crate::upstream::logging::LogInterest;
 use downstream::{CallRounds, ResponseStream};
 
@@ -183,7 +184,7 @@ impl HttpFront {
             Method::GET if legacy_sse::is_stream_path(req.uri()) => self.sse_open(),
             Method::POST if legacy_sse::session_param(req.uri()).is_some() => {
                 let session = legacy_sse::session_param(req.uri()).unwrap_or_default();
-                self.sse_post(session, req.body())
+                self.sse_post(session, req.body(), Caller::of(&req))
             }
             Method::POST => self.post(req).await,
             Method::DELETE => self.delete(req.headers()),
@@ -247,6 +248,7 @@ impl HttpFront {
     }
 
     async fn post(&self, req: Request<Bytes>) -> Reply {
+        let caller = Caller::of(&req);
         let (parts, bytes) = req.into_parts();
         if !accepts_json_and_sse(&parts.headers) {
             return jsonrpc_refusal(
@@ -268,7 +270,8 @@ impl HttpFront {
         }
         match message {
             ClientJsonRpcMessage::Request(r) => {
-                self.request(&parts.headers, r.id, r.request, &record).await
+                self.request(&parts.headers, r.id, r.request, &record, caller)
+                    .await
             }
             ClientJsonRpcMessage::Notification(n) => {
                 self.notification(&parts.headers, n.notification)
@@ -290,6 +293,7 @@ impl HttpFront {
         id: RequestId,
         request: ClientRequest,
         record: &Arc<CallRecord>,
+        caller: Option<Arc<Caller>>,
     ) -> Reply {
         let era = match era::classify(headers, &request) {
             Ok(e) => e,
@@ -321,6 +325,7 @@ impl HttpFront {
                     client_capabilities: Arc::new(claims.capabilities),
                     record: Some(record.clone()),
                     log_interest: self.prefs.log_interest(session_id),
+                    caller,
                 };
                 // Boxed, and only for the few requests it serves: its future is as large as a
                 // call's, and would otherwise be part of every request's (see `dispatch`).
@@ -352,7 +357,7 @@ impl HttpFront {
             }
             (era @ Era::Modern(_), request) => {
                 if let ClientRequest::SubscriptionsListenRequest(listen) = request {
-                    return Box::pin(self.listen(id, listen.params, record)).await;
+                    return Box::pin(self.listen(id, listen.params, record, caller)).await;
                 }
                 if let Some((token, responses)) = mrtr_retry(&request) {
                     if mrtr::is_gateway_token(token) {
@@ -380,6 +385,7 @@ impl HttpFront {
                     client_capabilities: Arc::new(meta.client_capabilities().unwrap_or_default()),
                     record: Some(record.clone()),
                     log_interest,
+                    caller,
                 };
                 self.dispatch(era, id, request, ctx, None, None).await
             }

@@ -69,6 +69,8 @@ impl CallContext {
             client_capabilities: Arc::new(ctx.client_capabilities().unwrap_or_default()),
             record: None,
             log_interest: LogInterest::Unset,
+            // In-process and stdio clients bring no HTTP request to check rules against.
+            caller: None,
         }
     }
 }
@@ -105,7 +107,7 @@ impl ServerHandler for Multiplexer {
         request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
-        Multiplexer::list_tools(self, cursor(request)).await
+        Multiplexer::list_tools(self, cursor(request), None).await
     }
 
     async fn call_tool(
@@ -127,7 +129,7 @@ impl ServerHandler for Multiplexer {
         request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, ErrorData> {
-        Multiplexer::list_prompts(self, cursor(request)).await
+        Multiplexer::list_prompts(self, cursor(request), None).await
     }
 
     async fn get_prompt(
@@ -148,7 +150,7 @@ impl ServerHandler for Multiplexer {
         request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
-        Multiplexer::list_resources(self, cursor(request)).await
+        Multiplexer::list_resources(self, cursor(request), None).await
     }
 
     async fn list_resource_templates(
@@ -156,7 +158,7 @@ impl ServerHandler for Multiplexer {
         request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListResourceTemplatesResult, ErrorData> {
-        Multiplexer::list_resource_templates(self, cursor(request)).await
+        Multiplexer::list_resource_templates(self, cursor(request), None).await
     }
 
     async fn read_resource(

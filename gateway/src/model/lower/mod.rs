@@ -24,6 +24,7 @@ mod applies;
 mod plan;
 mod policies;
 mod routes;
+mod rules;
 
 /// Lowers a loaded config into the runtime model, or returns every problem found. `build_mcp`
 /// builds the server of each `mcp` backend.

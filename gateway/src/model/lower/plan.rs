@@ -37,6 +37,7 @@ pub(super) fn route_plan(route: &RoutePolicies) -> RoutePlan {
     let RoutePolicies {
         cors,
         authn,
+        authorization,
         redirect,
         max_request_body,
         a2a,
@@ -49,6 +50,7 @@ pub(super) fn route_plan(route: &RoutePolicies) -> RoutePlan {
         retry: _,
         backend_auth: _,
         backend_tls: _,
+        mcp: _,
     } = route;
     let mut request = Vec::new();
     if let Some(cors) = cors {
@@ -56,6 +58,9 @@ pub(super) fn route_plan(route: &RoutePolicies) -> RoutePlan {
     }
     if let Some(authn) = authn {
         request.push(RoutePhase::Authenticate(authn.clone()));
+    }
+    if let Some(authorization) = authorization {
+        request.push(RoutePhase::Authorize(authorization.clone()));
     }
     if let Some(redirect) = redirect {
         request.push(RoutePhase::Redirect(redirect.clone()));
@@ -93,8 +98,10 @@ pub(super) fn backend_plan(
         cors,
         max_request_body,
         authn,
+        mcp,
         // Placed in the route's plan.
         redirect: _,
+        authorization: _,
     } = route;
     let BackendPolicies {
         request_headers,
@@ -139,7 +146,11 @@ pub(super) fn backend_plan(
             let timeout = timeouts.request.or(route_timeouts.request);
             return BackendPlan {
                 request,
-                terminal: Terminal::Mcp { server, timeout },
+                terminal: Terminal::Mcp {
+                    server,
+                    timeout,
+                    policy: mcp.clone(),
+                },
                 response,
             };
         }

@@ -134,7 +134,12 @@ impl HttpFront {
     }
 
     /// `POST …?sessionId=…`: one message of a legacy SSE session.
-    pub(super) fn sse_post(&self, session_id: &str, bytes: &[u8]) -> Reply {
+    pub(super) fn sse_post(
+        &self,
+        session_id: &str,
+        bytes: &[u8],
+        caller: Option<Arc<crate::policy::Caller>>,
+    ) -> Reply {
         let Some(session) = self.sse_sessions.get(session_id) else {
             return jsonrpc_refusal(
                 StatusCode::NOT_FOUND,
@@ -158,6 +163,7 @@ impl HttpFront {
                     inflight: self.inflight.clone(),
                     session_id: Arc::from(session_id),
                     session,
+                    caller,
                 };
                 tokio::spawn(task.serve(r.id, r.request));
                 accepted()
@@ -207,6 +213,8 @@ struct SseRequest {
     inflight: Arc<Inflight>,
     session_id: Arc<str>,
     session: Arc<SseSession>,
+    /// Who sent this message, when the route has `mcpAuthorization` rules.
+    caller: Option<Arc<crate::policy::Caller>>,
 }
 
 impl SseRequest {
@@ -267,6 +275,7 @@ impl SseRequest {
             client_capabilities: capabilities,
             record: None,
             log_interest: self.prefs.log_interest(&self.session_id),
+            caller: self.caller.clone(),
         };
         let own =
             interest::session_request(&self.prefs, &self.mux, &self.session_id, &request, &ctx)
