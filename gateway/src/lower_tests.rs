@@ -6,6 +6,7 @@ use crate::config::Source;
 use crate::model::Model;
 
 mod authn;
+mod authz;
 
 /// The config lowered as the binary does, with real `mcp` backends.
 fn lower(source: &Source) -> Result<Model, crate::config::ConfigErrors> {
