@@ -130,7 +130,11 @@ impl Caller {
 
     fn input<'a>(&'a self, method: &'a str, item: Item<'a>) -> Input<'a> {
         Input {
-            identity: self.identity.as_ref().map(identity_view).unwrap_or_default(),
+            identity: self
+                .identity
+                .as_ref()
+                .map(identity_view)
+                .unwrap_or_default(),
             request: RequestView {
                 method: self.method.as_str(),
                 path: &self.path,

@@ -88,14 +88,12 @@ impl Front {
                     let bytes = axum::body::to_bytes(body, 1 << 20)
                         .await
                         .unwrap_or_default();
-                    if let Some(user) = parts.headers.get("x-user").and_then(|v| v.to_str().ok())
-                    {
-                        let identity = authn::Identity::new(authn::Method::ApiKey(
-                            authn::ApiKeyIdentity {
+                    if let Some(user) = parts.headers.get("x-user").and_then(|v| v.to_str().ok()) {
+                        let identity =
+                            authn::Identity::new(authn::Method::ApiKey(authn::ApiKeyIdentity {
                                 name: user.to_owned(),
                                 metadata: serde_json::Map::new(),
-                            },
-                        ));
+                            }));
                         parts.extensions.insert(identity);
                     }
                     if with_policy {
@@ -156,7 +154,13 @@ impl Front {
 
     /// Sends `method` with `params` as `user` to `path`; the HTTP status and the JSON-RPC
     /// answer.
-    async fn rpc(&self, path: &str, user: Option<&str>, method: &str, params: Value) -> (u16, Value) {
+    async fn rpc(
+        &self,
+        path: &str,
+        user: Option<&str>,
+        method: &str,
+        params: Value,
+    ) -> (u16, Value) {
         let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
         let mut req = self
             .client
@@ -176,7 +180,13 @@ impl Front {
     }
 
     /// The names (`name`, or `uri` / `uriTemplate`) in the list answering `method`.
-    async fn names(&self, path: &str, user: Option<&str>, method: &str, field: &str) -> Vec<String> {
+    async fn names(
+        &self,
+        path: &str,
+        user: Option<&str>,
+        method: &str,
+        field: &str,
+    ) -> Vec<String> {
         let (status, answer) = self.rpc(path, user, method, json!({})).await;
         assert_eq!(status, 200, "{answer}");
         let key = match field {
@@ -210,7 +220,10 @@ fn yaml(text: &str) -> Value {
 /// The error of a JSON-RPC answer, with `name` written as `NAME` so that the answers for two
 /// names compare.
 fn error_shape(status: u16, answer: &Value, name: &str) -> (u16, String) {
-    assert!(answer.get("result").is_none(), "expected an error: {answer}");
+    assert!(
+        answer.get("result").is_none(),
+        "expected an error: {answer}"
+    );
     (status, answer["error"].to_string().replace(name, "NAME"))
 }
 
@@ -223,7 +236,10 @@ async fn lists_are_filtered_per_caller() {
         ["alpha_echo", "alpha_pay", "alpha_secret", "beta_echo"]
     );
     assert_eq!(tools(Some("bob")).await, ["alpha_echo", "alpha_pay"]);
-    assert!(tools(None).await.is_empty(), "anonymous: no allow rule matches");
+    assert!(
+        tools(None).await.is_empty(),
+        "anonymous: no allow rule matches"
+    );
     // mallory's failing deny rule hides everything, and each failure is counted.
     assert!(tools(Some("mallory")).await.is_empty());
     assert!(f.counts.rule_errors.load(Ordering::SeqCst) >= 4);
@@ -233,9 +249,13 @@ async fn lists_are_filtered_per_caller() {
         ["alpha_echo", "alpha_pay", "alpha_secret", "beta_echo"]
     );
 
-    let prompts = f.names("/mcp", Some("bob"), "prompts/list", "prompts").await;
+    let prompts = f
+        .names("/mcp", Some("bob"), "prompts/list", "prompts")
+        .await;
     assert_eq!(prompts, ["alpha_greet"]);
-    let prompts = f.names("/mcp", Some("alice"), "prompts/list", "prompts").await;
+    let prompts = f
+        .names("/mcp", Some("alice"), "prompts/list", "prompts")
+        .await;
     assert_eq!(prompts, ["alpha_greet", "beta_greet"]);
     let resources = f
         .names("/mcp", Some("bob"), "resources/list", "resources")
@@ -262,7 +282,10 @@ async fn a_denied_call_fails_exactly_as_an_unknown_tool() {
     // Allowed: the target answers.
     let (status, answer) = call(Some("bob"), "alpha_echo").await;
     assert_eq!(status, 200);
-    assert_eq!(answer["result"]["content"][0]["text"], "alpha:echo", "{answer}");
+    assert_eq!(
+        answer["result"]["content"][0]["text"], "alpha:echo",
+        "{answer}"
+    );
     // Denied, and a name the gateway does not expose (no target `gamma`).
     let (s1, denied) = call(Some("bob"), "alpha_secret").await;
     let (s2, unknown) = call(Some("bob"), "gamma_secret").await;
@@ -278,7 +301,10 @@ async fn a_denied_call_fails_exactly_as_an_unknown_tool() {
     assert_eq!(f.counts.denied.load(Ordering::SeqCst), 2);
     // The same tool for alice, who may.
     let (_, answer) = call(Some("alice"), "alpha_secret").await;
-    assert_eq!(answer["result"]["content"][0]["text"], "alpha:secret", "{answer}");
+    assert_eq!(
+        answer["result"]["content"][0]["text"], "alpha:secret",
+        "{answer}"
+    );
 }
 
 #[tokio::test]
@@ -293,9 +319,15 @@ async fn a_rule_on_the_arguments_decides_the_call() {
         )
     };
     let (_, small) = pay(json!(50)).await;
-    assert_eq!(small["result"]["content"][0]["text"], "alpha:pay", "{small}");
+    assert_eq!(
+        small["result"]["content"][0]["text"], "alpha:pay",
+        "{small}"
+    );
     let (_, large) = pay(json!(500)).await;
-    assert_eq!(large["error"]["message"], "Unknown tool: alpha_pay", "{large}");
+    assert_eq!(
+        large["error"]["message"], "Unknown tool: alpha_pay",
+        "{large}"
+    );
     // Listed all the same: some arguments make it callable.
     let tools = f.names("/mcp", Some("alice"), "tools/list", "tools").await;
     assert!(tools.contains(&"alpha_pay".to_owned()), "{tools:?}");
@@ -304,9 +336,7 @@ async fn a_rule_on_the_arguments_decides_the_call() {
 #[tokio::test]
 async fn denied_prompts_and_resources_fail_as_unknown_ones() {
     let f = Front::start().await;
-    let get = |name: &str| {
-        f.rpc("/mcp", Some("bob"), "prompts/get", json!({"name": name}))
-    };
+    let get = |name: &str| f.rpc("/mcp", Some("bob"), "prompts/get", json!({"name": name}));
     let (_, ok) = get("alpha_greet").await;
     assert!(ok["result"]["messages"].is_array(), "{ok}");
     let (s1, denied) = get("beta_greet").await;

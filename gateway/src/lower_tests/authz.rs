@@ -148,7 +148,8 @@ fn mcp_authorization_is_for_mcp_routes_and_both_are_route_level() {
 
 #[test]
 fn unknown_keys_in_a_rule_are_refused_by_the_schema() {
-    let yaml = host_route(r#"        authorization: { rules: [{ allow: 'true', deny: 'false' }] }"#);
+    let yaml =
+        host_route(r#"        authorization: { rules: [{ allow: 'true', deny: 'false' }] }"#);
     assert!(Source::from_str(&yaml, Path::new("test.yaml"), &|_| None).is_err());
     let yaml = host_route(r#"        authorization: { rules: [{ permit: 'true' }] }"#);
     assert!(Source::from_str(&yaml, Path::new("test.yaml"), &|_| None).is_err());

@@ -297,7 +297,10 @@ pub fn gateway_error(status: StatusCode, message: &str) -> Response<Body> {
 /// A request the route's rules refuse, as a JSON-RPC invalid-request error with the
 /// gateway's HTTP status (403).
 pub fn forbidden(status: StatusCode, message: &str) -> Response<Body> {
-    json_response(status, RpcError::invalid_request(message).to_response_bytes(None))
+    json_response(
+        status,
+        RpcError::invalid_request(message).to_response_bytes(None),
+    )
 }
 
 /// The answer to a body over the route's limit: 413 with a JSON-RPC error body.

@@ -99,7 +99,10 @@ async fn allow_deny_and_require_decide_in_order_for_two_identities() {
     use reqwest::Method as M;
     // alice: her allow rule.
     assert_eq!(send(&gw, M::GET, "/rules/x", Some(ALICE), &[]).await.0, 200);
-    assert_eq!(send(&gw, M::POST, "/rules/x", Some(ALICE), &[]).await.0, 200);
+    assert_eq!(
+        send(&gw, M::POST, "/rules/x", Some(ALICE), &[]).await.0,
+        200
+    );
     // bob: only GET, through the metadata rule.
     assert_eq!(send(&gw, M::GET, "/rules/x", Some(BOB), &[]).await.0, 200);
     let before = up.hits();
@@ -109,7 +112,11 @@ async fn allow_deny_and_require_decide_in_order_for_two_identities() {
         body,
         "Forbidden: the route's authorization rules deny this request\n"
     );
-    assert_eq!(up.hits(), before, "a denied request never reaches the upstream");
+    assert_eq!(
+        up.hits(),
+        before,
+        "a denied request never reaches the upstream"
+    );
     // A matching deny wins over alice's allow; a false require denies her too.
     assert_eq!(
         send(&gw, M::GET, "/rules/forbidden", Some(ALICE), &[])
@@ -172,10 +179,7 @@ async fn a_rule_that_fails_to_evaluate_denies_and_is_counted() {
         200
     );
     // bob has none: the rule fails, which denies.
-    assert_eq!(
-        send(&gw, M::GET, "/failing/x", Some(BOB), &[]).await.0,
-        403
-    );
+    assert_eq!(send(&gw, M::GET, "/failing/x", Some(BOB), &[]).await.0, 403);
     let errors = gw
         .metric_or_zero(
             "switchboard_authz_rule_errors_total",
@@ -262,10 +266,7 @@ fn validate_names_the_line_and_key_of_a_broken_rule() {
     std::fs::write(dir.path().join("rules.yaml"), &cfg).unwrap();
     let out = run_switchboard(&["validate", "-c", "rules.yaml"], dir.path());
     assert_eq!(out.status.code(), Some(1), "{out:?}");
-    let syntax = format!(
-        "rules.yaml:{}:",
-        line_of("- allow: 'request.method =='")
-    );
+    let syntax = format!("rules.yaml:{}:", line_of("- allow: 'request.method =='"));
     let key = "binds[0].listeners[0].routes[0].policies.authorization.rules[1].allow: invalid CEL";
     assert!(
         out.stderr

@@ -232,8 +232,8 @@ async fn rmcp_client(
         http::HeaderName::from_static("x-api-key"),
         http::HeaderValue::from_str(key).expect("header"),
     )]);
-    let config = StreamableHttpClientTransportConfig::with_uri(gw.url("/mcp"))
-        .custom_headers(headers);
+    let config =
+        StreamableHttpClientTransportConfig::with_uri(gw.url("/mcp")).custom_headers(headers);
     let transport = StreamableHttpClientTransport::from_config(config);
     step("connect", ().serve(transport))
         .await
@@ -256,8 +256,11 @@ async fn prompts_and_resources_are_filtered_and_denied_as_unknown() {
     let prompt_names = |p: Vec<Prompt>| sorted(p.into_iter().map(|p| p.name).collect());
     let bob_prompts = prompt_names(step("prompts", bob.list_all_prompts()).await.expect("list"));
     assert_eq!(bob_prompts, ["lib_public"]);
-    let alice_prompts =
-        prompt_names(step("prompts", alice.list_all_prompts()).await.expect("list"));
+    let alice_prompts = prompt_names(
+        step("prompts", alice.list_all_prompts())
+            .await
+            .expect("list"),
+    );
     assert_eq!(alice_prompts, ["lib_public", "lib_secret"]);
 
     let get = |name: &str| -> GetPromptRequestParams {
@@ -265,16 +268,30 @@ async fn prompts_and_resources_are_filtered_and_denied_as_unknown() {
     };
     let ok = step("get", bob.get_prompt(get("lib_public"))).await;
     assert!(ok.is_ok(), "{ok:?}");
-    let denied = mcp_error(step("get", bob.get_prompt(get("lib_secret"))).await.unwrap_err());
-    let unknown = mcp_error(step("get", bob.get_prompt(get("nope_secret"))).await.unwrap_err());
+    let denied = mcp_error(
+        step("get", bob.get_prompt(get("lib_secret")))
+            .await
+            .unwrap_err(),
+    );
+    let unknown = mcp_error(
+        step("get", bob.get_prompt(get("nope_secret")))
+            .await
+            .unwrap_err(),
+    );
     assert_eq!(
         (denied.0, denied.1.replace("lib_secret", "NAME")),
         (unknown.0, unknown.1.replace("nope_secret", "NAME"))
     );
-    assert!(step("get", alice.get_prompt(get("lib_secret"))).await.is_ok());
+    assert!(step("get", alice.get_prompt(get("lib_secret")))
+        .await
+        .is_ok());
 
     let uris = |r: Vec<Resource>| sorted(r.into_iter().map(|r| r.uri.clone()).collect());
-    let bob_resources = uris(step("resources", bob.list_all_resources()).await.expect("list"));
+    let bob_resources = uris(
+        step("resources", bob.list_all_resources())
+            .await
+            .expect("list"),
+    );
     assert_eq!(bob_resources.len(), 1, "{bob_resources:?}");
     assert!(bob_resources[0].contains("public"), "{bob_resources:?}");
     let alice_resources = uris(
@@ -289,9 +306,8 @@ async fn prompts_and_resources_are_filtered_and_denied_as_unknown() {
         .expect("the secret note")
         .clone();
 
-    let templates = |t: Vec<ResourceTemplate>| {
-        sorted(t.into_iter().map(|t| t.uri_template.clone()).collect())
-    };
+    let templates =
+        |t: Vec<ResourceTemplate>| sorted(t.into_iter().map(|t| t.uri_template.clone()).collect());
     let bob_templates = templates(
         step("templates", bob.list_all_resource_templates())
             .await
@@ -311,14 +327,24 @@ async fn prompts_and_resources_are_filtered_and_denied_as_unknown() {
     };
     let ok = step("read", bob.read_resource(read(&bob_resources[0]))).await;
     assert!(ok.is_ok(), "{ok:?}");
-    let denied = mcp_error(step("read", bob.read_resource(read(&secret))).await.unwrap_err());
+    let denied = mcp_error(
+        step("read", bob.read_resource(read(&secret)))
+            .await
+            .unwrap_err(),
+    );
     let nowhere = secret.replace("lib", "nope");
-    let unknown = mcp_error(step("read", bob.read_resource(read(&nowhere))).await.unwrap_err());
+    let unknown = mcp_error(
+        step("read", bob.read_resource(read(&nowhere)))
+            .await
+            .unwrap_err(),
+    );
     assert_eq!(
         (denied.0, denied.1.replace(&secret, "URI")),
         (unknown.0, unknown.1.replace(&nowhere, "URI"))
     );
-    assert!(step("read", alice.read_resource(read(&secret))).await.is_ok());
+    assert!(step("read", alice.read_resource(read(&secret)))
+        .await
+        .is_ok());
     let _ = bob.cancel().await;
     let _ = alice.cancel().await;
 }

@@ -29,7 +29,6 @@ use crate::core::naming;
 use crate::core::notices::Notices;
 use crate::metrics::{MuxMetrics, NoMetrics};
 use crate::policy::{Caller, Item};
-use authz::McpKind;
 use crate::upstream::list_cache::ListKind;
 use crate::upstream::list_cache::DEFAULT_LIST_CACHE_TTL;
 use crate::upstream::list_cache::{Generation, ListCache, MergedLists};
@@ -38,6 +37,7 @@ use crate::upstream::progress::ProgressRouter;
 use crate::upstream::target::Target;
 use crate::upstream::{Retry, TargetState, Upstream};
 use crate::MuxError;
+use authz::McpKind;
 
 struct Inner {
     /// Shared with the probe of down targets, which ends when the multiplexer is dropped.
@@ -506,9 +506,8 @@ impl Multiplexer {
                     &p.name,
                 )
                 .await;
-                let unknown = || {
-                    ErrorData::invalid_params(format!("Unknown prompt: {}", p.name), None)
-                };
+                let unknown =
+                    || ErrorData::invalid_params(format!("Unknown prompt: {}", p.name), None);
                 let Some((index, original)) = resolved else {
                     return Err(unknown());
                 };
@@ -707,13 +706,18 @@ impl Multiplexer {
             &request.name,
         )
         .await;
-        let unknown = || ErrorData::invalid_params(format!("Unknown prompt: {}", request.name), None);
+        let unknown =
+            || ErrorData::invalid_params(format!("Unknown prompt: {}", request.name), None);
         let Some((index, original)) = resolved else {
             return Err(unknown());
         };
         let up = self.upstream(index);
         context.routed_to(up.name());
-        if self.denied(context, "prompts/get", Item::new(McpKind::Prompt, up.name(), &original)) {
+        if self.denied(
+            context,
+            "prompts/get",
+            Item::new(McpKind::Prompt, up.name(), &original),
+        ) {
             return Err(unknown());
         }
         request.name = original;

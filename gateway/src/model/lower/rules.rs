@@ -11,7 +11,11 @@ use crate::model::policy::Authorize;
 impl Lowering<'_> {
     /// `authorization` of the route whose policy block is at `path`; `None` without rules.
     /// On an `a2a` route the rules run as A2A rules (same variables; other metrics label).
-    pub(super) fn authorization(&mut self, path: &str, p: &file::Policies) -> Option<Arc<Authorize>> {
+    pub(super) fn authorization(
+        &mut self,
+        path: &str,
+        p: &file::Policies,
+    ) -> Option<Arc<Authorize>> {
         let set = p.authorization.as_ref()?;
         let phase = if p.a2a.is_some() {
             authz::Phase::A2a
@@ -32,7 +36,8 @@ impl Lowering<'_> {
         route: &str,
     ) -> Option<Arc<mcp_mux::McpPolicy>> {
         let set = p.mcp_authorization.as_ref()?;
-        let rules = self.compile_rules(&format!("{path}.mcpAuthorization"), set, authz::Phase::Mcp)?;
+        let rules =
+            self.compile_rules(&format!("{path}.mcpAuthorization"), set, authz::Phase::Mcp)?;
         Some(Arc::new(mcp_mux::McpPolicy {
             route: route.into(),
             authorization: Some(Arc::new(rules)),
