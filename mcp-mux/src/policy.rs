@@ -177,3 +177,94 @@ pub fn identity_view(identity: &authn::Identity) -> IdentityView<'_> {
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rules(set: serde_json::Value) -> Arc<CompiledRules> {
+        let set: authz::RuleSet = serde_json::from_value(set).unwrap();
+        Arc::new(CompiledRules::compile(&set, authz::Phase::Mcp).unwrap())
+    }
+
+    fn request(policy: Option<Arc<McpPolicy>>) -> http::Request<()> {
+        let mut req = http::Request::builder()
+            .method("POST")
+            .uri("/mcp?x=1")
+            .header("x-team", "infra")
+            .body(())
+            .unwrap();
+        if let Some(p) = policy {
+            req.extensions_mut().insert(p);
+        }
+        req
+    }
+
+    /// The hot path: without a policy, or with one without rules, nothing is built.
+    #[test]
+    fn no_rules_no_caller() {
+        assert!(Caller::of(&request(None)).is_none());
+        let empty = Arc::new(McpPolicy {
+            route: "l/r".into(),
+            authorization: Some(rules(serde_json::json!({"rules": []}))),
+        });
+        assert!(Caller::of(&request(Some(empty))).is_none());
+        let none = Arc::new(McpPolicy {
+            route: "l/r".into(),
+            authorization: None,
+        });
+        assert!(Caller::of(&request(Some(none))).is_none());
+    }
+
+    /// The caller carries what rules read: identity, method, path without the query,
+    /// headers and the client's address.
+    #[test]
+    fn the_caller_is_what_rules_see() {
+        let policy = Arc::new(McpPolicy {
+            route: "l/r".into(),
+            authorization: Some(rules(serde_json::json!({"rules": [{"allow":
+                "apiKey.name == 'ci' && apiKey.metadata.team == 'infra' \
+                 && request.path == '/mcp' && request.method == 'POST' \
+                 && request.headers['x-team'] == 'infra' \
+                 && request.sourceAddress == '10.1.2.3' && mcp.tool.name == 'echo'"}]}))),
+        });
+        let mut req = request(Some(policy));
+        let mut metadata = serde_json::Map::new();
+        metadata.insert("team".into(), "infra".into());
+        req.extensions_mut()
+            .insert(authn::Identity::new(authn::Method::ApiKey(
+                authn::ApiKeyIdentity {
+                    name: "ci".into(),
+                    metadata,
+                },
+            )));
+        req.extensions_mut()
+            .insert(ClientAddr("10.1.2.3".parse().unwrap()));
+        let caller = Caller::of(&req).expect("rules: a caller");
+        let metrics = crate::NoMetrics;
+        let echo = Item::new(McpKind::Tool, "t", "echo");
+        let other = Item::new(McpKind::Tool, "t", "other");
+        assert!(caller.allows("tools/call", echo, &metrics));
+        assert!(!caller.allows("tools/call", other, &metrics));
+        assert!(caller.lists("tools/list", echo, &metrics));
+        assert!(!caller.lists("tools/list", other, &metrics));
+    }
+
+    #[test]
+    fn identity_views_of_each_method() {
+        let jwt = authn::Identity::new(authn::Method::Jwt(authn::JwtIdentity {
+            issuer: "i".into(),
+            subject: Some("s".into()),
+            claims: serde_json::json!({"sub": "s"}),
+        }));
+        let v = identity_view(&jwt);
+        assert_eq!(v.jwt.and_then(|c| c.get("sub")), Some(&"s".into()));
+        assert!(v.api_key.is_none() && v.basic_auth.is_none());
+        let basic = authn::Identity::new(authn::Method::Basic(authn::BasicIdentity {
+            username: "bob".into(),
+        }));
+        let v = identity_view(&basic);
+        assert_eq!(v.basic_auth.map(|b| b.username), Some("bob"));
+        assert!(v.jwt.is_none() && v.api_key.is_none());
+    }
+}

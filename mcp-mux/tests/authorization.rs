@@ -372,3 +372,51 @@ async fn denied_prompts_and_resources_fail_as_unknown_ones() {
         "denied: {denied}\nunknown: {unknown}"
     );
 }
+
+#[tokio::test]
+async fn completions_and_subscriptions_of_denied_items_look_unknown() {
+    let f = Front::start().await;
+    // bob may not see beta's prompt: completing its argument fails as for a missing prompt.
+    let complete = |name: &str| {
+        f.rpc(
+            "/mcp",
+            Some("bob"),
+            "completion/complete",
+            json!({"ref": {"type": "ref/prompt", "name": name},
+                   "argument": {"name": "x", "value": ""}}),
+        )
+    };
+    let (s1, denied) = complete("beta_greet").await;
+    let (s2, unknown) = complete("gamma_greet").await;
+    assert_eq!(
+        error_shape(s1, &denied, "beta_greet"),
+        error_shape(s2, &unknown, "gamma_greet"),
+        "denied: {denied}\nunknown: {unknown}"
+    );
+    // bob may not see alpha's resource: subscribing to it fails as for a missing one.
+    let resources = f
+        .names("/mcp", Some("alice"), "resources/list", "resources")
+        .await;
+    let alpha = resources
+        .iter()
+        .find(|u| u.contains("alpha"))
+        .expect("alpha's resource")
+        .clone();
+    let nowhere = alpha.replace("alpha", "gamma");
+    let subscribe = |uri: &str| {
+        f.rpc(
+            "/mcp",
+            Some("bob"),
+            "resources/subscribe",
+            json!({ "uri": uri }),
+        )
+    };
+    let (s1, denied) = subscribe(&alpha).await;
+    let (s2, unknown) = subscribe(&nowhere).await;
+    assert_eq!(
+        error_shape(s1, &denied, &alpha),
+        error_shape(s2, &unknown, &nowhere),
+        "denied: {denied}\nunknown: {unknown}"
+    );
+    assert_eq!(denied["error"]["code"], -32002, "{denied}");
+}
