@@ -41,7 +41,10 @@ pub(crate) fn bind<'v>(
     }
     if needs.api_key {
         let (name, metadata) = match id.api_key {
-            Some(k) => (k.name, k.metadata.map(json).unwrap_or_else(|| empty_map())),
+            Some(k) => (
+                k.name,
+                k.metadata.map(object).unwrap_or_else(|| empty_map()),
+            ),
             None => ("", empty_map()),
         };
         ctx.add_variable_as_val(

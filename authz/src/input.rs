@@ -38,8 +38,8 @@ pub struct IdentityView<'a> {
 pub struct ApiKeyView<'a> {
     /// The key's `name` in the config.
     pub name: &'a str,
-    /// The key's `metadata` (any JSON; usually a map). `None` is an empty map.
-    pub metadata: Option<&'a Value>,
+    /// The key's `metadata` (a JSON object, as `apiKeyAuth` keys have). `None` is an empty map.
+    pub metadata: Option<&'a Map<String, Value>>,
 }
 
 /// A basic-auth user.

@@ -4,7 +4,7 @@
 //!
 //! Use: [`CompiledRules::compile`] once per config load (errors name the rule index), then
 //! [`CompiledRules::evaluate`] per request or MCP call and [`CompiledRules::check_listing`] per
-//! item of an MCP list. See README.md for the rules' semantics and variables.
+//! item of an MCP list. See docs/config.md (Authorization) for the rules' semantics and variables.
 
 mod bind;
 mod config;

@@ -57,7 +57,7 @@ impl Data {
                 jwt: self.claims.as_ref(),
                 api_key: self.api_key.as_ref().map(|(name, metadata)| ApiKeyView {
                     name,
-                    metadata: Some(metadata),
+                    metadata: metadata.as_object(),
                 }),
                 basic_auth: self
                     .basic

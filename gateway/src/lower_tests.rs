@@ -6,6 +6,7 @@ use crate::config::Source;
 use crate::model::Model;
 
 mod authn;
+mod authz;
 mod mcp_authn;
 mod ratelimit;
 

@@ -121,6 +121,14 @@ impl MuxMetrics for RouteMcpMetrics {
     fn refused(&self, reason: &str) {
         self.metrics.mcp_refused(&self.route, reason);
     }
+
+    fn authorization_denied(&self, _method: &str) {
+        self.metrics.authz_denial(&self.route, "mcp");
+    }
+
+    fn authorization_rule_error(&self) {
+        self.metrics.authz_rule_error(&self.route);
+    }
 }
 
 type Cache = Mutex<HashMap<String, Weak<McpBackend>>>;

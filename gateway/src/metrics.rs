@@ -164,6 +164,15 @@ pub struct RouteReason {
     pub reason: String,
 }
 
+/// Labels `{route, phase}` for requests denied by authorization rules.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AuthzDenial {
+    /// `listener/route`.
+    pub route: String,
+    /// `http` or `a2a` (`authorization`), `mcp` (`mcpAuthorization`).
+    pub phase: String,
+}
+
 /// Labels `{route, target, method}` for MCP requests to targets.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct McpRequest {
@@ -232,6 +241,10 @@ pub struct Metrics {
     /// `switchboard_mcp_refused_total{route,reason}`: MCP requests refused for their `Host`
     /// or `Origin`.
     pub mcp_refused: Family<RouteReason, Counter>,
+    /// `switchboard_authz_denials_total{route,phase}`.
+    pub authz_denials: Family<AuthzDenial, Counter>,
+    /// `switchboard_authz_rule_errors_total{route}`.
+    pub authz_rule_errors: Family<RouteLabel, Counter>,
     /// Requests that matched no route (`route="-"`).
     pub unrouted: std::sync::OnceLock<RouteMetrics>,
 }
@@ -362,6 +375,18 @@ impl Metrics {
             "MCP requests refused for their Host (DNS rebinding) or Origin, by route and reason",
             mcp_refused.clone(),
         );
+        let authz_denials = Family::<AuthzDenial, Counter>::default();
+        registry.register(
+            "switchboard_authz_denials",
+            "Requests (MCP: calls, gets and reads) denied by authorization rules, by route and phase",
+            authz_denials.clone(),
+        );
+        let authz_rule_errors = Family::<RouteLabel, Counter>::default();
+        registry.register(
+            "switchboard_authz_rule_errors",
+            "Authorization rules that failed to evaluate (and so granted nothing), by route",
+            authz_rule_errors.clone(),
+        );
         Metrics {
             registry,
             ratelimit_decisions,
@@ -383,6 +408,8 @@ impl Metrics {
             authn_failures,
             connections_refused,
             mcp_refused,
+            authz_denials,
+            authz_rule_errors,
             unrouted: std::sync::OnceLock::new(),
         }
     }
@@ -535,6 +562,25 @@ impl Metrics {
             .inc();
     }
 
+    /// Counts a request denied by authorization rules (`phase`: `http`, `a2a` or `mcp`).
+    pub fn authz_denial(&self, route: &str, phase: &str) {
+        self.authz_denials
+            .get_or_create(&AuthzDenial {
+                route: route.to_string(),
+                phase: phase.to_string(),
+            })
+            .inc();
+    }
+
+    /// Counts an authorization rule that failed to evaluate.
+    pub fn authz_rule_error(&self, route: &str) {
+        self.authz_rule_errors
+            .get_or_create(&RouteLabel {
+                route: route.to_string(),
+            })
+            .inc();
+    }
+
     /// Counts a config reload.
     pub fn reload(&self, ok: bool) {
         let result = if ok { "ok" } else { "error" };
@@ -561,6 +607,8 @@ mod tests {
             .inc();
         m.reload(false);
         m.authn_failure("main/api", "jwt", "expired");
+        m.authz_denial("main/api", "http");
+        m.authz_rule_error("main/mcp");
         m.mcp_calls_in_flight("main/mcp", 1);
         m.mcp_calls_in_flight("main/mcp", 1);
         m.mcp_calls_in_flight("main/mcp", -1);
@@ -582,6 +630,14 @@ mod tests {
             text.contains(
                 "switchboard_authn_failures_total{route=\"main/api\",method=\"jwt\",reason=\"expired\"} 1"
             ),
+            "{text}"
+        );
+        assert!(
+            text.contains("switchboard_authz_denials_total{route=\"main/api\",phase=\"http\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("switchboard_authz_rule_errors_total{route=\"main/mcp\"} 1"),
             "{text}"
         );
         assert!(

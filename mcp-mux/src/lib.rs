@@ -21,7 +21,8 @@
 //!
 //! At the root, shared by all three: [`config`] ([`McpBackendConfig`] is the `backends[].mcp`
 //! shape of the gateway's config), [`MuxError`], [`metrics`] ([`MuxMetrics`]: per-target
-//! request counts and up/down state), and JSON-RPC parsing (the HTTP front reads requests with
+//! request counts and up/down state), [`policy`] (the route's `mcpAuthorization`, checked on
+//! every list item and call), and JSON-RPC parsing (the HTTP front reads requests with
 //! it, the Streamable HTTP client reads answers).
 
 pub mod config;
@@ -30,6 +31,7 @@ mod error;
 mod front;
 mod jsonrpc_parse;
 pub mod metrics;
+pub mod policy;
 mod upstream;
 
 pub use crate::core::naming;
@@ -45,6 +47,7 @@ pub use config::{FailureMode, McpBackendConfig, TargetConfig, TargetEra};
 pub use error::MuxError;
 pub use filter::ToolFilter;
 pub use metrics::{MuxMetrics, MuxStats, NoMetrics, Outcome};
+pub use policy::{ClientAddr, McpPolicy};
 pub use upstream::list_cache::DEFAULT_LIST_CACHE_TTL;
 pub use upstream::target::{backend_auth, build_backend_auth, Target, DEFAULT_CONNECT_TIMEOUT};
 pub use upstream::TargetState;

@@ -45,6 +45,13 @@ pub trait MuxMetrics: Send + Sync + 'static {
     fn refused(&self, reason: &str) {
         let _ = reason;
     }
+    /// `mcpAuthorization` denied a request for `method` (`tools/call`, `prompts/get`, ...);
+    /// items left out of a list are not counted.
+    fn authorization_denied(&self, method: &str) {
+        let _ = method;
+    }
+    /// An `mcpAuthorization` rule failed to evaluate (it granted nothing).
+    fn authorization_rule_error(&self) {}
 }
 
 /// Ignores everything.

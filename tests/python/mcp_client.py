@@ -7,7 +7,11 @@ being the SSE stream's), initializes, lists all tools (following cursors), then 
 `--call` tool in order, in the same session:
 
     python3 tests/python/mcp_client.py URL [--timeout S] [--sse] [--progress] [--meta]
-        [--call NAME ARGS_JSON]...
+        [--header NAME VALUE]... [--keep-going] [--call NAME ARGS_JSON]...
+
+`--header` sends a header with every request (an API key); with `--keep-going` a call that
+fails with a JSON-RPC error prints `{"kind": "call", "name", "error": {"code", "message"}}`
+and the next call is made.
 
 Output on stdout, one JSON object per line:
 - `{"kind": "initialize", "protocolVersion", "serverInfo": {"name", "version"}, "sessionId"}`;
@@ -55,28 +59,34 @@ def leaf(exc: BaseException) -> BaseException:
     return exc
 
 
-def transport(url: str, timeout: float):
+def transport(url: str, timeout: float, headers: dict[str, str] | None = None):
     t = httpx.Timeout(timeout)
     if streamable_http_client is not None:
         from mcp.shared._httpx_utils import create_mcp_http_client
 
-        return streamable_http_client(url, http_client=create_mcp_http_client(timeout=t))
-    return streamablehttp_client(url, timeout=timeout, sse_read_timeout=timeout)
+        client = create_mcp_http_client(headers=headers or None, timeout=t)
+        return streamable_http_client(url, http_client=client)
+    return streamablehttp_client(
+        url, headers=headers or None, timeout=timeout, sse_read_timeout=timeout
+    )
 
 
 @asynccontextmanager
-async def legacy_sse(url: str, timeout: float):
+async def legacy_sse(url: str, timeout: float, headers: dict[str, str] | None = None):
     """The HTTP+SSE transport, shaped like the Streamable HTTP one (no session id)."""
     from mcp.client.sse import sse_client
 
-    async with sse_client(url, timeout=timeout, sse_read_timeout=timeout) as (read, write):
+    async with sse_client(
+        url, headers=headers or None, timeout=timeout, sse_read_timeout=timeout
+    ) as (read, write):
         yield read, write, (lambda: None)
 
 
 async def run(args: argparse.Namespace) -> None:
     connect = legacy_sse if args.sse else transport
     with anyio.fail_after(args.timeout):
-        async with connect(args.url, args.timeout) as (read, write, session_id):
+        headers = dict(args.header or [])
+        async with connect(args.url, args.timeout, headers) as (read, write, session_id):
             async with ClientSession(
                 read, write, read_timeout_seconds=timedelta(seconds=args.timeout)
             ) as session:
@@ -112,10 +122,19 @@ async def run(args: argparse.Namespace) -> None:
                     ) -> None:
                         progress.append({"progress": value, "total": total, "message": message})
 
-                    if args.progress:
-                        r = await session.call_tool(name, arguments, progress_callback=on_progress)
-                    else:
-                        r = await session.call_tool(name, arguments)
+                    try:
+                        if args.progress:
+                            r = await session.call_tool(
+                                name, arguments, progress_callback=on_progress
+                            )
+                        else:
+                            r = await session.call_tool(name, arguments)
+                    except McpError as e:
+                        if not args.keep_going:
+                            raise
+                        error = {"code": e.error.code, "message": e.error.message}
+                        emit({"kind": "call", "name": name, "error": error})
+                        continue
                     line = {
                         "kind": "call",
                         "name": name,
@@ -143,6 +162,18 @@ def main() -> int:
     p.add_argument("--meta", action="store_true", help="print each call result's _meta")
     p.add_argument(
         "--sse", action="store_true", help="use the legacy HTTP+SSE transport (URL: the SSE stream)"
+    )
+    p.add_argument(
+        "--header",
+        nargs=2,
+        action="append",
+        metavar=("NAME", "VALUE"),
+        help="send this header with every request (repeatable)",
+    )
+    p.add_argument(
+        "--keep-going",
+        action="store_true",
+        help="print a call's JSON-RPC error as its line and go on with the next call",
     )
     p.add_argument(
         "--call",

@@ -355,14 +355,16 @@ pub struct Policies {
     /// Route level only; instead of `jwtAuth`, `apiKeyAuth` or `basicAuth`, not with them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mcp_authentication: Option<authn::McpAuthenticationConfig>,
-    /// CEL rules for MCP calls. Not supported yet.
+    /// CEL rules deciding which tools, prompts and resources a caller sees and uses, on routes
+    /// to `mcp` backends: a denied item is left out of lists and answered as unknown. Route
+    /// level only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(with = "Option<serde_json::Map<String, serde_json::Value>>")]
-    pub mcp_authorization: Option<serde_json::Value>,
-    /// CEL rules for HTTP and A2A requests. Not supported yet.
+    pub mcp_authorization: Option<authz::RuleSet>,
+    /// CEL rules deciding whether a request may pass, before it goes anywhere: `403` when
+    /// denied. Route level only; on a route to an `mcp` backend it gates the HTTP requests
+    /// (use `mcpAuthorization` for tools).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(with = "Option<serde_json::Map<String, serde_json::Value>>")]
-    pub authorization: Option<serde_json::Value>,
+    pub authorization: Option<authz::RuleSet>,
     /// Token buckets kept in this replica's memory: `{maxTokens, tokensPerFill, fillInterval,
     /// per}` each, `per` one of `route` (default), `identity` or `tool` (MCP). A request needs
     /// a token from each; `429` with `Retry-After` (a JSON-RPC error for an MCP tool call)

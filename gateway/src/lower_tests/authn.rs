@@ -157,12 +157,17 @@ fn authentication_is_route_level_and_the_rest_still_refused() {
         ),
         "{errs:?}"
     );
-    for key in ["mcpAuthorization", "authorization"] {
-        assert!(
-            has_error(&errs, key, "not supported yet"),
-            "{key}: {errs:?}"
-        );
-    }
+    // Rules are built: `mcpAuthorization` is refused only because this route is not MCP.
+    assert!(
+        has_error(
+            &errs,
+            "policies.mcpAuthorization",
+            "does not apply to host backend"
+        ),
+        "{errs:?}"
+    );
+    assert!(!has_error(&errs, "policies.authorization", ""), "{errs:?}");
+    assert!(!has_error(&errs, "", "not supported yet"), "{errs:?}");
 }
 
 #[test]

@@ -28,7 +28,7 @@ use backend_auth::BackendAuth;
 use http::{HeaderValue, Request, Response};
 
 use super::policy::{
-    A2aRelay, Cors, HeaderModifier, Mirror, PathRewrite, Redirect, Retry, Timeouts,
+    A2aRelay, Authorize, Cors, HeaderModifier, Mirror, PathRewrite, Redirect, Retry, Timeouts,
 };
 use super::upstream::Upstream;
 use crate::body::Body;
@@ -56,6 +56,10 @@ pub enum RoutePhase {
     /// from each bucket, or `429` with `Retry-After`. After authentication, whose identity
     /// `per: identity` reads.
     RateLimit(Arc<super::ratelimit::Limits>),
+    /// `authorization`: the route's rules over the caller and the request; a `403` when they
+    /// deny (or fail). CORS preflights and `/.well-known/` paths pass, as they pass
+    /// authentication.
+    Authorize(Arc<Authorize>),
     /// `requestRedirect`: answers with a redirect; nothing goes upstream.
     Redirect(Redirect),
     /// `maxRequestBody` (or its default): a declared `Content-Length` over the limit is
@@ -186,6 +190,9 @@ pub enum Terminal {
         timeout: Option<Duration>,
         /// The route's `per: tool` rate limits, checked on each `tools/call`.
         tool_limit: Option<mcp_mux::ToolLimit>,
+        /// The route's `mcpAuthorization`, handed to the server with each request (so a reload
+        /// that changes only the rules keeps the server and its sessions).
+        policy: Option<Arc<mcp_mux::McpPolicy>>,
     },
 }
 

@@ -204,6 +204,10 @@ pub struct RoutePolicies {
     pub cors: Option<Cors>,
     /// `jwtAuth`, `apiKeyAuth` or `basicAuth`: who the caller is.
     pub authn: Option<std::sync::Arc<authn::Authenticator>>,
+    /// `authorization`: whether the request may pass (`None`: no rules).
+    pub authorization: Option<std::sync::Arc<Authorize>>,
+    /// `mcpAuthorization`, for the virtual MCP server of the route's `mcp` backends.
+    pub mcp: Option<std::sync::Arc<mcp_mux::McpPolicy>>,
     /// Time limits.
     pub timeouts: Timeouts,
     /// Retries.
@@ -220,6 +224,16 @@ pub struct RoutePolicies {
     pub rate_limits: Option<std::sync::Arc<super::ratelimit::Limits>>,
     /// Those with `per: tool` (routes to `mcp` backends only).
     pub tool_limits: Option<std::sync::Arc<super::ratelimit::Limits>>,
+}
+
+/// The `authorization` policy, compiled: the rules and where they run (an HTTP or an A2A
+/// route), which the metrics and the form of the `403` follow.
+#[derive(Debug)]
+pub struct Authorize {
+    /// The rules; never empty (an empty set is no phase at all).
+    pub rules: authz::CompiledRules,
+    /// `Http` or `A2a`.
+    pub phase: authz::Phase,
 }
 
 /// The `backendTLS` policy, lowered: the name checked is resolved per backend in the plan

@@ -324,6 +324,15 @@ pub fn gateway_error(status: StatusCode, message: &str) -> Response<Body> {
     json_response(status, RpcError::internal(message).to_response_bytes(None))
 }
 
+/// A request the route's rules refuse, as a JSON-RPC invalid-request error with the
+/// gateway's HTTP status (403).
+pub fn forbidden(status: StatusCode, message: &str) -> Response<Body> {
+    json_response(
+        status,
+        RpcError::invalid_request(message).to_response_bytes(None),
+    )
+}
+
 /// The answer to a body over the route's limit: 413 with a JSON-RPC error body.
 pub fn body_too_large(limit: u64) -> Response<Body> {
     let err = RpcError::body_too_large(usize::try_from(limit).unwrap_or(usize::MAX));

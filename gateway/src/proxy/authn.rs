@@ -71,17 +71,28 @@ pub(crate) async fn authenticate(
 /// path reaching the route is a request to the MCP server like any other (`/mcp/.well-known/x`
 /// must not reach it unauthenticated).
 fn exempt(auth: &authn::Authenticator, parts: &http::request::Parts) -> bool {
-    let preflight = parts.method == Method::OPTIONS
+    is_preflight(parts) || (!matches!(auth, authn::Authenticator::Mcp(_)) && is_discovery(parts))
+}
+
+/// The requests [`exempt`] lets through on routes without `mcpAuthentication`; authorization
+/// rules let them through too, so a rule cannot hide what authentication leaves public.
+pub(super) fn is_public(parts: &http::request::Parts) -> bool {
+    is_preflight(parts) || is_discovery(parts)
+}
+
+fn is_preflight(parts: &http::request::Parts) -> bool {
+    parts.method == Method::OPTIONS
         && parts
             .headers
-            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
+            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
+}
+
+fn is_discovery(parts: &http::request::Parts) -> bool {
     let path = parts.uri.path();
-    let discovery = !matches!(auth, authn::Authenticator::Mcp(_))
-        && matches!(parts.method, Method::GET | Method::HEAD)
+    matches!(parts.method, Method::GET | Method::HEAD)
         && (path.starts_with("/.well-known/")
             || path.ends_with("/.well-known/agent-card.json")
-            || path.ends_with("/.well-known/agent.json"));
-    preflight || discovery
+            || path.ends_with("/.well-known/agent.json"))
 }
 
 #[cfg(test)]

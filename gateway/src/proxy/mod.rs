@@ -6,6 +6,7 @@
 mod a2a;
 mod access_log;
 mod authn;
+mod authz;
 mod cors;
 mod discovery;
 pub mod error;
@@ -223,7 +224,18 @@ impl Proxy {
                 server,
                 timeout,
                 tool_limit,
-            } => terminal::serve_mcp(server, *timeout, tool_limit.as_ref(), &mut ex, log).await?,
+                policy,
+            } => {
+                terminal::serve_mcp(
+                    server,
+                    *timeout,
+                    tool_limit.as_ref(),
+                    policy.as_ref(),
+                    &mut ex,
+                    log,
+                )
+                .await?
+            }
         };
 
         // The response as the client's connection frames it, then the response phases.

@@ -43,6 +43,9 @@ pub(crate) async fn route_phase(
         RoutePhase::Authenticate(auth) => {
             return Ok(super::authn::authenticate(auth, ex, log, metrics).await);
         }
+        RoutePhase::Authorize(policy) => {
+            return Ok(super::authz::authorize(policy, ex, log, metrics));
+        }
         RoutePhase::RateLimit(limits) => {
             return Ok(super::ratelimit::rate_limit(limits, ex, log).await);
         }

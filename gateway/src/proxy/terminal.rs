@@ -88,6 +88,7 @@ pub(crate) async fn serve_mcp(
     server: &Arc<dyn McpServer>,
     timeout: Option<Duration>,
     tool_limit: Option<&mcp_mux::ToolLimit>,
+    policy: Option<&Arc<mcp_mux::McpPolicy>>,
     ex: &mut Exchange<'_>,
     log: &mut AccessLog,
 ) -> Result<Response<Body>, ProxyError> {
@@ -106,6 +107,14 @@ pub(crate) async fn serve_mcp(
     // extensions) reads the caller from here.
     if let Some(identity) = &ex.identity {
         parts.extensions.insert(identity.clone());
+    }
+    // The route's `mcpAuthorization`, which the MCP layer checks every item against, with
+    // the client's address that rules may read.
+    if let Some(policy) = policy {
+        parts.extensions.insert(policy.clone());
+        parts
+            .extensions
+            .insert(mcp_mux::ClientAddr(ex.conn.remote.ip()));
     }
     log.mcp = Some(slot);
     let req = Request::from_parts(parts, ex.take_body().into_stream());

@@ -12,6 +12,7 @@ use std::sync::{Arc, OnceLock};
 use rmcp::model::{ClientCapabilities, ProgressToken, ProtocolVersion};
 use tokio_util::sync::CancellationToken;
 
+use crate::policy::Caller;
 use crate::upstream::call::Call;
 pub use crate::upstream::call::Downstream;
 use crate::upstream::logging::LogInterest;
@@ -35,6 +36,9 @@ pub struct CallContext {
     pub log_interest: LogInterest,
     /// The embedder's per-tool rate limit, from the request's extensions.
     pub tool_limit: Option<crate::core::tool_limit::ToolLimit>,
+    /// Who calls, when the route has `mcpAuthorization` rules (see [`crate::policy`]): every
+    /// item listed or called is checked against them. `None`: everything is allowed.
+    pub caller: Option<Arc<Caller>>,
 }
 
 /// What the access log says about one MCP request: its method, the tool,
@@ -94,6 +98,7 @@ impl CallContext {
             record: None,
             log_interest: LogInterest::Unset,
             tool_limit: None,
+            caller: None,
         }
     }
 

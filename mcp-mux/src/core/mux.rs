@@ -8,26 +8,26 @@
 
 mod bridge;
 mod interest;
+mod listing;
 mod tasks;
 
 use std::sync::{Arc, RwLock};
 
 use futures_util::future::join_all;
 use rmcp::model::{
-    CacheScope, CallToolRequestParams, ClientRequest, CompleteRequestParams, ErrorData,
-    GetMeta as _, GetPromptRequestParams, Implementation, ListPromptsResult,
-    ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
-    ReadResourceRequestParams, Reference, Request, ResourceContents, ServerCapabilities,
-    ServerConfig, ServerResult,
+    CallToolRequestParams, ClientRequest, CompleteRequestParams, ErrorData, GetMeta as _,
+    GetPromptRequestParams, Implementation, PaginatedRequestParams, ReadResourceRequestParams,
+    Reference, Request, ResourceContents, ServerCapabilities, ServerConfig, ServerResult,
 };
 
 use crate::core::context::CallContext;
 
 use crate::config::{FailureMode, McpBackendConfig};
-use crate::core::lists::{resolve, Fanout, NameTable, Renamer};
+use crate::core::lists::{resolve, Fanout, NameTable};
 use crate::core::naming;
 use crate::core::notices::Notices;
 use crate::metrics::{MuxMetrics, NoMetrics};
+use crate::policy::Item;
 use crate::upstream::list_cache::ListKind;
 use crate::upstream::list_cache::DEFAULT_LIST_CACHE_TTL;
 use crate::upstream::list_cache::{Generation, ListCache, MergedLists};
@@ -36,6 +36,7 @@ use crate::upstream::progress::ProgressRouter;
 use crate::upstream::target::Target;
 use crate::upstream::{Retry, TargetState, Upstream};
 use crate::MuxError;
+use authz::McpKind;
 
 struct Inner {
     /// Shared with the probe of down targets, which ends when the multiplexer is dropped.
@@ -373,7 +374,10 @@ impl Multiplexer {
         ctx: &CallContext,
     ) -> Result<ServerResult, ErrorData> {
         self.start_probe();
-        let Some(kind) = self.merged_first_page(&request) else {
+        // A caller with rules gets its own filtered list, never the merged page shared by all
+        // (each target's page is still cached).
+        let shared = ctx.caller.is_none();
+        let Some(kind) = self.merged_first_page(&request).filter(|_| shared) else {
             return self.dispatch(request, ctx).await;
         };
         let merged = &self.inner.merged_lists;
@@ -426,21 +430,25 @@ impl Multiplexer {
         ctx: &CallContext,
     ) -> Result<ServerResult, ErrorData> {
         let cursor = |p: Option<PaginatedRequestParams>| p.and_then(|p| p.cursor);
+        let caller = ctx.caller.as_deref();
         match request {
             ClientRequest::PingRequest(_) => Ok(ServerResult::empty(())),
-            ClientRequest::ListToolsRequest(r) => {
-                self.list_tools(cursor(r.params)).await.map(Into::into)
-            }
+            ClientRequest::ListToolsRequest(r) => self
+                .list_tools(cursor(r.params), caller)
+                .await
+                .map(Into::into),
             ClientRequest::CallToolRequest(r) => self.call_tool(r.params, ctx).await,
-            ClientRequest::ListPromptsRequest(r) => {
-                self.list_prompts(cursor(r.params)).await.map(Into::into)
-            }
+            ClientRequest::ListPromptsRequest(r) => self
+                .list_prompts(cursor(r.params), caller)
+                .await
+                .map(Into::into),
             ClientRequest::GetPromptRequest(r) => self.get_prompt(r.params, ctx).await,
-            ClientRequest::ListResourcesRequest(r) => {
-                self.list_resources(cursor(r.params)).await.map(Into::into)
-            }
+            ClientRequest::ListResourcesRequest(r) => self
+                .list_resources(cursor(r.params), caller)
+                .await
+                .map(Into::into),
             ClientRequest::ListResourceTemplatesRequest(r) => self
-                .list_resource_templates(cursor(r.params))
+                .list_resource_templates(cursor(r.params), caller)
                 .await
                 .map(Into::into),
             ClientRequest::ReadResourceRequest(r) => self.read_resource(r.params, ctx).await,
@@ -460,6 +468,14 @@ impl Multiplexer {
                 None,
             )),
         }
+    }
+
+    /// Whether the route's rules deny the caller `item` for `method` (a call, get, read...).
+    /// No rules (no caller): never, and nothing is evaluated.
+    pub(crate) fn denied(&self, ctx: &CallContext, method: &str, item: Item<'_>) -> bool {
+        ctx.caller
+            .as_ref()
+            .is_some_and(|c| !c.allows(method, item, &**self.metrics()))
     }
 
     /// Whether `up` may answer with `input_required` that the gateway must do with the client
@@ -484,22 +500,31 @@ impl Multiplexer {
                     &p.name,
                 )
                 .await;
+                let unknown =
+                    || ErrorData::invalid_params(format!("Unknown prompt: {}", p.name), None);
                 let Some((index, original)) = resolved else {
-                    return Err(ErrorData::invalid_params(
-                        format!("Unknown prompt: {}", p.name),
-                        None,
-                    ));
+                    return Err(unknown());
                 };
+                let target = self.upstream(index).name();
+                let item = Item::new(McpKind::Prompt, target, &original);
+                if self.denied(context, "completion/complete", item) {
+                    return Err(unknown());
+                }
                 p.name = original;
                 index
             }
             Reference::Resource(r) => {
-                let Some((index, original)) = self.resolve_uri(&r.uri) else {
-                    return Err(ErrorData::invalid_params(
-                        format!("Unknown resource template: {}", r.uri),
-                        None,
-                    ));
+                let unknown = || {
+                    ErrorData::invalid_params(format!("Unknown resource template: {}", r.uri), None)
                 };
+                let Some((index, original)) = self.resolve_uri(&r.uri) else {
+                    return Err(unknown());
+                };
+                let target = self.upstream(index).name();
+                let item = Item::new(McpKind::Resource, target, &original);
+                if self.denied(context, "completion/complete", item) {
+                    return Err(unknown());
+                }
                 r.uri = original;
                 index
             }
@@ -527,33 +552,6 @@ impl Multiplexer {
         }
     }
 
-    pub async fn list_tools(&self, cursor: Option<String>) -> Result<ListToolsResult, ErrorData> {
-        let kind = ListKind::Tools;
-        let (pages, next) = self.fanout().list(kind, cursor).await?;
-        let mut renamer = Renamer::new(&self.inner.upstreams, &self.inner.names, kind);
-        let mut tools = Vec::new();
-        for page in pages {
-            let ServerResult::ListToolsResult(r) = page.result else {
-                continue;
-            };
-            let filter = &self.upstream(page.index).target.filter;
-            for mut tool in r.tools {
-                if !filter.allows(&tool.name) {
-                    continue;
-                }
-                if let Some(exposed) = renamer.rename(page.index, &tool.name) {
-                    tool.name = exposed.into();
-                    tools.push(tool);
-                }
-            }
-        }
-        let mut result = ListToolsResult::with_all_items(tools)
-            .with_ttl_ms(0)
-            .with_cache_scope(CacheScope::Private);
-        result.next_cursor = next;
-        Ok(result)
-    }
-
     pub async fn call_tool(
         &self,
         mut request: CallToolRequestParams,
@@ -573,6 +571,14 @@ impl Multiplexer {
         let up = self.upstream(index);
         context.routed_to(up.name());
         if !up.target.filter.allows(&original) {
+            return Err(unknown());
+        }
+        // A tool the caller may not call is answered as one that does not exist.
+        let item = Item {
+            arguments: request.arguments.as_ref(),
+            ..Item::new(McpKind::Tool, up.name(), &original)
+        };
+        if self.denied(context, "tools/call", item) {
             return Err(unknown());
         }
         crate::core::tool_limit::check(context, &request.name).await?;
@@ -612,32 +618,6 @@ impl Multiplexer {
         }
     }
 
-    pub async fn list_prompts(
-        &self,
-        cursor: Option<String>,
-    ) -> Result<ListPromptsResult, ErrorData> {
-        let kind = ListKind::Prompts;
-        let (pages, next) = self.fanout().list(kind, cursor).await?;
-        let mut renamer = Renamer::new(&self.inner.upstreams, &self.inner.names, kind);
-        let mut prompts = Vec::new();
-        for page in pages {
-            let ServerResult::ListPromptsResult(r) = page.result else {
-                continue;
-            };
-            for mut prompt in r.prompts {
-                if let Some(exposed) = renamer.rename(page.index, &prompt.name) {
-                    prompt.name = exposed;
-                    prompts.push(prompt);
-                }
-            }
-        }
-        let mut result = ListPromptsResult::with_all_items(prompts)
-            .with_ttl_ms(0)
-            .with_cache_scope(CacheScope::Private);
-        result.next_cursor = next;
-        Ok(result)
-    }
-
     pub async fn get_prompt(
         &self,
         mut request: GetPromptRequestParams,
@@ -650,14 +630,20 @@ impl Multiplexer {
             &request.name,
         )
         .await;
+        let unknown =
+            || ErrorData::invalid_params(format!("Unknown prompt: {}", request.name), None);
         let Some((index, original)) = resolved else {
-            return Err(ErrorData::invalid_params(
-                format!("Unknown prompt: {}", request.name),
-                None,
-            ));
+            return Err(unknown());
         };
         let up = self.upstream(index);
         context.routed_to(up.name());
+        if self.denied(
+            context,
+            "prompts/get",
+            Item::new(McpKind::Prompt, up.name(), &original),
+        ) {
+            return Err(unknown());
+        }
         request.name = original;
         request.meta = None;
         let again = self.may_ask_for_input(up, context).then(|| request.clone());
@@ -682,66 +668,22 @@ impl Multiplexer {
         }
     }
 
-    pub async fn list_resources(
-        &self,
-        cursor: Option<String>,
-    ) -> Result<ListResourcesResult, ErrorData> {
-        let (pages, next) = self.fanout().list(ListKind::Resources, cursor).await?;
-        let mut resources = Vec::new();
-        for page in pages {
-            let ServerResult::ListResourcesResult(r) = page.result else {
-                continue;
-            };
-            for mut res in r.resources {
-                res.uri = self.wrap_uri(page.index, &res.uri);
-                resources.push(res);
-            }
-        }
-        let mut result = ListResourcesResult::with_all_items(resources)
-            .with_ttl_ms(0)
-            .with_cache_scope(CacheScope::Private);
-        result.next_cursor = next;
-        Ok(result)
-    }
-
-    pub async fn list_resource_templates(
-        &self,
-        cursor: Option<String>,
-    ) -> Result<ListResourceTemplatesResult, ErrorData> {
-        let (pages, next) = self
-            .fanout()
-            .list(ListKind::ResourceTemplates, cursor)
-            .await?;
-        let mut templates = Vec::new();
-        for page in pages {
-            let ServerResult::ListResourceTemplatesResult(r) = page.result else {
-                continue;
-            };
-            for mut t in r.resource_templates {
-                t.uri_template = self.wrap_uri(page.index, &t.uri_template);
-                templates.push(t);
-            }
-        }
-        let mut result = ListResourceTemplatesResult::with_all_items(templates)
-            .with_ttl_ms(0)
-            .with_cache_scope(CacheScope::Private);
-        result.next_cursor = next;
-        Ok(result)
-    }
-
     pub async fn read_resource(
         &self,
         mut request: ReadResourceRequestParams,
         context: &CallContext,
     ) -> Result<ServerResult, ErrorData> {
+        let unknown =
+            || ErrorData::resource_not_found(format!("Unknown resource: {}", request.uri), None);
         let Some((index, original)) = self.resolve_uri(&request.uri) else {
-            return Err(ErrorData::resource_not_found(
-                format!("Unknown resource: {}", request.uri),
-                None,
-            ));
+            return Err(unknown());
         };
         let up = self.upstream(index);
         context.routed_to(up.name());
+        let item = Item::new(McpKind::Resource, up.name(), &original);
+        if self.denied(context, "resources/read", item) {
+            return Err(unknown());
+        }
         request.uri = original;
         request.meta = None;
         let again = self.may_ask_for_input(up, context).then(|| request.clone());

@@ -71,6 +71,7 @@ use crate::core::context::{CallContext, CallRecord, RecordSlot};
 use crate::core::mux::Multiplexer;
 use crate::core::tool_limit::ToolLimit;
 use crate::front::answers::{Delivery, PendingAnswers};
+use crate::policy::Caller;
 use crate::upstream::logging::LogInterest;
 use downstream::{CallRounds, ResponseStream};
 
@@ -189,7 +190,12 @@ impl HttpFront {
             Method::GET if legacy_sse::is_stream_path(req.uri()) => self.sse_open(),
             Method::POST if legacy_sse::session_param(req.uri()).is_some() => {
                 let session = legacy_sse::session_param(req.uri()).unwrap_or_default();
-                self.sse_post(session, req.body(), ToolLimit::of(req.extensions()))
+                self.sse_post(
+                    session,
+                    req.body(),
+                    ToolLimit::of(req.extensions()),
+                    Caller::of(&req),
+                )
             }
             Method::POST => self.post(req).await,
             Method::DELETE => self.delete(req.headers()),
@@ -253,6 +259,7 @@ impl HttpFront {
     }
 
     async fn post(&self, req: Request<Bytes>) -> Reply {
+        let caller = Caller::of(&req);
         let (parts, bytes) = req.into_parts();
         if !accepts_json_and_sse(&parts.headers) {
             return jsonrpc_refusal(
@@ -275,7 +282,7 @@ impl HttpFront {
         match message {
             ClientJsonRpcMessage::Request(r) => {
                 let limit = ToolLimit::of(&parts.extensions);
-                self.request(&parts.headers, r.id, r.request, &record, limit)
+                self.request(&parts.headers, r.id, r.request, &record, limit, caller)
                     .await
             }
             ClientJsonRpcMessage::Notification(n) => {
@@ -299,6 +306,7 @@ impl HttpFront {
         request: ClientRequest,
         record: &Arc<CallRecord>,
         tool_limit: Option<ToolLimit>,
+        caller: Option<Arc<Caller>>,
     ) -> Reply {
         let era = match era::classify(headers, &request) {
             Ok(e) => e,
@@ -331,6 +339,7 @@ impl HttpFront {
                     record: Some(record.clone()),
                     log_interest: self.prefs.log_interest(session_id),
                     tool_limit,
+                    caller,
                 };
                 // Boxed, and only for the few requests it serves: its future is as large as a
                 // call's, and would otherwise be part of every request's (see `dispatch`).
@@ -362,7 +371,7 @@ impl HttpFront {
             }
             (era @ Era::Modern(_), request) => {
                 if let ClientRequest::SubscriptionsListenRequest(listen) = request {
-                    return Box::pin(self.listen(id, listen.params, record)).await;
+                    return Box::pin(self.listen(id, listen.params, record, caller)).await;
                 }
                 if let Some((token, responses)) = mrtr_retry(&request) {
                     if mrtr::is_gateway_token(token) {
@@ -391,6 +400,7 @@ impl HttpFront {
                     record: Some(record.clone()),
                     log_interest,
                     tool_limit,
+                    caller,
                 };
                 self.dispatch(era, id, request, ctx, None, None).await
             }

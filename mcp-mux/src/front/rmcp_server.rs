@@ -74,6 +74,8 @@ impl CallContext {
                 .extensions
                 .get::<http::request::Parts>()
                 .and_then(|p| crate::core::tool_limit::ToolLimit::of(&p.extensions)),
+            // In-process and stdio clients bring no HTTP request to check rules against.
+            caller: None,
         }
     }
 }
@@ -110,7 +112,7 @@ impl ServerHandler for Multiplexer {
         request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
-        Multiplexer::list_tools(self, cursor(request)).await
+        Multiplexer::list_tools(self, cursor(request), None).await
     }
 
     async fn call_tool(
@@ -132,7 +134,7 @@ impl ServerHandler for Multiplexer {
         request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, ErrorData> {
-        Multiplexer::list_prompts(self, cursor(request)).await
+        Multiplexer::list_prompts(self, cursor(request), None).await
     }
 
     async fn get_prompt(
@@ -153,7 +155,7 @@ impl ServerHandler for Multiplexer {
         request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
-        Multiplexer::list_resources(self, cursor(request)).await
+        Multiplexer::list_resources(self, cursor(request), None).await
     }
 
     async fn list_resource_templates(
@@ -161,7 +163,7 @@ impl ServerHandler for Multiplexer {
         request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListResourceTemplatesResult, ErrorData> {
-        Multiplexer::list_resource_templates(self, cursor(request)).await
+        Multiplexer::list_resource_templates(self, cursor(request), None).await
     }
 
     async fn read_resource(

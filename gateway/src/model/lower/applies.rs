@@ -13,6 +13,8 @@ use crate::model::plan::BackendKind;
 const ANY: &[BackendKind] = &[BackendKind::Host, BackendKind::Mcp];
 /// Only the reverse proxy has an upstream request to change.
 const HOST: &[BackendKind] = &[BackendKind::Host];
+/// Only the virtual MCP server has tools, prompts and resources.
+const MCP: &[BackendKind] = &[BackendKind::Mcp];
 
 /// One key of a policy block, as written.
 pub(super) struct PolicyKey {
@@ -26,6 +28,8 @@ pub(super) struct PolicyKey {
     pub applies: &'static [BackendKind],
     /// Why it does not apply to an `mcp` backend, when it does not: what to do instead.
     pub not_on_mcp: &'static str,
+    /// Why it does not apply to a `host` backend, when it does not.
+    pub not_on_host: &'static str,
 }
 
 /// Where a key may be written.
@@ -81,8 +85,9 @@ pub(super) fn policy_keys(p: &file::Policies) -> Vec<PolicyKey> {
         scope,
         applies,
         not_on_mcp,
+        not_on_host: "",
     };
-    use Scope::{Anywhere, NotSupportedYet, RouteOnly};
+    use Scope::{Anywhere, RouteOnly};
     vec![
         key("cors", cors.is_some(), RouteOnly, ANY, ""),
         key(
@@ -176,20 +181,19 @@ pub(super) fn policy_keys(p: &file::Policies) -> Vec<PolicyKey> {
             ANY,
             "",
         ),
-        key(
-            "mcpAuthorization",
-            mcp_authorization.is_some(),
-            NotSupportedYet,
-            ANY,
-            "",
-        ),
-        key(
-            "authorization",
-            authorization.is_some(),
-            NotSupportedYet,
-            ANY,
-            "",
-        ),
+        PolicyKey {
+            not_on_host: "it decides MCP tools, prompts and resources; use authorization \
+                          for HTTP and A2A routes",
+            ..key(
+                "mcpAuthorization",
+                mcp_authorization.is_some(),
+                RouteOnly,
+                MCP,
+                "",
+            )
+        },
+        // On an mcp route it gates the HTTP requests, before the MCP server sees them.
+        key("authorization", authorization.is_some(), RouteOnly, ANY, ""),
         key(
             "localRateLimit",
             local_rate_limit.is_some(),
@@ -240,7 +244,7 @@ impl Lowering<'_> {
             }
             let why = match kind {
                 BackendKind::Mcp => k.not_on_mcp,
-                BackendKind::Host => "",
+                BackendKind::Host => k.not_on_host,
             };
             self.err(
                 format!("{path}.{}", k.key),
@@ -280,12 +284,15 @@ mod tests {
         }
     }
 
-    /// Keys that do not apply to MCP say what to do instead.
+    /// Keys that do not apply to a kind of backend say what to do instead.
     #[test]
     fn host_only_keys_explain_themselves() {
         for k in policy_keys(&file::Policies::default()) {
             if !k.applies.contains(&BackendKind::Mcp) {
                 assert!(!k.not_on_mcp.is_empty(), "{} needs a reason", k.key);
+            }
+            if !k.applies.contains(&BackendKind::Host) {
+                assert!(!k.not_on_host.is_empty(), "{} needs a reason", k.key);
             }
         }
     }

@@ -26,6 +26,7 @@ mod plan;
 mod policies;
 mod ratelimit;
 mod routes;
+mod rules;
 
 /// Lowers a loaded config into the runtime model, or returns every problem found. `build_mcp`
 /// builds the server of each `mcp` backend.

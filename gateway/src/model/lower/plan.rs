@@ -37,6 +37,7 @@ pub(super) fn route_plan(route: &RoutePolicies) -> RoutePlan {
     let RoutePolicies {
         cors,
         authn,
+        authorization,
         redirect,
         max_request_body,
         a2a,
@@ -51,6 +52,7 @@ pub(super) fn route_plan(route: &RoutePolicies) -> RoutePlan {
         retry: _,
         backend_auth: _,
         backend_tls: _,
+        mcp: _,
     } = route;
     let mut request = Vec::new();
     if let Some(cors) = cors {
@@ -58,6 +60,9 @@ pub(super) fn route_plan(route: &RoutePolicies) -> RoutePlan {
     }
     if let Some(authn) = authn {
         request.push(RoutePhase::Authenticate(authn.clone()));
+    }
+    if let Some(authorization) = authorization {
+        request.push(RoutePhase::Authorize(authorization.clone()));
     }
     if let Some(limits) = rate_limits {
         request.push(RoutePhase::RateLimit(limits.clone()));
@@ -100,8 +105,10 @@ pub(super) fn backend_plan(
         authn,
         rate_limits,
         tool_limits,
+        mcp,
         // Placed in the route's plan.
         redirect: _,
+        authorization: _,
     } = route;
     let BackendPolicies {
         request_headers,
@@ -156,6 +163,7 @@ pub(super) fn backend_plan(
                     server,
                     timeout,
                     tool_limit,
+                    policy: mcp.clone(),
                 },
                 response,
             };

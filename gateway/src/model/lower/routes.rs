@@ -213,6 +213,9 @@ impl<'a> Lowering<'a> {
             .as_ref()
             .map(|c| self.cors(&format!("{ppath}.cors"), c));
         policies.authn = self.authn(&ppath, p);
+        let route_key = format!("{listener}/{}", r.name);
+        policies.authorization = self.authorization(&ppath, p);
+        policies.mcp = self.mcp_policy(&ppath, p, &route_key);
         policies.timeouts = timeouts(p.timeout.as_ref());
         policies.retry = p
             .retry

@@ -31,7 +31,7 @@ impl Multiplexer {
     /// One client session subscribes to the resource `uri` (as the client knows it): routed
     /// to the target that owns it, which is asked once however many sessions subscribe.
     pub async fn subscribe(&self, uri: &str, ctx: &CallContext) -> Result<ServerResult, ErrorData> {
-        let (index, original) = self.subscribable(uri, ctx).await?;
+        let (index, original) = self.subscribable(uri, ctx, "resources/subscribe").await?;
         self.upstream(index).subscribe(&original).await?;
         Ok(ServerResult::empty(()))
     }
@@ -43,25 +43,29 @@ impl Multiplexer {
         uri: &str,
         ctx: &CallContext,
     ) -> Result<ServerResult, ErrorData> {
-        let (index, original) = self.subscribable(uri, ctx).await?;
+        let (index, original) = self.subscribable(uri, ctx, "resources/unsubscribe").await?;
         self.upstream(index).unsubscribe(&original).await?;
         Ok(ServerResult::empty(()))
     }
 
-    /// The target and its own URI behind `uri`, if that target takes subscriptions.
+    /// The target and its own URI behind `uri`, if that target takes subscriptions (and the
+    /// caller's rules let it see the resource: a denied one is answered as unknown).
     async fn subscribable(
         &self,
         uri: &str,
         ctx: &CallContext,
+        method: &str,
     ) -> Result<(usize, String), ErrorData> {
+        let unknown = || ErrorData::resource_not_found(format!("Unknown resource: {uri}"), None);
         let Some((index, original)) = self.resolve_uri(uri) else {
-            return Err(ErrorData::resource_not_found(
-                format!("Unknown resource: {uri}"),
-                None,
-            ));
+            return Err(unknown());
         };
         let up = self.upstream(index);
         ctx.routed_to(up.name());
+        let item = crate::policy::Item::new(authz::McpKind::Resource, up.name(), &original);
+        if self.denied(ctx, method, item) {
+            return Err(unknown());
+        }
         if !up.takes_subscriptions().await? {
             return Err(ErrorData::new(
                 ErrorCode::METHOD_NOT_FOUND,

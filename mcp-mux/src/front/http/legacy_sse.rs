@@ -140,6 +140,7 @@ impl HttpFront {
         session_id: &str,
         bytes: &[u8],
         tool_limit: Option<ToolLimit>,
+        caller: Option<Arc<crate::policy::Caller>>,
     ) -> Reply {
         let Some(session) = self.sse_sessions.get(session_id) else {
             return jsonrpc_refusal(
@@ -165,6 +166,7 @@ impl HttpFront {
                     session_id: Arc::from(session_id),
                     session,
                     tool_limit,
+                    caller,
                 };
                 tokio::spawn(task.serve(r.id, r.request));
                 accepted()
@@ -216,6 +218,8 @@ struct SseRequest {
     session: Arc<SseSession>,
     /// The embedder's per-tool limit, from the POST that carried the request.
     tool_limit: Option<ToolLimit>,
+    /// Who sent this message, when the route has `mcpAuthorization` rules.
+    caller: Option<Arc<crate::policy::Caller>>,
 }
 
 impl SseRequest {
@@ -277,6 +281,7 @@ impl SseRequest {
             record: None,
             log_interest: self.prefs.log_interest(&self.session_id),
             tool_limit: self.tool_limit.clone(),
+            caller: self.caller.clone(),
         };
         let own =
             interest::session_request(&self.prefs, &self.mux, &self.session_id, &request, &ctx)

@@ -83,12 +83,14 @@ impl HttpFront {
         id: RequestId,
         params: SubscriptionsListenRequestParams,
         record: &Arc<CallRecord>,
+        caller: Option<Arc<crate::policy::Caller>>,
     ) -> Reply {
         let capabilities = self.mux.server_config().await.capabilities;
         let mut accepted = params.notifications.supported_by(&capabilities);
         if let Some(uris) = accepted.resource_subscriptions.take() {
             let ctx = CallContext {
                 record: Some(record.clone()),
+                caller,
                 ..CallContext::detached()
             };
             let mut held = Vec::new();
