@@ -211,7 +211,18 @@ async fn preflights_and_discovery_paths_are_not_refused() {
         .await
         .expect("preflight");
     assert!(r.status().is_success(), "{}", r.status());
-    // No credential and no rule that matches: still served, as authentication lets it by.
+    // No credential and no rule that matches: an agent card is still served, as
+    // authentication lets it by...
+    let (status, _) = send(
+        &gw,
+        reqwest::Method::GET,
+        "/rules/.well-known/agent-card.json",
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(status, 200);
+    // ...but a `/.well-known/` segment below the root is the route's own content.
     let (status, _) = send(
         &gw,
         reqwest::Method::GET,
@@ -220,7 +231,7 @@ async fn preflights_and_discovery_paths_are_not_refused() {
         &[],
     )
     .await;
-    assert_eq!(status, 200);
+    assert_eq!(status, 403);
 }
 
 #[tokio::test]
