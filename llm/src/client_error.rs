@@ -225,12 +225,15 @@ mod tests {
     #[test]
     fn mid_stream_events() {
         let e = error_event(ClientApi::AnthropicMessages, ErrorKind::Overloaded, "gone");
+        let text = std::str::from_utf8(&e).unwrap();
+        let data = text
+            .strip_prefix("event: error\ndata: ")
+            .unwrap()
+            .strip_suffix("\n\n")
+            .unwrap();
         assert_eq!(
-            &e[..],
-            br#"event: error
-data: {"error":{"message":"gone","type":"overloaded_error"},"type":"error"}
-
-"#
+            serde_json::from_str::<Value>(data).unwrap(),
+            json!({"type":"error","error":{"type":"overloaded_error","message":"gone"}})
         );
         let e = error_event(ClientApi::OpenAiChat, ErrorKind::Server, "gone");
         let text = std::str::from_utf8(&e).unwrap();
