@@ -372,7 +372,7 @@ fn anthropic_response_to_openai() {
     assert_eq!(
         out["usage"],
         json!({"prompt_tokens": 260, "completion_tokens": 80, "total_tokens": 340,
-        "prompt_tokens_details": {"cached_tokens": 200}, "completion_tokens_details": {"reasoning_tokens": 0}})
+        "prompt_tokens_details": {"cached_tokens": 200, "cache_write_tokens": 10}, "completion_tokens_details": {"reasoning_tokens": 0}})
     );
 }
 

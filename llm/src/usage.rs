@@ -17,7 +17,8 @@ pub struct Usage {
     pub output: u64,
     /// Prompt tokens read from the provider's cache (part of `input`).
     pub cache_read: u64,
-    /// Prompt tokens written to the provider's cache (part of `input`; Anthropic only).
+    /// Prompt tokens written to the provider's cache (part of `input`; Anthropic's
+    /// `cache_creation_input_tokens`, OpenAI's `prompt_tokens_details.cache_write_tokens`).
     pub cache_creation: u64,
     /// Reasoning tokens (part of `output`; OpenAI only, Anthropic does not report them apart).
     pub reasoning: u64,
@@ -41,7 +42,7 @@ impl Usage {
             input: count(usage, "prompt_tokens").unwrap_or(0),
             output: count(usage, "completion_tokens").unwrap_or(0),
             cache_read: detail("prompt_tokens_details", "cached_tokens"),
-            cache_creation: 0,
+            cache_creation: detail("prompt_tokens_details", "cache_write_tokens"),
             reasoning: detail("completion_tokens_details", "reasoning_tokens"),
         }
     }
@@ -53,16 +54,20 @@ impl Usage {
         acc.usage()
     }
 
-    /// As an OpenAI chat `usage` object. `cache_creation` has no field there (it stays
-    /// counted in `prompt_tokens`).
+    /// As an OpenAI chat `usage` object; `cache_creation` goes to
+    /// `prompt_tokens_details.cache_write_tokens` (the OpenAI SDKs' field for it) when not 0.
     pub fn to_openai(&self) -> Value {
-        json!({
+        let mut usage = json!({
             "prompt_tokens": self.input,
             "completion_tokens": self.output,
             "total_tokens": self.input + self.output,
             "prompt_tokens_details": { "cached_tokens": self.cache_read },
             "completion_tokens_details": { "reasoning_tokens": self.reasoning },
-        })
+        });
+        if self.cache_creation > 0 {
+            usage["prompt_tokens_details"]["cache_write_tokens"] = json!(self.cache_creation);
+        }
+        usage
     }
 
     /// As an Anthropic `usage` object (`input_tokens` without the cached tokens).

@@ -126,7 +126,7 @@ impl ResponseStream {
             Plan::OpenAiToAnthropic => Mode::ToOpenAi(ToOpenAi::new(client_wants_usage)),
             Plan::AnthropicToOpenAi => Mode::ToAnthropic(ToAnthropic::default()),
             Plan::Passthrough if provider == ProviderApi::OpenAiChat && !client_wants_usage => {
-                Mode::Reframe(Reframe::default())
+                Mode::Reframe(Reframe)
             }
             Plan::Passthrough => Mode::Observe(Observer::new(match provider {
                 ProviderApi::OpenAiResponses => Family::OpenAiResponses,
