@@ -134,7 +134,7 @@ impl ProviderApi {
     }
 
     /// Whether the provider's SSE and error bodies are Anthropic's.
-    pub(crate) fn is_anthropic(self) -> bool {
+    pub fn is_anthropic(self) -> bool {
         matches!(
             self,
             ProviderApi::AnthropicMessages | ProviderApi::AnthropicCountTokens

@@ -5,7 +5,7 @@ use bytes::Bytes;
 use http::StatusCode;
 use serde_json::{json, Value};
 
-use crate::ClientApi;
+use crate::{ClientApi, ProviderApi};
 
 /// The content type of every error body.
 pub const JSON: &str = "application/json";
@@ -155,11 +155,11 @@ pub fn read_error_body(status: StatusCode, body: &[u8]) -> (ErrorKind, String) {
 /// already in the client's family goes through unchanged.
 pub fn translate_error_body(
     client: ClientApi,
-    provider_is_anthropic: bool,
+    provider: ProviderApi,
     status: StatusCode,
     body: &[u8],
 ) -> (StatusCode, &'static str, Bytes) {
-    let same_family = client.is_anthropic() == provider_is_anthropic;
+    let same_family = client.is_anthropic() == provider.is_anthropic();
     if same_family && serde_json::from_slice::<Value>(body).is_ok_and(|v| v.get("error").is_some())
     {
         return (status, JSON, Bytes::copy_from_slice(body));
@@ -252,7 +252,7 @@ mod tests {
             br#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#;
         let (s, _, b) = translate_error_body(
             ClientApi::OpenAiChat,
-            true,
+            ProviderApi::AnthropicMessages,
             StatusCode::from_u16(529).unwrap(),
             anthropic,
         );
@@ -262,7 +262,7 @@ mod tests {
         let openai = br#"{"error":{"message":"Rate limit reached","type":"requests","param":null,"code":"rate_limit_exceeded"}}"#;
         let (_, _, b) = translate_error_body(
             ClientApi::AnthropicMessages,
-            false,
+            ProviderApi::OpenAiChat,
             StatusCode::TOO_MANY_REQUESTS,
             openai,
         );
@@ -273,7 +273,7 @@ mod tests {
         // Same family: untouched.
         let (_, _, b) = translate_error_body(
             ClientApi::OpenAiChat,
-            false,
+            ProviderApi::OpenAiChat,
             StatusCode::TOO_MANY_REQUESTS,
             openai,
         );
@@ -283,7 +283,7 @@ mod tests {
             br#"{"object":"error","message":"model not found","type":"NotFoundError","code":404}"#;
         let (_, _, b) = translate_error_body(
             ClientApi::AnthropicMessages,
-            false,
+            ProviderApi::OpenAiChat,
             StatusCode::NOT_FOUND,
             vllm,
         );
@@ -291,13 +291,17 @@ mod tests {
         assert_eq!(body(&b)["error"]["type"], "not_found_error");
         let (_, _, b) = translate_error_body(
             ClientApi::OpenAiChat,
-            false,
+            ProviderApi::OpenAiChat,
             StatusCode::BAD_GATEWAY,
             b"upstream down\n",
         );
         assert_eq!(body(&b)["error"]["message"], "upstream down");
-        let (_, _, b) =
-            translate_error_body(ClientApi::OpenAiChat, false, StatusCode::BAD_GATEWAY, b"");
+        let (_, _, b) = translate_error_body(
+            ClientApi::OpenAiChat,
+            ProviderApi::OpenAiChat,
+            StatusCode::BAD_GATEWAY,
+            b"",
+        );
         assert_eq!(
             body(&b)["error"]["message"],
             "provider answered 502 Bad Gateway"
