@@ -46,4 +46,38 @@ impl LlmError {
             _ => http::StatusCode::BAD_REQUEST,
         }
     }
+
+    /// The whole error response for a client of `client` (status, content type, body).
+    pub fn response(
+        &self,
+        client: crate::ClientApi,
+    ) -> (http::StatusCode, &'static str, bytes::Bytes) {
+        let status = self.status();
+        let kind = crate::ErrorKind::from_status(status);
+        crate::error_response(client, status, kind, &self.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ClientApi;
+
+    #[test]
+    fn errors_answer_in_the_clients_format() {
+        let e = LlmError::unsupported("n > 1", "anthropic messages");
+        let (status, _, body) = e.response(ClientApi::OpenAiChat);
+        assert_eq!(status.as_u16(), 400);
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            v["error"]["message"],
+            "not supported when translating to anthropic messages: n > 1"
+        );
+        assert_eq!(v["error"]["type"], "invalid_request_error");
+        let (status, _, body) =
+            LlmError::ProviderResponse("x".into()).response(ClientApi::AnthropicMessages);
+        assert_eq!(status.as_u16(), 502);
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["error"]["type"], "api_error");
+    }
 }

@@ -36,10 +36,10 @@ struct ChatRequest {
     user: Option<String>,
     #[serde(default)]
     n: Option<u64>,
-    /// Fields with no counterpart in the other format (`response_format`, `seed`,
-    /// `logprobs`, ...): not carried across (README, "lost in translation").
+    /// Fields with no counterpart in the other format (`seed`, `logprobs`, ...): not
+    /// carried across (README, "lost in translation"), except `response_format`, read to
+    /// refuse JSON output modes rather than silently return free text.
     #[serde(flatten)]
-    #[allow(dead_code)]
     extra: Map<String, Value>,
 }
 
@@ -145,6 +145,17 @@ pub(crate) fn parse_request(body: &[u8]) -> Result<Request, LlmError> {
         serde_json::from_slice(body).map_err(|e| bad(format!("chat completions request: {e}")))?;
     if req.n.is_some_and(|n| n > 1) {
         return Err(LlmError::unsupported("n > 1", "anthropic messages"));
+    }
+    let format = req
+        .extra
+        .get("response_format")
+        .and_then(|f| f.get("type"))
+        .and_then(Value::as_str);
+    if let Some(kind @ ("json_object" | "json_schema")) = format {
+        return Err(LlmError::unsupported(
+            format!("response_format {kind}"),
+            "anthropic messages",
+        ));
     }
     let mut out = Request {
         model: req.model.unwrap_or_default(),

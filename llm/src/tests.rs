@@ -127,6 +127,13 @@ fn openai_request_details() {
         prepare(Plan::OpenAiToAnthropic, n2, None),
         Err(LlmError::Unsupported { .. })
     ));
+    let json_mode = json!({"model": "m", "response_format": {"type": "json_object"}, "messages": [{"role": "user", "content": "hi"}]});
+    assert!(matches!(
+        prepare(Plan::OpenAiToAnthropic, json_mode, None),
+        Err(LlmError::Unsupported { .. })
+    ));
+    let text_mode = json!({"model": "m", "response_format": {"type": "text"}, "messages": [{"role": "user", "content": "hi"}]});
+    assert!(prepare(Plan::OpenAiToAnthropic, text_mode, None).is_ok());
     let audio = json!({"model": "m", "messages": [{"role": "user", "content": [{"type": "input_audio", "input_audio": {}}]}]});
     assert!(matches!(
         prepare(Plan::OpenAiToAnthropic, audio, None),
