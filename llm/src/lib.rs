@@ -92,41 +92,37 @@ pub fn prepare_request(
     model: Option<&str>,
     opts: &TranslateOptions,
 ) -> Result<PreparedRequest, LlmError> {
-    let info = inspect_request(body)?;
-    let (body, path) = match plan {
+    let (body, path, stream, client_wants_usage) = match plan {
         Plan::Passthrough => {
-            let ask_usage = info.stream && provider == ProviderApi::OpenAiChat;
+            let usage_if_streamed = provider == ProviderApi::OpenAiChat;
+            let (body, info) = rewrite_body(body, model, usage_if_streamed)?;
             let path = provider.path().unwrap_or(client.path());
-            (rewrite_body(body, model, ask_usage)?, path)
+            (body, path, info.stream, info.client_wants_usage)
         }
         Plan::OpenAiToAnthropic => {
-            let mut req = openai::parse_request(body)?;
+            let (mut req, wants_usage) = openai::parse_request(body)?;
             if let Some(m) = model {
                 req.model = m.to_string();
             }
-            (
-                anthropic::write_request(&req, opts)
-                    .to_string()
-                    .into_bytes(),
-                "/v1/messages",
-            )
+            let body = anthropic::write_request(&req, opts)
+                .to_string()
+                .into_bytes();
+            (body, "/v1/messages", req.stream, wants_usage)
         }
         Plan::AnthropicToOpenAi => {
             let mut req = anthropic::parse_request(body)?;
             if let Some(m) = model {
                 req.model = m.to_string();
             }
-            (
-                openai::write_request(&req, opts).to_string().into_bytes(),
-                "/v1/chat/completions",
-            )
+            let body = openai::write_request(&req, opts).to_string().into_bytes();
+            (body, "/v1/chat/completions", req.stream, false)
         }
     };
     Ok(PreparedRequest {
         body: Bytes::from(body),
         path,
-        stream: info.stream,
-        client_wants_usage: info.client_wants_usage,
+        stream,
+        client_wants_usage,
     })
 }
 

@@ -139,13 +139,20 @@ fn content_parts(content: &Value, at: &str) -> Result<Vec<Part>, LlmError> {
     }
 }
 
-/// Parses a chat completions request.
-pub(crate) fn parse_request(body: &[u8]) -> Result<Request, LlmError> {
+/// Parses a chat completions request; also whether it asked for usage in its stream
+/// (`stream_options.include_usage`).
+pub(crate) fn parse_request(body: &[u8]) -> Result<(Request, bool), LlmError> {
     let req: ChatRequest =
         serde_json::from_slice(body).map_err(|e| bad(format!("chat completions request: {e}")))?;
     if req.n.is_some_and(|n| n > 1) {
         return Err(LlmError::unsupported("n > 1", "anthropic messages"));
     }
+    let wants_usage = req
+        .extra
+        .get("stream_options")
+        .and_then(|o| o.get("include_usage"))
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
     let format = req
         .extra
         .get("response_format")
@@ -272,7 +279,7 @@ pub(crate) fn parse_request(body: &[u8]) -> Result<Request, LlmError> {
             Some(ToolChoice::Tool(name.to_string()))
         }
     };
-    Ok(out)
+    Ok((out, wants_usage))
 }
 
 fn text_of(parts: &[Part]) -> String {

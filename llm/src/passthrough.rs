@@ -73,15 +73,32 @@ pub fn inspect_request(body: &[u8]) -> Result<RequestInfo, LlmError> {
 }
 
 /// The body with `model` set to `model` (added if absent; left as is when `model` is
-/// `None`) and, when `ask_usage`, `stream_options.include_usage: true` (other
-/// `stream_options` fields kept). Everything else is copied byte for byte.
+/// `None`) and, when `usage_if_streamed` and the body asks for a stream,
+/// `stream_options.include_usage: true` (other `stream_options` fields kept). Everything
+/// else is copied byte for byte. Also returns what [`inspect_request`] reads (the client's
+/// model, before the rewrite), from the same single parse.
 pub fn rewrite_body(
     body: &[u8],
     model: Option<&str>,
-    ask_usage: bool,
-) -> Result<Vec<u8>, LlmError> {
+    usage_if_streamed: bool,
+) -> Result<(Vec<u8>, RequestInfo), LlmError> {
     let fields: Fields = serde_json::from_slice(body)
         .map_err(|e| LlmError::InvalidRequest(format!("not a JSON object: {e}")))?;
+    let mut info = RequestInfo::default();
+    for (key, raw) in &fields.0 {
+        match key.as_str() {
+            "model" => info.model = serde_json::from_str(raw.get()).ok(),
+            "stream" => info.stream = serde_json::from_str(raw.get()).unwrap_or(false),
+            "stream_options" => {
+                info.client_wants_usage = serde_json::from_str::<Value>(raw.get())
+                    .ok()
+                    .and_then(|o| o.get("include_usage").and_then(Value::as_bool))
+                    .unwrap_or(false)
+            }
+            _ => {}
+        }
+    }
+    let ask_usage = usage_if_streamed && info.stream;
     let mut out = Vec::with_capacity(body.len() + 64);
     out.push(b'{');
     let mut model_done = false;
@@ -121,7 +138,7 @@ pub fn rewrite_body(
         out.extend_from_slice(br#"{"include_usage":true}"#);
     }
     out.push(b'}');
-    Ok(out)
+    Ok((out, info))
 }
 
 #[cfg(test)]
@@ -131,7 +148,15 @@ mod tests {
     #[test]
     fn only_model_changes_and_the_rest_is_byte_identical() {
         let body = br#"{"model": "fast",  "messages":[{"role":"user","content":"hi","x_extra":1.50}],"zeta":{"b":1,"a":2},"alpha":null}"#;
-        let out = rewrite_body(body, Some("gpt-4.1-mini"), false).unwrap();
+        let (out, info) = rewrite_body(body, Some("gpt-4.1-mini"), true).unwrap();
+        assert_eq!(
+            info,
+            RequestInfo {
+                model: Some("fast".into()),
+                stream: false,
+                client_wants_usage: false
+            }
+        );
         assert_eq!(
             String::from_utf8(out).unwrap(),
             r#"{"model":"gpt-4.1-mini","messages":[{"role":"user","content":"hi","x_extra":1.50}],"zeta":{"b":1,"a":2},"alpha":null}"#
@@ -140,7 +165,9 @@ mod tests {
 
     #[test]
     fn stream_usage_is_asked_and_other_options_kept() {
-        let out = rewrite_body(br#"{"stream":true,"messages":[]}"#, Some("m"), true).unwrap();
+        let (out, info) =
+            rewrite_body(br#"{"stream":true,"messages":[]}"#, Some("m"), true).unwrap();
+        assert!(info.stream && !info.client_wants_usage && info.model.is_none());
         assert_eq!(
             String::from_utf8(out).unwrap(),
             r#"{"stream":true,"messages":[],"model":"m","stream_options":{"include_usage":true}}"#
@@ -150,7 +177,8 @@ mod tests {
             None,
             true,
         )
-        .unwrap();
+        .unwrap()
+        .0;
         let v: Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(v["model"], "a");
         assert_eq!(v["stream_options"]["include_usage"], true);

@@ -221,6 +221,10 @@ impl ResponseStream {
     }
 
     fn event(&mut self, name: &str, data: &str, out: &mut Vec<u8>) {
+        // An event without data (a keep-alive some servers send) carries nothing to read.
+        if data.trim().is_empty() {
+            return;
+        }
         match &mut self.mode {
             Mode::Observe(o) => o.event(name, data, &mut self.meter),
             Mode::Reframe(r) => r.event(name, data, &mut self.meter, out),

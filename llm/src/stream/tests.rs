@@ -528,6 +528,16 @@ fn provider_errors_mid_stream_reach_the_client_in_its_format() {
 }
 
 #[test]
+fn keep_alives_are_ignored() {
+    let mut input = b": keep-alive\n\ndata:\n\nevent: ping\ndata: \n\n".to_vec();
+    input.extend(sse(&openai_stream(), false));
+    let mut s = new(Plan::AnthropicToOpenAi, false);
+    let (out, _) = run(&mut s, &input, &[]);
+    assert_eq!(s.outcome(), &Outcome::Completed);
+    assert_eq!(parse_client(&out)[0].0, "message_start");
+}
+
+#[test]
 fn abort_ends_an_unfinished_stream_once() {
     let mut s = new(Plan::OpenAiToAnthropic, false);
     s.push(&Bytes::from(sse(&anthropic_stream()[..3], false)));
