@@ -50,6 +50,10 @@ pub struct TranslateOptions {
     /// OpenAI's reasoning models require) instead of `max_tokens` (which every
     /// OpenAI-compatible server knows).
     pub openai_max_completion_tokens: bool,
+    /// Ask an OpenAI chat provider for usage in streams (`stream_options.include_usage`).
+    /// On by default; off only for a server that refuses the field (it then streams no
+    /// usage, and metering reads zero).
+    pub openai_stream_usage: bool,
 }
 
 /// The default output limit for Anthropic when the client set none: large enough not to cut
@@ -61,6 +65,7 @@ impl Default for TranslateOptions {
         TranslateOptions {
             default_max_tokens: DEFAULT_MAX_TOKENS,
             openai_max_completion_tokens: false,
+            openai_stream_usage: true,
         }
     }
 }
@@ -94,7 +99,7 @@ pub fn prepare_request(
 ) -> Result<PreparedRequest, LlmError> {
     let (body, path, stream, client_wants_usage) = match plan {
         Plan::Passthrough => {
-            let usage_if_streamed = provider == ProviderApi::OpenAiChat;
+            let usage_if_streamed = provider == ProviderApi::OpenAiChat && opts.openai_stream_usage;
             let (body, info) = rewrite_body(body, model, usage_if_streamed)?;
             let path = provider.path().unwrap_or(client.path());
             (body, path, info.stream, info.client_wants_usage)

@@ -423,7 +423,9 @@ pub(crate) fn write_request(req: &Request, opts: &TranslateOptions) -> Value {
     }
     if req.stream {
         out.insert("stream".into(), json!(true));
-        out.insert("stream_options".into(), json!({"include_usage": true}));
+        if opts.openai_stream_usage {
+            out.insert("stream_options".into(), json!({"include_usage": true}));
+        }
     }
     if let Some(user) = &req.user {
         out.insert("user".into(), json!(user));

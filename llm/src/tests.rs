@@ -237,9 +237,10 @@ fn anthropic_request_to_openai() {
 fn anthropic_request_details() {
     let opts = TranslateOptions {
         openai_max_completion_tokens: true,
+        openai_stream_usage: false,
         ..TranslateOptions::default()
     };
-    let body = json!({"model": "m", "max_tokens": 5, "system": "S",
+    let body = json!({"model": "m", "max_tokens": 5, "system": "S", "stream": true,
         "messages": [{"role": "user", "content": "hi"}],
         "tool_choice": {"type": "any"}, "tools": [{"name": "f", "input_schema": {"type": "object"}}]});
     let out = prepare_request(
@@ -253,6 +254,7 @@ fn anthropic_request_details() {
     .unwrap();
     let out = v(&out.body);
     assert_eq!(out["max_completion_tokens"], 5);
+    assert!(out.get("stream_options").is_none());
     assert_eq!(out["tool_choice"], "required");
     assert_eq!(
         out["messages"][0],
