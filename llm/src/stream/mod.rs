@@ -111,6 +111,21 @@ pub struct ResponseStream {
     seen_bytes: bool,
 }
 
+impl std::fmt::Debug for ResponseStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mode = match self.mode {
+            Mode::Observe(_) => "observe",
+            Mode::Reframe(_) => "reframe",
+            Mode::ToAnthropic(_) => "to anthropic",
+            Mode::ToOpenAi(_) => "to openai",
+        };
+        f.debug_struct("ResponseStream")
+            .field("mode", &mode)
+            .field("meter", &self.meter)
+            .finish_non_exhaustive()
+    }
+}
+
 impl ResponseStream {
     /// A stream for `plan` between a client of `client` and a provider of `provider`.
     /// `client_wants_usage`: the client's own `stream_options.include_usage` (see

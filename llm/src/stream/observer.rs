@@ -130,6 +130,10 @@ impl Observer {
                     }
                 }
                 "content_block_delta" => meter.token(),
+                // A tool call's name is its first output, as in the translated streams.
+                "content_block_start" if !meter.token_seen() && data.contains("\"tool_use\"") => {
+                    meter.token()
+                }
                 "message_stop" => meter.outcome = Outcome::Completed,
                 "error" => {
                     let message = serde_json::from_str::<Value>(data)

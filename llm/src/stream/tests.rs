@@ -528,6 +528,28 @@ fn provider_errors_mid_stream_reach_the_client_in_its_format() {
 }
 
 #[test]
+fn a_tool_call_name_is_the_first_token_of_an_observed_stream() {
+    let events = anthropic_stream();
+    // message_start, then the tool_use block start alone in the second push.
+    let input = sse(&[events[0], events[6]], false);
+    let first_len = sse(&events[..1], false).len();
+    let mut s = ResponseStream::new(
+        Plan::Passthrough,
+        ClientApi::AnthropicMessages,
+        ProviderApi::AnthropicMessages,
+        false,
+    );
+    assert!(
+        !s.push(&Bytes::copy_from_slice(&input[..first_len]))
+            .first_token
+    );
+    assert!(
+        s.push(&Bytes::copy_from_slice(&input[first_len..]))
+            .first_token
+    );
+}
+
+#[test]
 fn keep_alives_are_ignored() {
     let mut input = b": keep-alive\n\ndata:\n\nevent: ping\ndata: \n\n".to_vec();
     input.extend(sse(&openai_stream(), false));
