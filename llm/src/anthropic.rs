@@ -222,7 +222,11 @@ fn block_value(part: &Part) -> Option<Value> {
             is_error,
         } => {
             let inner: Vec<Value> = content.iter().filter_map(block_value).collect();
-            let mut v = json!({"type": "tool_result", "tool_use_id": id, "content": inner});
+            let mut v = json!({"type": "tool_result", "tool_use_id": id});
+            // `content` is optional; an empty result is sent without it.
+            if !inner.is_empty() {
+                v["content"] = Value::Array(inner);
+            }
             if *is_error {
                 v["is_error"] = json!(true);
             }

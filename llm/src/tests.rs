@@ -139,6 +139,16 @@ fn openai_request_details() {
         prepare(Plan::OpenAiToAnthropic, audio, None),
         Err(LlmError::Unsupported { .. })
     ));
+    // An empty tool result goes without content.
+    let empty = json!({"model": "m", "messages": [
+        {"role": "assistant", "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": ""}}]},
+        {"role": "tool", "tool_call_id": "c1", "content": ""}]});
+    let out = v(&prepare(Plan::OpenAiToAnthropic, empty, None).unwrap().body);
+    assert_eq!(out["messages"][0]["content"][0]["input"], json!({}));
+    assert_eq!(
+        out["messages"][1]["content"],
+        json!([{"type": "tool_result", "tool_use_id": "c1"}])
+    );
     let bad = json!({"model": "m", "messages": [{"role": "wizard", "content": "x"}]});
     assert!(matches!(
         prepare(Plan::OpenAiToAnthropic, bad, None),
