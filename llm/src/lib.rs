@@ -1,0 +1,178 @@
+//! LLM API translation for the gateway's `ai` backends: pure, network-free.
+//!
+//! The gateway's use, per request:
+//! 1. [`ClientApi::detect`] the client's API from method and path, [`inspect_request`] the
+//!    body for the model and whether it streams, choose a provider, and get the
+//!    [`Plan`] for the pair.
+//! 2. [`prepare_request`] the body for the provider (passthrough rewrites only `model`;
+//!    a translation goes through the [`ir`]).
+//! 3. A complete response: [`translate_response`] (body for the client and [`Usage`]). A
+//!    stream: a [`ResponseStream`], fed each body chunk, giving the bytes to send at once.
+//! 4. Errors: [`error_response`] for the gateway's own, [`translate_error_body`] for the
+//!    provider's, [`ResponseStream::abort`] / [`error_event`] once a stream is under way.
+//!
+//! The README lists what is translated, what is lost in translation and why, and the
+//! defaults.
+
+mod anthropic;
+mod api;
+mod client_error;
+mod error;
+pub mod ir;
+mod models;
+mod openai;
+mod passthrough;
+mod stream;
+mod usage;
+
+use bytes::Bytes;
+use serde_json::Value;
+
+pub use api::{ClientApi, Plan, ProviderApi};
+pub use client_error::{
+    error_event, error_response, read_error_body, translate_error_body, ErrorKind, JSON,
+};
+pub use error::LlmError;
+pub use models::models_list_body;
+pub use passthrough::{inspect_request, rewrite_body, RequestInfo};
+pub use stream::{Outcome, ResponseStream, StreamOutput, MAX_EVENT};
+pub use usage::Usage;
+
+/// The content type of a streamed response.
+pub const EVENT_STREAM: &str = "text/event-stream";
+
+/// Choices a translation makes that the gateway may want to set.
+#[derive(Debug, Clone)]
+pub struct TranslateOptions {
+    /// `max_tokens` sent to Anthropic (which requires it) when an OpenAI client gave none.
+    pub default_max_tokens: u64,
+    /// Send an Anthropic client's `max_tokens` to OpenAI as `max_completion_tokens` (which
+    /// OpenAI's reasoning models require) instead of `max_tokens` (which every
+    /// OpenAI-compatible server knows).
+    pub openai_max_completion_tokens: bool,
+    /// Ask an OpenAI chat provider for usage in streams (`stream_options.include_usage`).
+    /// On by default; off only for a server that refuses the field (it then streams no
+    /// usage, and metering reads zero).
+    pub openai_stream_usage: bool,
+}
+
+/// The default output limit for Anthropic when the client set none: large enough not to cut
+/// ordinary replies, small enough for every current Claude model's output limit.
+pub const DEFAULT_MAX_TOKENS: u64 = 4096;
+
+impl Default for TranslateOptions {
+    fn default() -> Self {
+        TranslateOptions {
+            default_max_tokens: DEFAULT_MAX_TOKENS,
+            openai_max_completion_tokens: false,
+            openai_stream_usage: true,
+        }
+    }
+}
+
+/// A request body ready for the provider.
+#[derive(Debug, Clone)]
+pub struct PreparedRequest {
+    /// The body to send.
+    pub body: Bytes,
+    /// The path below the provider's base URL.
+    pub path: &'static str,
+    /// The response will be a stream.
+    pub stream: bool,
+    /// The client asked for usage in its stream itself (pass to [`ResponseStream::new`]).
+    pub client_wants_usage: bool,
+}
+
+/// The body to send to the provider for a client request.
+///
+/// `model`: the provider's model name (`None` keeps the client's). Passthrough keeps every
+/// byte but the `model` value, and asks a streamed OpenAI chat request for usage
+/// (`stream_options.include_usage: true`); translations rewrite the whole body (and streamed
+/// translations to OpenAI always ask for usage too).
+pub fn prepare_request(
+    plan: Plan,
+    client: ClientApi,
+    provider: ProviderApi,
+    body: &[u8],
+    model: Option<&str>,
+    opts: &TranslateOptions,
+) -> Result<PreparedRequest, LlmError> {
+    let (body, path, stream, client_wants_usage) = match plan {
+        Plan::Passthrough => {
+            let usage_if_streamed = provider == ProviderApi::OpenAiChat && opts.openai_stream_usage;
+            let (body, info) = rewrite_body(body, model, usage_if_streamed)?;
+            let path = provider.path().unwrap_or(client.path());
+            (body, path, info.stream, info.client_wants_usage)
+        }
+        Plan::OpenAiToAnthropic => {
+            let (mut req, wants_usage) = openai::parse_request(body)?;
+            if let Some(m) = model {
+                req.model = m.to_string();
+            }
+            let body = anthropic::write_request(&req, opts)
+                .to_string()
+                .into_bytes();
+            (body, "/v1/messages", req.stream, wants_usage)
+        }
+        Plan::AnthropicToOpenAi => {
+            let mut req = anthropic::parse_request(body)?;
+            if let Some(m) = model {
+                req.model = m.to_string();
+            }
+            let body = openai::write_request(&req, opts).to_string().into_bytes();
+            (body, "/v1/chat/completions", req.stream, false)
+        }
+    };
+    Ok(PreparedRequest {
+        body: Bytes::from(body),
+        path,
+        stream,
+        client_wants_usage,
+    })
+}
+
+/// A complete (non-streamed) provider response for the client, and its usage. Passthrough
+/// returns the body unchanged (usage read on the side; a body without usage counts zero).
+pub fn translate_response(
+    plan: Plan,
+    provider: ProviderApi,
+    body: &Bytes,
+) -> Result<(Bytes, Usage), LlmError> {
+    match plan {
+        Plan::Passthrough => Ok((body.clone(), response_usage(provider, body))),
+        Plan::OpenAiToAnthropic => {
+            let resp = anthropic::parse_response(body)?;
+            Ok((
+                Bytes::from(openai::write_response(&resp).to_string()),
+                resp.usage,
+            ))
+        }
+        Plan::AnthropicToOpenAi => {
+            let resp = openai::parse_response(body)?;
+            Ok((
+                Bytes::from(anthropic::write_response(&resp).to_string()),
+                resp.usage,
+            ))
+        }
+    }
+}
+
+/// The usage in a complete response of `provider`'s format (zero when absent or unreadable).
+pub fn response_usage(provider: ProviderApi, body: &[u8]) -> Usage {
+    #[derive(serde::Deserialize)]
+    struct WithUsage {
+        usage: Option<Value>,
+    }
+    let Ok(WithUsage { usage: Some(u) }) = serde_json::from_slice::<WithUsage>(body) else {
+        return Usage::default();
+    };
+    match provider {
+        p if p.is_anthropic() => Usage::from_anthropic(&u),
+        ProviderApi::OpenAiResponses => stream::responses_usage(&u),
+        // Embeddings: prompt_tokens (and total_tokens) only.
+        _ => Usage::from_openai(&u),
+    }
+}
+
+#[cfg(test)]
+mod tests;
