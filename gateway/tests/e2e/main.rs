@@ -20,6 +20,7 @@ mod backend_tls;
 mod bad_input;
 mod cloud_backend_auth;
 mod config_errors;
+mod llm_stack;
 mod logging;
 mod mcp;
 mod mcp_backend_auth;
