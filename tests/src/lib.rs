@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 pub mod a2a;
 mod config;
 mod gateway;
+pub mod llm;
 pub mod mcp_py;
 mod raw;
 mod upstream;

@@ -6,7 +6,8 @@
 //! build for them: `cargo build --workspace --bins` first. The `a2a` and `mcp_interop` tests
 //! also need the Python a2a-sdk, MCP SDK and `mcp-server-time`
 //! (`python3 -m pip install -r tests/requirements.txt`), `mcp_modern_interop` the MCP SDK 2.x
-//! in tests/.python-mcp2 (scripts/test.sh installs both).
+//! in tests/.python-mcp2, `llm_stack` the LLM stack of tests/requirements-llm.txt and
+//! tests/requirements-llm-model.txt (scripts/test.sh installs all of them; tests/README.md).
 
 mod a2a;
 mod a2a_identity;
@@ -23,6 +24,7 @@ mod bad_input;
 mod cloud_backend_auth;
 mod config_errors;
 mod limits;
+mod llm_stack;
 mod logging;
 mod mcp;
 mod mcp_authn;
