@@ -5,6 +5,7 @@ use std::path::Path;
 use crate::config::Source;
 use crate::model::Model;
 
+mod ai;
 mod authn;
 mod authz;
 mod mcp_authn;

@@ -9,6 +9,9 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
+mod genai;
+pub use genai::{AttemptLabels, GenAiLabels, GenAiMetrics, TokenLabels};
+
 /// Labels `{route, status}`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RouteStatus {
@@ -246,6 +249,8 @@ pub struct Metrics {
     /// `switchboard_authz_rule_errors_total{route}`.
     pub authz_rule_errors: Family<RouteLabel, Counter>,
     /// Requests that matched no route (`route="-"`).
+    /// The metrics of `ai` backends.
+    pub genai: GenAiMetrics,
     pub unrouted: std::sync::OnceLock<RouteMetrics>,
 }
 
@@ -387,6 +392,7 @@ impl Metrics {
             "Authorization rules that failed to evaluate (and so granted nothing), by route",
             authz_rule_errors.clone(),
         );
+        let genai = GenAiMetrics::register(&mut registry);
         Metrics {
             registry,
             ratelimit_decisions,
@@ -410,6 +416,7 @@ impl Metrics {
             mcp_refused,
             authz_denials,
             authz_rule_errors,
+            genai,
             unrouted: std::sync::OnceLock::new(),
         }
     }

@@ -278,10 +278,10 @@ pub struct NamedBackend {
     /// Virtual MCP server aggregating `targets`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mcp: Option<mcp_mux::McpBackendConfig>,
-    /// LLM provider. Not supported yet.
+    /// LLM providers behind one endpoint: OpenAI and Anthropic APIs served, translated and
+    /// failed over (see [`super::ai`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(with = "Option<serde_json::Map<String, serde_json::Value>>")]
-    pub ai: Option<serde_json::Value>,
+    pub ai: Option<super::ai::AiBackendConfig>,
     /// Policies applied to every request sent to this backend.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policies: Option<Policies>,

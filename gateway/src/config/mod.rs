@@ -9,6 +9,7 @@
 //! 5. semantic checks while lowering into the runtime model ([`crate::model`]), whose errors
 //!    carry key paths that [`Source::diagnostic`] turns into lines.
 
+pub mod ai;
 pub mod file;
 pub mod units;
 

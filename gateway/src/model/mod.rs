@@ -4,6 +4,7 @@
 //! check on the way (references, regexes, header syntax, policy combinations) and reporting all
 //! problems together with their lines. A model is immutable; hot reload swaps whole models.
 
+pub mod ai;
 pub mod discovery;
 pub mod health;
 pub mod host;

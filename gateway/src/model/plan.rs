@@ -194,6 +194,19 @@ pub enum Terminal {
         /// that changes only the rules keeps the server and its sessions).
         policy: Option<Arc<mcp_mux::McpPolicy>>,
     },
+    /// LLM providers: the client's API call translated for the chosen provider, failed over
+    /// between providers, metered.
+    Ai(AiTerminal),
+}
+
+/// The terminal of an `ai` backend.
+#[derive(Debug)]
+pub struct AiTerminal {
+    /// The providers and their state.
+    pub backend: Arc<super::ai::AiBackend>,
+    /// `timeout`, merged: `request` for the whole exchange until the response starts,
+    /// `backendRequest` for each provider attempt.
+    pub timeouts: Timeouts,
 }
 
 /// The reverse proxy to one upstream.
@@ -233,6 +246,8 @@ pub enum BackendKind {
     Host,
     /// `mcp`: the virtual MCP server.
     Mcp,
+    /// `ai`: LLM providers.
+    Ai,
 }
 
 impl BackendKind {
@@ -241,6 +256,7 @@ impl BackendKind {
         match self {
             BackendKind::Host => "host",
             BackendKind::Mcp => "mcp",
+            BackendKind::Ai => "ai",
         }
     }
 }

@@ -40,6 +40,8 @@ pub struct AccessLog {
     pub mcp: Option<mcp_mux::RecordSlot>,
     /// The caller, when the route authenticated one.
     pub identity: Option<authn::Identity>,
+    /// Provider, model and usage, on routes to an `ai` backend.
+    pub ai: Option<super::ai::AiSlot>,
 }
 
 /// The request as the client sent it (method and URI are reference-counted copies).
@@ -73,6 +75,7 @@ impl AccessLog {
             a2a: None,
             mcp: None,
             identity: None,
+            ai: None,
         }
     }
 
@@ -179,6 +182,8 @@ impl BodyObserver for Finisher {
         let no_a2a = super::a2a::A2aFields::default();
         let a2a = a2a_guard.as_deref().unwrap_or(&no_a2a);
         let mcp = log.mcp.as_ref().and_then(mcp_mux::RecordSlot::get);
+        let ai_guard = log.ai.as_ref().and_then(|slot| slot.lock().ok());
+        let ai = ai_guard.as_deref().and_then(super::ai::AiRecord::fields);
         let line = AccessLine {
             time: Some(SystemTime::now()),
             method: req.method.as_str(),
@@ -209,6 +214,7 @@ impl BodyObserver for Finisher {
                 mcp.and_then(|m| m.name.as_deref()).unwrap_or(""),
                 mcp.and_then(|m| m.target()).unwrap_or(""),
             ],
+            ai,
         };
         crate::telemetry::write_access_line(&line);
         if crate::telemetry::otel_on() {
@@ -254,6 +260,20 @@ fn span_event(span: &tracing::Span, l: &AccessLine<'_>) {
     ];
     for (k, v) in names.into_iter().zip(l.a2a.iter().chain(l.mcp.iter())) {
         attrs.push(s(k, v));
+    }
+    if let Some(ai) = &l.ai {
+        let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        attrs.push(s("gen_ai.provider", ai.provider));
+        attrs.push(s("gen_ai.request.model", ai.model));
+        attrs.push(KeyValue::new(
+            "gen_ai.usage.input_tokens",
+            count(ai.input_tokens),
+        ));
+        attrs.push(KeyValue::new(
+            "gen_ai.usage.output_tokens",
+            count(ai.output_tokens),
+        ));
+        attrs.push(KeyValue::new("ai.failovers", i64::from(ai.failovers)));
     }
     span.add_event_with_timestamp("request", l.time.unwrap_or_else(SystemTime::now), attrs);
 }

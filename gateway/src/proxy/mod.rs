@@ -5,6 +5,7 @@
 
 mod a2a;
 mod access_log;
+mod ai;
 mod authn;
 mod authz;
 mod cors;
@@ -236,6 +237,7 @@ impl Proxy {
                 )
                 .await?
             }
+            Terminal::Ai(ai) => self.serve_ai(ai, &mut ex, log).await?,
         };
 
         // The response as the client's connection frames it, then the response phases.

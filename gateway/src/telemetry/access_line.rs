@@ -59,6 +59,23 @@ pub struct AccessLine<'a> {
     pub a2a: [&'a str; 4],
     /// MCP method, tool and target (empty when none).
     pub mcp: [&'a str; 3],
+    /// On routes to `ai` backends: the provider, model and token counts.
+    pub ai: Option<AiFields<'a>>,
+}
+
+/// What the line says about an LLM call (OpenTelemetry GenAI attribute names).
+#[derive(Debug, Clone, Copy)]
+pub struct AiFields<'a> {
+    /// The provider that answered (`gen_ai.provider`, its configured name).
+    pub provider: &'a str,
+    /// The model sent to it (`gen_ai.request.model`).
+    pub model: &'a str,
+    /// `gen_ai.usage.input_tokens`.
+    pub input_tokens: u64,
+    /// `gen_ai.usage.output_tokens`.
+    pub output_tokens: u64,
+    /// Providers tried before the one that answered.
+    pub failovers: u32,
 }
 
 /// The output format.
@@ -133,6 +150,18 @@ impl AccessLine<'_> {
             out.push(b'=');
             quoted(value, out);
         }
+        if let Some(ai) = &self.ai {
+            out.extend_from_slice(b" gen_ai.provider=");
+            quoted(ai.provider, out);
+            out.extend_from_slice(b" gen_ai.request.model=");
+            quoted(ai.model, out);
+            out.extend_from_slice(b" gen_ai.usage.input_tokens=");
+            number(ai.input_tokens, out);
+            out.extend_from_slice(b" gen_ai.usage.output_tokens=");
+            number(ai.output_tokens, out);
+            out.extend_from_slice(b" ai.failovers=");
+            number(ai.failovers.into(), out);
+        }
         out.push(b'\n');
     }
 
@@ -174,6 +203,18 @@ impl AccessLine<'_> {
             out.extend_from_slice(name.as_bytes());
             out.extend_from_slice(b"\":");
             json_str(value, out);
+        }
+        if let Some(ai) = &self.ai {
+            out.extend_from_slice(b",\"gen_ai.provider\":");
+            json_str(ai.provider, out);
+            out.extend_from_slice(b",\"gen_ai.request.model\":");
+            json_str(ai.model, out);
+            out.extend_from_slice(b",\"gen_ai.usage.input_tokens\":");
+            number(ai.input_tokens, out);
+            out.extend_from_slice(b",\"gen_ai.usage.output_tokens\":");
+            number(ai.output_tokens, out);
+            out.extend_from_slice(b",\"ai.failovers\":");
+            number(ai.failovers.into(), out);
         }
         out.extend_from_slice(b",\"target\":\"access\"}\n");
     }

@@ -27,6 +27,7 @@ fn sample() -> AccessLine<'static> {
         subject: "alice",
         a2a: ["", "", "", ""],
         mcp: ["tools/call", "remote_add", "remote"],
+        ai: None,
     }
 }
 
@@ -166,6 +167,7 @@ fn text_line_matches_tracing_for_unrouted_and_abandoned_requests() {
         status: 404,
         error: Some("no route for GET /nope"),
         mcp: ["", "", ""],
+        ai: None,
         a2a: ["message/send", "t-1", "c-1", "completed"],
         duration_ms: 12.0,
         ..sample()
@@ -208,6 +210,7 @@ fn text_escapes_quotes_and_newlines_like_tracing_and_keeps_one_line() {
         error: Some("upstream said \"no\"\nsecond line\u{1b}[31m"),
         host: Some("h\"ost"),
         mcp: ["tools/call", "to\"ol\n", "t"],
+        ai: None,
         ..sample()
     };
     let line = mine(&l, Shape::Text);
@@ -267,6 +270,7 @@ fn json_escapes_quotes_newlines_and_controls() {
         path: "/a\"b\\c",
         error: Some("said \"no\"\nthen\t\u{1}\u{1b} é ✓"),
         mcp: ["tools/call", "x\r\u{8}\u{c}", ""],
+        ai: None,
         ..sample()
     };
     let line = mine(&l, Shape::Json);

@@ -9,10 +9,12 @@ use super::{Level, Lowering};
 use crate::config::file;
 use crate::model::plan::BackendKind;
 
-/// Both kinds: the policy runs in the route's phases or on the response, whatever serves it.
-const ANY: &[BackendKind] = &[BackendKind::Host, BackendKind::Mcp];
+/// Every kind: the policy runs in the route's phases or on the response, whatever serves it.
+const ANY: &[BackendKind] = &[BackendKind::Host, BackendKind::Mcp, BackendKind::Ai];
 /// Only the reverse proxy has an upstream request to change.
 const HOST: &[BackendKind] = &[BackendKind::Host];
+/// The kinds that send requests of their own upstream, attempt by attempt.
+const HOST_AI: &[BackendKind] = &[BackendKind::Host, BackendKind::Ai];
 /// Only the virtual MCP server has tools, prompts and resources.
 const MCP: &[BackendKind] = &[BackendKind::Mcp];
 
@@ -30,6 +32,8 @@ pub(super) struct PolicyKey {
     pub not_on_mcp: &'static str,
     /// Why it does not apply to a `host` backend, when it does not.
     pub not_on_host: &'static str,
+    /// Why it does not apply to an `ai` backend, when it does not.
+    pub not_on_ai: &'static str,
 }
 
 /// Where a key may be written.
@@ -86,6 +90,7 @@ pub(super) fn policy_keys(p: &file::Policies) -> Vec<PolicyKey> {
         applies,
         not_on_mcp,
         not_on_host: "",
+        not_on_ai: "",
     };
     use Scope::{Anywhere, RouteOnly};
     vec![
@@ -104,21 +109,27 @@ pub(super) fn policy_keys(p: &file::Policies) -> Vec<PolicyKey> {
             ANY,
             "",
         ),
-        key(
+        PolicyKey {
+            not_on_ai: "an ai backend sends each API call to its provider's own path; set the provider's url",
+            ..key(
             "urlRewrite",
             url_rewrite.is_some(),
             Anywhere,
             HOST,
             "the virtual MCP server serves the route's own path",
-        ),
-        key(
+        )
+        },
+        PolicyKey {
+            not_on_ai: "a2a relays an agent reached as a host backend",
+            ..key(
             "a2a",
             a2a.is_some(),
             RouteOnly,
             HOST,
             "a2a relays an agent reached as a host backend; to offer an agent as MCP tools, \
              add it as an a2a target of the mcp backend",
-        ),
+        )
+        },
         key(
             "requestHeaderModifier",
             request_header_modifier.is_some(),
@@ -133,41 +144,54 @@ pub(super) fn policy_keys(p: &file::Policies) -> Vec<PolicyKey> {
             ANY,
             "",
         ),
-        key(
+        PolicyKey {
+            not_on_ai: "an ai backend fails over to the next provider itself (groups and setAside)",
+            ..key(
             "retry",
             retry.is_some(),
             Anywhere,
             HOST,
             "the virtual MCP server answers itself; a call that fails at a target is \
              reported to the client, which decides whether to call again",
-        ),
-        key(
+        )
+        },
+        PolicyKey {
+            not_on_ai: "a copy of an LLM call would spend its tokens twice",
+            ..key(
             "requestMirror",
             request_mirror.is_some(),
             Anywhere,
             HOST,
             "MCP messages belong to a session that a copy sent elsewhere would not have",
-        ),
-        key(
+        )
+        },
+        PolicyKey {
+            not_on_ai: "each provider has its own credential: set backendAuth on the provider \
+                        (backends[].ai.groups[].providers[].policies.backendAuth)",
+            ..key(
             "backendAuth",
             backend_auth.is_some(),
             Anywhere,
             HOST,
             MCP_BACKEND_AUTH,
-        ),
-        key(
+        )
+        },
+        PolicyKey {
+            not_on_ai: "set backendTLS on the provider, or give it an https url",
+            ..key(
             "backendTLS",
             backend_tls.is_some(),
             Anywhere,
             HOST,
             "use an https URL on the target",
-        ),
+        )
+        },
         key("timeout.request", timeout_request, Anywhere, ANY, ""),
         key(
             "timeout.backendRequest",
             timeout_backend,
             Anywhere,
-            HOST,
+            HOST_AI,
             "the virtual MCP server sends no request of its own to a backend; use \
              timeout.request, which limits the time until the response starts",
         ),
@@ -184,6 +208,7 @@ pub(super) fn policy_keys(p: &file::Policies) -> Vec<PolicyKey> {
         PolicyKey {
             not_on_host: "it decides MCP tools, prompts and resources; use authorization \
                           for HTTP and A2A routes",
+            not_on_ai: "it decides MCP tools, prompts and resources; use authorization",
             ..key(
                 "mcpAuthorization",
                 mcp_authorization.is_some(),
@@ -245,6 +270,7 @@ impl Lowering<'_> {
             let why = match kind {
                 BackendKind::Mcp => k.not_on_mcp,
                 BackendKind::Host => k.not_on_host,
+                BackendKind::Ai => k.not_on_ai,
             };
             self.err(
                 format!("{path}.{}", k.key),
@@ -293,6 +319,9 @@ mod tests {
             }
             if !k.applies.contains(&BackendKind::Host) {
                 assert!(!k.not_on_host.is_empty(), "{} needs a reason", k.key);
+            }
+            if !k.applies.contains(&BackendKind::Ai) {
+                assert!(!k.not_on_ai.is_empty(), "{} needs a reason", k.key);
             }
         }
     }

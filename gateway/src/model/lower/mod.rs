@@ -21,6 +21,7 @@ use super::{
 use crate::config::file::{self, ListenerProtocol};
 use crate::config::{ConfigErrors, Diagnostic, Source};
 
+mod ai;
 mod applies;
 mod plan;
 mod policies;
@@ -39,6 +40,7 @@ pub fn lower(source: &Source, build_mcp: BuildMcp) -> Result<Model, ConfigErrors
         session_key: None,
         authenticators: Vec::new(),
         protected_resources: Vec::new(),
+        ai_backends: HashMap::new(),
     };
     let model = cx.model();
     if cx.errors.is_empty() {
@@ -60,6 +62,10 @@ struct Lowering<'a> {
     /// The `mcpAuthentication` metadata of the routes of the listener being lowered, with the
     /// key path of each `resource`; taken into the listener's table when its routes are done.
     protected_resources: Vec<(String, authn::mcp::ProtectedResource)>,
+    /// The `ai` backends built so far, by index in `backends`: one per backend, whatever
+    /// number of routes use it, so its providers' state (set aside, load) is shared. `None`:
+    /// it had errors, already reported.
+    ai_backends: HashMap<usize, Option<Arc<super::ai::AiBackend>>>,
 }
 
 /// Where a policy block sits; some policies are only meaningful at route level.
@@ -88,6 +94,10 @@ impl<'a> Lowering<'a> {
                 );
             }
             self.named_backend_kind(&path, b);
+            if let (None, None, Some(ai)) = (&b.host, &b.mcp, &b.ai) {
+                // Checked (and built) even when no route uses it yet.
+                self.named_ai(i, b, ai);
+            }
         }
         let default_body = file
             .config
@@ -182,14 +192,26 @@ impl<'a> Lowering<'a> {
             0 => self.err(path, "a backend needs exactly one of host, mcp or ai"),
             _ => self.err(path, "a backend takes only one of host, mcp or ai"),
         }
-        if b.ai.is_some() {
-            self.err(format!("{path}.ai"), "not supported yet: ai backends");
-        }
         if let Some(h) = &b.host {
             if let Err(e) = Upstream::parse(h) {
                 self.err(format!("{path}.host"), e);
             }
         }
+    }
+
+    /// The `ai` backend `backends[i]`, built on first use.
+    fn named_ai(
+        &mut self,
+        i: usize,
+        nb: &file::NamedBackend,
+        ai: &crate::config::ai::AiBackendConfig,
+    ) -> Option<Arc<super::ai::AiBackend>> {
+        if let Some(built) = self.ai_backends.get(&i) {
+            return built.clone();
+        }
+        let built = self.ai_backend(&format!("backends[{i}].ai"), &nb.name, ai);
+        self.ai_backends.insert(i, built.clone());
+        built
     }
 
     fn bind(&mut self, path: &str, b: &'a file::Bind, default_body: u64) -> Option<Bind> {

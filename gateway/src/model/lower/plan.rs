@@ -7,9 +7,10 @@
 
 use std::sync::Arc;
 
+use crate::model::ai::AiBackend;
 use crate::model::plan::{
-    BackendKind, BackendPlan, ErrorFormat, Forward, McpServer, RequestPhase, ResponsePhase,
-    RoutePhase, RoutePlan, Terminal,
+    AiTerminal, BackendKind, BackendPlan, ErrorFormat, Forward, McpServer, RequestPhase,
+    ResponsePhase, RoutePhase, RoutePlan, Terminal,
 };
 use crate::model::policy::{BackendPolicies, PathRewrite, RoutePolicies, UpstreamAuth};
 use crate::model::upstream::Upstream;
@@ -20,6 +21,8 @@ pub(super) enum BackendTarget {
     Host(Upstream),
     /// A virtual MCP server.
     Mcp(Arc<dyn McpServer>),
+    /// LLM providers.
+    Ai(Arc<AiBackend>),
 }
 
 impl BackendTarget {
@@ -28,6 +31,7 @@ impl BackendTarget {
         match self {
             BackendTarget::Host(_) => BackendKind::Host,
             BackendTarget::Mcp(_) => BackendKind::Mcp,
+            BackendTarget::Ai(_) => BackendKind::Ai,
         }
     }
 }
@@ -165,6 +169,19 @@ pub(super) fn backend_plan(
                     tool_limit,
                     policy: mcp.clone(),
                 },
+                response,
+            };
+        }
+        BackendTarget::Ai(backend) => {
+            // The providers are called by the terminal, each with its own credential and
+            // TLS settings: the header modifiers apply, and the time limits.
+            request.extend(request_modifiers);
+            return BackendPlan {
+                request,
+                terminal: Terminal::Ai(AiTerminal {
+                    backend,
+                    timeouts: timeouts.or(*route_timeouts),
+                }),
                 response,
             };
         }

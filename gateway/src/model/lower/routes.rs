@@ -297,9 +297,10 @@ impl<'a> Lowering<'a> {
             match (&e.backend, &e.host) {
                 (Some(name), None) => match self.named.get(name.as_str()).copied() {
                     Some((i, nb)) => {
-                        let target = match (&nb.host, &nb.mcp) {
-                            (Some(h), _) => BackendTarget::Host(Upstream::parse(h).ok()?),
-                            (None, Some(mcp)) => {
+                        let target = match (&nb.host, &nb.mcp, &nb.ai) {
+                            (Some(h), _, _) => BackendTarget::Host(Upstream::parse(h).ok()?),
+                            (None, None, Some(ai)) => BackendTarget::Ai(self.named_ai(i, nb, ai)?),
+                            (None, Some(mcp), _) => {
                                 let built = (self.build_mcp)(McpBackendSpec {
                                     route: route_key,
                                     name,
@@ -319,7 +320,7 @@ impl<'a> Lowering<'a> {
                                     }
                                 }
                             }
-                            (None, None) => return None,
+                            (None, None, None) => return None,
                         };
                         (name.as_str().into(), target, nb.policies.as_ref())
                     }

@@ -1,0 +1,142 @@
+//! The `ai` backend of the config file: LLM providers in priority groups, the model names
+//! clients may ask for, and how long a failing provider is set aside.
+//!
+//! Lowered by `model::lower::ai`, served by `proxy::ai`; docs/config.md ("ai backends")
+//! documents every key.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::file::BackendTls;
+use super::units::Duration;
+
+/// An `ai` backend: one endpoint for several LLM providers.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AiBackendConfig {
+    /// Priority groups, tried in order: a request goes to the first group with a provider that
+    /// can serve its model and is not set aside, and moves to the next group when that
+    /// provider fails (connection error, timeout, 429 or 5xx) before its answer began.
+    pub groups: Vec<AiGroup>,
+    /// The model names clients may ask for, each mapped to a provider (and optionally to that
+    /// provider's own name for it). First match wins; `*` in a name matches any characters.
+    /// Absent: any model name goes to any provider, renamed to the provider's `model` when it
+    /// has one. Present: a name no entry matches is refused with `404`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub models: Vec<AiModel>,
+    /// How long a provider that failed is left out of the choice.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub set_aside: Option<SetAside>,
+    /// How long a provider may send nothing: before the first byte of a stream (then the
+    /// next provider is tried) and between chunks after it (then the client's stream ends
+    /// with an error event). Default 60s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream_idle_timeout: Option<Duration>,
+}
+
+/// One priority group of providers.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AiGroup {
+    /// The providers of the group; the least loaded of two chosen by weight serves first.
+    pub providers: Vec<AiProvider>,
+}
+
+/// One LLM provider. Exactly one of the provider kinds is set.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AiProvider {
+    /// Unique name within the backend (metrics, logs and `models[].provider` use it).
+    pub name: String,
+    /// Relative share of requests within the group. Default 1; 0 keeps the provider for
+    /// explicit `models` entries only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight: Option<u32>,
+    /// OpenAI (chat completions, Responses, embeddings). Default URL `https://api.openai.com/v1`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub openai: Option<ProviderEndpoint>,
+    /// Anthropic Messages (and count_tokens). Default URL `https://api.anthropic.com`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anthropic: Option<ProviderEndpoint>,
+    /// Any server speaking OpenAI's API (vLLM, Ollama, llama.cpp server, Groq, OpenRouter,
+    /// ...): `url` is required, e.g. `http://127.0.0.1:8000/v1`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub openai_compatible: Option<ProviderEndpoint>,
+    /// Azure OpenAI. Not supported yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub azure_openai: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Gemini. Not supported yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gemini: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Vertex AI. Not supported yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vertex: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Amazon Bedrock. Not supported yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bedrock: Option<serde_json::Map<String, serde_json::Value>>,
+    /// A Gateway API Inference Extension pool. Not supported yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inference_pool: Option<serde_json::Map<String, serde_json::Value>>,
+    /// How the gateway reaches this provider.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policies: Option<ProviderPolicies>,
+}
+
+/// Where a provider is and which model it serves.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ProviderEndpoint {
+    /// The provider's model name sent with every request this provider serves (unless a
+    /// `models` entry names another). Absent: the client's model name is sent as is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// Base URL replacing the provider's default (regional endpoints, proxies, loopback test
+    /// servers): `http://` or `https://`, with an optional path (`/v1`) that API paths are
+    /// appended to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+}
+
+/// The policies a provider takes.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ProviderPolicies {
+    /// The provider's credential: `key` (a bearer token, or `{header, value}` such as
+    /// Anthropic's `x-api-key`), `oauth2`, `gcp`, `aws`, or `passthrough` (the client's own
+    /// `Authorization`, `x-api-key` or `api-key` header goes on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backend_auth: Option<backend_auth::BackendAuthConfig>,
+    /// TLS server name when it differs from the URL's host. An `https` URL uses TLS anyway.
+    #[serde(
+        default,
+        rename = "backendTLS",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub backend_tls: Option<BackendTls>,
+}
+
+/// A model name clients may ask for.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AiModel {
+    /// The name as clients send it: exact, or with `*` wildcards (`claude-*`, `*`).
+    pub name: String,
+    /// The provider that serves it (a `groups[].providers[].name`).
+    pub provider: String,
+    /// The provider's name for it. Default: the provider's `model`, else the client's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+}
+
+/// How long a failing provider is left out.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SetAside {
+    /// When the provider gave no `Retry-After` (a 5xx, a connection error, a timeout, a 429
+    /// without the header). Default 30s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<Duration>,
+    /// The longest a `Retry-After` sets a provider aside. Default 5m.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<Duration>,
+}

@@ -1,0 +1,140 @@
+//! Lowering `ai` backends: every mistake at its key path, policies that cannot apply refused,
+//! one backend (and its providers' state) shared by the routes that use it.
+
+use super::*;
+use crate::model::plan::Terminal;
+
+fn config(ai: &str, route_policies: &str) -> String {
+    format!(
+        r#"binds:
+- port: 0
+  listeners:
+  - name: l
+    routes:
+    - name: a
+      matches: [{{ path: {{ prefix: /a }} }}]
+      policies: {{ {route_policies} }}
+      backends: [{{ backend: llm }}]
+    - name: b
+      matches: [{{ path: {{ prefix: /b }} }}]
+      backends: [{{ backend: llm }}]
+backends:
+- name: llm
+  ai:
+{ai}"#
+    )
+}
+
+const GOOD: &str = r#"    groups:
+    - providers:
+      - { name: local, openaiCompatible: { url: "http://127.0.0.1:8000/v1", model: smollm2 } }
+    - providers:
+      - { name: claude, anthropic: { model: claude-sonnet-4-5 }, policies: { backendAuth: { key: { header: x-api-key, value: k } } } }
+    models:
+    - { name: fast, provider: local }
+    setAside: { default: 10s, max: 1m }
+"#;
+
+#[test]
+fn a_good_backend_is_shared_by_its_routes() {
+    let m = lowered(&config(GOOD, ""));
+    let a = route_for(&m, "/a/v1/chat/completions");
+    let b = route_for(&m, "/b/v1/chat/completions");
+    let backend = |r: &crate::model::route::Route| match &r.backends[0].plan.terminal {
+        Terminal::Ai(t) => t.backend.clone(),
+        other => panic!("{other:?}"),
+    };
+    let (x, y) = (backend(&a), backend(&b));
+    assert!(std::sync::Arc::ptr_eq(&x, &y));
+    assert_eq!(x.groups.len(), 2);
+    assert_eq!(x.groups[0][0].base_path, "/v1");
+    assert!(x.groups[0][0].tls.is_none());
+    assert_eq!(x.groups[1][0].tls.as_deref(), Some("api.anthropic.com"));
+    assert_eq!(
+        x.groups[1][0].upstream.authority.as_str(),
+        "api.anthropic.com"
+    );
+    assert_eq!(x.set_aside.default, std::time::Duration::from_secs(10));
+    assert_eq!(x.set_aside.max, std::time::Duration::from_secs(60));
+}
+
+#[test]
+fn mistakes_are_reported_at_their_keys() {
+    let ai = r#"    groups:
+    - providers:
+      - { name: Local, openaiCompatible: { model: x } }
+      - { name: bed, bedrock: { region: us-east-1 } }
+      - { name: both, openai: {}, anthropic: {} }
+      - { name: none }
+      - { name: bad-url, openai: { url: "ftp://x/" } }
+      - { name: dup, openai: {} }
+      - { name: dup, openai: {} }
+    - providers: []
+    models:
+    - { name: fast, provider: dupp }
+"#;
+    let errs = errors(&config(ai, ""));
+    let p = "backends[0].ai.groups[0].providers";
+    assert!(
+        has_error(&errs, &format!("{p}[0].name"), "lowercase"),
+        "{errs:#?}"
+    );
+    assert!(
+        has_error(&errs, &format!("{p}[0].openaiCompatible.url"), "needs url"),
+        "{errs:#?}"
+    );
+    assert!(
+        has_error(&errs, &format!("{p}[1].bedrock"), "not supported yet"),
+        "{errs:#?}"
+    );
+    assert!(
+        has_error(&errs, &format!("{p}[2]"), "only one"),
+        "{errs:#?}"
+    );
+    assert!(
+        has_error(&errs, &format!("{p}[3]"), "needs one of"),
+        "{errs:#?}"
+    );
+    assert!(
+        has_error(&errs, &format!("{p}[4].openai.url"), "scheme"),
+        "{errs:#?}"
+    );
+    assert!(
+        has_error(&errs, &format!("{p}[6].name"), "duplicate"),
+        "{errs:#?}"
+    );
+    assert!(
+        has_error(&errs, "backends[0].ai.groups[1].providers", "at least one"),
+        "{errs:#?}"
+    );
+    assert!(
+        has_error(&errs, "backends[0].ai.models[0].provider", "did you mean"),
+        "{errs:#?}"
+    );
+}
+
+#[test]
+fn policies_that_cannot_apply_to_an_ai_backend_say_what_to_do() {
+    let errs = errors(&config(
+        GOOD,
+        r#"retry: { attempts: 2 }, backendAuth: { key: k }, urlRewrite: { path: { prefix: / } }"#,
+    ));
+    let p = "binds[0].listeners[0].routes[0].policies";
+    assert!(
+        has_error(&errs, &format!("{p}.retry"), "fails over"),
+        "{errs:#?}"
+    );
+    assert!(
+        has_error(&errs, &format!("{p}.backendAuth"), "on the provider"),
+        "{errs:#?}"
+    );
+    assert!(
+        has_error(&errs, &format!("{p}.urlRewrite"), "provider's url"),
+        "{errs:#?}"
+    );
+    // What does apply: timeouts, header modifiers, authentication, rate limits.
+    lowered(&config(
+        GOOD,
+        r#"timeout: { request: 30s, backendRequest: 10s }, requestHeaderModifier: { set: { x-team: a } }, apiKeyAuth: { keys: [{ name: a, key: key-of-a-0123456789 }] }, localRateLimit: [{ maxTokens: 5, tokensPerFill: 5, fillInterval: 1s }]"#,
+    ));
+}

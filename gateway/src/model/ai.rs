@@ -1,0 +1,174 @@
+//! An `ai` backend as the data path reads it: providers in priority groups, the model names
+//! clients may use, and each provider's live state (set aside, load), with the choice of the
+//! providers that serve a request, in the order they are tried.
+//!
+//! The choice is data plus one function ([`AiBackend::candidates`]): groups in order; inside a
+//! group the better of two providers drawn by weight first (power of two choices on a load
+//! score: the EWMA of time to response headers times the requests in flight), then the rest
+//! by score. A provider set aside (it answered 429 or 5xx, refused the connection or timed out)
+//! is left out until its time is up. State lives in the model: a config reload starts afresh.
+
+mod choice;
+mod state;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use llm::{ClientApi, ProviderApi};
+
+use super::policy::UpstreamAuth;
+use super::upstream::Upstream;
+pub use choice::{Candidate, NoCandidate};
+pub use state::{Failure, InFlight, ProviderState};
+
+/// One `ai` backend.
+#[derive(Debug)]
+pub struct AiBackend {
+    /// The backend's name (metrics and logs).
+    pub name: Arc<str>,
+    /// Priority groups, in order.
+    pub groups: Vec<Vec<Arc<Provider>>>,
+    /// `models`, in order; empty: any name, any provider.
+    pub models: Vec<ModelRule>,
+    /// How long a failing provider is left out.
+    pub set_aside: SetAsidePolicy,
+    /// `streamIdleTimeout`: the longest a provider may send nothing.
+    pub stream_idle: Duration,
+}
+
+/// The default `streamIdleTimeout`.
+pub const DEFAULT_STREAM_IDLE: Duration = Duration::from_secs(60);
+
+/// `setAside`.
+#[derive(Debug, Clone, Copy)]
+pub struct SetAsidePolicy {
+    /// Without `Retry-After`.
+    pub default: Duration,
+    /// The cap on `Retry-After`.
+    pub max: Duration,
+}
+
+impl Default for SetAsidePolicy {
+    fn default() -> Self {
+        SetAsidePolicy {
+            default: Duration::from_secs(30),
+            max: Duration::from_secs(300),
+        }
+    }
+}
+
+/// The wire format a provider speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProviderKind {
+    /// OpenAI, or a server speaking its API.
+    OpenAi,
+    /// Anthropic Messages.
+    Anthropic,
+}
+
+impl ProviderKind {
+    /// The provider API that serves a client of `client`, or `None` when this kind of
+    /// provider cannot serve it (even through a translation).
+    pub fn api_for(self, client: ClientApi) -> Option<ProviderApi> {
+        use ClientApi as C;
+        match (self, client) {
+            (ProviderKind::OpenAi, C::OpenAiChat | C::AnthropicMessages) => {
+                Some(ProviderApi::OpenAiChat)
+            }
+            (ProviderKind::OpenAi, C::OpenAiResponses) => Some(ProviderApi::OpenAiResponses),
+            (ProviderKind::OpenAi, C::OpenAiEmbeddings) => Some(ProviderApi::OpenAiEmbeddings),
+            (ProviderKind::Anthropic, C::AnthropicMessages | C::OpenAiChat) => {
+                Some(ProviderApi::AnthropicMessages)
+            }
+            (ProviderKind::Anthropic, C::AnthropicCountTokens) => {
+                Some(ProviderApi::AnthropicCountTokens)
+            }
+            _ => None,
+        }
+    }
+
+    /// The name in metrics (`gen_ai_provider_name`, after OpenTelemetry's values).
+    pub fn system(self) -> &'static str {
+        match self {
+            ProviderKind::OpenAi => "openai",
+            ProviderKind::Anthropic => "anthropic",
+        }
+    }
+}
+
+/// One provider of an `ai` backend.
+#[derive(Debug)]
+pub struct Provider {
+    /// `name`, unique in the backend.
+    pub name: Arc<str>,
+    /// Its wire format.
+    pub kind: ProviderKind,
+    /// `host[:port]` of its base URL.
+    pub upstream: Upstream,
+    /// The TLS server name when the base URL is `https` (`backendTLS.hostname` or its host).
+    pub tls: Option<Arc<str>>,
+    /// The base URL's path without a trailing `/` (`""`, `/v1`, `/openai/v1`).
+    pub base_path: String,
+    /// The provider's model name, sent unless a `models` entry says otherwise.
+    pub model: Option<String>,
+    /// Share within its group; 0: only for `models` entries naming it.
+    pub weight: u32,
+    /// `backendAuth`.
+    pub auth: Option<UpstreamAuth>,
+    /// Set aside, load.
+    pub state: Arc<ProviderState>,
+}
+
+impl Provider {
+    /// The path and query for an API path (`/v1/chat/completions`): the base path, then the
+    /// API path without its `/v1` when the base path already ends with it.
+    pub fn path_for(&self, api_path: &str) -> String {
+        let rest = if self.base_path.ends_with("/v1") {
+            api_path.strip_prefix("/v1").unwrap_or(api_path)
+        } else {
+            api_path
+        };
+        format!("{}{rest}", self.base_path)
+    }
+}
+
+/// An entry of `models`.
+#[derive(Debug)]
+pub struct ModelRule {
+    /// The client's name, with `*` wildcards.
+    pub pattern: String,
+    /// The provider serving it.
+    pub provider: Arc<Provider>,
+    /// The provider's name for it.
+    pub model: Option<String>,
+}
+
+impl ModelRule {
+    /// Whether the client's model name matches the pattern.
+    pub fn matches(&self, name: &str) -> bool {
+        glob_match(&self.pattern, name)
+    }
+}
+
+/// `*` matches any run of characters (none included); everything else matches itself.
+pub fn glob_match(pattern: &str, name: &str) -> bool {
+    let mut parts = pattern.split('*');
+    let first = parts.next().unwrap_or("");
+    let Some(mut rest) = name.strip_prefix(first) else {
+        return false;
+    };
+    let parts: Vec<&str> = parts.collect();
+    let Some((last, middle)) = parts.split_last() else {
+        return rest.is_empty();
+    };
+    for part in middle {
+        match rest.find(part) {
+            Some(at) => rest = &rest[at + part.len()..],
+            None => return false,
+        }
+    }
+    rest.len() >= last.len() && rest.ends_with(last)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,317 @@
+//! Lowering an `ai` backend: providers with their base URLs, credentials and TLS names, the
+//! `models` table pointing at them, and `setAside`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use http::uri::{Authority, Scheme};
+use http::Uri;
+
+use super::Lowering;
+use crate::config::ai::{AiBackendConfig, AiProvider, ProviderEndpoint};
+use crate::model::ai::{AiBackend, ModelRule, Provider, ProviderKind, SetAsidePolicy};
+use crate::model::policy::UpstreamAuth;
+use crate::model::upstream::Upstream;
+
+/// OpenAI's API, as its SDKs' default `base_url`.
+const OPENAI_URL: &str = "https://api.openai.com/v1";
+/// Anthropic's API (its paths start with `/v1`).
+const ANTHROPIC_URL: &str = "https://api.anthropic.com";
+
+/// Provider names follow target names: they appear in metric labels and log fields.
+fn valid_name(name: &str) -> bool {
+    let b = name.as_bytes();
+    !b.is_empty()
+        && b.len() <= 63
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && b[0] != b'-'
+        && b[b.len() - 1] != b'-'
+}
+
+impl Lowering<'_> {
+    /// The `ai` backend at `path` (`backends[i].ai`), or `None` after recording its errors.
+    pub(super) fn ai_backend(
+        &mut self,
+        path: &str,
+        name: &str,
+        c: &AiBackendConfig,
+    ) -> Option<Arc<AiBackend>> {
+        let errors_before = self.errors.len();
+        if c.groups.is_empty() {
+            self.err(
+                format!("{path}.groups"),
+                "an ai backend needs at least one group",
+            );
+        }
+        let mut by_name: HashMap<&str, Arc<Provider>> = HashMap::new();
+        let mut groups = Vec::new();
+        for (g, group) in c.groups.iter().enumerate() {
+            if group.providers.is_empty() {
+                self.err(
+                    format!("{path}.groups[{g}].providers"),
+                    "a group needs at least one provider",
+                );
+            }
+            let mut providers = Vec::new();
+            for (i, p) in group.providers.iter().enumerate() {
+                let ppath = format!("{path}.groups[{g}].providers[{i}]");
+                let Some(provider) = self.ai_provider(&ppath, p) else {
+                    continue;
+                };
+                if by_name.insert(&p.name, provider.clone()).is_some() {
+                    self.err(
+                        format!("{ppath}.name"),
+                        format!("duplicate provider name {:?} in this backend", p.name),
+                    );
+                }
+                providers.push(provider);
+            }
+            groups.push(providers);
+        }
+        let mut models = Vec::new();
+        for (i, m) in c.models.iter().enumerate() {
+            let mpath = format!("{path}.models[{i}]");
+            if m.name.is_empty() {
+                self.err(format!("{mpath}.name"), "a model name cannot be empty");
+            }
+            match by_name.get(m.provider.as_str()) {
+                Some(p) => models.push(ModelRule {
+                    pattern: m.name.clone(),
+                    provider: p.clone(),
+                    model: m.model.clone(),
+                }),
+                None => {
+                    let known: Vec<&str> = by_name.keys().copied().collect();
+                    self.err(
+                        format!("{mpath}.provider"),
+                        format!(
+                            "no provider named {:?} in this backend{}",
+                            m.provider,
+                            super::suggest(&m.provider, &known)
+                        ),
+                    );
+                }
+            }
+        }
+        let defaults = SetAsidePolicy::default();
+        let set_aside = SetAsidePolicy {
+            default: c
+                .set_aside
+                .as_ref()
+                .and_then(|s| s.default)
+                .map_or(defaults.default, |d| d.0),
+            max: c
+                .set_aside
+                .as_ref()
+                .and_then(|s| s.max)
+                .map_or(defaults.max, |d| d.0),
+        };
+        if self.errors.len() > errors_before {
+            return None;
+        }
+        Some(Arc::new(AiBackend {
+            name: name.into(),
+            groups,
+            models,
+            set_aside,
+            stream_idle: c
+                .stream_idle_timeout
+                .map(|d| d.0)
+                .filter(|d| !d.is_zero())
+                .unwrap_or(crate::model::ai::DEFAULT_STREAM_IDLE),
+        }))
+    }
+
+    fn ai_provider(&mut self, path: &str, p: &AiProvider) -> Option<Arc<Provider>> {
+        if !valid_name(&p.name) {
+            self.err(
+                format!("{path}.name"),
+                format!(
+                    "provider name {:?} must be lowercase letters, digits and '-' \
+                     (at most 63, not starting or ending with '-')",
+                    p.name
+                ),
+            );
+        }
+        let AiProvider {
+            name: _,
+            weight,
+            openai,
+            anthropic,
+            openai_compatible,
+            azure_openai,
+            gemini,
+            vertex,
+            bedrock,
+            inference_pool,
+            policies,
+        } = p;
+        let not_yet = [
+            ("azureOpenai", azure_openai.is_some()),
+            ("gemini", gemini.is_some()),
+            ("vertex", vertex.is_some()),
+            ("bedrock", bedrock.is_some()),
+            ("inferencePool", inference_pool.is_some()),
+        ];
+        for (key, set) in not_yet {
+            if set {
+                self.err(
+                    format!("{path}.{key}"),
+                    format!("not supported yet: {key} providers (use openai, anthropic or openaiCompatible)"),
+                );
+            }
+        }
+        let kinds = [
+            (
+                "openai",
+                openai.as_ref(),
+                ProviderKind::OpenAi,
+                Some(OPENAI_URL),
+            ),
+            (
+                "anthropic",
+                anthropic.as_ref(),
+                ProviderKind::Anthropic,
+                Some(ANTHROPIC_URL),
+            ),
+            (
+                "openaiCompatible",
+                openai_compatible.as_ref(),
+                ProviderKind::OpenAi,
+                None,
+            ),
+        ];
+        let set: Vec<_> = kinds.iter().filter(|k| k.1.is_some()).collect();
+        let set_count = set.len() + not_yet.iter().filter(|k| k.1).count();
+        if set_count == 0 {
+            self.err(
+                path,
+                "a provider needs one of openai, anthropic or openaiCompatible",
+            );
+            return None;
+        }
+        if set_count > 1 {
+            self.err(path, "a provider takes only one provider kind");
+            return None;
+        }
+        let &&(key, Some(endpoint), kind, default_url) = set.first()? else {
+            return None;
+        };
+        let ProviderEndpoint { model, url } = endpoint;
+        let url = match (url, default_url) {
+            (Some(u), _) => u.as_str(),
+            (None, Some(d)) => d,
+            (None, None) => {
+                self.err(
+                    format!("{path}.{key}.url"),
+                    "openaiCompatible needs url: the server's base URL, e.g. http://127.0.0.1:8000/v1",
+                );
+                return None;
+            }
+        };
+        let (upstream, https, base_path) = match parse_base_url(url) {
+            Ok(parts) => parts,
+            Err(e) => {
+                self.err(format!("{path}.{key}.url"), e);
+                return None;
+            }
+        };
+        let policies = policies.clone().unwrap_or_default();
+        let auth = match &policies.backend_auth {
+            None => None,
+            Some(backend_auth::BackendAuthConfig::Passthrough(_)) => {
+                Some(UpstreamAuth::Passthrough)
+            }
+            Some(config) => {
+                let built = mcp_mux::build_backend_auth(
+                    config,
+                    "on a provider",
+                    mcp_mux::DEFAULT_CONNECT_TIMEOUT,
+                );
+                match built {
+                    Ok(a) => Some(UpstreamAuth::Credential(a)),
+                    Err(e) => {
+                        self.err(format!("{path}.policies.backendAuth"), e.to_string());
+                        return None;
+                    }
+                }
+            }
+        };
+        let tls_name = match &policies.backend_tls {
+            Some(t) => self
+                .backend_tls(&format!("{path}.policies.backendTLS"), t)?
+                .server_name(&upstream),
+            None => crate::model::policy::BackendTls::default().server_name(&upstream),
+        };
+        if policies.backend_tls.is_some() && !https {
+            self.err(
+                format!("{path}.policies.backendTLS"),
+                "backendTLS is set but the url is http://; write https://",
+            );
+        }
+        Some(Arc::new(Provider {
+            name: p.name.as_str().into(),
+            kind,
+            upstream,
+            tls: https.then_some(tls_name),
+            base_path,
+            model: model.clone(),
+            weight: weight.unwrap_or(1),
+            auth,
+            state: Arc::default(),
+        }))
+    }
+}
+
+/// `http(s)://host[:port][/path]` into the upstream, whether it is https, and the path
+/// without a trailing `/`.
+fn parse_base_url(url: &str) -> Result<(Upstream, bool, String), String> {
+    let bad = |why: &str| format!("invalid url {url:?}: {why}");
+    let uri: Uri = url
+        .parse()
+        .map_err(|e| bad(&format!("{e}; write e.g. https://api.example.com/v1")))?;
+    let https = match uri.scheme() {
+        Some(s) if *s == Scheme::HTTPS => true,
+        Some(s) if *s == Scheme::HTTP => false,
+        _ => return Err(bad("the scheme must be http:// or https://")),
+    };
+    let authority: Authority = uri.authority().cloned().ok_or_else(|| bad("no host"))?;
+    if authority.as_str().contains('@') {
+        return Err(bad("credentials in the URL: use policies.backendAuth"));
+    }
+    if uri.query().is_some() {
+        return Err(bad("a base URL takes no query"));
+    }
+    let base_path = uri.path().trim_end_matches('/').to_string();
+    Ok((Upstream { authority }, https, base_path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_urls() {
+        let (u, https, path) = parse_base_url("https://api.openai.com/v1").unwrap();
+        assert_eq!(u.authority.as_str(), "api.openai.com");
+        assert!(https);
+        assert_eq!(path, "/v1");
+        let (u, https, path) = parse_base_url("http://127.0.0.1:8000/").unwrap();
+        assert_eq!(u.authority.as_str(), "127.0.0.1:8000");
+        assert!(!https);
+        assert_eq!(path, "");
+        assert!(parse_base_url("ftp://x/").is_err());
+        assert!(parse_base_url("127.0.0.1:8000").is_err());
+        assert!(parse_base_url("https://user:pw@x/").is_err());
+        assert!(parse_base_url("https://x/v1?k=1").is_err());
+    }
+
+    #[test]
+    fn provider_names() {
+        assert!(valid_name("local-1"));
+        assert!(!valid_name("Local"));
+        assert!(!valid_name("-a"));
+        assert!(!valid_name(""));
+    }
+}
