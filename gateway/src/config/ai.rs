@@ -32,6 +32,67 @@ pub struct AiBackendConfig {
     /// with an error event). Default 60s.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stream_idle_timeout: Option<Duration>,
+    /// Prices of the providers' models, in US dollars per million tokens: the cost metric
+    /// and spend budgets (`tokenRateLimit` with `maxCost`) read them. First match wins.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pricing: Vec<ModelPrice>,
+}
+
+/// The price of a provider model, in US dollars per million tokens.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ModelPrice {
+    /// The provider's model name (as sent to it), with `*` wildcards.
+    pub model: String,
+    /// Input tokens not read from a cache.
+    pub input: f64,
+    /// Output tokens, reasoning included.
+    pub output: f64,
+    /// Input tokens read from the provider's cache. Default: `input`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_read: Option<f64>,
+    /// Input tokens written to the provider's cache. Default: `input`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_creation: Option<f64>,
+}
+
+/// One `tokenRateLimit` bucket: tokens (`maxTokens`, `tokensPerFill`) or money
+/// (`maxCost`, `costPerFill`, in US dollars, priced by the backend's `pricing`), refilled
+/// every `fillInterval`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TokenLimitConfig {
+    /// The bucket's size in tokens (input and output).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u64>,
+    /// Tokens added at each fill.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens_per_fill: Option<u64>,
+    /// The bucket's size in US dollars.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_cost: Option<f64>,
+    /// Dollars added at each fill.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost_per_fill: Option<f64>,
+    /// Time between fills (`1m`, `1h`, `24h`).
+    pub fill_interval: Duration,
+    /// Whose bucket: `route` (default), `identity` (the authenticated caller, else the
+    /// client address) or `model` (the model name the client asked for).
+    #[serde(default)]
+    pub per: TokenLimitPer,
+}
+
+/// `tokenRateLimit[].per`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum TokenLimitPer {
+    /// One bucket for the route.
+    #[default]
+    Route,
+    /// One per caller.
+    Identity,
+    /// One per model name asked for.
+    Model,
 }
 
 /// One priority group of providers.

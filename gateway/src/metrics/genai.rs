@@ -68,6 +68,10 @@ pub struct GenAiMetrics {
     pub stream_errors: Family<AttemptLabels, Counter>,
     /// Providers set aside, by cause (`rate_limited`, `unavailable`).
     pub set_aside: Family<AttemptLabels, Counter>,
+    /// Dollars spent, by the backend's `pricing`.
+    pub cost: Family<GenAiLabels, Counter<f64, std::sync::atomic::AtomicU64>>,
+    /// Requests refused by `tokenRateLimit` (`provider` is `-`, `result` is `refused`).
+    pub budget_refusals: Family<AttemptLabels, Counter>,
 }
 
 impl GenAiMetrics {
@@ -120,7 +124,21 @@ impl GenAiMetrics {
             "LLM providers set aside after a failure, by cause",
             set_aside.clone(),
         );
+        let cost = Family::<GenAiLabels, Counter<f64, std::sync::atomic::AtomicU64>>::default();
+        registry.register(
+            "gen_ai_client_cost_usd",
+            "US dollars spent on LLM responses, priced by the backend's pricing table",
+            cost.clone(),
+        );
+        let budget_refusals = Family::<AttemptLabels, Counter>::default();
+        registry.register(
+            "switchboard_ai_budget_refusals",
+            "LLM requests refused by tokenRateLimit, by the refusing bucket's unit",
+            budget_refusals.clone(),
+        );
         GenAiMetrics {
+            cost,
+            budget_refusals,
             token_usage,
             request_duration,
             time_to_first_token,

@@ -8,7 +8,9 @@
 //! by score. A provider set aside (it answered 429 or 5xx, refused the connection or timed out)
 //! is left out until its time is up. State lives in the model: a config reload starts afresh.
 
+mod budget;
 mod choice;
+mod pricing;
 mod state;
 
 use std::sync::Arc;
@@ -18,7 +20,9 @@ use llm::{ClientApi, ProviderApi};
 
 use super::policy::UpstreamAuth;
 use super::upstream::Upstream;
+pub use budget::{Amounts, BudgetLimit, BudgetPer, Reservation, TokenBudgets, Unit};
 pub use choice::{Candidate, NoCandidate};
+pub use pricing::{price_for, Price};
 pub use state::{Failure, InFlight, ProviderState};
 
 /// One `ai` backend.
@@ -34,6 +38,8 @@ pub struct AiBackend {
     pub set_aside: SetAsidePolicy,
     /// `streamIdleTimeout`: the longest a provider may send nothing.
     pub stream_idle: Duration,
+    /// `pricing`, in order.
+    pub pricing: Vec<Price>,
 }
 
 /// The default `streamIdleTimeout`.

@@ -207,6 +207,9 @@ pub struct AiTerminal {
     /// `timeout`, merged: `request` for the whole exchange until the response starts,
     /// `backendRequest` for each provider attempt.
     pub timeouts: Timeouts,
+    /// The route's `tokenRateLimit`: checked with an estimate before a provider is called,
+    /// charged the real usage when the response ends.
+    pub budgets: Option<Arc<super::ai::TokenBudgets>>,
 }
 
 /// The reverse proxy to one upstream.

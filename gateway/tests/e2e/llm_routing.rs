@@ -416,3 +416,101 @@ async fn a_real_local_model_for_both_sdks() {
         }
     }
 }
+
+/// `tokenRateLimit`: a token budget charged the real usage (the estimate only gates), a
+/// spend budget per model priced by `pricing`, refusals as `429` with `Retry-After` in the
+/// client's format, and the cost metric.
+#[tokio::test]
+async fn token_and_spend_budgets() {
+    let p = FakeLlm::start("p").await;
+    p.set_reply(Reply {
+        input_tokens: 40,
+        output_tokens: 30,
+        ..Reply::default()
+    });
+    let cfg = format!(
+        "binds:
+- port: {{port}}
+  address: 127.0.0.1
+  listeners:
+  - name: main
+    routes:
+    - name: tokens
+      matches: [{{ path: {{ prefix: /tokens }} }}]
+      policies:
+        tokenRateLimit: [{{ maxTokens: 100, tokensPerFill: 100, fillInterval: 1h, per: identity }}]
+      backends: [{{ backend: llm }}]
+    - name: spend
+      matches: [{{ path: {{ prefix: /spend }} }}]
+      policies:
+        tokenRateLimit: [{{ maxCost: 0.00015, costPerFill: 0.00015, fillInterval: 1h, per: model }}]
+      backends: [{{ backend: llm }}]
+backends:
+- name: llm
+  ai:
+    groups:
+    - providers:
+      - {{ name: p, openaiCompatible: {{ url: \"{}\" }} }}
+    pricing:
+    - {{ model: \"*\", input: 1.0, output: 2.0 }}
+",
+        p.v1()
+    );
+    let gw = Gateway::start(&cfg).await;
+    let http = reqwest::Client::new();
+    let call = |prefix: &'static str, model: &'static str| {
+        let http = http.clone();
+        let url = gw.url(&format!("{prefix}/v1/chat/completions"));
+        async move {
+            http.post(url)
+                .json(&json!({"model": model, "messages": [{"role": "user", "content": "hi"}]}))
+                .send()
+                .await
+                .expect("answer")
+        }
+    };
+    // 100 tokens: the first call (70 used) leaves 30, enough for the second's small
+    // estimate; the second leaves -40: the third is refused.
+    assert_eq!(call("/tokens", "m").await.status(), 200);
+    assert_eq!(call("/tokens", "m").await.status(), 200);
+    let refused = call("/tokens", "m").await;
+    assert_eq!(refused.status(), 429);
+    let retry: u64 = refused.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retry > 3000 && retry <= 3600, "{retry}");
+    let body: Value = refused.json().await.expect("json");
+    assert_eq!(body["error"]["type"], "rate_limit_error", "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("tokenRateLimit"));
+    assert_eq!(p.generations().len(), 2, "the refused call reached no provider");
+    // Each call costs 40 * $1 + 30 * $2 per million tokens: $0.0001. The spend budget
+    // ($0.00015 per model) lets two calls of one model through, then refuses; another model
+    // has its own bucket. The refusal is in the Anthropic client's format there.
+    assert_eq!(call("/spend", "a").await.status(), 200);
+    assert_eq!(call("/spend", "a").await.status(), 200);
+    let refused = http
+        .post(gw.url("/spend/v1/messages"))
+        .json(&json!({"model": "a", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(refused.status(), 429);
+    let body: Value = refused.json().await.expect("json");
+    assert_eq!(body["error"]["type"], "rate_limit_error", "{body}");
+    assert_eq!(body["type"], "error", "{body}");
+    assert_eq!(call("/spend", "b").await.status(), 200);
+    for (model, dollars) in [("a", 0.0002), ("b", 0.0001)] {
+        let labels = [("route", "main/spend"), ("gen_ai_request_model", model)];
+        let cost = gw.metric_or_zero("gen_ai_client_cost_usd_total", &labels).await;
+        assert!((cost - dollars).abs() < 1e-9, "{model}: {cost}");
+    }
+    let refusals = gw
+        .metric_or_zero(
+            "switchboard_ai_budget_refusals_total",
+            &[("route", "main/tokens")],
+        )
+        .await;
+    assert_eq!(refusals, 1.0);
+}

@@ -26,6 +26,7 @@ fn backend(groups: Vec<Vec<Arc<Provider>>>, models: Vec<ModelRule>) -> AiBackend
         models,
         set_aside: SetAsidePolicy::default(),
         stream_idle: DEFAULT_STREAM_IDLE,
+        pricing: Vec::new(),
     }
 }
 

@@ -8,8 +8,12 @@ use http::uri::{Authority, Scheme};
 use http::Uri;
 
 use super::Lowering;
-use crate::config::ai::{AiBackendConfig, AiProvider, ProviderEndpoint};
-use crate::model::ai::{AiBackend, ModelRule, Provider, ProviderKind, SetAsidePolicy};
+use crate::config::ai::{AiBackendConfig, AiProvider, ProviderEndpoint, TokenLimitPer};
+use crate::config::file;
+use crate::model::ai::{
+    AiBackend, BudgetLimit, BudgetPer, ModelRule, Price, Provider, ProviderKind, SetAsidePolicy,
+    TokenBudgets, Unit,
+};
 use crate::model::policy::UpstreamAuth;
 use crate::model::upstream::Upstream;
 
@@ -94,6 +98,31 @@ impl Lowering<'_> {
                 }
             }
         }
+        let mut pricing = Vec::new();
+        for (i, p) in c.pricing.iter().enumerate() {
+            let ppath = format!("{path}.pricing[{i}]");
+            let prices = [
+                ("input", Some(p.input)),
+                ("output", Some(p.output)),
+                ("cacheRead", p.cache_read),
+                ("cacheCreation", p.cache_creation),
+            ];
+            for (key, v) in prices {
+                if v.is_some_and(|v| !v.is_finite() || v < 0.0) {
+                    self.err(
+                        format!("{ppath}.{key}"),
+                        "a price must be a number of dollars, 0 or more",
+                    );
+                }
+            }
+            pricing.push(Price {
+                pattern: p.model.clone(),
+                input: p.input,
+                output: p.output,
+                cache_read: p.cache_read.unwrap_or(p.input),
+                cache_creation: p.cache_creation.unwrap_or(p.input),
+            });
+        }
         let defaults = SetAsidePolicy::default();
         let set_aside = SetAsidePolicy {
             default: c
@@ -120,6 +149,7 @@ impl Lowering<'_> {
                 .map(|d| d.0)
                 .filter(|d| !d.is_zero())
                 .unwrap_or(crate::model::ai::DEFAULT_STREAM_IDLE),
+            pricing,
         }))
     }
 
@@ -261,6 +291,52 @@ impl Lowering<'_> {
             auth,
             state: Arc::default(),
         }))
+    }
+}
+
+impl Lowering<'_> {
+    /// A route's `tokenRateLimit`, at `ppath.tokenRateLimit`.
+    pub(super) fn token_budgets(
+        &mut self,
+        ppath: &str,
+        p: &file::Policies,
+    ) -> Option<Arc<TokenBudgets>> {
+        let entries = p.token_rate_limit.as_ref()?;
+        let mut limits = Vec::new();
+        for (i, e) in entries.iter().enumerate() {
+            let at = format!("{ppath}.tokenRateLimit[{i}]");
+            let per = match e.per {
+                TokenLimitPer::Route => BudgetPer::Route,
+                TokenLimitPer::Identity => BudgetPer::Identity,
+                TokenLimitPer::Model => BudgetPer::Model,
+            };
+            let dollars = |v: f64| -> Option<u64> {
+                (v.is_finite() && v > 0.0).then(|| (v * 1e6).round() as u64)
+            };
+            let (unit, max, per_fill) =
+                match (e.max_tokens, e.tokens_per_fill, e.max_cost, e.cost_per_fill) {
+                    (Some(m), Some(f), None, None) => (Unit::Tokens, Some(m), Some(f)),
+                    (None, None, Some(m), Some(f)) => (Unit::MicroUsd, dollars(m), dollars(f)),
+                    _ => {
+                        self.err(
+                            &at,
+                            "write maxTokens and tokensPerFill (a token budget), or maxCost and \
+                         costPerFill (a spend budget in US dollars)",
+                        );
+                        continue;
+                    }
+                };
+            match (max, per_fill) {
+                (Some(max), Some(per_fill)) => {
+                    match BudgetLimit::new(unit, max, per_fill, e.fill_interval.0, per) {
+                        Some(l) => limits.push(l),
+                        None => self.err(&at, "sizes and the fill interval must be above 0"),
+                    }
+                }
+                _ => self.err(&at, "sizes must be above 0"),
+            }
+        }
+        Some(Arc::new(TokenBudgets { limits }))
     }
 }
 

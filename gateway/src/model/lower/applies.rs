@@ -17,6 +17,8 @@ const HOST: &[BackendKind] = &[BackendKind::Host];
 const HOST_AI: &[BackendKind] = &[BackendKind::Host, BackendKind::Ai];
 /// Only the virtual MCP server has tools, prompts and resources.
 const MCP: &[BackendKind] = &[BackendKind::Mcp];
+/// Only LLM providers have tokens.
+const AI: &[BackendKind] = &[BackendKind::Ai];
 
 /// One key of a policy block, as written.
 pub(super) struct PolicyKey {
@@ -75,6 +77,7 @@ pub(super) fn policy_keys(p: &file::Policies) -> Vec<PolicyKey> {
         authorization,
         local_rate_limit,
         rate_limit,
+        token_rate_limit,
     } = p;
     let (timeout_request, timeout_backend) = match timeout {
         Some(file::Timeout {
@@ -227,6 +230,16 @@ pub(super) fn policy_keys(p: &file::Policies) -> Vec<PolicyKey> {
             "",
         ),
         key("rateLimit", rate_limit.is_some(), RouteOnly, ANY, ""),
+        PolicyKey {
+            not_on_host: "it counts LLM tokens; use localRateLimit or rateLimit",
+            ..key(
+                "tokenRateLimit",
+                token_rate_limit.is_some(),
+                RouteOnly,
+                AI,
+                "it counts LLM tokens; use localRateLimit or rateLimit (per: tool)",
+            )
+        },
     ]
 }
 

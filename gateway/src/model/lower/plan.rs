@@ -48,6 +48,7 @@ pub(super) fn route_plan(route: &RoutePolicies) -> RoutePlan {
         rate_limits,
         // Placed in each backend's plan.
         tool_limits: _,
+        token_budgets: _,
         request_headers: _,
         response_headers: _,
         rewrite: _,
@@ -109,6 +110,7 @@ pub(super) fn backend_plan(
         authn,
         rate_limits,
         tool_limits,
+        token_budgets,
         mcp,
         // Placed in the route's plan.
         redirect: _,
@@ -181,6 +183,7 @@ pub(super) fn backend_plan(
                 terminal: Terminal::Ai(AiTerminal {
                     backend,
                     timeouts: timeouts.or(*route_timeouts),
+                    budgets: token_budgets.clone(),
                 }),
                 response,
             };

@@ -7,6 +7,7 @@ use llm::Usage;
 use tokio::time::Instant;
 
 use crate::metrics::{GenAiLabels, Metrics, TokenLabels};
+use crate::model::ai::{Amounts, Price, Reservation, TokenBudgets};
 use crate::telemetry::access_line::AiFields;
 
 /// The access log's view of an LLM call, filled in as it goes.
@@ -47,9 +48,30 @@ pub(super) struct Meter {
     first_token: Option<Instant>,
     slot: AiSlot,
     done: bool,
+    /// The model's price, when the backend's `pricing` has one.
+    price: Option<Price>,
+    /// What `tokenRateLimit` took up front, settled with the real usage.
+    budget: Option<(Arc<TokenBudgets>, Reservation)>,
 }
 
 impl Meter {
+    /// Prices the response with `price` and settles `budget` when it ends.
+    pub(super) fn with_costs(
+        mut self,
+        price: Option<Price>,
+        budget: Option<(Arc<TokenBudgets>, Reservation)>,
+    ) -> Self {
+        self.price = price;
+        self.budget = budget;
+        self
+    }
+
+    /// Takes back the budget reservation (the provider failed before answering: the next
+    /// one's meter gets it).
+    pub(super) fn take_budget(&mut self) -> Option<(Arc<TokenBudgets>, Reservation)> {
+        self.budget.take()
+    }
+
     pub(super) fn new(
         metrics: Arc<Metrics>,
         labels: GenAiLabels,
@@ -63,6 +85,8 @@ impl Meter {
             first_token: None,
             slot,
             done: false,
+            price: None,
+            budget: None,
         }
     }
 
@@ -124,6 +148,20 @@ impl Meter {
                     .get_or_create(&self.labels)
                     .observe(per);
             }
+        }
+        let micro_usd = self.price.as_ref().map_or(0, |p| p.micro_usd(&usage));
+        if self.price.is_some() {
+            genai
+                .cost
+                .get_or_create(&self.labels)
+                .inc_by(micro_usd as f64 / 1e6);
+        }
+        if let Some((budgets, reservation)) = self.budget.take() {
+            let actual = Amounts {
+                tokens: usage.input + usage.output,
+                micro_usd,
+            };
+            budgets.settle(reservation, actual, std::time::Instant::now());
         }
         if let Ok(mut record) = self.slot.lock() {
             record.usage = usage;

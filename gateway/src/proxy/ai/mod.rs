@@ -9,6 +9,7 @@
 //! Every answer the gateway writes itself is in the client's format too.
 
 mod attempt;
+mod estimate;
 mod meter;
 mod stream;
 
@@ -29,7 +30,10 @@ use super::forward::AttemptBody;
 use super::Proxy;
 use crate::body::{full, Body, BoxError};
 use crate::metrics::GenAiLabels;
-use crate::model::ai::{AiBackend, Candidate, Failure, NoCandidate};
+use crate::model::ai::{
+    price_for, AiBackend, Amounts, BudgetPer, Candidate, Failure, NoCandidate, Reservation,
+    TokenBudgets,
+};
 use crate::model::matcher::PathMatcher;
 use crate::model::plan::AiTerminal;
 pub use meter::{AiRecord, AiSlot};
@@ -75,6 +79,36 @@ impl Proxy {
                 Ok(c) => c,
                 Err(no) => return Ok(no_candidate(client, &no, log)),
             };
+        let budget = match &plan.budgets {
+            None => None,
+            Some(budgets) => {
+                match take_budget(budgets, plan, ex, &body, info.model.as_deref(), &candidates) {
+                    Ok(r) => Some((budgets.clone(), r)),
+                    Err(wait) => {
+                        self.metrics
+                            .genai
+                            .budget_refusals
+                            .get_or_create(&crate::metrics::AttemptLabels {
+                                route: ex.route.key.to_string(),
+                                provider: "-".into(),
+                                result: "refused".into(),
+                            })
+                            .inc();
+                        let mut resp = gateway_error(
+                            client,
+                            StatusCode::TOO_MANY_REQUESTS,
+                            &format!(
+                                "token budget exhausted (tokenRateLimit); retry in {}s",
+                                wait.as_secs().max(1)
+                            ),
+                            log,
+                        );
+                        set_retry_after(resp.headers_mut(), wait);
+                        return Ok(resp);
+                    }
+                }
+            }
+        };
         let call = Call {
             proxy: self,
             plan,
@@ -86,7 +120,7 @@ impl Proxy {
             started: log.started,
             slot: &slot,
         };
-        call.run(candidates, log).await
+        call.run(candidates, budget, log).await
     }
 
     /// A request on the route that is not an LLM API call: passed to the first provider in
@@ -173,8 +207,15 @@ impl Call<'_> {
     async fn run(
         &self,
         candidates: Vec<Candidate<'_>>,
+        mut budget: Option<(std::sync::Arc<TokenBudgets>, Reservation)>,
         log: &mut AccessLog,
     ) -> Result<Response<Body>, ProxyError> {
+        // Whatever ends the call without a response to meter gives the budget back.
+        let give_back = |budget: &mut Option<(std::sync::Arc<TokenBudgets>, Reservation)>| {
+            if let Some((budgets, r)) = budget.take() {
+                budgets.settle(r, Amounts::default(), std::time::Instant::now());
+            }
+        };
         let genai = &self.proxy.metrics.genai;
         let mut last: Option<Response<Body>> = None;
         let mut failovers = 0u32;
@@ -224,12 +265,14 @@ impl Call<'_> {
                         gen_ai_provider_name: provider.kind.system().to_string(),
                         gen_ai_request_model: model.to_string(),
                     };
+                    let price = price_for(&self.plan.backend.pricing, model).cloned();
                     let meter = meter::Meter::new(
                         self.proxy.metrics.clone(),
                         labels,
                         self.started,
                         self.slot.clone(),
-                    );
+                    )
+                    .with_costs(price, budget.take());
                     let answer = Answer {
                         llm_plan,
                         api: c.api,
@@ -241,7 +284,10 @@ impl Call<'_> {
                             genai.attempt(&self.route, &provider.name, "ok");
                             return Ok(resp);
                         }
-                        Err(f) => f,
+                        Err((f, mut meter)) => {
+                            budget = meter.take_budget();
+                            f
+                        }
                     }
                 }
                 attempt::Outcome::Refused { status, body } => {
@@ -250,11 +296,13 @@ impl Call<'_> {
                     let (status, _, body) =
                         llm::translate_error_body(self.client, c.api, status, &body);
                     log.error = Some(llm::read_error_body(status, &body).1);
+                    give_back(&mut budget);
                     return Ok(json_response(status, body));
                 }
                 attempt::Outcome::Failed(f) => f,
                 attempt::Outcome::Expired(e) => {
                     genai.attempt(&self.route, &provider.name, "timeout");
+                    give_back(&mut budget);
                     return Ok(gateway_error(self.client, e.status(), &e.to_string(), log));
                 }
             };
@@ -280,6 +328,7 @@ impl Call<'_> {
             last = Some(self.failed_answer(c.api, &failed, log));
             failovers += 1;
         }
+        give_back(&mut budget);
         if let Ok(mut r) = self.slot.lock() {
             r.failovers = failovers.saturating_sub(1);
         }
@@ -327,7 +376,7 @@ impl Call<'_> {
         a: Answer,
         resp: Response<InlineBody>,
         mut meter: meter::Meter,
-    ) -> Result<Response<Body>, attempt::Failed> {
+    ) -> Result<Response<Body>, (attempt::Failed, meter::Meter)> {
         let (parts, mut body) = resp.into_parts();
         let is_stream = parts
             .headers
@@ -346,10 +395,17 @@ impl Call<'_> {
         if !is_stream {
             let bytes = match collect_limited(body, RESPONSE_LIMIT, idle).await {
                 Ok(b) => b,
-                Err(e) => return Err(failed(format!("reading the provider's response: {e}"))),
+                Err(e) => {
+                    return Err((
+                        failed(format!("reading the provider's response: {e}")),
+                        meter,
+                    ))
+                }
             };
-            let (client_body, usage) = llm::translate_response(a.llm_plan, a.api, &bytes)
-                .map_err(|e| failed(e.to_string()))?;
+            let (client_body, usage) = match llm::translate_response(a.llm_plan, a.api, &bytes) {
+                Ok(translated) => translated,
+                Err(e) => return Err((failed(e.to_string()), meter)),
+            };
             meter.finish(usage);
             let mut out = json_response(parts.status, client_body);
             copy_provider_headers(&parts.headers, out.headers_mut());
@@ -363,25 +419,30 @@ impl Call<'_> {
         loop {
             let frame = match tokio::time::timeout(idle, body.frame()).await {
                 Err(_) => {
-                    return Err(failed(format!(
-                        "the provider's stream sent no token for {idle:?}"
-                    )))
+                    return Err((
+                        failed(format!("the provider's stream sent no token for {idle:?}")),
+                        meter,
+                    ))
                 }
                 Ok(None) => {
                     let tail = stream.finish();
                     if stream.outcome() != &Outcome::Completed {
-                        return Err(failed(
-                            "the provider's stream ended before its first token".into(),
+                        return Err((
+                            failed("the provider's stream ended before its first token".into()),
+                            meter,
                         ));
                     }
                     held.extend_from_slice(&tail);
                     break;
                 }
                 Ok(Some(Err(e))) => {
-                    return Err(failed(format!(
-                        "the provider's stream failed before its first token: {}",
-                        netkit::error_chain(&e)
-                    )))
+                    return Err((
+                        failed(format!(
+                            "the provider's stream failed before its first token: {}",
+                            netkit::error_chain(&e)
+                        )),
+                        meter,
+                    ))
                 }
                 Ok(Some(Ok(frame))) => frame,
             };
@@ -399,7 +460,7 @@ impl Call<'_> {
                     "the provider's stream failed before its first token: {:?}",
                     stream.outcome()
                 );
-                return Err(failed(message));
+                return Err((failed(message), meter));
             }
             held.extend_from_slice(&out.bytes);
             if out.first_token {
@@ -616,4 +677,42 @@ fn pass_response(resp: Response<InlineBody>) -> Response<Body> {
     let mut resp = resp.map(|b| b.map_err(|e| -> BoxError { Box::new(e) }).boxed());
     super::headers::remove_hop_by_hop(resp.headers_mut());
     resp
+}
+
+/// Takes the request's estimate from each `tokenRateLimit` bucket it draws from, or says how
+/// long until it could.
+fn take_budget(
+    budgets: &TokenBudgets,
+    plan: &AiTerminal,
+    ex: &Exchange<'_>,
+    body: &[u8],
+    client_model: Option<&str>,
+    candidates: &[Candidate<'_>],
+) -> Result<Reservation, Duration> {
+    let tokens = estimate::input_tokens(body);
+    // Priced as the first candidate's model; the provider that answers settles it.
+    let model = candidates
+        .first()
+        .and_then(|c| c.model)
+        .or(client_model)
+        .unwrap_or("");
+    let input_only = llm::Usage {
+        input: tokens,
+        ..llm::Usage::default()
+    };
+    let micro_usd = price_for(&plan.backend.pricing, model).map_or(0, |p| p.micro_usd(&input_only));
+    let caller = match &ex.identity {
+        Some(identity) => identity.subject().to_string(),
+        None => ex.conn.remote.ip().to_string(),
+    };
+    let key_for = |per: BudgetPer| match per {
+        BudgetPer::Route => String::new(),
+        BudgetPer::Identity => caller.clone(),
+        BudgetPer::Model => client_model.unwrap_or("").to_string(),
+    };
+    budgets.take(
+        key_for,
+        Amounts { tokens, micro_usd },
+        std::time::Instant::now(),
+    )
 }
