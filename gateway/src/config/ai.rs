@@ -123,9 +123,12 @@ pub struct AiProvider {
     /// ...): `url` is required, e.g. `http://127.0.0.1:8000/v1`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub openai_compatible: Option<ProviderEndpoint>,
-    /// Azure OpenAI. Not supported yet.
+    /// Azure OpenAI through its v1 API: `url` is the resource's endpoint
+    /// (`https://RESOURCE.openai.azure.com`; `/openai/v1` is added when it has no path) and
+    /// `model` the deployment name. Its key goes in the `api-key` header:
+    /// `backendAuth: { key: { header: api-key, value: ... } }`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub azure_openai: Option<serde_json::Map<String, serde_json::Value>>,
+    pub azure_openai: Option<ProviderEndpoint>,
     /// Gemini. Not supported yet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gemini: Option<serde_json::Map<String, serde_json::Value>>,
@@ -187,6 +190,10 @@ pub struct AiModel {
     /// The provider's name for it. Default: the provider's `model`, else the client's name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
+    /// Request headers that must also match (exact values), e.g. `{x-tier: premium}`: the
+    /// entry applies only to requests that carry them.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub headers: std::collections::BTreeMap<String, String>,
 }
 
 /// How long a failing provider is left out.

@@ -138,3 +138,38 @@ fn policies_that_cannot_apply_to_an_ai_backend_say_what_to_do() {
         r#"timeout: { request: 30s, backendRequest: 10s }, requestHeaderModifier: { set: { x-team: a } }, apiKeyAuth: { keys: [{ name: a, key: key-of-a-0123456789 }] }, localRateLimit: [{ maxTokens: 5, tokensPerFill: 5, fillInterval: 1s }]"#,
     ));
 }
+
+#[test]
+fn azure_openai_is_the_v1_api_under_the_resource() {
+    let ai = r#"    groups:
+    - providers:
+      - { name: az, azureOpenai: { url: "https://res.openai.azure.com", model: my-deployment }, policies: { backendAuth: { key: { header: api-key, value: k } } } }
+      - { name: az2, azureOpenai: { url: "https://res2.openai.azure.com/openai/v1/" } }
+"#;
+    let m = lowered(&config(ai, ""));
+    let r = route_for(&m, "/a/v1/chat/completions");
+    let Terminal::Ai(t) = &r.backends[0].plan.terminal else {
+        panic!("not an ai terminal")
+    };
+    let az = &t.backend.groups[0][0];
+    assert_eq!(az.base_path, "/openai/v1");
+    assert_eq!(
+        az.path_for("/v1/chat/completions"),
+        "/openai/v1/chat/completions"
+    );
+    assert_eq!(az.tls.as_deref(), Some("res.openai.azure.com"));
+    assert_eq!(az.model.as_deref(), Some("my-deployment"));
+    assert_eq!(t.backend.groups[0][1].base_path, "/openai/v1");
+    let errs = errors(&config(
+        "    groups:\n    - providers:\n      - { name: az, azureOpenai: { model: d } }\n",
+        "",
+    ));
+    assert!(
+        has_error(
+            &errs,
+            "providers[0].azureOpenai.url",
+            "RESOURCE.openai.azure.com"
+        ),
+        "{errs:#?}"
+    );
+}

@@ -147,12 +147,23 @@ pub struct ModelRule {
     pub provider: Arc<Provider>,
     /// The provider's name for it.
     pub model: Option<String>,
+    /// Request headers that must carry these values too.
+    pub headers: Vec<(http::HeaderName, http::HeaderValue)>,
 }
 
 impl ModelRule {
-    /// Whether the client's model name matches the pattern.
-    pub fn matches(&self, name: &str) -> bool {
+    /// Whether the client's model name matches the pattern, and the request the headers.
+    pub fn matches(&self, name: &str, headers: &http::HeaderMap) -> bool {
         glob_match(&self.pattern, name)
+            && self
+                .headers
+                .iter()
+                .all(|(n, v)| headers.get_all(n).iter().any(|have| have == v))
+    }
+
+    /// Whether two entries are the same choice (one failover list).
+    fn same_choice(&self, other: &ModelRule) -> bool {
+        self.pattern == other.pattern && self.headers == other.headers
     }
 }
 

@@ -483,8 +483,15 @@ backends:
     assert!(retry > 3000 && retry <= 3600, "{retry}");
     let body: Value = refused.json().await.expect("json");
     assert_eq!(body["error"]["type"], "rate_limit_error", "{body}");
-    assert!(body["error"]["message"].as_str().unwrap().contains("tokenRateLimit"));
-    assert_eq!(p.generations().len(), 2, "the refused call reached no provider");
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("tokenRateLimit"));
+    assert_eq!(
+        p.generations().len(),
+        2,
+        "the refused call reached no provider"
+    );
     // Each call costs 40 * $1 + 30 * $2 per million tokens: $0.0001. The spend budget
     // ($0.00015 per model) lets two calls of one model through, then refuses; another model
     // has its own bucket. The refusal is in the Anthropic client's format there.
@@ -503,7 +510,9 @@ backends:
     assert_eq!(call("/spend", "b").await.status(), 200);
     for (model, dollars) in [("a", 0.0002), ("b", 0.0001)] {
         let labels = [("route", "main/spend"), ("gen_ai_request_model", model)];
-        let cost = gw.metric_or_zero("gen_ai_client_cost_usd_total", &labels).await;
+        let cost = gw
+            .metric_or_zero("gen_ai_client_cost_usd_total", &labels)
+            .await;
         assert!((cost - dollars).abs() < 1e-9, "{model}: {cost}");
     }
     let refusals = gw

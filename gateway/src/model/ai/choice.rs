@@ -47,10 +47,11 @@ impl AiBackend {
         &self,
         client: ClientApi,
         model: Option<&str>,
+        headers: &http::HeaderMap,
         now: Instant,
         pick: &mut dyn FnMut(u64) -> u64,
     ) -> Result<Vec<Candidate<'_>>, NoCandidate> {
-        let allowed = self.allowed(model)?;
+        let allowed = self.allowed(model, headers)?;
         let mut able: Vec<Candidate<'_>> = allowed
             .into_iter()
             .filter_map(|(provider, model)| {
@@ -103,7 +104,11 @@ impl AiBackend {
     }
 
     /// The providers that may serve `model`, with the model name each is sent.
-    fn allowed(&self, model: Option<&str>) -> Result<Vec<Allowed<'_>>, NoCandidate> {
+    fn allowed(
+        &self,
+        model: Option<&str>,
+        headers: &http::HeaderMap,
+    ) -> Result<Vec<Allowed<'_>>, NoCandidate> {
         if self.models.is_empty() {
             return Ok(self
                 .groups
@@ -114,16 +119,16 @@ impl AiBackend {
                 .collect());
         }
         let name = model.unwrap_or("");
-        let Some(first) = self.models.iter().find(|r| r.matches(name)) else {
+        let Some(first) = self.models.iter().find(|r| r.matches(name, headers)) else {
             return Err(NoCandidate::UnknownModel {
                 model: name.to_string(),
             });
         };
-        // Every entry with the same name: a failover list for that name.
+        // Every entry with the same name (and headers): a failover list for that name.
         Ok(self
             .models
             .iter()
-            .filter(|r| r.pattern == first.pattern)
+            .filter(|r| r.same_choice(first))
             .map(|r| {
                 let sent = r.model.as_deref().or(r.provider.model.as_deref());
                 (&r.provider, sent)

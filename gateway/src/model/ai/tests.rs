@@ -72,7 +72,13 @@ fn groups_in_order_and_apis_that_can_serve() {
     let b = backend(vec![vec![local.clone()], vec![claude.clone()]], vec![]);
     let now = Instant::now();
     let c = b
-        .candidates(ClientApi::OpenAiChat, Some("x"), now, &mut first)
+        .candidates(
+            ClientApi::OpenAiChat,
+            Some("x"),
+            &http::HeaderMap::new(),
+            now,
+            &mut first,
+        )
         .unwrap();
     assert_eq!(names(&c), ["local", "claude"]);
     assert_eq!(c[0].api, ProviderApi::OpenAiChat);
@@ -81,14 +87,26 @@ fn groups_in_order_and_apis_that_can_serve() {
     assert_eq!(c[1].model, None);
     // Embeddings: only the OpenAI one.
     let c = b
-        .candidates(ClientApi::OpenAiEmbeddings, Some("x"), now, &mut first)
+        .candidates(
+            ClientApi::OpenAiEmbeddings,
+            Some("x"),
+            &http::HeaderMap::new(),
+            now,
+            &mut first,
+        )
         .unwrap();
     assert_eq!(names(&c), ["local"]);
     // count_tokens: only Anthropic.
     let only_openai = backend(vec![vec![local]], vec![]);
     assert_eq!(
         only_openai
-            .candidates(ClientApi::AnthropicCountTokens, None, now, &mut first)
+            .candidates(
+                ClientApi::AnthropicCountTokens,
+                None,
+                &http::HeaderMap::new(),
+                now,
+                &mut first
+            )
             .unwrap_err(),
         NoCandidate::NoApi {
             client: ClientApi::AnthropicCountTokens
@@ -105,12 +123,24 @@ fn set_aside_providers_are_skipped_until_their_time_is_up() {
     a.state
         .set_aside(now, Duration::from_secs(10), Failure::RateLimited);
     let c = be
-        .candidates(ClientApi::OpenAiChat, None, now, &mut first)
+        .candidates(
+            ClientApi::OpenAiChat,
+            None,
+            &http::HeaderMap::new(),
+            now,
+            &mut first,
+        )
         .unwrap();
     assert_eq!(names(&c), ["b"]);
     b.state
         .set_aside(now, Duration::from_secs(3), Failure::Unavailable);
-    match be.candidates(ClientApi::OpenAiChat, None, now, &mut first) {
+    match be.candidates(
+        ClientApi::OpenAiChat,
+        None,
+        &http::HeaderMap::new(),
+        now,
+        &mut first,
+    ) {
         Err(NoCandidate::SetAside {
             retry_after,
             failure,
@@ -129,7 +159,13 @@ fn set_aside_providers_are_skipped_until_their_time_is_up() {
     b.state
         .set_aside(now, Duration::from_secs(3), Failure::RateLimited);
     assert!(matches!(
-        be.candidates(ClientApi::OpenAiChat, None, now, &mut first),
+        be.candidates(
+            ClientApi::OpenAiChat,
+            None,
+            &http::HeaderMap::new(),
+            now,
+            &mut first
+        ),
         Err(NoCandidate::SetAside {
             failure: Failure::RateLimited,
             ..
@@ -138,7 +174,13 @@ fn set_aside_providers_are_skipped_until_their_time_is_up() {
     // Time passes.
     let later = now + Duration::from_secs(11);
     let c = be
-        .candidates(ClientApi::OpenAiChat, None, later, &mut first)
+        .candidates(
+            ClientApi::OpenAiChat,
+            None,
+            &http::HeaderMap::new(),
+            later,
+            &mut first,
+        )
         .unwrap();
     assert_eq!(names(&c), ["a", "b"]);
 }
@@ -152,6 +194,7 @@ fn models_map_names_and_list_failover_per_name() {
         pattern: pattern.into(),
         provider: p.clone(),
         model: model.map(str::to_string),
+        headers: Vec::new(),
     };
     let b = backend(
         vec![vec![local.clone(), openai.clone()], vec![claude.clone()]],
@@ -164,7 +207,13 @@ fn models_map_names_and_list_failover_per_name() {
     );
     let now = Instant::now();
     let c = b
-        .candidates(ClientApi::OpenAiChat, Some("fast"), now, &mut first)
+        .candidates(
+            ClientApi::OpenAiChat,
+            Some("fast"),
+            &http::HeaderMap::new(),
+            now,
+            &mut first,
+        )
         .unwrap();
     let mut got = names(&c);
     got.sort();
@@ -174,17 +223,35 @@ fn models_map_names_and_list_failover_per_name() {
         "weight 0 is served through models"
     );
     let c = b
-        .candidates(ClientApi::OpenAiChat, Some("claude-haiku"), now, &mut first)
+        .candidates(
+            ClientApi::OpenAiChat,
+            Some("claude-haiku"),
+            &http::HeaderMap::new(),
+            now,
+            &mut first,
+        )
         .unwrap();
     assert_eq!(names(&c), ["claude"]);
     assert_eq!(c[0].model, None, "the client's name goes on");
     let c = b
-        .candidates(ClientApi::AnthropicMessages, Some("big"), now, &mut first)
+        .candidates(
+            ClientApi::AnthropicMessages,
+            Some("big"),
+            &http::HeaderMap::new(),
+            now,
+            &mut first,
+        )
         .unwrap();
     assert_eq!(c[0].model, Some("claude-opus-4"));
     assert_eq!(
-        b.candidates(ClientApi::OpenAiChat, Some("gpt-5"), now, &mut first)
-            .unwrap_err(),
+        b.candidates(
+            ClientApi::OpenAiChat,
+            Some("gpt-5"),
+            &http::HeaderMap::new(),
+            now,
+            &mut first
+        )
+        .unwrap_err(),
         NoCandidate::UnknownModel {
             model: "gpt-5".into()
         }
@@ -192,7 +259,13 @@ fn models_map_names_and_list_failover_per_name() {
     // Without models, weight 0 is never chosen.
     let open = backend(vec![vec![local, openai]], vec![]);
     let c = open
-        .candidates(ClientApi::OpenAiChat, Some("x"), now, &mut first)
+        .candidates(
+            ClientApi::OpenAiChat,
+            Some("x"),
+            &http::HeaderMap::new(),
+            now,
+            &mut first,
+        )
         .unwrap();
     assert_eq!(names(&c), ["local"]);
 }
@@ -214,7 +287,13 @@ fn the_less_loaded_of_two_goes_first_and_weights_share_the_draws() {
             (seq >> 33) % n
         };
         let c = be
-            .candidates(ClientApi::OpenAiChat, None, now, &mut pick)
+            .candidates(
+                ClientApi::OpenAiChat,
+                None,
+                &http::HeaderMap::new(),
+                now,
+                &mut pick,
+            )
             .unwrap();
         assert_eq!(c.len(), 2);
         firsts[usize::from(&*c[0].provider.name == "b")] += 1;
@@ -225,12 +304,62 @@ fn the_less_loaded_of_two_goes_first_and_weights_share_the_draws() {
     // Load on b (many requests in flight) sends a first.
     let guards: Vec<_> = (0..10).map(|_| b.state.start()).collect();
     let c = be
-        .candidates(ClientApi::OpenAiChat, None, now, &mut first)
+        .candidates(
+            ClientApi::OpenAiChat,
+            None,
+            &http::HeaderMap::new(),
+            now,
+            &mut first,
+        )
         .unwrap();
     assert_eq!(names(&c), ["a", "b"]);
     drop(guards);
     let c = be
-        .candidates(ClientApi::OpenAiChat, None, now, &mut first)
+        .candidates(
+            ClientApi::OpenAiChat,
+            None,
+            &http::HeaderMap::new(),
+            now,
+            &mut first,
+        )
         .unwrap();
     assert_eq!(names(&c), ["b", "a"]);
+}
+
+#[test]
+fn header_conditions_pick_the_entry() {
+    let local = provider("local", ProviderKind::OpenAi, 1, None);
+    let claude = provider("claude", ProviderKind::Anthropic, 1, None);
+    let premium = ModelRule {
+        pattern: "*".into(),
+        provider: claude.clone(),
+        model: Some("claude-opus-4".into()),
+        headers: vec![(
+            http::HeaderName::from_static("x-tier"),
+            http::HeaderValue::from_static("premium"),
+        )],
+    };
+    let rest = ModelRule {
+        pattern: "*".into(),
+        provider: local.clone(),
+        model: None,
+        headers: Vec::new(),
+    };
+    let b = backend(vec![vec![local], vec![claude]], vec![premium, rest]);
+    let now = Instant::now();
+    let mut h = http::HeaderMap::new();
+    let c = b
+        .candidates(ClientApi::OpenAiChat, Some("m"), &h, now, &mut first)
+        .unwrap();
+    assert_eq!(
+        names(&c),
+        ["local"],
+        "the premium entry is not a failover of the other"
+    );
+    h.insert("x-tier", http::HeaderValue::from_static("premium"));
+    let c = b
+        .candidates(ClientApi::OpenAiChat, Some("m"), &h, now, &mut first)
+        .unwrap();
+    assert_eq!(names(&c), ["claude"]);
+    assert_eq!(c[0].model, Some("claude-opus-4"));
 }

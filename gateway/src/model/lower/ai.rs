@@ -80,11 +80,28 @@ impl Lowering<'_> {
                 self.err(format!("{mpath}.name"), "a model name cannot be empty");
             }
             match by_name.get(m.provider.as_str()) {
-                Some(p) => models.push(ModelRule {
-                    pattern: m.name.clone(),
-                    provider: p.clone(),
-                    model: m.model.clone(),
-                }),
+                Some(p) => {
+                    let mut headers = Vec::new();
+                    for (name, value) in &m.headers {
+                        let parsed = (
+                            http::HeaderName::from_bytes(name.to_ascii_lowercase().as_bytes()),
+                            http::HeaderValue::from_str(value),
+                        );
+                        match parsed {
+                            (Ok(n), Ok(v)) => headers.push((n, v)),
+                            _ => self.err(
+                                format!("{mpath}.headers.{name}"),
+                                "not a valid header name and value",
+                            ),
+                        }
+                    }
+                    models.push(ModelRule {
+                        pattern: m.name.clone(),
+                        provider: p.clone(),
+                        model: m.model.clone(),
+                        headers,
+                    });
+                }
                 None => {
                     let known: Vec<&str> = by_name.keys().copied().collect();
                     self.err(
@@ -178,7 +195,6 @@ impl Lowering<'_> {
             policies,
         } = p;
         let not_yet = [
-            ("azureOpenai", azure_openai.is_some()),
             ("gemini", gemini.is_some()),
             ("vertex", vertex.is_some()),
             ("bedrock", bedrock.is_some()),
@@ -188,7 +204,7 @@ impl Lowering<'_> {
             if set {
                 self.err(
                     format!("{path}.{key}"),
-                    format!("not supported yet: {key} providers (use openai, anthropic or openaiCompatible)"),
+                    format!("not supported yet: {key} providers (use openai, anthropic, azureOpenai or openaiCompatible)"),
                 );
             }
         }
@@ -208,6 +224,12 @@ impl Lowering<'_> {
             (
                 "openaiCompatible",
                 openai_compatible.as_ref(),
+                ProviderKind::OpenAi,
+                None,
+            ),
+            (
+                "azureOpenai",
+                azure_openai.as_ref(),
                 ProviderKind::OpenAi,
                 None,
             ),
@@ -233,20 +255,30 @@ impl Lowering<'_> {
             (Some(u), _) => u.as_str(),
             (None, Some(d)) => d,
             (None, None) => {
+                let example = if key == "azureOpenai" {
+                    "the resource's endpoint, e.g. https://RESOURCE.openai.azure.com"
+                } else {
+                    "the server's base URL, e.g. http://127.0.0.1:8000/v1"
+                };
                 self.err(
                     format!("{path}.{key}.url"),
-                    "openaiCompatible needs url: the server's base URL, e.g. http://127.0.0.1:8000/v1",
+                    format!("{key} needs url: {example}"),
                 );
                 return None;
             }
         };
-        let (upstream, https, base_path) = match parse_base_url(url) {
+        let (upstream, https, mut base_path) = match parse_base_url(url) {
             Ok(parts) => parts,
             Err(e) => {
                 self.err(format!("{path}.{key}.url"), e);
                 return None;
             }
         };
+        if key == "azureOpenai" && base_path.is_empty() {
+            // Azure OpenAI's v1 API: OpenAI's paths under `/openai/v1`, the deployment as
+            // `model`.
+            base_path = "/openai/v1".to_string();
+        }
         let policies = policies.clone().unwrap_or_default();
         let auth = match &policies.backend_auth {
             None => None,

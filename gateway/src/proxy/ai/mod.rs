@@ -71,14 +71,16 @@ impl Proxy {
         };
         let now = std::time::Instant::now();
         let mut pick = |n: u64| rand::random_range(0..n);
-        let candidates =
-            match plan
-                .backend
-                .candidates(client, info.model.as_deref(), now, &mut pick)
-            {
-                Ok(c) => c,
-                Err(no) => return Ok(no_candidate(client, &no, log)),
-            };
+        let candidates = match plan.backend.candidates(
+            client,
+            info.model.as_deref(),
+            &ex.parts.headers,
+            now,
+            &mut pick,
+        ) {
+            Ok(c) => c,
+            Err(no) => return Ok(no_candidate(client, &no, log)),
+        };
         let budget = match &plan.budgets {
             None => None,
             Some(budgets) => {
