@@ -6,6 +6,7 @@
 //! a [`Decision`] into `429` + `Retry-After` on HTTP or a JSON-RPC error on MCP. Both follow
 //! the same bucket rule ([`bucket`]), so a limit means the same thing in either place.
 
+pub mod amount;
 pub mod bucket;
 pub mod clock;
 pub mod config;
@@ -13,6 +14,7 @@ pub mod decision;
 pub mod local;
 pub mod redis_store;
 
+pub use amount::{AmountBucket, AmountDecision};
 pub use bucket::Bucket;
 pub use config::{FailureMode, LimitConfig, Per, RateLimitConfig, RedisConfig, StoreConfig};
 pub use decision::{Decision, Outcome};

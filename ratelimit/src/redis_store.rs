@@ -127,6 +127,24 @@ impl GlobalLimiter {
         })
     }
 
+    /// A handle on the connection (cheap: the manager is shared).
+    pub(crate) fn connection(&self) -> ConnectionManager {
+        self.conn.clone()
+    }
+
+    /// The time a call may take.
+    pub(crate) fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// Counts and (at most every ten seconds) logs a failed call, answered per `failure_mode`.
+    pub(crate) fn store_failed(&self, error: &str, failure_mode: FailureMode) {
+        let bucket = Bucket::new(1, 1, Duration::from_secs(1));
+        if let Some(bucket) = bucket {
+            let _ = self.on_error(&bucket, error, failure_mode);
+        }
+    }
+
     /// The failure counters (shared: register them with the gateway's metrics).
     pub fn stats(&self) -> Arc<StoreStats> {
         self.stats.clone()

@@ -1,6 +1,8 @@
 //! The global limiter against a real `redis-server` (Debian package `redis-server`;
 //! scripts/test.sh installs it): shared budgets across replicas, TTLs, Redis down, slow and
-//! back, NOSCRIPT, and hostile keys.
+//! back, NOSCRIPT, and hostile keys; and buckets of amounts (token and spend budgets): an
+//! estimate taken up front by two replicas, the difference charged or given back, a debt paid
+//! by fills, and `failureMode` when Redis is gone.
 
 mod support;
 
@@ -8,7 +10,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ratelimit::config::DEFAULT_KEY_PREFIX;
-use ratelimit::{Bucket, FailureMode, GlobalLimiter, Outcome, RedisConfig};
+use ratelimit::{
+    AmountBucket, AmountDecision, Bucket, FailureMode, GlobalLimiter, Outcome, RedisConfig,
+};
 use redis::AsyncCommands;
 use support::RedisServer;
 
@@ -359,4 +363,88 @@ async fn key_prefixes_separate_gateways() {
     assert!(other.check("p", &b, "k").await.allowed);
     assert!(!a.check("p", &b, "k").await.allowed);
     assert!(a.key_for("p", "k").starts_with("gw-a:p:"));
+}
+
+// Buckets of amounts (`amount.lua`).
+
+fn amount_limiter(url: &str, mode: FailureMode) -> GlobalLimiter {
+    let cfg = RedisConfig {
+        url: url.to_owned(),
+        timeout: Some(netkit::Duration(Duration::from_millis(300))),
+        key_prefix: None,
+    };
+    GlobalLimiter::new(&cfg, mode).unwrap()
+}
+
+#[tokio::test]
+async fn two_replicas_take_estimates_and_settle_real_usage() {
+    let server = RedisServer::start();
+    let a = amount_limiter(&server.url(), FailureMode::FailClosed);
+    let b = amount_limiter(&server.url(), FailureMode::FailClosed);
+    let bucket = AmountBucket {
+        max: 1000,
+        per_fill: 100,
+        interval: Duration::from_secs(60),
+    };
+    async fn take_from(l: &GlobalLimiter, bucket: AmountBucket, n: u64) -> AmountDecision {
+        l.take_amount("route/0", "alice", &bucket, n, FailureMode::FailClosed)
+            .await
+    }
+    let take = |l, n| take_from(l, bucket, n);
+    // 300 estimated by a, then 900 really used: 600 more charged (balance 100).
+    assert_eq!(take(&a, 300).await, AmountDecision::Taken);
+    a.charge_amount("route/0", "alice", &bucket, 600).await;
+    // b sees the same balance: 150 does not fit in 100; one fill (60s) makes 200.
+    match take(&b, 150).await {
+        AmountDecision::Wait(w) => {
+            assert!(
+                w > Duration::from_secs(58) && w <= Duration::from_secs(60),
+                "{w:?}"
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    // 100 fits exactly; used only 40: 60 given back.
+    assert_eq!(take(&b, 100).await, AmountDecision::Taken);
+    b.charge_amount("route/0", "alice", &bucket, -60).await;
+    assert_eq!(take(&a, 60).await, AmountDecision::Taken);
+    assert!(matches!(take(&a, 1).await, AmountDecision::Wait(_)));
+    // An estimate over the size: allowed only on a full bucket, leaving a debt.
+    assert_eq!(
+        a.take_amount("route/0", "bob", &bucket, 2500, FailureMode::FailClosed)
+            .await,
+        AmountDecision::Taken
+    );
+    match a
+        .take_amount("route/0", "bob", &bucket, 1, FailureMode::FailClosed)
+        .await
+    {
+        // -1500 needs 1501: 16 fills.
+        AmountDecision::Wait(w) => assert!(w > Duration::from_secs(15 * 60), "{w:?}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn failure_mode_decides_when_redis_is_gone() {
+    let server = RedisServer::start();
+    let url = server.url();
+    drop(server);
+    let bucket = AmountBucket {
+        max: 10,
+        per_fill: 1,
+        interval: Duration::from_secs(1),
+    };
+    let open = amount_limiter(&url, FailureMode::FailOpen);
+    assert_eq!(
+        open.take_amount("r", "k", &bucket, 1, FailureMode::FailOpen)
+            .await,
+        AmountDecision::StoreErrorAllowed
+    );
+    assert_eq!(
+        open.take_amount("r", "k", &bucket, 1, FailureMode::FailClosed)
+            .await,
+        AmountDecision::StoreErrorDenied
+    );
+    assert!(open.stats().errors() >= 2);
 }

@@ -56,6 +56,23 @@ pub struct ModelPrice {
     pub cache_creation: Option<f64>,
 }
 
+/// `tokenRateLimit`: token and spend budgets, in this replica's memory or shared through
+/// Redis.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TokenRateLimitConfig {
+    /// The buckets; a request needs its estimate in each.
+    pub limits: Vec<TokenLimitConfig>,
+    /// Where the buckets are kept: absent, this replica's memory; `{redis: {url, timeout,
+    /// keyPrefix}}`, shared by every replica (as `rateLimit`'s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store: Option<ratelimit::StoreConfig>,
+    /// With a store: what a request gets when Redis cannot answer in time (default
+    /// `failOpen`).
+    #[serde(default)]
+    pub failure_mode: ratelimit::FailureMode,
+}
+
 /// One `tokenRateLimit` bucket: tokens (`maxTokens`, `tokensPerFill`) or money
 /// (`maxCost`, `costPerFill`, in US dollars, priced by the backend's `pricing`), refilled
 /// every `fillInterval`.

@@ -375,13 +375,14 @@ pub struct Policies {
     /// (`failOpen` default, `failClosed`) and `limits`, the buckets. Route level only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<ratelimit::RateLimitConfig>,
-    /// Token and spend budgets on routes to `ai` backends: buckets of tokens (`maxTokens`,
-    /// `tokensPerFill`) or US dollars (`maxCost`, `costPerFill`, priced by the backend's
-    /// `pricing`) per route, caller or model. A request needs its estimated input in each
-    /// bucket (`429` with `Retry-After` in the client's format otherwise); the real usage is
-    /// charged when the response ends. Route level only; this replica's memory.
+    /// Token and spend budgets on routes to `ai` backends: `limits`, buckets of tokens
+    /// (`maxTokens`, `tokensPerFill`) or US dollars (`maxCost`, `costPerFill`, priced by the
+    /// backend's `pricing`) per route, caller or model. A request needs its estimated input in
+    /// each bucket (`429` with `Retry-After` in the client's format otherwise); the real usage
+    /// is charged when the response ends. In memory, or shared through Redis (`store`,
+    /// `failureMode`). Route level only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub token_rate_limit: Option<Vec<super::ai::TokenLimitConfig>>,
+    pub token_rate_limit: Option<super::ai::TokenRateLimitConfig>,
 }
 
 /// The `backendTLS` policy: connect to the backend with TLS.

@@ -135,7 +135,7 @@ fn policies_that_cannot_apply_to_an_ai_backend_say_what_to_do() {
     // What does apply: timeouts, header modifiers, authentication, rate limits.
     lowered(&config(
         GOOD,
-        r#"timeout: { request: 30s, backendRequest: 10s }, requestHeaderModifier: { set: { x-team: a } }, apiKeyAuth: { keys: [{ name: a, key: key-of-a-0123456789 }] }, localRateLimit: [{ maxTokens: 5, tokensPerFill: 5, fillInterval: 1s }]"#,
+        r#"timeout: { request: 30s, backendRequest: 10s }, requestHeaderModifier: { set: { x-team: a } }, apiKeyAuth: { keys: [{ name: a, key: key-of-a-0123456789 }] }, localRateLimit: [{ maxTokens: 5, tokensPerFill: 5, fillInterval: 1s }], tokenRateLimit: { limits: [{ maxCost: 1.5, costPerFill: 1.5, fillInterval: 1h }], store: { redis: { url: "redis://127.0.0.1:6399" } } }"#,
     ));
 }
 

@@ -203,6 +203,64 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Takes `amount` from (`id`, `key`)'s bucket of amounts (a token or spend budget).
+    pub async fn take_amount(
+        &self,
+        id: &str,
+        key: &str,
+        bucket: &ratelimit::AmountBucket,
+        amount: u64,
+        failure_mode: FailureMode,
+    ) -> ratelimit::AmountDecision {
+        let Some(limiter) = self.limiter(failure_mode) else {
+            return match failure_mode {
+                FailureMode::FailOpen => ratelimit::AmountDecision::StoreErrorAllowed,
+                FailureMode::FailClosed => ratelimit::AmountDecision::StoreErrorDenied,
+            };
+        };
+        let started = std::time::Instant::now();
+        let d = limiter
+            .take_amount(id, key, bucket, amount, failure_mode)
+            .await;
+        self.latency.observe(started.elapsed().as_secs_f64());
+        match d {
+            ratelimit::AmountDecision::StoreErrorAllowed => self.errors_allowed.inc(),
+            ratelimit::AmountDecision::StoreErrorDenied => self.errors_denied.inc(),
+            _ => 0,
+        };
+        d
+    }
+
+    /// Charges `delta` to (`id`, `key`)'s bucket of amounts.
+    pub async fn charge_amount(
+        &self,
+        id: &str,
+        key: &str,
+        bucket: &ratelimit::AmountBucket,
+        delta: i64,
+    ) {
+        if let Some(limiter) = self.limiter(FailureMode::FailOpen) {
+            let started = std::time::Instant::now();
+            limiter.charge_amount(id, key, bucket, delta).await;
+            self.latency.observe(started.elapsed().as_secs_f64());
+        }
+    }
+
+    fn limiter(&self, failure_mode: FailureMode) -> Option<&GlobalLimiter> {
+        let limiter = self.limiter.get_or_init(|| {
+            GlobalLimiter::new(&self.config, failure_mode).map_err(|e| e.to_string())
+        });
+        match limiter {
+            Ok(l) => Some(l),
+            Err(e) => {
+                tracing::error!(redis = %self.label, error = %e, "tokenRateLimit: no Redis client");
+                None
+            }
+        }
+    }
+}
+
 /// The answer `failureMode` gives without a store.
 fn failed(bucket: &Bucket, failure_mode: FailureMode) -> Decision {
     let allowed = failure_mode == FailureMode::FailOpen;

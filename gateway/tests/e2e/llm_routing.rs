@@ -438,12 +438,14 @@ async fn token_and_spend_budgets() {
     - name: tokens
       matches: [{{ path: {{ prefix: /tokens }} }}]
       policies:
-        tokenRateLimit: [{{ maxTokens: 100, tokensPerFill: 100, fillInterval: 1h, per: identity }}]
+        tokenRateLimit:
+          limits: [{{ maxTokens: 100, tokensPerFill: 100, fillInterval: 1h, per: identity }}]
       backends: [{{ backend: llm }}]
     - name: spend
       matches: [{{ path: {{ prefix: /spend }} }}]
       policies:
-        tokenRateLimit: [{{ maxCost: 0.00015, costPerFill: 0.00015, fillInterval: 1h, per: model }}]
+        tokenRateLimit:
+          limits: [{{ maxCost: 0.00015, costPerFill: 0.00015, fillInterval: 1h, per: model }}]
       backends: [{{ backend: llm }}]
 backends:
 - name: llm

@@ -7,11 +7,16 @@
 //! taken at once, so requests in flight together cannot all spend the same balance. When the
 //! response ends, the difference between the estimate and the real usage is charged or given
 //! back. A balance may go below zero (the response cost more than the estimate): later
-//! requests then wait until the fills have paid the debt. Kept in this replica's memory.
+//! requests then wait until the fills have paid the debt. Kept in this replica's memory, or
+//! in Redis (`store`) for every replica, by the same rule (`ratelimit/src/amount.lua`).
 
 use std::collections::HashMap;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
+
+use ratelimit::{AmountBucket, AmountDecision, FailureMode};
+
+use crate::model::ratelimit::Store;
 
 /// What a bucket counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +51,8 @@ pub struct BudgetLimit {
     pub interval: Duration,
     /// Whose bucket.
     pub per: BudgetPer,
+    /// `listener/route/index`: the bucket's name in a shared store.
+    pub id: String,
     balances: Mutex<HashMap<String, Balance>>,
 }
 
@@ -66,6 +73,7 @@ impl BudgetLimit {
         per_fill: u64,
         interval: Duration,
         per: BudgetPer,
+        id: String,
     ) -> Option<Self> {
         if max == 0 || per_fill == 0 || interval.is_zero() {
             return None;
@@ -76,6 +84,7 @@ impl BudgetLimit {
             per_fill: i64::try_from(per_fill).unwrap_or(i64::MAX),
             interval,
             per,
+            id,
             balances: Mutex::new(HashMap::new()),
         })
     }
@@ -163,11 +172,23 @@ impl BudgetLimit {
     }
 }
 
+impl BudgetLimit {
+    fn amount_bucket(&self) -> AmountBucket {
+        AmountBucket {
+            max: u64::try_from(self.max).unwrap_or(0),
+            per_fill: u64::try_from(self.per_fill).unwrap_or(0),
+            interval: self.interval,
+        }
+    }
+}
+
 /// A route's `tokenRateLimit`.
 #[derive(Debug, Default)]
 pub struct TokenBudgets {
-    /// The entries, in order.
-    pub limits: Vec<BudgetLimit>,
+    /// The entries, in order (shared with the model a reload replaced, so balances stay).
+    pub limits: Vec<Arc<BudgetLimit>>,
+    /// `store`: the Redis every replica shares, with `failureMode`; `None`: memory.
+    pub global: Option<(Arc<Store>, FailureMode)>,
 }
 
 /// What a request was charged up front, to settle when its response ends.
@@ -198,7 +219,7 @@ impl Amounts {
 impl TokenBudgets {
     /// Takes `estimate` from every bucket the request draws from (`key_for` names it), or
     /// takes nothing and says how long until the strictest would let it through.
-    pub fn take(
+    pub async fn take(
         &self,
         key_for: impl Fn(BudgetPer) -> String,
         estimate: Amounts,
@@ -208,11 +229,27 @@ impl TokenBudgets {
         for (i, limit) in self.limits.iter().enumerate() {
             let key = key_for(limit.per);
             let amount = estimate.of(limit.unit);
-            match limit.take(&key, amount, now) {
+            let taken = match &self.global {
+                None => limit.take(&key, amount, now),
+                Some((store, failure_mode)) => {
+                    let bucket = limit.amount_bucket();
+                    match store
+                        .take_amount(&limit.id, &key, &bucket, amount, *failure_mode)
+                        .await
+                    {
+                        AmountDecision::Taken => Ok(()),
+                        AmountDecision::Wait(wait) => Err(wait),
+                        // Nothing was taken: nothing to settle for this bucket.
+                        AmountDecision::StoreErrorAllowed => continue,
+                        AmountDecision::StoreErrorDenied => Err(limit.interval),
+                    }
+                }
+            };
+            match taken {
                 Ok(()) => reservation.taken.push((i, key, amount)),
                 Err(wait) => {
                     // Give back what the earlier buckets gave.
-                    self.settle(reservation, Amounts::default(), now);
+                    self.settle_now(reservation, Amounts::default(), now).await;
                     return Err(wait);
                 }
             }
@@ -220,18 +257,50 @@ impl TokenBudgets {
         Ok(reservation)
     }
 
-    /// Charges the difference between what was taken and `actual`.
-    pub fn settle(&self, reservation: Reservation, actual: Amounts, now: Instant) {
-        for (i, key, taken) in reservation.taken {
-            let Some(limit) = self.limits.get(i) else {
-                continue;
-            };
-            let real = i64::try_from(actual.of(limit.unit)).unwrap_or(i64::MAX);
-            let delta = real.saturating_sub(i64::try_from(taken).unwrap_or(i64::MAX));
-            if delta != 0 {
+    /// Charges the difference between what was taken and `actual`: at once in memory, in
+    /// the background for a shared store (the response is already on its way).
+    pub fn settle(self: &Arc<Self>, reservation: Reservation, actual: Amounts) {
+        let now = Instant::now();
+        if self.global.is_none() {
+            for (limit, key, delta) in self.deltas(reservation, actual) {
                 limit.charge(&key, delta, now);
             }
+            return;
         }
+        let budgets = self.clone();
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move { budgets.settle_now(reservation, actual, now).await });
+        }
+    }
+
+    async fn settle_now(&self, reservation: Reservation, actual: Amounts, now: Instant) {
+        for (limit, key, delta) in self.deltas(reservation, actual) {
+            match &self.global {
+                None => limit.charge(&key, delta, now),
+                Some((store, _)) => {
+                    store
+                        .charge_amount(&limit.id, &key, &limit.amount_bucket(), delta)
+                        .await
+                }
+            }
+        }
+    }
+
+    /// Each bucket's charge: the real amount minus what was taken.
+    fn deltas(
+        &self,
+        reservation: Reservation,
+        actual: Amounts,
+    ) -> impl Iterator<Item = (&BudgetLimit, String, i64)> {
+        reservation
+            .taken
+            .into_iter()
+            .filter_map(move |(i, key, taken)| {
+                let limit: &BudgetLimit = self.limits.get(i)?;
+                let real = i64::try_from(actual.of(limit.unit)).unwrap_or(i64::MAX);
+                let delta = real.saturating_sub(i64::try_from(taken).unwrap_or(i64::MAX));
+                (delta != 0).then_some((limit, key, delta))
+            })
     }
 }
 
@@ -246,33 +315,37 @@ mod tests {
         }
     }
 
-    #[test]
-    fn estimate_taken_then_trued_up() {
+    #[tokio::test]
+    async fn estimate_taken_then_trued_up() {
         let b = TokenBudgets {
-            limits: vec![BudgetLimit::new(
-                Unit::Tokens,
-                1000,
-                100,
-                Duration::from_secs(1),
-                BudgetPer::Identity,
-            )
-            .unwrap()],
+            limits: vec![Arc::new(
+                BudgetLimit::new(
+                    Unit::Tokens,
+                    1000,
+                    100,
+                    Duration::from_secs(1),
+                    BudgetPer::Identity,
+                    "r/0".into(),
+                )
+                .unwrap(),
+            )],
+            global: None,
         };
         let t0 = Instant::now();
         let key = |_| "alice".to_string();
-        let r = b.take(key, tokens(300), t0).unwrap();
+        let r = b.take(key, tokens(300), t0).await.unwrap();
         assert_eq!(b.limits[0].balance("alice", t0), 700);
         // The response used 900 in all: 600 more charged.
-        b.settle(r, tokens(900), t0);
+        b.settle_now(r, tokens(900), t0).await;
         assert_eq!(b.limits[0].balance("alice", t0), 100);
         // 150 estimated: not enough; 1s gives one fill of 100 (200 >= 150).
-        let wait = b.take(key, tokens(150), t0).unwrap_err();
+        let wait = b.take(key, tokens(150), t0).await.unwrap_err();
         assert_eq!(wait, Duration::from_secs(1));
         assert_eq!(b.limits[0].balance("alice", t0), 100, "nothing taken");
         let t1 = t0 + Duration::from_secs(1);
-        let r = b.take(key, tokens(150), t1).unwrap();
+        let r = b.take(key, tokens(150), t1).await.unwrap();
         // Used less than estimated: the rest comes back.
-        b.settle(r, tokens(50), t1);
+        b.settle_now(r, tokens(50), t1).await;
         assert_eq!(b.limits[0].balance("alice", t1), 150);
         // Another caller has a full bucket.
         assert_eq!(b.limits[0].balance("bob", t1), 1000);
@@ -286,6 +359,7 @@ mod tests {
             10,
             Duration::from_secs(1),
             BudgetPer::Route,
+            "r/0".into(),
         )
         .unwrap();
         let t0 = Instant::now();
@@ -299,36 +373,43 @@ mod tests {
         limit.take("", 1, t).unwrap();
     }
 
-    #[test]
-    fn a_refused_request_takes_from_no_bucket() {
+    #[tokio::test]
+    async fn a_refused_request_takes_from_no_bucket() {
         let b = TokenBudgets {
             limits: vec![
-                BudgetLimit::new(
-                    Unit::Tokens,
-                    1000,
-                    1,
-                    Duration::from_secs(1),
-                    BudgetPer::Route,
-                )
-                .unwrap(),
-                BudgetLimit::new(
-                    Unit::MicroUsd,
-                    10,
-                    1,
-                    Duration::from_secs(1),
-                    BudgetPer::Route,
-                )
-                .unwrap(),
+                Arc::new(
+                    BudgetLimit::new(
+                        Unit::Tokens,
+                        1000,
+                        1,
+                        Duration::from_secs(1),
+                        BudgetPer::Route,
+                        "r/0".into(),
+                    )
+                    .unwrap(),
+                ),
+                Arc::new(
+                    BudgetLimit::new(
+                        Unit::MicroUsd,
+                        10,
+                        1,
+                        Duration::from_secs(1),
+                        BudgetPer::Route,
+                        "r/1".into(),
+                    )
+                    .unwrap(),
+                ),
             ],
+            global: None,
         };
         let t0 = Instant::now();
         let est = Amounts {
             tokens: 100,
             micro_usd: 20,
         };
-        b.take(|_| String::new(), est, t0).unwrap();
+        b.take(|_| String::new(), est, t0).await.unwrap();
         assert_eq!(b.limits[1].balance("", t0), -10);
-        assert!(b.take(|_| String::new(), est, t0).is_err());
+        assert!(b.take(|_| String::new(), est, t0).await.is_err());
         assert_eq!(
             b.limits[0].balance("", t0),
             900,

@@ -15,6 +15,7 @@ use crate::model::ai::{
     TokenBudgets, Unit,
 };
 use crate::model::policy::UpstreamAuth;
+use crate::model::ratelimit::Store;
 use crate::model::upstream::Upstream;
 
 /// OpenAI's API, as its SDKs' default `base_url`.
@@ -331,12 +332,20 @@ impl Lowering<'_> {
     pub(super) fn token_budgets(
         &mut self,
         ppath: &str,
+        route_key: &str,
         p: &file::Policies,
     ) -> Option<Arc<TokenBudgets>> {
-        let entries = p.token_rate_limit.as_ref()?;
+        let config = p.token_rate_limit.as_ref()?;
+        let base = format!("{ppath}.tokenRateLimit");
+        if config.limits.is_empty() {
+            self.err(
+                format!("{base}.limits"),
+                "an empty list limits nothing: add a bucket or remove the key",
+            );
+        }
         let mut limits = Vec::new();
-        for (i, e) in entries.iter().enumerate() {
-            let at = format!("{ppath}.tokenRateLimit[{i}]");
+        for (i, e) in config.limits.iter().enumerate() {
+            let at = format!("{base}.limits[{i}]");
             let per = match e.per {
                 TokenLimitPer::Route => BudgetPer::Route,
                 TokenLimitPer::Identity => BudgetPer::Identity,
@@ -358,9 +367,10 @@ impl Lowering<'_> {
                         continue;
                     }
                 };
+            let id = format!("{route_key}/tokens/{i}");
             match (max, per_fill) {
                 (Some(max), Some(per_fill)) => {
-                    match BudgetLimit::new(unit, max, per_fill, e.fill_interval.0, per) {
+                    match budget_limit(unit, max, per_fill, e.fill_interval.0, per, id) {
                         Some(l) => limits.push(l),
                         None => self.err(&at, "sizes and the fill interval must be above 0"),
                     }
@@ -368,8 +378,50 @@ impl Lowering<'_> {
                 _ => self.err(&at, "sizes must be above 0"),
             }
         }
-        Some(Arc::new(TokenBudgets { limits }))
+        let global = match &config.store {
+            None => None,
+            Some(ratelimit::StoreConfig::Redis(redis)) => {
+                match ratelimit::redis_store::check_url(&redis.url) {
+                    Ok(()) => Some((
+                        Store::shared(redis, &crate::metrics::Metrics::global()),
+                        config.failure_mode,
+                    )),
+                    Err(e) => {
+                        self.err(format!("{base}.store.redis.url"), e);
+                        None
+                    }
+                }
+            }
+        };
+        Some(Arc::new(TokenBudgets { limits, global }))
     }
+}
+
+/// The live in-memory limit of the same route, place and settings when a model still holds
+/// one (a reload keeps the balances), else a new one.
+fn budget_limit(
+    unit: Unit,
+    max: u64,
+    per_fill: u64,
+    interval: std::time::Duration,
+    per: BudgetPer,
+    id: String,
+) -> Option<Arc<BudgetLimit>> {
+    use std::sync::{Mutex, OnceLock, Weak};
+    type Cache = Mutex<HashMap<String, Weak<BudgetLimit>>>;
+    static CACHE: OnceLock<Cache> = OnceLock::new();
+    let key = format!("{id}\u{0}{unit:?}/{max}/{per_fill}/{interval:?}/{per:?}");
+    let mut cache = CACHE
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    cache.retain(|_, w| w.strong_count() > 0);
+    if let Some(live) = cache.get(&key).and_then(Weak::upgrade) {
+        return Some(live);
+    }
+    let limit = Arc::new(BudgetLimit::new(unit, max, per_fill, interval, per, id)?);
+    cache.insert(key, Arc::downgrade(&limit));
+    Some(limit)
 }
 
 /// `http(s)://host[:port][/path]` into the upstream, whether it is https, and the path

@@ -241,7 +241,7 @@ impl<'a> Lowering<'a> {
         let limits = self.rate_limits(&ppath, &route_key, p);
         policies.rate_limits = limits.route;
         policies.tool_limits = limits.tools;
-        policies.token_budgets = self.token_budgets(&ppath, p);
+        policies.token_budgets = self.token_budgets(&ppath, &route_key, p);
         let mut backends = Vec::new();
         for (b, entry) in r.backends.iter().enumerate() {
             let bpath = format!("{rpath}.backends[{b}]");

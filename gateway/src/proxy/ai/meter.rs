@@ -161,7 +161,7 @@ impl Meter {
                 tokens: usage.input + usage.output,
                 micro_usd,
             };
-            budgets.settle(reservation, actual, std::time::Instant::now());
+            budgets.settle(reservation, actual);
         }
         if let Ok(mut record) = self.slot.lock() {
             record.usage = usage;

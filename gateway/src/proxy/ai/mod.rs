@@ -84,7 +84,9 @@ impl Proxy {
         let budget = match &plan.budgets {
             None => None,
             Some(budgets) => {
-                match take_budget(budgets, plan, ex, &body, info.model.as_deref(), &candidates) {
+                match take_budget(budgets, plan, ex, &body, info.model.as_deref(), &candidates)
+                    .await
+                {
                     Ok(r) => Some((budgets.clone(), r)),
                     Err(wait) => {
                         self.metrics
@@ -215,7 +217,7 @@ impl Call<'_> {
         // Whatever ends the call without a response to meter gives the budget back.
         let give_back = |budget: &mut Option<(std::sync::Arc<TokenBudgets>, Reservation)>| {
             if let Some((budgets, r)) = budget.take() {
-                budgets.settle(r, Amounts::default(), std::time::Instant::now());
+                budgets.settle(r, Amounts::default());
             }
         };
         let genai = &self.proxy.metrics.genai;
@@ -683,7 +685,7 @@ fn pass_response(resp: Response<InlineBody>) -> Response<Body> {
 
 /// Takes the request's estimate from each `tokenRateLimit` bucket it draws from, or says how
 /// long until it could.
-fn take_budget(
+async fn take_budget(
     budgets: &TokenBudgets,
     plan: &AiTerminal,
     ex: &Exchange<'_>,
@@ -712,9 +714,11 @@ fn take_budget(
         BudgetPer::Identity => caller.clone(),
         BudgetPer::Model => client_model.unwrap_or("").to_string(),
     };
-    budgets.take(
-        key_for,
-        Amounts { tokens, micro_usd },
-        std::time::Instant::now(),
-    )
+    budgets
+        .take(
+            key_for,
+            Amounts { tokens, micro_usd },
+            std::time::Instant::now(),
+        )
+        .await
 }
