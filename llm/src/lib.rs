@@ -16,14 +16,18 @@
 
 mod anthropic;
 mod api;
+mod bedrock;
 mod client_error;
 mod error;
+mod gemini;
 pub mod ir;
 mod models;
 mod openai;
 mod passthrough;
 mod stream;
 mod usage;
+
+use std::borrow::Cow;
 
 use bytes::Bytes;
 use serde_json::Value;
@@ -75,8 +79,9 @@ impl Default for TranslateOptions {
 pub struct PreparedRequest {
     /// The body to send.
     pub body: Bytes,
-    /// The path below the provider's base URL.
-    pub path: &'static str,
+    /// The path below the provider's base URL (for Gemini and Bedrock it names the model,
+    /// see [`ProviderApi::path_for_model`]).
+    pub path: Cow<'static, str>,
     /// The response will be a stream.
     pub stream: bool,
     /// The client asked for usage in its stream itself (pass to [`ResponseStream::new`]).
@@ -102,7 +107,12 @@ pub fn prepare_request(
             let usage_if_streamed = provider == ProviderApi::OpenAiChat && opts.openai_stream_usage;
             let (body, info) = rewrite_body(body, model, usage_if_streamed)?;
             let path = provider.path().unwrap_or(client.path());
-            (body, path, info.stream, info.client_wants_usage)
+            (
+                body,
+                Cow::Borrowed(path),
+                info.stream,
+                info.client_wants_usage,
+            )
         }
         Plan::OpenAiToAnthropic => {
             let (mut req, wants_usage) = openai::parse_request(body)?;
@@ -112,7 +122,7 @@ pub fn prepare_request(
             let body = anthropic::write_request(&req, opts)
                 .to_string()
                 .into_bytes();
-            (body, "/v1/messages", req.stream, wants_usage)
+            (body, Cow::Borrowed("/v1/messages"), req.stream, wants_usage)
         }
         Plan::AnthropicToOpenAi => {
             let mut req = anthropic::parse_request(body)?;
@@ -120,7 +130,32 @@ pub fn prepare_request(
                 req.model = m.to_string();
             }
             let body = openai::write_request(&req, opts).to_string().into_bytes();
-            (body, "/v1/chat/completions", req.stream, false)
+            (
+                body,
+                Cow::Borrowed("/v1/chat/completions"),
+                req.stream,
+                false,
+            )
+        }
+        Plan::OpenAiToGemini
+        | Plan::AnthropicToGemini
+        | Plan::OpenAiToBedrock
+        | Plan::AnthropicToBedrock => {
+            let (mut req, wants_usage) = if client == ClientApi::AnthropicMessages {
+                (anthropic::parse_request(body)?, false)
+            } else {
+                openai::parse_request(body)?
+            };
+            if let Some(m) = model {
+                req.model = m.to_string();
+            }
+            let body = if provider == ProviderApi::Gemini {
+                gemini::write_request(&req)?
+            } else {
+                bedrock::write_request(&req)?
+            };
+            let path = provider.path_for_model(&req.model, req.stream);
+            (body.to_string().into_bytes(), path, req.stream, wants_usage)
         }
     };
     Ok(PreparedRequest {
@@ -154,19 +189,46 @@ pub fn translate_response(
                 resp.usage,
             ))
         }
+        Plan::OpenAiToGemini
+        | Plan::AnthropicToGemini
+        | Plan::OpenAiToBedrock
+        | Plan::AnthropicToBedrock => {
+            let resp = match plan {
+                Plan::OpenAiToGemini | Plan::AnthropicToGemini => gemini::parse_response(body)?,
+                _ => bedrock::parse_response(body)?,
+            };
+            let out = match plan {
+                Plan::OpenAiToGemini | Plan::OpenAiToBedrock => openai::write_response(&resp),
+                _ => anthropic::write_response(&resp),
+            };
+            Ok((Bytes::from(out.to_string()), resp.usage))
+        }
     }
 }
 
 /// The usage in a complete response of `provider`'s format (zero when absent or unreadable).
 pub fn response_usage(provider: ProviderApi, body: &[u8]) -> Usage {
     #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
     struct WithUsage {
         usage: Option<Value>,
+        usage_metadata: Option<Value>,
     }
-    let Ok(WithUsage { usage: Some(u) }) = serde_json::from_slice::<WithUsage>(body) else {
+    let Ok(with) = serde_json::from_slice::<WithUsage>(body) else {
+        return Usage::default();
+    };
+    if provider == ProviderApi::Gemini {
+        return with
+            .usage_metadata
+            .as_ref()
+            .map(gemini::usage)
+            .unwrap_or_default();
+    }
+    let Some(u) = with.usage else {
         return Usage::default();
     };
     match provider {
+        ProviderApi::BedrockConverse => bedrock::usage(&u),
         p if p.is_anthropic() => Usage::from_anthropic(&u),
         ProviderApi::OpenAiResponses => stream::responses_usage(&u),
         // Embeddings: prompt_tokens (and total_tokens) only.
