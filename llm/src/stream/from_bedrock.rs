@@ -27,6 +27,8 @@ pub(crate) struct FromBedrock {
     blocks: Blocks,
     buf: BytesMut,
     decoder: MessageFrameDecoder,
+    /// The decoder holds the prelude of a frame whose rest has not arrived.
+    mid_frame: bool,
     id: String,
 }
 
@@ -57,6 +59,7 @@ impl FromBedrock {
             blocks: Blocks::new(openai),
             buf: BytesMut::new(),
             decoder: MessageFrameDecoder::new(),
+            mid_frame: false,
             id: format!("msg_bedrock_{}", crate::ir::now_secs()),
         }
     }
@@ -65,9 +68,14 @@ impl FromBedrock {
     pub(crate) fn push(&mut self, chunk: &[u8], meter: &mut Meter, out: &mut Vec<u8>) {
         self.buf.extend_from_slice(chunk);
         while meter.outcome == Outcome::InProgress {
+            let before = self.buf.len();
             match self.decoder.decode_frame(&mut self.buf) {
-                Ok(DecodedFrame::Complete(msg)) => self.message(&msg, meter, out),
+                Ok(DecodedFrame::Complete(msg)) => {
+                    self.mid_frame = false;
+                    self.message(&msg, meter, out);
+                }
                 Ok(DecodedFrame::Incomplete) => {
+                    self.mid_frame |= self.buf.len() != before;
                     if self.buf.len() > MAX_EVENT {
                         let outcome = Outcome::Malformed(format!(
                             "a provider event was larger than {MAX_EVENT} bytes"
@@ -158,10 +166,10 @@ impl FromBedrock {
         }
     }
 
-    /// The body ended: complete if the stop reason was seen (the caller reports the rest as
-    /// cut).
+    /// The body ended: complete if the stop reason was seen and no frame was cut (the
+    /// caller reports the rest as cut).
     pub(crate) fn finish(&mut self, meter: &mut Meter, out: &mut Vec<u8>) {
-        if self.blocks.stop.is_some() {
+        if self.blocks.stop.is_some() && !self.mid_frame && self.buf.is_empty() {
             self.blocks.end(meter, out);
         }
     }
