@@ -241,6 +241,16 @@ fn bedrock_errors_in_the_clients_format() {
         br#"{"message":"The model returned the following errors: messages: text content blocks must be non-empty"}"#,
     );
     assert_eq!(v(&b)["error"]["type"], "invalid_request_error");
+    let (_, _, b2) = translate_error_body(
+        ClientApi::OpenAiChat,
+        ProviderApi::BedrockConverse,
+        http::StatusCode::FORBIDDEN,
+        br#"{"Message":"User is not authorized to perform: bedrock:InvokeModel"}"#,
+    );
+    assert_eq!(
+        v(&b2)["error"]["message"],
+        "User is not authorized to perform: bedrock:InvokeModel"
+    );
     assert!(v(&b)["error"]["message"]
         .as_str()
         .unwrap()

@@ -145,6 +145,8 @@ pub fn read_error_body(status: StatusCode, body: &[u8]) -> (ErrorKind, String) {
         .and_then(|e| e.get("message").or(Some(e)))
         .and_then(Value::as_str)
         .or_else(|| v.get("message").and_then(Value::as_str))
+        // Some AWS services (and Bedrock's runtime on some errors) write `Message`.
+        .or_else(|| v.get("Message").and_then(Value::as_str))
         .or_else(|| v.get("detail").and_then(Value::as_str))
         .map(str::to_string)
         .unwrap_or_else(|| format!("provider answered {status}"));

@@ -137,6 +137,11 @@ fn gemini_request_details() {
         "tool_choice": "none", "tools": [{"type": "function", "function": {"name": "f"}}]});
     let body = v(&prepare(ClientApi::OpenAiChat, body, "g").unwrap().body);
     assert_eq!(body["toolConfig"]["functionCallingConfig"]["mode"], "NONE");
+    // Refusals name the provider.
+    let server_tool = json!({"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}],
+        "tools": [{"type": "web_search_20250305", "name": "web_search"}]});
+    let err = prepare(ClientApi::AnthropicMessages, server_tool, "g").unwrap_err();
+    assert!(err.to_string().contains("translating to gemini"), "{err}");
     // A tool result answering no call cannot name its function.
     let orphan =
         json!({"model": "m", "messages": [{"role": "tool", "tool_call_id": "x", "content": "1"}]});

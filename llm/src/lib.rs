@@ -45,6 +45,30 @@ pub use usage::Usage;
 /// The content type of a streamed response.
 pub const EVENT_STREAM: &str = "text/event-stream";
 
+/// The content type of a Bedrock ConverseStream response: AWS's binary event stream, which
+/// [`ResponseStream`] decodes for the Bedrock plans (the client still gets SSE).
+pub const AWS_EVENT_STREAM: &str = "application/vnd.amazon.eventstream";
+
+/// Whether a provider's response with this `Content-Type` is a stream (SSE, or Bedrock's
+/// binary event stream) rather than a complete body.
+pub fn is_stream_content_type(content_type: &str) -> bool {
+    let ct = content_type.trim_start();
+    ct.starts_with(EVENT_STREAM) || ct.starts_with(AWS_EVENT_STREAM)
+}
+
+/// The Vertex AI path of a Gemini model (the body is the Gemini API's):
+/// `/v1/projects/{project}/locations/{location}/publishers/google/models/{model}:generateContent`
+/// (`:streamGenerateContent?alt=sse`). The Gemini API's is [`ProviderApi::path_for_model`].
+pub fn vertex_gemini_path(project: &str, location: &str, model: &str, stream: bool) -> String {
+    let api = gemini::path(model, stream);
+    let rest = api.strip_prefix("/v1beta").unwrap_or(&api);
+    format!(
+        "/v1/projects/{}/locations/{}/publishers/google{rest}",
+        bedrock::encode_segment(project),
+        bedrock::encode_segment(location)
+    )
+}
+
 /// Choices a translation makes that the gateway may want to set.
 #[derive(Debug, Clone)]
 pub struct TranslateOptions {
@@ -141,11 +165,12 @@ pub fn prepare_request(
         | Plan::AnthropicToGemini
         | Plan::OpenAiToBedrock
         | Plan::AnthropicToBedrock => {
-            let (mut req, wants_usage) = if client == ClientApi::AnthropicMessages {
-                (anthropic::parse_request(body)?, false)
+            let parsed = if client == ClientApi::AnthropicMessages {
+                anthropic::parse_request(body).map(|r| (r, false))
             } else {
-                openai::parse_request(body)?
+                openai::parse_request(body)
             };
+            let (mut req, wants_usage) = parsed.map_err(|e| e.retarget(provider.name()))?;
             if let Some(m) = model {
                 req.model = m.to_string();
             }
