@@ -89,9 +89,28 @@ fn call_name<'a>(messages: &'a [Message], id: &str) -> Option<&'a str> {
         })
 }
 
+/// The sentinel Google documents for function calls replayed without their thought
+/// signature (ai.google.dev/gemini-api/docs/thought-signatures): Gemini 3 models refuse a
+/// conversation whose earlier `functionCall` parts lack one ("Function call is missing a
+/// thought_signature"), and the real signatures cannot travel through OpenAI or Anthropic
+/// clients' tool call ids.
+const SKIP_SIGNATURE: &str = "skip_thought_signature_validator";
+
+/// Whether a model wants thought signatures on replayed function calls: every model but
+/// the Gemini 1.x and 2.x families, which predate them (and get the parts untouched).
+fn wants_signature(model: &str) -> bool {
+    let name = model.rsplit('/').next().unwrap_or(model);
+    !(name.starts_with("gemini-1") || name.starts_with("gemini-2"))
+}
+
 /// One IR part as Gemini parts (a tool result with images gives its images as parts after
 /// the `functionResponse`).
-fn parts(part: &Part, messages: &[Message], out: &mut Vec<Value>) -> Result<(), LlmError> {
+fn parts(
+    part: &Part,
+    messages: &[Message],
+    signature: bool,
+    out: &mut Vec<Value>,
+) -> Result<(), LlmError> {
     match part {
         Part::Text(t) if t.is_empty() => {}
         Part::Text(t) => out.push(json!({"text": t})),
@@ -102,7 +121,11 @@ fn parts(part: &Part, messages: &[Message], out: &mut Vec<Value>) -> Result<(), 
             } else {
                 json!({})
             };
-            out.push(json!({"functionCall": {"name": name, "args": args}}));
+            let mut p = json!({"functionCall": {"name": name, "args": args}});
+            if signature {
+                p["thoughtSignature"] = json!(SKIP_SIGNATURE);
+            }
+            out.push(p);
         }
         Part::ToolResult {
             id,
@@ -138,11 +161,12 @@ fn parts(part: &Part, messages: &[Message], out: &mut Vec<Value>) -> Result<(), 
 /// The `generateContent` body for a request. The model and the stream flag go in the path;
 /// `user` and `parallel_tool_calls` have no field (README, "lost in translation").
 pub(crate) fn write_request(req: &Request) -> Result<Value, LlmError> {
+    let signature = wants_signature(&req.model);
     let mut contents: Vec<(Role, Vec<Value>)> = Vec::new();
     for m in &req.messages {
         let mut content = Vec::new();
         for p in &m.content {
-            parts(p, &req.messages, &mut content)?;
+            parts(p, &req.messages, signature, &mut content)?;
         }
         if content.is_empty() {
             continue;

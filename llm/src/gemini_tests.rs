@@ -137,6 +137,25 @@ fn gemini_request_details() {
         "tool_choice": "none", "tools": [{"type": "function", "function": {"name": "f"}}]});
     let body = v(&prepare(ClientApi::OpenAiChat, body, "g").unwrap().body);
     assert_eq!(body["toolConfig"]["functionCallingConfig"]["mode"], "NONE");
+    // Gemini 3 and later get the documented signature sentinel on replayed calls; 2.x not.
+    let history = json!({"model": "m", "messages": [
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]},
+        {"role": "tool", "tool_call_id": "c1", "content": "ok"}]});
+    let call = |model: &str| {
+        v(&prepare(ClientApi::OpenAiChat, history.clone(), model)
+            .unwrap()
+            .body)["contents"][1]["parts"][0]
+            .clone()
+    };
+    assert_eq!(
+        call("gemini-3-pro-preview"),
+        json!({"functionCall": {"name": "f", "args": {}}, "thoughtSignature": "skip_thought_signature_validator"})
+    );
+    assert_eq!(
+        call("models/gemini-2.5-flash"),
+        json!({"functionCall": {"name": "f", "args": {}}})
+    );
     // Refusals name the provider.
     let server_tool = json!({"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}],
         "tools": [{"type": "web_search_20250305", "name": "web_search"}]});
@@ -240,9 +259,11 @@ fn gemini_response_to_anthropic_and_round_trip() {
             {"type": "tool_result", "tool_use_id": "call_r1_0", "content": "18C"}
         ]}
     ]});
-    let req = v(&prepare(ClientApi::AnthropicMessages, next, "g")
-        .unwrap()
-        .body);
+    let req = v(
+        &prepare(ClientApi::AnthropicMessages, next, "gemini-2.5-flash")
+            .unwrap()
+            .body,
+    );
     assert_eq!(
         req["contents"][1]["parts"],
         json!([
