@@ -156,6 +156,26 @@ fn gemini_request_details() {
         call("models/gemini-2.5-flash"),
         json!({"functionCall": {"name": "f", "args": {}}})
     );
+    // An image in a tool result follows the functionResponse as inline data.
+    let image_result = json!({"model": "m", "max_tokens": 5, "messages": [
+        {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "shot", "input": {}}]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": [
+            {"type": "text", "text": "done"},
+            {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBO"}}]}]}]});
+    let body = v(&prepare(
+        ClientApi::AnthropicMessages,
+        image_result,
+        "gemini-2.5-flash",
+    )
+    .unwrap()
+    .body);
+    assert_eq!(
+        body["contents"][1]["parts"],
+        json!([
+            {"functionResponse": {"name": "shot", "response": {"content": "done"}}},
+            {"inlineData": {"mimeType": "image/png", "data": "iVBO"}}
+        ])
+    );
     // Refusals name the provider.
     let server_tool = json!({"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}],
         "tools": [{"type": "web_search_20250305", "name": "web_search"}]});
