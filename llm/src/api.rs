@@ -1,6 +1,8 @@
 //! Which LLM API a client speaks (detected from the request line) and which one a provider
 //! speaks, and what the gateway does between the two: pass the body through or translate.
 
+use std::borrow::Cow;
+
 use http::Method;
 
 use crate::LlmError;
@@ -100,9 +102,9 @@ pub enum ProviderApi {
     AnthropicMessages,
     /// Anthropic token counting.
     AnthropicCountTokens,
-    /// Gemini `generateContent` (not translated yet).
+    /// Gemini `generateContent` / `streamGenerateContent?alt=sse` (Gemini API and Vertex AI).
     Gemini,
-    /// Bedrock Converse (not translated yet).
+    /// Amazon Bedrock Converse / ConverseStream.
     BedrockConverse,
 }
 
@@ -140,6 +142,27 @@ impl ProviderApi {
             ProviderApi::AnthropicMessages | ProviderApi::AnthropicCountTokens
         )
     }
+
+    /// Whether the provider's error bodies are OpenAI's (`{"error":{"message",...}}`).
+    pub fn is_openai(self) -> bool {
+        matches!(
+            self,
+            ProviderApi::OpenAiChat | ProviderApi::OpenAiResponses | ProviderApi::OpenAiEmbeddings
+        )
+    }
+
+    /// The path below the provider's base URL for a request for `model`, streamed or not:
+    /// the fixed [`ProviderApi::path`], or for Gemini
+    /// `/v1beta/models/{model}:generateContent` (`:streamGenerateContent?alt=sse`) and for
+    /// Bedrock `/model/{modelId}/converse` (`/converse-stream`). The model is
+    /// percent-encoded (Bedrock ids hold `:`, and ARNs `/`), as the AWS SDKs do.
+    pub fn path_for_model(self, model: &str, stream: bool) -> Cow<'static, str> {
+        match self {
+            ProviderApi::Gemini => Cow::Owned(crate::gemini::path(model, stream)),
+            ProviderApi::BedrockConverse => Cow::Owned(crate::bedrock::path(model, stream)),
+            p => Cow::Borrowed(p.path().unwrap_or("/")),
+        }
+    }
 }
 
 /// What the gateway does with a request of one API sent to a provider of another.
@@ -152,6 +175,14 @@ pub enum Plan {
     OpenAiToAnthropic,
     /// Anthropic Messages client, OpenAI chat provider.
     AnthropicToOpenAi,
+    /// OpenAI chat client, Gemini provider.
+    OpenAiToGemini,
+    /// Anthropic Messages client, Gemini provider.
+    AnthropicToGemini,
+    /// OpenAI chat client, Bedrock Converse provider.
+    OpenAiToBedrock,
+    /// Anthropic Messages client, Bedrock Converse provider.
+    AnthropicToBedrock,
 }
 
 impl Plan {
@@ -168,6 +199,10 @@ impl Plan {
             | (C::AnthropicCountTokens, P::AnthropicCountTokens) => Ok(Plan::Passthrough),
             (C::OpenAiChat, P::AnthropicMessages) => Ok(Plan::OpenAiToAnthropic),
             (C::AnthropicMessages, P::OpenAiChat) => Ok(Plan::AnthropicToOpenAi),
+            (C::OpenAiChat, P::Gemini) => Ok(Plan::OpenAiToGemini),
+            (C::AnthropicMessages, P::Gemini) => Ok(Plan::AnthropicToGemini),
+            (C::OpenAiChat, P::BedrockConverse) => Ok(Plan::OpenAiToBedrock),
+            (C::AnthropicMessages, P::BedrockConverse) => Ok(Plan::AnthropicToBedrock),
             _ => Err(LlmError::NoRoute {
                 client: client.name(),
                 provider: provider.name(),
@@ -225,6 +260,68 @@ mod tests {
             Plan::AnthropicToOpenAi
         );
         assert!(Plan::new(ClientApi::OpenAiResponses, ProviderApi::AnthropicMessages).is_err());
-        assert!(Plan::new(ClientApi::OpenAiChat, ProviderApi::Gemini).is_err());
+        for (client, provider, plan) in [
+            (
+                ClientApi::OpenAiChat,
+                ProviderApi::Gemini,
+                Plan::OpenAiToGemini,
+            ),
+            (
+                ClientApi::AnthropicMessages,
+                ProviderApi::Gemini,
+                Plan::AnthropicToGemini,
+            ),
+            (
+                ClientApi::OpenAiChat,
+                ProviderApi::BedrockConverse,
+                Plan::OpenAiToBedrock,
+            ),
+            (
+                ClientApi::AnthropicMessages,
+                ProviderApi::BedrockConverse,
+                Plan::AnthropicToBedrock,
+            ),
+        ] {
+            assert_eq!(Plan::new(client, provider).unwrap(), plan);
+        }
+        assert!(Plan::new(ClientApi::OpenAiResponses, ProviderApi::Gemini).is_err());
+        assert!(Plan::new(
+            ClientApi::AnthropicCountTokens,
+            ProviderApi::BedrockConverse
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn model_paths() {
+        let p = |api: ProviderApi, m: &str, s: bool| api.path_for_model(m, s).into_owned();
+        assert_eq!(
+            p(ProviderApi::Gemini, "gemini-2.5-flash", false),
+            "/v1beta/models/gemini-2.5-flash:generateContent"
+        );
+        assert_eq!(
+            p(ProviderApi::Gemini, "models/gemini-2.5-pro", true),
+            "/v1beta/models/gemini-2.5-pro:streamGenerateContent?alt=sse"
+        );
+        assert_eq!(
+            p(
+                ProviderApi::BedrockConverse,
+                "anthropic.claude-3-5-sonnet-20240620-v1:0",
+                false
+            ),
+            "/model/anthropic.claude-3-5-sonnet-20240620-v1%3A0/converse"
+        );
+        assert_eq!(
+            p(
+                ProviderApi::BedrockConverse,
+                "arn:aws:bedrock:us-east-1:1:inference-profile/x",
+                true
+            ),
+            "/model/arn%3Aaws%3Abedrock%3Aus-east-1%3A1%3Ainference-profile%2Fx/converse-stream"
+        );
+        assert_eq!(
+            p(ProviderApi::OpenAiChat, "gpt-4o", true),
+            "/v1/chat/completions"
+        );
     }
 }

@@ -145,6 +145,8 @@ pub fn read_error_body(status: StatusCode, body: &[u8]) -> (ErrorKind, String) {
         .and_then(|e| e.get("message").or(Some(e)))
         .and_then(Value::as_str)
         .or_else(|| v.get("message").and_then(Value::as_str))
+        // Some AWS services (and Bedrock's runtime on some errors) write `Message`.
+        .or_else(|| v.get("Message").and_then(Value::as_str))
         .or_else(|| v.get("detail").and_then(Value::as_str))
         .map(str::to_string)
         .unwrap_or_else(|| format!("provider answered {status}"));
@@ -159,7 +161,13 @@ pub fn translate_error_body(
     status: StatusCode,
     body: &[u8],
 ) -> (StatusCode, &'static str, Bytes) {
-    let same_family = client.is_anthropic() == provider.is_anthropic();
+    // Gemini's `{"error":{"code","message","status"}}` looks like OpenAI's at a glance but
+    // is not: only OpenAI and Anthropic providers have a family a client shares.
+    let same_family = if client.is_anthropic() {
+        provider.is_anthropic()
+    } else {
+        provider.is_openai()
+    };
     if same_family && serde_json::from_slice::<Value>(body).is_ok_and(|v| v.get("error").is_some())
     {
         return (status, JSON, Bytes::copy_from_slice(body));

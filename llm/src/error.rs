@@ -39,6 +39,15 @@ impl LlmError {
         }
     }
 
+    /// The same error naming `target` as the format it could not be carried to (the
+    /// parsers name their usual target; a parsed request may go elsewhere).
+    pub(crate) fn retarget(self, target: &'static str) -> Self {
+        match self {
+            LlmError::Unsupported { what, .. } => LlmError::Unsupported { what, target },
+            other => other,
+        }
+    }
+
     /// The HTTP status the gateway should answer with.
     pub fn status(&self) -> http::StatusCode {
         match self {

@@ -16,14 +16,18 @@
 
 mod anthropic;
 mod api;
+mod bedrock;
 mod client_error;
 mod error;
+mod gemini;
 pub mod ir;
 mod models;
 mod openai;
 mod passthrough;
 mod stream;
 mod usage;
+
+use std::borrow::Cow;
 
 use bytes::Bytes;
 use serde_json::Value;
@@ -40,6 +44,30 @@ pub use usage::Usage;
 
 /// The content type of a streamed response.
 pub const EVENT_STREAM: &str = "text/event-stream";
+
+/// The content type of a Bedrock ConverseStream response: AWS's binary event stream, which
+/// [`ResponseStream`] decodes for the Bedrock plans (the client still gets SSE).
+pub const AWS_EVENT_STREAM: &str = "application/vnd.amazon.eventstream";
+
+/// Whether a provider's response with this `Content-Type` is a stream (SSE, or Bedrock's
+/// binary event stream) rather than a complete body.
+pub fn is_stream_content_type(content_type: &str) -> bool {
+    let ct = content_type.trim_start();
+    ct.starts_with(EVENT_STREAM) || ct.starts_with(AWS_EVENT_STREAM)
+}
+
+/// The Vertex AI path of a Gemini model (the body is the Gemini API's):
+/// `/v1/projects/{project}/locations/{location}/publishers/google/models/{model}:generateContent`
+/// (`:streamGenerateContent?alt=sse`). The Gemini API's is [`ProviderApi::path_for_model`].
+pub fn vertex_gemini_path(project: &str, location: &str, model: &str, stream: bool) -> String {
+    let api = gemini::path(model, stream);
+    let rest = api.strip_prefix("/v1beta").unwrap_or(&api);
+    format!(
+        "/v1/projects/{}/locations/{}/publishers/google{rest}",
+        bedrock::encode_segment(project),
+        bedrock::encode_segment(location)
+    )
+}
 
 /// Choices a translation makes that the gateway may want to set.
 #[derive(Debug, Clone)]
@@ -75,8 +103,9 @@ impl Default for TranslateOptions {
 pub struct PreparedRequest {
     /// The body to send.
     pub body: Bytes,
-    /// The path below the provider's base URL.
-    pub path: &'static str,
+    /// The path below the provider's base URL (for Gemini and Bedrock it names the model,
+    /// see [`ProviderApi::path_for_model`]).
+    pub path: Cow<'static, str>,
     /// The response will be a stream.
     pub stream: bool,
     /// The client asked for usage in its stream itself (pass to [`ResponseStream::new`]).
@@ -102,7 +131,12 @@ pub fn prepare_request(
             let usage_if_streamed = provider == ProviderApi::OpenAiChat && opts.openai_stream_usage;
             let (body, info) = rewrite_body(body, model, usage_if_streamed)?;
             let path = provider.path().unwrap_or(client.path());
-            (body, path, info.stream, info.client_wants_usage)
+            (
+                body,
+                Cow::Borrowed(path),
+                info.stream,
+                info.client_wants_usage,
+            )
         }
         Plan::OpenAiToAnthropic => {
             let (mut req, wants_usage) = openai::parse_request(body)?;
@@ -112,7 +146,7 @@ pub fn prepare_request(
             let body = anthropic::write_request(&req, opts)
                 .to_string()
                 .into_bytes();
-            (body, "/v1/messages", req.stream, wants_usage)
+            (body, Cow::Borrowed("/v1/messages"), req.stream, wants_usage)
         }
         Plan::AnthropicToOpenAi => {
             let mut req = anthropic::parse_request(body)?;
@@ -120,7 +154,33 @@ pub fn prepare_request(
                 req.model = m.to_string();
             }
             let body = openai::write_request(&req, opts).to_string().into_bytes();
-            (body, "/v1/chat/completions", req.stream, false)
+            (
+                body,
+                Cow::Borrowed("/v1/chat/completions"),
+                req.stream,
+                false,
+            )
+        }
+        Plan::OpenAiToGemini
+        | Plan::AnthropicToGemini
+        | Plan::OpenAiToBedrock
+        | Plan::AnthropicToBedrock => {
+            let parsed = if client == ClientApi::AnthropicMessages {
+                anthropic::parse_request(body).map(|r| (r, false))
+            } else {
+                openai::parse_request(body)
+            };
+            let (mut req, wants_usage) = parsed.map_err(|e| e.retarget(provider.name()))?;
+            if let Some(m) = model {
+                req.model = m.to_string();
+            }
+            let body = if provider == ProviderApi::Gemini {
+                gemini::write_request(&req)?
+            } else {
+                bedrock::write_request(&req)?
+            };
+            let path = provider.path_for_model(&req.model, req.stream);
+            (body.to_string().into_bytes(), path, req.stream, wants_usage)
         }
     };
     Ok(PreparedRequest {
@@ -154,19 +214,46 @@ pub fn translate_response(
                 resp.usage,
             ))
         }
+        Plan::OpenAiToGemini
+        | Plan::AnthropicToGemini
+        | Plan::OpenAiToBedrock
+        | Plan::AnthropicToBedrock => {
+            let resp = match plan {
+                Plan::OpenAiToGemini | Plan::AnthropicToGemini => gemini::parse_response(body)?,
+                _ => bedrock::parse_response(body)?,
+            };
+            let out = match plan {
+                Plan::OpenAiToGemini | Plan::OpenAiToBedrock => openai::write_response(&resp),
+                _ => anthropic::write_response(&resp),
+            };
+            Ok((Bytes::from(out.to_string()), resp.usage))
+        }
     }
 }
 
 /// The usage in a complete response of `provider`'s format (zero when absent or unreadable).
 pub fn response_usage(provider: ProviderApi, body: &[u8]) -> Usage {
     #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
     struct WithUsage {
         usage: Option<Value>,
+        usage_metadata: Option<Value>,
     }
-    let Ok(WithUsage { usage: Some(u) }) = serde_json::from_slice::<WithUsage>(body) else {
+    let Ok(with) = serde_json::from_slice::<WithUsage>(body) else {
+        return Usage::default();
+    };
+    if provider == ProviderApi::Gemini {
+        return with
+            .usage_metadata
+            .as_ref()
+            .map(gemini::usage)
+            .unwrap_or_default();
+    }
+    let Some(u) = with.usage else {
         return Usage::default();
     };
     match provider {
+        ProviderApi::BedrockConverse => bedrock::usage(&u),
         p if p.is_anthropic() => Usage::from_anthropic(&u),
         ProviderApi::OpenAiResponses => stream::responses_usage(&u),
         // Embeddings: prompt_tokens (and total_tokens) only.

@@ -14,6 +14,7 @@ fn prepare(plan: Plan, body: Value, model: Option<&str>) -> Result<PreparedReque
         Plan::OpenAiToAnthropic => (ClientApi::OpenAiChat, ProviderApi::AnthropicMessages),
         Plan::AnthropicToOpenAi => (ClientApi::AnthropicMessages, ProviderApi::OpenAiChat),
         Plan::Passthrough => (ClientApi::OpenAiChat, ProviderApi::OpenAiChat),
+        _ => unreachable!("provider tests have their own"),
     };
     prepare_request(
         plan,
@@ -27,7 +28,7 @@ fn prepare(plan: Plan, body: Value, model: Option<&str>) -> Result<PreparedReque
 
 /// A conversation with a system prompt, images (inline and by URL), a tool call and its
 /// result, tools and every sampling field, as an OpenAI SDK sends it.
-fn openai_request() -> Value {
+pub(crate) fn openai_request() -> Value {
     json!({
         "model": "fast",
         "messages": [
@@ -167,7 +168,7 @@ fn openai_request_details() {
 
 /// A conversation as the Anthropic SDK sends it: system blocks, an inline image, a tool
 /// call and an error result with content blocks, a thinking block in the history.
-fn anthropic_request() -> Value {
+pub(crate) fn anthropic_request() -> Value {
     json!({
         "model": "smart",
         "max_tokens": 1024,

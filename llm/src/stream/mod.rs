@@ -6,6 +6,9 @@
 //! ended are kept for metering. The SSE split is `netkit::sse::EventFeed`, the workspace's
 //! one push parser (it handles events split across any chunking).
 
+mod blocks;
+mod from_bedrock;
+mod from_gemini;
 mod observer;
 mod reframe;
 mod sse_out;
@@ -17,6 +20,8 @@ use netkit::sse::EventFeed;
 
 use crate::client_error::{error_event, ErrorKind};
 use crate::{ClientApi, Plan, ProviderApi, Usage};
+use from_bedrock::FromBedrock;
+use from_gemini::FromGemini;
 pub(crate) use observer::responses_usage;
 use observer::{Family, Observer};
 use reframe::Reframe;
@@ -90,6 +95,9 @@ enum Mode {
     Reframe(Reframe),
     ToAnthropic(ToAnthropic),
     ToOpenAi(ToOpenAi),
+    FromGemini(FromGemini),
+    /// Binary frames, not SSE: bypasses the event feed.
+    FromBedrock(FromBedrock),
 }
 
 /// What one [`ResponseStream::push`] gives the gateway.
@@ -118,6 +126,8 @@ impl std::fmt::Debug for ResponseStream {
             Mode::Reframe(_) => "reframe",
             Mode::ToAnthropic(_) => "to anthropic",
             Mode::ToOpenAi(_) => "to openai",
+            Mode::FromGemini(_) => "from gemini",
+            Mode::FromBedrock(_) => "from bedrock",
         };
         f.debug_struct("ResponseStream")
             .field("mode", &mode)
@@ -140,6 +150,10 @@ impl ResponseStream {
         let mode = match plan {
             Plan::OpenAiToAnthropic => Mode::ToOpenAi(ToOpenAi::new(client_wants_usage)),
             Plan::AnthropicToOpenAi => Mode::ToAnthropic(ToAnthropic::default()),
+            Plan::OpenAiToGemini => Mode::FromGemini(FromGemini::new(Some(client_wants_usage))),
+            Plan::AnthropicToGemini => Mode::FromGemini(FromGemini::new(None)),
+            Plan::OpenAiToBedrock => Mode::FromBedrock(FromBedrock::new(Some(client_wants_usage))),
+            Plan::AnthropicToBedrock => Mode::FromBedrock(FromBedrock::new(None)),
             Plan::Passthrough if provider == ProviderApi::OpenAiChat && !client_wants_usage => {
                 Mode::Reframe(Reframe)
             }
@@ -203,6 +217,13 @@ impl ResponseStream {
             return StreamOutput::default();
         }
         let mut out = Vec::new();
+        if let Mode::FromBedrock(b) = &mut self.mode {
+            b.push(chunk, &mut self.meter, &mut out);
+            return StreamOutput {
+                bytes: Bytes::from(out),
+                first_token: self.meter.first_token_now,
+            };
+        }
         let skipped = self.feed.skipped();
         for event in self.feed.push(chunk) {
             self.event(&event.event, &event.data, &mut out);
@@ -245,16 +266,22 @@ impl ResponseStream {
             Mode::Reframe(r) => r.event(name, data, &mut self.meter, out),
             Mode::ToAnthropic(t) => t.event(data, &mut self.meter, out),
             Mode::ToOpenAi(t) => t.event(name, data, &mut self.meter, out),
+            Mode::FromGemini(t) => t.event(data, &mut self.meter, out),
+            // Fed bytes by `push` only: its frames are not SSE events.
+            Mode::FromBedrock(_) => {}
         }
     }
 
     /// The provider's body ended. Returns the last bytes for the client: nothing after a
     /// complete stream, else an error event in the client's format (never a silent cut).
     pub fn finish(&mut self) -> Bytes {
-        let over = self.is_over();
-        if let (Mode::ToAnthropic(t), false) = (&mut self.mode, over) {
+        if !self.is_over() {
             let mut out = Vec::new();
-            t.finish(&mut self.meter, &mut out);
+            match &mut self.mode {
+                Mode::ToAnthropic(t) => t.finish(&mut self.meter, &mut out),
+                Mode::FromBedrock(b) => b.finish(&mut self.meter, &mut out),
+                _ => {}
+            }
             if self.is_over() {
                 return Bytes::from(out);
             }

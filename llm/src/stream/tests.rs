@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 
 use super::*;
 
+mod providers;
 mod support;
 use support::{anthropic_sdk, openai_sdk, parse_client, random_cuts, sse};
 
@@ -117,7 +118,7 @@ fn new(plan: Plan, wants_usage: bool) -> ResponseStream {
     let (client, provider) = match plan {
         Plan::OpenAiToAnthropic => (ClientApi::OpenAiChat, ProviderApi::AnthropicMessages),
         Plan::AnthropicToOpenAi => (ClientApi::AnthropicMessages, ProviderApi::OpenAiChat),
-        Plan::Passthrough => unreachable!("use ResponseStream::new"),
+        _ => unreachable!("use ResponseStream::new"),
     };
     ResponseStream::new(plan, client, provider, wants_usage)
 }

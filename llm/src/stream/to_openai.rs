@@ -13,6 +13,7 @@ use super::{sse_out, Meter, Outcome};
 use crate::client_error::{read_error_body, ErrorKind};
 use crate::ir::{now_secs, StopReason};
 use crate::usage::AnthropicUsage;
+use crate::Usage;
 
 /// The translator's state for one response.
 #[derive(Debug)]
@@ -25,6 +26,7 @@ pub(crate) struct ToOpenAi {
     tools: Vec<(u64, u64)>,
     next_tool: u64,
     usage: AnthropicUsage,
+    usage_override: Option<Usage>,
 }
 
 impl ToOpenAi {
@@ -37,6 +39,7 @@ impl ToOpenAi {
             tools: Vec::new(),
             next_tool: 0,
             usage: AnthropicUsage::default(),
+            usage_override: None,
         }
     }
 
@@ -69,6 +72,21 @@ impl ToOpenAi {
             "message" | "" => v.get("type").and_then(Value::as_str).unwrap_or(""),
             n => n,
         };
+        self.handle(kind, &v, meter, out);
+    }
+
+    /// Sets the usage the final usage chunk reports and the meter keeps, for a source whose
+    /// counts Anthropic's `usage` cannot hold whole (reasoning tokens from Gemini).
+    pub(crate) fn set_usage(&mut self, usage: Usage) {
+        self.usage_override = Some(usage);
+    }
+
+    fn usage(&self) -> Usage {
+        self.usage_override.unwrap_or_else(|| self.usage.usage())
+    }
+
+    /// One Anthropic event, already read: its type and JSON.
+    pub(crate) fn handle(&mut self, kind: &str, v: &Value, meter: &mut Meter, out: &mut Vec<u8>) {
         match kind {
             "message_start" => {
                 let message = v.get("message").unwrap_or(&Value::Null);
@@ -83,7 +101,7 @@ impl ToOpenAi {
                 self.model = text("model");
                 if let Some(usage) = message.get("usage") {
                     self.usage.merge(usage);
-                    meter.usage = self.usage.usage();
+                    meter.usage = self.usage();
                 }
                 self.chunk(out, json!({"role": "assistant", "content": ""}), None);
             }
@@ -142,7 +160,7 @@ impl ToOpenAi {
             "message_delta" => {
                 if let Some(usage) = v.get("usage") {
                     self.usage.merge(usage);
-                    meter.usage = self.usage.usage();
+                    meter.usage = self.usage();
                 }
                 let reason = v
                     .get("delta")
@@ -158,7 +176,7 @@ impl ToOpenAi {
                         out,
                         &json!({
                             "id": self.id, "object": "chat.completion.chunk", "created": self.created,
-                            "model": self.model, "choices": [], "usage": self.usage.usage().to_openai(),
+                            "model": self.model, "choices": [], "usage": self.usage().to_openai(),
                         }),
                     );
                 }
@@ -166,8 +184,10 @@ impl ToOpenAi {
                 meter.outcome = Outcome::Completed;
             }
             "error" => {
-                let (kind, message) =
-                    read_error_body(http::StatusCode::INTERNAL_SERVER_ERROR, data.as_bytes());
+                let (kind, message) = read_error_body(
+                    http::StatusCode::INTERNAL_SERVER_ERROR,
+                    v.to_string().as_bytes(),
+                );
                 let kind = match v
                     .get("error")
                     .and_then(|e| e.get("type"))

@@ -253,7 +253,7 @@ impl Call<'_> {
                 self.plan,
                 provider,
                 Method::POST,
-                provider.path_for(req.path),
+                provider.path_for(&req.path),
                 headers,
                 AttemptBody::Buffered(req.body),
                 self.started,
