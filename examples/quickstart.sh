@@ -18,6 +18,7 @@ SWITCHBOARD=$TARGET_DIR/debug/switchboard
 UPSTREAM=$TARGET_DIR/debug/demo-upstream
 PETSTORE=$TARGET_DIR/debug/petstore
 DEMO_MCP=$TARGET_DIR/debug/demo-mcp
+DEMO_LLM=$TARGET_DIR/debug/demo-llm
 
 # port_open PORT: true when something accepts TCP connections on 127.0.0.1:PORT (bash /dev/tcp,
 # so curl is not needed).
@@ -36,7 +37,7 @@ http_status() {
     printf '%s' "$line"
 }
 
-for port in 8080 15000 9001 9002 4010 4020; do
+for port in 8080 15000 9001 9002 4010 4020 4030; do
     if port_open "$port"; then
         echo "error: 127.0.0.1:$port is already in use; stop whatever listens there and retry" >&2
         exit 1
@@ -68,8 +69,11 @@ PIDS+=($!)
 echo "==> starting the demo MCP server on 127.0.0.1:4020 (Streamable HTTP, federated at /mcp)"
 "$DEMO_MCP" 4020 &
 PIDS+=($!)
+echo "==> starting the demo LLM (an OpenAI-compatible echo model) on 127.0.0.1:4030 (routed at /llm)"
+"$DEMO_LLM" 4030 &
+PIDS+=($!)
 
-for port in 9001 9002 4010 4020; do
+for port in 9001 9002 4010 4020 4030; do
     for _ in $(seq 1 50); do
         port_open "$port" && break
         sleep 0.1
@@ -99,6 +103,14 @@ done
        -H 'accept: application/json, text/event-stream' \
        -d '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"curl","version":"1"}}}'
   # then with the returned Mcp-Session-Id header: tools/list, tools/call {"name":"petstore_listPets"}
+
+  LLM: OpenAI and Anthropic APIs at http://127.0.0.1:8080/llm, served by a demo echo model
+  (OpenAI SDK: base_url=http://127.0.0.1:8080/llm/v1; Anthropic SDK: base_url=http://127.0.0.1:8080/llm).
+  curl http://127.0.0.1:8080/llm/v1/chat/completions -H 'content-type: application/json' \
+       -d '{"model":"fast","messages":[{"role":"user","content":"hello"}]}'
+  curl -N http://127.0.0.1:8080/llm/v1/messages -H 'content-type: application/json' \
+       -d '{"model":"claude-demo","max_tokens":50,"stream":true,"messages":[{"role":"user","content":"hello"}]}'
+  curl http://127.0.0.1:15000/metrics | grep gen_ai     # tokens, cost, time to first token
 
   Ctrl-C stops the gateway and the demo servers.
 
