@@ -65,16 +65,14 @@ fn last_user_text(req: &Value) -> String {
 
 async fn chat(Json(req): Json<Value>) -> Response {
     if !req["messages"].is_array() {
-        let error = json!({"error": {"message": "messages is required", "type": "invalid_request_error"}});
+        let error =
+            json!({"error": {"message": "messages is required", "type": "invalid_request_error"}});
         return (axum::http::StatusCode::BAD_REQUEST, Json(error)).into_response();
     }
     let input = last_user_text(&req);
     let reply = format!("You said: {input}");
     let model = req["model"].as_str().unwrap_or(MODEL).to_string();
-    let words: Vec<String> = reply
-        .split_inclusive(' ')
-        .map(str::to_string)
-        .collect();
+    let words: Vec<String> = reply.split_inclusive(' ').map(str::to_string).collect();
     let prompt_tokens = input.split_whitespace().count() as u64;
     let usage = json!({
         "prompt_tokens": prompt_tokens,
@@ -99,8 +97,15 @@ async fn chat(Json(req): Json<Value>) -> Response {
             "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
         })
     };
-    let mut events = vec![chunk(json!({"role": "assistant", "content": ""}), Value::Null)];
-    events.extend(words.iter().map(|w| chunk(json!({"content": w}), Value::Null)));
+    let mut events = vec![chunk(
+        json!({"role": "assistant", "content": ""}),
+        Value::Null,
+    )];
+    events.extend(
+        words
+            .iter()
+            .map(|w| chunk(json!({"content": w}), Value::Null)),
+    );
     events.push(chunk(json!({}), json!("stop")));
     if with_usage {
         events.push(json!({

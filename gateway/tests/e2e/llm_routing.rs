@@ -525,3 +525,35 @@ backends:
         .await;
     assert_eq!(refusals, 1.0);
 }
+
+/// The quickstart's demo model (examples/src/bin/demo-llm.rs) behind the gateway: the
+/// Anthropic SDK, streamed and not, gets its echo through the translation to OpenAI chat.
+#[tokio::test]
+async fn the_quickstart_demo_model_serves_both_sdks() {
+    let port = e2e::free_port();
+    let mut demo = std::process::Command::new(e2e::workspace_bin("demo-llm"))
+        .arg(port.to_string())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start demo-llm");
+    let ai = format!(
+        "    groups:\n    - providers:\n      - {{ name: demo, openaiCompatible: {{ url: \"http://127.0.0.1:{port}/v1\", model: demo-echo }} }}\n"
+    );
+    let gw = Gateway::start(&config(&ai)).await;
+    for sdk in [Sdk::Anthropic, Sdk::OpenAi] {
+        for stream in [false, true] {
+            let mut opts = SdkRunOptions::new("any");
+            opts.prompt = "hello gateway".into();
+            opts.stream = stream;
+            // The demo may still be binding its port: the SDK retries a refused connection.
+            opts.retries = 3;
+            let run = run_sdk_client(sdk, &base(sdk, &gw), &opts).await;
+            let what = format!("{sdk:?} stream={stream}: {}\n{}", run.summary, run.stderr);
+            assert!(run.success, "{what}");
+            assert_eq!(run.text(), "You said: hello gateway", "{what}");
+            assert!(run.usage().1 > 0, "{what}");
+        }
+    }
+    let _ = demo.kill();
+    let _ = demo.wait();
+}
