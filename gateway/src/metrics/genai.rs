@@ -50,6 +50,20 @@ pub struct AttemptLabels {
     pub result: String,
 }
 
+/// Labels `{route, guard, action, direction}` of `promptGuard` decisions.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct GuardLabels {
+    /// `listener/route`.
+    pub route: String,
+    /// The rule (`email`, `creditCard`, `usSsn`, `phoneNumber`, a pattern's name) or
+    /// `webhook`.
+    pub guard: String,
+    /// `reject`, `mask`; for the webhook also `allow`, `fail_open`, `fail_closed`.
+    pub action: String,
+    /// `request` or `response`.
+    pub direction: String,
+}
+
 /// The `ai` metrics.
 #[derive(Debug, Clone)]
 pub struct GenAiMetrics {
@@ -68,6 +82,9 @@ pub struct GenAiMetrics {
     pub stream_errors: Family<AttemptLabels, Counter>,
     /// Providers set aside, by cause (`rate_limited`, `unavailable`).
     pub set_aside: Family<AttemptLabels, Counter>,
+    /// `promptGuard` decisions: a rule that matched (once per request or response), each
+    /// webhook answer.
+    pub guard_decisions: Family<GuardLabels, Counter>,
 }
 
 impl GenAiMetrics {
@@ -120,7 +137,14 @@ impl GenAiMetrics {
             "LLM providers set aside after a failure, by cause",
             set_aside.clone(),
         );
+        let guard_decisions = Family::<GuardLabels, Counter>::default();
+        registry.register(
+            "switchboard_ai_guard_decisions",
+            "promptGuard decisions on LLM requests and responses, by guard and action",
+            guard_decisions.clone(),
+        );
         GenAiMetrics {
+            guard_decisions,
             token_usage,
             request_duration,
             time_to_first_token,
@@ -142,6 +166,18 @@ impl GenAiMetrics {
     pub fn set_aside(&self, route: &str, provider: &str, why: &str) {
         self.set_aside
             .get_or_create(&labels(route, provider, why))
+            .inc();
+    }
+
+    /// Counts a `promptGuard` decision.
+    pub fn guard_decision(&self, route: &str, guard: &str, action: &str, direction: &str) {
+        self.guard_decisions
+            .get_or_create(&GuardLabels {
+                route: route.to_string(),
+                guard: guard.to_string(),
+                action: action.to_string(),
+                direction: direction.to_string(),
+            })
             .inc();
     }
 

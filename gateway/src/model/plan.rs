@@ -199,7 +199,11 @@ pub enum Terminal {
     Ai(AiTerminal),
 }
 
-/// The terminal of an `ai` backend.
+/// The terminal of an `ai` backend. Its own steps, in order: the client's API call read
+/// whole; `promptGuard`'s request guards (regex, then webhook), which may refuse it in the
+/// client's format or mask its text; the providers, tried in order; `promptGuard`'s response
+/// guard on the answer in the client's format (a complete body, or a stream event by
+/// event); then the backend's response phases.
 #[derive(Debug)]
 pub struct AiTerminal {
     /// The providers and their state.
@@ -207,6 +211,8 @@ pub struct AiTerminal {
     /// `timeout`, merged: `request` for the whole exchange until the response starts,
     /// `backendRequest` for each provider attempt.
     pub timeouts: Timeouts,
+    /// `promptGuard` of the route.
+    pub guard: Option<Arc<super::guard::PromptGuard>>,
 }
 
 /// The reverse proxy to one upstream.

@@ -224,6 +224,8 @@ pub struct RoutePolicies {
     pub rate_limits: Option<std::sync::Arc<super::ratelimit::Limits>>,
     /// Those with `per: tool` (routes to `mcp` backends only).
     pub tool_limits: Option<std::sync::Arc<super::ratelimit::Limits>>,
+    /// `promptGuard` (routes to `ai` backends only).
+    pub prompt_guard: Option<std::sync::Arc<super::guard::PromptGuard>>,
 }
 
 /// The `authorization` policy, compiled: the rules and where they run (an HTTP or an A2A

@@ -48,6 +48,7 @@ pub(super) fn route_plan(route: &RoutePolicies) -> RoutePlan {
         rate_limits,
         // Placed in each backend's plan.
         tool_limits: _,
+        prompt_guard: _,
         request_headers: _,
         response_headers: _,
         rewrite: _,
@@ -110,6 +111,7 @@ pub(super) fn backend_plan(
         rate_limits,
         tool_limits,
         mcp,
+        prompt_guard,
         // Placed in the route's plan.
         redirect: _,
         authorization: _,
@@ -181,6 +183,7 @@ pub(super) fn backend_plan(
                 terminal: Terminal::Ai(AiTerminal {
                     backend,
                     timeouts: timeouts.or(*route_timeouts),
+                    guard: prompt_guard.clone(),
                 }),
                 response,
             };

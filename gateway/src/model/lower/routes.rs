@@ -241,6 +241,10 @@ impl<'a> Lowering<'a> {
         let limits = self.rate_limits(&ppath, &route_key, p);
         policies.rate_limits = limits.route;
         policies.tool_limits = limits.tools;
+        policies.prompt_guard = p
+            .prompt_guard
+            .as_ref()
+            .and_then(|g| self.prompt_guard(&format!("{ppath}.promptGuard"), g));
         let mut backends = Vec::new();
         for (b, entry) in r.backends.iter().enumerate() {
             let bpath = format!("{rpath}.backends[{b}]");
