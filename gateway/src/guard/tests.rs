@@ -350,3 +350,69 @@ fn response_bodies_of_each_format() {
         .unwrap()
         .is_none());
 }
+
+/// Splits `bytes` at random byte offsets (inside events, inside UTF-8 sequences).
+fn random_bytes_split(bytes: &[u8], rng: &mut Lcg) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at < bytes.len() {
+        let n = 1 + (rng.next() % 40) as usize;
+        let end = (at + n).min(bytes.len());
+        out.push(bytes[at..end].to_vec());
+        at = end;
+    }
+    out
+}
+
+/// Whatever the events' text pieces and however the bytes are cut, the client reads what
+/// masking the whole text gives, in both formats, and the stream keeps its end marker.
+#[test]
+fn guarded_streams_equal_whole_masking_at_any_split() {
+    let d = builtins();
+    let mut rng = Lcg(9);
+    for text in TEXTS {
+        let whole = d.mask(text).text;
+        for round in 0..60 {
+            let pieces = random_split(text, &mut rng);
+            let anthropic = round % 2 == 1;
+            let mut sse = String::new();
+            if anthropic {
+                sse.push_str(
+                    "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{}}\n\n",
+                );
+                sse.push_str("event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n");
+                for p in &pieces {
+                    let v = json!({"type": "content_block_delta", "index": 0,
+                                   "delta": {"type": "text_delta", "text": p}});
+                    sse.push_str(&format!("event: content_block_delta\ndata: {v}\n\n"));
+                }
+                sse.push_str("event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n");
+                sse.push_str("event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n");
+            } else {
+                for p in &pieces {
+                    sse.push_str(&openai_chunk(p));
+                }
+                let fin = json!({"id": "c1", "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]});
+                sse.push_str(&format!("data: {fin}\n\ndata: [DONE]\n\n"));
+            }
+            let format = if anthropic {
+                Format::Anthropic
+            } else {
+                Format::OpenAiChat
+            };
+            let mut g = SseGuard::new(d.clone(), Action::Mask, format);
+            let mut out = Vec::new();
+            for chunk in random_bytes_split(sse.as_bytes(), &mut rng) {
+                out.extend(g.push(&chunk).bytes);
+            }
+            out.extend(g.finish().bytes);
+            assert_eq!(sse_texts(&out, anthropic), whole, "{text}");
+            let end: &[u8] = if anthropic {
+                b"event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"
+            } else {
+                b"data: [DONE]\n\n"
+            };
+            assert!(out.ends_with(end), "{}", String::from_utf8_lossy(&out));
+        }
+    }
+}

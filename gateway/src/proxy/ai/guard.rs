@@ -21,7 +21,8 @@ use crate::guard::{body, Action};
 use crate::metrics::GenAiMetrics;
 use crate::model::guard::{PromptGuard, RegexGuard, Webhook};
 
-/// Why a request may not go on: the client's status, error kind and message.
+/// Why a request (or response) may not go on: the client's status and message.
+#[derive(Debug)]
 pub(super) struct Refusal {
     pub status: StatusCode,
     pub message: String,
@@ -347,4 +348,101 @@ impl StreamGuard {
 /// The error kind of a guard's refusal.
 pub(super) fn kind(status: StatusCode) -> ErrorKind {
     ErrorKind::from_status(status)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::guard::{Builtin, Detector, RuleSpec};
+
+    fn regex(action: Action) -> RegexGuard {
+        let specs = vec![
+            RuleSpec::builtin(Builtin::CreditCard, None),
+            RuleSpec::builtin(Builtin::Email, None),
+        ];
+        RegexGuard {
+            detector: Arc::new(Detector::new(specs).unwrap()),
+            action,
+        }
+    }
+
+    fn metrics() -> GenAiMetrics {
+        GenAiMetrics::register(&mut prometheus_client::registry::Registry::default())
+    }
+
+    fn count(m: &GenAiMetrics, guard: &str, action: &str, direction: &str) -> u64 {
+        m.guard_decisions
+            .get_or_create(&crate::metrics::GuardLabels {
+                route: "r".into(),
+                guard: guard.into(),
+                action: action.into(),
+                direction: direction.into(),
+            })
+            .get()
+    }
+
+    #[test]
+    fn a_rejected_request_names_the_guard_not_the_text() {
+        let m = metrics();
+        let body = Bytes::from_static(
+            br#"{"model":"m","messages":[{"role":"user","content":"card 4111111111111111"}]}"#,
+        );
+        let Err(r) = regex_request(&regex(Action::Reject), &m, "r", body) else {
+            panic!("not rejected");
+        };
+        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+        assert!(r.message.contains("creditCard"), "{}", r.message);
+        assert!(!r.message.contains("4111"), "{}", r.message);
+        assert_eq!(count(&m, "creditCard", "reject", "request"), 1);
+        assert_eq!(count(&m, "email", "reject", "request"), 0);
+    }
+
+    #[test]
+    fn masked_requests_and_responses() {
+        let m = metrics();
+        let body = Bytes::from_static(
+            br#"{"model":"m","messages":[{"role":"user","content":"to a@b.io"}],"n":1}"#,
+        );
+        let out = regex_request(&regex(Action::Mask), &m, "r", body).unwrap();
+        assert_eq!(
+            &out[..],
+            br#"{"model":"m","messages":[{"content":"to <EMAIL>","role":"user"}],"n":1}"#
+        );
+        let resp = Bytes::from_static(br#"{"content":[{"type":"text","text":"a@b.io"}]}"#);
+        let out = guard_response(&regex(Action::Mask), &m, "r", resp.clone()).unwrap();
+        assert!(std::str::from_utf8(&out).unwrap().contains("<EMAIL>"));
+        let Err(r) = guard_response(&regex(Action::Reject), &m, "r", resp) else {
+            panic!("not withheld");
+        };
+        assert!(r.message.contains("email") && !r.message.contains("a@b.io"));
+        assert_eq!(count(&m, "email", "mask", "request"), 1);
+        assert_eq!(count(&m, "email", "mask", "response"), 1);
+        assert_eq!(count(&m, "email", "reject", "response"), 1);
+    }
+
+    #[test]
+    fn webhook_answers_follow_the_contract() {
+        let read = |s: &str| serde_json::from_str::<HookAnswer>(s);
+        assert!(matches!(
+            read(r#"{"action":"allow"}"#),
+            Ok(HookAnswer::Allow)
+        ));
+        assert!(matches!(
+            read(r#"{"action":"reject","reason":"no","extra":1}"#),
+            Ok(HookAnswer::Reject { reason: Some(r) }) if r == "no"
+        ));
+        assert!(matches!(
+            read(r#"{"action":"reject"}"#),
+            Ok(HookAnswer::Reject { reason: None })
+        ));
+        assert!(matches!(
+            read(r#"{"action":"mask","texts":["x"]}"#),
+            Ok(HookAnswer::Mask { texts }) if texts == ["x"]
+        ));
+        assert!(read(r#"{"action":"mask"}"#).is_err());
+        assert!(read(r#"{"action":"block"}"#).is_err());
+        assert!(read(r#"{}"#).is_err());
+    }
 }
