@@ -156,6 +156,13 @@ async fn a_card_number_is_refused_in_each_client_format() {
         )
         .await;
     assert_eq!(rejected, 4.0);
+    // Logged, without the number.
+    let logs = gw.stderr();
+    assert!(
+        logs.contains("promptGuard rejected an LLM request"),
+        "{logs}"
+    );
+    assert!(!logs.contains("4111") && !logs.contains("4242"), "{logs}");
 }
 
 /// `mask`: the provider gets the prompt with placeholders (through either SDK, translated
