@@ -13,7 +13,7 @@
 
 use bytes::Bytes;
 use http::StatusCode;
-use llm::{ClientApi, ErrorKind};
+use llm::ClientApi;
 use serde::{Deserialize, Serialize};
 
 use crate::guard::sse::{Format, SseGuard};
@@ -343,11 +343,6 @@ impl StreamGuard {
                 .map(|r| response_rejected(&[self.guard.detector.rule_name(r)])),
         }
     }
-}
-
-/// The error kind of a guard's refusal.
-pub(super) fn kind(status: StatusCode) -> ErrorKind {
-    ErrorKind::from_status(status)
 }
 
 #[cfg(test)]

@@ -400,7 +400,7 @@ impl Call<'_> {
                             let (status, _, body) = llm::error_response(
                                 self.client,
                                 r.status,
-                                guard::kind(r.status),
+                                ErrorKind::from_status(r.status),
                                 &r.message,
                             );
                             return Ok(json_response(status, body));
