@@ -92,8 +92,8 @@ impl SseGuard {
                 Format::Anthropic => self.anthropic(&event.event, &event.data, &mut out),
             }
             if out.rejected.is_some() {
+                // What was written before is text that passed: it may go.
                 self.over = true;
-                out.bytes.clear();
                 break;
             }
         }
@@ -105,9 +105,6 @@ impl SseGuard {
         let mut out = Guarded::default();
         if !self.over {
             self.flush_all(&mut out);
-            if out.rejected.is_some() {
-                out.bytes.clear();
-            }
             self.over = true;
         }
         out

@@ -416,3 +416,17 @@ fn guarded_streams_equal_whole_masking_at_any_split() {
         }
     }
 }
+
+/// Under `reject`, the events before the match in the same bytes still go out; the
+/// matching text never does.
+#[test]
+fn a_rejecting_push_keeps_the_clean_events_before_the_match() {
+    let mut g = SseGuard::new(builtins(), Action::Reject, Format::OpenAiChat);
+    let mut bytes = openai_chunk("clean words ");
+    bytes.push_str(&openai_chunk("then a@b.io "));
+    bytes.push_str(&openai_chunk("and more"));
+    let r = g.push(bytes.as_bytes());
+    assert_eq!(r.rejected, Some(0), "email");
+    assert_eq!(sse_texts(&r.bytes, false), "clean words then ");
+    assert!(!String::from_utf8_lossy(&r.bytes).contains("a@b"));
+}
