@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod body;
 pub mod config;
+pub mod guard;
 pub mod mcp;
 pub mod metrics;
 pub mod model;

@@ -8,6 +8,7 @@ use crate::model::Model;
 mod ai;
 mod authn;
 mod authz;
+mod guard;
 mod mcp_authn;
 mod ratelimit;
 

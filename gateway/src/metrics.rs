@@ -10,7 +10,7 @@ use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
 mod genai;
-pub use genai::{AttemptLabels, GenAiLabels, GenAiMetrics, TokenLabels};
+pub use genai::{AttemptLabels, GenAiLabels, GenAiMetrics, GuardLabels, TokenLabels};
 
 /// Labels `{route, status}`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]

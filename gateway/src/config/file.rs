@@ -383,6 +383,12 @@ pub struct Policies {
     /// `failureMode`). Route level only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_rate_limit: Option<super::ai::TokenRateLimitConfig>,
+    /// Guards on the text of LLM calls, on routes to `ai` backends: regex guards (built-in
+    /// detectors `email`, `creditCard`, `usSsn`, `phoneNumber` and custom patterns; `reject`
+    /// or `mask`) on requests and responses (streams included), and a webhook on requests.
+    /// Route level only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_guard: Option<super::guard::PromptGuardConfig>,
 }
 
 /// The `backendTLS` policy: connect to the backend with TLS.

@@ -11,6 +11,7 @@
 
 pub mod ai;
 pub mod file;
+pub mod guard;
 pub mod units;
 
 mod diagnostic;

@@ -50,6 +50,20 @@ pub struct AttemptLabels {
     pub result: String,
 }
 
+/// Labels `{route, guard, action, direction}` of `promptGuard` decisions.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct GuardLabels {
+    /// `listener/route`.
+    pub route: String,
+    /// The rule (`email`, `creditCard`, `usSsn`, `phoneNumber`, a pattern's name) or
+    /// `webhook`.
+    pub guard: String,
+    /// `reject`, `mask`; for the webhook also `allow`, `fail_open`, `fail_closed`.
+    pub action: String,
+    /// `request` or `response`.
+    pub direction: String,
+}
+
 /// The `ai` metrics.
 #[derive(Debug, Clone)]
 pub struct GenAiMetrics {
@@ -72,6 +86,9 @@ pub struct GenAiMetrics {
     pub cost: Family<GenAiLabels, Counter<f64, std::sync::atomic::AtomicU64>>,
     /// Requests refused by `tokenRateLimit` (`provider` is `-`, `result` is `refused`).
     pub budget_refusals: Family<AttemptLabels, Counter>,
+    /// `promptGuard` decisions: a rule that matched (once per request or response), each
+    /// webhook answer.
+    pub guard_decisions: Family<GuardLabels, Counter>,
 }
 
 impl GenAiMetrics {
@@ -136,9 +153,16 @@ impl GenAiMetrics {
             "LLM requests refused by tokenRateLimit, by the refusing bucket's unit",
             budget_refusals.clone(),
         );
+        let guard_decisions = Family::<GuardLabels, Counter>::default();
+        registry.register(
+            "switchboard_ai_guard_decisions",
+            "promptGuard decisions on LLM requests and responses, by guard and action",
+            guard_decisions.clone(),
+        );
         GenAiMetrics {
             cost,
             budget_refusals,
+            guard_decisions,
             token_usage,
             request_duration,
             time_to_first_token,
@@ -160,6 +184,18 @@ impl GenAiMetrics {
     pub fn set_aside(&self, route: &str, provider: &str, why: &str) {
         self.set_aside
             .get_or_create(&labels(route, provider, why))
+            .inc();
+    }
+
+    /// Counts a `promptGuard` decision.
+    pub fn guard_decision(&self, route: &str, guard: &str, action: &str, direction: &str) {
+        self.guard_decisions
+            .get_or_create(&GuardLabels {
+                route: route.to_string(),
+                guard: guard.to_string(),
+                action: action.to_string(),
+                direction: direction.to_string(),
+            })
             .inc();
     }
 

@@ -6,6 +6,7 @@
 
 pub mod ai;
 pub mod discovery;
+pub mod guard;
 pub mod health;
 pub mod host;
 pub mod limits;

@@ -199,7 +199,11 @@ pub enum Terminal {
     Ai(AiTerminal),
 }
 
-/// The terminal of an `ai` backend.
+/// The terminal of an `ai` backend. Its own steps, in order: the client's API call read
+/// whole; `promptGuard`'s request guards (regex, then webhook), which may refuse it in the
+/// client's format or mask its text; the providers, tried in order; `promptGuard`'s response
+/// guard on the answer in the client's format (a complete body, or a stream event by
+/// event); then the backend's response phases.
 #[derive(Debug)]
 pub struct AiTerminal {
     /// The providers and their state.
@@ -210,6 +214,8 @@ pub struct AiTerminal {
     /// The route's `tokenRateLimit`: checked with an estimate before a provider is called,
     /// charged the real usage when the response ends.
     pub budgets: Option<Arc<super::ai::TokenBudgets>>,
+    /// `promptGuard` of the route.
+    pub guard: Option<Arc<super::guard::PromptGuard>>,
 }
 
 /// The reverse proxy to one upstream.

@@ -226,6 +226,8 @@ pub struct RoutePolicies {
     pub tool_limits: Option<std::sync::Arc<super::ratelimit::Limits>>,
     /// `tokenRateLimit` (routes to `ai` backends only).
     pub token_budgets: Option<std::sync::Arc<super::ai::TokenBudgets>>,
+    /// `promptGuard` (routes to `ai` backends only).
+    pub prompt_guard: Option<std::sync::Arc<super::guard::PromptGuard>>,
 }
 
 /// The `authorization` policy, compiled: the rules and where they run (an HTTP or an A2A

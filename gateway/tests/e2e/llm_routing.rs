@@ -161,7 +161,7 @@ async fn failover_and_set_aside() {
     let a = FakeLlm::start("a").await;
     let b = FakeLlm::start("b").await;
     let ai = format!(
-        "    setAside: {{ default: 2s }}
+        "    setAside: {{ default: 4s }}
     groups:
     - providers:
       - {{ name: a, openaiCompatible: {{ url: \"{}\" }} }}
@@ -197,8 +197,9 @@ async fn failover_and_set_aside() {
         .await;
     assert_eq!(set_aside, 1.0);
 
-    // b answers 503: it rests for the default 2s, and the client (Anthropic) gets the 503 in
-    // its format with the provider's message.
+    // b answers 503: it rests for the default 4s (long enough for the checks below on a
+    // loaded machine), and the client (Anthropic) gets the 503 in its format with the
+    // provider's message.
     b.script([Step::Unavailable]);
     let run = run_sdk_client(Sdk::Anthropic, &base(Sdk::Anthropic, &gw), &opts).await;
     assert!(!run.success, "{}", run.summary);
@@ -219,7 +220,7 @@ async fn failover_and_set_aside() {
         .unwrap()
         .parse()
         .unwrap();
-    assert!((1..=2).contains(&retry), "{retry}");
+    assert!((1..=4).contains(&retry), "{retry}");
     let body: Value = resp.json().await.expect("json");
     assert!(
         body["error"]["message"]
@@ -239,8 +240,8 @@ async fn failover_and_set_aside() {
     assert_eq!(body["type"], "error", "{body}");
     assert_eq!(body["error"]["type"], "overloaded_error", "{body}");
     assert_eq!(b.generations().len(), 3, "no provider called");
-    // After b's 2s it serves again.
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    // After b's 4s it serves again.
+    tokio::time::sleep(Duration::from_millis(4100)).await;
     let run = run_sdk_client(Sdk::Anthropic, &base(Sdk::Anthropic, &gw), &opts)
         .await
         .ok();

@@ -80,6 +80,9 @@ pub struct Reply {
     pub full_delta_usage: bool,
     /// Pause before each token frame of a stream.
     pub token_delay: Duration,
+    /// Stream the text in pieces of this many characters instead of words (0: words), so
+    /// that a word (an e-mail address) is split across events.
+    pub token_chars: usize,
 }
 
 impl Default for Reply {
@@ -92,6 +95,7 @@ impl Default for Reply {
             cached_tokens: 0,
             full_delta_usage: false,
             token_delay: Duration::ZERO,
+            token_chars: 0,
         }
     }
 }
@@ -112,6 +116,13 @@ impl Reply {
 
     /// The text split into tokens: words, each with the spaces before it.
     pub fn text_tokens(&self) -> Vec<String> {
+        if self.token_chars > 0 {
+            let chars: Vec<char> = self.text.chars().collect();
+            return chars
+                .chunks(self.token_chars)
+                .map(|c| c.iter().collect())
+                .collect();
+        }
         let mut tokens = Vec::new();
         let mut cur = String::new();
         let mut in_word = false;

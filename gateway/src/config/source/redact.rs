@@ -86,7 +86,8 @@ pub(super) fn redact(
                     secret_scope: ctx.secret_scope
                         || key == "backendAuth"
                         || (!structural && is_secret_word(key)),
-                    header_map: is_header_modifier && matches!(key.as_str(), "add" | "set"),
+                    header_map: (is_header_modifier && matches!(key.as_str(), "add" | "set"))
+                        || (path.ends_with("promptGuard.request.webhook") && key == "headers"),
                 };
                 redact(child, &child_path, secret_paths, child_ctx);
             }
@@ -311,6 +312,7 @@ binds:
           store: { redis: { url: \"redis://rl:hunter3@127.0.0.1:6379/2\", keyPrefix: sb } }
           limits: [{ maxTokens: 5, tokensPerFill: 5, fillInterval: 1m }]
         backendAuth: { oauth2: { tokenUrl: \"http://127.0.0.1:3/t\", clientId: id, clientSecret: s3 } }
+        promptGuard: { request: { webhook: { url: \"http://127.0.0.1:9/c\", headers: { authorization: Bearer hk, x-team: infra } } } }
 ";
         let source = load_ok(text, &[("ADMIN_SECRET", "0.0.0.0:1")]);
         let r = source.redacted();
@@ -336,5 +338,9 @@ binds:
         assert_eq!(p["rateLimit"]["limits"][0]["maxTokens"], 5);
         assert_eq!(p["backendAuth"]["oauth2"]["clientId"], "id");
         assert_eq!(p["backendAuth"]["oauth2"]["clientSecret"], REDACTED);
+        let hook = &p["promptGuard"]["request"]["webhook"];
+        assert_eq!(hook["headers"]["authorization"], REDACTED);
+        assert_eq!(hook["headers"]["x-team"], "infra");
+        assert_eq!(hook["url"], "http://127.0.0.1:9/c");
     }
 }

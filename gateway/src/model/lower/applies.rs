@@ -17,7 +17,7 @@ const HOST: &[BackendKind] = &[BackendKind::Host];
 const HOST_AI: &[BackendKind] = &[BackendKind::Host, BackendKind::Ai];
 /// Only the virtual MCP server has tools, prompts and resources.
 const MCP: &[BackendKind] = &[BackendKind::Mcp];
-/// Only LLM providers have tokens.
+/// Only `ai` backends read LLM calls.
 const AI: &[BackendKind] = &[BackendKind::Ai];
 
 /// One key of a policy block, as written.
@@ -78,6 +78,7 @@ pub(super) fn policy_keys(p: &file::Policies) -> Vec<PolicyKey> {
         local_rate_limit,
         rate_limit,
         token_rate_limit,
+        prompt_guard,
     } = p;
     let (timeout_request, timeout_backend) = match timeout {
         Some(file::Timeout {
@@ -238,6 +239,20 @@ pub(super) fn policy_keys(p: &file::Policies) -> Vec<PolicyKey> {
                 RouteOnly,
                 AI,
                 "it counts LLM tokens; use localRateLimit or rateLimit (per: tool)",
+            )
+        },
+        // Reads the LLM call after the body is read, before a provider is chosen, and the
+        // answer on its way back: only the ai terminal knows either.
+        PolicyKey {
+            not_on_host: "it reads LLM API calls, which only routes to ai backends understand; \
+                          route the calls to an ai backend",
+            ..key(
+                "promptGuard",
+                prompt_guard.is_some(),
+                RouteOnly,
+                AI,
+                "it reads LLM API calls; MCP tool calls are not LLM prompts (use \
+                 mcpAuthorization to decide which tools may be called)",
             )
         },
     ]

@@ -23,6 +23,7 @@ use crate::config::{ConfigErrors, Diagnostic, Source};
 
 mod ai;
 mod applies;
+mod guard;
 mod plan;
 mod policies;
 mod ratelimit;

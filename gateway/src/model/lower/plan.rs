@@ -49,6 +49,7 @@ pub(super) fn route_plan(route: &RoutePolicies) -> RoutePlan {
         // Placed in each backend's plan.
         tool_limits: _,
         token_budgets: _,
+        prompt_guard: _,
         request_headers: _,
         response_headers: _,
         rewrite: _,
@@ -112,6 +113,7 @@ pub(super) fn backend_plan(
         tool_limits,
         token_budgets,
         mcp,
+        prompt_guard,
         // Placed in the route's plan.
         redirect: _,
         authorization: _,
@@ -184,6 +186,7 @@ pub(super) fn backend_plan(
                     backend,
                     timeouts: timeouts.or(*route_timeouts),
                     budgets: token_budgets.clone(),
+                    guard: prompt_guard.clone(),
                 }),
                 response,
             };

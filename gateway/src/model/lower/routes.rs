@@ -242,6 +242,10 @@ impl<'a> Lowering<'a> {
         policies.rate_limits = limits.route;
         policies.tool_limits = limits.tools;
         policies.token_budgets = self.token_budgets(&ppath, &route_key, p);
+        policies.prompt_guard = p
+            .prompt_guard
+            .as_ref()
+            .and_then(|g| self.prompt_guard(&format!("{ppath}.promptGuard"), g));
         let mut backends = Vec::new();
         for (b, entry) in r.backends.iter().enumerate() {
             let bpath = format!("{rpath}.backends[{b}]");

@@ -10,6 +10,7 @@
 
 mod attempt;
 mod estimate;
+mod guard;
 mod meter;
 mod stream;
 
@@ -56,6 +57,20 @@ impl Proxy {
         log.ai = Some(slot.clone());
         let rest = below_prefix(ex);
         let Some(client) = ClientApi::detect(&ex.parts.method, &rest) else {
+            if plan.guard.is_some() && !ex.body_is_empty() {
+                // The guard reads only the APIs it knows: nothing it cannot read passes.
+                return Ok(gateway_error(
+                    ClientApi::OpenAiChat,
+                    StatusCode::NOT_FOUND,
+                    &format!(
+                        "{} is not an LLM API call this route's promptGuard can read; \
+                         only the chat completions, Responses, embeddings and Messages \
+                         APIs are served here",
+                        rest
+                    ),
+                    log,
+                ));
+            }
             return self.ai_passthrough(plan, ex, log, rest).await;
         };
         if client == ClientApi::OpenAiModels {
@@ -68,6 +83,29 @@ impl Proxy {
         let info = match llm::inspect_request(&body) {
             Ok(info) => info,
             Err(e) => return Ok(gateway_error(client, e.status(), &e.to_string(), log)),
+        };
+        let body = match &plan.guard {
+            None => body,
+            Some(g) => {
+                if g.response.is_some() && info.stream && guard::stream_format(client).is_none() {
+                    let message = format!(
+                        "this route's promptGuard reads streamed responses of the chat \
+                         completions and Messages APIs only; ask the {} API without stream",
+                        client.name()
+                    );
+                    return Ok(gateway_error(
+                        client,
+                        StatusCode::BAD_REQUEST,
+                        &message,
+                        log,
+                    ));
+                }
+                let genai = &self.metrics.genai;
+                match guard::guard_request(g, genai, &ex.route.key, body).await {
+                    Ok(b) => b,
+                    Err(r) => return Ok(gateway_error(client, r.status, &r.message, log)),
+                }
+            }
         };
         let now = std::time::Instant::now();
         let mut pick = |n: u64| rand::random_range(0..n);
@@ -411,6 +449,25 @@ impl Call<'_> {
                 Err(e) => return Err((failed(e.to_string()), meter)),
             };
             meter.finish(usage);
+            let guard = self.plan.guard.as_ref().and_then(|g| g.response.as_ref());
+            let client_body = match guard {
+                None => client_body,
+                Some(g) => {
+                    let genai = &self.proxy.metrics.genai;
+                    match guard::guard_response(g, genai, &self.route, client_body) {
+                        Ok(b) => b,
+                        Err(r) => {
+                            let (status, _, body) = llm::error_response(
+                                self.client,
+                                r.status,
+                                ErrorKind::from_status(r.status),
+                                &r.message,
+                            );
+                            return Ok(json_response(status, body));
+                        }
+                    }
+                }
+            };
             let mut out = json_response(parts.status, client_body);
             copy_provider_headers(&parts.headers, out.headers_mut());
             return Ok(out);
@@ -477,7 +534,17 @@ impl Call<'_> {
         }
         let first = Bytes::from(held);
         let inner: Body = body.map_err(|e| -> BoxError { Box::new(e) }).boxed();
-        let client_body = stream::TranslatedStream::new(inner, stream, first, idle, meter);
+        let guard = self
+            .plan
+            .guard
+            .as_ref()
+            .and_then(|g| g.response.as_ref())
+            .zip(guard::stream_format(self.client))
+            .map(|(g, format)| {
+                let metrics = self.proxy.metrics.genai.clone();
+                guard::StreamGuard::new(g, format, metrics, self.route.clone())
+            });
+        let client_body = stream::TranslatedStream::new(inner, stream, first, idle, meter, guard);
         let mut out = Response::new(client_body.boxed());
         *out.status_mut() = parts.status;
         copy_provider_headers(&parts.headers, out.headers_mut());

@@ -1,5 +1,6 @@
 //! A provider's stream on its way to the client: each chunk translated (or observed) as it
-//! arrives, an error event in the client's format when it breaks, metering at its end.
+//! arrives, then guarded (`promptGuard.response`: masked, or ended with an error event), an
+//! error event in the client's format when it breaks, metering at its end.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -10,6 +11,7 @@ use bytes::Bytes;
 use http_body::{Body as HttpBody, Frame};
 use llm::{ErrorKind, Outcome, ResponseStream};
 
+use super::guard::StreamGuard;
 use super::meter::Meter;
 use crate::body::{Body, BoxError};
 
@@ -23,6 +25,8 @@ pub(super) struct TranslatedStream {
     pending: Option<Bytes>,
     done: bool,
     meter: Meter,
+    /// `promptGuard.response`, when the route has one.
+    guard: Option<StreamGuard>,
 }
 
 impl TranslatedStream {
@@ -33,20 +37,46 @@ impl TranslatedStream {
         first: Bytes,
         idle_for: Duration,
         meter: Meter,
+        guard: Option<StreamGuard>,
     ) -> Self {
         let mut s = TranslatedStream {
             inner,
             idle: Box::pin(tokio::time::sleep(idle_for)),
             idle_for,
             stream,
-            pending: Some(first),
+            pending: None,
             done: false,
             meter,
+            guard,
         };
+        let over = s.stream.is_over();
+        s.pending = Some(s.guarded(first, over));
         if s.stream.is_over() {
             s.end();
         }
         s
+    }
+
+    /// `bytes` for the client through the guard (`last`: nothing follows them). A guard that
+    /// rejects ends the stream here with an error event.
+    fn guarded(&mut self, bytes: Bytes, last: bool) -> Bytes {
+        let Some(guard) = self.guard.as_mut() else {
+            return bytes;
+        };
+        let step = guard.filter(&bytes, last);
+        let Some(message) = step.rejected else {
+            return step.bytes;
+        };
+        self.guard = None;
+        let event = self.stream.abort(ErrorKind::InvalidRequest, &message);
+        if !std::mem::replace(&mut self.done, true) {
+            self.meter.stream_error("guard_rejected");
+            self.meter.finish(self.stream.usage());
+        }
+        let mut out = Vec::with_capacity(step.bytes.len() + event.len());
+        out.extend_from_slice(&step.bytes);
+        out.extend_from_slice(&event);
+        Bytes::from(out)
     }
 
     /// The stream is over (whatever the reason): meter it once.
@@ -69,10 +99,13 @@ impl TranslatedStream {
 
     fn abort(&mut self, why: &str, kind: ErrorKind, message: &str) {
         let event = self.stream.abort(kind, message);
+        // What the guard still holds goes out before the error event.
+        let event = self.guarded(event, true);
         self.pending = Some(event);
-        self.done = true;
-        self.meter.stream_error(why);
-        self.meter.finish(self.stream.usage());
+        if !std::mem::replace(&mut self.done, true) {
+            self.meter.stream_error(why);
+            self.meter.finish(self.stream.usage());
+        }
     }
 }
 
@@ -116,7 +149,8 @@ impl HttpBody for TranslatedStream {
                     if out.first_token {
                         this.meter.first_token();
                     }
-                    this.pending = Some(out.bytes);
+                    let over = this.stream.is_over();
+                    this.pending = Some(this.guarded(out.bytes, over));
                     if this.stream.is_over() {
                         this.end();
                     }
@@ -130,7 +164,7 @@ impl HttpBody for TranslatedStream {
                 }
                 Poll::Ready(None) => {
                     let tail = this.stream.finish();
-                    this.pending = Some(tail);
+                    this.pending = Some(this.guarded(tail, true));
                     this.end();
                 }
             }
