@@ -137,34 +137,25 @@ impl Store {
     /// The store of `config`: the live one when another route (or the model being replaced)
     /// names the same URL, timeout and key prefix, else a new one (not connected yet).
     pub fn shared(config: &RedisConfig, metrics: &Metrics) -> Arc<Store> {
-        type Cache = Mutex<HashMap<String, Weak<Store>>>;
-        static CACHE: OnceLock<Cache> = OnceLock::new();
+        static CACHE: LiveCache<Store> = OnceLock::new();
         let key = format!(
             "{}\u{0}{:?}\u{0}{}",
             config.url,
             config.timeout(),
             config.key_prefix()
         );
-        let mut cache = CACHE
-            .get_or_init(Default::default)
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        cache.retain(|_, w| w.strong_count() > 0);
-        if let Some(live) = cache.get(&key).and_then(Weak::upgrade) {
-            return live;
-        }
-        let label = ratelimit::config::redact_url(&config.url);
-        let (errors_allowed, errors_denied, latency) = metrics.ratelimit_store(&label);
-        let store = Arc::new(Store {
-            config: config.clone(),
-            label,
-            limiter: OnceLock::new(),
-            errors_allowed,
-            errors_denied,
-            latency,
-        });
-        cache.insert(key, Arc::downgrade(&store));
-        store
+        live_or_new(&CACHE, key, || {
+            let label = ratelimit::config::redact_url(&config.url);
+            let (errors_allowed, errors_denied, latency) = metrics.ratelimit_store(&label);
+            Arc::new(Store {
+                config: config.clone(),
+                label,
+                limiter: OnceLock::new(),
+                errors_allowed,
+                errors_denied,
+                latency,
+            })
+        })
     }
 
     /// Takes a token from (`id`, `key`)'s bucket in Redis; `failure_mode` decides when Redis
@@ -281,15 +272,23 @@ fn failed(bucket: &Bucket, failure_mode: FailureMode) -> Decision {
 /// The in-memory limiter of one `localRateLimit` entry: the live one when a model still holds
 /// the same route, place and settings (see the module doc), else a new one.
 pub fn local_limiter(route: &str, index: usize, bucket: Bucket, per: Per) -> Arc<LocalLimiter> {
-    type Cache = Mutex<HashMap<String, Weak<LocalLimiter>>>;
-    static CACHE: OnceLock<Cache> = OnceLock::new();
+    static CACHE: LiveCache<LocalLimiter> = OnceLock::new();
     let key = format!(
         "{route}\u{0}{index}\u{0}{}/{}/{:?}/{per:?}",
         bucket.max_tokens(),
         bucket.tokens_per_fill(),
         bucket.fill_interval()
     );
-    let mut cache = CACHE
+    live_or_new(&CACHE, key, || Arc::new(LocalLimiter::new(bucket)))
+}
+
+/// Values shared by key while something holds them: the state a reload keeps.
+pub type LiveCache<T> = OnceLock<Mutex<HashMap<String, Weak<T>>>>;
+
+/// The value cached under `key` while a model still holds it, else `make()`'s, cached. So a
+/// reload that keeps a limit's place and settings keeps its state (buckets, connections).
+pub fn live_or_new<T>(cache: &LiveCache<T>, key: String, make: impl FnOnce() -> Arc<T>) -> Arc<T> {
+    let mut cache = cache
         .get_or_init(Default::default)
         .lock()
         .unwrap_or_else(|p| p.into_inner());
@@ -297,9 +296,9 @@ pub fn local_limiter(route: &str, index: usize, bucket: Bucket, per: Per) -> Arc
     if let Some(live) = cache.get(&key).and_then(Weak::upgrade) {
         return live;
     }
-    let limiter = Arc::new(LocalLimiter::new(bucket));
-    cache.insert(key, Arc::downgrade(&limiter));
-    limiter
+    let value = make();
+    cache.insert(key, Arc::downgrade(&value));
+    value
 }
 
 /// Whole seconds of a wait, rounded up, at least one (as `Retry-After` says it).

@@ -15,7 +15,7 @@ use crate::model::ai::{
     TokenBudgets, Unit,
 };
 use crate::model::policy::UpstreamAuth;
-use crate::model::ratelimit::Store;
+use crate::model::ratelimit::{live_or_new, LiveCache, Store};
 use crate::model::upstream::Upstream;
 
 /// OpenAI's API, as its SDKs' default `base_url`.
@@ -407,21 +407,13 @@ fn budget_limit(
     per: BudgetPer,
     id: String,
 ) -> Option<Arc<BudgetLimit>> {
-    use std::sync::{Mutex, OnceLock, Weak};
-    type Cache = Mutex<HashMap<String, Weak<BudgetLimit>>>;
-    static CACHE: OnceLock<Cache> = OnceLock::new();
-    let key = format!("{id}\u{0}{unit:?}/{max}/{per_fill}/{interval:?}/{per:?}");
-    let mut cache = CACHE
-        .get_or_init(Default::default)
-        .lock()
-        .unwrap_or_else(|p| p.into_inner());
-    cache.retain(|_, w| w.strong_count() > 0);
-    if let Some(live) = cache.get(&key).and_then(Weak::upgrade) {
-        return Some(live);
-    }
-    let limit = Arc::new(BudgetLimit::new(unit, max, per_fill, interval, per, id)?);
-    cache.insert(key, Arc::downgrade(&limit));
-    Some(limit)
+    static CACHE: LiveCache<BudgetLimit> = std::sync::OnceLock::new();
+    let limit = BudgetLimit::new(unit, max, per_fill, interval, per, id)?;
+    let key = format!(
+        "{}\u{0}{unit:?}/{max}/{per_fill}/{interval:?}/{per:?}",
+        limit.id
+    );
+    Some(live_or_new(&CACHE, key, || Arc::new(limit)))
 }
 
 /// `http(s)://host[:port][/path]` into the upstream, whether it is https, and the path
