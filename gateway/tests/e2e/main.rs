@@ -24,6 +24,7 @@ mod bad_input;
 mod cloud_backend_auth;
 mod config_errors;
 mod limits;
+mod llm_providers;
 mod llm_routing;
 mod llm_stack;
 mod logging;
