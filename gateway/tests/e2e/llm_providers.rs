@@ -151,24 +151,72 @@ async fn gemini_serves_both_sdks() {
     assert_eq!(sum, Some(36.0), "{metrics}");
 }
 
-/// Vertex AI: the same body under the project's path; the client's model name goes on when
-/// neither `models` nor the provider names one.
+/// A loopback stand-in for a Google Cloud machine's metadata server: it hands out
+/// `ya29.meta-N` access tokens to requests that carry `Metadata-Flavor: Google`, and counts
+/// them.
+async fn metadata_server() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let served = std::sync::Arc::new(AtomicUsize::new(0));
+    let count = served.clone();
+    let app = axum::Router::new().route(
+        "/computeMetadata/v1/instance/service-accounts/default/token",
+        axum::routing::get(move |headers: http::HeaderMap| {
+            let count = count.clone();
+            async move {
+                if headers.get("metadata-flavor").map(|v| v.as_bytes()) != Some(b"Google") {
+                    return (
+                        http::StatusCode::FORBIDDEN,
+                        "no Metadata-Flavor".to_string(),
+                    );
+                }
+                let n = count.fetch_add(1, Ordering::SeqCst) + 1;
+                let body = json!({"access_token": format!("ya29.meta-{n}"),
+                    "expires_in": 3599, "token_type": "Bearer"});
+                (http::StatusCode::OK, body.to_string())
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let host = listener.local_addr().expect("addr").to_string();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (host, served)
+}
+
+/// Vertex AI: the same body under the project's path, with a `gcp` access token (here from
+/// a loopback metadata server); the client's model name goes on when neither `models` nor the
+/// provider names one.
 #[tokio::test]
 async fn vertex_puts_the_project_location_and_model_in_the_path() {
     let vx = FakeLlm::start("vx").await;
+    let (metadata, tokens) = metadata_server().await;
     let ai = format!(
         "    groups:
     - providers:
-      - {{ name: vx, vertex: {{ project: proj-1, location: us-central1, url: \"{}\" }}, policies: {{ backendAuth: {{ key: vertex-token }} }} }}
+      - {{ name: vx, vertex: {{ project: proj-1, location: us-central1, url: \"{}\" }}, policies: {{ backendAuth: {{ gcp: {{}} }} }} }}
 ",
         vx.base()
     );
-    let gw = Gateway::start(&config(&ai)).await;
+    let no_gcloud = tempfile::tempdir().expect("tempdir");
+    let env = [
+        ("GCE_METADATA_HOST", metadata),
+        ("GOOGLE_APPLICATION_CREDENTIALS", String::new()),
+        (
+            "CLOUDSDK_CONFIG",
+            no_gcloud.path().to_string_lossy().into_owned(),
+        ),
+    ];
+    let gw = Gateway::start_with_env(&config(&ai), |_| {}, &env).await;
     for (sdk, stream) in [(Sdk::OpenAi, true), (Sdk::Anthropic, false)] {
         let mut opts = SdkRunOptions::new("gemini-2.5-pro");
         opts.stream = stream;
-        let run = run_sdk_client(sdk, &base(sdk, &gw), &opts).await.ok();
-        assert_eq!(run.text(), "Hello from the fake provider.");
+        let run = run_sdk_client(sdk, &base(sdk, &gw), &opts).await;
+        let what = format!("{}\n{}", run.summary, gw.stderr());
+        assert!(run.success, "{what}");
+        assert_eq!(run.text(), "Hello from the fake provider.", "{what}");
         let req = vx.generations().pop().expect("the provider got it");
         let method = if stream {
             "streamGenerateContent?alt=sse"
@@ -181,8 +229,14 @@ async fn vertex_puts_the_project_location_and_model_in_the_path() {
                 "/v1/projects/proj-1/locations/us-central1/publishers/google/models/gemini-2.5-pro:{method}"
             )
         );
-        assert_eq!(req.header("authorization"), "Bearer vertex-token");
+        assert_eq!(req.header("authorization"), "Bearer ya29.meta-1");
+        assert!(req.json["contents"].is_array(), "{}", req.json);
     }
+    assert_eq!(
+        tokens.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "one token for both requests"
+    );
 }
 
 /// Bedrock: the model id percent-encoded in the path, the Converse body, a SigV4 signature
