@@ -288,6 +288,52 @@ fn an_independent_computation_agrees() {
     assert_ne!(authorization(&other), authorization(&out));
 }
 
+/// A Bedrock model id holds `:` (an ARN also `/`), sent percent-encoded (`%3A`, `%2F`, as the
+/// AWS SDKs send it); the signature covers that path as sent, encoded once more in the
+/// canonical request (`%253A`), as SigV4 wants for every service but S3.
+#[test]
+fn a_bedrock_model_id_is_signed_as_sent() {
+    let bedrock = signer("bedrock", None, false);
+    let body = br#"{"messages":[]}"#;
+    for (sent, canonical) in [
+        (
+            "/model/anthropic.claude-3-haiku-20240307-v1%3A0/converse-stream",
+            "/model/anthropic.claude-3-haiku-20240307-v1%253A0/converse-stream",
+        ),
+        (
+            "/model/arn%3Aaws%3Abedrock%3Aus-east-1%3A123%3Ainference-profile%2Fus.nova/converse",
+            "/model/arn%253Aaws%253Abedrock%253Aus-east-1%253A123%253Ainference-profile%252Fus.nova/converse",
+        ),
+    ] {
+        let out = sign(
+            &bedrock,
+            "POST",
+            &format!("https://bedrock-runtime.us-east-1.amazonaws.com{sent}"),
+            &[("host", "bedrock-runtime.us-east-1.amazonaws.com")],
+            Some(body),
+        );
+        let expected = independent::signature(
+            SECRET,
+            "20150830T123600Z",
+            "us-east-1",
+            "bedrock",
+            "POST",
+            canonical,
+            "",
+            &[
+                ("host", "bedrock-runtime.us-east-1.amazonaws.com"),
+                ("x-amz-date", "20150830T123600Z"),
+            ],
+            &independent::sha256_hex(body),
+        );
+        assert!(
+            authorization(&out).ends_with(&format!("Signature={expected}")),
+            "{sent}: {}",
+            authorization(&out)
+        );
+    }
+}
+
 #[test]
 fn an_unsigned_payload_is_declared_and_a_streamed_body_needs_it() {
     let unsigned = signer("bedrock", None, true);

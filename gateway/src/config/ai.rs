@@ -146,15 +146,18 @@ pub struct AiProvider {
     /// `backendAuth: { key: { header: api-key, value: ... } }`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub azure_openai: Option<ProviderEndpoint>,
-    /// Gemini. Not supported yet.
+    /// Google's Gemini API (`generateContent`): `model` is sent in the path. Default URL
+    /// `https://generativelanguage.googleapis.com`; the key goes in `x-goog-api-key`:
+    /// `backendAuth: { key: { header: x-goog-api-key, value: ... } }`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub gemini: Option<serde_json::Map<String, serde_json::Value>>,
-    /// Vertex AI. Not supported yet.
+    pub gemini: Option<GeminiProvider>,
+    /// Gemini models on Google Cloud Vertex AI, with `backendAuth: { gcp: {} }`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub vertex: Option<serde_json::Map<String, serde_json::Value>>,
-    /// Amazon Bedrock. Not supported yet.
+    pub vertex: Option<VertexProvider>,
+    /// Amazon Bedrock through its Converse API, signed with `backendAuth: { aws: {} }`
+    /// (service `bedrock`, the provider's region).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub bedrock: Option<serde_json::Map<String, serde_json::Value>>,
+    pub bedrock: Option<BedrockProvider>,
     /// A Gateway API Inference Extension pool. Not supported yet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inference_pool: Option<serde_json::Map<String, serde_json::Value>>,
@@ -174,6 +177,52 @@ pub struct ProviderEndpoint {
     /// Base URL replacing the provider's default (regional endpoints, proxies, loopback test
     /// servers): `http://` or `https://`, with an optional path (`/v1`) that API paths are
     /// appended to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+}
+
+/// `gemini`: the Gemini API.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GeminiProvider {
+    /// The Gemini model (`gemini-2.5-flash`) sent unless a `models` entry names another.
+    /// Absent: the client's model name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// Base URL replacing `https://generativelanguage.googleapis.com` (the API paths,
+    /// `/v1beta/models/...`, are appended to it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+}
+
+/// `vertex`: Gemini models of a Google Cloud project on Vertex AI.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct VertexProvider {
+    /// The Google Cloud project id.
+    pub project: String,
+    /// The Vertex AI location (`us-central1`, `europe-west4`, `global`).
+    pub location: String,
+    /// The Gemini model sent unless a `models` entry names another. Absent: the client's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// Base URL replacing `https://{location}-aiplatform.googleapis.com`
+    /// (`https://aiplatform.googleapis.com` for `global`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+}
+
+/// `bedrock`: Amazon Bedrock's Converse API.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BedrockProvider {
+    /// The AWS region (`us-east-1`): the default URL's and the signature's.
+    pub region: String,
+    /// The model id, inference profile or ARN sent unless a `models` entry names another.
+    /// Absent: the client's model name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// Base URL replacing `https://bedrock-runtime.{region}.amazonaws.com`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
 }

@@ -63,7 +63,7 @@ fn mistakes_are_reported_at_their_keys() {
     let ai = r#"    groups:
     - providers:
       - { name: Local, openaiCompatible: { model: x } }
-      - { name: bed, bedrock: { region: us-east-1 } }
+      - { name: pool, inferencePool: {} }
       - { name: both, openai: {}, anthropic: {} }
       - { name: none }
       - { name: bad-url, openai: { url: "ftp://x/" } }
@@ -84,7 +84,7 @@ fn mistakes_are_reported_at_their_keys() {
         "{errs:#?}"
     );
     assert!(
-        has_error(&errs, &format!("{p}[1].bedrock"), "not supported yet"),
+        has_error(&errs, &format!("{p}[1].inferencePool"), "not supported yet"),
         "{errs:#?}"
     );
     assert!(
@@ -172,4 +172,135 @@ fn azure_openai_is_the_v1_api_under_the_resource() {
         ),
         "{errs:#?}"
     );
+}
+
+/// The `ai` terminal's backend of route `a`.
+fn ai_backend_of(m: &Model) -> std::sync::Arc<crate::model::ai::AiBackend> {
+    let r = route_for(m, "/a/v1/chat/completions");
+    let Terminal::Ai(t) = &r.backends[0].plan.terminal else {
+        panic!("not an ai terminal")
+    };
+    t.backend.clone()
+}
+
+#[test]
+fn gemini_vertex_and_bedrock_take_their_default_urls() {
+    use crate::model::ai::{ProviderKind, VertexPlace};
+    let ai = r#"    groups:
+    - providers:
+      - { name: gem, gemini: { model: gemini-2.5-flash }, policies: { backendAuth: { key: { header: x-goog-api-key, value: k } } } }
+      - { name: vx, vertex: { project: proj-1, location: europe-west4, model: gemini-2.5-pro } }
+      - { name: vxg, vertex: { project: proj-1, location: global } }
+      - { name: br, bedrock: { region: eu-west-3, model: "anthropic.claude-3-haiku-20240307-v1:0" }, policies: { backendAuth: { aws: { accessKeyId: AKID, secretAccessKey: SECRET } } } }
+      - { name: local-gem, gemini: { url: "http://127.0.0.1:9/" } }
+"#;
+    let b = ai_backend_of(&lowered(&config(ai, "")));
+    let p = &b.groups[0];
+    assert_eq!(p[0].kind, ProviderKind::Gemini);
+    assert_eq!(
+        p[0].upstream.authority.as_str(),
+        "generativelanguage.googleapis.com"
+    );
+    assert_eq!(
+        p[0].tls.as_deref(),
+        Some("generativelanguage.googleapis.com")
+    );
+    assert_eq!(p[0].model.as_deref(), Some("gemini-2.5-flash"));
+    assert_eq!(
+        p[0].request_path(
+            "/v1beta/models/gemini-2.5-flash:generateContent",
+            "gemini-2.5-flash",
+            false
+        ),
+        "/v1beta/models/gemini-2.5-flash:generateContent"
+    );
+    assert_eq!(p[1].kind, ProviderKind::Vertex);
+    assert_eq!(
+        p[1].upstream.authority.as_str(),
+        "europe-west4-aiplatform.googleapis.com"
+    );
+    assert_eq!(
+        p[1].vertex,
+        Some(VertexPlace {
+            project: "proj-1".into(),
+            location: "europe-west4".into()
+        })
+    );
+    assert_eq!(
+        p[1].request_path("/ignored", "gemini-2.5-pro", false),
+        "/v1/projects/proj-1/locations/europe-west4/publishers/google/models/gemini-2.5-pro:generateContent"
+    );
+    assert_eq!(
+        p[2].upstream.authority.as_str(),
+        "aiplatform.googleapis.com"
+    );
+    assert_eq!(p[3].kind, ProviderKind::Bedrock);
+    assert_eq!(
+        p[3].upstream.authority.as_str(),
+        "bedrock-runtime.eu-west-3.amazonaws.com"
+    );
+    assert_eq!(p[4].upstream.authority.as_str(), "127.0.0.1:9");
+    assert_eq!(p[4].base_path, "");
+    assert!(p[4].tls.is_none());
+    // The Bedrock signature: service bedrock, the provider's region.
+    let Some(crate::model::policy::UpstreamAuth::Credential(signer)) = &p[3].auth else {
+        panic!("no aws signer: {:?}", p[3].auth.is_some())
+    };
+    let uri: http::Uri =
+        "https://bedrock-runtime.eu-west-3.amazonaws.com/model/anthropic.claude-3-haiku-20240307-v1%3A0/converse"
+            .parse()
+            .unwrap();
+    let mut headers = http::HeaderMap::new();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    rt.block_on(signer.authorize(backend_auth::Outgoing {
+        method: &http::Method::POST,
+        uri: &uri,
+        headers: &mut headers,
+        body: Some(b"{}"),
+    }))
+    .unwrap();
+    let auth = headers["authorization"].to_str().unwrap();
+    assert!(
+        auth.starts_with("AWS4-HMAC-SHA256 Credential=AKID/"),
+        "{auth}"
+    );
+    assert!(auth.contains("/eu-west-3/bedrock/aws4_request"), "{auth}");
+}
+
+#[test]
+fn gemini_vertex_and_bedrock_mistakes_are_reported_at_their_keys() {
+    let ai = r#"    groups:
+    - providers:
+      - { name: a, vertex: { project: Proj_1, location: us-central1 } }
+      - { name: b, bedrock: { region: "US East" } }
+      - { name: c, bedrock: { region: us-east-1 }, policies: { backendAuth: { aws: { region: eu-west-1, accessKeyId: A, secretAccessKey: S } } } }
+      - { name: d, bedrock: { region: us-east-1 }, policies: { backendAuth: { aws: { service: s3, accessKeyId: A, secretAccessKey: S } } } }
+      - { name: e, gemini: { url: "ftp://x" } }
+      - { name: f, gemini: {}, bedrock: { region: us-east-1 } }
+"#;
+    let errs = errors(&config(ai, ""));
+    let p = "backends[0].ai.groups[0].providers";
+    for (at, says) in [
+        ("[0].vertex.project", "lowercase"),
+        ("[1].bedrock.region", "AWS region"),
+        ("[2].policies.backendAuth.aws.region", "provider's region"),
+        ("[3].policies.backendAuth.aws.service", "bedrock"),
+        ("[4].gemini.url", "scheme"),
+        ("[5]", "only one"),
+    ] {
+        assert!(
+            has_error(&errs, &format!("{p}{at}"), says),
+            "{at}: {errs:#?}"
+        );
+    }
+    // Unknown keys are refused when the file is read.
+    use crate::config::ai::{BedrockProvider, GeminiProvider, VertexProvider};
+    assert!(serde_json::from_str::<GeminiProvider>(r#"{"modle":"x"}"#).is_err());
+    assert!(serde_json::from_str::<VertexProvider>(
+        r#"{"project":"p","location":"l","region":"x"}"#
+    )
+    .is_err());
+    assert!(serde_json::from_str::<BedrockProvider>(r#"{"model":"m"}"#).is_err());
 }

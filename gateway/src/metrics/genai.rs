@@ -16,7 +16,7 @@ pub struct GenAiLabels {
     pub route: String,
     /// The provider's configured name.
     pub provider: String,
-    /// Its API family: `openai` or `anthropic`.
+    /// Its API family: `openai`, `anthropic`, `gcp.gemini`, `gcp.vertex_ai` or `aws.bedrock`.
     pub gen_ai_provider_name: String,
     /// The model name sent to the provider.
     pub gen_ai_request_model: String,

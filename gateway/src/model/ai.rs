@@ -70,6 +70,12 @@ pub enum ProviderKind {
     OpenAi,
     /// Anthropic Messages.
     Anthropic,
+    /// Google's Gemini API (`generateContent`).
+    Gemini,
+    /// Gemini models on Vertex AI (the Gemini API's body, a project's path).
+    Vertex,
+    /// Amazon Bedrock Converse.
+    Bedrock,
 }
 
 impl ProviderKind {
@@ -89,6 +95,13 @@ impl ProviderKind {
             (ProviderKind::Anthropic, C::AnthropicCountTokens) => {
                 Some(ProviderApi::AnthropicCountTokens)
             }
+            // Only chat is translated to these (no embeddings, Responses or count_tokens).
+            (ProviderKind::Gemini | ProviderKind::Vertex, C::OpenAiChat | C::AnthropicMessages) => {
+                Some(ProviderApi::Gemini)
+            }
+            (ProviderKind::Bedrock, C::OpenAiChat | C::AnthropicMessages) => {
+                Some(ProviderApi::BedrockConverse)
+            }
             _ => None,
         }
     }
@@ -98,6 +111,9 @@ impl ProviderKind {
         match self {
             ProviderKind::OpenAi => "openai",
             ProviderKind::Anthropic => "anthropic",
+            ProviderKind::Gemini => "gcp.gemini",
+            ProviderKind::Vertex => "gcp.vertex_ai",
+            ProviderKind::Bedrock => "aws.bedrock",
         }
     }
 }
@@ -121,20 +137,51 @@ pub struct Provider {
     pub weight: u32,
     /// `backendAuth`.
     pub auth: Option<UpstreamAuth>,
+    /// A `vertex` provider's project and location (its paths name them).
+    pub vertex: Option<VertexPlace>,
     /// Set aside, load.
     pub state: Arc<ProviderState>,
 }
 
+/// Where a `vertex` provider's models are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VertexPlace {
+    /// The Google Cloud project id.
+    pub project: String,
+    /// The Vertex AI location (`us-central1`, `global`).
+    pub location: String,
+}
+
 impl Provider {
     /// The path and query for an API path (`/v1/chat/completions`): the base path, then the
-    /// API path without its `/v1` when the base path already ends with it.
+    /// API path without its `/v1` when the base path already ends with it. Only a whole
+    /// `/v1` segment is dropped: Gemini's `/v1beta/...` stays as it is.
     pub fn path_for(&self, api_path: &str) -> String {
-        let rest = if self.base_path.ends_with("/v1") {
-            api_path.strip_prefix("/v1").unwrap_or(api_path)
-        } else {
-            api_path
+        let rest = match api_path.strip_prefix("/v1") {
+            Some(rest)
+                if self.base_path.ends_with("/v1")
+                    && (rest.is_empty() || rest.starts_with(['/', '?'])) =>
+            {
+                rest
+            }
+            _ => api_path,
         };
         format!("{}{rest}", self.base_path)
+    }
+
+    /// The path and query of a translated request whose API path is `api_path` (as
+    /// `llm::prepare_request` gave it) for `model`: a `vertex` provider's names its project,
+    /// location and the model; the others' is [`Provider::path_for`].
+    pub fn request_path(&self, api_path: &str, model: &str, stream: bool) -> String {
+        match &self.vertex {
+            Some(v) => self.path_for(&llm::vertex_gemini_path(
+                &v.project,
+                &v.location,
+                model,
+                stream,
+            )),
+            None => self.path_for(api_path),
+        }
     }
 }
 

@@ -14,8 +14,8 @@ use e2e::{client, routes_config, Gateway, Recorded};
 
 use crate::{get_with, upstream_errors};
 
-const KEY_ID: &str = "AKIDEXAMPLE";
-const SECRET: &str = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
+pub(crate) const KEY_ID: &str = "AKIDEXAMPLE";
+pub(crate) const SECRET: &str = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -38,7 +38,7 @@ fn verify_sigv4(seen: &Recorded, secret: &str, payload_hash: &str) -> String {
 /// the canonical request from the method, path, query (`uri` is path and query, whose
 /// parameters need no encoding here), the signed headers' values and `payload_hash`, and
 /// recomputes the signature with `secret`. Returns the credential scope.
-fn check_sigv4(
+pub(crate) fn check_sigv4(
     method: &str,
     uri: &str,
     headers: &http::HeaderMap,
@@ -113,7 +113,7 @@ fn check_sigv4(
     Ok(scope.to_owned())
 }
 
-fn sha256_hex(data: &[u8]) -> String {
+pub(crate) fn sha256_hex(data: &[u8]) -> String {
     hex(digest::digest(&digest::SHA256, data).as_ref())
 }
 

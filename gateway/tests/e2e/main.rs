@@ -25,6 +25,7 @@ mod cloud_backend_auth;
 mod config_errors;
 mod limits;
 mod llm_guards;
+mod llm_providers;
 mod llm_routing;
 mod llm_stack;
 mod logging;

@@ -7,6 +7,11 @@
 //! [`FakeLlm`] serves, on one port:
 //! - `POST /v1/chat/completions` (OpenAI; JSON, or SSE when `"stream": true`);
 //! - `POST /v1/messages` (Anthropic; JSON, or the named SSE events when `"stream": true`);
+//! - `POST /v1beta/models/{model}:generateContent` and `:streamGenerateContent?alt=sse`
+//!   (Gemini), `POST /v1/projects/{p}/locations/{l}/publishers/google/models/{model}:...`
+//!   (Vertex AI, the same body);
+//! - `POST /model/{id}/converse` and `/converse-stream` (Bedrock; the stream in binary
+//!   event-stream frames);
 //! - `POST /v1/messages/count_tokens`, `GET /v1/models`;
 //! - `GET /metrics`: the text set with [`FakeLlm::set_metrics`] (e.g. [`llamacpp_metrics`],
 //!   the model-server gauges an endpoint picker reads), 404 until set.
@@ -16,6 +21,8 @@
 //! [`FakeLlm::set_reply`]. Every request is recorded ([`FakeLlm::requests`]).
 
 mod anthropic;
+pub mod bedrock;
+pub mod gemini;
 mod llama;
 mod sdk;
 
@@ -179,6 +186,10 @@ pub enum Format {
     OpenAi,
     /// `/v1/messages`.
     Anthropic,
+    /// `.../models/{model}:generateContent` (`:streamGenerateContent`): Gemini or Vertex AI.
+    Gemini,
+    /// `/model/{id}/converse` (`/converse-stream`).
+    Bedrock,
 }
 
 /// One request as the fake provider saw it.
@@ -214,19 +225,41 @@ impl LlmRequest {
 /// A frame of a stream: bytes to write, and whether it counts as a token for the faults.
 #[derive(Clone, Debug)]
 pub struct Frame {
-    /// The SSE text of the frame.
+    /// The SSE text of the frame ("" for a binary one).
     pub text: String,
+    /// A binary frame (Bedrock's event stream), sent instead of `text`.
+    pub binary: Option<Bytes>,
     /// A content delta (text or tool arguments).
     pub token: bool,
 }
 
 impl Frame {
     fn token(text: String) -> Frame {
-        Frame { text, token: true }
+        Frame {
+            text,
+            binary: None,
+            token: true,
+        }
     }
 
     fn other(text: String) -> Frame {
-        Frame { text, token: false }
+        Frame {
+            text,
+            binary: None,
+            token: false,
+        }
+    }
+
+    fn binary(bytes: Bytes, token: bool) -> Frame {
+        Frame {
+            text: String::new(),
+            binary: Some(bytes),
+            token,
+        }
+    }
+
+    fn into_bytes(self) -> Bytes {
+        self.binary.unwrap_or_else(|| Bytes::from(self.text))
     }
 }
 
@@ -321,7 +354,7 @@ impl FakeLlm {
         lock(&self.state.recorded).clone()
     }
 
-    /// The requests to `/v1/chat/completions` and `/v1/messages` so far.
+    /// The generation requests (every API's) so far.
     pub fn generations(&self) -> Vec<LlmRequest> {
         self.requests()
             .into_iter()
@@ -361,8 +394,39 @@ fn format_of(path: &str) -> Option<Format> {
     match path {
         "/v1/chat/completions" | "/chat/completions" => Some(Format::OpenAi),
         "/v1/messages" => Some(Format::Anthropic),
+        p if p.contains("/models/")
+            && (p.ends_with(":generateContent") || p.ends_with(":streamGenerateContent")) =>
+        {
+            Some(Format::Gemini)
+        }
+        p if p.starts_with("/model/")
+            && (p.ends_with("/converse") || p.ends_with("/converse-stream")) =>
+        {
+            Some(Format::Bedrock)
+        }
         _ => None,
     }
+}
+
+/// The model and whether it streams, from a Gemini or Bedrock path (as sent: percent-encoded).
+fn model_in_path(format: Format, path: &str) -> (String, bool) {
+    let (model, stream) = match format {
+        Format::Gemini => {
+            let name = path.rsplit("/models/").next().unwrap_or("");
+            match name.split_once(':') {
+                Some((m, method)) => (m, method == "streamGenerateContent"),
+                None => (name, false),
+            }
+        }
+        _ => {
+            let rest = path.strip_prefix("/model/").unwrap_or(path);
+            match rest.rsplit_once('/') {
+                Some((m, op)) => (m, op == "converse-stream"),
+                None => (rest, false),
+            }
+        }
+    };
+    (model.to_string(), stream)
 }
 
 fn json_response(status: u16, v: &Value) -> Response {
@@ -377,6 +441,14 @@ fn error_response(format: Format, status: u16, message: &str) -> Response {
     let body = match format {
         Format::OpenAi => openai::error(status, message),
         Format::Anthropic => anthropic::error(status, message),
+        Format::Gemini => gemini::error(status, message),
+        Format::Bedrock => {
+            let (body, kind) = bedrock::error(status, message);
+            let mut r = json_response(status, &body);
+            r.headers_mut()
+                .insert("x-amzn-errortype", http::HeaderValue::from_static(kind));
+            return r;
+        }
     };
     json_response(status, &body)
 }
@@ -423,12 +495,18 @@ async fn handle(State(st): State<Arc<LlmState>>, req: Request) -> Response {
         .unwrap_or_else(|| lock(&st.default).clone());
     let reply = lock(&st.reply).clone();
     let n = st.served.fetch_add(1, Ordering::SeqCst) + 1;
-    let model = json["model"].as_str().unwrap_or("fake-model").to_string();
-    let stream = json["stream"] == Value::Bool(true);
+    let (model, stream) = match format {
+        Format::Gemini | Format::Bedrock => model_in_path(format, &path),
+        _ => (
+            json["model"].as_str().unwrap_or("fake-model").to_string(),
+            json["stream"] == Value::Bool(true),
+        ),
+    };
     let include_usage = json["stream_options"]["include_usage"] == Value::Bool(true);
     let id = match format {
         Format::OpenAi => format!("chatcmpl-{}-{n}", st.name),
         Format::Anthropic => format!("msg_{}_{n}", st.name),
+        Format::Gemini | Format::Bedrock => format!("{}-{n}", st.name),
     };
     let at = match step {
         Step::Answer => None,
@@ -456,12 +534,16 @@ async fn handle(State(st): State<Arc<LlmState>>, req: Request) -> Response {
         let v = match format {
             Format::OpenAi => openai::completion(&reply, &id, &model),
             Format::Anthropic => anthropic::message(&reply, &id, &model),
+            Format::Gemini => gemini::response(&reply, &id, &model),
+            Format::Bedrock => bedrock::response(&reply),
         };
         return whole(format, v, at.map(|(f, _)| f));
     }
     let frames = match format {
         Format::OpenAi => openai::stream(&reply, &id, &model, include_usage),
         Format::Anthropic => anthropic::stream(&reply, &id, &model),
+        Format::Gemini => gemini::stream(&reply, &id, &model),
+        Format::Bedrock => bedrock::stream(&reply),
     };
     streamed(format, frames, reply.token_delay, at)
 }
@@ -563,16 +645,29 @@ fn streamed(
                     }
                     Fault::Error => {
                         let e = match format {
-                            Format::OpenAi => openai::stream_error("scripted failure"),
-                            Format::Anthropic => anthropic::stream_error("Overloaded"),
+                            Format::OpenAi => Bytes::from(openai::stream_error("scripted failure")),
+                            Format::Anthropic => Bytes::from(anthropic::stream_error("Overloaded")),
+                            Format::Gemini => Bytes::from(gemini::stream_error("scripted failure")),
+                            Format::Bedrock => {
+                                bedrock::exception("modelStreamErrorException", "scripted failure")
+                            }
                         };
-                        let _ = tx.send(Ok(Bytes::from(e))).await;
+                        let _ = tx.send(Ok(e)).await;
                         return;
                     }
                     Fault::Malformed => {
                         let m = match format {
-                            Format::OpenAi => openai::malformed(),
+                            Format::OpenAi | Format::Gemini => openai::malformed(),
                             Format::Anthropic => anthropic::malformed(),
+                            // A frame whose CRC does not match its bytes.
+                            Format::Bedrock => {
+                                let mut f =
+                                    bedrock::event("contentBlockDelta", &Value::Null).to_vec();
+                                if let Some(last) = f.last_mut() {
+                                    *last ^= 0xff;
+                                }
+                                return drop(tx.send(Ok(Bytes::from(f))).await);
+                            }
                         };
                         if tx.send(Ok(Bytes::from(m))).await.is_err() {
                             return;
@@ -583,14 +678,18 @@ fn streamed(
             if f.token && !delay.is_zero() {
                 tokio::time::sleep(delay).await;
             }
-            if tx.send(Ok(Bytes::from(f.text))).await.is_err() {
+            if tx.send(Ok(f.into_bytes())).await.is_err() {
                 return;
             }
         }
     });
+    let content_type = match format {
+        Format::Bedrock => "application/vnd.amazon.eventstream",
+        _ => "text/event-stream",
+    };
     Response::builder()
         .status(200)
-        .header("content-type", "text/event-stream")
+        .header("content-type", content_type)
         .header("cache-control", "no-cache")
         .body(channel_body(rx))
         .expect("a valid response")

@@ -15,6 +15,7 @@ fn provider(name: &str, kind: ProviderKind, weight: u32, model: Option<&str>) ->
         model: model.map(str::to_string),
         weight,
         auth: None,
+        vertex: None,
         state: Arc::default(),
     })
 }
@@ -63,6 +64,59 @@ fn api_paths_join_the_base_path() {
     assert_eq!(p.path_for("/v1/messages"), "/v1/messages");
     p.base_path = "/openai".into();
     assert_eq!(p.path_for("/v1/embeddings"), "/openai/v1/embeddings");
+    // Only a whole `/v1` segment joins: Gemini's `/v1beta` stays.
+    p.base_path = "/v1".into();
+    assert_eq!(
+        p.path_for("/v1beta/models/gemini-2.5-flash:generateContent"),
+        "/v1/v1beta/models/gemini-2.5-flash:generateContent"
+    );
+    p.base_path = String::new();
+    assert_eq!(
+        p.path_for("/v1beta/models/gemini-2.5-flash:generateContent"),
+        "/v1beta/models/gemini-2.5-flash:generateContent"
+    );
+    assert_eq!(
+        p.path_for("/model/us.anthropic.claude-v1%3A0/converse-stream"),
+        "/model/us.anthropic.claude-v1%3A0/converse-stream"
+    );
+    // Vertex AI: the project, location and model are in the path.
+    p.kind = ProviderKind::Vertex;
+    p.vertex = Some(VertexPlace {
+        project: "proj-1".into(),
+        location: "us-central1".into(),
+    });
+    assert_eq!(
+        p.request_path("/v1beta/models/x:generateContent", "gemini-2.5-pro", true),
+        "/v1/projects/proj-1/locations/us-central1/publishers/google/models/\
+         gemini-2.5-pro:streamGenerateContent?alt=sse"
+    );
+}
+
+#[test]
+fn gemini_and_bedrock_serve_chat_clients_only() {
+    for kind in [
+        ProviderKind::Gemini,
+        ProviderKind::Vertex,
+        ProviderKind::Bedrock,
+    ] {
+        let want = if kind == ProviderKind::Bedrock {
+            ProviderApi::BedrockConverse
+        } else {
+            ProviderApi::Gemini
+        };
+        assert_eq!(kind.api_for(ClientApi::OpenAiChat), Some(want));
+        assert_eq!(kind.api_for(ClientApi::AnthropicMessages), Some(want));
+        for no in [
+            ClientApi::OpenAiEmbeddings,
+            ClientApi::OpenAiResponses,
+            ClientApi::AnthropicCountTokens,
+        ] {
+            assert_eq!(kind.api_for(no), None, "{kind:?} {no:?}");
+        }
+    }
+    assert_eq!(ProviderKind::Gemini.system(), "gcp.gemini");
+    assert_eq!(ProviderKind::Vertex.system(), "gcp.vertex_ai");
+    assert_eq!(ProviderKind::Bedrock.system(), "aws.bedrock");
 }
 
 #[test]

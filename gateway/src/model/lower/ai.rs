@@ -12,7 +12,7 @@ use crate::config::ai::{AiBackendConfig, AiProvider, ProviderEndpoint, TokenLimi
 use crate::config::file;
 use crate::model::ai::{
     AiBackend, BudgetLimit, BudgetPer, ModelRule, Price, Provider, ProviderKind, SetAsidePolicy,
-    TokenBudgets, Unit,
+    TokenBudgets, Unit, VertexPlace,
 };
 use crate::model::policy::UpstreamAuth;
 use crate::model::ratelimit::{live_or_new, LiveCache, Store};
@@ -22,6 +22,35 @@ use crate::model::upstream::Upstream;
 const OPENAI_URL: &str = "https://api.openai.com/v1";
 /// Anthropic's API (its paths start with `/v1`).
 const ANTHROPIC_URL: &str = "https://api.anthropic.com";
+/// Google's Gemini API (its paths start with `/v1beta`).
+const GEMINI_URL: &str = "https://generativelanguage.googleapis.com";
+
+/// The provider kind a provider sets: its key, wire format, `model` and `url`, and the
+/// default URL.
+struct KindSet {
+    key: &'static str,
+    kind: ProviderKind,
+    model: Option<String>,
+    url: Option<String>,
+    default_url: Option<String>,
+}
+
+/// Vertex AI's endpoint for `location`: regional, or the global one.
+fn vertex_url(location: &str) -> String {
+    if location == "global" {
+        "https://aiplatform.googleapis.com".to_string()
+    } else {
+        format!("https://{location}-aiplatform.googleapis.com")
+    }
+}
+
+/// A cloud region, location or project id as it may appear in a host name or path.
+fn cloud_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.bytes()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
+}
 
 /// Provider names follow target names: they appear in metric labels and log fields.
 fn valid_name(name: &str) -> bool {
@@ -195,52 +224,86 @@ impl Lowering<'_> {
             inference_pool,
             policies,
         } = p;
-        let not_yet = [
-            ("gemini", gemini.is_some()),
-            ("vertex", vertex.is_some()),
-            ("bedrock", bedrock.is_some()),
-            ("inferencePool", inference_pool.is_some()),
-        ];
-        for (key, set) in not_yet {
-            if set {
-                self.err(
-                    format!("{path}.{key}"),
-                    format!("not supported yet: {key} providers (use openai, anthropic, azureOpenai or openaiCompatible)"),
-                );
-            }
+        if inference_pool.is_some() {
+            self.err(
+                format!("{path}.inferencePool"),
+                "not supported yet: inferencePool providers (use openai, anthropic, gemini, \
+                 vertex, bedrock, azureOpenai or openaiCompatible)",
+            );
         }
-        let kinds = [
-            (
+        let endpoint = |e: &ProviderEndpoint| (e.model.clone(), e.url.clone());
+        let mut set: Vec<KindSet> = Vec::new();
+        let mut push =
+            |key, kind, (model, url): (Option<String>, Option<String>), default: Option<&str>| {
+                set.push(KindSet {
+                    key,
+                    kind,
+                    model,
+                    url,
+                    default_url: default.map(str::to_string),
+                });
+            };
+        if let Some(e) = openai {
+            push(
                 "openai",
-                openai.as_ref(),
                 ProviderKind::OpenAi,
+                endpoint(e),
                 Some(OPENAI_URL),
-            ),
-            (
+            );
+        }
+        if let Some(e) = anthropic {
+            push(
                 "anthropic",
-                anthropic.as_ref(),
                 ProviderKind::Anthropic,
+                endpoint(e),
                 Some(ANTHROPIC_URL),
-            ),
-            (
-                "openaiCompatible",
-                openai_compatible.as_ref(),
-                ProviderKind::OpenAi,
-                None,
-            ),
-            (
-                "azureOpenai",
-                azure_openai.as_ref(),
-                ProviderKind::OpenAi,
-                None,
-            ),
-        ];
-        let set: Vec<_> = kinds.iter().filter(|k| k.1.is_some()).collect();
-        let set_count = set.len() + not_yet.iter().filter(|k| k.1).count();
+            );
+        }
+        if let Some(e) = openai_compatible {
+            push("openaiCompatible", ProviderKind::OpenAi, endpoint(e), None);
+        }
+        if let Some(e) = azure_openai {
+            push("azureOpenai", ProviderKind::OpenAi, endpoint(e), None);
+        }
+        if let Some(g) = gemini {
+            push(
+                "gemini",
+                ProviderKind::Gemini,
+                (g.model.clone(), g.url.clone()),
+                Some(GEMINI_URL),
+            );
+        }
+        let mut vertex_place = None;
+        if let Some(v) = vertex {
+            let default = vertex_url(&v.location);
+            push(
+                "vertex",
+                ProviderKind::Vertex,
+                (v.model.clone(), v.url.clone()),
+                Some(&default),
+            );
+            vertex_place = Some(VertexPlace {
+                project: v.project.clone(),
+                location: v.location.clone(),
+            });
+        }
+        let mut aws_region = None;
+        if let Some(b) = bedrock {
+            let default = format!("https://bedrock-runtime.{}.amazonaws.com", b.region);
+            push(
+                "bedrock",
+                ProviderKind::Bedrock,
+                (b.model.clone(), b.url.clone()),
+                Some(&default),
+            );
+            aws_region = Some(b.region.clone());
+        }
+        let set_count = set.len() + usize::from(inference_pool.is_some());
         if set_count == 0 {
             self.err(
                 path,
-                "a provider needs one of openai, anthropic or openaiCompatible",
+                "a provider needs one of openai, anthropic, gemini, vertex, bedrock, \
+                 azureOpenai or openaiCompatible",
             );
             return None;
         }
@@ -248,12 +311,35 @@ impl Lowering<'_> {
             self.err(path, "a provider takes only one provider kind");
             return None;
         }
-        let &&(key, Some(endpoint), kind, default_url) = set.first()? else {
-            return None;
-        };
-        let ProviderEndpoint { model, url } = endpoint;
-        let url = match (url, default_url) {
-            (Some(u), _) => u.as_str(),
+        let KindSet {
+            key,
+            kind,
+            model,
+            url,
+            default_url,
+        } = set.pop()?;
+        if let Some(v) = &vertex_place {
+            for (name, value) in [("project", &v.project), ("location", &v.location)] {
+                if !cloud_name(value) {
+                    self.err(
+                        format!("{path}.vertex.{name}"),
+                        format!("{name} {value:?} must be lowercase letters, digits and '-'"),
+                    );
+                    return None;
+                }
+            }
+        }
+        if let Some(region) = &aws_region {
+            if !cloud_name(region) {
+                self.err(
+                    format!("{path}.bedrock.region"),
+                    format!("region {region:?} must be an AWS region such as us-east-1"),
+                );
+                return None;
+            }
+        }
+        let url = match (url.as_deref(), default_url.as_deref()) {
+            (Some(u), _) => u,
             (None, Some(d)) => d,
             (None, None) => {
                 let example = if key == "azureOpenai" {
@@ -280,7 +366,14 @@ impl Lowering<'_> {
             // `model`.
             base_path = "/openai/v1".to_string();
         }
-        let policies = policies.clone().unwrap_or_default();
+        let mut policies = policies.clone().unwrap_or_default();
+        if let (Some(region), Some(backend_auth::BackendAuthConfig::Aws(aws))) =
+            (&aws_region, policies.backend_auth.as_mut())
+        {
+            if !self.bedrock_signing(path, region, aws) {
+                return None;
+            }
+        }
         let auth = match &policies.backend_auth {
             None => None,
             Some(backend_auth::BackendAuthConfig::Passthrough(_)) => {
@@ -322,8 +415,43 @@ impl Lowering<'_> {
             model: model.clone(),
             weight: weight.unwrap_or(1),
             auth,
+            vertex: vertex_place,
             state: Arc::default(),
         }))
+    }
+
+    /// A `bedrock` provider's `aws` signing: service `bedrock`, the provider's region (filled
+    /// in when absent). False after recording a conflict.
+    fn bedrock_signing(
+        &mut self,
+        path: &str,
+        region: &str,
+        aws: &mut backend_auth::AwsConfig,
+    ) -> bool {
+        let at = format!("{path}.policies.backendAuth.aws");
+        match &aws.region {
+            Some(r) if r != region => {
+                self.err(
+                    format!("{at}.region"),
+                    format!("{r:?} is not the provider's region {region:?}: leave it out"),
+                );
+                return false;
+            }
+            _ => aws.region = Some(region.to_string()),
+        }
+        match &aws.service {
+            Some(s) if s != "bedrock" => {
+                self.err(
+                    format!("{at}.service"),
+                    format!("Bedrock signs as service \"bedrock\", not {s:?}: leave it out"),
+                );
+                false
+            }
+            _ => {
+                aws.service = Some("bedrock".into());
+                true
+            }
+        }
     }
 }
 

@@ -49,7 +49,7 @@ const DROPPED: &[&str] = &[
 ];
 
 /// The headers that carry an LLM API key, which pass only with `backendAuth: passthrough`.
-const CLIENT_KEYS: &[&str] = &["authorization", "x-api-key", "api-key"];
+const CLIENT_KEYS: &[&str] = &["authorization", "x-api-key", "api-key", "x-goog-api-key"];
 
 /// The headers for a request to `provider` built from the client's.
 pub(super) fn provider_headers(
@@ -76,10 +76,10 @@ pub(super) fn provider_headers(
         );
         out.insert(
             header::ACCEPT,
-            HeaderValue::from_static(if stream {
-                "text/event-stream"
-            } else {
-                "application/json"
+            HeaderValue::from_static(match (stream, provider.kind) {
+                (true, ProviderKind::Bedrock) => llm::AWS_EVENT_STREAM,
+                (true, _) => llm::EVENT_STREAM,
+                (false, _) => "application/json",
             }),
         );
     }

@@ -291,7 +291,7 @@ impl Call<'_> {
                 self.plan,
                 provider,
                 Method::POST,
-                provider.path_for(&req.path),
+                provider.request_path(&req.path, model, req.stream),
                 headers,
                 AttemptBody::Buffered(req.body),
                 self.started,
@@ -420,11 +420,12 @@ impl Call<'_> {
         mut meter: meter::Meter,
     ) -> Result<Response<Body>, (attempt::Failed, meter::Meter)> {
         let (parts, mut body) = resp.into_parts();
+        // SSE, or Bedrock's binary event stream; the client gets SSE either way.
         let is_stream = parts
             .headers
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.starts_with(llm::EVENT_STREAM));
+            .is_some_and(llm::is_stream_content_type);
         let idle = self.plan.backend.stream_idle;
         let failed = |message: String| attempt::Failed {
             result: "stream_failed",
