@@ -138,7 +138,7 @@ fn row_of<'a>(rows: &'a [LoadRow], path: &str, conc: usize) -> Option<&'a LoadRo
         .find(|r| r.path == path && r.concurrency == conc)
 }
 
-const LOAD_WIDTHS: [usize; 17] = [11, 4, 7, 6, 6, 7, 7, 7, 7, 6, 5, 7, 7, 7, 6, 6, 5];
+const LOAD_WIDTHS: [usize; 18] = [11, 4, 7, 6, 6, 7, 7, 7, 7, 6, 5, 7, 7, 7, 6, 6, 5, 5];
 
 /// The tables and the goal lines.
 pub fn summary(
@@ -160,11 +160,11 @@ pub fn summary(
     );
     let head = [
         "path", "conc", "req/s", "vs dir", "vs LLM", "p50 µs", "p99 µs", "+p50 µs", "+p99 µs",
-        "errors", "mid", "usr µs", "sys µs", "CPU µs", "RSS", "client", "prov",
+        "errors", "mid", "usr µs", "sys µs", "CPU µs", "RSS", "client", "prov", "prov",
     ];
     let head2 = [
         "", "", "", "", "", "", "", "", "", "", "cores", "/req", "/req", "/req", "MiB", "cores",
-        "conns",
+        "cores", "conns",
     ];
     let _ = writeln!(o, "{}", cols(&LOAD_WIDTHS, &head));
     let _ = writeln!(o, "{}", cols(&LOAD_WIDTHS, &head2));
@@ -227,6 +227,7 @@ pub fn summary(
                     &tot,
                     &rss,
                     &num(r.client_cores, 2),
+                    &num(r.provider_cores, 2),
                     &r.provider_conns.to_string(),
                 ]
             )
