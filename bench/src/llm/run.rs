@@ -222,6 +222,10 @@ async fn probe(ep: &Endpoint, tokens: usize) -> Result<(String, String)> {
     let r = tokio::time::timeout(PROBE_TIMEOUT, async {
         let mut c = connect(ep.addr, PROBE_TIMEOUT).await?;
         let whole = complete(&mut c, ep, tokens).await.context("a completion")?;
+        // The same connection: wait until hyper has taken it back from the first exchange.
+        c.ready()
+            .await
+            .context("the connection after a completion")?;
         let streamed = stream(&mut c, ep, tokens).await.context("a stream")?;
         anyhow::Ok((whole, streamed.state.content))
     })
