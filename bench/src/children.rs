@@ -74,7 +74,22 @@ pub async fn until_interrupted(work: impl Future<Output = Result<()>>) -> Result
 ///
 /// Watching the child as well as polling means a config the child rejects fails at once, with
 /// the tail of its log, instead of after the full timeout.
-pub async fn wait_ready<F, Fut>(guard: &mut ChildGuard, log: &Path, mut check: F) -> Result<()>
+pub async fn wait_ready<F, Fut>(guard: &mut ChildGuard, log: &Path, check: F) -> Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    wait_ready_within(guard, log, Duration::from_secs(30), check).await
+}
+
+/// [`wait_ready`] with another limit, for children that start slowly (LiteLLM imports for
+/// seconds before it listens).
+pub async fn wait_ready_within<F, Fut>(
+    guard: &mut ChildGuard,
+    log: &Path,
+    limit: Duration,
+    mut check: F,
+) -> Result<()>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = bool>,
@@ -91,8 +106,12 @@ where
         if check().await {
             return Ok(());
         }
-        if t0.elapsed() > Duration::from_secs(30) {
-            bail!("{} was not ready after 30 s\n{}", guard.name, tail(log, 40));
+        if t0.elapsed() > limit {
+            bail!(
+                "{} was not ready after {limit:?}\n{}",
+                guard.name,
+                tail(log, 40)
+            );
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

@@ -19,12 +19,15 @@
 //! - [`procfs`]: CPU time and RSS from `/proc`, plus the machine description.
 //! - [`wrk`]: the optional cross-check with `wrk`.
 //! - [`relay`]: a bytes-only TCP relay process, the floor any proxy's added latency starts from.
+//!
+//! The other harnesses live in their own modules: [`mcp`], [`a2a`], [`llm`].
 
 pub mod a2a;
 pub mod children;
 pub mod cli;
 pub mod client;
 pub mod harness;
+pub mod llm;
 pub mod load;
 pub mod mcp;
 pub mod measure;

@@ -61,7 +61,8 @@ pub struct CpuSample {
     /// This whole process: load generator plus upstream.
     pub self_ticks: u64,
     pub upstream_ticks: u64,
-    /// The proxy and its direct children (nginx workers), user + system; 0 without a proxy.
+    /// The proxy and its descendants (nginx workers, LiteLLM's), user + system; 0 without a
+    /// proxy.
     pub proxy_ticks: u64,
     /// The user-space part of `proxy_ticks` (`utime`).
     pub proxy_user_ticks: u64,
@@ -79,9 +80,7 @@ impl CpuSample {
             stat_ticks(&format!("/proc/self/task/{upstream_tid}/stat")).unwrap_or(0);
         let (mut user, mut sys, mut proxy_rss_kib) = (0, 0, 0);
         if let Some(pid) = proxy_pid {
-            let mut pids = vec![pid];
-            pids.extend(child_pids(pid));
-            for p in pids {
+            for p in process_tree(pid) {
                 let (u, s) = stat_cpu(&format!("/proc/{p}/stat")).unwrap_or((0, 0));
                 user += u;
                 sys += s;
@@ -152,6 +151,37 @@ pub fn child_pids(parent: u32) -> Vec<u32> {
         .collect()
 }
 
+/// `root` and all its descendants, at any depth (LiteLLM's workers under its supervisor,
+/// nginx's under its master), from one scan of `/proc`.
+pub fn process_tree(root: u32) -> Vec<u32> {
+    let Ok(rd) = std::fs::read_dir("/proc") else {
+        return vec![root];
+    };
+    let parents: Vec<(u32, u32)> = rd
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|pid| {
+            let ppid = stat_fields(&format!("/proc/{pid}/stat"))?
+                .get(1)?
+                .parse::<u32>()
+                .ok()?;
+            Some((pid, ppid))
+        })
+        .collect();
+    let mut tree = vec![root];
+    let mut i = 0;
+    while i < tree.len() {
+        let parent = tree[i];
+        tree.extend(
+            parents
+                .iter()
+                .filter(|&&(pid, ppid)| ppid == parent && pid != root)
+                .map(|&(pid, _)| pid),
+        );
+        i += 1;
+    }
+    tree
+}
+
 /// Resident memory of one process, KiB.
 pub fn rss_kib(pid: u32) -> Option<u64> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -205,6 +235,33 @@ mod tests {
             })
         );
         assert_eq!(s.per_request_us(0, 2.0), None);
+    }
+
+    #[test]
+    fn the_process_tree_reaches_grandchildren() {
+        // sh -> sh -> sleep: the sleep is two levels below the root.
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", "sh -c 'sleep 30 & wait' & wait"])
+            .spawn()
+            .expect("sh");
+        let root = child.id();
+        let mut tree = Vec::new();
+        for _ in 0..200 {
+            tree = process_tree(root);
+            if tree.len() >= 3 {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        for &p in tree.iter().rev() {
+            // SAFETY: kill(2) on our own child and its descendants, found just above.
+            unsafe {
+                libc::kill(p as libc::pid_t, libc::SIGKILL);
+            }
+        }
+        let _ = child.wait();
+        assert_eq!(tree.len(), 3, "{tree:?}");
+        assert_eq!(tree[0], root);
     }
 
     #[test]
