@@ -8,13 +8,13 @@
 //! is kept; a failure after that ends the stream with an error event in the client's format.
 //! Every answer the gateway writes itself is in the client's format too.
 
+mod answers;
 mod attempt;
 mod estimate;
 mod guard;
 mod meter;
+mod request;
 mod stream;
-
-use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderValue};
@@ -26,18 +26,19 @@ use tokio::time::Instant;
 
 use super::access_log::AccessLog;
 use super::error::ProxyError;
-use super::exchange::{Exchange, RequestBody};
+use super::exchange::Exchange;
 use super::forward::AttemptBody;
 use super::Proxy;
-use crate::body::{full, Body, BoxError};
+use crate::body::{Body, BoxError};
 use crate::metrics::GenAiLabels;
-use crate::model::ai::{
-    price_for, AiBackend, Amounts, BudgetPer, Candidate, Failure, NoCandidate, Reservation,
-    TokenBudgets,
-};
-use crate::model::matcher::PathMatcher;
+use crate::model::ai::{price_for, Amounts, Candidate, Failure, Reservation, TokenBudgets};
 use crate::model::plan::AiTerminal;
+use answers::{
+    copy_provider_headers, gateway_error, json_response, models_body, no_candidate, pass_response,
+    set_retry_after,
+};
 pub use meter::{AiRecord, AiSlot};
+use request::{below_prefix, collect_limited, read_request, take_budget};
 
 /// The largest complete (non-streamed) provider response read.
 const RESPONSE_LIMIT: usize = 64 << 20;
@@ -564,229 +565,4 @@ struct Answer {
     llm_plan: Plan,
     api: ProviderApi,
     client_wants_usage: bool,
-}
-
-/// The request path below the route's path prefix (`/llm/v1/messages` on `/llm` gives
-/// `/v1/messages`), which API detection and passthrough read.
-fn below_prefix(ex: &Exchange<'_>) -> String {
-    let path = ex.parts.uri.path();
-    let rest = match &ex.matched.path {
-        PathMatcher::Prefix(prefix) if prefix != "/" => path
-            .strip_prefix(prefix.trim_end_matches('/'))
-            .unwrap_or(path),
-        _ => path,
-    };
-    if rest.starts_with('/') {
-        rest.to_string()
-    } else {
-        format!("/{rest}")
-    }
-}
-
-/// The request body, read whole (the route's body limit applies while it streams).
-async fn read_request(ex: &mut Exchange<'_>) -> Result<Bytes, ProxyError> {
-    match ex.take_body() {
-        RequestBody::Read(b) => Ok(b),
-        other => other
-            .into_stream()
-            .collect()
-            .await
-            .map(|c| c.to_bytes())
-            .map_err(|e| {
-                if let Some(limit) = crate::body::is_body_too_large(&*e) {
-                    ProxyError::BodyTooLarge { limit }
-                } else if let Some(after) = crate::body::is_body_read_timeout(&*e) {
-                    ProxyError::BodyReadTimeout { after }
-                } else {
-                    ProxyError::BadRequest(format!(
-                        "reading the request body: {}",
-                        netkit::error_chain(&*e)
-                    ))
-                }
-            }),
-    }
-}
-
-/// A provider's complete body, up to `limit` bytes, each read within `idle`.
-async fn collect_limited(
-    mut body: InlineBody,
-    limit: usize,
-    idle: Duration,
-) -> Result<Bytes, String> {
-    let mut out = Vec::new();
-    loop {
-        match tokio::time::timeout(idle, body.frame()).await {
-            Err(_) => return Err(format!("nothing for {idle:?}")),
-            Ok(None) => return Ok(Bytes::from(out)),
-            Ok(Some(Err(e))) => return Err(netkit::error_chain(&e)),
-            Ok(Some(Ok(frame))) => {
-                if let Ok(data) = frame.into_data() {
-                    if out.len() + data.len() > limit {
-                        return Err(format!("larger than {limit} bytes"));
-                    }
-                    out.extend_from_slice(&data);
-                }
-            }
-        }
-    }
-}
-
-/// `GET /v1/models`: the names clients may ask for.
-fn models_body(backend: &AiBackend) -> Bytes {
-    let mut names: Vec<&str> = if backend.models.is_empty() {
-        backend
-            .groups
-            .iter()
-            .flatten()
-            .filter(|p| p.weight > 0)
-            .filter_map(|p| p.model.as_deref())
-            .collect()
-    } else {
-        backend
-            .models
-            .iter()
-            .map(|m| m.pattern.as_str())
-            .filter(|p| !p.contains('*'))
-            .collect()
-    };
-    let mut seen = std::collections::HashSet::new();
-    names.retain(|n| seen.insert(*n));
-    llm::models_list_body(names, "switchboard")
-}
-
-/// The client's answer when no provider can serve the request.
-fn no_candidate(client: ClientApi, no: &NoCandidate, log: &mut AccessLog) -> Response<Body> {
-    match no {
-        NoCandidate::UnknownModel { model } => gateway_error(
-            client,
-            StatusCode::NOT_FOUND,
-            &format!("model {model:?} is not served here (GET /v1/models lists the names)"),
-            log,
-        ),
-        NoCandidate::NoApi { client: api } => gateway_error(
-            client,
-            StatusCode::NOT_FOUND,
-            &format!("no provider of this route serves {} requests", api.name()),
-            log,
-        ),
-        NoCandidate::SetAside {
-            retry_after,
-            failure,
-        } => {
-            let (status, why) = match failure {
-                Failure::RateLimited => (
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "every provider that serves this model is rate limited",
-                ),
-                Failure::Unavailable => (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "every provider that serves this model failed and is set aside",
-                ),
-            };
-            let mut resp = gateway_error(
-                client,
-                status,
-                &format!("{why}; retry in {}s", retry_after.as_secs().max(1)),
-                log,
-            );
-            set_retry_after(resp.headers_mut(), *retry_after);
-            resp
-        }
-    }
-}
-
-/// An error written by the gateway, in the client's format.
-fn gateway_error(
-    client: ClientApi,
-    status: StatusCode,
-    message: &str,
-    log: &mut AccessLog,
-) -> Response<Body> {
-    log.error = Some(message.to_string());
-    let (status, _, body) =
-        llm::error_response(client, status, ErrorKind::from_status(status), message);
-    json_response(status, body)
-}
-
-fn json_response(status: StatusCode, body: Bytes) -> Response<Body> {
-    let mut resp = Response::new(full(body));
-    *resp.status_mut() = status;
-    resp.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(llm::JSON));
-    resp
-}
-
-/// `Retry-After` in whole seconds, rounded up (at least 1).
-fn set_retry_after(headers: &mut HeaderMap, after: Duration) {
-    let secs = after.as_secs() + u64::from(after.subsec_nanos() > 0);
-    headers.insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
-}
-
-/// Provider response headers that describe the response itself (request ids, rate-limit
-/// state), without those about its framing or connection, which the gateway sets.
-fn copy_provider_headers(from: &HeaderMap, to: &mut HeaderMap) {
-    const SKIP: &[&str] = &[
-        "content-type",
-        "content-length",
-        "content-encoding",
-        "transfer-encoding",
-        "connection",
-        "keep-alive",
-        "set-cookie",
-        "alt-svc",
-        "server",
-        "date",
-    ];
-    for (name, value) in from {
-        if !SKIP.contains(&name.as_str()) {
-            to.append(name.clone(), value.clone());
-        }
-    }
-}
-
-/// A provider's response passed through (not an API call).
-fn pass_response(resp: Response<InlineBody>) -> Response<Body> {
-    let mut resp = resp.map(|b| b.map_err(|e| -> BoxError { Box::new(e) }).boxed());
-    super::headers::remove_hop_by_hop(resp.headers_mut());
-    resp
-}
-
-/// Takes the request's estimate from each `tokenRateLimit` bucket it draws from, or says how
-/// long until it could.
-async fn take_budget(
-    budgets: &TokenBudgets,
-    plan: &AiTerminal,
-    ex: &Exchange<'_>,
-    body: &[u8],
-    client_model: Option<&str>,
-    candidates: &[Candidate<'_>],
-) -> Result<Reservation, Duration> {
-    let tokens = estimate::input_tokens(body);
-    // Priced as the first candidate's model; the provider that answers settles it.
-    let model = candidates
-        .first()
-        .and_then(|c| c.model)
-        .or(client_model)
-        .unwrap_or("");
-    let input_only = llm::Usage {
-        input: tokens,
-        ..llm::Usage::default()
-    };
-    let micro_usd = price_for(&plan.backend.pricing, model).map_or(0, |p| p.micro_usd(&input_only));
-    let caller = match &ex.identity {
-        Some(identity) => identity.subject().to_string(),
-        None => ex.conn.remote.ip().to_string(),
-    };
-    let key_for = |per: BudgetPer| match per {
-        BudgetPer::Route => String::new(),
-        BudgetPer::Identity => caller.clone(),
-        BudgetPer::Model => client_model.unwrap_or("").to_string(),
-    };
-    budgets
-        .take(
-            key_for,
-            Amounts { tokens, micro_usd },
-            std::time::Instant::now(),
-        )
-        .await
 }
