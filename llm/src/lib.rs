@@ -69,6 +69,35 @@ pub fn vertex_gemini_path(project: &str, location: &str, model: &str, stream: bo
     )
 }
 
+/// The Vertex AI path of an Anthropic model (`rawPredict`, or `streamRawPredict` for a
+/// stream), under a project and location; the body is the Messages API's made by
+/// [`vertex_anthropic_body`].
+pub fn vertex_anthropic_path(project: &str, location: &str, model: &str, stream: bool) -> String {
+    format!(
+        "/v1/projects/{}/locations/{}/publishers/anthropic/models/{}:{}",
+        bedrock::encode_segment(project),
+        bedrock::encode_segment(location),
+        // `@` (the version in `claude-sonnet-4-5@20250929`) is valid in a path segment, and
+        // Google's documentation writes it as it is.
+        bedrock::encode_segment(model).replace("%40", "@"),
+        if stream {
+            "streamRawPredict"
+        } else {
+            "rawPredict"
+        }
+    )
+}
+
+/// The `anthropic_version` Vertex AI takes in the body of a Claude request.
+pub const VERTEX_ANTHROPIC_VERSION: &str = "vertex-2023-10-16";
+
+/// A Messages request body as Vertex AI takes it for Anthropic models: without `model` (it is
+/// in the path) and with `anthropic_version` (kept when the client set one); every other field
+/// byte for byte.
+pub fn vertex_anthropic_body(body: &[u8]) -> Result<Bytes, LlmError> {
+    passthrough::vertex_anthropic_body(body, VERTEX_ANTHROPIC_VERSION)
+}
+
 /// Choices a translation makes that the gateway may want to set.
 #[derive(Debug, Clone)]
 pub struct TranslateOptions {

@@ -206,3 +206,63 @@ mod tests {
         assert!(rewrite_body(b"{\"a\":1", Some("m"), false).is_err());
     }
 }
+
+/// The body without `model` and with `anthropic_version: version` unless it has one (see
+/// [`crate::vertex_anthropic_body`]); the other fields byte for byte.
+pub(crate) fn vertex_anthropic_body(body: &[u8], version: &str) -> Result<bytes::Bytes, LlmError> {
+    let fields: Fields = serde_json::from_slice(body)
+        .map_err(|e| LlmError::InvalidRequest(format!("not a JSON object: {e}")))?;
+    let mut out = Vec::with_capacity(body.len() + 48);
+    out.push(b'{');
+    let mut first = true;
+    let mut has_version = false;
+    for (key, raw) in &fields.0 {
+        match key.as_str() {
+            "model" => continue,
+            "anthropic_version" => has_version = true,
+            _ => {}
+        }
+        if !std::mem::take(&mut first) {
+            out.push(b',');
+        }
+        serde_json::to_writer(&mut out, key).unwrap_or_default();
+        out.push(b':');
+        out.extend_from_slice(raw.get().as_bytes());
+    }
+    if !has_version {
+        if !first {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"\"anthropic_version\":");
+        serde_json::to_writer(&mut out, version).unwrap_or_default();
+    }
+    out.push(b'}');
+    Ok(bytes::Bytes::from(out))
+}
+
+#[cfg(test)]
+mod vertex_tests {
+    use super::*;
+
+    #[test]
+    fn vertex_anthropic_body_moves_the_model_out_and_adds_the_version() {
+        let body =
+            br#"{"model":"claude-x","max_tokens":5, "messages":[{"role":"user","content":"hi"}]}"#;
+        let out = vertex_anthropic_body(body, "vertex-2023-10-16").unwrap();
+        assert_eq!(
+            std::str::from_utf8(&out).unwrap(),
+            r#"{"max_tokens":5,"messages":[{"role":"user","content":"hi"}],"anthropic_version":"vertex-2023-10-16"}"#
+        );
+        let kept = br#"{"anthropic_version":"vertex-2099","messages":[]}"#;
+        let out = vertex_anthropic_body(kept, "vertex-2023-10-16").unwrap();
+        assert_eq!(
+            std::str::from_utf8(&out).unwrap(),
+            r#"{"anthropic_version":"vertex-2099","messages":[]}"#
+        );
+        assert!(vertex_anthropic_body(b"[1]", "v").is_err());
+        assert_eq!(
+            crate::vertex_anthropic_path("p-1", "us-east5", "claude-sonnet-4-5@20250929", true),
+            "/v1/projects/p-1/locations/us-east5/publishers/anthropic/models/claude-sonnet-4-5@20250929:streamRawPredict"
+        );
+    }
+}

@@ -195,7 +195,7 @@ pub struct GeminiProvider {
     pub url: Option<String>,
 }
 
-/// `vertex`: Gemini models of a Google Cloud project on Vertex AI.
+/// `vertex`: Gemini (or Claude) models of a Google Cloud project on Vertex AI.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct VertexProvider {
@@ -203,13 +203,28 @@ pub struct VertexProvider {
     pub project: String,
     /// The Vertex AI location (`us-central1`, `europe-west4`, `global`).
     pub location: String,
-    /// The Gemini model sent unless a `models` entry names another. Absent: the client's.
+    /// The model sent unless a `models` entry names another. Absent: the client's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
+    /// Whose models: `google` (Gemini, the default) or `anthropic` (Claude, through
+    /// `rawPredict` / `streamRawPredict` with the Messages API's body).
+    #[serde(default)]
+    pub publisher: VertexPublisher,
     /// Base URL replacing `https://{location}-aiplatform.googleapis.com`
     /// (`https://aiplatform.googleapis.com` for `global`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+}
+
+/// `vertex.publisher`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum VertexPublisher {
+    /// Gemini models.
+    #[default]
+    Google,
+    /// Anthropic's Claude models.
+    Anthropic,
 }
 
 /// `bedrock`: Amazon Bedrock's Converse API.

@@ -74,11 +74,22 @@ pub enum ProviderKind {
     Gemini,
     /// Gemini models on Vertex AI (the Gemini API's body, a project's path).
     Vertex,
+    /// Anthropic's Claude models on Vertex AI (the Messages body with `anthropic_version` and
+    /// no `model`, a project's `rawPredict` path).
+    VertexAnthropic,
     /// Amazon Bedrock Converse.
     Bedrock,
 }
 
 impl ProviderKind {
+    /// Whether it takes Anthropic's headers (`anthropic-version`, `anthropic-beta`).
+    pub fn speaks_anthropic(self) -> bool {
+        matches!(
+            self,
+            ProviderKind::Anthropic | ProviderKind::VertexAnthropic
+        )
+    }
+
     /// The provider API that serves a client of `client`, or `None` when this kind of
     /// provider cannot serve it (even through a translation).
     pub fn api_for(self, client: ClientApi) -> Option<ProviderApi> {
@@ -89,9 +100,10 @@ impl ProviderKind {
             }
             (ProviderKind::OpenAi, C::OpenAiResponses) => Some(ProviderApi::OpenAiResponses),
             (ProviderKind::OpenAi, C::OpenAiEmbeddings) => Some(ProviderApi::OpenAiEmbeddings),
-            (ProviderKind::Anthropic, C::AnthropicMessages | C::OpenAiChat) => {
-                Some(ProviderApi::AnthropicMessages)
-            }
+            (
+                ProviderKind::Anthropic | ProviderKind::VertexAnthropic,
+                C::AnthropicMessages | C::OpenAiChat,
+            ) => Some(ProviderApi::AnthropicMessages),
             (ProviderKind::Anthropic, C::AnthropicCountTokens) => {
                 Some(ProviderApi::AnthropicCountTokens)
             }
@@ -112,7 +124,7 @@ impl ProviderKind {
             ProviderKind::OpenAi => "openai",
             ProviderKind::Anthropic => "anthropic",
             ProviderKind::Gemini => "gcp.gemini",
-            ProviderKind::Vertex => "gcp.vertex_ai",
+            ProviderKind::Vertex | ProviderKind::VertexAnthropic => "gcp.vertex_ai",
             ProviderKind::Bedrock => "aws.bedrock",
         }
     }
@@ -173,14 +185,20 @@ impl Provider {
     /// `llm::prepare_request` gave it) for `model`: a `vertex` provider's names its project,
     /// location and the model; the others' is [`Provider::path_for`].
     pub fn request_path(&self, api_path: &str, model: &str, stream: bool) -> String {
-        match &self.vertex {
-            Some(v) => self.path_for(&llm::vertex_gemini_path(
+        match (&self.vertex, self.kind) {
+            (Some(v), ProviderKind::VertexAnthropic) => self.path_for(&llm::vertex_anthropic_path(
                 &v.project,
                 &v.location,
                 model,
                 stream,
             )),
-            None => self.path_for(api_path),
+            (Some(v), _) => self.path_for(&llm::vertex_gemini_path(
+                &v.project,
+                &v.location,
+                model,
+                stream,
+            )),
+            (None, _) => self.path_for(api_path),
         }
     }
 }

@@ -479,3 +479,52 @@ async fn a_bedrock_throttling_exception_fails_over_to_the_next_group() {
         .await;
     assert_eq!(set_aside, 1.0);
 }
+
+/// Claude on Vertex AI (`publisher: anthropic`): the Messages body with `anthropic_version`
+/// and without `model`, under the project's `rawPredict` / `streamRawPredict` path with a `gcp`
+/// token; both SDKs, streamed and not (the OpenAI one translated).
+#[tokio::test]
+async fn vertex_serves_claude_models_through_raw_predict() {
+    let vx = FakeLlm::start("vxc").await;
+    vx.set_reply(tool_reply());
+    let (metadata, _tokens) = metadata_server().await;
+    let ai = format!(
+        "    groups:
+    - providers:
+      - {{ name: claude, vertex: {{ project: proj-2, location: us-east5, publisher: anthropic, model: \"claude-sonnet-4-5@20250929\", url: \"{}\" }}, policies: {{ backendAuth: {{ gcp: {{}} }} }} }}
+",
+        vx.base()
+    );
+    let no_gcloud = tempfile::tempdir().expect("tempdir");
+    let env = [
+        ("GCE_METADATA_HOST", metadata),
+        ("GOOGLE_APPLICATION_CREDENTIALS", String::new()),
+        (
+            "CLOUDSDK_CONFIG",
+            no_gcloud.path().to_string_lossy().into_owned(),
+        ),
+    ];
+    let gw = Gateway::start_with_env(&config(&ai), |_| {}, &env).await;
+    let sent = four_runs(&gw, &vx, "vertex claude").await;
+    for (req, stream) in sent.iter().zip([false, true, false, true]) {
+        let method = if stream {
+            "streamRawPredict"
+        } else {
+            "rawPredict"
+        };
+        assert_eq!(
+            req.uri,
+            format!(
+                "/v1/projects/proj-2/locations/us-east5/publishers/anthropic/models/claude-sonnet-4-5@20250929:{method}"
+            )
+        );
+        assert_eq!(
+            req.json["anthropic_version"], "vertex-2023-10-16",
+            "{}",
+            req.json
+        );
+        assert!(req.json.get("model").is_none(), "{}", req.json);
+        assert_eq!(req.json["tools"][0]["name"], "get_weather", "{}", req.json);
+        assert_eq!(req.header("authorization"), "Bearer ya29.meta-1");
+    }
+}

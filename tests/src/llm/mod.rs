@@ -394,6 +394,12 @@ fn format_of(path: &str) -> Option<Format> {
     match path {
         "/v1/chat/completions" | "/chat/completions" => Some(Format::OpenAi),
         "/v1/messages" => Some(Format::Anthropic),
+        // Claude on Vertex AI: the Messages body under a project's path.
+        p if p.contains("/publishers/anthropic/models/")
+            && (p.ends_with(":rawPredict") || p.ends_with(":streamRawPredict")) =>
+        {
+            Some(Format::Anthropic)
+        }
         p if p.contains("/models/")
             && (p.ends_with(":generateContent") || p.ends_with(":streamGenerateContent")) =>
         {

@@ -276,9 +276,13 @@ impl Lowering<'_> {
         let mut vertex_place = None;
         if let Some(v) = vertex {
             let default = vertex_url(&v.location);
+            let kind = match v.publisher {
+                crate::config::ai::VertexPublisher::Google => ProviderKind::Vertex,
+                crate::config::ai::VertexPublisher::Anthropic => ProviderKind::VertexAnthropic,
+            };
             push(
                 "vertex",
-                ProviderKind::Vertex,
+                kind,
                 (v.model.clone(), v.url.clone()),
                 Some(&default),
             );

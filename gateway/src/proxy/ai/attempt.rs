@@ -64,7 +64,7 @@ pub(super) fn provider_headers(
         let n = name.as_str();
         let dropped = DROPPED.contains(&n)
             || (!passthrough && CLIENT_KEYS.contains(&n))
-            || (provider.kind != ProviderKind::Anthropic && n.starts_with("anthropic-"));
+            || (!provider.kind.speaks_anthropic() && n.starts_with("anthropic-"));
         if !dropped {
             out.append(name.clone(), value.clone());
         }
@@ -84,6 +84,7 @@ pub(super) fn provider_headers(
         );
     }
     if provider.kind == ProviderKind::Anthropic {
+        // (Vertex AI takes the version in the body instead.)
         out.entry(HeaderName::from_static("anthropic-version"))
             .or_insert(HeaderValue::from_static(ANTHROPIC_VERSION));
     }

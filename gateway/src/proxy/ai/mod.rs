@@ -31,7 +31,9 @@ use super::forward::AttemptBody;
 use super::Proxy;
 use crate::body::{Body, BoxError};
 use crate::metrics::GenAiLabels;
-use crate::model::ai::{price_for, Amounts, Candidate, Failure, Reservation, TokenBudgets};
+use crate::model::ai::{
+    price_for, Amounts, Candidate, Failure, ProviderKind, Reservation, TokenBudgets,
+};
 use crate::model::plan::AiTerminal;
 use answers::{
     copy_provider_headers, gateway_error, json_response, models_body, no_candidate, pass_response,
@@ -272,8 +274,13 @@ impl Call<'_> {
             }
             let prepared = Plan::new(self.client, c.api).and_then(|plan| {
                 let opts = llm::TranslateOptions::default();
-                llm::prepare_request(plan, self.client, c.api, self.body, c.model, &opts)
-                    .map(|req| (plan, req))
+                let mut req =
+                    llm::prepare_request(plan, self.client, c.api, self.body, c.model, &opts)?;
+                if provider.kind == ProviderKind::VertexAnthropic {
+                    // The model goes in the path, the API version in the body.
+                    req.body = llm::vertex_anthropic_body(&req.body)?;
+                }
+                Ok((plan, req))
             });
             let (llm_plan, req) = match prepared {
                 Ok(p) => p,
