@@ -558,3 +558,54 @@ async fn the_quickstart_demo_model_serves_both_sdks() {
     let _ = demo.kill();
     let _ = demo.wait();
 }
+
+/// Anthropic's `count_tokens`: passed to an Anthropic provider when there is one; answered
+/// from the gateway's own estimate (and said to be one) when only OpenAI-format providers serve.
+#[tokio::test]
+async fn count_tokens_from_the_provider_or_estimated() {
+    let oai = FakeLlm::start("oai").await;
+    let claude = FakeLlm::start("claude").await;
+    let body = json!({
+        "model": "m",
+        "messages": [{"role": "user", "content": "How many tokens are in this sentence, roughly?"}]
+    });
+    let http = reqwest::Client::new();
+    for (kind, provider) in [("openaiCompatible", &oai), ("anthropic", &claude)] {
+        let url = match kind {
+            "anthropic" => provider.base(),
+            _ => provider.v1(),
+        };
+        let ai = format!(
+            "    groups:\n    - providers:\n      - {{ name: p, {kind}: {{ url: \"{url}\" }} }}\n"
+        );
+        let gw = Gateway::start(&config(&ai)).await;
+        let resp = http
+            .post(gw.url("/llm/v1/messages/count_tokens"))
+            .json(&body)
+            .send()
+            .await
+            .expect("answer");
+        assert_eq!(resp.status(), 200, "{kind}");
+        let estimated = resp.headers().get("x-switchboard-token-count").is_some();
+        let counted: Value = resp.json().await.expect("json");
+        let n = counted["input_tokens"].as_u64().unwrap_or(0);
+        match kind {
+            "anthropic" => {
+                assert!(!estimated, "the provider counted");
+                let asked = provider.requests();
+                assert!(
+                    asked
+                        .iter()
+                        .any(|r| r.path() == "/v1/messages/count_tokens"),
+                    "the provider was asked"
+                );
+                assert!(n > 0, "{counted}");
+            }
+            _ => {
+                assert!(estimated, "said to be an estimate");
+                assert!((10..30).contains(&n), "{counted}");
+                assert!(provider.requests().is_empty(), "no provider was asked");
+            }
+        }
+    }
+}

@@ -32,7 +32,7 @@ use super::Proxy;
 use crate::body::{Body, BoxError};
 use crate::metrics::GenAiLabels;
 use crate::model::ai::{
-    price_for, Amounts, Candidate, Failure, ProviderKind, Reservation, TokenBudgets,
+    price_for, Amounts, Candidate, Failure, NoCandidate, ProviderKind, Reservation, TokenBudgets,
 };
 use crate::model::plan::AiTerminal;
 use answers::{
@@ -120,6 +120,20 @@ impl Proxy {
             &mut pick,
         ) {
             Ok(c) => c,
+            Err(NoCandidate::NoApi { .. }) if client == ClientApi::AnthropicCountTokens => {
+                // No provider counts them itself: the gateway's own estimate (the tokenizer
+                // of `tokenRateLimit`), said to be one.
+                let tokens = estimate::input_tokens(&body);
+                let mut resp = json_response(
+                    StatusCode::OK,
+                    Bytes::from(format!("{{\"input_tokens\":{tokens}}}")),
+                );
+                resp.headers_mut().insert(
+                    "x-switchboard-token-count",
+                    HeaderValue::from_static("estimate; o200k_base"),
+                );
+                return Ok(resp);
+            }
             Err(no) => return Ok(no_candidate(client, &no, log)),
         };
         let budget = match &plan.budgets {
