@@ -6,9 +6,11 @@
 //! What is shown: the provider got a Messages request (its model, `system`, `max_tokens`,
 //! the tool); the client got the output text, a `function_call` item with its arguments and
 //! the usage, whole and streamed (events numbered in order, `response.completed` last);
-//! `previous_response_id` is refused in OpenAI's error format.
+//! `previous_response_id` is refused in OpenAI's error format. The official `openai` Python
+//! SDK (`client.responses.create`, and `client.responses.stream`, whose accumulator rebuilds
+//! the response from the events) reads the same text, call and usage.
 
-use e2e::llm::{FakeLlm, Reply};
+use e2e::llm::{run_sdk_client, FakeLlm, Reply, Sdk, SdkRunOptions};
 use e2e::Gateway;
 use serde_json::{json, Value};
 
@@ -91,9 +93,7 @@ fn check_response(r: &Value, what: &str) {
     assert_eq!(r["usage"]["total_tokens"], 34, "{what}");
 }
 
-#[tokio::test]
-async fn responses_clients_through_an_anthropic_provider() {
-    let claude = FakeLlm::start("claude").await;
+fn tool_reply() -> Reply {
     let mut reply = Reply::with_tool(
         "Checking the weather.",
         "get_weather",
@@ -102,7 +102,13 @@ async fn responses_clients_through_an_anthropic_provider() {
     reply.input_tokens = 21;
     reply.output_tokens = 9;
     reply.cached_tokens = 4;
-    claude.set_reply(reply);
+    reply
+}
+
+#[tokio::test]
+async fn responses_clients_through_an_anthropic_provider() {
+    let claude = FakeLlm::start("claude").await;
+    claude.set_reply(tool_reply());
     let gw = Gateway::start(&config(&claude.base())).await;
     let http = reqwest::Client::new();
     let url = gw.url("/llm/v1/responses");
@@ -184,4 +190,45 @@ async fn responses_clients_through_an_anthropic_provider() {
         "{v}"
     );
     assert_eq!(claude.generations().len(), before);
+}
+
+/// The official `openai` Python SDK's Responses API, whole and streamed, through the gateway
+/// to the Anthropic provider.
+#[tokio::test]
+async fn the_openai_sdk_reads_responses_from_an_anthropic_provider() {
+    let claude = FakeLlm::start("claude").await;
+    claude.set_reply(tool_reply());
+    let gw = Gateway::start(&config(&claude.base())).await;
+    for stream in [false, true] {
+        let mut opts = SdkRunOptions::new("client-model").with_tool();
+        opts.stream = stream;
+        opts.responses = true;
+        let run = run_sdk_client(Sdk::OpenAi, &gw.url("/llm/v1"), &opts).await;
+        let what = format!(
+            "stream={stream}: {}\n{}\n{}",
+            run.summary,
+            run.stderr,
+            gw.stderr()
+        );
+        assert!(run.success, "{what}");
+        assert_eq!(run.text(), "Checking the weather.", "{what}");
+        let calls = run.tool_calls();
+        assert_eq!(calls.len(), 1, "{what}");
+        assert_eq!(calls[0]["name"], "get_weather", "{what}");
+        assert_eq!(
+            calls[0]["arguments"],
+            json!({"location": "Paris"}),
+            "{what}"
+        );
+        assert_eq!(run.usage(), (25, 9), "{what}");
+        assert_eq!(run.summary["usage"]["cached_tokens"], 4, "{what}");
+        assert_eq!(run.stop_reason(), "completed", "{what}");
+        if stream {
+            let events = run.summary["events"].as_array().unwrap();
+            assert_eq!(events.first().unwrap(), "response.created", "{what}");
+            assert_eq!(events.last().unwrap(), "response.completed", "{what}");
+        }
+        let sent = claude.generations().pop().expect("the provider got it");
+        assert_eq!(sent.path(), "/v1/messages", "{what}");
+    }
 }
