@@ -10,7 +10,7 @@
 //! SDK (`client.responses.create`, and `client.responses.stream`, whose accumulator rebuilds
 //! the response from the events) reads the same text, call and usage.
 
-use e2e::llm::{run_sdk_client, FakeLlm, Reply, Sdk, SdkRunOptions};
+use e2e::llm::{run_sdk_client, FakeLlm, Reply, Sdk, SdkRunOptions, Step};
 use e2e::Gateway;
 use serde_json::{json, Value};
 
@@ -230,5 +230,34 @@ async fn the_openai_sdk_reads_responses_from_an_anthropic_provider() {
         }
         let sent = claude.generations().pop().expect("the provider got it");
         assert_eq!(sent.path(), "/v1/messages", "{what}");
+    }
+}
+
+/// A stream that fails after its first tokens (the provider's `error` event, then a cut):
+/// the `openai` SDK raises `APIError` with the error's message, never a silent end.
+#[tokio::test]
+async fn the_openai_sdk_raises_on_a_responses_stream_that_fails() {
+    let claude = FakeLlm::start("claude").await;
+    claude.set_reply(tool_reply());
+    let gw = Gateway::start(&config(&claude.base())).await;
+    for (step, message) in [
+        (Step::ErrorAfter(2), "Overloaded"),
+        (Step::CutAfter(2), "the provider's stream"),
+    ] {
+        claude.script([step]);
+        let mut opts = SdkRunOptions::new("client-model").streamed();
+        opts.responses = true;
+        let run = run_sdk_client(Sdk::OpenAi, &gw.url("/llm/v1"), &opts).await;
+        let what = format!("{}\n{}\n{}", run.summary, run.stderr, gw.stderr());
+        assert!(!run.success, "{what}");
+        assert_eq!(run.summary["error"]["class"], "APIError", "{what}");
+        let raised = run.summary["error"]["message"].as_str().unwrap_or("");
+        assert!(raised.contains(message), "{what}");
+        let events = run.summary["events"].as_array().unwrap();
+        assert!(
+            events.iter().any(|e| e == "response.output_text.delta"),
+            "{what}"
+        );
+        assert!(!events.iter().any(|e| e == "response.completed"), "{what}");
     }
 }
