@@ -327,30 +327,33 @@ pub(crate) fn response_object(
     Value::Object(v)
 }
 
-/// Writes a complete Responses object: the text as one `message` item, then each tool call
-/// as a `function_call` item (in the provider's order).
+/// Writes a complete Responses object: the items in the provider's order, as a stream gives
+/// them: consecutive text parts as one `message` item, each tool call a `function_call` item.
 pub(crate) fn write_response(resp: &Response) -> Value {
-    let mut output = Vec::new();
-    let text: String = resp
-        .content
-        .iter()
-        .filter_map(|p| match p {
-            Part::Text(t) => Some(t.as_str()),
-            _ => None,
-        })
-        .collect();
-    if !text.is_empty() {
-        output.push(message_item(
-            &format!("msg_{}", resp.id),
-            &text,
-            "completed",
-        ));
-    }
+    let mut output: Vec<Value> = Vec::new();
+    let mut text: Option<String> = None;
+    let mut messages = 0;
+    let mut flush = |text: &mut Option<String>, output: &mut Vec<Value>| {
+        if let Some(t) = text.take().filter(|t| !t.is_empty()) {
+            let id = match messages {
+                0 => format!("msg_{}", resp.id),
+                n => format!("msg_{}_{n}", resp.id),
+            };
+            messages += 1;
+            output.push(message_item(&id, &t, "completed"));
+        }
+    };
     for part in &resp.content {
-        if let Part::ToolUse { id, name, input } = part {
-            output.push(call_item(id, name, &input.to_string(), "completed"));
+        match part {
+            Part::Text(t) => text.get_or_insert_with(String::new).push_str(t),
+            Part::ToolUse { id, name, input } => {
+                flush(&mut text, &mut output);
+                output.push(call_item(id, name, &input.to_string(), "completed"));
+            }
+            _ => {}
         }
     }
+    flush(&mut text, &mut output);
     let (status, incomplete) = status(resp.stop);
     response_object(
         &response_id(&resp.id),

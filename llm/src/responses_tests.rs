@@ -272,6 +272,36 @@ fn a_complete_anthropic_message_as_a_response() {
 }
 
 #[test]
+fn items_keep_the_providers_order() {
+    let resp = Response {
+        id: "m1".into(),
+        model: "c".into(),
+        content: vec![
+            Part::Text("A".into()),
+            Part::ToolUse {
+                id: "t1".into(),
+                name: "f".into(),
+                input: json!({}),
+            },
+            Part::Text("B".into()),
+            Part::Text("C".into()),
+        ],
+        stop: Some(StopReason::ToolUse),
+        usage: Usage::default(),
+    };
+    let v = write_response(&resp);
+    let kinds: Vec<&str> = v["output"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["message", "function_call", "message"]);
+    assert_eq!(v["output"][2]["content"][0]["text"], "BC");
+    assert_ne!(v["output"][0]["id"], v["output"][2]["id"]);
+}
+
+#[test]
 fn stop_reasons_set_the_status() {
     for (reason, status, detail) in [
         ("end_turn", "completed", Value::Null),
