@@ -183,11 +183,17 @@ pub enum Plan {
     OpenAiToBedrock,
     /// Anthropic Messages client, Bedrock Converse provider.
     AnthropicToBedrock,
+    /// OpenAI Responses client, Anthropic Messages provider.
+    ResponsesToAnthropic,
+    /// OpenAI Responses client, Gemini provider.
+    ResponsesToGemini,
+    /// OpenAI Responses client, Bedrock Converse provider.
+    ResponsesToBedrock,
 }
 
 impl Plan {
     /// The plan for a pair, or [`LlmError::NoRoute`] when neither passthrough nor a
-    /// translation exists (for example Responses to Anthropic: not translated yet).
+    /// translation exists (for example Responses to OpenAI chat: not translated yet).
     pub fn new(client: ClientApi, provider: ProviderApi) -> Result<Plan, LlmError> {
         use ClientApi as C;
         use ProviderApi as P;
@@ -203,6 +209,9 @@ impl Plan {
             (C::AnthropicMessages, P::Gemini) => Ok(Plan::AnthropicToGemini),
             (C::OpenAiChat, P::BedrockConverse) => Ok(Plan::OpenAiToBedrock),
             (C::AnthropicMessages, P::BedrockConverse) => Ok(Plan::AnthropicToBedrock),
+            (C::OpenAiResponses, P::AnthropicMessages) => Ok(Plan::ResponsesToAnthropic),
+            (C::OpenAiResponses, P::Gemini) => Ok(Plan::ResponsesToGemini),
+            (C::OpenAiResponses, P::BedrockConverse) => Ok(Plan::ResponsesToBedrock),
             _ => Err(LlmError::NoRoute {
                 client: client.name(),
                 provider: provider.name(),
@@ -259,7 +268,11 @@ mod tests {
             Plan::new(ClientApi::AnthropicMessages, ProviderApi::OpenAiChat).unwrap(),
             Plan::AnthropicToOpenAi
         );
-        assert!(Plan::new(ClientApi::OpenAiResponses, ProviderApi::AnthropicMessages).is_err());
+        assert_eq!(
+            Plan::new(ClientApi::OpenAiResponses, ProviderApi::AnthropicMessages).unwrap(),
+            Plan::ResponsesToAnthropic
+        );
+        assert!(Plan::new(ClientApi::OpenAiResponses, ProviderApi::OpenAiChat).is_err());
         for (client, provider, plan) in [
             (
                 ClientApi::OpenAiChat,
@@ -284,7 +297,14 @@ mod tests {
         ] {
             assert_eq!(Plan::new(client, provider).unwrap(), plan);
         }
-        assert!(Plan::new(ClientApi::OpenAiResponses, ProviderApi::Gemini).is_err());
+        assert_eq!(
+            Plan::new(ClientApi::OpenAiResponses, ProviderApi::Gemini).unwrap(),
+            Plan::ResponsesToGemini
+        );
+        assert_eq!(
+            Plan::new(ClientApi::OpenAiResponses, ProviderApi::BedrockConverse).unwrap(),
+            Plan::ResponsesToBedrock
+        );
         assert!(Plan::new(
             ClientApi::AnthropicCountTokens,
             ProviderApi::BedrockConverse

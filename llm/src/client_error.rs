@@ -124,6 +124,18 @@ pub fn error_event(api: ClientApi, kind: ErrorKind, message: &str) -> Bytes {
     })
 }
 
+/// An error event for a Responses client whose stream the gateway writes: `event: error`
+/// with the fields OpenAI's Responses stream reference gives it (`type: error`, `code`,
+/// `message`, `param`, `sequence_number`), plus the `error` object, on which the `openai`
+/// SDKs' stream readers raise `APIError` with the message.
+pub(crate) fn responses_error_event(kind: ErrorKind, message: &str, seq: u64) -> Bytes {
+    let (kind_name, code) = kind.openai_type_code();
+    let data = json!({"type": "error", "code": code.unwrap_or(kind_name), "message": message,
+        "param": null, "sequence_number": seq,
+        "error": {"message": message, "type": kind_name, "param": null, "code": code}});
+    Bytes::from(format!("event: error\ndata: {data}\n\n"))
+}
+
 /// The message and kind of a provider's error body, of either format (also the shapes of
 /// OpenAI-compatible servers: vLLM's top-level `message`, llama.cpp's `error.message`), or
 /// the body's text when it is none of them.

@@ -24,6 +24,7 @@ pub mod ir;
 mod models;
 mod openai;
 mod passthrough;
+mod responses;
 mod stream;
 mod usage;
 
@@ -177,6 +178,16 @@ pub fn prepare_request(
                 .into_bytes();
             (body, Cow::Borrowed("/v1/messages"), req.stream, wants_usage)
         }
+        Plan::ResponsesToAnthropic => {
+            let mut req = responses::parse_request(body)?;
+            if let Some(m) = model {
+                req.model = m.to_string();
+            }
+            let body = anthropic::write_request(&req, opts)
+                .to_string()
+                .into_bytes();
+            (body, Cow::Borrowed("/v1/messages"), req.stream, false)
+        }
         Plan::AnthropicToOpenAi => {
             let mut req = anthropic::parse_request(body)?;
             if let Some(m) = model {
@@ -193,11 +204,13 @@ pub fn prepare_request(
         Plan::OpenAiToGemini
         | Plan::AnthropicToGemini
         | Plan::OpenAiToBedrock
-        | Plan::AnthropicToBedrock => {
-            let parsed = if client == ClientApi::AnthropicMessages {
-                anthropic::parse_request(body).map(|r| (r, false))
-            } else {
-                openai::parse_request(body)
+        | Plan::AnthropicToBedrock
+        | Plan::ResponsesToGemini
+        | Plan::ResponsesToBedrock => {
+            let parsed = match client {
+                ClientApi::AnthropicMessages => anthropic::parse_request(body).map(|r| (r, false)),
+                ClientApi::OpenAiResponses => responses::parse_request(body).map(|r| (r, false)),
+                _ => openai::parse_request(body),
             };
             let (mut req, wants_usage) = parsed.map_err(|e| e.retarget(provider.name()))?;
             if let Some(m) = model {
@@ -243,16 +256,30 @@ pub fn translate_response(
                 resp.usage,
             ))
         }
+        Plan::ResponsesToAnthropic => {
+            let resp = anthropic::parse_response(body)?;
+            Ok((
+                Bytes::from(responses::write_response(&resp).to_string()),
+                resp.usage,
+            ))
+        }
         Plan::OpenAiToGemini
         | Plan::AnthropicToGemini
+        | Plan::ResponsesToGemini
         | Plan::OpenAiToBedrock
-        | Plan::AnthropicToBedrock => {
+        | Plan::AnthropicToBedrock
+        | Plan::ResponsesToBedrock => {
             let resp = match plan {
-                Plan::OpenAiToGemini | Plan::AnthropicToGemini => gemini::parse_response(body)?,
+                Plan::OpenAiToGemini | Plan::AnthropicToGemini | Plan::ResponsesToGemini => {
+                    gemini::parse_response(body)?
+                }
                 _ => bedrock::parse_response(body)?,
             };
             let out = match plan {
                 Plan::OpenAiToGemini | Plan::OpenAiToBedrock => openai::write_response(&resp),
+                Plan::ResponsesToGemini | Plan::ResponsesToBedrock => {
+                    responses::write_response(&resp)
+                }
                 _ => anthropic::write_response(&resp),
             };
             Ok((Bytes::from(out.to_string()), resp.usage))

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """One request through the official `openai` or `anthropic` Python SDK, for the LLM tests.
 
-    python3 tests/python/llm_client.py --sdk openai|anthropic --base-url URL --model M
+    python3 tests/python/llm_client.py --sdk openai|openai-responses|anthropic --base-url URL --model M
         [--stream] [--tool] [--prompt TEXT] [--max-tokens N] [--retries N] [--timeout S]
         [--header NAME=VALUE]...
 
@@ -9,7 +9,9 @@
 adds `/v1/messages`). Streams: OpenAI with `stream_options={"include_usage": True}`, read chunk
 by chunk and accumulated here; Anthropic with `client.messages.stream(...)`, whose own
 accumulator builds the final message (text, tool input from `input_json_delta`, usage merged
-from `message_start` and `message_delta`). `--tool` sends one tool, `get_weather(location)`.
+from `message_start` and `message_delta`). `--tool` sends one tool, `get_weather(location)`. `openai-responses`: the OpenAI SDK's
+`client.responses.create` (Responses API); streamed with `client.responses.stream(...)`, whose
+own accumulator builds the final response from the events (`get_final_response`).
 
 Prints one JSON line on stdout:
   {"sdk", "stream", "id", "model", "text", "tool_calls": [{"id", "name", "arguments"}],
@@ -35,7 +37,7 @@ TOOL_SCHEMA = {
 
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser()
-    p.add_argument("--sdk", choices=["openai", "anthropic"], required=True)
+    p.add_argument("--sdk", choices=["openai", "openai-responses", "anthropic"], required=True)
     p.add_argument("--base-url", required=True)
     p.add_argument("--model", required=True)
     p.add_argument("--stream", action="store_true")
@@ -148,6 +150,55 @@ def run_openai(args, out: dict) -> None:
             )
 
 
+def run_responses(args, out: dict) -> None:
+    import openai
+
+    client = openai.OpenAI(
+        base_url=args.base_url,
+        api_key=args.api_key,
+        timeout=args.timeout,
+        max_retries=args.retries,
+        default_headers=headers(args),
+    )
+    kw = {
+        "model": args.model,
+        "max_output_tokens": args.max_tokens,
+        "instructions": "You are a terse assistant.",
+        "input": [{"role": "user", "content": [{"type": "input_text", "text": args.prompt}]}],
+    }
+    if args.tool:
+        kw["tools"] = [
+            {
+                "type": "function",
+                "name": "get_weather",
+                "description": TOOL_DESCRIPTION,
+                "parameters": TOOL_SCHEMA,
+                "strict": False,
+            }
+        ]
+    if args.stream:
+        with client.responses.stream(**kw) as stream:
+            for event in stream:
+                out["events"].append(event.type)
+            r = stream.get_final_response()
+    else:
+        r = client.responses.create(**kw)
+    out["id"], out["model"] = r.id, r.model
+    out["text"] = r.output_text
+    out["stop_reason"] = r.status
+    for item in r.output:
+        if item.type == "function_call":
+            out["tool_calls"].append(
+                {"id": item.call_id, "name": item.name, "arguments": parsed(item.arguments)}
+            )
+    if r.usage:
+        out["usage"] = {
+            "input_tokens": r.usage.input_tokens,
+            "output_tokens": r.usage.output_tokens,
+            "cached_tokens": r.usage.input_tokens_details.cached_tokens or 0,
+        }
+
+
 def usage_openai(u) -> dict:
     details = getattr(u, "prompt_tokens_details", None)
     return {
@@ -221,6 +272,8 @@ def main() -> int:
     try:
         if args.sdk == "openai":
             run_openai(args, out)
+        elif args.sdk == "openai-responses":
+            run_responses(args, out)
         else:
             run_anthropic(args, out)
     except Exception as e:  # noqa: BLE001 - every SDK failure is reported to the test

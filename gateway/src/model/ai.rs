@@ -102,16 +102,17 @@ impl ProviderKind {
             (ProviderKind::OpenAi, C::OpenAiEmbeddings) => Some(ProviderApi::OpenAiEmbeddings),
             (
                 ProviderKind::Anthropic | ProviderKind::VertexAnthropic,
-                C::AnthropicMessages | C::OpenAiChat,
+                C::AnthropicMessages | C::OpenAiChat | C::OpenAiResponses,
             ) => Some(ProviderApi::AnthropicMessages),
             (ProviderKind::Anthropic, C::AnthropicCountTokens) => {
                 Some(ProviderApi::AnthropicCountTokens)
             }
-            // Only chat is translated to these (no embeddings, Responses or count_tokens).
-            (ProviderKind::Gemini | ProviderKind::Vertex, C::OpenAiChat | C::AnthropicMessages) => {
-                Some(ProviderApi::Gemini)
-            }
-            (ProviderKind::Bedrock, C::OpenAiChat | C::AnthropicMessages) => {
+            // Chat and Responses are translated to these (no embeddings or count_tokens).
+            (
+                ProviderKind::Gemini | ProviderKind::Vertex,
+                C::OpenAiChat | C::AnthropicMessages | C::OpenAiResponses,
+            ) => Some(ProviderApi::Gemini),
+            (ProviderKind::Bedrock, C::OpenAiChat | C::AnthropicMessages | C::OpenAiResponses) => {
                 Some(ProviderApi::BedrockConverse)
             }
             _ => None,

@@ -26,6 +26,7 @@ mod config_errors;
 mod limits;
 mod llm_guards;
 mod llm_providers;
+mod llm_responses;
 mod llm_routing;
 mod llm_stack;
 mod logging;

@@ -7,7 +7,7 @@
 
 use serde_json::{json, Value};
 
-use super::{sse_out, to_openai::ToOpenAi, Meter, Outcome};
+use super::{sse_out, to_openai::ToOpenAi, to_responses::ToResponses, Meter, Outcome};
 use crate::ir::StopReason;
 use crate::Usage;
 
@@ -16,6 +16,7 @@ use crate::Usage;
 enum Sink {
     Anthropic,
     OpenAi(Box<ToOpenAi>),
+    Responses(Box<ToResponses>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,14 +38,24 @@ pub(crate) struct Blocks {
 }
 
 impl Blocks {
-    /// Events for an Anthropic client, or (`openai: Some(include_usage)`) chunks for an
-    /// OpenAI client.
-    pub(crate) fn new(openai: Option<bool>) -> Self {
+    /// Events for an Anthropic client.
+    pub(crate) fn anthropic() -> Self {
+        Blocks::new(Sink::Anthropic)
+    }
+
+    /// Chunks for an OpenAI chat client (the usage chunk if it asked for it).
+    pub(crate) fn openai(include_usage: bool) -> Self {
+        Blocks::new(Sink::OpenAi(Box::new(ToOpenAi::new(include_usage))))
+    }
+
+    /// Events for an OpenAI Responses client.
+    pub(crate) fn responses() -> Self {
+        Blocks::new(Sink::Responses(Box::new(ToResponses::new())))
+    }
+
+    fn new(sink: Sink) -> Self {
         Blocks {
-            sink: match openai {
-                Some(include_usage) => Sink::OpenAi(Box::new(ToOpenAi::new(include_usage))),
-                None => Sink::Anthropic,
-            },
+            sink,
             started: false,
             next_index: 0,
             open: None,
@@ -57,6 +68,7 @@ impl Blocks {
         match &mut self.sink {
             Sink::Anthropic => sse_out::event(out, kind, &v),
             Sink::OpenAi(t) => t.handle(kind, &v, meter, out),
+            Sink::Responses(t) => t.handle(kind, &v, meter, out),
         }
     }
 
@@ -152,8 +164,10 @@ impl Blocks {
         self.start("msg", "", meter, out);
         self.close(meter, out);
         let usage = self.usage;
-        if let Sink::OpenAi(t) = &mut self.sink {
-            t.set_usage(usage);
+        match &mut self.sink {
+            Sink::OpenAi(t) => t.set_usage(usage),
+            Sink::Responses(t) => t.set_usage(usage),
+            Sink::Anthropic => {}
         }
         let stop = self.stop.unwrap_or(StopReason::EndTurn).anthropic();
         let v = json!({"type": "message_delta",

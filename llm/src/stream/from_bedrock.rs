@@ -53,10 +53,10 @@ fn exception_kind(name: &str) -> ErrorKind {
 }
 
 impl FromBedrock {
-    /// `openai`: `Some(include_usage)` for an OpenAI client, `None` for an Anthropic one.
-    pub(crate) fn new(openai: Option<bool>) -> Self {
+    /// `blocks`: the writer for the client's format.
+    pub(crate) fn new(blocks: Blocks) -> Self {
         FromBedrock {
-            blocks: Blocks::new(openai),
+            blocks,
             buf: BytesMut::new(),
             decoder: MessageFrameDecoder::new(),
             mid_frame: false,

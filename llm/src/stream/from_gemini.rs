@@ -22,10 +22,10 @@ pub(crate) struct FromGemini {
 }
 
 impl FromGemini {
-    /// `openai`: `Some(include_usage)` for an OpenAI client, `None` for an Anthropic one.
-    pub(crate) fn new(openai: Option<bool>) -> Self {
+    /// `blocks`: the writer for the client's format.
+    pub(crate) fn new(blocks: Blocks) -> Self {
         FromGemini {
-            blocks: Blocks::new(openai),
+            blocks,
             id: String::new(),
             calls: 0,
         }

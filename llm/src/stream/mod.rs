@@ -14,12 +14,14 @@ mod reframe;
 mod sse_out;
 mod to_anthropic;
 mod to_openai;
+mod to_responses;
 
 use bytes::Bytes;
 use netkit::sse::EventFeed;
 
-use crate::client_error::{error_event, ErrorKind};
+use crate::client_error::{error_event, responses_error_event, ErrorKind};
 use crate::{ClientApi, Plan, ProviderApi, Usage};
+use blocks::Blocks;
 use from_bedrock::FromBedrock;
 use from_gemini::FromGemini;
 pub(crate) use observer::responses_usage;
@@ -27,6 +29,7 @@ use observer::{Family, Observer};
 use reframe::Reframe;
 use to_anthropic::ToAnthropic;
 use to_openai::ToOpenAi;
+use to_responses::ToResponses;
 
 /// The largest provider event read (a bigger one ends a translated stream with an error;
 /// an observed stream still passes it through, unread).
@@ -68,6 +71,9 @@ pub(crate) struct Meter {
     token_seen: bool,
     /// The first token went out during the current push.
     first_token_now: bool,
+    /// The next `sequence_number` of a Responses stream the gateway writes (`None`: the
+    /// client's stream is not one), error events included.
+    pub(crate) seq: Option<u64>,
 }
 
 impl Meter {
@@ -85,7 +91,13 @@ impl Meter {
 
     /// Ends the client's stream with an error event.
     pub(crate) fn fail(&mut self, outcome: Outcome, kind: ErrorKind, out: &mut Vec<u8>) {
-        out.extend_from_slice(&error_event(self.client, kind, outcome.message()));
+        match self.seq.as_mut() {
+            Some(seq) => {
+                out.extend_from_slice(&responses_error_event(kind, outcome.message(), *seq));
+                *seq += 1;
+            }
+            None => out.extend_from_slice(&error_event(self.client, kind, outcome.message())),
+        }
         self.outcome = outcome;
     }
 }
@@ -95,6 +107,7 @@ enum Mode {
     Reframe(Reframe),
     ToAnthropic(ToAnthropic),
     ToOpenAi(ToOpenAi),
+    ToResponses(ToResponses),
     FromGemini(FromGemini),
     /// Binary frames, not SSE: bypasses the event feed.
     FromBedrock(FromBedrock),
@@ -126,6 +139,7 @@ impl std::fmt::Debug for ResponseStream {
             Mode::Reframe(_) => "reframe",
             Mode::ToAnthropic(_) => "to anthropic",
             Mode::ToOpenAi(_) => "to openai",
+            Mode::ToResponses(_) => "to responses",
             Mode::FromGemini(_) => "from gemini",
             Mode::FromBedrock(_) => "from bedrock",
         };
@@ -150,10 +164,17 @@ impl ResponseStream {
         let mode = match plan {
             Plan::OpenAiToAnthropic => Mode::ToOpenAi(ToOpenAi::new(client_wants_usage)),
             Plan::AnthropicToOpenAi => Mode::ToAnthropic(ToAnthropic::default()),
-            Plan::OpenAiToGemini => Mode::FromGemini(FromGemini::new(Some(client_wants_usage))),
-            Plan::AnthropicToGemini => Mode::FromGemini(FromGemini::new(None)),
-            Plan::OpenAiToBedrock => Mode::FromBedrock(FromBedrock::new(Some(client_wants_usage))),
-            Plan::AnthropicToBedrock => Mode::FromBedrock(FromBedrock::new(None)),
+            Plan::ResponsesToAnthropic => Mode::ToResponses(ToResponses::new()),
+            Plan::OpenAiToGemini => {
+                Mode::FromGemini(FromGemini::new(Blocks::openai(client_wants_usage)))
+            }
+            Plan::AnthropicToGemini => Mode::FromGemini(FromGemini::new(Blocks::anthropic())),
+            Plan::ResponsesToGemini => Mode::FromGemini(FromGemini::new(Blocks::responses())),
+            Plan::OpenAiToBedrock => {
+                Mode::FromBedrock(FromBedrock::new(Blocks::openai(client_wants_usage)))
+            }
+            Plan::AnthropicToBedrock => Mode::FromBedrock(FromBedrock::new(Blocks::anthropic())),
+            Plan::ResponsesToBedrock => Mode::FromBedrock(FromBedrock::new(Blocks::responses())),
             Plan::Passthrough if provider == ProviderApi::OpenAiChat && !client_wants_usage => {
                 Mode::Reframe(Reframe)
             }
@@ -172,6 +193,11 @@ impl ResponseStream {
                 outcome: Outcome::InProgress,
                 token_seen: false,
                 first_token_now: false,
+                seq: matches!(
+                    plan,
+                    Plan::ResponsesToAnthropic | Plan::ResponsesToGemini | Plan::ResponsesToBedrock
+                )
+                .then_some(0),
             },
             tail: [b'\n', b'\n'],
             seen_bytes: false,
@@ -266,6 +292,7 @@ impl ResponseStream {
             Mode::Reframe(r) => r.event(name, data, &mut self.meter, out),
             Mode::ToAnthropic(t) => t.event(data, &mut self.meter, out),
             Mode::ToOpenAi(t) => t.event(name, data, &mut self.meter, out),
+            Mode::ToResponses(t) => t.event(name, data, &mut self.meter, out),
             Mode::FromGemini(t) => t.event(data, &mut self.meter, out),
             // Fed bytes by `push` only: its frames are not SSE events.
             Mode::FromBedrock(_) => {}

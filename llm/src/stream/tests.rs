@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 use super::*;
 
 mod providers;
+mod responses;
 mod support;
 use support::{anthropic_sdk, openai_sdk, parse_client, random_cuts, sse};
 

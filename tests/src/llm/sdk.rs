@@ -52,6 +52,9 @@ pub struct SdkRunOptions {
     pub limit: Duration,
     /// The SDK's own `timeout` (default: `limit` less 5 s); a stalled stream raises after it.
     pub sdk_timeout: Option<Duration>,
+    /// With [`Sdk::OpenAi`]: call the Responses API (`client.responses.create`, streamed
+    /// with `client.responses.stream`) instead of chat completions.
+    pub responses: bool,
 }
 
 impl SdkRunOptions {
@@ -67,6 +70,7 @@ impl SdkRunOptions {
             headers: Vec::new(),
             limit: Duration::from_secs(60),
             sdk_timeout: None,
+            responses: false,
         }
     }
 
@@ -187,7 +191,11 @@ pub async fn run_sdk_client(sdk: Sdk, base_url: &str, opts: &SdkRunOptions) -> S
     });
     let mut argv: Vec<String> = vec![
         "--sdk".into(),
-        sdk.arg().into(),
+        if opts.responses && sdk == Sdk::OpenAi {
+            "openai-responses".into()
+        } else {
+            sdk.arg().into()
+        },
         "--base-url".into(),
         base_url.into(),
         "--model".into(),

@@ -93,7 +93,7 @@ fn api_paths_join_the_base_path() {
 }
 
 #[test]
-fn gemini_and_bedrock_serve_chat_clients_only() {
+fn gemini_and_bedrock_serve_chat_and_responses_clients_only() {
     for kind in [
         ProviderKind::Gemini,
         ProviderKind::Vertex,
@@ -106,13 +106,16 @@ fn gemini_and_bedrock_serve_chat_clients_only() {
         };
         assert_eq!(kind.api_for(ClientApi::OpenAiChat), Some(want));
         assert_eq!(kind.api_for(ClientApi::AnthropicMessages), Some(want));
-        for no in [
-            ClientApi::OpenAiEmbeddings,
-            ClientApi::OpenAiResponses,
-            ClientApi::AnthropicCountTokens,
-        ] {
+        assert_eq!(kind.api_for(ClientApi::OpenAiResponses), Some(want));
+        for no in [ClientApi::OpenAiEmbeddings, ClientApi::AnthropicCountTokens] {
             assert_eq!(kind.api_for(no), None, "{kind:?} {no:?}");
         }
+    }
+    for kind in [ProviderKind::Anthropic, ProviderKind::VertexAnthropic] {
+        assert_eq!(
+            kind.api_for(ClientApi::OpenAiResponses),
+            Some(ProviderApi::AnthropicMessages)
+        );
     }
     assert_eq!(ProviderKind::Gemini.system(), "gcp.gemini");
     assert_eq!(ProviderKind::Vertex.system(), "gcp.vertex_ai");

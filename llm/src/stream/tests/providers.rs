@@ -25,7 +25,7 @@ fn stream(plan: Plan, wants_usage: bool) -> ResponseStream {
 /// example (each `data:` a `GenerateContentResponse`, cumulative `usageMetadata` on every
 /// chunk, `finishReason` on the last; Gemini writes CRLF line ends): a thought summary
 /// (dropped), text in two chunks, a function call, the end with usage.
-fn gemini_stream() -> Vec<(&'static str, &'static str)> {
+pub(super) fn gemini_stream() -> Vec<(&'static str, &'static str)> {
     vec![
         (
             "",
@@ -223,7 +223,7 @@ fn event(name: &str, payload: &str) -> Vec<u8> {
 /// A ConverseStream body following the API reference's `ConverseStreamOutput` members:
 /// text in two deltas, a tool call whose input arrives in two fragments, the stop reason,
 /// then `metadata` with usage (the `p` members are the padding Bedrock adds).
-fn bedrock_events() -> Vec<Vec<u8>> {
+pub(super) fn bedrock_events() -> Vec<Vec<u8>> {
     vec![
         event(
             "messageStart",
