@@ -44,7 +44,20 @@ pub fn collect_stderr(child: &mut std::process::Child) -> std::sync::Arc<std::sy
     stderr
 }
 
-/// A free loopback port: bound to `127.0.0.1:0`, then released.
+/// A loopback port that refuses connections as long as the returned socket lives: bound and
+/// never listening, so no other test can take it (a port from [`free_port`] is free only until
+/// someone binds it, which tests running beside this one do).
+pub fn refused_port() -> (u16, tokio::net::TcpSocket) {
+    let socket = tokio::net::TcpSocket::new_v4().expect("a TCP socket");
+    socket
+        .bind("127.0.0.1:0".parse().expect("an address"))
+        .expect("bind 127.0.0.1:0");
+    let port = socket.local_addr().expect("local addr").port();
+    (port, socket)
+}
+
+/// A free loopback port: free when this returns, until someone binds it (tests running beside
+/// this one may). For a port that must refuse connections, use [`refused_port`].
 pub fn free_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
     l.local_addr().expect("local addr").port()

@@ -10,7 +10,7 @@
 use std::time::{Duration, Instant};
 
 use e2e::a2a::{run_client, A2aAgent, AgentMode, ClientRun};
-use e2e::{client, fill, free_port, routes_config, Gateway};
+use e2e::{client, fill, routes_config, Gateway};
 use futures_util::StreamExt;
 use serde_json::{json, Value};
 
@@ -445,7 +445,8 @@ async fn a2a_requests_are_counted_by_1_0_method_name() {
 
 #[tokio::test]
 async fn agent_down_is_a_clear_502_or_503() {
-    let dead = format!("127.0.0.1:{}", free_port());
+    let (dead_port, _dead_socket) = e2e::refused_port();
+    let dead = format!("127.0.0.1:{dead_port}");
     let gw = gateway_for(&dead).await;
     let r = rpc(
         &gw,

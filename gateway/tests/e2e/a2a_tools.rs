@@ -381,7 +381,8 @@ async fn input_required_asks_the_model_and_the_answer_completes_the_task() {
 
 #[tokio::test]
 async fn an_agent_that_is_down_is_a_target_that_is_down_never_a_hang() {
-    let dead = format!("http://127.0.0.1:{}", e2e::free_port());
+    let (dead_port, _dead_socket) = e2e::refused_port();
+    let dead = format!("http://127.0.0.1:{dead_port}");
     let started = Instant::now();
 
     // failOpen: the other target's tools are listed; a call to the agent is a clear tool error.

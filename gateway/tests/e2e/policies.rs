@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use e2e::{client, free_port, routes_config, Gateway};
+use e2e::{client, routes_config, Gateway};
 
 use crate::{
     assert_metric, assert_requests_total, get, get_with, post, start_gateway, start_with_up,
@@ -367,7 +367,7 @@ async fn retries_on_reset_then_502() {
 #[tokio::test]
 async fn mirrors() {
     let names = ["main", "m100", "m0", "m50"];
-    let dead = free_port();
+    let (dead, _dead_socket) = e2e::refused_port();
     let cfg = routes_config(
         r#"
 - name: all
@@ -511,7 +511,7 @@ async fn backend_level_and_named_backends() {
 /// fell behind the main request (`dropped`).
 #[tokio::test]
 async fn dead_mirror_is_counted_as_error() {
-    let dead = free_port();
+    let (dead, _dead_socket) = e2e::refused_port();
     let cfg = routes_config(
         r#"
 - name: dead

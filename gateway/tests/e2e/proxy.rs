@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use e2e::{
-    bind, client, fill, free_port, raw_exchange, raw_status, routes_config, self_signed,
-    ClosingServer, Gateway, Upstream,
+    bind, client, fill, raw_exchange, raw_status, routes_config, self_signed, ClosingServer,
+    Gateway, Upstream,
 };
 
 use crate::{assert_metric, get, get_with, one_route, with_hosts, ONE_ROUTE};
@@ -188,7 +188,7 @@ async fn sequential_requests_reuse_one_upstream_connection() {
 #[tokio::test]
 async fn upstream_failures_are_502() {
     let closing = ClosingServer::start().await;
-    let dead = free_port();
+    let (dead, _dead_socket) = e2e::refused_port();
     let cfg = routes_config(
         r#"
 - name: reset

@@ -6,7 +6,7 @@
 
 use axum::routing::any;
 
-use e2e::{client, free_port, routes_config, Gateway};
+use e2e::{client, routes_config, Gateway};
 
 use crate::mcp_backend_auth::{guarded, lock, Shared, CLIENT_ID, CLIENT_SECRET};
 use crate::{get_with, start_gateway, upstream_errors};
@@ -77,7 +77,7 @@ async fn guarded_api() -> (String, Shared) {
 #[tokio::test]
 async fn oauth2_tokens_reach_the_backend_and_a_refused_one_is_replaced() {
     let (api, idp) = guarded_api().await;
-    let dead = free_port();
+    let (dead, _dead_socket) = e2e::refused_port();
     let oauth2 = |token_url: &str| {
         format!(
             "{{ oauth2: {{ tokenUrl: \"{token_url}\", clientId: {CLIENT_ID}, \

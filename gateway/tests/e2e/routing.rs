@@ -1,6 +1,6 @@
 //! Route selection: precedence, hostnames, listeners, weights.
 
-use e2e::{bind, client, free_port, routes_config};
+use e2e::{bind, client, routes_config};
 
 use crate::{assert_requests_total, get, start_gateway, upstream_errors};
 
@@ -235,7 +235,8 @@ async fn weighted_backends() {
 /// backend left the route answers 503 instead of trying it again.
 #[tokio::test]
 async fn refusing_backends_are_ejected() {
-    let dead = format!("127.0.0.1:{}", free_port());
+    let (dead_port, _dead_socket) = e2e::refused_port();
+    let dead = format!("127.0.0.1:{dead_port}");
     let cfg = routes_config(&format!(
         r#"
 - name: mixed
