@@ -10,38 +10,12 @@
 //! the provider's terms; a Gemini `429 RESOURCE_EXHAUSTED` sends the request to the next group
 //! and sets Gemini aside; tokens are metered under OpenTelemetry's provider names.
 
+use crate::llm_common::{base, config};
 use e2e::llm::{run_sdk_client, FakeLlm, Reply, Sdk, SdkRunOptions, Step};
 use e2e::Gateway;
 use serde_json::{json, Value};
 
 use crate::cloud_backend_auth::{check_sigv4, sha256_hex, KEY_ID, SECRET};
-
-/// One route `/llm` to the `ai` backend whose `ai:` block is `ai` (YAML, indented by 4).
-fn config(ai: &str) -> String {
-    format!(
-        "binds:
-- port: {{port}}
-  address: 127.0.0.1
-  listeners:
-  - name: main
-    routes:
-    - name: llm
-      matches: [{{ path: {{ prefix: /llm }} }}]
-      backends: [{{ backend: llm }}]
-backends:
-- name: llm
-  ai:
-{ai}"
-    )
-}
-
-/// The base URL each SDK takes for the gateway's route.
-fn base(sdk: Sdk, gw: &Gateway) -> String {
-    match sdk {
-        Sdk::OpenAi => gw.url("/llm/v1"),
-        Sdk::Anthropic => gw.url("/llm"),
-    }
-}
 
 fn tool_reply() -> Reply {
     let mut r = Reply::with_tool(

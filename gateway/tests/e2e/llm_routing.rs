@@ -10,38 +10,12 @@
 //! gateway's own errors in each client's format; `GET /v1/models`; GenAI metrics and access
 //! log fields.
 
+use crate::llm_common::{base, config};
 use std::time::Duration;
 
 use e2e::llm::{run_sdk_client, FakeLlm, LlamaServer, Reply, Sdk, SdkRunOptions, Step};
 use e2e::Gateway;
 use serde_json::{json, Value};
-
-/// One route `/llm` to the `ai` backend whose `ai:` block is `ai` (YAML, indented by 4).
-fn config(ai: &str) -> String {
-    format!(
-        "binds:
-- port: {{port}}
-  address: 127.0.0.1
-  listeners:
-  - name: main
-    routes:
-    - name: llm
-      matches: [{{ path: {{ prefix: /llm }} }}]
-      backends: [{{ backend: llm }}]
-backends:
-- name: llm
-  ai:
-{ai}"
-    )
-}
-
-/// The base URL each SDK takes for the gateway's route.
-fn base(sdk: Sdk, gw: &Gateway) -> String {
-    match sdk {
-        Sdk::OpenAi => gw.url("/llm/v1"),
-        Sdk::Anthropic => gw.url("/llm"),
-    }
-}
 
 fn tool_reply() -> Reply {
     let mut r = Reply::with_tool(

@@ -24,6 +24,7 @@ mod bad_input;
 mod cloud_backend_auth;
 mod config_errors;
 mod limits;
+mod llm_common;
 mod llm_guards;
 mod llm_providers;
 mod llm_responses;
