@@ -56,9 +56,31 @@ pub fn refused_port() -> (u16, tokio::net::TcpSocket) {
     (port, socket)
 }
 
-/// A free loopback port: free when this returns, until someone binds it (tests running beside
-/// this one may). For a port that must refuse connections, use [`refused_port`].
+/// A free loopback port for a process the test starts next: free when this returns, until
+/// that process binds it. For a port that must refuse connections, use [`refused_port`].
+///
+/// Ports come from below the kernel's ephemeral range (32768 and up by default), where every
+/// outgoing connection and every `bind(127.0.0.1:0)` takes its local port: a port from that
+/// range, free when picked, can be a client connection's own port by the time the gateway
+/// binds it, and a gateway that cannot bind exits. They are handed out in turn from a start
+/// that differs per process, so one test process never gets the same port twice.
 pub fn free_port() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const FIRST: u32 = 20_000;
+    const COUNT: u32 = 12_000;
+    static NEXT: std::sync::OnceLock<AtomicU32> = std::sync::OnceLock::new();
+    let next = NEXT.get_or_init(|| {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        AtomicU32::new(std::process::id().wrapping_mul(7919).wrapping_add(nanos))
+    });
+    for _ in 0..COUNT {
+        let port = (FIRST + next.fetch_add(1, Ordering::Relaxed) % COUNT) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
     l.local_addr().expect("local addr").port()
 }

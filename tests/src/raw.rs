@@ -88,6 +88,21 @@ impl RawConn {
             .expect("response on the kept-alive connection timed out")
     }
 
+    /// Writes `bytes` as they are (a request head, a body, or part of one).
+    pub async fn write(&mut self, bytes: &[u8]) {
+        self.stream
+            .write_all(bytes)
+            .await
+            .expect("write on the kept-alive connection");
+    }
+
+    /// Reads the next response, within 10 s.
+    pub async fn response(&mut self) -> RawResponse {
+        tokio::time::timeout(Duration::from_secs(10), self.read_response())
+            .await
+            .expect("response on the kept-alive connection timed out")
+    }
+
     async fn fill(&mut self) {
         let mut b = [0u8; 4096];
         let n = self.stream.read(&mut b).await.expect("read");

@@ -10,6 +10,7 @@ mod authn;
 mod authz;
 mod cors;
 mod discovery;
+mod early;
 pub mod error;
 mod exchange;
 pub(crate) mod forward;
@@ -41,7 +42,7 @@ use crate::model::route::{NoBackend, Route, RouteBackend};
 use crate::model::Bind;
 use access_log::{AccessLog, InFlight};
 use error::ProxyError;
-use exchange::Exchange;
+use exchange::{Exchange, RequestBody};
 use phases::Flow;
 
 /// Where a request came from.
@@ -134,8 +135,10 @@ impl Proxy {
             span.clone(),
         );
         let log = inflight.log();
+        let announced = early::Announced::of(parts.version, &parts.headers);
+        let mut unread = None;
         // Boxed: the handling future is a few KiB, and hyper moves the outer one around.
-        let resp = Box::pin(self.handle(&bind, conn, parts, body, log))
+        let resp = Box::pin(self.handle(&bind, conn, parts, body, log, &mut unread))
             .instrument(span.clone())
             .await
             .unwrap_or_else(|e| {
@@ -148,6 +151,10 @@ impl Proxy {
                 }
                 error_response(&e, log)
             });
+        let resp = match unread {
+            Some(body) => early::settle(resp, announced, body).await,
+            None => resp,
+        };
         span.record("status", resp.status().as_u16());
         log.status = resp.status().as_u16();
         match inflight.finisher() {
@@ -158,7 +165,8 @@ impl Proxy {
 
     /// Handles a request: the route's phases, the choice of a backend, the backend's request
     /// phases, its terminal, its response phases. The plan says which phases run, in which
-    /// order (see [`crate::model::plan`]); this loop only walks it.
+    /// order (see [`crate::model::plan`]); this loop only walks it. A request body left
+    /// unread by the answer is handed back in `unread`.
     async fn handle(
         self: &Arc<Self>,
         bind: &Bind,
@@ -166,45 +174,36 @@ impl Proxy {
         mut parts: http::request::Parts,
         body: Incoming,
         log: &mut AccessLog,
+        unread: &mut Option<RequestBody>,
     ) -> Result<Response<Body>, ProxyError> {
-        let client_version = parts.version;
-        if !parts.uri.path().starts_with('/') {
-            // Asterisk-form (`OPTIONS *`) and other non-path targets name no route.
-            return Err(ProxyError::BadRequest(format!(
-                "request target {:?} is not a path",
-                parts.uri.path()
-            )));
-        }
-        if let Some(uri) = normalize::normalize_uri(&parts.uri) {
-            parts.uri = uri;
-        }
-        let host = request_host(&parts);
-        let listener =
-            bind.listener_for(host.as_deref())
-                .ok_or_else(|| ProxyError::NoListener {
-                    host: host.clone().unwrap_or_default(),
-                })?;
-        if let Some(resp) = discovery::answer(&listener.discovery, &parts) {
-            return Ok(resp);
-        }
-        let Selected { route, matched } = listener
-            .routes
-            .select(host.as_deref(), &parts)
-            .ok_or_else(|| ProxyError::NoRoute {
-                method: parts.method.to_string(),
-                path: parts.uri.path().to_string(),
-            })?;
+        let Selected { route, matched } = match select_route(bind, &mut parts) {
+            Routing::Route(selected) => selected,
+            Routing::Answer(answer) => {
+                *unread = Some(RequestBody::Incoming(body));
+                return answer;
+            }
+        };
         log.route = Some(route.clone());
         tracing::Span::current().record("route", &*route.key);
         let mut ex = Exchange::new(conn, parts, body, route, matched);
         if let Some(budget) = bind.limits.body_read_timeout {
             ex.limit_body_read_time(budget);
         }
+        let answer = self.run_plan(route, &mut ex, log).await;
+        *unread = Some(ex.take_body());
+        answer
+    }
 
+    /// The route's plan for `ex`, from its first phase to its response phases.
+    async fn run_plan<'r>(
+        self: &Arc<Self>,
+        route: &'r Route,
+        ex: &mut Exchange<'r>,
+        log: &mut AccessLog,
+    ) -> Result<Response<Body>, ProxyError> {
+        let client_version = ex.parts.version;
         for phase in &route.plan.request {
-            if let Flow::Answer(resp) =
-                phases::route_phase(phase, &mut ex, log, &self.metrics).await?
-            {
+            if let Flow::Answer(resp) = phases::route_phase(phase, ex, log, &self.metrics).await? {
                 return Ok(resp);
             }
         }
@@ -214,13 +213,13 @@ impl Proxy {
         tracing::Span::current().record("backend", &*backend.name);
         let plan = &backend.plan;
         for phase in &plan.request {
-            if let Flow::Answer(resp) = self.request_phase(phase, &mut ex, log).await? {
+            if let Flow::Answer(resp) = self.request_phase(phase, ex, log).await? {
                 return Ok(resp);
             }
         }
 
         let mut resp = match &plan.terminal {
-            Terminal::Forward(forward) => self.forward(forward, backend, &mut ex, log).await?,
+            Terminal::Forward(forward) => self.forward(forward, backend, ex, log).await?,
             Terminal::Mcp {
                 server,
                 timeout,
@@ -232,20 +231,59 @@ impl Proxy {
                     *timeout,
                     tool_limit.as_ref(),
                     policy.as_ref(),
-                    &mut ex,
+                    ex,
                     log,
                 )
                 .await?
             }
-            Terminal::Ai(ai) => self.serve_ai(ai, &mut ex, log).await?,
+            Terminal::Ai(ai) => self.serve_ai(ai, ex, log).await?,
         };
 
         // The response as the client's connection frames it, then the response phases.
         *resp.version_mut() = client_version;
         for phase in &plan.response {
-            resp = phases::response_phase(phase, &mut ex, resp).await;
+            resp = phases::response_phase(phase, ex, resp).await;
         }
         Ok(resp)
+    }
+}
+
+/// Where a request goes, decided before any route policy runs.
+enum Routing<'b> {
+    /// To this route.
+    Route(Selected<'b>),
+    /// Nowhere: the gateway answers itself (the RFC 9728 metadata), or refuses.
+    Answer(Result<Response<Body>, ProxyError>),
+}
+
+/// The route of the request `parts` on `bind` (the URI normalized on the way), or the
+/// answer to give when no route is to serve it.
+fn select_route<'b>(bind: &'b Bind, parts: &mut http::request::Parts) -> Routing<'b> {
+    if !parts.uri.path().starts_with('/') {
+        // Asterisk-form (`OPTIONS *`) and other non-path targets name no route.
+        return Routing::Answer(Err(ProxyError::BadRequest(format!(
+            "request target {:?} is not a path",
+            parts.uri.path()
+        ))));
+    }
+    if let Some(uri) = normalize::normalize_uri(&parts.uri) {
+        parts.uri = uri;
+    }
+    let host = request_host(parts);
+    let Some(listener) = bind.listener_for(host.as_deref()) else {
+        return Routing::Answer(Err(ProxyError::NoListener {
+            host: host.unwrap_or_default(),
+        }));
+    };
+    if let Some(resp) = discovery::answer(&listener.discovery, parts) {
+        return Routing::Answer(Ok(resp));
+    }
+    match listener.routes.select(host.as_deref(), parts) {
+        Some(selected) => Routing::Route(selected),
+        None => Routing::Answer(Err(ProxyError::NoRoute {
+            method: parts.method.to_string(),
+            path: parts.uri.path().to_string(),
+        })),
     }
 }
 

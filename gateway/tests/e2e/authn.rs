@@ -10,7 +10,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
-use e2e::{client, raw_exchange, raw_status, routes_config, run_switchboard, Gateway, Upstream};
+use e2e::{
+    client, raw_exchange, raw_status, routes_config, run_switchboard, Gateway, RawConn, Upstream,
+};
 use jsonwebtoken::jwk::{Jwk, JwkSet};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::json;
@@ -284,6 +286,39 @@ async fn api_keys_in_their_header_or_as_bearer_and_basic_users() {
             "Basic realm=\"internal\", charset=\"UTF-8\""
         );
     }
+}
+
+/// A request refused before its body was read keeps its connection: the body that follows
+/// the head is read and dropped, so the client's next request on the connection is answered
+/// (an MCP client fetching the metadata its `401` named goes this way). A body too large to
+/// drop in passing gets `Connection: close` on the refusal instead, so the client does not
+/// reuse a connection the gateway is about to close.
+#[tokio::test]
+async fn a_refused_request_keeps_its_connection_or_says_it_closes() {
+    let s = setup().await;
+    let mut c = RawConn::connect(s.gw.addr()).await;
+    let body = "x".repeat(3000);
+    let head = |len: usize| {
+        format!("POST /key/x HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {len}\r\n\r\n")
+    };
+    c.write(head(body.len()).as_bytes()).await;
+    // The body trails its head, as it does from a client whose writes a loaded machine splits.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    c.write(body.as_bytes()).await;
+    let refused = c.response().await;
+    assert_eq!(refused.status, 401);
+    assert_eq!(refused.header("connection"), "", "kept alive");
+    let next = c.get("/public/after-the-refusal").await;
+    assert_eq!(
+        next.status, 200,
+        "the next request on the connection is served"
+    );
+
+    let mut c = RawConn::connect(s.gw.addr()).await;
+    c.write(head(50 << 20).as_bytes()).await;
+    let refused = c.response().await;
+    assert_eq!(refused.status, 401);
+    assert_eq!(refused.header("connection"), "close", "{refused:?}");
 }
 
 async fn raw_get(gw: &Gateway, path: &str, extra: &str) -> u16 {

@@ -387,11 +387,9 @@ async fn the_webhook_rejects_masks_and_fails_open_or_closed() {
         .expect("bind");
     let hook_url = format!("http://{}/check", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await });
-    // A port nothing listens on.
-    let down = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        format!("http://{}/check", l.local_addr().unwrap())
-    };
+    // A port nothing listens on (held, so no test beside this one can take it).
+    let (down_port, _held) = e2e::refused_port();
+    let down = format!("http://127.0.0.1:{down_port}/check");
 
     let p = FakeLlm::start("p").await;
     let webhook = |url: &str, mode: &str| {
