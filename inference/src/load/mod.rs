@@ -8,6 +8,12 @@
 //! - `choose`: the order of the endpoints for one request (the score is explained there and
 //!   on [`LoadPicker::pick`]).
 //!
+//! Lifetime: a picker is built with its pool (from config) and stops scraping when dropped,
+//! so a hot reload that builds new pools leaks no task; the new picker starts with no metrics
+//! (its endpoints rank by the gateway's own in-flight requests until its first round, one
+//! scrape away). Keeping the scraped state across reloads of an unchanged pool is left for
+//! later.
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! use inference::load::{LoadPicker, LoadPickerConfig};

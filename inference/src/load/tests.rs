@@ -138,3 +138,12 @@ async fn duplicate_endpoints_are_kept_once() {
     assert_eq!(p.endpoints(), [addr(1), addr(2)]);
     assert_eq!(p.pick(None).unwrap().len(), 2);
 }
+
+/// The gateway keeps pickers in shared config and guards across a response's streaming.
+#[test]
+fn pickers_and_guards_cross_tasks() {
+    fn shared<T: Send + Sync + 'static>() {}
+    shared::<LoadPicker>();
+    shared::<InFlight>();
+    shared::<EndpointStatus>();
+}
