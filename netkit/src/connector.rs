@@ -13,7 +13,11 @@
 //! when paid on every read. A server waits on our acknowledgement only after a small write
 //! that ends a unit it flushes on its own: the response head (`\r\n\r\n`), an SSE event
 //! (`\n\n`), a chunk (`\r\n`). All of these end in a line feed; a whole JSON answer read at
-//! once (head and body in one segment, the common case) does not, and costs no syscall.
+//! once (head and body in one segment, the common case) does not, and costs no syscall. Nor
+//! does a read that ends a chunked body (`\r\n0\r\n\r\n`, the last chunk and an empty
+//! trailer): the answer is complete, so the server waits on nothing (a whole SSE answer read at
+//! once, the common case under load). A data chunk that happens to end in `\r\n0\r\n` reads
+//! the same; that costs at most the old, delayed acknowledgement, never data.
 
 use std::future::Future;
 use std::io;
@@ -143,6 +147,9 @@ async fn connect(uri: &Uri, server_name: Option<&str>, quick_ack: bool) -> io::R
 /// docs).
 struct QuickAck(TcpStream, bool);
 
+/// The end of a chunked body: the previous chunk's line end, the last (empty) chunk, no trailer.
+const LAST_CHUNK: &[u8] = b"\r\n0\r\n\r\n";
+
 impl AsyncRead for QuickAck {
     fn poll_read(
         mut self: Pin<&mut Self>,
@@ -151,8 +158,10 @@ impl AsyncRead for QuickAck {
     ) -> Poll<io::Result<()>> {
         let before = buf.filled().len();
         let polled = Pin::new(&mut self.0).poll_read(cx, buf);
-        let ends_a_line = buf.filled().len() > before && buf.filled().last() == Some(&b'\n');
-        if self.1 && ends_a_line && matches!(polled, Poll::Ready(Ok(()))) {
+        let read = &buf.filled()[before..];
+        let may_leave_the_server_waiting =
+            read.last() == Some(&b'\n') && !read.ends_with(LAST_CHUNK);
+        if self.1 && may_leave_the_server_waiting && matches!(polled, Poll::Ready(Ok(()))) {
             // Best effort: failing only means the old, delayed acknowledgement.
             let _ = socket2::SockRef::from(&self.0).set_tcp_quickack(true);
         }
@@ -359,6 +368,14 @@ mod tests {
     #[tokio::test]
     async fn reads_ending_mid_line_leave_the_socket_alone() {
         let quick = quick_after_each_round(b"{\"ok\":true}").await;
+        assert!(quick.iter().any(|q| !q), "quick ACKs forced: {quick:?}");
+    }
+
+    /// A read that ends a chunked body (a whole SSE answer at once) costs no `setsockopt`
+    /// either: the answer is complete, the server waits on nothing.
+    #[tokio::test]
+    async fn reads_ending_a_chunked_body_leave_the_socket_alone() {
+        let quick = quick_after_each_round(b"e\r\ndata: result\n\n\r\n0\r\n\r\n").await;
         assert!(quick.iter().any(|q| !q), "quick ACKs forced: {quick:?}");
     }
 }
