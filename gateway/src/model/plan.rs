@@ -74,6 +74,10 @@ pub enum ErrorFormat {
     Text,
     /// On `a2a` routes: A2A calls get a JSON-RPC error body (other requests get text).
     A2a,
+    /// On routes whose backends are all `ai` backends: a request to an LLM API path gets the
+    /// error object of that API (OpenAI's or Anthropic's), which the client's SDK can read;
+    /// other paths get text.
+    Llm,
 }
 
 /// What happens to a request once its backend is chosen.

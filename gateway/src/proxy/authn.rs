@@ -4,7 +4,7 @@
 use http::{header, HeaderValue, Method, Response};
 
 use super::access_log::AccessLog;
-use super::error::text_response;
+use super::error::refusal;
 use super::exchange::Exchange;
 use super::phases::Flow;
 use crate::metrics::Metrics;
@@ -41,7 +41,7 @@ pub(crate) async fn authenticate(
             }
             log.error = Some(format!("authentication: {}", failure.detail));
             let mut resp: Response<crate::body::Body> =
-                text_response(failure.status, failure.body());
+                refusal(ex.llm_api, failure.status, failure.body());
             if let Ok(v) = HeaderValue::from_str(&failure.challenge) {
                 resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
             }

@@ -4,7 +4,7 @@
 use http::{Method, Response, StatusCode};
 
 use super::access_log::AccessLog;
-use super::error::text_response;
+use super::error::refusal;
 use super::exchange::Exchange;
 use super::phases::Flow;
 use crate::body::Body;
@@ -57,7 +57,7 @@ pub(crate) fn authorize(
     let caller = ex.identity.as_ref().map_or("", |i| i.subject());
     tracing::info!(route = %route, caller, reason = ?outcome.reason, "request denied by authorization rules");
     log.error = Some(format!("authorization: denied ({:?})", outcome.reason));
-    let mut resp = denied(ex.route.plan.errors, &ex.parts.method);
+    let mut resp = denied(ex);
     // A browser client must be able to read the 403 of a cross-origin call.
     if let Some(h) = &ex.cors_headers {
         for (name, value) in h {
@@ -77,12 +77,12 @@ pub(crate) fn phase_label(phase: authz::Phase) -> &'static str {
 }
 
 /// The `403`, in the route's error format: on an A2A route a call (a `POST`) gets a JSON-RPC
-/// error body; everything else a short text.
-fn denied(format: ErrorFormat, method: &Method) -> Response<Body> {
-    match format {
-        ErrorFormat::A2a if method == Method::POST => {
+/// error body, an LLM client its API's error object; everything else a short text.
+fn denied(ex: &Exchange<'_>) -> Response<Body> {
+    match ex.route.plan.errors {
+        ErrorFormat::A2a if ex.parts.method == Method::POST => {
             super::a2a::forbidden(StatusCode::FORBIDDEN, DENIED)
         }
-        _ => text_response(StatusCode::FORBIDDEN, DENIED),
+        _ => refusal(ex.llm_api, StatusCode::FORBIDDEN, DENIED),
     }
 }

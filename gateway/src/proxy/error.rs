@@ -126,6 +126,25 @@ impl ProxyError {
     }
 }
 
+/// The gateway's own answer with `status` and `message`: the error object of the client's LLM
+/// API when it speaks one (`llm_api`, on routes to `ai` backends), else a short text.
+pub(crate) fn refusal(
+    llm_api: Option<llm::ClientApi>,
+    status: StatusCode,
+    message: &str,
+) -> Response<Body> {
+    let Some(api) = llm_api else {
+        return text_response(status, message);
+    };
+    let (status, content_type, body) =
+        llm::error_response(api, status, llm::ErrorKind::from_status(status), message);
+    let mut resp = Response::new(full(body));
+    *resp.status_mut() = status;
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    resp
+}
+
 /// A short plain-text response from the gateway itself.
 pub fn text_response(status: StatusCode, text: &str) -> Response<Body> {
     let mut resp = Response::new(full(format!("{text}\n")));

@@ -9,7 +9,8 @@ use hyper::body::Incoming;
 
 use super::{a2a, upgrade, Conn};
 use crate::body::{self, Body, BoxError};
-use crate::model::matcher::RequestMatch;
+use crate::model::matcher::{PathMatcher, RequestMatch};
+use crate::model::plan::ErrorFormat;
 use crate::model::route::Route;
 
 /// A request on its way through a route's plan.
@@ -39,6 +40,9 @@ pub(crate) struct Exchange<'r> {
     pub upgrade: Option<upgrade::ClientUpgrade>,
     /// The route's rate-limit decision, whose `X-RateLimit-*` headers the response gets.
     pub rate_limit: Option<ratelimit::Decision>,
+    /// The LLM API the client speaks, on a route to `ai` backends: the gateway's own
+    /// refusals are written in its error format.
+    pub llm_api: Option<llm::ClientApi>,
 }
 
 /// A request body as the phases leave it.
@@ -60,7 +64,8 @@ impl<'r> Exchange<'r> {
         route: &'r Route,
         matched: &'r RequestMatch,
     ) -> Self {
-        Exchange {
+        let mut ex = Exchange {
+            llm_api: None,
             conn,
             parts,
             body: RequestBody::Incoming(body),
@@ -73,6 +78,27 @@ impl<'r> Exchange<'r> {
             credential: None,
             upgrade: None,
             rate_limit: None,
+        };
+        if route.plan.errors == ErrorFormat::Llm {
+            ex.llm_api = llm::ClientApi::detect(&ex.parts.method, &ex.below_prefix());
+        }
+        ex
+    }
+
+    /// The request path below the route's path prefix (`/llm/v1/messages` on `/llm` gives
+    /// `/v1/messages`), which LLM API detection and passthrough read.
+    pub fn below_prefix(&self) -> String {
+        let path = self.parts.uri.path();
+        let rest = match &self.matched.path {
+            PathMatcher::Prefix(prefix) if prefix != "/" => path
+                .strip_prefix(prefix.trim_end_matches('/'))
+                .unwrap_or(path),
+            _ => path,
+        };
+        if rest.starts_with('/') {
+            rest.to_string()
+        } else {
+            format!("/{rest}")
         }
     }
 

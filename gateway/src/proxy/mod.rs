@@ -136,9 +136,9 @@ impl Proxy {
         );
         let log = inflight.log();
         let announced = early::Announced::of(parts.version, &parts.headers);
-        let mut unread = None;
+        let mut unfinished = Unfinished::default();
         // Boxed: the handling future is a few KiB, and hyper moves the outer one around.
-        let resp = Box::pin(self.handle(&bind, conn, parts, body, log, &mut unread))
+        let resp = Box::pin(self.handle(&bind, conn, parts, body, log, &mut unfinished))
             .instrument(span.clone())
             .await
             .unwrap_or_else(|e| {
@@ -149,9 +149,9 @@ impl Proxy {
                 if e.status().is_server_error() {
                     tracing::warn!(parent: &span, route = log.route_key(), error = %e, "request failed");
                 }
-                error_response(&e, log)
+                error_response(&e, log, unfinished.llm_api)
             });
-        let resp = match unread {
+        let resp = match unfinished.body {
             Some(body) => early::settle(resp, announced, body).await,
             None => resp,
         };
@@ -165,8 +165,8 @@ impl Proxy {
 
     /// Handles a request: the route's phases, the choice of a backend, the backend's request
     /// phases, its terminal, its response phases. The plan says which phases run, in which
-    /// order (see [`crate::model::plan`]); this loop only walks it. A request body left
-    /// unread by the answer is handed back in `unread`.
+    /// order (see [`crate::model::plan`]); this loop only walks it. What the answer leaves
+    /// to finish is handed back in `unfinished`.
     async fn handle(
         self: &Arc<Self>,
         bind: &Bind,
@@ -174,12 +174,12 @@ impl Proxy {
         mut parts: http::request::Parts,
         body: Incoming,
         log: &mut AccessLog,
-        unread: &mut Option<RequestBody>,
+        unfinished: &mut Unfinished,
     ) -> Result<Response<Body>, ProxyError> {
         let Selected { route, matched } = match select_route(bind, &mut parts) {
             Routing::Route(selected) => selected,
             Routing::Answer(answer) => {
-                *unread = Some(RequestBody::Incoming(body));
+                unfinished.body = Some(RequestBody::Incoming(body));
                 return answer;
             }
         };
@@ -190,7 +190,8 @@ impl Proxy {
             ex.limit_body_read_time(budget);
         }
         let answer = self.run_plan(route, &mut ex, log).await;
-        *unread = Some(ex.take_body());
+        unfinished.body = Some(ex.take_body());
+        unfinished.llm_api = ex.llm_api;
         answer
     }
 
@@ -248,6 +249,16 @@ impl Proxy {
     }
 }
 
+/// What [`Proxy::serve`] needs from [`Proxy::handle`] to finish its answer.
+#[derive(Default)]
+struct Unfinished {
+    /// The request body, when the answer left (some of) it unread.
+    body: Option<RequestBody>,
+    /// The LLM API the client speaks, on a route to `ai` backends: the format of the
+    /// gateway's own errors.
+    llm_api: Option<llm::ClientApi>,
+}
+
 /// Where a request goes, decided before any route policy runs.
 enum Routing<'b> {
     /// To this route.
@@ -288,8 +299,13 @@ fn select_route<'b>(bind: &'b Bind, parts: &mut http::request::Parts) -> Routing
 }
 
 /// The gateway's own answer to a request it could not serve, in the caller's protocol: A2A
-/// calls get a JSON-RPC error, and so do MCP requests; everything else a short text.
-fn error_response(e: &ProxyError, log: &AccessLog) -> Response<Body> {
+/// calls get a JSON-RPC error, and so do MCP requests; LLM clients their API's error object;
+/// everything else a short text.
+fn error_response(
+    e: &ProxyError,
+    log: &AccessLog,
+    llm_api: Option<llm::ClientApi>,
+) -> Response<Body> {
     if let Some(fields) = &log.a2a {
         if a2a::is_call(fields) {
             return a2a::gateway_error(e.status(), &e.to_string());
@@ -302,7 +318,7 @@ fn error_response(e: &ProxyError, log: &AccessLog) -> Response<Body> {
     match e {
         ProxyError::BodyTooLarge { limit } if a2a_route => a2a::body_too_large(*limit),
         _ if log.mcp.is_some() => crate::mcp::jsonrpc_error(e.status(), -32603, &e.to_string()),
-        _ => e.to_response(),
+        _ => error::refusal(llm_api, e.status(), &e.to_string()),
     }
 }
 

@@ -16,7 +16,7 @@ use http::{header, HeaderValue, Response, StatusCode};
 use ratelimit::{Decision, Per};
 
 use super::access_log::AccessLog;
-use super::error::text_response;
+use super::error::refusal;
 use super::exchange::Exchange;
 use super::phases::Flow;
 use crate::body::Body;
@@ -59,7 +59,9 @@ fn denied(decision: &Decision, ex: &Exchange<'_>) -> Response<Body> {
     let message = format!("rate limited: retry after {retry}s");
     let mut resp = match ex.route.plan.errors {
         ErrorFormat::A2a => super::a2a::gateway_error(StatusCode::TOO_MANY_REQUESTS, &message),
-        ErrorFormat::Text => text_response(StatusCode::TOO_MANY_REQUESTS, &message),
+        ErrorFormat::Text | ErrorFormat::Llm => {
+            refusal(ex.llm_api, StatusCode::TOO_MANY_REQUESTS, &message)
+        }
     };
     add_headers(decision, resp.headers_mut());
     if !resp.headers().contains_key(header::RETRY_AFTER) {

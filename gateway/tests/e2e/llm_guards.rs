@@ -493,3 +493,120 @@ async fn the_webhook_rejects_masks_and_fails_open_or_closed() {
     assert_eq!(count("main/open", "fail_open").await, 2.0);
     assert_eq!(count("main/down", "fail_open").await, 1.0);
 }
+
+/// The gateway's own refusals on a route to an `ai` backend (a missing key, a denied rule, a
+/// spent rate limit, a body over the limit) reach an LLM client as its API's error object,
+/// which its SDK reads (OpenAI's `{"error": {...}}`, Anthropic's `{"type": "error", ...}`), and
+/// never reach the provider; other paths of the route keep the short text.
+#[tokio::test]
+async fn refusals_before_the_provider_are_in_the_clients_format() {
+    let p = FakeLlm::start("p").await;
+    let key = "refusal-test-key-0123456789";
+    let cfg = format!(
+        "binds:
+- port: {{port}}
+  address: 127.0.0.1
+  listeners:
+  - name: main
+    routes:
+    - name: llm
+      matches: [{{ path: {{ prefix: /llm }} }}]
+      policies:
+        apiKeyAuth: {{ keys: [{{ name: app, key: \"{key}\" }}] }}
+        authorization: {{ rules: [{{ deny: '\"x-team\" in request.headers && request.headers[\"x-team\"] == \"blocked\"' }}] }}
+        localRateLimit: [{{ maxTokens: 3, tokensPerFill: 3, fillInterval: 1h }}]
+        maxRequestBody: 1KiB
+      backends: [{{ backend: llm }}]
+backends:
+- name: llm
+  ai:
+    groups:
+    - providers:
+      - {}
+",
+        openai_provider(&p)
+    );
+    let gw = Gateway::start(&cfg).await;
+    let c = e2e::client();
+    let post = |path: &str, headers: &[(&str, &str)], body: String| {
+        let mut r = c.post(gw.url(path)).body(body);
+        for (k, v) in headers {
+            r = r.header(*k, *v);
+        }
+        r.send()
+    };
+    let chat = json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]}).to_string();
+    let json_of = |text: &str| -> Value {
+        serde_json::from_str(text).unwrap_or_else(|e| panic!("{text:?}: {e}"))
+    };
+
+    // No key: 401, OpenAI's error object on the OpenAI path, Anthropic's on the Messages path.
+    let r = post("/llm/v1/chat/completions", &[], chat.clone())
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(r.headers().contains_key("www-authenticate"));
+    assert_eq!(r.headers()["content-type"], "application/json");
+    let v = json_of(&r.text().await.unwrap());
+    assert_eq!(v["error"]["code"], "invalid_api_key", "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "{v}"
+    );
+    let r = post("/llm/v1/messages", &[], chat.clone()).await.unwrap();
+    assert_eq!(r.status(), 401);
+    let v = json_of(&r.text().await.unwrap());
+    assert_eq!(v["type"], "error", "{v}");
+    assert_eq!(v["error"]["type"], "authentication_error", "{v}");
+    // A path that is no LLM API keeps the text.
+    let r = post("/llm/other", &[], String::new()).await.unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain"));
+
+    // With the key: a denied rule (403) and a body over the limit (413), in the same format.
+    let auth = ("x-api-key", key);
+    let r = post(
+        "/llm/v1/chat/completions",
+        &[auth, ("x-team", "blocked")],
+        chat.clone(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 403);
+    let v = json_of(&r.text().await.unwrap());
+    assert_eq!(v["error"]["code"], "permission_denied", "{v}");
+    let big = json!({"model": "m", "messages": [{"role": "user", "content": "x".repeat(4000)}]});
+    let r = post("/llm/v1/messages", &[auth], big.to_string())
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    let v = json_of(&r.text().await.unwrap());
+    assert_eq!(v["type"], "error", "{v}");
+    assert_eq!(v["error"]["type"], "request_too_large", "{v}");
+
+    // The rate limit (after authorization, before the body limit: the 413 took a token, the
+    // 403 none): two more pass, then 429 in the format.
+    let mut statuses = Vec::new();
+    let mut last = String::new();
+    for _ in 0..4 {
+        let r = post("/llm/v1/chat/completions", &[auth], chat.clone())
+            .await
+            .unwrap();
+        statuses.push(r.status().as_u16());
+        last = r.text().await.unwrap();
+    }
+    assert_eq!(statuses, [200, 200, 429, 429]);
+    let v = json_of(&last);
+    assert_eq!(v["error"]["type"], "rate_limit_error", "{v}");
+    assert!(
+        p.requests()
+            .iter()
+            .all(|r| r.json["messages"][0]["content"] == "hi"),
+        "a refused request reached the provider"
+    );
+}

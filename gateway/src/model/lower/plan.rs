@@ -36,8 +36,9 @@ impl BackendTarget {
     }
 }
 
-/// The phases of a route that run before a backend is chosen.
-pub(super) fn route_plan(route: &RoutePolicies) -> RoutePlan {
+/// The phases of a route that run before a backend is chosen; `llm_route`: every backend
+/// of the route is an `ai` backend.
+pub(super) fn route_plan(route: &RoutePolicies, llm_route: bool) -> RoutePlan {
     let RoutePolicies {
         cors,
         authn,
@@ -81,6 +82,8 @@ pub(super) fn route_plan(route: &RoutePolicies) -> RoutePlan {
         request,
         errors: if a2a.is_some() {
             ErrorFormat::A2a
+        } else if llm_route {
+            ErrorFormat::Llm
         } else {
             ErrorFormat::Text
         },

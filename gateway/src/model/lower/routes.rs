@@ -282,9 +282,13 @@ impl<'a> Lowering<'a> {
             );
         }
         let total_weight = backends.iter().map(|b| u64::from(b.weight)).sum();
+        let llm_route = !backends.is_empty()
+            && backends
+                .iter()
+                .all(|b| matches!(b.plan.terminal, crate::model::plan::Terminal::Ai(_)));
         Route {
             key: route_key.into(),
-            plan: route_plan(&policies),
+            plan: route_plan(&policies, llm_route),
             backends,
             total_weight,
             metrics: Default::default(),

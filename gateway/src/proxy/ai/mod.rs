@@ -40,7 +40,7 @@ use answers::{
     set_retry_after,
 };
 pub use meter::{AiRecord, AiSlot};
-use request::{below_prefix, collect_limited, read_request, take_budget};
+use request::{collect_limited, read_request, take_budget};
 
 /// The largest complete (non-streamed) provider response read.
 const RESPONSE_LIMIT: usize = 64 << 20;
@@ -58,7 +58,7 @@ impl Proxy {
     ) -> Result<Response<Body>, ProxyError> {
         let slot = AiSlot::default();
         log.ai = Some(slot.clone());
-        let rest = below_prefix(ex);
+        let rest = ex.below_prefix();
         let Some(client) = ClientApi::detect(&ex.parts.method, &rest) else {
             if plan.guard.is_some() && !ex.body_is_empty() {
                 // The guard reads only the APIs it knows: nothing it cannot read passes.

@@ -1,4 +1,4 @@
-//! Reading an LLM request: the path below the route's prefix, the body, a provider's whole
+//! Reading an LLM request: the body, a provider's whole
 //! answer, and the budget its estimate takes.
 
 use std::time::Duration;
@@ -9,27 +9,9 @@ use netkit::InlineBody;
 
 use super::estimate;
 use crate::model::ai::{price_for, Amounts, BudgetPer, Candidate, Reservation, TokenBudgets};
-use crate::model::matcher::PathMatcher;
 use crate::model::plan::AiTerminal;
 use crate::proxy::error::ProxyError;
 use crate::proxy::exchange::{Exchange, RequestBody};
-
-/// The request path below the route's path prefix (`/llm/v1/messages` on `/llm` gives
-/// `/v1/messages`), which API detection and passthrough read.
-pub(super) fn below_prefix(ex: &Exchange<'_>) -> String {
-    let path = ex.parts.uri.path();
-    let rest = match &ex.matched.path {
-        PathMatcher::Prefix(prefix) if prefix != "/" => path
-            .strip_prefix(prefix.trim_end_matches('/'))
-            .unwrap_or(path),
-        _ => path,
-    };
-    if rest.starts_with('/') {
-        rest.to_string()
-    } else {
-        format!("/{rest}")
-    }
-}
 
 /// The request body, read whole (the route's body limit applies while it streams).
 pub(super) async fn read_request(ex: &mut Exchange<'_>) -> Result<Bytes, ProxyError> {
