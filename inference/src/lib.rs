@@ -6,3 +6,5 @@
 //! `ext_proc` protocol, exactly as the Inference Extension specifies; and a built-in one that
 //! scrapes each model server's Prometheus metrics and picks the least loaded, for users with no
 //! EPP deployment.
+
+pub mod epp;
