@@ -128,7 +128,7 @@ pub struct PickRequest<'a> {
 #[derive(Debug)]
 pub enum Decision {
     /// Send the request to these endpoints.
-    Route(Pick),
+    Route(Box<Pick>),
     /// Answer the client with this (`503` when nothing is ready, `429` to shed load).
     Answer(Immediate),
 }
@@ -350,7 +350,7 @@ async fn exchange(
             wire::DESTINATION_ENDPOINT
         )));
     }
-    Ok(Decision::Route(Pick {
+    Ok(Decision::Route(Box::new(Pick {
         endpoints,
         set_headers,
         remove_headers,
@@ -361,7 +361,7 @@ async fn exchange(
             tx,
             rx,
         },
-    }))
+    })))
 }
 
 impl Session {
