@@ -71,6 +71,7 @@ impl Seen {
 struct Shared {
     seen: Mutex<Vec<Arc<Mutex<Seen>>>>,
     shed: AtomicBool,
+    ignore_subset: AtomicBool,
 }
 
 /// A running test picker.
@@ -123,6 +124,12 @@ impl TestPicker {
     /// Makes every request shed (429) or not.
     pub fn set_shed(&self, shed: bool) {
         self.shared.shed.store(shed, Ordering::Relaxed);
+    }
+
+    /// Makes the picker ignore the subset hint (a misbehaving picker, to test that the
+    /// gateway refuses endpoints outside a validated pool).
+    pub fn set_ignore_subset(&self, ignore: bool) {
+        self.shared.ignore_subset.store(ignore, Ordering::Relaxed);
     }
 
     /// What each stream received so far, in order of arrival.
@@ -234,8 +241,10 @@ fn decide(shared: &Shared, seen: &mut Seen, with_body: bool) -> Vec<ProcessingRe
     }
     let wanted = wire::split_endpoints(seen.header(SELECTION_HEADER).unwrap_or_default());
     let chosen: Vec<String> = match &seen.subset {
-        Some(subset) => wanted.into_iter().filter(|e| subset.contains(e)).collect(),
-        None => wanted,
+        Some(subset) if !shared.ignore_subset.load(Ordering::Relaxed) => {
+            wanted.into_iter().filter(|e| subset.contains(e)).collect()
+        }
+        _ => wanted,
     };
     if chosen.is_empty() {
         return vec![immediate(503, "no eligible endpoint")];
