@@ -67,11 +67,26 @@ impl Seen {
     }
 }
 
+/// Where the picker puts its choice.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Answer {
+    /// In the header mutation and the dynamic metadata (the protocol's way).
+    #[default]
+    Both,
+    /// Only in the `x-gateway-destination-endpoint` header mutation.
+    HeaderOnly,
+    /// Only in `dynamic_metadata["envoy.lb"]`.
+    MetadataOnly,
+    /// The choice in the metadata, this other value in the header.
+    HeaderSays(String),
+}
+
 #[derive(Default)]
 struct Shared {
     seen: Mutex<Vec<Arc<Mutex<Seen>>>>,
     shed: AtomicBool,
     ignore_subset: AtomicBool,
+    answer: Mutex<Answer>,
 }
 
 /// A running test picker.
@@ -79,6 +94,7 @@ pub struct TestPicker {
     /// Where it listens.
     pub addr: SocketAddr,
     shared: Arc<Shared>,
+    health: tonic_health::server::HealthReporter,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
@@ -112,8 +128,27 @@ impl TestPicker {
         TestPicker {
             addr,
             shared,
+            health: reporter,
             stop: Some(stop),
         }
+    }
+
+    /// Makes the picker's `grpc.health.v1` report the ext_proc service (and readiness) as
+    /// serving or not; picks are still answered.
+    pub async fn set_serving(&self, serving: bool) {
+        let status = if serving {
+            tonic_health::ServingStatus::Serving
+        } else {
+            tonic_health::ServingStatus::NotServing
+        };
+        for name in ["readiness", wire::EXT_PROC_SERVICE] {
+            self.health.set_service_status(name, status).await;
+        }
+    }
+
+    /// Where the picker puts its choice from now on.
+    pub fn set_answer(&self, answer: Answer) {
+        *self.shared.answer.lock().unwrap_or_else(|e| e.into_inner()) = answer;
     }
 
     /// `ip:port` of the picker.
@@ -251,15 +286,25 @@ fn decide(shared: &Shared, seen: &mut Seen, with_body: bool) -> Vec<ProcessingRe
     }
     let value = chosen.join(",");
     seen.picked = Some(value.clone());
+    let answer = shared
+        .answer
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    let (header, metadata) = match answer {
+        Answer::Both => (Some(value.clone()), Some(value)),
+        Answer::HeaderOnly => (Some(value), None),
+        Answer::MetadataOnly => (None, Some(value)),
+        Answer::HeaderSays(other) => (Some(other), Some(value)),
+    };
     let mut out = vec![ProcessingResponse {
-        dynamic_metadata: Some(wire::destination_metadata(&value)),
+        dynamic_metadata: metadata.as_deref().map(wire::destination_metadata),
         response: Some(processing_response::Response::RequestHeaders(
             HeadersResponse {
                 response: Some(CommonResponse {
-                    header_mutation: Some(wire::set_headers(&[(
-                        wire::DESTINATION_ENDPOINT,
-                        &value,
-                    )])),
+                    header_mutation: header
+                        .as_deref()
+                        .map(|h| wire::set_headers(&[(wire::DESTINATION_ENDPOINT, h)])),
                     clear_route_cache: true,
                     ..Default::default()
                 }),

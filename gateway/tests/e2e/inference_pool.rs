@@ -3,7 +3,7 @@
 //! (recording upstreams that answer with their name) and the tests' conformance-style picker
 //! ([`e2e::epp::TestPicker`]).
 
-use e2e::epp::{TestPicker, SELECTION_HEADER, SERVED_HEADER, SHED_HEADER};
+use e2e::epp::{Answer, TestPicker, SELECTION_HEADER, SERVED_HEADER, SHED_HEADER};
 use e2e::{client, fill, refused_port, routes_config, Gateway, Upstream};
 
 use crate::STEP;
@@ -377,5 +377,73 @@ async fn a_retry_walks_the_pickers_list() {
     assert_eq!(
         epp.seen()[0].picked.as_deref(),
         Some(format!("{dead},{}", s[1].host()).as_str())
+    );
+}
+
+/// The choice is read from the header mutation alone, or the dynamic metadata alone; when
+/// the two differ, the metadata wins.
+#[tokio::test]
+async fn the_choice_comes_from_the_header_or_the_metadata_and_the_metadata_wins() {
+    let s = servers().await;
+    let epp = TestPicker::start().await;
+    let gw = gateway(POOL, &vars(&s, &epp.host()), "").await;
+    epp.set_answer(Answer::HeaderOnly);
+    let (status, t) = text(send(&gw, &s[1].host(), &[], None).await).await;
+    assert_eq!((status, t.as_str()), (200, "b"), "header only");
+    epp.set_answer(Answer::MetadataOnly);
+    let (status, t) = text(send(&gw, &s[2].host(), &[], Some("{}")).await).await;
+    assert_eq!((status, t.as_str()), (200, "c"), "metadata only");
+    epp.set_answer(Answer::HeaderSays(s[0].host()));
+    let (status, t) = text(send(&gw, &s[2].host(), &[], None).await).await;
+    assert_eq!(
+        (status, t.as_str()),
+        (200, "c"),
+        "the metadata wins over the header"
+    );
+    assert_eq!(s[0].hits(), 0);
+}
+
+/// A picker whose gRPC health says it is not serving is skipped without being asked
+/// (FailOpen serves from the pool), and asked again once it serves.
+#[tokio::test]
+async fn a_picker_reported_not_serving_is_skipped() {
+    let s = servers().await;
+    let epp = TestPicker::start().await;
+    epp.set_serving(false).await;
+    let open = r#"{ endpoints: ["{a}", "{b}", "{c}"], endpointPicker: { host: "{epp}", failureMode: FailOpen } }"#;
+    let gw = gateway(open, &vars(&s, &epp.host()), "").await;
+    // The first pick starts the health checks; picks fail open once the first check is in.
+    let skipped = e2e::eventually(STEP, || async {
+        let (status, _) = text(send(&gw, &s[1].host(), &[], None).await).await;
+        assert_eq!(status, 200);
+        gw.metric(
+            "switchboard_inference_pool_fail_open_total",
+            &[("pool", "pool")],
+        )
+        .await
+        .is_some()
+    })
+    .await;
+    assert!(skipped, "the unhealthy picker was never skipped");
+    let asked = epp.seen().len();
+    for _ in 0..5 {
+        let (status, t) = text(send(&gw, &s[1].host(), &[], None).await).await;
+        assert_eq!(status, 200, "{t}");
+    }
+    assert_eq!(
+        epp.seen().len(),
+        asked,
+        "a picker reported down is not asked"
+    );
+
+    epp.set_serving(true).await;
+    let back = e2e::eventually(STEP, || async {
+        let (status, _) = text(send(&gw, &s[1].host(), &[], None).await).await;
+        status == 200 && epp.seen().len() > asked
+    })
+    .await;
+    assert!(
+        back,
+        "the picker was not asked again after it reported serving"
     );
 }

@@ -44,6 +44,7 @@ pub fn lower(source: &Source, build_mcp: BuildMcp) -> Result<Model, ConfigErrors
         protected_resources: Vec::new(),
         ai_backends: HashMap::new(),
         pools: HashMap::new(),
+        pickers: HashMap::new(),
     };
     let model = cx.model();
     if cx.errors.is_empty() {
@@ -71,6 +72,9 @@ struct Lowering<'a> {
     ai_backends: HashMap<usize, Option<Arc<super::ai::AiBackend>>>,
     /// The `inferencePool` backends built so far, by index in `backends` (as `ai_backends`).
     pools: HashMap<usize, Option<Arc<super::pool::InferencePool>>>,
+    /// The endpoint pickers built so far, by address and timeout: pools that name the same
+    /// picker share its client (one HTTP/2 channel, one health check).
+    pickers: HashMap<(String, std::time::Duration), inference::epp::EndpointPicker>,
 }
 
 /// Where a policy block sits; some policies are only meaningful at route level.

@@ -114,11 +114,17 @@ impl Lowering<'_> {
         if self.errors.len() > errors {
             return None;
         }
-        let client = inference::epp::EndpointPicker::new(inference::epp::PickerOptions {
-            host: epp.host.clone(),
-            timeout,
-            health_interval: HEALTH_INTERVAL,
-        });
+        let client = self
+            .pickers
+            .entry((epp.host.clone(), timeout))
+            .or_insert_with(|| {
+                inference::epp::EndpointPicker::new(inference::epp::PickerOptions {
+                    host: epp.host.clone(),
+                    timeout,
+                    health_interval: HEALTH_INTERVAL,
+                })
+            })
+            .clone();
         Some(InferencePool {
             name: name.into(),
             endpoint_strings: endpoints.iter().map(SocketAddr::to_string).collect(),
