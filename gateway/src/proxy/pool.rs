@@ -17,6 +17,7 @@ use http::header::{HeaderName, HeaderValue};
 use http::{HeaderMap, Response, StatusCode};
 use http_body_util::BodyExt;
 use inference::epp::{Decision, EppError, Immediate, PickRequest, Session};
+use netkit::InlineBody;
 use tokio::time::Instant;
 
 use super::access_log::AccessLog;
@@ -39,6 +40,24 @@ struct Placement {
     session: Option<Session>,
 }
 
+/// What a request to a pool came to.
+pub(super) enum PoolSent {
+    /// An endpoint answered (the picker's response headers applied).
+    Response(Response<InlineBody>),
+    /// The picker answered the request itself.
+    Answer(Immediate),
+}
+
+/// The request as the picker is told about it, beyond what [`Outbound`] holds.
+pub(super) struct PoolRequest<'a> {
+    /// The route's key (retry metrics).
+    pub route_key: &'a str,
+    /// `:authority`.
+    pub authority: &'a str,
+    /// `:scheme` of the client's request.
+    pub scheme: &'a str,
+}
+
 impl Proxy {
     /// Serves a request to an `inferencePool`: pick, forward, report.
     pub(crate) async fn serve_pool(
@@ -48,24 +67,21 @@ impl Proxy {
         ex: &mut Exchange<'_>,
         log: &mut AccessLog,
     ) -> Result<Response<Body>, ProxyError> {
-        let pool = &plan.pool;
-        let mut body = match ex.take_body() {
+        let body = match ex.take_body() {
             RequestBody::Read(bytes) => bytes,
             // The plan reads the body whole before this terminal; this is a fallback.
             stream => super::phases::collect_body(stream.into_stream()).await?,
         };
-        let mut headers = std::mem::take(&mut ex.parts.headers);
-        let path_and_query = ex.path_and_query();
-        let placement = match self
-            .place(pool, ex, &path_and_query, &mut headers, &mut body)
-            .await?
-        {
-            Ok(p) => p,
-            Err(answer) => return Ok(immediate_response(answer)),
-        };
+        let headers = std::mem::take(&mut ex.parts.headers);
+        let authority = headers
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .map(str::to_string)
+            .or_else(|| ex.parts.uri.authority().map(|a| a.to_string()))
+            .unwrap_or_default();
         let out = Outbound {
             method: ex.parts.method.clone(),
-            path_and_query,
+            path_and_query: ex.path_and_query(),
             headers,
             body: AttemptBody::Buffered(body),
             timeouts: plan.timeouts,
@@ -75,23 +91,60 @@ impl Proxy {
             sign: plan.sign.as_ref(),
             tls: None,
         };
+        let req = PoolRequest {
+            route_key: &ex.route.key,
+            authority: &authority,
+            scheme: ex.parts.uri.scheme_str().unwrap_or("http"),
+        };
         let mut stats = AttemptStats::default();
-        let result =
-            forward::send_to(self, &ex.route.key, &placement.upstreams, out, &mut stats).await;
+        let result = self
+            .send_to_pool(&plan.pool, &req, out, &mut stats, &mut log.endpoint)
+            .await;
         log.attempts = stats.attempts;
+        // The pool as a whole is one route backend: one endpoint refusing connections is not
+        // the pool being down, so passive health hears only of successes.
+        let resp = match result? {
+            PoolSent::Answer(answer) => return Ok(immediate_response(answer)),
+            PoolSent::Response(resp) => resp,
+        };
+        backend.health.record_success();
+        let mut resp = resp.map(|b| b.map_err(|e| -> BoxError { Box::new(e) }).boxed());
+        headers::remove_hop_by_hop(resp.headers_mut());
+        Ok(resp)
+    }
+
+    /// Sends `out` to the endpoints `pool`'s picker chooses (attempts walk its list), reports
+    /// the response to the picker and applies the headers it sets. `endpoint` gets the
+    /// endpoint of the last attempt. The body must be buffered (the picker is sent it).
+    pub(super) async fn send_to_pool(
+        &self,
+        pool: &InferencePool,
+        req: &PoolRequest<'_>,
+        mut out: Outbound<'_>,
+        stats: &mut AttemptStats,
+        endpoint: &mut Option<String>,
+    ) -> Result<PoolSent, ProxyError> {
+        let mut body = match std::mem::replace(&mut out.body, AttemptBody::Buffered(Bytes::new())) {
+            AttemptBody::Buffered(b) => b,
+            AttemptBody::Stream(_) => {
+                return Err(ProxyError::BadRequest(
+                    "an inferencePool needs the request body whole".into(),
+                ))
+            }
+        };
+        let placement = match self.place(pool, &mut out, req, &mut body).await? {
+            Ok(p) => p,
+            Err(answer) => return Ok(PoolSent::Answer(answer)),
+        };
+        out.body = AttemptBody::Buffered(body);
+        let result = forward::send_to(self, req.route_key, &placement.upstreams, out, stats).await;
         let served = placement
             .upstreams
             .get(stats.upstream)
             .map(Upstream::to_string)
             .unwrap_or_default();
-        log.endpoint = Some(served.clone());
-        // The pool as a whole is one route backend: one endpoint refusing connections is not
-        // the pool being down, so passive health hears only of successes.
-        if result.is_ok() {
-            backend.health.record_success();
-        }
-        let resp = result?;
-        let mut resp = resp.map(|b| b.map_err(|e| -> BoxError { Box::new(e) }).boxed());
+        *endpoint = Some(served.clone());
+        let mut resp = result?;
         if let Some(session) = placement.session {
             match session
                 .served(&served, resp.status().as_u16(), resp.headers())
@@ -103,17 +156,16 @@ impl Proxy {
                 }
             }
         }
-        headers::remove_hop_by_hop(resp.headers_mut());
-        Ok(resp)
+        Ok(PoolSent::Response(resp))
     }
 
-    /// Asks the pool's picker; `Ok(Err(answer))` is the picker's answer to relay.
+    /// Asks the pool's picker about `out` (whose headers it may change) and `body` (which it
+    /// may replace); `Ok(Err(answer))` is the picker's answer to relay.
     async fn place(
         &self,
         pool: &InferencePool,
-        ex: &Exchange<'_>,
-        path_and_query: &str,
-        headers: &mut HeaderMap,
+        out: &mut Outbound<'_>,
+        req: &PoolRequest<'_>,
         body: &mut Bytes,
     ) -> Result<Result<Placement, Immediate>, ProxyError> {
         let Picker::Epp(epp) = &pool.picker;
@@ -121,24 +173,18 @@ impl Proxy {
         let label = PoolLabel {
             pool: pool.name.to_string(),
         };
-        let authority = headers
-            .get(http::header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .map(str::to_string)
-            .or_else(|| ex.parts.uri.authority().map(|a| a.to_string()))
-            .unwrap_or_default();
         let subset = (!pool.endpoint_strings.is_empty()).then_some(&pool.endpoint_strings[..]);
         let asked = Instant::now();
         let decision = epp
             .client
             .pick(PickRequest {
-                method: ex.parts.method.as_str(),
-                path: path_and_query,
-                authority: &authority,
-                scheme: ex.parts.uri.scheme_str().unwrap_or("http"),
-                headers,
+                method: out.method.as_str(),
+                path: &out.path_and_query,
+                authority: req.authority,
+                scheme: req.scheme,
+                headers: &out.headers,
                 body,
-                subset: subset.map(|s| s as &[String]),
+                subset,
             })
             .await;
         metrics
@@ -177,13 +223,13 @@ impl Proxy {
         metrics.pick(&pool.name, "picked");
         for name in &pick.remove_headers {
             if let Ok(n) = HeaderName::from_bytes(name.as_bytes()) {
-                headers.remove(n);
+                out.headers.remove(n);
             }
         }
-        set_headers(headers, &pick.set_headers);
+        set_headers(&mut out.headers, &pick.set_headers);
         if let Some(new_body) = pick.body {
             if new_body.as_slice() != body.as_ref() {
-                headers.insert(
+                out.headers.insert(
                     http::header::CONTENT_LENGTH,
                     HeaderValue::from(new_body.len()),
                 );
