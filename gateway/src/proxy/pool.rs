@@ -126,11 +126,9 @@ impl Proxy {
     ) -> Result<PoolSent, ProxyError> {
         let mut body = match std::mem::replace(&mut out.body, AttemptBody::Buffered(Bytes::new())) {
             AttemptBody::Buffered(b) => b,
-            AttemptBody::Stream(_) => {
-                return Err(ProxyError::BadRequest(
-                    "an inferencePool needs the request body whole".into(),
-                ))
-            }
+            // The picker is sent the body: read it whole (within the route's body limit,
+            // which the stream enforces).
+            AttemptBody::Stream(stream) => super::phases::collect_body(stream).await?,
         };
         let placement = match self.place(pool, &mut out, req, &mut body).await? {
             Ok(p) => p,

@@ -447,3 +447,77 @@ async fn a_picker_reported_not_serving_is_skipped() {
         "the picker was not asked again after it reported serving"
     );
 }
+
+/// An `inferencePool` as a provider of an `ai` backend: the client's call (OpenAI or
+/// Anthropic) is made an OpenAI chat completion and sent to the model server the picker
+/// chooses; a picker shedding load reaches the client as a 429 in its API's format.
+#[tokio::test]
+async fn an_ai_backend_with_an_inference_pool_provider() {
+    let m1 = e2e::llm::FakeLlm::start("m1").await;
+    let m2 = e2e::llm::FakeLlm::start("m2").await;
+    let epp = TestPicker::start().await;
+    let ai = r#"    groups:
+    - providers:
+      - name: pool
+        inferencePool: { endpoints: ["{m1}", "{m2}"], endpointPicker: { host: "{epp}" } }
+"#;
+    let vars = [
+        ("m1".to_string(), m1.host()),
+        ("m2".to_string(), m2.host()),
+        ("epp".to_string(), epp.host()),
+    ];
+    let gw = Gateway::start(&fill(&crate::llm_common::config(ai), &vars)).await;
+    let c = client();
+    let chat =
+        serde_json::json!({"model": "smol", "messages": [{"role": "user", "content": "hi"}]});
+    let r = c
+        .post(gw.url("/llm/v1/chat/completions"))
+        .header(SELECTION_HEADER, m2.host())
+        .json(&chat)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(
+        v["choices"][0]["message"]["content"],
+        "Hello from the fake provider."
+    );
+    assert_eq!(m2.requests().len(), 1);
+    assert!(m1.requests().is_empty());
+    assert_eq!(m2.requests()[0].path(), "/v1/chat/completions");
+    assert_eq!(m2.requests()[0].json["model"], "smol");
+
+    // An Anthropic client, translated; the picker sees the body the model server gets.
+    let msg = serde_json::json!({"model": "smol", "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]});
+    let r = c
+        .post(gw.url("/llm/v1/messages"))
+        .header(SELECTION_HEADER, m1.host())
+        .json(&msg)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["content"][0]["text"], "Hello from the fake provider.");
+    assert_eq!(m1.requests().len(), 1);
+    assert_eq!(m1.requests()[0].path(), "/v1/chat/completions");
+    let seen = epp.seen();
+    assert_eq!(seen.len(), 2);
+    assert_eq!(seen[1].body, m1.requests()[0].body.to_vec());
+    assert_eq!(seen[1].served.as_deref(), Some(m1.host().as_str()));
+
+    // Shedding: the client gets a 429 in OpenAI's error format.
+    let r = c
+        .post(gw.url("/llm/v1/chat/completions"))
+        .header(SELECTION_HEADER, m2.host())
+        .header(SHED_HEADER, "true")
+        .json(&chat)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 429);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert!(v["error"]["message"].is_string(), "{v}");
+    assert_eq!(m2.requests().len(), 1, "nothing went upstream");
+}

@@ -33,7 +33,8 @@ impl Lowering<'_> {
         built
     }
 
-    fn inference_pool(
+    /// An `inferencePool` (a backend's, or an `ai` provider's) at `path`.
+    pub(super) fn inference_pool(
         &mut self,
         path: &str,
         name: &str,
