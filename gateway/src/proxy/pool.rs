@@ -172,6 +172,17 @@ impl Proxy {
             pool: pool.name.to_string(),
         };
         let subset = (!pool.endpoint_strings.is_empty()).then_some(&pool.endpoint_strings[..]);
+        // The `backendAuth` credential is for the model servers, not for the picker.
+        let without_credential;
+        let headers = match &out.auth {
+            Some((_, credential)) => {
+                let mut h = out.headers.clone();
+                h.remove(&credential.name);
+                without_credential = h;
+                &without_credential
+            }
+            None => &out.headers,
+        };
         let asked = Instant::now();
         let decision = epp
             .client
@@ -180,7 +191,7 @@ impl Proxy {
                 path: &out.path_and_query,
                 authority: req.authority,
                 scheme: req.scheme,
-                headers: &out.headers,
+                headers,
                 body,
                 subset,
             })

@@ -521,3 +521,25 @@ async fn an_ai_backend_with_an_inference_pool_provider() {
     assert!(v["error"]["message"].is_string(), "{v}");
     assert_eq!(m2.requests().len(), 1, "nothing went upstream");
 }
+
+/// `backendAuth` is for the model servers: the picker never sees the credential.
+#[tokio::test]
+async fn the_backend_credential_reaches_the_model_server_not_the_picker() {
+    let s = servers().await;
+    let epp = TestPicker::start().await;
+    let gw = gateway(
+        POOL,
+        &vars(&s, &epp.host()),
+        "{ backendAuth: { key: sekret } }",
+    )
+    .await;
+    let (status, t) = text(send(&gw, &s[1].host(), &[], Some("{}")).await).await;
+    assert_eq!((status, t.as_str()), (200, "b"));
+    assert_eq!(s[1].last().header("authorization"), "Bearer sekret");
+    let seen = &epp.seen()[0];
+    assert!(
+        seen.headers.iter().all(|(_, v)| !v.contains("sekret")),
+        "the picker saw the credential: {:?}",
+        seen.headers
+    );
+}

@@ -34,6 +34,11 @@ pub use wire::Immediate;
 /// The size of the body chunks sent to the picker.
 const BODY_CHUNK: usize = 64 * 1024;
 
+/// The longest the response waits for the picker's answer to the response report (or the
+/// pick timeout when shorter): the report is informational, and a picker that does not
+/// answer it must not hold every response back for a whole pick timeout.
+pub const REPORT_LIMIT: Duration = Duration::from_secs(1);
+
 /// Why a pick failed (the caller's failure mode decides what the client gets).
 #[derive(Debug, thiserror::Error)]
 pub enum EppError {
@@ -75,7 +80,7 @@ pub struct PickerOptions {
     /// `ip:port` (or `host:port`) of the picker's gRPC server (plain HTTP/2).
     pub host: String,
     /// The limit on a pick (from opening the stream to the choice), and on the response-side
-    /// exchange.
+    /// exchange (there at most [`REPORT_LIMIT`]).
     pub timeout: Duration,
     /// How often the picker's health is checked.
     pub health_interval: Duration,
@@ -383,7 +388,7 @@ impl Session {
             // The call is over (the picker closed it): nothing to report to.
             return Ok(Vec::new());
         }
-        let after = self.timeout;
+        let after = self.timeout.min(REPORT_LIMIT);
         let answer = async {
             loop {
                 match self.rx.message().await {
