@@ -29,7 +29,7 @@ use envoy_types::pb::envoy::service::ext_proc::v3::{
 };
 use inference::epp::wire;
 use tokio::sync::mpsc;
-use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
+use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status, Streaming};
 
@@ -120,9 +120,12 @@ impl TestPicker {
             let _ = tonic::transport::Server::builder()
                 .add_service(health)
                 .add_service(ExternalProcessorServer::new(svc))
-                .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
-                    let _ = stopped.await;
-                })
+                .serve_with_incoming_shutdown(
+                    tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
+                    async {
+                        let _ = stopped.await;
+                    },
+                )
                 .await;
         });
         TestPicker {
