@@ -487,6 +487,9 @@ async fn an_ai_backend_with_an_inference_pool_provider() {
     assert!(m1.requests().is_empty());
     assert_eq!(m2.requests()[0].path(), "/v1/chat/completions");
     assert_eq!(m2.requests()[0].json["model"], "smol");
+    let wanted = format!("endpoint=\"{}\"", m2.host());
+    let logged = e2e::eventually(STEP, || async { gw.stderr().contains(&wanted) }).await;
+    assert!(logged, "no {wanted} in the access log:\n{}", gw.stderr());
 
     // An Anthropic client, translated; the picker sees the body the model server gets.
     let msg = serde_json::json!({"model": "smol", "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]});

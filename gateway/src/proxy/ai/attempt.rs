@@ -12,6 +12,7 @@ use http_body_util::BodyExt;
 use netkit::InlineBody;
 use tokio::time::Instant;
 
+use super::super::access_log::AccessLog;
 use super::super::error::ProxyError;
 use super::super::forward::{self, AttemptBody, AttemptStats, Outbound};
 use super::super::pool::{PoolRequest, PoolSent};
@@ -138,8 +139,9 @@ pub(super) async fn send(
     mut headers: HeaderMap,
     body: AttemptBody,
     started: Instant,
-    attempts: &mut u32,
+    log: &mut AccessLog,
 ) -> Outcome {
+    let attempts = &mut log.attempts;
     let policy = plan.backend.set_aside;
     let mut auth: Option<(&BackendAuth, backend_auth::Credential)> = None;
     let mut sign = None;
@@ -187,9 +189,8 @@ pub(super) async fn send(
                 authority: &authority,
                 scheme: "http",
             };
-            let mut endpoint = None;
             match proxy
-                .send_to_pool(pool, &req, out, &mut stats, &mut endpoint)
+                .send_to_pool(pool, &req, out, &mut stats, &mut log.endpoint)
                 .await
             {
                 Ok(PoolSent::Response(resp)) => Ok(resp),
