@@ -86,6 +86,7 @@ struct Shared {
     seen: Mutex<Vec<Arc<Mutex<Seen>>>>,
     shed: AtomicBool,
     ignore_subset: AtomicBool,
+    stall: AtomicBool,
     answer: Mutex<Answer>,
 }
 
@@ -147,6 +148,12 @@ impl TestPicker {
         for name in ["readiness", wire::EXT_PROC_SERVICE] {
             self.health.set_service_status(name, status).await;
         }
+    }
+
+    /// Makes the picker read requests and never answer them (a hung picker, for the pick
+    /// timeout).
+    pub fn set_stall(&self, stall: bool) {
+        self.shared.stall.store(stall, Ordering::Relaxed);
     }
 
     /// Where the picker puts its choice from now on.
@@ -212,6 +219,9 @@ impl ExternalProcessor for Picker {
         let shared = self.shared.clone();
         tokio::spawn(async move {
             while let Ok(Some(msg)) = input.message().await {
+                if shared.stall.load(Ordering::Relaxed) {
+                    continue;
+                }
                 for out in handle(&shared, &seen, msg) {
                     if tx.send(Ok(out)).await.is_err() {
                         return;

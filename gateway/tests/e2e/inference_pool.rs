@@ -546,3 +546,35 @@ async fn the_backend_credential_reaches_the_model_server_not_the_picker() {
         seen.headers
     );
 }
+
+/// A picker that never answers: the pick timeout ends the wait; FailOpen then serves from the
+/// pool, FailClose answers 503.
+#[tokio::test]
+async fn a_hung_picker_times_out_into_the_failure_mode() {
+    let s = servers().await;
+    let epp = TestPicker::start().await;
+    epp.set_stall(true);
+    let open = r#"{ endpoints: ["{a}"], endpointPicker: { host: "{epp}", failureMode: FailOpen, timeout: 300ms } }"#;
+    let gw = gateway(open, &vars(&s, &epp.host()), "").await;
+    let (status, t) = text(send(&gw, &s[0].host(), &[], Some("{}")).await).await;
+    assert_eq!((status, t.as_str()), (200, "a"));
+    let fail_open = gw
+        .metric(
+            "switchboard_inference_pool_fail_open_total",
+            &[("pool", "pool")],
+        )
+        .await;
+    assert_eq!(fail_open, Some(1.0));
+    assert!(
+        gw.stderr().contains("did not answer within"),
+        "{}",
+        gw.stderr()
+    );
+
+    let close = r#"{ endpoints: ["{a}"], endpointPicker: { host: "{epp}", timeout: 300ms } }"#;
+    let gw = gateway(close, &vars(&s, &epp.host()), "").await;
+    let (status, t) = text(send(&gw, &s[0].host(), &[], Some("{}")).await).await;
+    assert_eq!(status, 503, "{t}");
+    assert!(t.contains("did not answer within"), "{t}");
+    assert_eq!(s[0].hits(), 1, "FailClose sent nothing upstream");
+}
