@@ -10,6 +10,7 @@ mod authn;
 mod authz;
 mod guard;
 mod mcp_authn;
+mod pool;
 mod ratelimit;
 
 /// The config lowered as the binary does, with real `mcp` backends.

@@ -10,7 +10,9 @@ use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
 mod genai;
+mod pool;
 pub use genai::{AttemptLabels, GenAiLabels, GenAiMetrics, GuardLabels, TokenLabels};
+pub use pool::{PoolLabel, PoolMetrics, PoolOutcome};
 
 /// Labels `{route, status}`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -251,6 +253,8 @@ pub struct Metrics {
     /// Requests that matched no route (`route="-"`).
     /// The metrics of `ai` backends.
     pub genai: GenAiMetrics,
+    /// The metrics of `inferencePool` backends.
+    pub pools: PoolMetrics,
     pub unrouted: std::sync::OnceLock<RouteMetrics>,
 }
 
@@ -393,7 +397,9 @@ impl Metrics {
             authz_rule_errors.clone(),
         );
         let genai = GenAiMetrics::register(&mut registry);
+        let pools = PoolMetrics::register(&mut registry);
         Metrics {
+            pools,
             registry,
             ratelimit_decisions,
             ratelimit_store_errors,

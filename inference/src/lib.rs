@@ -7,4 +7,5 @@
 //! scrapes each model server's Prometheus metrics and picks the least loaded, for users with no
 //! EPP deployment.
 
+pub mod epp;
 pub mod load;

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 pub mod a2a;
 mod config;
+pub mod epp;
 mod gateway;
 pub mod llm;
 pub mod mcp_py;

@@ -39,7 +39,7 @@ pub struct Args {
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "direct,switchboard,litellm"
+        default_value = "direct,switchboard,switchboard-epp,litellm"
     )]
     pub only: Vec<PathKind>,
     /// Switchboard's logging: `default` is the config as a user writes it (access log on).
@@ -64,6 +64,9 @@ pub struct Args {
 pub enum PathKind {
     Direct,
     Switchboard,
+    /// Switchboard with the provider behind an `inferencePool` and a loopback endpoint picker:
+    /// its latency over `switchboard` is the picker round trip.
+    SwitchboardEpp,
     Litellm,
 }
 
@@ -128,6 +131,7 @@ mod tests {
         assert!(a.token_delay.is_zero());
         assert_eq!(a.logging, Logging::Default);
         assert!(a.wants(PathKind::Litellm) && a.wants(PathKind::Switchboard));
+        assert!(a.wants(PathKind::SwitchboardEpp));
         let b = Args::parse_from(["bench-llm", "--only", "direct,switchboard"]);
         assert!(!b.wants(PathKind::Litellm));
         assert!(Args::parse_from(["bench-llm", "--tokens", "0"])

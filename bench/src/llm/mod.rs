@@ -12,6 +12,7 @@
 //! - [`provider`]: the loopback provider (hyper, one dedicated thread).
 //! - [`gateway`]: Switchboard's generated config (one `ai` backend).
 //! - [`litellm`]: finding, configuring and starting LiteLLM's proxy.
+//! - [`picker`]: a loopback endpoint picker (ext_proc) for the `sb-epp` path.
 //! - [`client`]: endpoints and one checked completion or stream.
 //! - [`load`]: the closed-loop load and the interleaved streams.
 //! - [`run`]: the scenarios, each measured with CPU samples at its edges.
@@ -22,6 +23,7 @@ pub mod client;
 pub mod gateway;
 pub mod litellm;
 pub mod load;
+pub mod picker;
 pub mod provider;
 pub mod report;
 pub mod run;

@@ -380,6 +380,14 @@ fn goals(o: &mut String, args: &Args, rows: &[LoadRow], streams: &StreamRun, eps
             }
         );
     }
+    if let (Some(e), Some(s)) = (p50("sb-epp"), p50("switchboard")) {
+        let _ = writeln!(
+            o,
+            "inferencePool endpoint picker round trip (ext_proc over gRPC, loopback picker): \
+             added p50 at c=1 {:+.0} µs (sb-epp over switchboard)",
+            e - s
+        );
+    }
     let d = streams.stats.first().map(|s| s.first_token.pct_us(50.0));
     for (i, ep) in eps.iter().enumerate().skip(1) {
         let (Some(d), Some(s)) = (d, streams.stats.get(i)) else {

@@ -13,6 +13,7 @@ use super::client::{complete, stream, Endpoint};
 use super::gateway::{self, ROUTE_PREFIX};
 use super::litellm::{find_litellm, install_hint, LiteLlm};
 use super::load::{run_load, run_streams, StreamRun};
+use super::picker::Picker;
 use super::provider::Provider;
 use super::report::{header, summary};
 use crate::a2a::client::connect;
@@ -109,6 +110,37 @@ pub async fn measure_all(args: &Args) -> Result<Outcome> {
         sb_bin = Some(bin);
     }
 
+    // The same gateway with the provider behind an `inferencePool` and a loopback picker.
+    let mut sb_epp: Option<(SwitchboardProcess, Picker)> = None;
+    if args.wants(PathKind::SwitchboardEpp) {
+        let bin = match &sb_bin {
+            Some(b) => b.clone(),
+            None => find_switchboard(args.switchboard.as_deref())
+                .context("no switchboard binary found for switchboard-epp")?,
+        };
+        let picker = Picker::start().await?;
+        let p = gateway::start_epp(
+            &bin,
+            &provider.addr.to_string(),
+            &picker.addr.to_string(),
+            args.logging,
+        )
+        .await?;
+        targets.push(Target {
+            ep: Endpoint {
+                name: "sb-epp",
+                addr: ([127, 0, 0, 1], p.port).into(),
+                base: format!("{ROUTE_PREFIX}/v1"),
+                key: "x".into(),
+            },
+            pid: Some(p.pid()),
+        });
+        if sb_bin.is_none() {
+            sb_bin = Some(bin);
+        }
+        sb_epp = Some((p, picker));
+    }
+
     let mut lite: Option<LiteLlm> = None;
     let mut lite_bin = None;
     if args.wants(PathKind::Litellm) {
@@ -141,6 +173,7 @@ pub async fn measure_all(args: &Args) -> Result<Outcome> {
     }
     let log_tail = |name: &str| match name {
         "switchboard" => sb.as_ref().map(|p| p.log_tail()),
+        "sb-epp" => sb_epp.as_ref().map(|(p, _)| p.log_tail()),
         "litellm" => lite.as_ref().map(|l| l.log_tail()),
         _ => None,
     };

@@ -158,9 +158,11 @@ pub struct AiProvider {
     /// (service `bedrock`, the provider's region).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bedrock: Option<BedrockProvider>,
-    /// A Gateway API Inference Extension pool. Not supported yet.
+    /// A Gateway API Inference Extension pool of model servers speaking OpenAI's API under
+    /// `/v1` (vLLM, llama.cpp server, ...): each attempt goes to the server the pool's picker
+    /// chooses. The client's model name is sent unchanged (rename it with `models[].model`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub inference_pool: Option<serde_json::Map<String, serde_json::Value>>,
+    pub inference_pool: Option<super::pool::InferencePoolConfig>,
     /// How the gateway reaches this provider.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policies: Option<ProviderPolicies>,

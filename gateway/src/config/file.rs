@@ -282,6 +282,10 @@ pub struct NamedBackend {
     /// failed over (see [`super::ai`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ai: Option<super::ai::AiBackendConfig>,
+    /// A Gateway API Inference Extension pool of model servers, one chosen per request by
+    /// its picker (see [`super::pool`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inference_pool: Option<super::pool::InferencePoolConfig>,
     /// Policies applied to every request sent to this backend.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policies: Option<Policies>,

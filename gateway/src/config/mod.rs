@@ -12,6 +12,7 @@
 pub mod ai;
 pub mod file;
 pub mod guard;
+pub mod pool;
 pub mod units;
 
 mod diagnostic;

@@ -84,7 +84,7 @@ fn mistakes_are_reported_at_their_keys() {
         "{errs:#?}"
     );
     assert!(
-        has_error(&errs, &format!("{p}[1].inferencePool"), "not supported yet"),
+        has_error(&errs, &format!("{p}[1].inferencePool"), "needs a picker"),
         "{errs:#?}"
     );
     assert!(

@@ -154,6 +154,9 @@ pub struct Provider {
     pub vertex: Option<VertexPlace>,
     /// Set aside, load.
     pub state: Arc<ProviderState>,
+    /// An `inferencePool` provider's pool: each attempt goes to the model server its picker
+    /// chooses (`upstream` then only names the pool's first endpoint).
+    pub pool: Option<Arc<super::pool::InferencePool>>,
 }
 
 /// Where a `vertex` provider's models are.

@@ -14,6 +14,7 @@ mod lower;
 pub mod matcher;
 pub mod plan;
 pub mod policy;
+pub mod pool;
 pub mod ratelimit;
 pub mod route;
 pub mod tls;

@@ -201,6 +201,25 @@ pub enum Terminal {
     /// LLM providers: the client's API call translated for the chosen provider, failed over
     /// between providers, metered.
     Ai(AiTerminal),
+    /// An `inferencePool`: the picker chooses the endpoints, the reverse proxy sends the
+    /// request to the first and walks the rest on retries.
+    Pool(PoolTerminal),
+}
+
+/// The terminal of an `inferencePool` backend: the request (its body read whole) goes to the
+/// pool's picker, then to the endpoint it chose, with the time limits and retries of a
+/// `host` backend (attempt N goes to the N-th endpoint of the picker's list, the last one
+/// repeated); the response is reported to the picker, whose response headers are applied.
+#[derive(Debug)]
+pub struct PoolTerminal {
+    /// The pool and its picker.
+    pub pool: Arc<super::pool::InferencePool>,
+    /// `timeout`, merged.
+    pub timeouts: Timeouts,
+    /// `retry`, merged.
+    pub retry: Option<Retry>,
+    /// `backendAuth` that signs each request as it leaves (`aws`), once per attempt.
+    pub sign: Option<BackendAuth>,
 }
 
 /// The terminal of an `ai` backend. Its own steps, in order: the client's API call read

@@ -42,6 +42,8 @@ pub struct AccessLog {
     pub identity: Option<authn::Identity>,
     /// Provider, model and usage, on routes to an `ai` backend.
     pub ai: Option<super::ai::AiSlot>,
+    /// The endpoint (`ip:port`) that served, on routes to an `inferencePool`.
+    pub endpoint: Option<String>,
 }
 
 /// The request as the client sent it (method and URI are reference-counted copies).
@@ -76,6 +78,7 @@ impl AccessLog {
             mcp: None,
             identity: None,
             ai: None,
+            endpoint: None,
         }
     }
 
@@ -215,6 +218,7 @@ impl BodyObserver for Finisher {
                 mcp.and_then(|m| m.target()).unwrap_or(""),
             ],
             ai,
+            endpoint: log.endpoint.as_deref(),
         };
         crate::telemetry::write_access_line(&line);
         if crate::telemetry::otel_on() {
@@ -260,6 +264,9 @@ fn span_event(span: &tracing::Span, l: &AccessLine<'_>) {
     ];
     for (k, v) in names.into_iter().zip(l.a2a.iter().chain(l.mcp.iter())) {
         attrs.push(s(k, v));
+    }
+    if let Some(endpoint) = l.endpoint {
+        attrs.push(s("endpoint", endpoint));
     }
     if let Some(ai) = &l.ai {
         let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);

@@ -83,6 +83,15 @@ pub enum ProxyError {
         /// What the token endpoint said, or why it could not be asked.
         cause: String,
     },
+    /// An `inferencePool` could not place the request: its picker failed (with `failureMode:
+    /// FailClose`), or chose no endpoint the pool allows.
+    #[error("inferencePool {pool}: {cause}")]
+    Pool {
+        /// The pool's backend name.
+        pool: String,
+        /// What went wrong.
+        cause: String,
+    },
     /// The request could not be read.
     #[error("bad request: {0}")]
     BadRequest(String),
@@ -93,7 +102,9 @@ impl ProxyError {
     pub fn status(&self) -> StatusCode {
         match self {
             ProxyError::NoListener { .. } | ProxyError::NoRoute { .. } => StatusCode::NOT_FOUND,
-            ProxyError::NoBackend { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ProxyError::NoBackend { .. } | ProxyError::Pool { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ProxyError::Connect { .. }
             | ProxyError::Upstream { .. }
             | ProxyError::BackendAuth { .. } => StatusCode::BAD_GATEWAY,
@@ -110,6 +121,7 @@ impl ProxyError {
     pub fn metric_kind(&self) -> Option<&'static str> {
         match self {
             ProxyError::NoBackend { .. } => Some("no_backend"),
+            ProxyError::Pool { .. } => Some("pool"),
             ProxyError::Connect { .. } => Some("connect"),
             ProxyError::Upstream { .. } => Some("reset"),
             ProxyError::BackendAuth { .. } => Some("backend_auth"),

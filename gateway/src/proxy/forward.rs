@@ -53,6 +53,8 @@ pub struct Outbound<'a> {
 pub struct AttemptStats {
     /// Attempts made.
     pub attempts: u32,
+    /// The index, in the upstreams given to [`send_to`], of the last attempt's upstream.
+    pub upstream: usize,
 }
 
 /// Sends `out` to `upstream`, retrying as the policy says, within the timeouts.
@@ -63,6 +65,23 @@ pub async fn send(
     out: Outbound<'_>,
     stats: &mut AttemptStats,
 ) -> Result<Response<InlineBody>, ProxyError> {
+    send_to(proxy, route_key, std::slice::from_ref(upstream), out, stats).await
+}
+
+/// Sends `out` as [`send`] does, attempt N to the N-th of `upstreams` (the last one for every
+/// attempt past the list): an `inferencePool` walks its picker's list on retries.
+pub async fn send_to(
+    proxy: &Proxy,
+    route_key: &str,
+    upstreams: &[Upstream],
+    out: Outbound<'_>,
+    stats: &mut AttemptStats,
+) -> Result<Response<InlineBody>, ProxyError> {
+    if upstreams.is_empty() {
+        return Err(ProxyError::BadRequest(
+            "no upstream to send the request to".into(),
+        ));
+    }
     let Outbound {
         timeouts,
         retry,
@@ -72,12 +91,17 @@ pub async fn send(
         ..
     } = out;
     let deadline = timeouts.request.map(|d| started + d);
-    let uri = Uri::builder()
-        .scheme(if out.tls.is_some() { "https" } else { "http" })
-        .authority(upstream.authority.clone())
-        .path_and_query(out.path_and_query.as_str())
-        .build()
-        .map_err(|e| ProxyError::BadRequest(format!("cannot build upstream URI: {e}")))?;
+    let uris = upstreams
+        .iter()
+        .map(|upstream| {
+            Uri::builder()
+                .scheme(if out.tls.is_some() { "https" } else { "http" })
+                .authority(upstream.authority.clone())
+                .path_and_query(out.path_and_query.as_str())
+                .build()
+                .map_err(|e| ProxyError::BadRequest(format!("cannot build upstream URI: {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     let max_retries = match (&out.body, retry) {
         (AttemptBody::Buffered(_), Some(r)) => r.attempts,
         // A streamed body can be sent only once; lowering buffers bodies on routes with retries,
@@ -96,6 +120,11 @@ pub async fn send(
     loop {
         attempt += 1;
         stats.attempts = attempt;
+        let index = usize::try_from(attempt - 1)
+            .unwrap_or(usize::MAX)
+            .min(upstreams.len() - 1);
+        stats.upstream = index;
+        let (upstream, uri) = (&upstreams[index], &uris[index]);
         let body = match (&buffered, stream_body.take()) {
             (Some(b), _) => full(b.clone()),
             (None, Some(b)) => b,

@@ -18,6 +18,7 @@ mod headers;
 mod mirror;
 mod normalize;
 mod phases;
+mod pool;
 mod ratelimit;
 mod rewrite;
 mod terminal;
@@ -238,6 +239,7 @@ impl Proxy {
                 .await?
             }
             Terminal::Ai(ai) => self.serve_ai(ai, ex, log).await?,
+            Terminal::Pool(pool) => self.serve_pool(pool, backend, ex, log).await?,
         };
 
         // The response as the client's connection frames it, then the response phases.

@@ -61,6 +61,8 @@ pub struct AccessLine<'a> {
     pub mcp: [&'a str; 3],
     /// On routes to `ai` backends: the provider, model and token counts.
     pub ai: Option<AiFields<'a>>,
+    /// On routes to `inferencePool` backends: the endpoint (`ip:port`) that served.
+    pub endpoint: Option<&'a str>,
 }
 
 /// What the line says about an LLM call (OpenTelemetry GenAI attribute names).
@@ -150,6 +152,10 @@ impl AccessLine<'_> {
             out.push(b'=');
             quoted(value, out);
         }
+        if let Some(endpoint) = self.endpoint {
+            out.extend_from_slice(b" endpoint=");
+            quoted(endpoint, out);
+        }
         if let Some(ai) = &self.ai {
             out.extend_from_slice(b" gen_ai.provider=");
             quoted(ai.provider, out);
@@ -203,6 +209,10 @@ impl AccessLine<'_> {
             out.extend_from_slice(name.as_bytes());
             out.extend_from_slice(b"\":");
             json_str(value, out);
+        }
+        if let Some(endpoint) = self.endpoint {
+            out.extend_from_slice(b",\"endpoint\":");
+            json_str(endpoint, out);
         }
         if let Some(ai) = &self.ai {
             out.extend_from_slice(b",\"gen_ai.provider\":");

@@ -28,6 +28,7 @@ fn sample() -> AccessLine<'static> {
         a2a: ["", "", "", ""],
         mcp: ["tools/call", "remote_add", "remote"],
         ai: None,
+        endpoint: None,
     }
 }
 

@@ -17,6 +17,7 @@ fn provider(name: &str, kind: ProviderKind, weight: u32, model: Option<&str>) ->
         auth: None,
         vertex: None,
         state: Arc::default(),
+        pool: None,
     })
 }
 

@@ -224,13 +224,6 @@ impl Lowering<'_> {
             inference_pool,
             policies,
         } = p;
-        if inference_pool.is_some() {
-            self.err(
-                format!("{path}.inferencePool"),
-                "not supported yet: inferencePool providers (use openai, anthropic, gemini, \
-                 vertex, bedrock, azureOpenai or openaiCompatible)",
-            );
-        }
         let endpoint = |e: &ProviderEndpoint| (e.model.clone(), e.url.clone());
         let mut set: Vec<KindSet> = Vec::new();
         let mut push =
@@ -302,12 +295,37 @@ impl Lowering<'_> {
             );
             aws_region = Some(b.region.clone());
         }
-        let set_count = set.len() + usize::from(inference_pool.is_some());
+        // A pool speaks OpenAI's API under `/v1`; its base URL names the first endpoint, for
+        // the places a fixed upstream appears (each attempt goes where the picker says).
+        let mut pool = None;
+        if let Some(cfg) = inference_pool {
+            let built = self.inference_pool(&format!("{path}.inferencePool"), &p.name, cfg)?;
+            let label = built
+                .endpoint_strings
+                .first()
+                .cloned()
+                .unwrap_or_else(|| "inference-pool.invalid:80".to_string());
+            push(
+                "inferencePool",
+                ProviderKind::OpenAi,
+                (None, Some(format!("http://{label}/v1"))),
+                None,
+            );
+            pool = Some(Arc::new(built));
+            if policies.as_ref().is_some_and(|p| p.backend_tls.is_some()) {
+                self.err(
+                    format!("{path}.policies.backendTLS"),
+                    "backendTLS is not supported on inferencePool providers yet",
+                );
+                return None;
+            }
+        }
+        let set_count = set.len();
         if set_count == 0 {
             self.err(
                 path,
                 "a provider needs one of openai, anthropic, gemini, vertex, bedrock, \
-                 azureOpenai or openaiCompatible",
+                 azureOpenai, openaiCompatible or inferencePool",
             );
             return None;
         }
@@ -421,6 +439,7 @@ impl Lowering<'_> {
             auth,
             vertex: vertex_place,
             state: Arc::default(),
+            pool,
         }))
     }
 

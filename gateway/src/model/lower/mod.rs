@@ -26,6 +26,7 @@ mod applies;
 mod guard;
 mod plan;
 mod policies;
+mod pool;
 mod ratelimit;
 mod routes;
 mod rules;
@@ -42,6 +43,8 @@ pub fn lower(source: &Source, build_mcp: BuildMcp) -> Result<Model, ConfigErrors
         authenticators: Vec::new(),
         protected_resources: Vec::new(),
         ai_backends: HashMap::new(),
+        pools: HashMap::new(),
+        pickers: HashMap::new(),
     };
     let model = cx.model();
     if cx.errors.is_empty() {
@@ -67,6 +70,11 @@ struct Lowering<'a> {
     /// number of routes use it, so its providers' state (set aside, load) is shared. `None`:
     /// it had errors, already reported.
     ai_backends: HashMap<usize, Option<Arc<super::ai::AiBackend>>>,
+    /// The `inferencePool` backends built so far, by index in `backends` (as `ai_backends`).
+    pools: HashMap<usize, Option<Arc<super::pool::InferencePool>>>,
+    /// The endpoint pickers built so far, by address and timeout: pools that name the same
+    /// picker share its client (one HTTP/2 channel, one health check).
+    pickers: HashMap<(String, std::time::Duration), inference::epp::EndpointPicker>,
 }
 
 /// Where a policy block sits; some policies are only meaningful at route level.
@@ -98,6 +106,9 @@ impl<'a> Lowering<'a> {
             if let (None, None, Some(ai)) = (&b.host, &b.mcp, &b.ai) {
                 // Checked (and built) even when no route uses it yet.
                 self.named_ai(i, b, ai);
+            }
+            if let (None, None, None, Some(pool)) = (&b.host, &b.mcp, &b.ai, &b.inference_pool) {
+                self.named_pool(i, &b.name, pool);
             }
         }
         let default_body = file
@@ -187,11 +198,22 @@ impl<'a> Lowering<'a> {
     }
 
     fn named_backend_kind(&mut self, path: &str, b: &file::NamedBackend) {
-        let kinds = [b.host.is_some(), b.mcp.is_some(), b.ai.is_some()];
+        let kinds = [
+            b.host.is_some(),
+            b.mcp.is_some(),
+            b.ai.is_some(),
+            b.inference_pool.is_some(),
+        ];
         match kinds.iter().filter(|k| **k).count() {
             1 => {}
-            0 => self.err(path, "a backend needs exactly one of host, mcp or ai"),
-            _ => self.err(path, "a backend takes only one of host, mcp or ai"),
+            0 => self.err(
+                path,
+                "a backend needs exactly one of host, mcp, ai or inferencePool",
+            ),
+            _ => self.err(
+                path,
+                "a backend takes only one of host, mcp, ai or inferencePool",
+            ),
         }
         if let Some(h) = &b.host {
             if let Err(e) = Upstream::parse(h) {

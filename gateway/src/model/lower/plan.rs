@@ -9,10 +9,11 @@ use std::sync::Arc;
 
 use crate::model::ai::AiBackend;
 use crate::model::plan::{
-    AiTerminal, BackendKind, BackendPlan, ErrorFormat, Forward, McpServer, RequestPhase,
-    ResponsePhase, RoutePhase, RoutePlan, Terminal,
+    AiTerminal, BackendKind, BackendPlan, ErrorFormat, Forward, McpServer, PoolTerminal,
+    RequestPhase, ResponsePhase, RoutePhase, RoutePlan, Terminal,
 };
 use crate::model::policy::{BackendPolicies, PathRewrite, RoutePolicies, UpstreamAuth};
+use crate::model::pool::InferencePool;
 use crate::model::upstream::Upstream;
 
 /// What a route's backend entry is, before its plan is compiled.
@@ -23,6 +24,9 @@ pub(super) enum BackendTarget {
     Mcp(Arc<dyn McpServer>),
     /// LLM providers.
     Ai(Arc<AiBackend>),
+    /// An `inferencePool`: reverse proxy to the endpoint its picker chooses. Its policies are
+    /// those of a `host` backend (`backendTLS` is refused by the route's lowering).
+    Pool(Arc<InferencePool>),
 }
 
 impl BackendTarget {
@@ -32,6 +36,7 @@ impl BackendTarget {
             BackendTarget::Host(_) => BackendKind::Host,
             BackendTarget::Mcp(_) => BackendKind::Mcp,
             BackendTarget::Ai(_) => BackendKind::Ai,
+            BackendTarget::Pool(_) => BackendKind::Host,
         }
     }
 }
@@ -159,7 +164,9 @@ pub(super) fn backend_plan(
         .flatten()
         .map(RequestPhase::RequestHeaders);
 
-    let upstream = match target {
+    // A pool's requests go where its picker says; `upstream` then only names the pool in the
+    // places a fixed upstream appears (A2A card rewriting, credential errors).
+    let (upstream, pool) = match target {
         BackendTarget::Mcp(server) => {
             // The virtual MCP server answers itself: the header modifiers apply, and the
             // whole-request time limit. Everything else was refused at load.
@@ -194,7 +201,8 @@ pub(super) fn backend_plan(
                 response,
             };
         }
-        BackendTarget::Host(upstream) => upstream,
+        BackendTarget::Host(upstream) => (upstream, None),
+        BackendTarget::Pool(pool) => (pool_label(&pool), Some(pool)),
     };
     // The TLS server name: `hostname`, else the backend's host (`[::1]` without brackets).
     let tls: Option<Arc<str>> = backend_tls
@@ -233,8 +241,9 @@ pub(super) fn backend_plan(
         Some(UpstreamAuth::Credential(auth)) => Some(auth),
         Some(UpstreamAuth::Passthrough) | None => None,
     };
-    // A signature over the body (`aws`) needs the body whole, as retries do.
-    if retry.is_some() || auth.as_ref().is_some_and(|a| a.signs_body()) {
+    // A signature over the body (`aws`) needs the body whole, as retries do, and so does a
+    // pool's picker, which is sent the body.
+    if retry.is_some() || pool.is_some() || auth.as_ref().is_some_and(|a| a.signs_body()) {
         request.push(RequestPhase::BufferBody);
     }
     if let Some(m) = mirror.or_else(|| route_mirror.clone()) {
@@ -252,15 +261,36 @@ pub(super) fn backend_plan(
             upstream: upstream.clone(),
         });
     }
-    BackendPlan {
-        request,
-        terminal: Terminal::Forward(Forward {
+    let timeouts = timeouts.or(*route_timeouts);
+    let terminal = match pool {
+        Some(pool) => Terminal::Pool(PoolTerminal {
+            pool,
+            timeouts,
+            retry,
+            sign,
+        }),
+        None => Terminal::Forward(Forward {
             upstream,
-            timeouts: timeouts.or(*route_timeouts),
+            timeouts,
             retry,
             tls,
             sign,
         }),
+    };
+    BackendPlan {
+        request,
+        terminal,
         response,
     }
+}
+
+/// The address that stands for a pool where a fixed upstream is named: its first endpoint,
+/// or `inference-pool.invalid:0` when it lists none.
+fn pool_label(pool: &InferencePool) -> Upstream {
+    pool.endpoint_strings
+        .first()
+        .and_then(|e| Upstream::parse(e).ok())
+        .unwrap_or_else(|| Upstream {
+            authority: http::uri::Authority::from_static("inference-pool.invalid:0"),
+        })
 }

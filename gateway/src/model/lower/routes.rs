@@ -253,6 +253,18 @@ impl<'a> Lowering<'a> {
                 continue;
             };
             self.policy_applies(&ppath, p, lowered.target.kind(), &lowered.name);
+            if matches!(lowered.target, BackendTarget::Pool(_))
+                && (lowered.policies.backend_tls.is_some() || policies.backend_tls.is_some())
+            {
+                self.err(
+                    &bpath,
+                    format!(
+                        "backendTLS is not supported on inferencePool backend {:?} yet (its \
+                         model servers are reached over plain HTTP)",
+                        lowered.name
+                    ),
+                );
+            }
             backends.push(RouteBackend {
                 plan: backend_plan(&policies, lowered.policies, lowered.target),
                 name: lowered.name,
@@ -309,6 +321,12 @@ impl<'a> Lowering<'a> {
                         let target = match (&nb.host, &nb.mcp, &nb.ai) {
                             (Some(h), _, _) => BackendTarget::Host(Upstream::parse(h).ok()?),
                             (None, None, Some(ai)) => BackendTarget::Ai(self.named_ai(i, nb, ai)?),
+                            (None, None, None) => match &nb.inference_pool {
+                                Some(pool) => {
+                                    BackendTarget::Pool(self.named_pool(i, &nb.name, pool)?)
+                                }
+                                None => return None,
+                            },
                             (None, Some(mcp), _) => {
                                 let built = (self.build_mcp)(McpBackendSpec {
                                     route: route_key,
@@ -329,7 +347,6 @@ impl<'a> Lowering<'a> {
                                     }
                                 }
                             }
-                            (None, None, None) => return None,
                         };
                         (name.as_str().into(), target, nb.policies.as_ref())
                     }

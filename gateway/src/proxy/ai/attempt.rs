@@ -12,8 +12,10 @@ use http_body_util::BodyExt;
 use netkit::InlineBody;
 use tokio::time::Instant;
 
+use super::super::access_log::AccessLog;
 use super::super::error::ProxyError;
 use super::super::forward::{self, AttemptBody, AttemptStats, Outbound};
+use super::super::pool::{PoolRequest, PoolSent};
 use super::super::Proxy;
 use crate::model::ai::{Failure, Provider, ProviderKind};
 use crate::model::plan::AiTerminal;
@@ -137,8 +139,9 @@ pub(super) async fn send(
     mut headers: HeaderMap,
     body: AttemptBody,
     started: Instant,
-    attempts: &mut u32,
+    log: &mut AccessLog,
 ) -> Outcome {
+    let attempts = &mut log.attempts;
     let policy = plan.backend.set_aside;
     let mut auth: Option<(&BackendAuth, backend_auth::Credential)> = None;
     let mut sign = None;
@@ -177,7 +180,39 @@ pub(super) async fn send(
         tls: provider.tls.clone(),
     };
     let mut stats = AttemptStats::default();
-    let result = forward::send(proxy, route_key, &provider.upstream, out, &mut stats).await;
+    let result = match &provider.pool {
+        None => forward::send(proxy, route_key, &provider.upstream, out, &mut stats).await,
+        Some(pool) => {
+            let authority = provider.upstream.to_string();
+            let req = PoolRequest {
+                route_key,
+                authority: &authority,
+                scheme: "http",
+            };
+            match proxy
+                .send_to_pool(pool, &req, out, &mut stats, &mut log.endpoint)
+                .await
+            {
+                Ok(PoolSent::Response(resp)) => Ok(resp),
+                Ok(PoolSent::Answer(answer)) => {
+                    *attempts += stats.attempts;
+                    return picker_answer(answer);
+                }
+                Err(ProxyError::Pool { pool, cause }) => {
+                    *attempts += stats.attempts;
+                    return Outcome::Failed(Failed {
+                        result: "unavailable",
+                        set_aside: None,
+                        status: StatusCode::SERVICE_UNAVAILABLE,
+                        body: None,
+                        message: format!("inferencePool {pool}: {cause}"),
+                        retry_after: None,
+                    });
+                }
+                Err(e) => Err(e),
+            }
+        }
+    };
     *attempts += stats.attempts;
     let resp = match result {
         Ok(resp) => resp,
@@ -232,6 +267,30 @@ pub(super) async fn send(
             })
         }
     }
+}
+
+/// An `inferencePool` picker's own answer: a 429 (shedding) or 5xx (nothing ready) moves on
+/// to the next provider without setting the pool aside (its picker decides per request);
+/// anything else reaches the client.
+fn picker_answer(answer: inference::epp::Immediate) -> Outcome {
+    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let body = Bytes::from(answer.body);
+    let result = match status.as_u16() {
+        429 => "rate_limited",
+        408 | 500..=599 => "unavailable",
+        _ => return Outcome::Refused { status, body },
+    };
+    Outcome::Failed(Failed {
+        result,
+        set_aside: None,
+        status,
+        message: format!(
+            "the inferencePool's picker answered {status}: {}",
+            String::from_utf8_lossy(&body)
+        ),
+        body: Some(body),
+        retry_after: None,
+    })
 }
 
 /// `Retry-After` in seconds (the HTTP-date form is rare from APIs and read as absent), or

@@ -230,7 +230,7 @@ impl Proxy {
             headers,
             body,
             log.started,
-            &mut log.attempts,
+            log,
         )
         .await;
         match outcome {
@@ -317,7 +317,7 @@ impl Call<'_> {
                 headers,
                 AttemptBody::Buffered(req.body),
                 self.started,
-                &mut log.attempts,
+                log,
             )
             .await;
             let failed = match outcome {
