@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::units::Duration;
 
 /// An `inferencePool` backend: model servers behind one name, one of them chosen per request
-/// by a picker. Exactly one picker kind is set (today: `endpointPicker`).
+/// by a picker. Exactly one picker kind is set: `endpointPicker` or `loadPicker`.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct InferencePoolConfig {
@@ -30,8 +30,14 @@ pub struct InferencePoolConfig {
     /// Extension specifies.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint_picker: Option<EndpointPickerConfig>,
+    /// The built-in picker: the least loaded of `endpoints`, judged from each model server's
+    /// own Prometheus metrics (vLLM, llama.cpp server), scraped on an interval; for users
+    /// with no endpoint picker deployment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_picker: Option<inference::load::LoadPickerConfig>,
     /// What to do with an endpoint the picker names that is not in `endpoints`:
     /// `validated` (default) refuses the request with 503; `passthrough` sends it there.
+    /// (`loadPicker` only ever picks from `endpoints`.)
     #[serde(default)]
     pub destination_mode: DestinationMode,
 }

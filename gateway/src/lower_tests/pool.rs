@@ -46,7 +46,9 @@ fn a_pool_is_shared_and_reads_the_body_whole() {
         ["10.0.0.1:80", "10.0.0.2:8000", "10.0.0.2:8001"]
     );
     assert_eq!(x.destination_mode, DestinationMode::Validated);
-    let Picker::Epp(epp) = &x.picker;
+    let Picker::Epp(epp) = &x.picker else {
+        panic!("not an endpoint picker");
+    };
     assert_eq!(epp.failure_mode, PickerFailureMode::FailOpen);
     assert_eq!(epp.client.host(), "127.0.0.1:9002");
     assert!(a.backends[0]
@@ -65,7 +67,9 @@ fn defaults_are_fail_close_and_validated() {
     let Terminal::Pool(t) = &route_for(&m, "/a").backends[0].plan.terminal else {
         panic!("not a pool terminal");
     };
-    let Picker::Epp(epp) = &t.pool.picker;
+    let Picker::Epp(epp) = &t.pool.picker else {
+        panic!("not an endpoint picker");
+    };
     assert_eq!(epp.failure_mode, PickerFailureMode::FailClose);
     assert_eq!(t.pool.destination_mode, DestinationMode::Validated);
 }
@@ -152,6 +156,47 @@ fn backend_tls_is_refused_on_a_pool() {
             "routes[0].backends[0]",
             "backendTLS is not supported"
         ),
+        "{errs:#?}"
+    );
+}
+
+#[test]
+fn a_load_picker_is_checked_at_its_keys() {
+    let p = "backends[0].inferencePool";
+    let m = lowered(&config(
+        r#"{ endpoints: ["10.0.0.1:80", "10.0.0.2:80"], loadPicker: { interval: 250ms } }"#,
+        "",
+    ));
+    let route = route_for(&m, "/a/x");
+    let Terminal::Pool(t) = &route.backends[0].plan.terminal else {
+        panic!("not a pool terminal");
+    };
+    assert!(matches!(t.pool.picker, Picker::Load(_)));
+    assert_eq!(t.pool.endpoints.len(), 2);
+
+    let errs = errors(&config(
+        r#"{ endpoints: ["10.0.0.1:80"], loadPicker: {}, endpointPicker: { host: "127.0.0.1:9002" } }"#,
+        "",
+    ));
+    assert!(has_error(&errs, p, "not both"), "{errs:#?}");
+    let errs = errors(&config(
+        r#"{ destinationMode: passthrough, loadPicker: {} }"#,
+        "",
+    ));
+    assert!(
+        has_error(&errs, &format!("{p}.endpoints"), "list them"),
+        "{errs:#?}"
+    );
+    let errs = errors(&config(
+        r#"{ endpoints: ["10.0.0.1:80"], loadPicker: { interval: 1ms, path: metrics } }"#,
+        "",
+    ));
+    assert!(
+        has_error(&errs, &format!("{p}.loadPicker.interval"), "at least"),
+        "{errs:#?}"
+    );
+    assert!(
+        has_error(&errs, &format!("{p}.loadPicker.path"), "absolute path"),
         "{errs:#?}"
     );
 }

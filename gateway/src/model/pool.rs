@@ -4,7 +4,9 @@
 //! (EPP) reached over `ext_proc`; each kind says, per request, where the request goes.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+
+use inference::load::{LoadPicker, LoadPickerConfig};
 
 pub use crate::config::pool::{DestinationMode, PickerFailureMode};
 
@@ -28,6 +30,55 @@ pub struct InferencePool {
 pub enum Picker {
     /// An endpoint picker (EPP) asked over Envoy `ext_proc`.
     Epp(EppPicker),
+    /// The built-in least-loaded picker, fed by the model servers' metrics.
+    Load(LoadPick),
+}
+
+/// The built-in load picker of a pool. Its scrape task needs the runtime: a pool built in a
+/// running gateway (a reload) starts scraping at once; one built before the runtime (the first
+/// config load, `switchboard validate`) starts on its first request, which then goes by the
+/// gateway's own in-flight counts until the first scrape round.
+pub struct LoadPick {
+    pool: Arc<str>,
+    config: LoadPickerConfig,
+    endpoints: Vec<SocketAddr>,
+    started: OnceLock<Result<LoadPicker, String>>,
+}
+
+impl std::fmt::Debug for LoadPick {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadPick")
+            .field("pool", &self.pool)
+            .field("started", &self.started.get().is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl LoadPick {
+    /// The picker of `pool` over `endpoints`; started now when a runtime is running.
+    pub fn new(pool: Arc<str>, config: LoadPickerConfig, endpoints: Vec<SocketAddr>) -> Self {
+        let pick = LoadPick {
+            pool,
+            config,
+            endpoints,
+            started: OnceLock::new(),
+        };
+        if tokio::runtime::Handle::try_current().is_ok() {
+            let _ = pick.picker();
+        }
+        pick
+    }
+
+    /// The running picker (started on first use), or why it could not start.
+    pub fn picker(&self) -> Result<&LoadPicker, &str> {
+        self.started
+            .get_or_init(|| {
+                LoadPicker::start(&self.pool, &self.config, self.endpoints.clone())
+                    .map_err(|e| e.to_string())
+            })
+            .as_ref()
+            .map_err(String::as_str)
+    }
 }
 
 /// An endpoint picker and what to do when it fails.

@@ -10,6 +10,11 @@ pub struct Upstream {
 }
 
 impl Upstream {
+    /// The address, when the host is an IP address (an inference pool's endpoints are).
+    pub fn socket_addr(&self) -> Option<std::net::SocketAddr> {
+        self.authority.as_str().parse().ok()
+    }
+
     /// Parses `host:port`; the port is required.
     pub fn parse(s: &str) -> Result<Self, String> {
         let bad = || {

@@ -28,16 +28,19 @@ use super::{headers, Proxy};
 use crate::body::{full, Body, BoxError};
 use crate::metrics::PoolLabel;
 use crate::model::plan::PoolTerminal;
-use crate::model::pool::{InferencePool, Picker, PickerFailureMode};
+use crate::model::pool::{EppPicker, InferencePool, LoadPick, Picker, PickerFailureMode};
 use crate::model::route::RouteBackend;
 use crate::model::upstream::Upstream;
+use inference::load::LoadPicker;
 
 /// Where the picker sent a request.
-struct Placement {
+struct Placement<'p> {
     /// The endpoints, in order.
     upstreams: Vec<Upstream>,
     /// The picker's stream, to report the response on (none after a fail-open).
     session: Option<Session>,
+    /// The load picker that chose, which counts the request while it is in flight.
+    load: Option<&'p LoadPicker>,
 }
 
 /// What a request to a pool came to.
@@ -135,6 +138,8 @@ impl Proxy {
             Err(answer) => return Ok(PoolSent::Answer(answer)),
         };
         out.body = AttemptBody::Buffered(body);
+        let first = placement.upstreams.first().and_then(Upstream::socket_addr);
+        let mut in_flight = placement.load.zip(first).map(|(p, at)| p.begin(at));
         let result = forward::send_to(self, req.route_key, &placement.upstreams, out, stats).await;
         let served = placement
             .upstreams
@@ -143,6 +148,16 @@ impl Proxy {
             .unwrap_or_default();
         *endpoint = Some(served.clone());
         let mut resp = result?;
+        if let Some(load) = placement.load {
+            // Counted against the endpoint that answered, until its answer ends.
+            if stats.upstream != 0 {
+                let at = placement.upstreams.get(stats.upstream);
+                in_flight = at.and_then(Upstream::socket_addr).map(|a| load.begin(a));
+            }
+            if let Some(guard) = in_flight {
+                resp.body_mut().keep_until_end(Box::new(guard));
+            }
+        }
         if let Some(session) = placement.session {
             match session
                 .served(&served, resp.status().as_u16(), resp.headers())
@@ -159,14 +174,51 @@ impl Proxy {
 
     /// Asks the pool's picker about `out` (whose headers it may change) and `body` (which it
     /// may replace); `Ok(Err(answer))` is the picker's answer to relay.
-    async fn place(
+    async fn place<'p>(
         &self,
-        pool: &InferencePool,
+        pool: &'p InferencePool,
         out: &mut Outbound<'_>,
         req: &PoolRequest<'_>,
         body: &mut Bytes,
-    ) -> Result<Result<Placement, Immediate>, ProxyError> {
-        let Picker::Epp(epp) = &pool.picker;
+    ) -> Result<Result<Placement<'p>, Immediate>, ProxyError> {
+        match &pool.picker {
+            Picker::Epp(epp) => self.place_by_epp(pool, epp, out, req, body).await,
+            Picker::Load(load) => self.place_by_load(pool, load).map(Ok),
+        }
+    }
+
+    /// The built-in picker's order of the pool's endpoints, least loaded first.
+    fn place_by_load<'p>(
+        &self,
+        pool: &InferencePool,
+        load: &'p LoadPick,
+    ) -> Result<Placement<'p>, ProxyError> {
+        let failed = |cause: String| {
+            self.metrics.pools.pick(&pool.name, "failed");
+            ProxyError::Pool {
+                pool: pool.name.to_string(),
+                cause,
+            }
+        };
+        let picker = load.picker().map_err(|e| failed(e.to_string()))?;
+        let order = picker.pick(None).map_err(|e| failed(e.to_string()))?;
+        self.metrics.pools.pick(&pool.name, "picked");
+        Ok(Placement {
+            upstreams: order.into_iter().map(upstream_of).collect(),
+            session: None,
+            load: Some(picker),
+        })
+    }
+
+    /// The endpoint picker's choice (or its own answer).
+    async fn place_by_epp<'p>(
+        &self,
+        pool: &InferencePool,
+        epp: &EppPicker,
+        out: &mut Outbound<'_>,
+        req: &PoolRequest<'_>,
+        body: &mut Bytes,
+    ) -> Result<Result<Placement<'p>, Immediate>, ProxyError> {
         let metrics = &self.metrics.pools;
         let label = PoolLabel {
             pool: pool.name.to_string(),
@@ -248,6 +300,7 @@ impl Proxy {
         Ok(Ok(Placement {
             upstreams,
             session: Some(pick.session),
+            load: None,
         }))
     }
 
@@ -257,7 +310,7 @@ impl Proxy {
         pool: &InferencePool,
         mode: PickerFailureMode,
         e: &EppError,
-    ) -> Result<Placement, ProxyError> {
+    ) -> Result<Placement<'static>, ProxyError> {
         let metrics = &self.metrics.pools;
         let random = (mode == PickerFailureMode::FailOpen)
             .then(|| pool.random_endpoint())
@@ -275,6 +328,7 @@ impl Proxy {
                 Ok(Placement {
                     upstreams: vec![upstream_of(endpoint)],
                     session: None,
+                    load: None,
                 })
             }
             None => {

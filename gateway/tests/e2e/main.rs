@@ -23,6 +23,7 @@ mod backend_tls;
 mod bad_input;
 mod cloud_backend_auth;
 mod config_errors;
+mod inference_load;
 mod inference_pool;
 mod limits;
 mod llm_common;

@@ -42,6 +42,8 @@ pub struct InlineBody {
     /// Only ever used through `&mut self`, so the body is `Sync` (as boxed bodies require)
     /// without asking it of the connection and the request body it may still be writing.
     connection: Option<SyncWrapper<Box<dyn Drive>>>,
+    /// What the caller asked to keep until the body ends ([`InlineBody::keep_until_end`]).
+    kept: Option<SyncWrapper<Box<dyn std::any::Any + Send>>>,
 }
 
 impl InlineBody {
@@ -50,6 +52,7 @@ impl InlineBody {
             incoming: Some(incoming),
             drains: true,
             connection: connection.map(SyncWrapper::new),
+            kept: None,
         };
         // A body with nothing to read (204, 304, `Content-Length: 0`, HEAD) is over already:
         // its connection is free before the caller even looks.
@@ -57,6 +60,15 @@ impl InlineBody {
             body.release();
         }
         body
+    }
+
+    /// Keeps `value` until the body ends, fails or is dropped, whichever comes first: a
+    /// guard that counts the exchange as in flight (an inference pool's load picker) then
+    /// lives exactly as long as the answer it counts, a streamed one included.
+    pub fn keep_until_end(&mut self, value: Box<dyn std::any::Any + Send>) {
+        if !self.is_end_stream() {
+            self.kept = Some(SyncWrapper::new(value));
+        }
     }
 
     fn release(&mut self) {
@@ -72,9 +84,10 @@ impl InlineBody {
         match &frame {
             None => self.release(),
             Some(Ok(_)) if self.is_end_stream() => self.release(),
-            Some(Ok(_)) => {}
+            Some(Ok(_)) => return Poll::Ready(frame),
             Some(Err(_)) => self.connection = None,
         }
+        self.kept = None;
         Poll::Ready(frame)
     }
 }
@@ -143,6 +156,7 @@ impl Drop for InlineBody {
             incoming: Some(incoming),
             drains: false,
             connection: Some(connection),
+            kept: None,
         };
         runtime.spawn(async move {
             // Ended in time: `poll_frame` gave the connection back to the pool. If not (too

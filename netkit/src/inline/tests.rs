@@ -325,6 +325,49 @@ async fn a_streamed_chunk_arrives_before_the_response_ends() {
     );
 }
 
+/// What a caller keeps with a body (an in-flight guard) lives while the body streams and is
+/// let go when it ends, not when the head arrives.
+#[tokio::test]
+async fn what_a_body_keeps_lives_until_its_end() {
+    let (go_tx, go_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let go_rx = Arc::new(tokio::sync::Mutex::new(go_rx));
+    let server = serve(move |_| {
+        let go_rx = go_rx.clone();
+        async move {
+            let chunks = futures_util::stream::unfold(0, move |step| {
+                let go_rx = go_rx.clone();
+                async move {
+                    if step == 1 {
+                        go_rx.lock().await.recv().await?;
+                    }
+                    (step < 2).then(|| {
+                        (
+                            Ok::<_, Infallible>(Frame::data(Bytes::from("data: x\n\n"))),
+                            step + 1,
+                        )
+                    })
+                }
+            });
+            Response::new(StreamBody::new(chunks).boxed())
+        }
+    })
+    .await;
+    let client = client();
+    let response = within("response", client.request(get(&server.url)))
+        .await
+        .unwrap();
+    let mut body = response.into_body();
+    let guard = Arc::new(());
+    body.keep_until_end(Box::new(guard.clone()));
+    within("first chunk", body.frame()).await.unwrap().unwrap();
+    assert_eq!(Arc::strong_count(&guard), 2, "kept while the body streams");
+    go_tx.send(()).unwrap();
+    within("second chunk", body.frame()).await.unwrap().unwrap();
+    assert!(within("end", body.frame()).await.is_none());
+    assert_eq!(Arc::strong_count(&guard), 1, "let go at the end");
+    drop(body);
+}
+
 #[tokio::test]
 async fn a_connection_close_answer_is_not_reused() {
     let server = serve(|_| async {

@@ -6,8 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::Lowering;
-use crate::config::pool::{InferencePoolConfig, PickerFailureMode};
-use crate::model::pool::{DestinationMode, EppPicker, InferencePool, Picker};
+use crate::config::pool::{EndpointPickerConfig, InferencePoolConfig, PickerFailureMode};
+use crate::model::pool::{DestinationMode, EppPicker, InferencePool, LoadPick, Picker};
+use inference::load::LoadPickerConfig;
 
 /// `endpointPicker.timeout` when unset.
 pub(super) const DEFAULT_PICK_TIMEOUT: Duration = Duration::from_secs(10);
@@ -73,10 +74,46 @@ impl Lowering<'_> {
         }
         let mut seen = std::collections::HashSet::new();
         endpoints.retain(|e| seen.insert(*e));
-        let Some(epp) = &cfg.endpoint_picker else {
-            self.err(path, "an inferencePool needs a picker: endpointPicker");
-            return None;
+        let picker = match (&cfg.endpoint_picker, &cfg.load_picker) {
+            (Some(epp), None) => self.epp_picker(path, cfg, epp, &endpoints),
+            (None, Some(load)) => self.load_picker(path, name, load, &endpoints),
+            (None, None) => {
+                self.err(
+                    path,
+                    "an inferencePool needs a picker: endpointPicker (an EPP reached over \
+                     ext_proc) or loadPicker (the built-in least-loaded one)",
+                );
+                None
+            }
+            (Some(_), Some(_)) => {
+                self.err(
+                    path,
+                    "set one picker: endpointPicker or loadPicker, not both",
+                );
+                None
+            }
         };
+        if self.errors.len() > errors {
+            return None;
+        }
+        Some(InferencePool {
+            name: name.into(),
+            endpoint_strings: endpoints.iter().map(SocketAddr::to_string).collect(),
+            endpoints,
+            picker: picker?,
+            destination_mode: cfg.destination_mode,
+        })
+    }
+
+    /// The `endpointPicker` of the pool at `path`.
+    fn epp_picker(
+        &mut self,
+        path: &str,
+        cfg: &InferencePoolConfig,
+        epp: &EndpointPickerConfig,
+        endpoints: &[SocketAddr],
+    ) -> Option<Picker> {
+        let errors = self.errors.len();
         if endpoints.is_empty() {
             if cfg.destination_mode == DestinationMode::Validated {
                 self.err(
@@ -126,15 +163,40 @@ impl Lowering<'_> {
                 })
             })
             .clone();
-        Some(InferencePool {
-            name: name.into(),
-            endpoint_strings: endpoints.iter().map(SocketAddr::to_string).collect(),
-            endpoints,
-            picker: Picker::Epp(EppPicker {
-                client,
-                failure_mode: epp.failure_mode,
-            }),
-            destination_mode: cfg.destination_mode,
-        })
+        Some(Picker::Epp(EppPicker {
+            client,
+            failure_mode: epp.failure_mode,
+        }))
+    }
+
+    /// The `loadPicker` of the pool `name` at `path`.
+    fn load_picker(
+        &mut self,
+        path: &str,
+        name: &str,
+        load: &LoadPickerConfig,
+        endpoints: &[SocketAddr],
+    ) -> Option<Picker> {
+        let errors = self.errors.len();
+        if endpoints.is_empty() {
+            self.err(
+                format!("{path}.endpoints"),
+                "loadPicker picks among the pool's endpoints: list them",
+            );
+        }
+        for invalid in load.validate() {
+            self.err(
+                format!("{path}.loadPicker.{}", invalid.path),
+                invalid.message,
+            );
+        }
+        if self.errors.len() > errors {
+            return None;
+        }
+        Some(Picker::Load(LoadPick::new(
+            name.into(),
+            load.clone(),
+            endpoints.to_vec(),
+        )))
     }
 }
