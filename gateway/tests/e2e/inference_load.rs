@@ -71,23 +71,23 @@ async fn requests_go_to_the_least_loaded_server_by_its_metrics() {
         assert_eq!(r.status(), 200);
         r.text().await.expect("body")
     };
+    // How `n` calls, one after the other, spread over the three servers.
+    let spread = |n: usize| async move {
+        let start = counts(&all);
+        for _ in 0..n {
+            call().await;
+        }
+        let end = counts(&all);
+        [end[0] - start[0], end[1] - start[1], end[2] - start[2]]
+    };
 
     // The picker starts with the first request (the pool was built before the runtime);
     // once a round is published, the idle server takes every request.
     call().await;
     let before: Vec<usize> = all.iter().map(|s| scrapes(s)).collect();
     scraped(&all, &before, 2).await;
-    let start = counts(&all);
-    for _ in 0..8 {
-        call().await;
-    }
-    let after = counts(&all);
     assert_eq!(
-        [
-            after[0] - start[0],
-            after[1] - start[1],
-            after[2] - start[2]
-        ],
+        spread(8).await,
         [0, 8, 0],
         "the server with no queue takes the requests"
     );
@@ -104,17 +104,8 @@ async fn requests_go_to_the_least_loaded_server_by_its_metrics() {
     m2.set_metrics(Some(llamacpp_metrics(1, 9, 0.9)));
     let before: Vec<usize> = all.iter().map(|s| scrapes(s)).collect();
     scraped(&all, &before, 2).await;
-    let start = counts(&all);
-    for _ in 0..5 {
-        call().await;
-    }
-    let after = counts(&all);
     assert_eq!(
-        [
-            after[0] - start[0],
-            after[1] - start[1],
-            after[2] - start[2]
-        ],
+        spread(5).await,
         [5, 0, 0],
         "the requests follow the metrics"
     );
@@ -129,17 +120,8 @@ async fn requests_go_to_the_least_loaded_server_by_its_metrics() {
     })
     .await;
     assert!(moved, "a server with stale metrics kept its rank");
-    let start = counts(&all);
-    for _ in 0..3 {
-        call().await;
-    }
-    let after = counts(&all);
     assert_eq!(
-        [
-            after[0] - start[0],
-            after[1] - start[1],
-            after[2] - start[2]
-        ],
+        spread(3).await,
         [0, 0, 3],
         "the fresh, least loaded server takes them"
     );
