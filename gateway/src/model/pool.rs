@@ -42,7 +42,7 @@ pub struct LoadPick {
     pool: Arc<str>,
     config: LoadPickerConfig,
     endpoints: Vec<SocketAddr>,
-    started: OnceLock<Result<LoadPicker, String>>,
+    started: OnceLock<Result<Arc<LoadPicker>, String>>,
 }
 
 impl std::fmt::Debug for LoadPick {
@@ -69,14 +69,22 @@ impl LoadPick {
         pick
     }
 
-    /// The running picker (started on first use), or why it could not start.
+    /// The running picker (started on first use, its endpoints' gauges exported from then
+    /// on), or why it could not start.
     pub fn picker(&self) -> Result<&LoadPicker, &str> {
         self.started
             .get_or_init(|| {
-                LoadPicker::start(&self.pool, &self.config, self.endpoints.clone())
-                    .map_err(|e| e.to_string())
+                let picker = LoadPicker::start(&self.pool, &self.config, self.endpoints.clone())
+                    .map_err(|e| e.to_string())?;
+                let picker = Arc::new(picker);
+                crate::metrics::Metrics::global()
+                    .pools
+                    .endpoints
+                    .watch(Arc::downgrade(&picker));
+                Ok(picker)
             })
             .as_ref()
+            .map(|p| &**p)
             .map_err(String::as_str)
     }
 }

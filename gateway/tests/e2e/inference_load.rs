@@ -5,7 +5,7 @@
 //! What is shown: requests go to the server with the shortest queue while its metrics say
 //! so, follow the metrics when they change, and avoid a server whose metrics stop answering
 //! (stale, ranked after fresh ones) while one with fresh metrics is there; the access log
-//! names the endpoint and the picks are counted.
+//! names the endpoint, the picks are counted, and what the picker knows is exported as gauges.
 
 use e2e::llm::{llamacpp_metrics, FakeLlm};
 use e2e::{client, fill, Gateway};
@@ -132,4 +132,25 @@ async fn requests_go_to_the_least_loaded_server_by_its_metrics() {
         )
         .await;
     assert!(picked >= 17.0, "picks counted: {picked}");
+    // What the picker knows, as gauges: m2's queue as last scraped, m1 stale.
+    let gauge = |name: &'static str, server: &FakeLlm| {
+        let endpoint = server.host();
+        let gw = &gw;
+        async move {
+            gw.metric(name, &[("pool", "pool"), ("endpoint", endpoint.as_str())])
+                .await
+        }
+    };
+    assert_eq!(
+        gauge("switchboard_inference_endpoint_queue", &m2).await,
+        Some(9.0)
+    );
+    assert_eq!(
+        gauge("switchboard_inference_endpoint_metrics_fresh", &m1).await,
+        Some(0.0)
+    );
+    assert_eq!(
+        gauge("switchboard_inference_endpoint_metrics_fresh", &m3).await,
+        Some(1.0)
+    );
 }

@@ -243,6 +243,11 @@ impl LoadPicker {
         }
     }
 
+    /// The pool's name, as given to [`LoadPicker::start`].
+    pub fn pool(&self) -> &str {
+        &self.shared.pool
+    }
+
     /// What is known of each endpoint now, in the pool's order (for gauges and admin views).
     pub fn status(&self) -> Vec<EndpointStatus> {
         let shared = &*self.shared;
