@@ -81,6 +81,8 @@ impl Upstream {
             Err(e) => return (Err(e), false),
         };
         let wire = wire_for(&conn, &request);
+        // Counted among the calls in flight before it is sent: see `enrol_pending`.
+        let mut enrolled = self.questions.enrol_pending(self.name(), ctx);
         let (id, progress_token, answer) = match &wire {
             Wire::Session => match self.send_in_session(&conn, request, ctx).await {
                 Ok(handle) => {
@@ -101,7 +103,9 @@ impl Upstream {
         // Registered before the answer is polled: a direct call is POSTed only then, so its
         // first progress event finds its route; both end when this future does.
         let progress = self.progress.route(self.name(), progress_token, ctx).await;
-        let enrolled = self.questions.enrol(self.name(), id.clone(), ctx);
+        if let Some(enrolled) = &mut enrolled {
+            enrolled.identify(id.clone());
+        }
         // Until the answer is in, the request is the target's to stop: if this future is
         // dropped (the client went away), timed out or cancelled, the guard tells it.
         let mut outstanding = Outstanding {

@@ -56,6 +56,18 @@ impl Drop for Enrolled<'_> {
     }
 }
 
+impl Enrolled<'_> {
+    /// Gives a call enrolled before it was sent ([`QuestionRouter::enrol_pending`]) the id
+    /// its request went out with.
+    pub(crate) fn identify(&mut self, id: RequestId) {
+        let mut calls = self.router.lock();
+        if let Some(asker) = calls.remove(&(self.target.to_owned(), self.id.clone())) {
+            calls.insert((self.target.to_owned(), id.clone()), asker);
+        }
+        self.id = id;
+    }
+}
+
 impl QuestionRouter {
     /// Counts the request `id` on `target` among the calls in flight, for as long as the
     /// guard lives, if `call` has a client. Every such call is enrolled, not only those of
@@ -73,6 +85,21 @@ impl QuestionRouter {
             target,
             id,
         })
+    }
+
+    /// Like [`Self::enrol`], before the request is sent and its id known (then
+    /// [`Enrolled::identify`]): a target that answers over a transport with no call tags
+    /// (stdio, legacy SSE) may log before `send` returns, and its messages must find the call
+    /// already counted.
+    pub(crate) fn enrol_pending<'a>(
+        &'a self,
+        target: &'a str,
+        call: Option<&Call>,
+    ) -> Option<Enrolled<'a>> {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let placeholder = RequestId::String(format!("switchboard-unsent-{n}").into());
+        self.enrol(target, placeholder, call)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, RequestId), Asker>> {
@@ -218,5 +245,30 @@ mod tests {
                 .is_none(),
             "a call without a client is not enrolled"
         );
+    }
+
+    /// A call counted before it is sent is the sole call at once (a stdio target's log
+    /// message can beat `send`), and found by its id once it has one.
+    #[tokio::test]
+    async fn a_call_enrolled_before_sending_is_found_then_and_by_its_id_after() {
+        let router = QuestionRouter::default();
+        let call = Call {
+            cancel: CancellationToken::new(),
+            progress_token: None,
+            downstream: Some(Arc::new(Deaf)),
+            capabilities: Arc::default(),
+            log_interest: LogInterest::Unset,
+        };
+        let mut enrolled = router.enrol_pending("t", Some(&call)).expect("enrolled");
+        assert!(router.sole_call("t").is_some(), "counted before it is sent");
+        enrolled.identify(RequestId::Number(9));
+        let tagged = InboundStreamOrigin::OutboundRequest(RequestId::Number(9));
+        assert!(
+            router.find_now("t", Some(&tagged)).is_ok(),
+            "found by its id"
+        );
+        assert_eq!(router.lock().len(), 1, "one entry, re-keyed");
+        drop(enrolled);
+        assert!(router.sole_call("t").is_none(), "gone with the guard");
     }
 }
