@@ -238,8 +238,10 @@ impl Proxy {
                 )
                 .await?
             }
-            Terminal::Ai(ai) => self.serve_ai(ai, ex, log).await?,
-            Terminal::Pool(pool) => self.serve_pool(pool, backend, ex, log).await?,
+            // Boxed: these futures are several KiB, and inline they would make every
+            // request's future (copied once per request) as large, the plain proxy's too.
+            Terminal::Ai(ai) => Box::pin(self.serve_ai(ai, ex, log)).await?,
+            Terminal::Pool(pool) => Box::pin(self.serve_pool(pool, backend, ex, log)).await?,
         };
 
         // The response as the client's connection frames it, then the response phases.
