@@ -50,14 +50,38 @@ impl Announced {
     }
 }
 
-/// Reads and drops what is left of `body` (a request answered without it) within
+/// A request body an answer left unread, with what its head said of it.
+pub(crate) struct Unread {
+    body: RequestBody,
+    announced: Announced,
+}
+
+impl Unread {
+    /// What is left of `body` to settle, if anything: nothing for a body read or ended, so a
+    /// request answered the usual way pays no more than this check.
+    pub fn of(body: RequestBody, parts: &http::request::Parts) -> Option<Unread> {
+        Self::with(body, || Announced::of(parts.version, &parts.headers))
+    }
+
+    /// Like [`Unread::of`], the head's announcement read only when needed.
+    fn with(body: RequestBody, announced: impl FnOnce() -> Announced) -> Option<Unread> {
+        let ended = match &body {
+            RequestBody::Read(_) => true,
+            RequestBody::Incoming(b) => http_body::Body::is_end_stream(b),
+            RequestBody::Stream(b) => http_body::Body::is_end_stream(b),
+        };
+        (!ended).then(|| Unread {
+            body,
+            announced: announced(),
+        })
+    }
+}
+
+/// Reads and drops what is left of the body (of a request answered without it) within
 /// [`DISCARD_LIMIT`] and [`DISCARD_TIME`]; when that is not possible, `resp` says
 /// `Connection: close` (HTTP/1.x; an HTTP/2 stream is reset on its own).
-pub(crate) async fn settle(
-    resp: Response<Body>,
-    announced: Announced,
-    body: RequestBody,
-) -> Response<Body> {
+pub(crate) async fn settle(resp: Response<Body>, unread: Unread) -> Response<Body> {
+    let Unread { body, announced } = unread;
     if discard(announced, body).await || announced.version >= Version::HTTP_2 {
         return resp;
     }
@@ -69,15 +93,10 @@ pub(crate) async fn settle(
 
 /// Whether `body` was read to its end (or needed no reading).
 async fn discard(announced: Announced, body: RequestBody) -> bool {
-    let mut body = match body {
-        RequestBody::Read(_) => return true,
-        RequestBody::Incoming(b) if http_body::Body::is_end_stream(&b) => return true,
-        RequestBody::Stream(b) if http_body::Body::is_end_stream(&b) => return true,
-        other => other.into_stream(),
-    };
     if announced.waits_for_continue || announced.length.is_some_and(|n| n > DISCARD_LIMIT) {
         return false;
     }
+    let mut body = body.into_stream();
     let read_all = async {
         let mut seen = 0u64;
         while let Some(frame) = body.frame().await {
@@ -100,6 +119,18 @@ async fn discard(announced: Announced, body: RequestBody) -> bool {
 mod tests {
     use super::*;
     use bytes::Bytes;
+
+    /// What `serve` does with what an answer left: settles it, if anything is left.
+    async fn settle(
+        resp: Response<Body>,
+        announced: Announced,
+        body: RequestBody,
+    ) -> Response<Body> {
+        match Unread::with(body, || announced) {
+            Some(unread) => super::settle(resp, unread).await,
+            None => resp,
+        }
+    }
 
     fn answer() -> Response<Body> {
         Response::new(crate::body::empty())

@@ -136,7 +136,6 @@ impl Proxy {
             span.clone(),
         );
         let log = inflight.log();
-        let announced = early::Announced::of(parts.version, &parts.headers);
         let mut unfinished = Unfinished::default();
         // Boxed: the handling future is a few KiB, and hyper moves the outer one around.
         let resp = Box::pin(self.handle(&bind, conn, parts, body, log, &mut unfinished))
@@ -152,8 +151,8 @@ impl Proxy {
                 }
                 error_response(&e, log, unfinished.llm_api)
             });
-        let resp = match unfinished.body {
-            Some(body) => early::settle(resp, announced, body).await,
+        let resp = match unfinished.unread {
+            Some(unread) => early::settle(resp, unread).await,
             None => resp,
         };
         span.record("status", resp.status().as_u16());
@@ -180,7 +179,7 @@ impl Proxy {
         let Selected { route, matched } = match select_route(bind, &mut parts) {
             Routing::Route(selected) => selected,
             Routing::Answer(answer) => {
-                unfinished.body = Some(RequestBody::Incoming(body));
+                unfinished.unread = early::Unread::of(RequestBody::Incoming(body), &parts);
                 return answer;
             }
         };
@@ -191,7 +190,7 @@ impl Proxy {
             ex.limit_body_read_time(budget);
         }
         let answer = self.run_plan(route, &mut ex, log).await;
-        unfinished.body = Some(ex.take_body());
+        unfinished.unread = early::Unread::of(ex.take_body(), &ex.parts);
         unfinished.llm_api = ex.llm_api;
         answer
     }
@@ -257,7 +256,7 @@ impl Proxy {
 #[derive(Default)]
 struct Unfinished {
     /// The request body, when the answer left (some of) it unread.
-    body: Option<RequestBody>,
+    unread: Option<early::Unread>,
     /// The LLM API the client speaks, on a route to `ai` backends: the format of the
     /// gateway's own errors.
     llm_api: Option<llm::ClientApi>,

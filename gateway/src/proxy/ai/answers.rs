@@ -7,7 +7,7 @@ use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Response, StatusCode};
 use http_body_util::BodyExt;
-use llm::{ClientApi, ErrorKind};
+use llm::ClientApi;
 use netkit::InlineBody;
 
 use crate::body::{full, Body, BoxError};
@@ -90,9 +90,7 @@ pub(super) fn gateway_error(
     log: &mut AccessLog,
 ) -> Response<Body> {
     log.error = Some(message.to_string());
-    let (status, _, body) =
-        llm::error_response(client, status, ErrorKind::from_status(status), message);
-    json_response(status, body)
+    crate::proxy::error::refusal(Some(client), status, message)
 }
 pub(super) fn json_response(status: StatusCode, body: Bytes) -> Response<Body> {
     let mut resp = Response::new(full(body));
