@@ -37,16 +37,27 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve (the default when only -c is given).
-    Run,
+    Run(RunArgs),
     /// Check a config file: exit 0, or print every error and exit 1.
     Validate,
     /// Print the JSON Schema of the config file.
     Schema,
 }
 
+/// Options of `switchboard run`.
+#[derive(clap::Args)]
+struct RunArgs {
+    #[command(flatten)]
+    kube: gateway::kubernetes::KubernetesOptions,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let command = cli.command.unwrap_or(Command::Run);
+    let command = cli.command.unwrap_or_else(|| {
+        Command::Run(RunArgs {
+            kube: gateway::kubernetes::KubernetesOptions::defaults(),
+        })
+    });
     match command {
         Command::Schema => {
             match serde_json::to_string_pretty(&gateway::config::schema()) {
@@ -76,7 +87,16 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Run => {
+        Command::Run(args) if args.kube.kubernetes => {
+            match run_kubernetes(cli.config.as_deref(), args.kube) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("switchboard: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Run(_) => {
             let Some(path) = cli.config else {
                 eprintln!("switchboard: no config file: run `switchboard run -c FILE` (try examples/quickstart.yaml)");
                 return ExitCode::from(2);
@@ -98,23 +118,11 @@ fn load(path: &Path) -> Result<(Source, gateway::model::Model), gateway::config:
 
 fn run(path: &Path) -> anyhow::Result<()> {
     let (source, model) = load(path).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let rt = async_runtime()?;
     rt.block_on(async move {
         let settings = model.settings.clone();
         let _telemetry = gateway::telemetry::init(&settings)?;
-        if settings.session_key.is_none() {
-            tracing::debug!("no config.sessionKey: MCP sessions (when configured) are local to this process");
-        }
-        let workers = settings.workers.unwrap_or_else(gateway::server::Workers::default_count);
-        let runtime = Runtime::new(path, settings.drain_timeout, workers).context("cannot start the worker threads")?;
-        tracing::debug!(workers, "worker threads started");
-        let admin = gateway::admin::serve(settings.admin_addr, runtime.clone())
-            .await
-            .with_context(|| format!("cannot listen on the admin address {}", settings.admin_addr))?;
-        tracing::info!(addr = %admin, "admin endpoints listening");
+        let runtime = start(&settings, Some(path)).await?;
         runtime.apply(model, source.redacted()).await?;
         let _watcher = match reload::watch(path, runtime.clone()) {
             Ok(w) => Some(w),
@@ -125,11 +133,86 @@ fn run(path: &Path) -> anyhow::Result<()> {
         };
         tracing::info!("ready");
         wait_for_shutdown(&runtime).await;
-        tracing::info!(drain = ?settings.drain_timeout, "shutting down: no new connections; draining in-flight requests");
-        runtime.shutdown().await;
-        tracing::info!("stopped");
+        stop(&runtime, settings.drain_timeout).await;
         Ok(())
     })
+}
+
+/// `switchboard run --kubernetes`: routes from the API server; `settings_file`, when given,
+/// holds only process settings.
+fn run_kubernetes(
+    settings_file: Option<&Path>,
+    options: gateway::kubernetes::KubernetesOptions,
+) -> anyhow::Result<()> {
+    let (source, model) = match settings_file {
+        Some(path) => load(path).map_err(|e| anyhow::anyhow!("{e}"))?,
+        None => gateway::model::from_checked(
+            Source::check("{}", Path::new("kubernetes"), &|name| std::env::var(name).ok()),
+            gateway::mcp::build,
+        )
+        .map_err(|e| anyhow::anyhow!("{e}"))?,
+    };
+    if !source.file.binds.is_empty() || !source.file.backends.is_empty() {
+        anyhow::bail!(
+            "{}: with --kubernetes, listeners, routes and backends come from the API server; keep only the `config:` section in this file",
+            source.path.display()
+        );
+    }
+    let process = source.file.config.clone();
+    let rt = async_runtime()?;
+    rt.block_on(async move {
+        let settings = model.settings.clone();
+        let _telemetry = gateway::telemetry::init(&settings)?;
+        let client = gateway::kubernetes::client(&options).await?;
+        let runtime = start(&settings, None).await?;
+        let (shutdown_tx, shutdown) = tokio::sync::watch::channel(false);
+        let source = tokio::spawn(gateway::kubernetes::serve(
+            runtime.clone(),
+            client,
+            options,
+            process,
+            shutdown,
+        ));
+        tracing::info!("watching the Kubernetes API server");
+        wait_for_shutdown(&runtime).await;
+        shutdown_tx.send_replace(true);
+        // The source releases the status lease before the ports close.
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), source).await;
+        stop(&runtime, settings.drain_timeout).await;
+        Ok(())
+    })
+}
+
+fn async_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+/// Starts the worker threads and the admin endpoints; the runtime serves nothing until a
+/// model is applied.
+async fn start(
+    settings: &gateway::model::Settings,
+    config_path: Option<&Path>,
+) -> anyhow::Result<std::sync::Arc<Runtime>> {
+    if settings.session_key.is_none() {
+        tracing::debug!("no config.sessionKey: MCP sessions (when configured) are local to this process");
+    }
+    let workers = settings.workers.unwrap_or_else(gateway::server::Workers::default_count);
+    let runtime = Runtime::new(config_path, settings.drain_timeout, workers).context("cannot start the worker threads")?;
+    tracing::debug!(workers, "worker threads started");
+    let admin = gateway::admin::serve(settings.admin_addr, runtime.clone())
+        .await
+        .with_context(|| format!("cannot listen on the admin address {}", settings.admin_addr))?;
+    tracing::info!(addr = %admin, "admin endpoints listening");
+    Ok(runtime)
+}
+
+async fn stop(runtime: &Runtime, drain: std::time::Duration) {
+    tracing::info!(?drain, "shutting down: no new connections; draining in-flight requests");
+    runtime.shutdown().await;
+    tracing::info!("stopped");
 }
 
 /// Waits for SIGTERM or SIGINT; SIGHUP reloads the config.

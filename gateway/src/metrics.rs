@@ -10,8 +10,10 @@ use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
 mod genai;
+mod kubernetes;
 mod pool;
 pub use genai::{AttemptLabels, GenAiLabels, GenAiMetrics, GuardLabels, TokenLabels};
+pub use kubernetes::KubernetesMetrics;
 pub use pool::{PoolLabel, PoolMetrics, PoolOutcome};
 
 /// Labels `{route, status}`.
@@ -255,6 +257,8 @@ pub struct Metrics {
     pub genai: GenAiMetrics,
     /// The metrics of `inferencePool` backends.
     pub pools: PoolMetrics,
+    /// The metrics of the Kubernetes config source.
+    pub kubernetes: KubernetesMetrics,
     pub unrouted: std::sync::OnceLock<RouteMetrics>,
 }
 
@@ -398,8 +402,10 @@ impl Metrics {
         );
         let genai = GenAiMetrics::register(&mut registry);
         let pools = PoolMetrics::register(&mut registry);
+        let kubernetes = KubernetesMetrics::register(&mut registry);
         Metrics {
             pools,
+            kubernetes,
             registry,
             ratelimit_decisions,
             ratelimit_store_errors,

@@ -46,14 +46,21 @@ pub struct Runtime {
     binds: tokio::sync::Mutex<HashMap<SocketAddr, RunningBind>>,
     ready: AtomicBool,
     effective_config: ArcSwap<serde_json::Value>,
-    config_path: PathBuf,
+    /// The config file that `reload` reads again; `None` when the config comes from another
+    /// source (Kubernetes), which applies its own changes.
+    config_path: Option<PathBuf>,
     drain: Duration,
     workers: Workers,
 }
 
 impl Runtime {
-    /// Creates a runtime that will serve models loaded from `config_path` on `workers` threads.
-    pub fn new(config_path: &Path, drain: Duration, workers: usize) -> std::io::Result<Arc<Self>> {
+    /// Creates a runtime that will serve models on `workers` threads; `config_path` is the file
+    /// that [`Runtime::reload`] reads again, if the config comes from a file.
+    pub fn new(
+        config_path: Option<&Path>,
+        drain: Duration,
+        workers: usize,
+    ) -> std::io::Result<Arc<Self>> {
         let metrics = Metrics::global();
         let workers = Workers::start(workers)?;
         Ok(Arc::new(Runtime {
@@ -62,7 +69,7 @@ impl Runtime {
             binds: tokio::sync::Mutex::new(HashMap::new()),
             ready: AtomicBool::new(false),
             effective_config: ArcSwap::from_pointee(serde_json::Value::Null),
-            config_path: config_path.to_path_buf(),
+            config_path: config_path.map(Path::to_path_buf),
             drain,
             workers,
         }))
@@ -148,19 +155,23 @@ impl Runtime {
 
     /// Loads the config file again and applies it; an invalid file keeps the current config.
     pub async fn reload(&self) -> Result<(), ServerError> {
+        let Some(config_path) = &self.config_path else {
+            tracing::info!("the config comes from the Kubernetes API server and applies itself; nothing to reload");
+            return Ok(());
+        };
         let result = async {
-            let (source, model) = crate::model::load(&self.config_path, crate::mcp::build)?;
+            let (source, model) = crate::model::load(config_path, crate::mcp::build)?;
             self.apply(model, source.redacted()).await
         }
         .await;
         match &result {
             Ok(()) => {
                 self.metrics.reload(true);
-                tracing::info!(path = %self.config_path.display(), "config reloaded");
+                tracing::info!(path = %config_path.display(), "config reloaded");
             }
             Err(e) => {
                 self.metrics.reload(false);
-                tracing::error!(path = %self.config_path.display(), "config change rejected; still serving the last good config:\n{e}");
+                tracing::error!(path = %config_path.display(), "config change rejected; still serving the last good config:\n{e}");
             }
         }
         result
