@@ -5,6 +5,7 @@ pub mod admin;
 pub mod body;
 pub mod config;
 pub mod guard;
+pub mod kubernetes;
 pub mod mcp;
 pub mod metrics;
 pub mod model;

@@ -42,6 +42,9 @@ enum Command {
     Validate,
     /// Print the JSON Schema of the config file.
     Schema,
+    /// Print the CustomResourceDefinitions Switchboard reads (InferencePool,
+    /// SwitchboardBackend, SwitchboardPolicy) as multi-document YAML, for `kubectl apply -f -`.
+    Crds,
 }
 
 /// Options of `switchboard run`.
@@ -67,6 +70,10 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             }
+            ExitCode::SUCCESS
+        }
+        Command::Crds => {
+            print!("{}", gateway::kubernetes::crd::yaml());
             ExitCode::SUCCESS
         }
         Command::Validate => {

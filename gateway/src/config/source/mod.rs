@@ -238,6 +238,43 @@ impl Source {
         }
     }
 
+    /// A config made by a program instead of read from a file (the Kubernetes translator):
+    /// `raw` is checked with the file's JSON Schema and deserialized, as a file's document is
+    /// after `${VAR}` expansion. `label` stands where a file's path would in diagnostics; there
+    /// are no lines, so errors carry key paths only. `secret_paths` are the key paths of
+    /// values that came from secrets, redacted by [`Source::redacted`]. Relative paths in the
+    /// config resolve against the working directory.
+    pub fn generated(
+        raw: Value,
+        label: &Path,
+        secret_paths: HashSet<String>,
+    ) -> Result<Source, ConfigErrors> {
+        let mut issues = Issues::default();
+        for error in validator().iter_errors(&raw) {
+            report_schema_error(&error, &mut issues);
+        }
+        issues.drop_redundant_required();
+        if !issues.list.is_empty() {
+            return Err(issues.into_errors(label, &HashMap::new()));
+        }
+        let file: ConfigFile = match serde_path_to_error::deserialize(&raw) {
+            Ok(file) => file,
+            Err(e) => {
+                let key_path = serde_path(e.path());
+                issues.push(&key_path, None, e.inner().to_string());
+                return Err(issues.into_errors(label, &HashMap::new()));
+            }
+        };
+        Ok(Source {
+            file,
+            path: label.to_path_buf(),
+            base_dir: PathBuf::from("."),
+            index: HashMap::new(),
+            raw,
+            secret_paths,
+        })
+    }
+
     /// A diagnostic at `key_path` (see the module docs for the syntax) with the line and column of
     /// that key; when the exact path is not in the file (e.g. a defaulted value), those of its
     /// nearest ancestor that is.
