@@ -173,7 +173,7 @@ fn run_kubernetes(
         let client = gateway::kubernetes::client(&options).await?;
         let runtime = start(&settings, None).await?;
         let (shutdown_tx, shutdown) = tokio::sync::watch::channel(false);
-        let source = tokio::spawn(gateway::kubernetes::serve(
+        let source = tokio::spawn(gateway::kubernetes::run(
             runtime.clone(),
             client,
             options,

@@ -160,7 +160,7 @@ impl Stores {
 
 /// Serves the Gateways in scope until `shutdown` fires: watches, translates and applies on
 /// every change, and runs the status lease and writer.
-pub async fn serve(
+pub async fn run(
     runtime: Arc<Runtime>,
     client: kube::Client,
     options: KubernetesOptions,

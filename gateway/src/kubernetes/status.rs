@@ -116,7 +116,11 @@ pub async fn run(
         metrics.kubernetes.leader.set(1);
         let current = work.borrow_and_update().clone();
         let mut failed = false;
-        for (r, status) in current.pending(&written) {
+        let pending: Vec<(ObjectRef, Value)> = current
+            .pending(&written)
+            .map(|(r, s)| (r.clone(), s.clone()))
+            .collect();
+        for (r, status) in &pending {
             match write(&client, r, status).await {
                 Ok(()) => {
                     metrics.kubernetes.status_write("ok");
@@ -145,9 +149,10 @@ async fn write(client: &kube::Client, r: &ObjectRef, status: &Value) -> Result<(
         tracing::debug!(object = %r, "no status subresource known for this kind");
         return Ok(());
     };
-    let api: Api<DynamicObject> = match r.namespace.as_deref() {
-        Some(ns) if !ns.is_empty() => Api::namespaced_with(client.clone(), ns, &resource),
-        _ => Api::all_with(client.clone(), &resource),
+    let api: Api<DynamicObject> = if r.namespace.is_empty() {
+        Api::all_with(client.clone(), &resource)
+    } else {
+        Api::namespaced_with(client.clone(), &r.namespace, &resource)
     };
     let patch = serde_json::json!({ "status": status });
     match api
