@@ -64,6 +64,26 @@ impl Gateway {
         prepare: impl FnOnce(&Path),
         env: &[(&str, String)],
     ) -> Gateway {
+        Self::spawn_run(template, prepare, env, &[])
+    }
+
+    /// `switchboard run --kubernetes -c SETTINGS ARGS…` (the settings template holds only
+    /// `config:`; `{admin}` as in [`Gateway::start`]), waiting until `/readyz` is 200: until its
+    /// first config from the API server is served.
+    pub async fn start_kubernetes(settings: &str, args: &[String]) -> Gateway {
+        let mut all = vec!["--kubernetes".to_string()];
+        all.extend(args.iter().cloned());
+        let mut gw = Self::spawn_run(settings, |_| {}, &[], &all);
+        gw.wait_ready().await;
+        gw
+    }
+
+    fn spawn_run(
+        template: &str,
+        prepare: impl FnOnce(&Path),
+        env: &[(&str, String)],
+        extra_args: &[String],
+    ) -> Gateway {
         let dir = tempfile::tempdir().expect("tempdir");
         prepare(dir.path());
         let admin: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
@@ -76,10 +96,10 @@ impl Gateway {
         ];
         let config_path = dir.path().join("switchboard.yaml");
         std::fs::write(&config_path, render(template, &vars)).expect("write config");
-        let mut child = switchboard_command(
-            &["run".as_ref(), "-c".as_ref(), config_path.as_os_str()],
-            dir.path(),
-        )
+        let mut args: Vec<&std::ffi::OsStr> =
+            vec!["run".as_ref(), "-c".as_ref(), config_path.as_os_str()];
+        args.extend(extra_args.iter().map(|a| a.as_ref() as &std::ffi::OsStr));
+        let mut child = switchboard_command(&args, dir.path())
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

@@ -12,6 +12,7 @@ pub mod a2a;
 mod config;
 pub mod epp;
 mod gateway;
+pub mod kube;
 pub mod llm;
 pub mod mcp_py;
 mod raw;
