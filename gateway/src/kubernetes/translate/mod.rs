@@ -39,6 +39,8 @@ mod routes;
 mod secrets;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_more;
 mod view;
 
 use build::Cx;

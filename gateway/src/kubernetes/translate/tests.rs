@@ -7,7 +7,7 @@ use super::build::{run_at, serve_at, Rejected};
 use super::{ObjectRef, Translation};
 use crate::kubernetes::snapshot::{Scope, Snapshot};
 
-const CONTROLLER: &str = "switchboard.dev/gateway-controller";
+pub(super) const CONTROLLER: &str = "switchboard.dev/gateway-controller";
 
 /// A class, a Gateway `infra/gw` with an HTTP listener `http` on 8080 (routes from `from`),
 /// and a Service `apps/echo` with a ready and a not-ready endpoint.
@@ -88,28 +88,34 @@ spec:
   to: [{ group: "", kind: Service }]
 "#;
 
-fn snapshot(yaml: &str) -> Snapshot {
+pub(super) fn snapshot(yaml: &str) -> Snapshot {
     match Snapshot::from_yaml(yaml) {
         Ok(s) => s,
         Err(e) => panic!("fixture: {e}"),
     }
 }
 
-fn t0() -> Time {
+pub(super) fn t0() -> Time {
     Time(k8s_openapi::jiff::Timestamp::from_second(1_000_000).expect("time"))
 }
 
-fn translate(yaml: &str) -> Translation {
+pub(super) fn translate(yaml: &str) -> Translation {
     run_at(&snapshot(yaml), &Scope::default(), &Rejected::new(), &t0())
 }
 
-fn status<'a>(t: &'a Translation, group: &str, kind: &str, ns: &str, name: &str) -> &'a Value {
+pub(super) fn status<'a>(
+    t: &'a Translation,
+    group: &str,
+    kind: &str,
+    ns: &str,
+    name: &str,
+) -> &'a Value {
     t.status
         .get(&ObjectRef::new(group, kind, ns, name))
         .unwrap_or_else(|| panic!("no status for {kind} {ns}/{name}: {:?}", t.status))
 }
 
-fn condition<'a>(conditions: &'a Value, type_: &str) -> &'a Value {
+pub(super) fn condition<'a>(conditions: &'a Value, type_: &str) -> &'a Value {
     conditions
         .as_array()
         .and_then(|l| l.iter().find(|c| c["type"] == type_))
@@ -117,7 +123,7 @@ fn condition<'a>(conditions: &'a Value, type_: &str) -> &'a Value {
 }
 
 /// Our parent entry's condition `type_` of HTTPRoute `ns/name`.
-fn route_condition(t: &Translation, ns: &str, name: &str, type_: &str) -> Value {
+pub(super) fn route_condition(t: &Translation, ns: &str, name: &str, type_: &str) -> Value {
     let s = status(t, "gateway.networking.k8s.io", "HTTPRoute", ns, name);
     let parent = s["parents"]
         .as_array()
@@ -126,7 +132,7 @@ fn route_condition(t: &Translation, ns: &str, name: &str, type_: &str) -> Value 
     condition(&parent["conditions"], type_).clone()
 }
 
-fn file_json(t: &Translation) -> Value {
+pub(super) fn file_json(t: &Translation) -> Value {
     serde_json::to_value(&t.file).expect("json")
 }
 
@@ -250,7 +256,7 @@ fn allowed_routes_selector_reads_namespace_labels() {
     );
 }
 
-const TWO_LISTENERS: &str = r#"
+pub(super) const TWO_LISTENERS: &str = r#"
 apiVersion: gateway.networking.k8s.io/v1
 kind: GatewayClass
 metadata: { name: switchboard }
@@ -279,7 +285,7 @@ ports: [{ port: 8000 }]
 endpoints: [{ addresses: [10.1.0.1] }]
 "#;
 
-fn infra_route(name: &str, parent: &str, hostnames: &str) -> String {
+pub(super) fn infra_route(name: &str, parent: &str, hostnames: &str) -> String {
     format!(
         r#"
 ---
