@@ -144,8 +144,13 @@ fn target(
             service_hosts(cx, &namespace, &r.name, port).map(Target::Hosts)
         }
         "InferencePool" => {
-            if cx.rejected.contains_key(&to) {
-                return Err(not_found());
+            if let Some(reason) = cx.rejected.get(&to) {
+                // Its status (through the route's Gateways) says why.
+                pools.insert(to.clone());
+                return Err((
+                    "BackendNotFound".into(),
+                    format!("{to} is not valid: {reason}"),
+                ));
             }
             let name = format!("inferencepool/{namespace}/{}", r.name);
             if !cx.named.contains_key(&name) {

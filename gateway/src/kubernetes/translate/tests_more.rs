@@ -295,3 +295,63 @@ spec:
         "True"
     );
 }
+
+#[test]
+fn a_pool_without_ready_pods_is_rejected_on_its_own_status() {
+    let yaml = TWO_LISTENERS.to_string()
+        + &infra_route("web", ", sectionName: admin", "[]")
+        + r#"
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: llm, namespace: infra }
+spec:
+  parentRefs: [{ name: gw, sectionName: admin }]
+  rules:
+  - matches: [{ path: { value: /v1 } }]
+    backendRefs: [{ group: inference.networking.k8s.io, kind: InferencePool, name: empty }]
+---
+apiVersion: inference.networking.k8s.io/v1
+kind: InferencePool
+metadata: { name: empty, namespace: infra }
+spec:
+  selector: { matchLabels: { app: none } }
+  targetPorts: [{ number: 8000 }]
+  endpointPickerRef: { name: epp, port: { number: 9002 } }
+"#;
+    let served = serve_at(
+        &snapshot(&yaml),
+        &Scope::default(),
+        crate::mcp::build,
+        &t0(),
+    );
+    assert!(served.model.is_some(), "{}", served.errors);
+    let pool = served
+        .status
+        .get(&ObjectRef::new(
+            "inference.networking.k8s.io",
+            "InferencePool",
+            "infra",
+            "empty",
+        ))
+        .expect("pool status");
+    let accepted = condition(&pool["parents"][0]["conditions"], "Accepted");
+    assert_eq!(accepted["status"], "False", "{pool}");
+    let route = served
+        .status
+        .get(&ObjectRef::new(
+            "gateway.networking.k8s.io",
+            "HTTPRoute",
+            "infra",
+            "llm",
+        ))
+        .expect("route status");
+    let resolved = condition(&route["parents"][0]["conditions"], "ResolvedRefs");
+    assert_eq!(resolved["reason"], "BackendNotFound");
+    let names: Vec<&str> = served.source.as_ref().expect("source").file.binds[1].listeners[0]
+        .routes
+        .iter()
+        .map(|r| r.name.as_str())
+        .collect();
+    assert_eq!(names, ["infra/web/0"]);
+}
