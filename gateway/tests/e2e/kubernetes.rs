@@ -521,3 +521,34 @@ async fn order_does_not_matter_grants_count_and_a_bad_policy_stays_alone() {
     );
     assert_eq!(conn.get("/shop/cart").await.status, 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_example_manifests_apply_and_hold_the_current_crds() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/kubernetes");
+    // The CRD file is `switchboard crds` of this build, so the example cannot drift.
+    let shipped = std::fs::read_to_string(dir.join("05-crds.yaml")).expect("05-crds.yaml");
+    let built = e2e::run_switchboard(&["crds"], &dir);
+    assert!(built.status.success(), "{}", built.stderr);
+    assert!(
+        shipped == built.stdout,
+        "examples/kubernetes/05-crds.yaml is stale: regenerate it with `switchboard crds > examples/kubernetes/05-crds.yaml`"
+    );
+
+    let cluster = KubeCluster::start(1, 1).await;
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("examples/kubernetes")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    for file in &files {
+        let out = cluster.kubectl(&["apply", "-f", &file.display().to_string()], None);
+        assert!(!out.is_empty(), "{}: {out}", file.display());
+    }
+    let deployment = cluster.get_json("deployment", "switchboard-system", "switchboard");
+    assert_eq!(deployment["spec"]["replicas"], 3);
+    let args = deployment["spec"]["template"]["spec"]["containers"][0]["args"].clone();
+    assert_eq!(args[1], "--kubernetes", "{args}");
+    let class = cluster.kubectl(&["get", "gatewayclass", "switchboard", "-o", "json"], None);
+    assert!(class.contains("switchboard.dev/gateway-controller"), "{class}");
+}
