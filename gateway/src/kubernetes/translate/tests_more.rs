@@ -348,10 +348,82 @@ spec:
         .expect("route status");
     let resolved = condition(&route["parents"][0]["conditions"], "ResolvedRefs");
     assert_eq!(resolved["reason"], "BackendNotFound");
-    let names: Vec<&str> = served.source.as_ref().expect("source").file.binds[1].listeners[0]
-        .routes
+    // The route stays, its share of the pool answering 500.
+    let routes = &served.source.as_ref().expect("source").file.binds[1].listeners[0].routes;
+    let llm = routes
         .iter()
-        .map(|r| r.name.as_str())
-        .collect();
-    assert_eq!(names, ["infra/web/0"]);
+        .find(|r| r.name == "infra/llm/0")
+        .expect("llm route");
+    assert_eq!(llm.backends[0].status, Some(500));
+    assert!(llm.backends[0].backend.is_none());
+}
+
+#[test]
+fn invalid_and_empty_refs_keep_their_share_as_500_and_503() {
+    let yaml = TWO_LISTENERS.to_string()
+        + r#"
+---
+apiVersion: v1
+kind: Service
+metadata: { name: idle, namespace: infra }
+spec: { ports: [{ port: 80 }] }
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: split, namespace: infra }
+spec:
+  parentRefs: [{ name: gw, sectionName: admin }]
+  rules:
+  - backendRefs:
+    - { name: echo, port: 80, weight: 2 }
+    - { name: missing, port: 80, weight: 1 }
+    - { name: idle, port: 80, weight: 1 }
+    - { group: example.com, kind: Thing, name: x }
+  - name: nothing
+    matches: [{ path: { value: /nothing } }]
+"#;
+    let served = serve_at(
+        &snapshot(&yaml),
+        &Scope::default(),
+        crate::mcp::build,
+        &t0(),
+    );
+    let model = served
+        .model
+        .as_ref()
+        .unwrap_or_else(|| panic!("{}", served.errors));
+    let file = serde_json::to_value(&served.source.as_ref().expect("source").file).expect("json");
+    let routes = &file["binds"][1]["listeners"][0]["routes"];
+    assert_eq!(
+        routes[0]["backends"],
+        json!([{ "host": "10.1.0.1:8000", "weight": 2 }, { "status": 500, "weight": 1 },
+               { "status": 503, "weight": 1 }, { "status": 500, "weight": 1 }])
+    );
+    assert_eq!(routes[1]["backends"], json!([{ "status": 500 }]));
+    let s = served
+        .status
+        .get(&ObjectRef::new(
+            "gateway.networking.k8s.io",
+            "HTTPRoute",
+            "infra",
+            "split",
+        ))
+        .expect("status");
+    assert_eq!(
+        condition(&s["parents"][0]["conditions"], "ResolvedRefs")["reason"],
+        "BackendNotFound"
+    );
+    // The model keeps every share: 2 + 1 + 1 + 1.
+    let parts = http::Request::builder()
+        .uri("/x")
+        .body(())
+        .expect("request")
+        .into_parts()
+        .0;
+    let selected = model.binds[1].listeners[0]
+        .routes
+        .select(None, &parts)
+        .expect("a route");
+    assert_eq!(selected.route.backends.len(), 4);
+    assert_eq!(selected.route.total_weight, 5);
 }
