@@ -427,3 +427,77 @@ spec:
     assert_eq!(selected.route.backends.len(), 4);
     assert_eq!(selected.route.total_weight, 5);
 }
+
+#[test]
+fn gateways_sharing_a_port_and_hostname_share_a_listener() {
+    let yaml = TWO_LISTENERS.to_string()
+        + r#"
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: { name: second, namespace: infra, creationTimestamp: "2030-01-01T00:00:00Z" }
+spec:
+  gatewayClassName: switchboard
+  listeners: [{ name: http, port: 8081, protocol: HTTP }]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: on-second, namespace: infra }
+spec:
+  parentRefs: [{ name: second }]
+  rules: [{ matches: [{ path: { value: /second } }], backendRefs: [{ name: echo, port: 80 }] }]
+"# + &infra_route("on-first", ", sectionName: admin", "[]");
+    let t = translate(&yaml);
+    let file = file_json(&t);
+    let listeners = file["binds"][1]["listeners"].as_array().expect("listeners");
+    assert_eq!(listeners.len(), 1);
+    assert_eq!(listeners[0]["name"], "infra/gw/admin");
+    let names: Vec<&str> = listeners[0]["routes"]
+        .as_array()
+        .expect("routes")
+        .iter()
+        .filter_map(|r| r["name"].as_str())
+        .collect();
+    assert_eq!(names, ["infra/on-first/0", "infra/on-second/0"]);
+    let second = status(
+        &t,
+        "gateway.networking.k8s.io",
+        "Gateway",
+        "infra",
+        "second",
+    );
+    assert_eq!(second["listeners"][0]["attachedRoutes"], 1);
+    assert_eq!(
+        condition(&second["conditions"], "Programmed")["status"],
+        "True"
+    );
+}
+
+#[test]
+fn https_gateways_with_different_certificates_on_one_hostname_conflict() {
+    let first = https("infra", false);
+    // The same fixture again under another name: a new certificate.
+    let second = https("infra", false)
+        .split("\n---\n")
+        .filter(|d| d.contains("kind: Gateway\n") || d.contains("kind: Secret"))
+        .map(|d| {
+            d.replace("name: tls,", "name: tls2,")
+                .replace("name: cert", "name: cert2")
+        })
+        .map(|d| d.replace("creationTimestamp", "x"))
+        .collect::<Vec<_>>()
+        .join("\n---\n");
+    let second = second.replace(
+        "metadata: { name: tls2, namespace: infra }",
+        "metadata: { name: tls2, namespace: infra, creationTimestamp: \"2030-01-01T00:00:00Z\" }",
+    );
+    let t = translate(&format!("{first}\n---\n{second}"));
+    let tls2 = status(&t, "gateway.networking.k8s.io", "Gateway", "infra", "tls2");
+    let conflicted = condition(&tls2["listeners"][0]["conditions"], "Conflicted");
+    assert_eq!(conflicted["reason"], "HostnameConflict", "{tls2}");
+    let tls = status(&t, "gateway.networking.k8s.io", "Gateway", "infra", "tls");
+    assert_eq!(
+        condition(&tls["listeners"][0]["conditions"], "Conflicted")["status"],
+        "False"
+    );
+}
