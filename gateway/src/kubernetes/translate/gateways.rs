@@ -21,6 +21,9 @@ use super::refs::{generation, ns_name, permitted, ObjectRef, GATEWAY_GROUP};
 use super::Cx;
 use crate::config::file::{Bind, Listener, ListenerProtocol, TlsConfig};
 
+/// A certificate chain and private key, PEM.
+type Pem = (String, String);
+
 /// A label selector's parts (`matchLabels`, `matchExpressions`), as JSON.
 pub(super) type Selector = Value;
 
@@ -54,7 +57,7 @@ pub(super) struct Slot {
     existing: Vec<Condition>,
     generation: i64,
     protocol: ListenerProtocol,
-    tls: Option<(String, String)>,
+    tls: Option<Pem>,
 }
 
 /// A served Gateway.
@@ -341,7 +344,7 @@ fn certificate(
 fn conflicts(out: &mut Gateways) {
     let mut port_protocol: BTreeMap<i32, ListenerProtocol> = BTreeMap::new();
     let mut seen: Vec<(ObjectRef, i32, Option<String>)> = Vec::new();
-    let mut certs: BTreeMap<(i32, Option<String>), Option<(String, String)>> = BTreeMap::new();
+    let mut certs: BTreeMap<(i32, Option<String>), Option<Pem>> = BTreeMap::new();
     for slot in out.slots.iter_mut().filter(|s| s.accepted.0) {
         match port_protocol.get(&slot.port) {
             Some(p) if *p != slot.protocol => {
