@@ -25,6 +25,7 @@ mod cloud_backend_auth;
 mod config_errors;
 mod inference_load;
 mod inference_pool;
+mod kubernetes;
 mod limits;
 mod llm_common;
 mod llm_guards;
