@@ -257,7 +257,14 @@ fn place(
             .collect();
         order.extend(policies::for_site(valid, &site));
         let mut merged = rule.policies.clone();
-        policies::merge(cx, valid, &order, &mut merged, &format!("{at}.policies"));
+        policies::merge(
+            cx,
+            valid,
+            &order,
+            &mut merged,
+            &format!("{at}.policies"),
+            &gateway,
+        );
         let policies = if merged.is_empty() {
             None
         } else {
