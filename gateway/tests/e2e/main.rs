@@ -26,6 +26,7 @@ mod config_errors;
 mod inference_load;
 mod inference_pool;
 mod kubernetes;
+mod kubernetes_translate;
 mod limits;
 mod llm_common;
 mod llm_guards;

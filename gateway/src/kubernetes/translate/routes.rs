@@ -58,7 +58,7 @@ fn route(cx: &mut Cx<'_>, gateways: &mut Gateways, valid: &[Valid], view: &Route
         for (i, rule) in view.spec.rules.iter().enumerate() {
             let (out, mut p) = translate_rule(cx, view, i, rule, &mut pools);
             problems.append(&mut p);
-            rules.extend(out);
+            rules.push(out);
         }
     }
     let mut parents = Vec::new();
@@ -257,7 +257,14 @@ fn place(
             .collect();
         order.extend(policies::for_site(valid, &site));
         let mut merged = rule.policies.clone();
-        policies::merge(cx, valid, &order, &mut merged, &format!("{at}.policies"));
+        policies::merge(
+            cx,
+            valid,
+            &order,
+            &mut merged,
+            &format!("{at}.policies"),
+            &gateway,
+        );
         let policies = if merged.is_empty() {
             None
         } else {
@@ -283,15 +290,15 @@ fn place(
     Ok(())
 }
 
-/// One rule: matches, filters as policies, backends. `None` when it serves nothing (no
-/// backend resolved and no redirect).
+/// One rule: matches, filters as policies, backends (a `status: 500` entry when it has
+/// none and no redirect, as the Gateway API says).
 fn translate_rule(
     cx: &mut Cx<'_>,
     view: &RouteView,
     index: usize,
     rule: &Rule,
     pools: &mut BTreeSet<ObjectRef>,
-) -> (Option<RuleOut>, Vec<Problem>) {
+) -> (RuleOut, Vec<Problem>) {
     let name = format!(
         "{}/{}/{}",
         view.object.namespace,
@@ -302,9 +309,20 @@ fn translate_rule(
     let mut problems = f.problems;
     let mut policies = f.policies;
     if let Some(t) = &rule.timeouts {
+        let mut parse = |text: &Option<String>| -> Option<Duration> {
+            let text = text.as_deref()?;
+            let parsed = gep_duration(text);
+            if parsed.is_none() && text != "0s" {
+                problems.push((
+                    "UnsupportedValue".into(),
+                    format!("timeout {text:?} is not a duration such as 1m30s or 500ms"),
+                ));
+            }
+            parsed
+        };
         let timeout = Timeout {
-            request: t.request.as_deref().and_then(gep_duration),
-            backend_request: t.backend_request.as_deref().and_then(gep_duration),
+            request: parse(&t.request),
+            backend_request: parse(&t.backend_request),
         };
         if let Ok(v) = serde_json::to_value(&timeout) {
             policies.insert("timeout".into(), v);
@@ -323,7 +341,7 @@ fn translate_rule(
             problems.extend(bf.problems);
             let p: Option<crate::config::file::Policies> =
                 serde_json::from_value(Value::Object(bf.policies)).ok();
-            for entry in entries.iter_mut() {
+            for entry in entries.iter_mut().filter(|e| e.status.is_none()) {
                 entry.policies = p.clone();
             }
         }
@@ -334,7 +352,14 @@ fn translate_rule(
         _ => {}
     }
     if entries.is_empty() && !policies.contains_key("requestRedirect") {
-        return (None, problems);
+        // No backendRefs (or all of weight 0): the Gateway API answers 500.
+        entries.push(crate::config::file::RouteBackend {
+            backend: None,
+            host: None,
+            status: Some(500),
+            weight: None,
+            policies: None,
+        });
     }
     let matches = if rule.matches.is_empty() {
         vec![RouteMatch {
@@ -351,7 +376,7 @@ fn translate_rule(
         backends: entries,
         extension_refs: f.extension_refs,
     };
-    (Some(out), problems)
+    (out, problems)
 }
 
 fn route_match(m: &Match) -> RouteMatch {
@@ -406,4 +431,22 @@ pub(super) fn gep_duration(text: &str) -> Option<Duration> {
         rest = &rest[len..];
     }
     (!total.is_zero()).then_some(Duration(total))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::gep_duration;
+
+    #[test]
+    fn gep_2257_durations() {
+        let ms = |t: &str| gep_duration(t).map(|d| d.0.as_millis());
+        assert_eq!(ms("1h30m"), Some(5_400_000));
+        assert_eq!(ms("500ms"), Some(500));
+        assert_eq!(ms("10s"), Some(10_000));
+        assert_eq!(ms("1m1s1ms"), Some(61_001));
+        assert_eq!(ms("0s"), None);
+        assert_eq!(ms("1d"), None);
+        assert_eq!(ms("s"), None);
+        assert_eq!(ms(""), None);
+    }
 }

@@ -205,10 +205,10 @@ fn cross_namespace_backend_ref_needs_a_reference_grant() {
     let resolved = route_condition(&without, "web", "r1", "ResolvedRefs");
     assert_eq!(resolved["status"], "False");
     assert_eq!(resolved["reason"], "RefNotPermitted");
-    // Nothing resolved, so the rule serves nothing.
+    // The refused ref's share answers 500, as the Gateway API says.
     assert_eq!(
-        file_json(&without)["binds"][0]["listeners"][0]["routes"],
-        json!([])
+        file_json(&without)["binds"][0]["listeners"][0]["routes"][0]["backends"],
+        json!([{ "status": 500, "weight": 1 }])
     );
 
     let with = translate(&(base("All") + &route("web", "r1", "") + GRANT));
@@ -438,8 +438,16 @@ fn invalid_policies_are_reported_on_their_own_status_and_the_rest_lowers() {
             .contains("authorization"),
         "{bad_cel}"
     );
+    let good = st("good");
+    assert_eq!(condition(&good["conditions"], "Accepted")["status"], "True");
+    // GEP-713 ancestors: the Gateway it takes effect through.
     assert_eq!(
-        condition(&st("good")["conditions"], "Accepted")["status"],
+        good["ancestors"][0]["ancestorRef"],
+        json!({ "group": "gateway.networking.k8s.io", "kind": "Gateway", "namespace": "infra", "name": "gw" })
+    );
+    assert_eq!(good["ancestors"][0]["controllerName"], CONTROLLER);
+    assert_eq!(
+        condition(&good["ancestors"][0]["conditions"], "Accepted")["status"],
         "True"
     );
     let source = served.source.as_ref().expect("source");
