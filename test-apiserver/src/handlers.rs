@@ -144,6 +144,11 @@ async fn dispatch(
         Some("status") if ri.has_status => true,
         Some(_) => return Err(ApiError::path_not_found(path)),
     };
+    if query.get("dryRun").is_some_and(|d| !d.is_empty()) && method != Method::GET {
+        return Err(ApiError::bad_request(
+            "dryRun is not supported by this test API server (it would write)",
+        ));
+    }
     let store = &state.store;
     match (method.clone(), name) {
         (Method::GET, None) => {
@@ -181,6 +186,27 @@ async fn dispatch(
             let patched = store.patch(&ri, ns, n, kind, &body, status).await?;
             after_write(state, &ri, &patched);
             Ok(json_response(200, &patched))
+        }
+        (Method::DELETE, None) => {
+            // deletecollection: every object the selectors match, one by one.
+            let mut opts = list_options(query)?;
+            opts.limit = None;
+            opts.continue_token = None;
+            let mut list = store.list(&ri, ns, &opts).await?;
+            let mut deleted = Vec::new();
+            for item in list["items"].as_array().cloned().unwrap_or_default() {
+                let item_ns = item["metadata"]["namespace"].as_str();
+                let Some(n) = item["metadata"]["name"].as_str() else {
+                    continue;
+                };
+                match store.delete(&ri, item_ns, n, None).await {
+                    Ok(d) => deleted.push(d),
+                    Err(e) if e.code == 404 => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            list["items"] = Value::Array(deleted);
+            Ok(json_response(200, &list))
         }
         (Method::DELETE, Some(n)) if !status => {
             let precondition = if body.is_empty() {

@@ -38,6 +38,16 @@ pub fn decode(kv: &Kv) -> Option<Value> {
     Some(obj)
 }
 
+/// Decodes an object of `ri`, served as `ri`'s version: the versions of one CRD share the
+/// storage, and (as with the real server's `None` conversion) only `apiVersion` changes.
+pub fn decode_as(kv: &Kv, ri: &ResourceInfo) -> Option<Value> {
+    let mut obj = decode(kv)?;
+    if let Some(o) = obj.as_object_mut() {
+        o.insert("apiVersion".into(), json!(ri.api_version()));
+    }
+    Some(obj)
+}
+
 fn encode(obj: &Value) -> Vec<u8> {
     let mut o = obj.clone();
     if let Some(m) = o.get_mut("metadata").and_then(Value::as_object_mut) {
@@ -118,7 +128,7 @@ impl Store {
     ) -> Result<Value, ApiError> {
         let (_, kv) = self.etcd.get(&ri.key(ns, name)).await?;
         kv.as_ref()
-            .and_then(decode)
+            .and_then(|kv| decode_as(kv, ri))
             .ok_or_else(|| ApiError::not_found(ri, name))
     }
 
@@ -174,7 +184,9 @@ impl Store {
         let mut more = false;
         let mut remaining = 0i64;
         for kv in &read.kvs {
-            let Some(obj) = decode(kv) else { continue };
+            let Some(obj) = decode_as(kv, ri) else {
+                continue;
+            };
             if !opts.labels.matches(&obj) || !opts.fields.matches(&obj) {
                 continue;
             }
@@ -297,7 +309,7 @@ impl Store {
         let key = ri.key(ns, name);
         let (_, kv) = self.etcd.get(&key).await?;
         let kv = kv.ok_or_else(|| ApiError::not_found(ri, name))?;
-        let old = decode(&kv).ok_or_else(|| ApiError::not_found(ri, name))?;
+        let old = decode_as(&kv, ri).ok_or_else(|| ApiError::not_found(ri, name))?;
         let expected = match new["metadata"]["resourceVersion"].as_str() {
             Some(rv) if !rv.is_empty() => parse_rv(rv)?,
             _ => kv.mod_revision,
@@ -375,7 +387,7 @@ impl Store {
             }
             match self.etcd.delete(&key, kv.mod_revision).await? {
                 TxnOutcome::Done { .. } => {
-                    return decode(&kv).ok_or_else(|| ApiError::not_found(ri, name))
+                    return decode_as(&kv, ri).ok_or_else(|| ApiError::not_found(ri, name))
                 }
                 TxnOutcome::Failed { current: None } => return Err(ApiError::not_found(ri, name)),
                 TxnOutcome::Failed { .. } => continue,

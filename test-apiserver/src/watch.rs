@@ -15,7 +15,7 @@ use crate::etcd::{WatchEvent, WatchMessage};
 use crate::resources::ResourceInfo;
 use crate::selectors::Selector;
 use crate::status::ApiError;
-use crate::store::{decode, ListOptions, Store};
+use crate::store::{decode_as, ListOptions, Store};
 
 /// Parameters of one watch request.
 #[derive(Debug, Clone)]
@@ -170,14 +170,14 @@ async fn watch(store: Store, req: WatchRequest, tx: &Tx) {
 /// selection is ADDED, leaving it DELETED.
 fn convert(req: &WatchRequest, ev: &WatchEvent) -> Option<(&'static str, Value)> {
     let sel = |o: &Value| req.labels.matches(o) && req.fields.matches(o);
-    let prev = ev.prev.as_ref().and_then(decode);
+    let prev = ev.prev.as_ref().and_then(|p| decode_as(p, &req.resource));
     if ev.deleted {
         let mut obj = prev?;
         // The deletion's revision, so a client resuming from it does not see it again.
         obj["metadata"]["resourceVersion"] = json!(ev.kv.mod_revision.to_string());
         return sel(&obj).then_some(("DELETED", obj));
     }
-    let obj = decode(&ev.kv)?;
+    let obj = decode_as(&ev.kv, &req.resource)?;
     let now = sel(&obj);
     let before = prev.as_ref().is_some_and(sel);
     match (before, now) {
