@@ -155,7 +155,7 @@ async fn dispatch(
             if is_true(query.get("watch")) {
                 return watch_response(state, ri, ns, query);
             }
-            let opts = list_options(query)?;
+            let opts = list_options(query, &ri)?;
             Ok(json_response(200, &store.list(&ri, ns, &opts).await?))
         }
         (Method::GET, Some(n)) => Ok(json_response(200, &store.get(&ri, ns, n).await?)),
@@ -189,7 +189,7 @@ async fn dispatch(
         }
         (Method::DELETE, None) => {
             // deletecollection: every object the selectors match, one by one.
-            let mut opts = list_options(query)?;
+            let mut opts = list_options(query, &ri)?;
             opts.limit = None;
             opts.continue_token = None;
             let mut list = store.list(&ri, ns, &opts).await?;
@@ -255,16 +255,25 @@ fn is_true(v: Option<&String>) -> bool {
     matches!(v.map(String::as_str), Some("1" | "true" | "True"))
 }
 
-fn selectors(query: &HashMap<String, String>) -> Result<(Selector, Selector), ApiError> {
+fn selectors(
+    query: &HashMap<String, String>,
+    ri: &ResourceInfo,
+) -> Result<(Selector, Selector), ApiError> {
     let labels = Selector::labels(query.get("labelSelector").map(String::as_str).unwrap_or(""))
         .map_err(ApiError::bad_request)?;
-    let fields = Selector::fields(query.get("fieldSelector").map(String::as_str).unwrap_or(""))
-        .map_err(ApiError::bad_request)?;
+    let fields = Selector::fields(
+        query.get("fieldSelector").map(String::as_str).unwrap_or(""),
+        &ri.kind,
+    )
+    .map_err(ApiError::bad_request)?;
     Ok((labels, fields))
 }
 
-fn list_options(query: &HashMap<String, String>) -> Result<ListOptions, ApiError> {
-    let (labels, fields) = selectors(query)?;
+fn list_options(
+    query: &HashMap<String, String>,
+    ri: &ResourceInfo,
+) -> Result<ListOptions, ApiError> {
+    let (labels, fields) = selectors(query, ri)?;
     let limit = match query.get("limit") {
         Some(l) => Some(
             l.parse::<usize>()
@@ -288,7 +297,7 @@ fn watch_response(
     ns: Option<&str>,
     query: &HashMap<String, String>,
 ) -> Result<Response, ApiError> {
-    let (labels, fields) = selectors(query)?;
+    let (labels, fields) = selectors(query, &ri)?;
     // No timeoutSeconds: the real server picks 30-60 minutes; so do we (30).
     let timeout = match query.get("timeoutSeconds") {
         Some(t) => Duration::from_secs(

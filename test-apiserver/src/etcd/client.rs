@@ -419,7 +419,12 @@ impl EtcdClient {
         let mut stream = resp.bytes_stream();
         let mut buf: Vec<u8> = Vec::new();
         loop {
-            let chunk = match stream.next().await {
+            let next = tokio::select! {
+                n = stream.next() => n,
+                // Nobody listens any more: drop the etcd stream now, not at its next message.
+                _ = tx.closed() => return Ok(()),
+            };
+            let chunk = match next {
                 Some(Ok(c)) => c,
                 Some(Err(e)) => return Err(e.to_string()),
                 None => return Err("watch stream ended".into()),
