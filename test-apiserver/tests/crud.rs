@@ -148,6 +148,36 @@ async fn crud_conflicts_and_patches() {
         let s = secrets.create(&pp, &s).await.unwrap();
         assert_eq!(s.data.unwrap()["key"].0, b"abc");
 
+        // kube-runtime's event Recorder writes events.k8s.io/v1 Events.
+        let recorder = kube::runtime::events::Recorder::new(
+            client.clone(),
+            kube::runtime::events::Reporter {
+                controller: "switchboard".into(),
+                instance: Some("r1".into()),
+            },
+        );
+        let reference = k8s_openapi::api::core::v1::ObjectReference {
+            api_version: Some("v1".into()),
+            kind: Some("ConfigMap".into()),
+            name: Some("a".into()),
+            namespace: Some("default".into()),
+            ..Default::default()
+        };
+        let ev = kube::runtime::events::Event {
+            type_: kube::runtime::events::EventType::Normal,
+            reason: "Translated".into(),
+            note: Some("ok".into()),
+            action: "Reconcile".into(),
+            secondary: None,
+        };
+        recorder.publish(&ev, &reference).await.unwrap();
+        recorder.publish(&ev, &reference).await.unwrap();
+        let events: Api<k8s_openapi::api::events::v1::Event> =
+            Api::namespaced(client.clone(), "default");
+        let list = events.list(&ListParams::default()).await.unwrap();
+        assert_eq!(list.items.len(), 1, "the second publish patches the series");
+        assert_eq!(list.items[0].reason.as_deref(), Some("Translated"));
+
         // Delete answers the object; a second delete and a get are 404.
         cms.delete("a", &DeleteParams::default()).await.unwrap();
         let err = cms.get("a").await.unwrap_err();
