@@ -112,7 +112,12 @@ async fn raw_watch_events_selectors_bookmarks_and_410() {
         let after = api_server.etcd().current_revision().await.unwrap();
         assert!(after > start);
         let mut bookmarks = 0;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         loop {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no bookmark reached revision {after} within 10 s ({bookmarks} bookmarks)"
+            );
             let ev = tokio::time::timeout(Duration::from_secs(10), s.next())
                 .await
                 .expect("bookmark within 10 s")
@@ -144,6 +149,23 @@ async fn raw_watch_events_selectors_bookmarks_and_410() {
             }
             other => panic!("want ERROR 410, got {other:?}"),
         }
+
+        // kill(): the open watch ends at once and new connections are refused.
+        let now = api_server.etcd().current_revision().await.unwrap();
+        let mut s = cms.watch(&WatchParams::default(), &now.to_string()).await.unwrap().boxed();
+        api_server.kill();
+        let end = tokio::time::timeout(Duration::from_secs(5), async {
+            loop {
+                match s.next().await {
+                    None | Some(Err(_)) => return,
+                    Some(Ok(WatchEvent::Bookmark(_))) => continue,
+                    Some(Ok(other)) => panic!("no event expected after kill: {other:?}"),
+                }
+            }
+        })
+        .await;
+        assert!(end.is_ok(), "the watch stream ends when the server is killed");
+        assert!(matches!(cms.get("a").await, Err(kube::Error::HyperError(_) | kube::Error::Service(_))));
     })
     .await
 }
