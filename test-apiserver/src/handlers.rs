@@ -150,15 +150,32 @@ async fn dispatch(
         ));
     }
     let store = &state.store;
+    let metadata_only = headers
+        .get("accept")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("as=PartialObjectMetadata"));
+    let one = |v: Value| {
+        if metadata_only {
+            crate::store::partial_metadata(&v)
+        } else {
+            v
+        }
+    };
     match (method.clone(), name) {
         (Method::GET, None) => {
             if is_true(query.get("watch")) {
-                return watch_response(state, ri, ns, query);
+                return watch_response(state, ri, ns, query, metadata_only);
             }
             let opts = list_options(query, &ri)?;
-            Ok(json_response(200, &store.list(&ri, ns, &opts).await?))
+            let list = store.list(&ri, ns, &opts).await?;
+            let list = if metadata_only {
+                crate::store::partial_metadata_list(&list)
+            } else {
+                list
+            };
+            Ok(json_response(200, &list))
         }
-        (Method::GET, Some(n)) => Ok(json_response(200, &store.get(&ri, ns, n).await?)),
+        (Method::GET, Some(n)) => Ok(json_response(200, &one(store.get(&ri, ns, n).await?))),
         (Method::POST, None) => {
             let obj = parse_body(&body)?;
             let created = store.create(&ri, ns, obj).await?;
@@ -185,7 +202,7 @@ async fn dispatch(
             })?;
             let patched = store.patch(&ri, ns, n, kind, &body, status).await?;
             after_write(state, &ri, &patched);
-            Ok(json_response(200, &patched))
+            Ok(json_response(200, &one(patched)))
         }
         (Method::DELETE, None) => {
             // deletecollection: every object the selectors match, one by one.
@@ -296,6 +313,7 @@ fn watch_response(
     ri: ResourceInfo,
     ns: Option<&str>,
     query: &HashMap<String, String>,
+    metadata_only: bool,
 ) -> Result<Response, ApiError> {
     let (labels, fields) = selectors(query, &ri)?;
     // No timeoutSeconds: the real server picks 30-60 minutes; so do we (30).
@@ -316,6 +334,7 @@ fn watch_response(
         send_initial_events: is_true(query.get("sendInitialEvents")),
         timeout,
         bookmark_interval: state.bookmark_interval,
+        metadata_only,
     };
     let rx = watch::start(state.store.clone(), req, state.stop.child_token());
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {

@@ -63,6 +63,21 @@ fn with_rv(mut obj: Value, rev: i64) -> Value {
     obj
 }
 
+/// An object as `PartialObjectMetadata` (what `Accept: ...;as=PartialObjectMetadata` asks for:
+/// kube's `get_metadata`, `list_metadata`, `watch_metadata`, `metadata_watcher`).
+pub fn partial_metadata(obj: &Value) -> Value {
+    json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": obj["metadata"].clone()})
+}
+
+/// A list as `PartialObjectMetadataList`.
+pub fn partial_metadata_list(list: &Value) -> Value {
+    let items: Vec<Value> = list["items"]
+        .as_array()
+        .map(|a| a.iter().map(partial_metadata).collect())
+        .unwrap_or_default();
+    json!({"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1", "metadata": list["metadata"].clone(), "items": items})
+}
+
 /// A fresh random uid in the UUID v4 form.
 fn new_uid() -> String {
     let b: [u8; 16] = rand::random();

@@ -29,6 +29,8 @@ pub struct WatchRequest {
     pub send_initial_events: bool,
     pub timeout: Duration,
     pub bookmark_interval: Duration,
+    /// `Accept: ...;as=PartialObjectMetadata`: objects reduced to their metadata.
+    pub metadata_only: bool,
 }
 
 fn line(kind: &str, object: &Value) -> Bytes {
@@ -72,6 +74,15 @@ async fn send(tx: &Tx, b: Bytes) -> bool {
     tx.send(Ok(b)).await.is_ok()
 }
 
+/// The line of an object event, reduced to metadata when asked for.
+fn object_line(req: &WatchRequest, kind: &str, object: &Value) -> Bytes {
+    if req.metadata_only {
+        line(kind, &crate::store::partial_metadata(object))
+    } else {
+        line(kind, object)
+    }
+}
+
 async fn run(store: Store, req: WatchRequest, tx: &Tx) {
     let _ = tokio::time::timeout(req.timeout, watch(store, req.clone(), tx)).await;
 }
@@ -111,7 +122,7 @@ async fn watch(store: Store, req: WatchRequest, tx: &Tx) {
                 .and_then(|s| s.parse().ok())
                 .unwrap_or(0);
             for item in list["items"].as_array().into_iter().flatten() {
-                if !send(tx, line("ADDED", item)).await {
+                if !send(tx, object_line(&req, "ADDED", item)).await {
                     return;
                 }
             }
@@ -139,7 +150,7 @@ async fn watch(store: Store, req: WatchRequest, tx: &Tx) {
                             for ev in evs {
                                 rev = rev.max(ev.kv.mod_revision);
                                 if let Some((kind, obj)) = convert(&req, &ev) {
-                                    if !send(tx, line(kind, &obj)).await {
+                                    if !send(tx, object_line(&req, kind, &obj)).await {
                                         return;
                                     }
                                 }

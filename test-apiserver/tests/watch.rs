@@ -269,6 +269,36 @@ async fn kube_watcher_relists_after_compaction() {
         }
         initial.sort();
         assert_eq!(initial, ["three", "two"]);
+
+        // A metadata-only watcher (Api<PartialObjectMeta<K>>): objects as PartialObjectMetadata.
+        let meta_client = client_for(&kubeconfig).await;
+        let meta_cms: Api<kube::core::PartialObjectMeta<ConfigMap>> =
+            Api::namespaced(meta_client.clone(), "default");
+        let mut s = watcher(meta_cms, watcher::Config::default()).boxed();
+        let mut names = Vec::new();
+        loop {
+            let ev = tokio::time::timeout(Duration::from_secs(20), s.next())
+                .await
+                .expect("metadata watcher event within 20 s")
+                .expect("stream open")
+                .expect("no error");
+            match ev {
+                watcher::Event::InitApply(o) => {
+                    assert_eq!(
+                        o.types.as_ref().map(|t| t.kind.as_str()),
+                        Some("PartialObjectMetadata")
+                    );
+                    names.push(o.metadata.name.unwrap());
+                }
+                watcher::Event::InitDone => break,
+                _ => {}
+            }
+        }
+        names.sort();
+        assert_eq!(names, ["three", "two"]);
+        let plain: Api<ConfigMap> = Api::namespaced(meta_client, "default");
+        let pom = plain.get_metadata("two").await.unwrap();
+        assert_eq!(pom.types.unwrap().kind, "PartialObjectMetadata");
     })
     .await
 }
