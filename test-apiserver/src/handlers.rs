@@ -144,12 +144,22 @@ async fn dispatch(
         Some("status") if ri.has_status => true,
         Some(_) => return Err(ApiError::path_not_found(path)),
     };
-    if query.get("dryRun").is_some_and(|d| !d.is_empty()) && method != Method::GET {
-        return Err(ApiError::bad_request(
-            "dryRun is not supported by this test API server (it would write)",
-        ));
-    }
-    let store = &state.store;
+    let dry_run = match query.get("dryRun").map(String::as_str) {
+        None | Some("") => false,
+        Some("All") => true,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "dryRun: unsupported value {other:?} (All is the only one)"
+            )))
+        }
+    };
+    let dry_store;
+    let store = if dry_run {
+        dry_store = state.store.dry();
+        &dry_store
+    } else {
+        &state.store
+    };
     let metadata_only = headers
         .get("accept")
         .and_then(|v| v.to_str().ok())
@@ -179,13 +189,17 @@ async fn dispatch(
         (Method::POST, None) => {
             let obj = parse_body(&body)?;
             let created = store.create(&ri, ns, obj).await?;
-            after_write(state, &ri, &created);
+            if !dry_run {
+                after_write(state, &ri, &created);
+            }
             Ok(json_response(201, &created))
         }
         (Method::PUT, Some(n)) => {
             let obj = parse_body(&body)?;
             let updated = store.update(&ri, ns, n, obj, status).await?;
-            after_write(state, &ri, &updated);
+            if !dry_run {
+                after_write(state, &ri, &updated);
+            }
             Ok(json_response(200, &updated))
         }
         (Method::PATCH, Some(n)) => {
@@ -201,7 +215,9 @@ async fn dispatch(
                 )
             })?;
             let patched = store.patch(&ri, ns, n, kind, &body, status).await?;
-            after_write(state, &ri, &patched);
+            if !dry_run {
+                after_write(state, &ri, &patched);
+            }
             Ok(json_response(200, &one(patched)))
         }
         (Method::DELETE, None) => {
@@ -234,7 +250,7 @@ async fn dispatch(
                     .map(String::from)
             };
             let deleted = store.delete(&ri, ns, n, precondition).await?;
-            if ri.kind == "CustomResourceDefinition" {
+            if ri.kind == "CustomResourceDefinition" && !dry_run {
                 if let Some(name) = deleted["metadata"]["name"].as_str() {
                     state.registry.remove_crd(name);
                 }

@@ -16,6 +16,8 @@ use crate::status::ApiError;
 #[derive(Clone)]
 pub struct Store {
     pub etcd: EtcdClient,
+    /// `dryRun=All`: every check is made, nothing is written.
+    pub dry_run: bool,
 }
 
 /// Parameters of a list.
@@ -124,7 +126,18 @@ fn parse_rv(s: &str) -> Result<i64, ApiError> {
 
 impl Store {
     pub fn new(etcd: EtcdClient) -> Self {
-        Store { etcd }
+        Store {
+            etcd,
+            dry_run: false,
+        }
+    }
+
+    /// The same store answering writes without making them (`dryRun=All`).
+    pub fn dry(&self) -> Self {
+        Store {
+            etcd: self.etcd.clone(),
+            dry_run: true,
+        }
     }
 
     /// The list prefix of a resource, narrowed to a namespace.
@@ -305,6 +318,13 @@ impl Store {
         obj: Value,
     ) -> Result<Value, ApiError> {
         let (name, obj) = self.prepare_create(ri, ns, obj)?;
+        if self.dry_run {
+            let (_, kv) = self.etcd.get(&ri.key(ns, &name)).await?;
+            return match kv {
+                Some(_) => Err(ApiError::already_exists(ri, &name)),
+                None => Ok(obj),
+            };
+        }
         match self.etcd.create(&ri.key(ns, &name), &encode(&obj)).await? {
             TxnOutcome::Done { revision, .. } => Ok(with_rv(obj, revision)),
             TxnOutcome::Failed { .. } => Err(ApiError::already_exists(ri, &name)),
@@ -333,6 +353,9 @@ impl Store {
             return Err(ApiError::conflict(ri, name));
         }
         let merged = merge_update(ri, &old, new, name, status)?;
+        if self.dry_run {
+            return Ok(with_rv(merged, kv.mod_revision));
+        }
         match self.etcd.update(&key, &encode(&merged), expected).await? {
             TxnOutcome::Done { revision, .. } => Ok(with_rv(merged, revision)),
             TxnOutcome::Failed { current: None } => Err(ApiError::not_found(ri, name)),
@@ -399,6 +422,9 @@ impl Store {
                 if parse_rv(rv)? != kv.mod_revision {
                     return Err(ApiError::conflict(ri, name));
                 }
+            }
+            if self.dry_run {
+                return decode_as(&kv, ri).ok_or_else(|| ApiError::not_found(ri, name));
             }
             match self.etcd.delete(&key, kv.mod_revision).await? {
                 TxnOutcome::Done { .. } => {

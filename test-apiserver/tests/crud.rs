@@ -125,19 +125,36 @@ async fn crud_conflicts_and_patches() {
             .await
             .unwrap_err();
         assert_eq!(status_code(&err).map(|s| s.0), Some(415));
-        // dryRun is refused rather than written.
-        let err = cms
-            .create(
-                &PostParams {
-                    dry_run: true,
-                    ..Default::default()
-                },
-                &cm("dry", &[]),
+        // dryRun=All: checked and answered, not written.
+        let dry = PostParams {
+            dry_run: true,
+            ..Default::default()
+        };
+        let answered = cms.create(&dry, &cm("dry", &[])).await.unwrap();
+        assert_eq!(answered.metadata.name.as_deref(), Some("dry"));
+        assert!(cms.get_opt("dry").await.unwrap().is_none());
+        let err = cms.create(&dry, &cm("a", &[])).await.unwrap_err();
+        assert_eq!(status_code(&err), Some((409, "AlreadyExists".into())));
+        let before = cms.get("a").await.unwrap();
+        let dry_patch = PatchParams {
+            dry_run: true,
+            ..Default::default()
+        };
+        let p = cms
+            .patch(
+                "a",
+                &dry_patch,
+                &Patch::Merge(json!({"data": {"dry": "1"}})),
             )
             .await
-            .unwrap_err();
-        assert_eq!(status_code(&err).map(|s| s.0), Some(400));
-        assert!(cms.get_opt("dry").await.unwrap().is_none());
+            .unwrap();
+        assert_eq!(p.data.as_ref().unwrap()["dry"], "1");
+        let after = cms.get("a").await.unwrap();
+        assert_eq!(
+            after.metadata.resource_version,
+            before.metadata.resource_version
+        );
+        assert!(!after.data.unwrap().contains_key("dry"));
 
         // Secrets: stringData folds into data.
         let secrets: Api<Secret> = Api::namespaced(client.clone(), "default");

@@ -1,6 +1,6 @@
 //! `kubectl` (v1.32, /usr/bin/kubectl or `$KUBECTL`) against the test API server, as a user
 //! would drive it: apply the fixtures (built-in kinds, then the CRDs, then Gateway API
-//! resources), apply an edited copy (the strategic merge and merge patch paths), read back with
+//! resources), `kubectl diff` and apply an edited copy (the strategic merge and merge patch paths), read back with
 //! `get -o json`, delete with `delete -f`.
 
 mod support;
@@ -113,6 +113,18 @@ async fn kubectl_apply_get_edit_delete() {
                 "    targetPort: 8080\n  - name: metrics\n    port: 9090\n",
             );
         let edited_path = k.write("app-edited.yaml", &edited);
+        // kubectl diff (server-side dry run): exit 1 with the change, nothing written.
+        let diff = k.output(&["diff", "-f", &edited_path]).await;
+        let diff_out = String::from_utf8_lossy(&diff.stdout);
+        assert_eq!(
+            diff.status.code(),
+            Some(1),
+            "{diff_out}\n{}",
+            String::from_utf8_lossy(&diff.stderr)
+        );
+        assert!(diff_out.contains("+          value: two"), "{diff_out}");
+        let unchanged = k.get_json(&["deployment", "web", "-n", "demo"]).await;
+        assert_eq!(unchanged["spec"]["replicas"], 2);
         let out = k.run(&["apply", "-f", &edited_path]).await;
         assert!(out.contains("deployment.apps/web configured"), "{out}");
         assert!(out.contains("service/web configured"), "{out}");
