@@ -19,6 +19,7 @@ pub mod etcd;
 mod handlers;
 mod openapi;
 pub mod patch;
+mod protobuf;
 pub mod resources;
 pub mod selectors;
 mod server;

@@ -85,6 +85,49 @@ async fn kubectl_apply_get_edit_delete() {
             "{resources}"
         );
 
+        // Imperative creates (kubectl's typed client sends protobuf bodies).
+        let out = k.run(&["create", "namespace", "imperative"]).await;
+        assert!(out.contains("namespace/imperative created"), "{out}");
+        k.run(&[
+            "create",
+            "configmap",
+            "cm",
+            "-n",
+            "imperative",
+            "--from-literal=a=b",
+        ])
+        .await;
+        k.run(&[
+            "create",
+            "secret",
+            "generic",
+            "creds",
+            "-n",
+            "imperative",
+            "--from-literal=token=t0k",
+        ])
+        .await;
+        k.run(&["create", "serviceaccount", "bot", "-n", "imperative"])
+            .await;
+        let cm = k.get_json(&["configmap", "cm", "-n", "imperative"]).await;
+        assert_eq!(cm["data"]["a"], "b");
+        let secret = k.get_json(&["secret", "creds", "-n", "imperative"]).await;
+        assert_eq!(secret["data"]["token"], "dDBr");
+        assert_eq!(secret["type"], "Opaque");
+        k.run(&["label", "configmap", "cm", "-n", "imperative", "env=test"])
+            .await;
+        let labelled = k
+            .get_json(&["configmaps", "-n", "imperative", "-l", "env=test"])
+            .await;
+        assert_eq!(labelled["items"].as_array().unwrap().len(), 1);
+        let refused = k
+            .output(&["create", "deployment", "d", "--image=x", "-n", "imperative"])
+            .await;
+        assert!(!refused.status.success());
+        assert!(
+            String::from_utf8_lossy(&refused.stderr).contains("decodes protobuf bodies only for")
+        );
+
         // Built-in kinds.
         let out = k.run(&["apply", "-f", &fixture("app.yaml")]).await;
         for want in [
