@@ -90,6 +90,11 @@ async fn two_servers_one_etcd_cluster_and_a_member_down() {
         assert_eq!(st.metadata.generation, Some(1));
         let on_b = gws_b.get("edge").await.unwrap();
         assert_eq!(on_b.status.unwrap().conditions.unwrap()[0].type_, "Accepted");
+        // A server started after the CRDs exist serves them from its first request.
+        let c = server(&etcd).await;
+        let gws_c: Api<Gateway> = Api::namespaced(client(&c).await, "default");
+        assert_eq!(gws_c.get("edge").await.unwrap().spec.gateway_class_name, "switchboard");
+        drop(c);
         // Another served version of the same CRD reads the same object under its apiVersion.
         let beta = ApiResource::from_gvk(&GroupVersionKind::gvk("gateway.networking.k8s.io", "v1beta1", "Gateway"));
         let as_beta: Api<DynamicObject> = Api::namespaced_with(cb.clone(), "default", &beta);
