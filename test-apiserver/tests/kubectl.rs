@@ -194,7 +194,7 @@ async fn kubectl_apply_get_edit_delete() {
 
         // CRDs, then Gateway API resources (a fresh kubectl discovery each run).
         let out = k.run(&["apply", "-f", &fixture("crds.yaml")]).await;
-        assert_eq!(out.matches("created").count(), 6, "{out}");
+        assert_eq!(out.matches("created").count(), 11, "{out}");
         let crd = k
             .get_json(&["crd", "gateways.gateway.networking.k8s.io"])
             .await;
