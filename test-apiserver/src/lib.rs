@@ -16,6 +16,7 @@
 
 mod discovery;
 pub mod etcd;
+mod frontend;
 mod handlers;
 mod openapi;
 pub mod patch;
@@ -28,4 +29,5 @@ pub mod store;
 mod watch;
 
 pub use etcd::{EtcdClient, EtcdCluster};
+pub use frontend::ApiFrontend;
 pub use server::{kubeconfig_yaml, Config, StartError, TestApiServer};
