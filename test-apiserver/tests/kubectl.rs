@@ -11,6 +11,17 @@ use std::process::Command;
 use serde_json::Value;
 use support::*;
 
+/// `$KUBECTL`, else /usr/bin/kubectl, else `kubectl` on PATH.
+fn kubectl_bin() -> String {
+    std::env::var("KUBECTL").unwrap_or_else(|_| {
+        if Path::new("/usr/bin/kubectl").exists() {
+            "/usr/bin/kubectl".into()
+        } else {
+            "kubectl".into()
+        }
+    })
+}
+
 struct Kubectl {
     dir: tempfile::TempDir,
 }
@@ -38,8 +49,7 @@ impl Kubectl {
     }
 
     async fn output(&self, args: &[&str]) -> std::process::Output {
-        let bin = std::env::var("KUBECTL").unwrap_or_else(|_| "/usr/bin/kubectl".into());
-        let mut cmd = Command::new(bin);
+        let mut cmd = Command::new(kubectl_bin());
         cmd.args(args)
             .arg("--request-timeout=20s")
             .env("KUBECONFIG", self.dir.path().join("kubeconfig"))
@@ -68,10 +78,11 @@ impl Kubectl {
 #[tokio::test]
 async fn kubectl_apply_get_edit_delete() {
     bounded(async {
+        let bin = kubectl_bin();
+        let found = Command::new(&bin).args(["version", "--client"]).output();
         assert!(
-            Path::new(&std::env::var("KUBECTL").unwrap_or_else(|_| "/usr/bin/kubectl".into()))
-                .exists(),
-            "kubectl is required (Debian kubernetes-client)"
+            found.is_ok_and(|o| o.status.success()),
+            "kubectl >= 1.27 is required ($KUBECTL, /usr/bin/kubectl or on PATH; tried {bin})"
         );
         let etcd = etcd(1).await;
         let api_server = server(&etcd).await;
