@@ -85,44 +85,39 @@ if [ -f tests/requirements-llm.txt ]; then
     fi
 fi
 #
-# Debian: nginx, the peer the HTTP benchmark compares with (bench/src/targets/nginx.rs tests it).
-if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
-    echo "==> apt-get install -y nginx-light"
-    as_root=""
+# Installs a Debian package (as root, or with sudo -n).
+apt_install() {
+    echo "==> apt-get install -y $1"
+    local as_root=""
     [ "$(id -u)" -eq 0 ] || as_root="sudo -n"
     $as_root apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $as_root apt-get install -y -qq nginx-light >/dev/null
+    DEBIAN_FRONTEND=noninteractive $as_root apt-get install -y -qq "$1" >/dev/null
+}
+#
+# Debian: nginx, the peer the HTTP benchmark compares with (bench/src/targets/nginx.rs tests it).
+if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
+    apt_install nginx-light
 fi
 #
 # Debian: redis-server, the store of the global rate limiter (ratelimit/tests/global_redis.rs
 # starts its own on a free loopback port; the tests fail, not skip, without it).
 if ! command -v redis-server >/dev/null 2>&1 && [ ! -x /usr/bin/redis-server ]; then
-    echo "==> apt-get install -y redis-server"
-    as_root=""
-    [ "$(id -u)" -eq 0 ] || as_root="sudo -n"
-    $as_root apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $as_root apt-get install -y -qq redis-server >/dev/null
+    apt_install redis-server
 fi
 #
 # Debian: etcd-server, the store under the test Kubernetes API server (test-apiserver/tests start
 # their own etcd clusters on free loopback ports; the tests fail, not skip, without it).
 if ! command -v etcd >/dev/null 2>&1 && [ ! -x /usr/bin/etcd ]; then
-    echo "==> apt-get install -y etcd-server"
-    as_root=""
-    [ "$(id -u)" -eq 0 ] || as_root="sudo -n"
-    $as_root apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $as_root apt-get install -y -qq etcd-server >/dev/null
+    apt_install etcd-server
 fi
 #
-# kubectl >= 1.27 (test-apiserver/tests/kubectl.rs; `$KUBECTL`, else /usr/bin/kubectl, else
-# the one on PATH). Not installed here: Debian's kubernetes-client is 1.20, which validates
-# against the protobuf /openapi/v2 the test API server does not serve. Google's apt repository
-# ships it as `kubectl`.
-kubectl_bin="${KUBECTL:-$(command -v kubectl || echo /usr/bin/kubectl)}"
-if [ ! -x "$kubectl_bin" ]; then
-    echo "kubectl not found at $kubectl_bin: install kubectl >= 1.27 (e.g. the kubectl package of" >&2
-    echo "Google's apt repository) or set KUBECTL; test-apiserver's kubectl test needs it" >&2
-    exit 1
+# kubectl, the client the Kubernetes tests drive as a user would (test-apiserver/src/kubectl.rs
+# picks `$KUBECTL`, /usr/bin/kubectl, /usr/local/bin/kubectl, then PATH). A current one (1.27+)
+# is used as it is; when there is none, Debian's kubernetes-client (1.20) is installed, with
+# which `apply` runs with --validate=false (it validates against an /openapi/v2 the test API
+# server does not serve).
+if [ -z "${KUBECTL:-}" ] && ! command -v kubectl >/dev/null 2>&1 && [ ! -x /usr/bin/kubectl ]; then
+    apt_install kubernetes-client
 fi
 #
 # npm: oidc-provider, the real authorization server of the mcpAuthentication test

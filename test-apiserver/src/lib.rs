@@ -18,6 +18,7 @@ mod discovery;
 pub mod etcd;
 mod frontend;
 mod handlers;
+pub mod kubectl;
 mod openapi;
 pub mod patch;
 mod protobuf;

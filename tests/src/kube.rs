@@ -11,8 +11,7 @@ use test_apiserver::{Config, EtcdCluster, TestApiServer};
 
 /// The CRDs of the kinds the gateway watches that a bare API server lacks: the Gateway API's
 /// and the Inference Extension's (minimal schemas, test-apiserver's fixtures).
-pub const UPSTREAM_CRDS: &str =
-    include_str!("../../test-apiserver/fixtures/crds.yaml");
+pub const UPSTREAM_CRDS: &str = include_str!("../../test-apiserver/fixtures/crds.yaml");
 
 /// etcd members, API servers over them, and a kubeconfig per API server.
 pub struct KubeCluster {
@@ -67,9 +66,12 @@ impl KubeCluster {
 
     /// Runs `kubectl ARGS` against API server `i`.
     pub fn kubectl_on(&self, i: usize, args: &[&str], input: Option<&str>) -> String {
-        let mut cmd = Command::new(kubectl_bin());
-        cmd.args(args)
-            .env("KUBECONFIG", self.kubeconfig(i))
+        let mut cmd = Command::new(test_apiserver::kubectl::binary());
+        cmd.args(args);
+        if args.first() == Some(&"apply") {
+            cmd.args(test_apiserver::kubectl::apply_flags());
+        }
+        cmd.env("KUBECONFIG", self.kubeconfig(i))
             .env_remove("KUBERNETES_SERVICE_HOST")
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
@@ -147,14 +149,4 @@ impl KubeCluster {
     pub fn dir(&self) -> &Path {
         self.dir.path()
     }
-}
-
-/// `kubectl`: Debian's `kubernetes-client` or the one already on the machine.
-pub fn kubectl_bin() -> PathBuf {
-    for p in ["/usr/bin/kubectl", "/usr/local/bin/kubectl"] {
-        if Path::new(p).exists() {
-            return PathBuf::from(p);
-        }
-    }
-    PathBuf::from("kubectl")
 }

@@ -35,7 +35,12 @@ pub struct KubernetesOptions {
     #[arg(long, env = "POD_NAME", requires = "kubernetes")]
     pub identity: Option<String>,
     /// Namespace of the status lease (set it to the pod's namespace).
-    #[arg(long, env = "POD_NAMESPACE", default_value = "default", requires = "kubernetes")]
+    #[arg(
+        long,
+        env = "POD_NAMESPACE",
+        default_value = "default",
+        requires = "kubernetes"
+    )]
     pub lease_namespace: String,
     /// Name of the status lease; replicas with the same lease take turns writing status.
     #[arg(long, default_value = "switchboard-status", requires = "kubernetes")]
@@ -100,6 +105,31 @@ mod tests {
         for bad in ["edge", "/edge", "infra/", "a/b/c"] {
             assert!(parse_namespaced(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn defaults_parse_and_options_need_kubernetes() {
+        let d = KubernetesOptions::defaults();
+        assert!(!d.kubernetes);
+        assert_eq!(d.lease_duration, Duration::from_secs(15));
+        assert_eq!(d.controller_name, DEFAULT_CONTROLLER_NAME);
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            options: KubernetesOptions,
+        }
+        use clap::Parser as _;
+        let err = Cli::try_parse_from(["switchboard", "--gateway-class", "x"]).err();
+        assert!(
+            err.is_some(),
+            "an option of --kubernetes without it is an error"
+        );
+        let ok = Cli::try_parse_from(["switchboard", "--kubernetes", "--gateway", "infra/edge"])
+            .expect("parses");
+        assert_eq!(
+            ok.options.gateways,
+            vec![("infra".to_string(), "edge".to_string())]
+        );
     }
 
     #[test]

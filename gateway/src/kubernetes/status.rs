@@ -17,7 +17,7 @@ use tokio::sync::watch;
 
 use super::crd::{InferencePool, SwitchboardBackend, SwitchboardPolicy};
 use super::snapshot::Snapshot;
-use super::translate::{ObjectRef, StatusReport};
+use super::translate::{current_status, ObjectRef, StatusReport};
 use crate::metrics::Metrics;
 
 /// How soon a failed status write is tried again when nothing else changes.
@@ -36,28 +36,11 @@ pub struct StatusWork {
 impl StatusWork {
     /// Pairs a translation's status with the statuses the snapshot shows.
     pub fn new(desired: StatusReport, snapshot: &Snapshot) -> StatusWork {
-        let mut current = BTreeMap::new();
-        let mut note = |r: ObjectRef, status: Option<Value>| {
-            if desired.get(&r).is_some() {
-                current.insert(r, status.unwrap_or(Value::Null));
-            }
-        };
-        macro_rules! collect {
-            ($($field:ident),*) => {$(
-                for o in &snapshot.$field {
-                    note(ObjectRef::of(o), serde_json::to_value(&o.status).ok());
-                }
-            )*};
-        }
-        collect!(
-            gateway_classes,
-            gateways,
-            http_routes,
-            grpc_routes,
-            inference_pools,
-            backends,
-            policies
-        );
+        let current = desired
+            .statuses
+            .keys()
+            .map(|r| (r.clone(), current_status(snapshot, r)))
+            .collect();
         StatusWork { desired, current }
     }
 
@@ -67,8 +50,7 @@ impl StatusWork {
         written: &'a BTreeMap<ObjectRef, Value>,
     ) -> impl Iterator<Item = (&'a ObjectRef, &'a Value)> + 'a {
         self.desired.statuses.iter().filter(move |(r, status)| {
-            let shown = self.current.get(*r);
-            shown != Some(*status) && written.get(*r) != Some(*status)
+            self.current.get(*r) != Some(*status) && written.get(*r) != Some(*status)
         })
     }
 }

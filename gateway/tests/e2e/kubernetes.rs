@@ -76,7 +76,8 @@ spec:
 
 /// Replica `i`: API server `server`, loopback address 127.0.0.(i+1), a short lease.
 async fn replica(cluster: &KubeCluster, i: usize, server: usize) -> Gateway {
-    let settings = format!("config:\n  adminAddr: \"{{admin}}\"\n  sessionKey: \"{SESSION_KEY}\"\n");
+    let settings =
+        format!("config:\n  adminAddr: \"{{admin}}\"\n  sessionKey: \"{SESSION_KEY}\"\n");
     let args = [
         "--kubeconfig".to_string(),
         cluster.kubeconfig(server).display().to_string(),
@@ -196,7 +197,10 @@ async fn replicas_follow_the_api_servers_and_survive_losing_one() {
         let route = cluster.get_json("httproute", "default", "echo");
         if let Some(c) = route_condition(&route, "Accepted") {
             assert_eq!(c["status"], "True", "{route}");
-            assert_eq!(c["observedGeneration"], route["metadata"]["generation"], "{route}");
+            assert_eq!(
+                c["observedGeneration"], route["metadata"]["generation"],
+                "{route}"
+            );
             break;
         }
         assert!(Instant::now() < deadline, "no Accepted condition: {route}");
@@ -204,14 +208,22 @@ async fn replicas_follow_the_api_servers_and_survive_losing_one() {
     }
     let mut leaders = Vec::new();
     for (i, gw) in all.iter().enumerate() {
-        let leading = gw.metric_or_zero("switchboard_kubernetes_leader", &[]).await;
+        let leading = gw
+            .metric_or_zero("switchboard_kubernetes_leader", &[])
+            .await;
         let writes = gw
-            .metric_or_zero("switchboard_kubernetes_status_writes_total", &[("result", "ok")])
+            .metric_or_zero(
+                "switchboard_kubernetes_status_writes_total",
+                &[("result", "ok")],
+            )
             .await;
         if leading == 1.0 {
             leaders.push(i);
         } else {
-            assert_eq!(writes, 0.0, "replica {i} does not hold the lease but wrote status");
+            assert_eq!(
+                writes, 0.0,
+                "replica {i} does not hold the lease but wrote status"
+            );
         }
     }
     assert_eq!(leaders.len(), 1, "exactly one lease holder: {leaders:?}");
@@ -250,7 +262,11 @@ async fn replicas_follow_the_api_servers_and_survive_losing_one() {
                 CONVERGE,
             )
             .await;
-        assert!(relists >= 1.0, "replica {i} did not relist: {}", gw.stderr());
+        assert!(
+            relists >= 1.0,
+            "replica {i} did not relist: {}",
+            gw.stderr()
+        );
     }
     let last = converged(&all).await;
     assert!(last.contains("/v4"), "{last}");
@@ -332,7 +348,11 @@ async fn an_mcp_session_continues_on_another_replica() {
             if status != 404 && status != 0 {
                 break;
             }
-            assert!(Instant::now() < deadline, "{url} not routed: {}", gw.stderr());
+            assert!(
+                Instant::now() < deadline,
+                "{url} not routed: {}",
+                gw.stderr()
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -484,7 +504,13 @@ async fn order_does_not_matter_grants_count_and_a_bad_policy_stays_alone() {
     let mut conn = e2e::RawConn::connect(addr).await;
     assert_eq!(conn.get("/shop").await.status, 500);
     cluster.apply(GRANT);
-    wait_condition("ResolvedRefs with the grant", || route_status("ResolvedRefs")(), "True", &gw).await;
+    wait_condition(
+        "ResolvedRefs with the grant",
+        || route_status("ResolvedRefs")(),
+        "True",
+        &gw,
+    )
+    .await;
     let deadline = Instant::now() + CONVERGE;
     loop {
         let r = conn.get("/shop/cart").await;
@@ -492,7 +518,10 @@ async fn order_does_not_matter_grants_count_and_a_bad_policy_stays_alone() {
             assert_eq!(r.body, "echo-b");
             break;
         }
-        assert!(Instant::now() < deadline, "the grant never took effect: {r:?}");
+        assert!(
+            Instant::now() < deadline,
+            "the grant never took effect: {r:?}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
@@ -503,12 +532,20 @@ async fn order_does_not_matter_grants_count_and_a_bad_policy_stays_alone() {
         || {
             // The policy's own conditions, or those of its GEP-713 ancestor entries.
             let p = cluster.get_json("switchboardpolicy", "apps", "broken");
-            let own = p["status"]["conditions"].as_array().cloned().unwrap_or_default();
-            let ancestors = p["status"]["ancestors"].as_array().cloned().unwrap_or_default();
+            let own = p["status"]["conditions"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            let ancestors = p["status"]["ancestors"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
             own.into_iter()
-                .chain(ancestors.iter().flat_map(|a| {
-                    a["conditions"].as_array().cloned().unwrap_or_default()
-                }))
+                .chain(
+                    ancestors
+                        .iter()
+                        .flat_map(|a| a["conditions"].as_array().cloned().unwrap_or_default()),
+                )
                 .find(|c| c["type"] == "Accepted")
         },
         "False",
@@ -516,7 +553,9 @@ async fn order_does_not_matter_grants_count_and_a_bad_policy_stays_alone() {
     )
     .await;
     assert!(
-        policy["message"].as_str().is_some_and(|m| m.contains("soon")),
+        policy["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("soon")),
         "the message names the bad value: {policy}"
     );
     assert_eq!(conn.get("/shop/cart").await.status, 200);
@@ -550,5 +589,29 @@ async fn the_example_manifests_apply_and_hold_the_current_crds() {
     let args = deployment["spec"]["template"]["spec"]["containers"][0]["args"].clone();
     assert_eq!(args[1], "--kubernetes", "{args}");
     let class = cluster.kubectl(&["get", "gatewayclass", "switchboard", "-o", "json"], None);
-    assert!(class.contains("switchboard.dev/gateway-controller"), "{class}");
+    assert!(
+        class.contains("switchboard.dev/gateway-controller"),
+        "{class}"
+    );
+}
+
+#[test]
+fn a_settings_file_with_routes_is_refused_in_kubernetes_mode() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("settings.yaml");
+    std::fs::write(
+        &file,
+        "binds:\n- port: 8080\n  listeners:\n  - name: main\n    routes: []\n",
+    )
+    .expect("write");
+    let out = e2e::run_switchboard(
+        &["run", "--kubernetes", "-c", &file.display().to_string()],
+        dir.path(),
+    );
+    assert!(!out.status.success());
+    assert!(
+        out.stderr.contains("keep only the `config:` section"),
+        "{}",
+        out.stderr
+    );
 }
