@@ -177,9 +177,11 @@ pub enum ListenerProtocol {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TlsConfig {
-    /// Certificate chain, PEM; path relative to the config file.
+    /// Certificate chain, PEM; path relative to the config file (or the PEM text itself,
+    /// starting `-----BEGIN`, as the Kubernetes source writes it).
     pub cert: String,
-    /// Private key, PEM; path relative to the config file.
+    /// Private key, PEM; path relative to the config file (or the PEM text itself, as for
+    /// `cert`; then redacted in `/config`).
     pub key: String,
 }
 

@@ -43,13 +43,6 @@ impl<'a> Conditions<'a> {
         });
     }
 
-    /// Whether condition `type_` is set and `True`.
-    pub(super) fn is_true(&self, type_: &str) -> bool {
-        self.list
-            .iter()
-            .any(|c| c.type_ == type_ && c.status == "True")
-    }
-
     /// The conditions, in the order set.
     pub(super) fn into_vec(self) -> Vec<Condition> {
         self.list

@@ -26,21 +26,24 @@ use crate::config::{ConfigErrors, Source};
 use crate::model::plan::BuildMcp;
 use crate::model::Model;
 
-// Filled in by the translation commits that follow the API.
-#[allow(dead_code)]
 mod backends;
 mod build;
-#[allow(dead_code)]
+mod check;
 mod conditions;
+mod filters;
 mod gateways;
+mod hostnames;
 mod policies;
-#[allow(dead_code)]
 mod refs;
 mod routes;
 mod secrets;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_more;
+mod view;
 
+use build::Cx;
 pub use refs::ObjectRef;
 
 /// The label of generated configs in diagnostics (where a file's path would be).

@@ -303,9 +303,11 @@ impl<'a> Lowering<'a> {
                     );
                 }
                 (ListenerProtocol::Https, Some(t)) => {
-                    let cert = self.source.base_dir.join(&t.cert);
-                    let key = self.source.base_dir.join(&t.key);
-                    match super::tls::load_certified_key(&cert, &key) {
+                    match super::tls::load_certified_key_from(
+                        &self.source.base_dir,
+                        &t.cert,
+                        &t.key,
+                    ) {
                         Ok(ck) => certs.push((hostname.clone(), ck)),
                         Err(e) => self.err(format!("{lpath}.tls"), e),
                     }
