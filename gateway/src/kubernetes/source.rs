@@ -127,15 +127,10 @@ impl Stores {
                 let mut waited = false;
                 loop {
                     tokio::select! {
-                        r = self.$field.ready() => {
-                            if r.is_err() {
-                                tracing::error!(kind = $kind, "the watch of this kind stopped");
-                            }
-                            break;
-                        }
+                        _ = self.$field.ready() => break,
                         _ = tokio::time::sleep(std::time::Duration::from_secs(5)) => {
                             if !waited {
-                                tracing::warn!(kind = $kind, "still waiting for the first list from the API server (is its CRD installed, and may this service account list it?)");
+                                tracing::warn!(kind = $kind, "still waiting for the first list from the API server (is it reachable, and may this service account list this kind?)");
                                 waited = true;
                             }
                         }

@@ -24,6 +24,18 @@ use crate::metrics::Metrics;
 /// How often the same watch error is logged again while it persists.
 const ERROR_LOG_INTERVAL: Duration = Duration::from_secs(30);
 
+/// How far the first list of a kind got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListState {
+    /// Not listed yet.
+    Listing,
+    /// Listed at least once; the store holds what the API server said.
+    Listed,
+    /// The API server does not serve this kind (`404`: its CRD is not installed). It counts
+    /// as empty, and is listed as soon as the CRD appears (the watch keeps retrying).
+    NotServed,
+}
+
 /// One watched kind: its store and the task that fills it.
 pub struct Watched<K: Resource + 'static>
 where
@@ -31,6 +43,7 @@ where
 {
     /// What the API server last said about this kind.
     pub store: Store<K>,
+    state: watch::Receiver<ListState>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -56,6 +69,7 @@ where
         metrics: Arc<Metrics>,
     ) -> Self {
         let (store, writer) = reflector::store();
+        let (state_tx, state) = watch::channel(ListState::Listing);
         let stream = watcher(api, watcher::Config::default())
             .default_backoff()
             .reflect(writer);
@@ -77,12 +91,25 @@ where
                             tracing::debug!(kind, "initial list done");
                         }
                         listed_once = true;
+                        state_tx.send_replace(ListState::Listed);
                         last_error = None;
                         changed.send_modify(|v| *v += 1);
                     }
                     Ok(watcher::Event::Apply(_) | watcher::Event::Delete(_)) => {
                         last_error = None;
                         changed.send_modify(|v| *v += 1);
+                    }
+                    Err(watcher::Error::InitialListFailed(kube::Error::Api(status)))
+                        if status.code == 404 && !listed_once =>
+                    {
+                        // Log once: the backoff retries every few seconds for as long as the
+                        // CRD is missing, which may be forever in a cluster that does not use
+                        // this kind.
+                        let was = state_tx.send_replace(ListState::NotServed);
+                        if was != ListState::NotServed {
+                            tracing::warn!(kind, "the API server does not serve this kind (is its CRD installed?); objects of it are ignored until it does");
+                            changed.send_modify(|v| *v += 1);
+                        }
                     }
                     Err(e) => {
                         metrics.kubernetes.watch_error(kind);
@@ -98,7 +125,7 @@ where
                 }
             }
         });
-        Watched { store, task }
+        Watched { store, state, task }
     }
 
     /// Every object in the store, in a stable order (namespace, then name), so translation
@@ -113,8 +140,15 @@ where
         all
     }
 
-    /// Waits until the first list of this kind has completed.
-    pub async fn ready(&self) -> Result<(), reflector::store::WriterDropped> {
-        self.store.wait_until_ready().await
+    /// Waits until the first list of this kind has completed, or the API server said it does
+    /// not serve the kind; returns which.
+    pub async fn ready(&self) -> ListState {
+        let mut state = self.state.clone();
+        let reached = match state.wait_for(|s| *s != ListState::Listing).await {
+            Ok(s) => *s,
+            // The task ended (aborted): nothing more will come.
+            Err(_) => ListState::NotServed,
+        };
+        reached
     }
 }
