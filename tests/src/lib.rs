@@ -9,6 +9,7 @@ use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 pub mod a2a;
+pub mod conformance;
 mod config;
 pub mod epp;
 mod gateway;

@@ -23,6 +23,8 @@ mod backend_tls;
 mod bad_input;
 mod cloud_backend_auth;
 mod config_errors;
+mod conformance;
+mod conformance_extended;
 mod inference_load;
 mod inference_pool;
 mod kubernetes;
