@@ -104,6 +104,26 @@ if ! command -v redis-server >/dev/null 2>&1 && [ ! -x /usr/bin/redis-server ]; 
     DEBIAN_FRONTEND=noninteractive $as_root apt-get install -y -qq redis-server >/dev/null
 fi
 #
+# Debian: etcd-server, the store under the test Kubernetes API server (test-apiserver/tests start
+# their own etcd clusters on free loopback ports; the tests fail, not skip, without it).
+if ! command -v etcd >/dev/null 2>&1 && [ ! -x /usr/bin/etcd ]; then
+    echo "==> apt-get install -y etcd-server"
+    as_root=""
+    [ "$(id -u)" -eq 0 ] || as_root="sudo -n"
+    $as_root apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $as_root apt-get install -y -qq etcd-server >/dev/null
+fi
+#
+# kubectl >= 1.27 (test-apiserver/tests/kubectl.rs; `$KUBECTL` or /usr/bin/kubectl). Not
+# installed here: Debian's kubernetes-client is 1.20, which validates against the protobuf
+# /openapi/v2 the test API server does not serve. Google's apt repository ships it as `kubectl`.
+kubectl_bin="${KUBECTL:-/usr/bin/kubectl}"
+if [ ! -x "$kubectl_bin" ]; then
+    echo "kubectl not found at $kubectl_bin: install kubectl >= 1.27 (e.g. the kubectl package of" >&2
+    echo "Google's apt repository) or set KUBECTL; test-apiserver's kubectl test needs it" >&2
+    exit 1
+fi
+#
 # npm: oidc-provider, the real authorization server of the mcpAuthentication test
 # (gateway/tests/e2e/mcp_oauth_interop.rs), pinned in tests/oidc/package-lock.json. Installed
 # into tests/oidc/node_modules with `npm ci`; skipped when that was done from the same lock file

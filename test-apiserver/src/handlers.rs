@@ -144,26 +144,62 @@ async fn dispatch(
         Some("status") if ri.has_status => true,
         Some(_) => return Err(ApiError::path_not_found(path)),
     };
-    let store = &state.store;
+    let dry_run = match query.get("dryRun").map(String::as_str) {
+        None | Some("") => false,
+        Some("All") => true,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "dryRun: unsupported value {other:?} (All is the only one)"
+            )))
+        }
+    };
+    let dry_store;
+    let store = if dry_run {
+        dry_store = state.store.dry();
+        &dry_store
+    } else {
+        &state.store
+    };
+    let metadata_only = headers
+        .get("accept")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("as=PartialObjectMetadata"));
+    let one = |v: Value| {
+        if metadata_only {
+            crate::store::partial_metadata(&v)
+        } else {
+            v
+        }
+    };
     match (method.clone(), name) {
         (Method::GET, None) => {
             if is_true(query.get("watch")) {
-                return watch_response(state, ri, ns, query);
+                return watch_response(state, ri, ns, query, metadata_only);
             }
-            let opts = list_options(query)?;
-            Ok(json_response(200, &store.list(&ri, ns, &opts).await?))
+            let opts = list_options(query, &ri)?;
+            let list = store.list(&ri, ns, &opts).await?;
+            let list = if metadata_only {
+                crate::store::partial_metadata_list(&list)
+            } else {
+                list
+            };
+            Ok(json_response(200, &list))
         }
-        (Method::GET, Some(n)) => Ok(json_response(200, &store.get(&ri, ns, n).await?)),
+        (Method::GET, Some(n)) => Ok(json_response(200, &one(store.get(&ri, ns, n).await?))),
         (Method::POST, None) => {
             let obj = parse_body(&body)?;
             let created = store.create(&ri, ns, obj).await?;
-            after_write(state, &ri, &created);
+            if !dry_run {
+                after_write(state, &ri, &created);
+            }
             Ok(json_response(201, &created))
         }
         (Method::PUT, Some(n)) => {
             let obj = parse_body(&body)?;
             let updated = store.update(&ri, ns, n, obj, status).await?;
-            after_write(state, &ri, &updated);
+            if !dry_run {
+                after_write(state, &ri, &updated);
+            }
             Ok(json_response(200, &updated))
         }
         (Method::PATCH, Some(n)) => {
@@ -179,8 +215,31 @@ async fn dispatch(
                 )
             })?;
             let patched = store.patch(&ri, ns, n, kind, &body, status).await?;
-            after_write(state, &ri, &patched);
-            Ok(json_response(200, &patched))
+            if !dry_run {
+                after_write(state, &ri, &patched);
+            }
+            Ok(json_response(200, &one(patched)))
+        }
+        (Method::DELETE, None) => {
+            // deletecollection: every object the selectors match, one by one.
+            let mut opts = list_options(query, &ri)?;
+            opts.limit = None;
+            opts.continue_token = None;
+            let mut list = store.list(&ri, ns, &opts).await?;
+            let mut deleted = Vec::new();
+            for item in list["items"].as_array().cloned().unwrap_or_default() {
+                let item_ns = item["metadata"]["namespace"].as_str();
+                let Some(n) = item["metadata"]["name"].as_str() else {
+                    continue;
+                };
+                match store.delete(&ri, item_ns, n, None).await {
+                    Ok(d) => deleted.push(d),
+                    Err(e) if e.code == 404 => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            list["items"] = Value::Array(deleted);
+            Ok(json_response(200, &list))
         }
         (Method::DELETE, Some(n)) if !status => {
             let precondition = if body.is_empty() {
@@ -191,7 +250,7 @@ async fn dispatch(
                     .map(String::from)
             };
             let deleted = store.delete(&ri, ns, n, precondition).await?;
-            if ri.kind == "CustomResourceDefinition" {
+            if ri.kind == "CustomResourceDefinition" && !dry_run {
                 if let Some(name) = deleted["metadata"]["name"].as_str() {
                     state.registry.remove_crd(name);
                 }
@@ -229,16 +288,25 @@ fn is_true(v: Option<&String>) -> bool {
     matches!(v.map(String::as_str), Some("1" | "true" | "True"))
 }
 
-fn selectors(query: &HashMap<String, String>) -> Result<(Selector, Selector), ApiError> {
+fn selectors(
+    query: &HashMap<String, String>,
+    ri: &ResourceInfo,
+) -> Result<(Selector, Selector), ApiError> {
     let labels = Selector::labels(query.get("labelSelector").map(String::as_str).unwrap_or(""))
         .map_err(ApiError::bad_request)?;
-    let fields = Selector::fields(query.get("fieldSelector").map(String::as_str).unwrap_or(""))
-        .map_err(ApiError::bad_request)?;
+    let fields = Selector::fields(
+        query.get("fieldSelector").map(String::as_str).unwrap_or(""),
+        &ri.kind,
+    )
+    .map_err(ApiError::bad_request)?;
     Ok((labels, fields))
 }
 
-fn list_options(query: &HashMap<String, String>) -> Result<ListOptions, ApiError> {
-    let (labels, fields) = selectors(query)?;
+fn list_options(
+    query: &HashMap<String, String>,
+    ri: &ResourceInfo,
+) -> Result<ListOptions, ApiError> {
+    let (labels, fields) = selectors(query, ri)?;
     let limit = match query.get("limit") {
         Some(l) => Some(
             l.parse::<usize>()
@@ -261,8 +329,9 @@ fn watch_response(
     ri: ResourceInfo,
     ns: Option<&str>,
     query: &HashMap<String, String>,
+    metadata_only: bool,
 ) -> Result<Response, ApiError> {
-    let (labels, fields) = selectors(query)?;
+    let (labels, fields) = selectors(query, &ri)?;
     // No timeoutSeconds: the real server picks 30-60 minutes; so do we (30).
     let timeout = match query.get("timeoutSeconds") {
         Some(t) => Duration::from_secs(
@@ -281,6 +350,7 @@ fn watch_response(
         send_initial_events: is_true(query.get("sendInitialEvents")),
         timeout,
         bookmark_interval: state.bookmark_interval,
+        metadata_only,
     };
     let rx = watch::start(state.store.clone(), req, state.stop.child_token());
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {

@@ -76,6 +76,17 @@ async fn main() {
         server.url(),
         endpoints.join(",")
     );
-    let _ = tokio::signal::ctrl_c().await;
+    // SIGINT or SIGTERM: stop the server, then the etcd cluster (dropped on return).
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("cannot handle SIGTERM: {e}");
+            std::process::exit(1)
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
     server.kill();
 }

@@ -127,6 +127,17 @@ pub fn builtins() -> Vec<ResourceInfo> {
             &["sa"],
         ),
         builtin("", "v1", "events", "Event", true, false, &["ev"]),
+        // kube-runtime's event Recorder writes events.k8s.io/v1 Events (stored apart from
+        // core/v1 events here; the real server shares their storage).
+        builtin(
+            "events.k8s.io",
+            "v1",
+            "events",
+            "Event",
+            true,
+            false,
+            &["ev"],
+        ),
         builtin(
             "discovery.k8s.io",
             "v1",

@@ -1,6 +1,7 @@
 //! Label selectors (`a=b`, `a==b`, `a!=b`, `a in (x,y)`, `a notin (x)`, `a`, `!a`) and field
-//! selectors (`metadata.name`, `metadata.namespace`, with `=`, `==`, `!=`), as list and watch
-//! take them.
+//! selectors (`=`, `==`, `!=` on the fields the real server allows for the kind:
+//! `metadata.name` and `metadata.namespace` everywhere, plus e.g. Secret `type`, Pod
+//! `spec.nodeName`/`status.phase`, Event `involvedObject.*`), as list and watch take them.
 
 use serde_json::Value;
 
@@ -59,8 +60,9 @@ impl Selector {
         Self::parse(s, false)
     }
 
-    /// Parses a field selector; only `metadata.name` and `metadata.namespace` are known.
-    pub fn fields(s: &str) -> Result<Selector, String> {
+    /// Parses a field selector for objects of `kind`; a field the real server does not
+    /// index for that kind is refused, as there.
+    pub fn fields(s: &str, kind: &str) -> Result<Selector, String> {
         let sel = Self::parse(s, true)?;
         for r in &sel.reqs {
             let key = match r {
@@ -71,10 +73,11 @@ impl Selector {
                     ))
                 }
             };
-            if key != "metadata.name" && key != "metadata.namespace" {
-                return Err(format!(
-                    "field label not supported: {key} (this test server knows metadata.name and metadata.namespace)"
-                ));
+            if key != "metadata.name"
+                && key != "metadata.namespace"
+                && !kind_fields(kind).contains(&key.as_str())
+            {
+                return Err(format!("field label not supported: {key}"));
             }
         }
         Ok(sel)
@@ -116,8 +119,15 @@ impl Selector {
         self.reqs.iter().all(|r| {
             let get = |k: &str| -> Option<String> {
                 if self.fields {
-                    let field = k.strip_prefix("metadata.")?;
-                    obj["metadata"][field].as_str().map(String::from)
+                    let mut v = obj;
+                    for part in k.split('.') {
+                        v = v.get(part)?;
+                    }
+                    match v {
+                        Value::String(s) => Some(s.clone()),
+                        Value::Bool(_) | Value::Number(_) => Some(v.to_string()),
+                        _ => None,
+                    }
                 } else {
                     obj["metadata"]["labels"][k].as_str().map(String::from)
                 }
@@ -137,6 +147,38 @@ impl Selector {
     /// True when it matches everything.
     pub fn is_empty(&self) -> bool {
         self.reqs.is_empty()
+    }
+}
+
+/// The kind-specific field labels of the real server (besides metadata.name/namespace).
+fn kind_fields(kind: &str) -> &'static [&'static str] {
+    match kind {
+        "Secret" => &["type"],
+        "Namespace" => &["status.phase"],
+        "Pod" => &[
+            "spec.nodeName",
+            "spec.restartPolicy",
+            "spec.schedulerName",
+            "spec.serviceAccountName",
+            "spec.hostNetwork",
+            "status.phase",
+            "status.podIP",
+            "status.nominatedNodeName",
+        ],
+        "Event" => &[
+            "involvedObject.kind",
+            "involvedObject.namespace",
+            "involvedObject.name",
+            "involvedObject.uid",
+            "involvedObject.apiVersion",
+            "involvedObject.resourceVersion",
+            "involvedObject.fieldPath",
+            "reason",
+            "reportingComponent",
+            "source",
+            "type",
+        ],
+        _ => &[],
     }
 }
 
@@ -164,9 +206,17 @@ mod tests {
         ] {
             assert_eq!(Selector::labels(sel).unwrap().matches(&obj), want, "{sel}");
         }
-        let f = Selector::fields("metadata.name=a,metadata.namespace!=x").unwrap();
+        let f = Selector::fields("metadata.name=a,metadata.namespace!=x", "ConfigMap").unwrap();
         assert!(f.matches(&obj));
-        assert!(Selector::fields("spec.x=1").is_err());
+        assert!(Selector::fields("spec.x=1", "ConfigMap").is_err());
+        assert!(Selector::fields("type=Opaque", "ConfigMap").is_err());
+        let secret = json!({"metadata": {"name": "s"}, "type": "kubernetes.io/tls"});
+        assert!(Selector::fields("type=kubernetes.io/tls", "Secret")
+            .unwrap()
+            .matches(&secret));
+        assert!(!Selector::fields("type!=kubernetes.io/tls", "Secret")
+            .unwrap()
+            .matches(&secret));
         assert!(Selector::labels("a b").is_err());
     }
 }

@@ -16,6 +16,8 @@ use crate::status::ApiError;
 #[derive(Clone)]
 pub struct Store {
     pub etcd: EtcdClient,
+    /// `dryRun=All`: every check is made, nothing is written.
+    pub dry_run: bool,
 }
 
 /// Parameters of a list.
@@ -38,6 +40,16 @@ pub fn decode(kv: &Kv) -> Option<Value> {
     Some(obj)
 }
 
+/// Decodes an object of `ri`, served as `ri`'s version: the versions of one CRD share the
+/// storage, and (as with the real server's `None` conversion) only `apiVersion` changes.
+pub fn decode_as(kv: &Kv, ri: &ResourceInfo) -> Option<Value> {
+    let mut obj = decode(kv)?;
+    if let Some(o) = obj.as_object_mut() {
+        o.insert("apiVersion".into(), json!(ri.api_version()));
+    }
+    Some(obj)
+}
+
 fn encode(obj: &Value) -> Vec<u8> {
     let mut o = obj.clone();
     if let Some(m) = o.get_mut("metadata").and_then(Value::as_object_mut) {
@@ -51,6 +63,21 @@ fn with_rv(mut obj: Value, rev: i64) -> Value {
         m.insert("resourceVersion".into(), json!(rev.to_string()));
     }
     obj
+}
+
+/// An object as `PartialObjectMetadata` (what `Accept: ...;as=PartialObjectMetadata` asks for:
+/// kube's `get_metadata`, `list_metadata`, `watch_metadata`, `metadata_watcher`).
+pub fn partial_metadata(obj: &Value) -> Value {
+    json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": obj["metadata"].clone()})
+}
+
+/// A list as `PartialObjectMetadataList`.
+pub fn partial_metadata_list(list: &Value) -> Value {
+    let items: Vec<Value> = list["items"]
+        .as_array()
+        .map(|a| a.iter().map(partial_metadata).collect())
+        .unwrap_or_default();
+    json!({"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1", "metadata": list["metadata"].clone(), "items": items})
 }
 
 /// A fresh random uid in the UUID v4 form.
@@ -99,7 +126,18 @@ fn parse_rv(s: &str) -> Result<i64, ApiError> {
 
 impl Store {
     pub fn new(etcd: EtcdClient) -> Self {
-        Store { etcd }
+        Store {
+            etcd,
+            dry_run: false,
+        }
+    }
+
+    /// The same store answering writes without making them (`dryRun=All`).
+    pub fn dry(&self) -> Self {
+        Store {
+            etcd: self.etcd.clone(),
+            dry_run: true,
+        }
     }
 
     /// The list prefix of a resource, narrowed to a namespace.
@@ -118,7 +156,7 @@ impl Store {
     ) -> Result<Value, ApiError> {
         let (_, kv) = self.etcd.get(&ri.key(ns, name)).await?;
         kv.as_ref()
-            .and_then(decode)
+            .and_then(|kv| decode_as(kv, ri))
             .ok_or_else(|| ApiError::not_found(ri, name))
     }
 
@@ -174,7 +212,9 @@ impl Store {
         let mut more = false;
         let mut remaining = 0i64;
         for kv in &read.kvs {
-            let Some(obj) = decode(kv) else { continue };
+            let Some(obj) = decode_as(kv, ri) else {
+                continue;
+            };
             if !opts.labels.matches(&obj) || !opts.fields.matches(&obj) {
                 continue;
             }
@@ -278,6 +318,13 @@ impl Store {
         obj: Value,
     ) -> Result<Value, ApiError> {
         let (name, obj) = self.prepare_create(ri, ns, obj)?;
+        if self.dry_run {
+            let (_, kv) = self.etcd.get(&ri.key(ns, &name)).await?;
+            return match kv {
+                Some(_) => Err(ApiError::already_exists(ri, &name)),
+                None => Ok(obj),
+            };
+        }
         match self.etcd.create(&ri.key(ns, &name), &encode(&obj)).await? {
             TxnOutcome::Done { revision, .. } => Ok(with_rv(obj, revision)),
             TxnOutcome::Failed { .. } => Err(ApiError::already_exists(ri, &name)),
@@ -297,7 +344,7 @@ impl Store {
         let key = ri.key(ns, name);
         let (_, kv) = self.etcd.get(&key).await?;
         let kv = kv.ok_or_else(|| ApiError::not_found(ri, name))?;
-        let old = decode(&kv).ok_or_else(|| ApiError::not_found(ri, name))?;
+        let old = decode_as(&kv, ri).ok_or_else(|| ApiError::not_found(ri, name))?;
         let expected = match new["metadata"]["resourceVersion"].as_str() {
             Some(rv) if !rv.is_empty() => parse_rv(rv)?,
             _ => kv.mod_revision,
@@ -306,6 +353,9 @@ impl Store {
             return Err(ApiError::conflict(ri, name));
         }
         let merged = merge_update(ri, &old, new, name, status)?;
+        if self.dry_run {
+            return Ok(with_rv(merged, kv.mod_revision));
+        }
         match self.etcd.update(&key, &encode(&merged), expected).await? {
             TxnOutcome::Done { revision, .. } => Ok(with_rv(merged, revision)),
             TxnOutcome::Failed { current: None } => Err(ApiError::not_found(ri, name)),
@@ -373,9 +423,12 @@ impl Store {
                     return Err(ApiError::conflict(ri, name));
                 }
             }
+            if self.dry_run {
+                return decode_as(&kv, ri).ok_or_else(|| ApiError::not_found(ri, name));
+            }
             match self.etcd.delete(&key, kv.mod_revision).await? {
                 TxnOutcome::Done { .. } => {
-                    return decode(&kv).ok_or_else(|| ApiError::not_found(ri, name))
+                    return decode_as(&kv, ri).ok_or_else(|| ApiError::not_found(ri, name))
                 }
                 TxnOutcome::Failed { current: None } => return Err(ApiError::not_found(ri, name)),
                 TxnOutcome::Failed { .. } => continue,

@@ -15,7 +15,7 @@ use crate::etcd::{WatchEvent, WatchMessage};
 use crate::resources::ResourceInfo;
 use crate::selectors::Selector;
 use crate::status::ApiError;
-use crate::store::{decode, ListOptions, Store};
+use crate::store::{decode_as, ListOptions, Store};
 
 /// Parameters of one watch request.
 #[derive(Debug, Clone)]
@@ -29,6 +29,8 @@ pub struct WatchRequest {
     pub send_initial_events: bool,
     pub timeout: Duration,
     pub bookmark_interval: Duration,
+    /// `Accept: ...;as=PartialObjectMetadata`: objects reduced to their metadata.
+    pub metadata_only: bool,
 }
 
 fn line(kind: &str, object: &Value) -> Bytes {
@@ -72,6 +74,15 @@ async fn send(tx: &Tx, b: Bytes) -> bool {
     tx.send(Ok(b)).await.is_ok()
 }
 
+/// The line of an object event, reduced to metadata when asked for.
+fn object_line(req: &WatchRequest, kind: &str, object: &Value) -> Bytes {
+    if req.metadata_only {
+        line(kind, &crate::store::partial_metadata(object))
+    } else {
+        line(kind, object)
+    }
+}
+
 async fn run(store: Store, req: WatchRequest, tx: &Tx) {
     let _ = tokio::time::timeout(req.timeout, watch(store, req.clone(), tx)).await;
 }
@@ -111,7 +122,7 @@ async fn watch(store: Store, req: WatchRequest, tx: &Tx) {
                 .and_then(|s| s.parse().ok())
                 .unwrap_or(0);
             for item in list["items"].as_array().into_iter().flatten() {
-                if !send(tx, line("ADDED", item)).await {
+                if !send(tx, object_line(&req, "ADDED", item)).await {
                     return;
                 }
             }
@@ -139,7 +150,7 @@ async fn watch(store: Store, req: WatchRequest, tx: &Tx) {
                             for ev in evs {
                                 rev = rev.max(ev.kv.mod_revision);
                                 if let Some((kind, obj)) = convert(&req, &ev) {
-                                    if !send(tx, line(kind, &obj)).await {
+                                    if !send(tx, object_line(&req, kind, &obj)).await {
                                         return;
                                     }
                                 }
@@ -170,14 +181,14 @@ async fn watch(store: Store, req: WatchRequest, tx: &Tx) {
 /// selection is ADDED, leaving it DELETED.
 fn convert(req: &WatchRequest, ev: &WatchEvent) -> Option<(&'static str, Value)> {
     let sel = |o: &Value| req.labels.matches(o) && req.fields.matches(o);
-    let prev = ev.prev.as_ref().and_then(decode);
+    let prev = ev.prev.as_ref().and_then(|p| decode_as(p, &req.resource));
     if ev.deleted {
         let mut obj = prev?;
         // The deletion's revision, so a client resuming from it does not see it again.
         obj["metadata"]["resourceVersion"] = json!(ev.kv.mod_revision.to_string());
         return sel(&obj).then_some(("DELETED", obj));
     }
-    let obj = decode(&ev.kv)?;
+    let obj = decode_as(&ev.kv, &req.resource)?;
     let now = sel(&obj);
     let before = prev.as_ref().is_some_and(sel);
     match (before, now) {

@@ -95,6 +95,9 @@ struct Inner {
     streaming: reqwest::Client,
 }
 
+/// How long a call retries while no member can serve it (an election after a member died).
+const RETRY_FOR: Duration = Duration::from_secs(10);
+
 fn b64(s: &[u8]) -> String {
     B64.encode(s)
 }
@@ -169,8 +172,22 @@ impl EtcdClient {
     }
 
     /// POSTs `body` to `path`, trying each endpoint from the last good one; an endpoint that
-    /// refuses the connection or answers 5xx without an etcd error body is skipped.
+    /// refuses the connection or answers "unavailable" (no leader yet after a member died) is
+    /// skipped, and the round is retried for up to `RETRY_FOR`.
     async fn call(&self, path: &str, body: Value) -> Result<Value, EtcdError> {
+        let deadline = tokio::time::Instant::now() + RETRY_FOR;
+        loop {
+            match self.call_round(path, &body).await {
+                Err(EtcdError::Unavailable(e)) if tokio::time::Instant::now() < deadline => {
+                    tracing::debug!("etcd unavailable, retrying: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn call_round(&self, path: &str, body: &Value) -> Result<Value, EtcdError> {
         let n = self.inner.endpoints.len();
         if n == 0 {
             return Err(EtcdError::Unavailable("no endpoints".into()));
@@ -180,7 +197,7 @@ impl EtcdClient {
         for i in 0..n {
             let idx = (start + i) % n;
             let url = format!("{}{}", self.inner.endpoints[idx], path);
-            let resp = match self.inner.http.post(&url).json(&body).send().await {
+            let resp = match self.inner.http.post(&url).json(body).send().await {
                 Ok(r) => r,
                 Err(e) => {
                     last_err = format!("{url}: {e}");
@@ -419,7 +436,12 @@ impl EtcdClient {
         let mut stream = resp.bytes_stream();
         let mut buf: Vec<u8> = Vec::new();
         loop {
-            let chunk = match stream.next().await {
+            let next = tokio::select! {
+                n = stream.next() => n,
+                // Nobody listens any more: drop the etcd stream now, not at its next message.
+                _ = tx.closed() => return Ok(()),
+            };
+            let chunk = match next {
                 Some(Ok(c)) => c,
                 Some(Err(e)) => return Err(e.to_string()),
                 None => return Err("watch stream ended".into()),

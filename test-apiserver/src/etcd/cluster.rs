@@ -42,6 +42,27 @@ pub struct EtcdCluster {
     _dir: tempfile::TempDir,
 }
 
+/// On Linux, etcd gets SIGKILL when the thread that started it exits, so a test process that
+/// dies (or is killed by a CI timeout) leaves no etcd behind. `start` runs on a runtime thread
+/// (a test's own thread, or a worker that lives as long as the runtime), not a short-lived
+/// blocking-pool thread.
+#[cfg(target_os = "linux")]
+fn kill_with_parent(command: &mut Command) {
+    use std::os::unix::process::CommandExt as _;
+    // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn kill_with_parent(_command: &mut Command) {}
+
 fn free_port() -> std::io::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
@@ -52,8 +73,20 @@ const HEALTH_TIMEOUT: Duration = Duration::from_secs(30);
 impl EtcdCluster {
     /// Starts `members` etcd processes forming one cluster and waits until each answers
     /// `/health` (bounded). Progress notifications every second make watch bookmarks carry the
-    /// store's current revision.
+    /// store's current revision. A start that does not become healthy (a free port taken by
+    /// someone else in between) is retried on new ports, three times at most.
     pub async fn start(members: usize) -> Result<EtcdCluster, ClusterError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match Self::start_once(members).await {
+                Err(ClusterError::NotHealthy(..)) if attempt < 3 => continue,
+                other => return other,
+            }
+        }
+    }
+
+    async fn start_once(members: usize) -> Result<EtcdCluster, ClusterError> {
         let members = members.max(1);
         let dir = tempfile::Builder::new().prefix("etcd-cluster").tempdir()?;
         let mut ports = Vec::new();
@@ -78,7 +111,9 @@ impl EtcdCluster {
             let client_url = format!("http://127.0.0.1:{client}");
             let peer_url = format!("http://127.0.0.1:{peer}");
             let log_file = std::fs::File::create(&log)?;
-            let child = Command::new(etcd_binary())
+            let mut command = Command::new(etcd_binary());
+            kill_with_parent(&mut command);
+            let child = command
                 .arg("--name")
                 .arg(&name)
                 .arg("--data-dir")
