@@ -154,7 +154,9 @@ fn run_kubernetes(
     let (source, model) = match settings_file {
         Some(path) => load(path).map_err(|e| anyhow::anyhow!("{e}"))?,
         None => gateway::model::from_checked(
-            Source::check("{}", Path::new("kubernetes"), &|name| std::env::var(name).ok()),
+            Source::check("{}", Path::new("kubernetes"), &|name| {
+                std::env::var(name).ok()
+            }),
             gateway::mcp::build,
         )
         .map_err(|e| anyhow::anyhow!("{e}"))?,
@@ -204,10 +206,15 @@ async fn start(
     config_path: Option<&Path>,
 ) -> anyhow::Result<std::sync::Arc<Runtime>> {
     if settings.session_key.is_none() {
-        tracing::debug!("no config.sessionKey: MCP sessions (when configured) are local to this process");
+        tracing::debug!(
+            "no config.sessionKey: MCP sessions (when configured) are local to this process"
+        );
     }
-    let workers = settings.workers.unwrap_or_else(gateway::server::Workers::default_count);
-    let runtime = Runtime::new(config_path, settings.drain_timeout, workers).context("cannot start the worker threads")?;
+    let workers = settings
+        .workers
+        .unwrap_or_else(gateway::server::Workers::default_count);
+    let runtime = Runtime::new(config_path, settings.drain_timeout, workers)
+        .context("cannot start the worker threads")?;
     tracing::debug!(workers, "worker threads started");
     let admin = gateway::admin::serve(settings.admin_addr, runtime.clone())
         .await
@@ -217,7 +224,10 @@ async fn start(
 }
 
 async fn stop(runtime: &Runtime, drain: std::time::Duration) {
-    tracing::info!(?drain, "shutting down: no new connections; draining in-flight requests");
+    tracing::info!(
+        ?drain,
+        "shutting down: no new connections; draining in-flight requests"
+    );
     runtime.shutdown().await;
     tracing::info!("stopped");
 }

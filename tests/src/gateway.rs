@@ -100,11 +100,11 @@ impl Gateway {
             vec!["run".as_ref(), "-c".as_ref(), config_path.as_os_str()];
         args.extend(extra_args.iter().map(|a| a.as_ref() as &std::ffi::OsStr));
         let mut child = switchboard_command(&args, dir.path())
-        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn switchboard");
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn switchboard");
         let stderr = crate::collect_stderr(&mut child);
         Gateway {
             child: Some(child),

@@ -11,8 +11,7 @@ use test_apiserver::{Config, EtcdCluster, TestApiServer};
 
 /// The CRDs of the kinds the gateway watches that a bare API server lacks: the Gateway API's
 /// and the Inference Extension's (minimal schemas, test-apiserver's fixtures).
-pub const UPSTREAM_CRDS: &str =
-    include_str!("../../test-apiserver/fixtures/crds.yaml");
+pub const UPSTREAM_CRDS: &str = include_str!("../../test-apiserver/fixtures/crds.yaml");
 
 /// etcd members, API servers over them, and a kubeconfig per API server.
 pub struct KubeCluster {

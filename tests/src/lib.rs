@@ -9,8 +9,8 @@ use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 pub mod a2a;
-pub mod conformance;
 mod config;
+pub mod conformance;
 pub mod epp;
 mod gateway;
 pub mod kube;

@@ -35,7 +35,12 @@ pub struct KubernetesOptions {
     #[arg(long, env = "POD_NAME", requires = "kubernetes")]
     pub identity: Option<String>,
     /// Namespace of the status lease (set it to the pod's namespace).
-    #[arg(long, env = "POD_NAMESPACE", default_value = "default", requires = "kubernetes")]
+    #[arg(
+        long,
+        env = "POD_NAMESPACE",
+        default_value = "default",
+        requires = "kubernetes"
+    )]
     pub lease_namespace: String,
     /// Name of the status lease; replicas with the same lease take turns writing status.
     #[arg(long, default_value = "switchboard-status", requires = "kubernetes")]

@@ -23,8 +23,8 @@ use crate::config::file::ProcessConfig;
 use crate::server::Runtime;
 
 use gateway_api::apis::standard::{
-    gatewayclasses::GatewayClass, gateways::Gateway, grpcroutes::GrpcRoute,
-    httproutes::HttpRoute, referencegrants::ReferenceGrant,
+    gatewayclasses::GatewayClass, gateways::Gateway, grpcroutes::GrpcRoute, httproutes::HttpRoute,
+    referencegrants::ReferenceGrant,
 };
 use k8s_openapi::api::core::v1::{Namespace, Pod, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
@@ -45,9 +45,8 @@ pub enum SourceError {
 pub async fn client(options: &KubernetesOptions) -> Result<kube::Client, SourceError> {
     let config = match &options.kubeconfig {
         Some(path) => {
-            let kubeconfig = kube::config::Kubeconfig::read_from(path).map_err(|e| {
-                SourceError::Config(format!("cannot read {}: {e}", path.display()))
-            })?;
+            let kubeconfig = kube::config::Kubeconfig::read_from(path)
+                .map_err(|e| SourceError::Config(format!("cannot read {}: {e}", path.display())))?;
             kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
                 .await
                 .map_err(|e| SourceError::Config(format!("{}: {e}", path.display())))?
@@ -100,11 +99,7 @@ macro_rules! each_store {
 }
 
 impl Stores {
-    fn start(
-        client: &kube::Client,
-        changed: &watch::Sender<u64>,
-        runtime: &Runtime,
-    ) -> Stores {
+    fn start(client: &kube::Client, changed: &watch::Sender<u64>, runtime: &Runtime) -> Stores {
         macro_rules! start {
             ($($field:ident: $kind:literal),*) => {
                 Stores {$(

@@ -114,9 +114,9 @@ where
                     Err(e) => {
                         metrics.kubernetes.watch_error(kind);
                         let text = e.to_string();
-                        let repeat = last_error.as_ref().is_some_and(|(t, at)| {
-                            *t == text && at.elapsed() < ERROR_LOG_INTERVAL
-                        });
+                        let repeat = last_error
+                            .as_ref()
+                            .is_some_and(|(t, at)| *t == text && at.elapsed() < ERROR_LOG_INTERVAL);
                         if !repeat {
                             tracing::warn!(kind, error = %text, "watch failed; retrying with backoff, the last good config keeps serving");
                             last_error = Some((text, Instant::now()));

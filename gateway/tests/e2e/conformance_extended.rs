@@ -20,7 +20,10 @@ async fn same_namespace(test: &str, manifest: &str, route: &str, cases: &[Case])
     accepted(&c, &mut report, gw, &[(INFRA, route)], true).await;
     report.run_cases(&replica.addr(80), cases).await;
     if report.results.iter().any(|(_, r)| r.is_err()) {
-        eprintln!("replica stderr (tail):\n{}", tail(&replica.gateway.stderr()));
+        eprintln!(
+            "replica stderr (tail):\n{}",
+            tail(&replica.gateway.stderr())
+        );
     }
     finish(&report);
 }
@@ -48,7 +51,9 @@ async fn httproute_query_param_matching() {
             get("/path2?animal=whale").header("version", "two").to(V3),
             // Match of the same query param across rules.
             get("/path3?animal=shark").to(V1),
-            get("/path4?animal=kraken").header("version", "three").to(V1),
+            get("/path4?animal=kraken")
+                .header("version", "three")
+                .to(V1),
             // Matches must all hold.
             get("/?animal=shark").status(404),
             get("/path4?animal=kraken").status(404),
@@ -76,7 +81,10 @@ async fn httproute_method_matching() {
             get("/path2").method("POST").header("version", "two").to(V3),
             // Match of the same method across rules.
             get("/path3").method("PATCH").to(V1),
-            get("/path4").method("DELETE").header("version", "three").to(V1),
+            get("/path4")
+                .method("DELETE")
+                .header("version", "three")
+                .to(V1),
             // Matches must all hold.
             get("/").method("PUT").status(404),
             get("/path4").method("DELETE").status(404),
@@ -273,10 +281,14 @@ async fn httproute_redirect_path() {
         "httproute-redirect-path",
         "redirect-path",
         &[
-            get("/original-prefix/lemon")
-                .redirect(302, redirect(None, None, None, Some("/replacement-prefix/lemon"))),
-            get("/full/path/original")
-                .redirect(302, redirect(None, None, None, Some("/full-path-replacement"))),
+            get("/original-prefix/lemon").redirect(
+                302,
+                redirect(None, None, None, Some("/replacement-prefix/lemon")),
+            ),
+            get("/full/path/original").redirect(
+                302,
+                redirect(None, None, None, Some("/full-path-replacement")),
+            ),
             get("/path-and-host")
                 .redirect(302, redirect(None, org, None, Some("/replacement-prefix"))),
             get("/path-and-status")

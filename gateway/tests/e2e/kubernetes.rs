@@ -76,7 +76,8 @@ spec:
 
 /// Replica `i`: API server `server`, loopback address 127.0.0.(i+1), a short lease.
 async fn replica(cluster: &KubeCluster, i: usize, server: usize) -> Gateway {
-    let settings = format!("config:\n  adminAddr: \"{{admin}}\"\n  sessionKey: \"{SESSION_KEY}\"\n");
+    let settings =
+        format!("config:\n  adminAddr: \"{{admin}}\"\n  sessionKey: \"{SESSION_KEY}\"\n");
     let args = [
         "--kubeconfig".to_string(),
         cluster.kubeconfig(server).display().to_string(),
@@ -184,7 +185,10 @@ async fn replicas_follow_the_api_servers_and_survive_losing_one() {
         let route = cluster.get_json("httproute", "default", "echo");
         if let Some(c) = route_condition(&route, "Accepted") {
             assert_eq!(c["status"], "True", "{route}");
-            assert_eq!(c["observedGeneration"], route["metadata"]["generation"], "{route}");
+            assert_eq!(
+                c["observedGeneration"], route["metadata"]["generation"],
+                "{route}"
+            );
             break;
         }
         assert!(Instant::now() < deadline, "no Accepted condition: {route}");
@@ -192,14 +196,22 @@ async fn replicas_follow_the_api_servers_and_survive_losing_one() {
     }
     let mut leaders = Vec::new();
     for (i, gw) in all.iter().enumerate() {
-        let leading = gw.metric_or_zero("switchboard_kubernetes_leader", &[]).await;
+        let leading = gw
+            .metric_or_zero("switchboard_kubernetes_leader", &[])
+            .await;
         let writes = gw
-            .metric_or_zero("switchboard_kubernetes_status_writes_total", &[("result", "ok")])
+            .metric_or_zero(
+                "switchboard_kubernetes_status_writes_total",
+                &[("result", "ok")],
+            )
             .await;
         if leading == 1.0 {
             leaders.push(i);
         } else {
-            assert_eq!(writes, 0.0, "replica {i} does not hold the lease but wrote status");
+            assert_eq!(
+                writes, 0.0,
+                "replica {i} does not hold the lease but wrote status"
+            );
         }
     }
     assert_eq!(leaders.len(), 1, "exactly one lease holder: {leaders:?}");
@@ -238,7 +250,11 @@ async fn replicas_follow_the_api_servers_and_survive_losing_one() {
                 CONVERGE,
             )
             .await;
-        assert!(relists >= 1.0, "replica {i} did not relist: {}", gw.stderr());
+        assert!(
+            relists >= 1.0,
+            "replica {i} did not relist: {}",
+            gw.stderr()
+        );
     }
     let last = converged(&all).await;
     assert!(last.contains("/v4"), "{last}");
@@ -320,7 +336,11 @@ async fn an_mcp_session_continues_on_another_replica() {
             if status != 404 && status != 0 {
                 break;
             }
-            assert!(Instant::now() < deadline, "{url} not routed: {}", gw.stderr());
+            assert!(
+                Instant::now() < deadline,
+                "{url} not routed: {}",
+                gw.stderr()
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }

@@ -157,7 +157,11 @@ impl Case {
 
     /// The suite's test case name (`GetTestCaseName`).
     pub fn name(&self, i: usize) -> String {
-        let headers = if self.headers.is_empty() { "" } else { " with headers" };
+        let headers = if self.headers.is_empty() {
+            ""
+        } else {
+            " with headers"
+        };
         let req = format!("{i} request to '{}{}'{headers}", self.host, self.path);
         if self.backend.is_empty() {
             format!("{req} should receive one of {:?}", self.statuses)
@@ -197,7 +201,10 @@ impl Case {
                 .collect();
             req = req.header("X-Echo-Set-Header", list.join(","));
         }
-        let res = req.send().await.map_err(|e| format!("request failed: {e}"))?;
+        let res = req
+            .send()
+            .await
+            .map_err(|e| format!("request failed: {e}"))?;
         let status = res.status().as_u16();
         let headers = res.headers().clone();
         let body = res.text().await.unwrap_or_default();
@@ -220,7 +227,11 @@ impl Case {
         }
     }
 
-    fn compare_echo(&self, echo: &Value, headers: &reqwest::header::HeaderMap) -> Result<(), String> {
+    fn compare_echo(
+        &self,
+        echo: &Value,
+        headers: &reqwest::header::HeaderMap,
+    ) -> Result<(), String> {
         let path = self.expected_path.as_deref().unwrap_or(&self.path);
         if echo["path"] != path {
             return Err(format!("expected path {path}, got {}", echo["path"]));
@@ -244,9 +255,16 @@ impl Case {
         let wanted = self.expected_headers.as_ref().unwrap_or(&self.headers);
         for (name, value) in wanted {
             match echo_header(echo, name) {
-                None => return Err(format!("expected request header {name} to be set: {}", echo["headers"])),
+                None => {
+                    return Err(format!(
+                        "expected request header {name} to be set: {}",
+                        echo["headers"]
+                    ))
+                }
                 Some(got) if got != *value => {
-                    return Err(format!("expected request header {name}: {value}, got {got}"))
+                    return Err(format!(
+                        "expected request header {name}: {value}, got {got}"
+                    ))
                 }
                 Some(_) => {}
             }
@@ -266,7 +284,10 @@ impl Case {
                 return Err(format!("expected response header {name} to be set"));
             }
             if got.join(",") != *value {
-                return Err(format!("expected response header {name}: {value}, got {}", got.join(",")));
+                return Err(format!(
+                    "expected response header {name}: {value}, got {}",
+                    got.join(",")
+                ));
             }
         }
         for name in &self.absent_response_headers {
@@ -276,7 +297,10 @@ impl Case {
         }
         let pod = echo["pod"].as_str().unwrap_or("");
         if !pod.starts_with(&self.backend) {
-            return Err(format!("expected pod name to start with {}, got {pod}", self.backend));
+            return Err(format!(
+                "expected pod name to start with {}, got {pod}",
+                self.backend
+            ));
         }
         Ok(())
     }
@@ -294,12 +318,17 @@ impl Case {
         let got_host = url.host_str().unwrap_or("");
         if let Some(host) = want.host {
             if host != got_host {
-                return Err(format!("expected redirect host {host:?}, got {got_host:?} ({location})"));
+                return Err(format!(
+                    "expected redirect host {host:?}, got {got_host:?} ({location})"
+                ));
             }
         }
         let scheme = want.scheme.unwrap_or("http");
         if url.scheme() != scheme {
-            return Err(format!("expected redirect scheme {scheme}, got {} ({location})", url.scheme()));
+            return Err(format!(
+                "expected redirect scheme {scheme}, got {} ({location})",
+                url.scheme()
+            ));
         }
         // The explicit port of Location (the url crate hides a scheme's default port, which
         // the suite accepts as "not set").
@@ -319,14 +348,22 @@ impl Case {
         let request_path = self.path.split('?').next().unwrap_or("");
         let path = want.path.unwrap_or(request_path);
         if url.path() != path {
-            return Err(format!("expected redirect path {path:?}, got {:?} ({location})", url.path()));
+            return Err(format!(
+                "expected redirect path {path:?}, got {:?} ({location})",
+                url.path()
+            ));
         }
         Ok(())
     }
 
     /// Repeats [`Case::check_once`] until it passes [`CONSECUTIVE`] times in a row or
     /// `deadline` passes; the last failure otherwise.
-    pub async fn check(&self, http: &reqwest::Client, addr: &str, deadline: Instant) -> Result<(), String> {
+    pub async fn check(
+        &self,
+        http: &reqwest::Client,
+        addr: &str,
+        deadline: Instant,
+    ) -> Result<(), String> {
         let mut streak = 0;
         loop {
             match self.check_once(http, addr).await {
@@ -352,7 +389,11 @@ impl Case {
 fn echo_header(echo: &Value, name: &str) -> Option<String> {
     let map = echo["headers"].as_object()?;
     let (_, values) = map.iter().find(|(k, _)| k.eq_ignore_ascii_case(name))?;
-    let values: Vec<&str> = values.as_array()?.iter().filter_map(Value::as_str).collect();
+    let values: Vec<&str> = values
+        .as_array()?
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
     Some(values.join(","))
 }
 

@@ -155,8 +155,7 @@ impl Conformance {
             args.push("--gateway".to_string());
             args.push(format!("{INFRA}/{g}"));
         }
-        let gateway =
-            Gateway::start_kubernetes("config:\n  adminAddr: \"{admin}\"\n", &args).await;
+        let gateway = Gateway::start_kubernetes("config:\n  adminAddr: \"{admin}\"\n", &args).await;
         Replica { gateway, ip }
     }
 
@@ -191,7 +190,9 @@ impl Conformance {
             };
             match result {
                 Ok(()) => return Ok(()),
-                Err(e) if Instant::now() > deadline => return Err(format!("{kind} {ns}/{name}: {e}")),
+                Err(e) if Instant::now() > deadline => {
+                    return Err(format!("{kind} {ns}/{name}: {e}"))
+                }
                 Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
             }
         }
@@ -283,7 +284,10 @@ impl Report {
         eprintln!("conformance {}: {passed}/{total} checks passed", self.test);
         let mut unexpected = Vec::new();
         for (name, result) in &self.results {
-            let reason = known.iter().find(|(k, _)| name.starts_with(k)).map(|(_, r)| *r);
+            let reason = known
+                .iter()
+                .find(|(k, _)| name.starts_with(k))
+                .map(|(_, r)| *r);
             match (result, reason) {
                 (Err(e), Some(reason)) => eprintln!("  KNOWN FAILURE {name}: {e} ({reason})"),
                 (Err(e), None) => {

@@ -41,7 +41,11 @@ pub struct ListenerWant {
 fn has(conditions: &Value, want: &Cond, generation: &Value) -> Result<(), String> {
     let list = conditions.as_array().cloned().unwrap_or_default();
     let Some(c) = list.iter().find(|c| c["type"] == want.type_) else {
-        return Err(format!("no {} condition in {}", want.type_, Value::Array(list)));
+        return Err(format!(
+            "no {} condition in {}",
+            want.type_,
+            Value::Array(list)
+        ));
     };
     if c["status"] != want.status || (!want.reason.is_empty() && c["reason"] != want.reason) {
         return Err(format!(
@@ -80,7 +84,12 @@ fn parent<'a>(route: &'a Value, gw_ns: &str, gw: &str) -> Result<&'a Value, Stri
                     && p["parentRef"]["namespace"].as_str().unwrap_or(route_ns) == gw_ns
             })
         })
-        .ok_or_else(|| format!("no parent status for Gateway {gw_ns}/{gw}: {}", route["status"]))
+        .ok_or_else(|| {
+            format!(
+                "no parent status for Gateway {gw_ns}/{gw}: {}",
+                route["status"]
+            )
+        })
 }
 
 /// The route has condition `want` on its parent `gw` (`HTTPRouteMustHaveCondition`).
@@ -132,7 +141,8 @@ pub fn gateway_listeners(gateway: &Value, want: &[ListenerWant]) -> Result<(), S
             ));
         }
         for c in &w.conditions {
-            has(&l["conditions"], c, &Value::Null).map_err(|e| format!("listener {}: {e}", w.name))?;
+            has(&l["conditions"], c, &Value::Null)
+                .map_err(|e| format!("listener {}: {e}", w.name))?;
         }
     }
     Ok(())
