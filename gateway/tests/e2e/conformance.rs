@@ -6,7 +6,8 @@
 //! `conformance NAME: P/T checks passed`; status checks (the suite's Accepted, ResolvedRefs,
 //! listener checks) count as checks beside the requests.
 //!
-//! Core tests of the profile are ported here; the extended ones (filters, redirects other
+//! Core tests of the profile are ported here and, those that check mostly status, in
+//! `conformance_status`; the extended ones (filters, redirects other
 //! than host and status, query and method matching) in `conformance_extended`. Failures the
 //! port knows of are listed, with their reason, in [`KNOWN_FAILURES`]: every other failure
 //! fails the test.
@@ -394,21 +395,9 @@ async fn httproute_hostname_intersection() {
         cond("ResolvedRefs", "True", ""),
     ];
     let listeners = [
-        ListenerWant {
-            name: "listener-1",
-            attached: 2,
-            conditions: ok.clone(),
-        },
-        ListenerWant {
-            name: "listener-2",
-            attached: 1,
-            conditions: ok.clone(),
-        },
-        ListenerWant {
-            name: "listener-3",
-            attached: 1,
-            conditions: ok,
-        },
+        ListenerWant::http("listener-1", 2, ok.clone()),
+        ListenerWant::http("listener-2", 1, ok.clone()),
+        ListenerWant::http("listener-3", 1, ok),
     ];
     let r = c
         .wait_for("gateway", INFRA, gw, |o| gateway_listeners(o, &listeners))
@@ -555,11 +544,7 @@ async fn gateway_with_attached_routes() {
         cond("ResolvedRefs", "True", ""),
     ];
     for (gw, attached) in [(one, 1), (two, 2)] {
-        let want = [ListenerWant {
-            name: "http",
-            attached,
-            conditions: ok.clone(),
-        }];
+        let want = [ListenerWant::http("http", attached, ok.clone())];
         let r = c
             .wait_for("gateway", INFRA, gw, |o| gateway_listeners(o, &want))
             .await;
@@ -582,14 +567,14 @@ async fn gateway_with_attached_routes() {
         "HTTPRoute http-route-not-accepted Accepted False NoMatchingListenerHostname",
         r,
     );
-    let want = [ListenerWant {
-        name: "tls",
-        attached: 1,
-        conditions: vec![
+    let want = [ListenerWant::http(
+        "tls",
+        1,
+        vec![
             cond("Programmed", "False", ""),
             cond("ResolvedRefs", "False", ""),
         ],
-    }];
+    )];
     let r = c
         .wait_for("gateway", INFRA, unresolved, |o| {
             gateway_listeners(o, &want)

@@ -25,6 +25,7 @@ mod cloud_backend_auth;
 mod config_errors;
 mod conformance;
 mod conformance_extended;
+mod conformance_status;
 mod inference_load;
 mod inference_pool;
 mod kubernetes;

@@ -9,7 +9,8 @@
 //! - Deployments are applied as they are and never run; for each Service of the conformance
 //!   namespaces an [`EchoBackend`] answers on its own loopback port, and the harness creates
 //!   the Service's EndpointSlice (one ready endpoint, 127.0.0.1, every Service port name).
-//! - `{GATEWAY_CLASS_NAME}` becomes `switchboard`, as the suite substitutes its class name;
+//! - `{GATEWAY_CLASS_NAME}` becomes `switchboard` and `{GATEWAY_CONTROLLER_NAME}` our
+//!   controller name, as the suite substitutes them;
 //!   the GatewayClass and the `tls-validity-checks-certificate` Secret, which the suite
 //!   creates itself, are created by the harness.
 //! - Each Gateway under test is served by a replica of its own (`--gateway NS/NAME`) on a
@@ -214,9 +215,11 @@ impl Replica {
     }
 }
 
-/// `{GATEWAY_CLASS_NAME}` replaced by our class, as the suite does.
+/// `{GATEWAY_CLASS_NAME}` and `{GATEWAY_CONTROLLER_NAME}` replaced by our class and
+/// controller name, as the suite does.
 fn class(yaml: &str) -> String {
     yaml.replace("{GATEWAY_CLASS_NAME}", GATEWAY_CLASS)
+        .replace("{GATEWAY_CONTROLLER_NAME}", CONTROLLER_NAME)
 }
 
 /// A loopback address no other replica of this or another test process uses: 127.80.X.Y

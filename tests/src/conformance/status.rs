@@ -35,6 +35,20 @@ pub struct ListenerWant {
     pub attached: i64,
     /// Conditions that must be present (reason `""`: any).
     pub conditions: Vec<Cond>,
+    /// Whether `supportedKinds` holds HTTPRoute; when false it must be empty.
+    pub supports_http_route: bool,
+}
+
+impl ListenerWant {
+    /// A listener that supports HTTPRoute.
+    pub fn http(name: &'static str, attached: i64, conditions: Vec<Cond>) -> ListenerWant {
+        ListenerWant {
+            name,
+            attached,
+            conditions,
+            supports_http_route: true,
+        }
+    }
 }
 
 /// Whether `conditions` hold `want` with `observedGeneration` equal to `generation`.
@@ -127,11 +141,12 @@ pub fn gateway_listeners(gateway: &Value, want: &[ListenerWant]) -> Result<(), S
             .find(|l| l["name"] == w.name)
             .ok_or_else(|| format!("no status for listener {}", w.name))?;
         let kinds = l["supportedKinds"].as_array().cloned().unwrap_or_default();
-        if !kinds.iter().any(|k| {
+        let http_route = kinds.iter().any(|k| {
             k["kind"] == "HTTPRoute"
                 && k["group"].as_str().unwrap_or("gateway.networking.k8s.io")
                     == "gateway.networking.k8s.io"
-        }) {
+        });
+        if (w.supports_http_route && !http_route) || (!w.supports_http_route && !kinds.is_empty()) {
             return Err(format!("listener {}: supportedKinds {kinds:?}", w.name));
         }
         if l["attachedRoutes"] != w.attached {
@@ -146,4 +161,73 @@ pub fn gateway_listeners(gateway: &Value, want: &[ListenerWant]) -> Result<(), S
         }
     }
     Ok(())
+}
+
+/// Every condition in `conditions` observed the object's current generation
+/// (`ConditionsHaveLatestObservedGeneration`).
+pub fn latest(object: &Value, conditions: &Value) -> Result<(), String> {
+    let generation = &object["metadata"]["generation"];
+    let list = conditions.as_array().cloned().unwrap_or_default();
+    if list.is_empty() {
+        return Err("no conditions".to_string());
+    }
+    for c in &list {
+        if c["observedGeneration"] != *generation {
+            return Err(format!(
+                "condition {} has observedGeneration {}, generation {generation}",
+                c["type"], c["observedGeneration"]
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `HTTPRouteMustHaveLatestConditions`: every parent's conditions are of the current
+/// generation.
+pub fn route_latest(route: &Value) -> Result<(), String> {
+    let parents = route["status"]["parents"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    if parents.is_empty() {
+        return Err("no parent status".to_string());
+    }
+    parents
+        .iter()
+        .try_for_each(|p| latest(route, &p["conditions"]))
+}
+
+/// `HTTPRouteMustHaveNoAcceptedParents`: no parent status, or exactly one, not Accepted.
+pub fn route_no_accepted_parents(route: &Value) -> Result<(), String> {
+    let parents = route["status"]["parents"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    match parents.as_slice() {
+        [] => Ok(()),
+        [p] => {
+            latest(route, &p["conditions"])?;
+            has(
+                &p["conditions"],
+                &cond("Accepted", "False", ""),
+                &Value::Null,
+            )
+        }
+        more => Err(format!("{} parent statuses", more.len())),
+    }
+}
+
+/// `GatewayMustHaveZeroRoutes`: conditions of the current generation; no listener status, or
+/// one with no attached route.
+pub fn gateway_zero_routes(gateway: &Value) -> Result<(), String> {
+    latest(gateway, &gateway["status"]["conditions"])?;
+    let listeners = gateway["status"]["listeners"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    match listeners.as_slice() {
+        [] => Ok(()),
+        [l] if l["attachedRoutes"] == 0 => Ok(()),
+        _ => Err(format!("listeners: {}", Value::Array(listeners))),
+    }
 }
