@@ -721,3 +721,39 @@ backends:
         "{errs:#?}"
     );
 }
+
+#[test]
+fn status_entries_stand_alone() {
+    let errs = errors(
+        r#"
+binds:
+- port: 0
+  listeners:
+  - name: l
+    routes:
+    - name: both
+      backends: [{ status: 500, host: "127.0.0.1:1" }]
+    - name: with-policies
+      backends: [{ status: 500, policies: { timeout: { request: 1s } } }]
+"#,
+    );
+    assert!(
+        has_error(
+            &errs,
+            "routes[0].backends[0]",
+            "exactly one of backend, host or status"
+        ),
+        "{errs:?}"
+    );
+    assert!(
+        has_error(&errs, "routes[1].backends[0].policies", "never apply"),
+        "{errs:?}"
+    );
+    // Out of range: the schema says so.
+    let out = Source::from_str(
+        "binds: [{port: 0, listeners: [{name: l, routes: [{name: r, backends: [{status: 200}]}]}]}]",
+        Path::new("t.yaml"),
+        &|_| None,
+    );
+    assert!(out.is_err());
+}

@@ -260,6 +260,12 @@ pub struct RouteBackend {
     /// Inline upstream `host:port` (plain HTTP).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
+    /// Answer this HTTP status (400 to 599) instead of proxying, for this entry's share of
+    /// the requests: what the Kubernetes source writes for a `backendRef` that does not
+    /// resolve (the Gateway API's `500`). Instead of `backend` or `host`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 400, max = 599))]
+    pub status: Option<u16>,
     /// Relative weight, default 1. `0` keeps the entry but sends it nothing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub weight: Option<u32>,

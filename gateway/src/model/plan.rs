@@ -204,6 +204,9 @@ pub enum Terminal {
     /// An `inferencePool`: the picker chooses the endpoints, the reverse proxy sends the
     /// request to the first and walks the rest on retries.
     Pool(PoolTerminal),
+    /// A fixed answer with this status and a short text body: a route backend entry with
+    /// `status:` (the Kubernetes source's share of a `backendRef` that does not resolve).
+    Status(http::StatusCode),
 }
 
 /// The terminal of an `inferencePool` backend: the request (its body read whole) goes to the

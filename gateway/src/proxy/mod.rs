@@ -241,6 +241,10 @@ impl Proxy {
             // request's future (copied once per request) as large, the plain proxy's too.
             Terminal::Ai(ai) => Box::pin(self.serve_ai(ai, ex, log)).await?,
             Terminal::Pool(pool) => Box::pin(self.serve_pool(pool, backend, ex, log)).await?,
+            Terminal::Status(status) => error::text_response(
+                *status,
+                "this backend is not available (its reference does not resolve)",
+            ),
         };
 
         // The response as the client's connection frames it, then the response phases.

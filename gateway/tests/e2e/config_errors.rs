@@ -212,6 +212,22 @@ fn schema_is_json_with_binds() {
 }
 
 #[test]
+fn crds_print_every_custom_resource_as_yaml() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_switchboard(&["crds"], dir.path());
+    assert!(out.status.success(), "{out:?}");
+    let docs = gateway::kubernetes::yaml::documents(&out.stdout).expect("YAML");
+    let kinds: Vec<&str> = docs
+        .iter()
+        .filter_map(|d| d["spec"]["names"]["kind"].as_str())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["InferencePool", "SwitchboardBackend", "SwitchboardPolicy"]
+    );
+}
+
+#[test]
 fn run_with_an_invalid_file_exits_1_without_serving() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();

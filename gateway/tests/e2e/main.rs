@@ -29,6 +29,7 @@ mod conformance_status;
 mod inference_load;
 mod inference_pool;
 mod kubernetes;
+mod kubernetes_translated;
 mod limits;
 mod llm_common;
 mod llm_guards;

@@ -273,3 +273,50 @@ async fn refusing_backends_are_ejected() {
     assert_eq!(status, 503, "{body}");
     assert!(body.contains("ejected"), "{body}");
 }
+
+/// A `status:` entry answers its share itself (the Kubernetes source's 500 for a backendRef
+/// that does not resolve), also to a request with a body, and the connection stays usable.
+#[tokio::test]
+async fn status_entries_answer_their_share() {
+    let cfg = routes_config(
+        r#"
+- name: half
+  matches: [{ path: { prefix: /half } }]
+  backends:
+  - { host: "{up}", weight: 1 }
+  - { status: 500, weight: 1 }
+- name: broken
+  matches: [{ path: { prefix: /broken } }]
+  backends: [{ status: 500 }]
+"#,
+    );
+    let (ups, gw) = start_gateway(&["up"], &cfg).await;
+    let c = client();
+    let (mut up, mut failed) = (0, 0);
+    for _ in 0..100 {
+        let (status, body) = get(&c, &gw.url("/half")).await;
+        match status {
+            200 => up += 1,
+            500 => failed += 1,
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    assert_eq!(up + failed, 100);
+    // Expected 50:50; the bounds are about 5 standard deviations wide.
+    assert!((25..=75).contains(&up), "up {up}, 500 {failed}");
+    assert_eq!(ups[0].hits(), up);
+    for _ in 0..3 {
+        let resp = c
+            .post(gw.url("/broken"))
+            .body(vec![b'x'; 100_000])
+            .send()
+            .await
+            .expect("response");
+        assert_eq!(resp.status().as_u16(), 500);
+        assert!(resp
+            .text()
+            .await
+            .expect("body")
+            .contains("does not resolve"));
+    }
+}

@@ -4,9 +4,9 @@
 //!
 //! A Service ref becomes one `host` entry per ready endpoint; weights are scaled so that each
 //! ref keeps its share whatever its number of endpoints (ref weight × L / endpoints, L the
-//! least common multiple of the endpoint counts). A ref that does not resolve is left out and
-//! the route's `ResolvedRefs` says why (the Gateway API's 500 for its share is not modelled:
-//! the generated config has no backend that answers 500).
+//! least common multiple of the endpoint counts). A ref that does not resolve becomes a
+//! `status: 500` entry with its share, as the Gateway API says, and the route's
+//! `ResolvedRefs` says why; a Service with no ready endpoint answers `503` for its share.
 
 use std::collections::BTreeSet;
 
@@ -38,6 +38,8 @@ enum Target {
     Hosts(Vec<String>),
     /// A named backend of the generated config.
     Named(String),
+    /// A fixed status for the ref's share.
+    Status(u16),
 }
 
 /// Resolves `refs` of a rule of `route` (group, kind, namespace).
@@ -46,10 +48,16 @@ pub(super) fn resolve(cx: &mut Cx<'_>, route: &ObjectRef, refs: &[BackendRef]) -
     let mut targets: Vec<(u32, Target)> = Vec::new();
     for r in refs {
         let weight = u32::try_from(r.weight.unwrap_or(1)).unwrap_or(0);
-        match target(cx, route, r, &mut out.pools) {
-            Ok(t) if weight > 0 => targets.push((weight, t)),
-            Ok(_) => {}
-            Err(problem) => out.problems.push(problem),
+        let resolved = match target(cx, route, r, &mut out.pools) {
+            Ok(Target::Hosts(hosts)) if hosts.is_empty() => Target::Status(503),
+            Ok(t) => t,
+            Err(problem) => {
+                out.problems.push(problem);
+                Target::Status(500)
+            }
+        };
+        if weight > 0 {
+            targets.push((weight, resolved));
         }
     }
     let lcm = targets
@@ -68,14 +76,23 @@ pub(super) fn resolve(cx: &mut Cx<'_>, route: &ObjectRef, refs: &[BackendRef]) -
                     out.entries.push(RouteBackend {
                         backend: None,
                         host: Some(host),
+                        status: None,
                         weight: Some(u32::try_from(w).unwrap_or(u32::MAX)),
                         policies: None,
                     });
                 }
             }
+            Target::Status(code) => out.entries.push(RouteBackend {
+                backend: None,
+                host: None,
+                status: Some(code),
+                weight: Some(u32::try_from(u64::from(weight) * lcm).unwrap_or(u32::MAX)),
+                policies: None,
+            }),
             Target::Named(name) => out.entries.push(RouteBackend {
                 backend: Some(name),
                 host: None,
+                status: None,
                 weight: Some(u32::try_from(u64::from(weight) * lcm).unwrap_or(u32::MAX)),
                 policies: None,
             }),
@@ -144,8 +161,13 @@ fn target(
             service_hosts(cx, &namespace, &r.name, port).map(Target::Hosts)
         }
         "InferencePool" => {
-            if cx.rejected.contains_key(&to) {
-                return Err(not_found());
+            if let Some(reason) = cx.rejected.get(&to) {
+                // Its status (through the route's Gateways) says why.
+                pools.insert(to.clone());
+                return Err((
+                    "BackendNotFound".into(),
+                    format!("{to} is not valid: {reason}"),
+                ));
             }
             let name = format!("inferencepool/{namespace}/{}", r.name);
             if !cx.named.contains_key(&name) {

@@ -21,6 +21,9 @@ use super::refs::{generation, ns_name, permitted, ObjectRef, GATEWAY_GROUP};
 use super::Cx;
 use crate::config::file::{Bind, Listener, ListenerProtocol, TlsConfig};
 
+/// A certificate chain and private key, PEM.
+type Pem = (String, String);
+
 /// A label selector's parts (`matchLabels`, `matchExpressions`), as JSON.
 pub(super) type Selector = Value;
 
@@ -54,7 +57,7 @@ pub(super) struct Slot {
     existing: Vec<Condition>,
     generation: i64,
     protocol: ListenerProtocol,
-    tls: Option<(String, String)>,
+    tls: Option<Pem>,
 }
 
 /// A served Gateway.
@@ -334,11 +337,14 @@ fn certificate(
     Ok((text("tls.crt")?, text("tls.key")?))
 }
 
-/// Marks conflicting listeners: HTTP and HTTPS on one port (the later loses), and two
-/// listeners of one Gateway with the same port and hostname.
+/// Marks conflicting listeners: HTTP and HTTPS on one port (the later loses), two listeners
+/// of one Gateway with the same port and hostname, and HTTPS listeners of different
+/// Gateways with the same port and hostname but different certificates (one generated
+/// listener has one certificate).
 fn conflicts(out: &mut Gateways) {
     let mut port_protocol: BTreeMap<i32, ListenerProtocol> = BTreeMap::new();
     let mut seen: Vec<(ObjectRef, i32, Option<String>)> = Vec::new();
+    let mut certs: BTreeMap<(i32, Option<String>), Option<Pem>> = BTreeMap::new();
     for slot in out.slots.iter_mut().filter(|s| s.accepted.0) {
         match port_protocol.get(&slot.port) {
             Some(p) if *p != slot.protocol => {
@@ -353,6 +359,23 @@ fn conflicts(out: &mut Gateways) {
             }
         }
         let key = (slot.gateway.clone(), slot.port, slot.hostname.clone());
+        let cert_key = (slot.port, slot.hostname.clone());
+        if slot.resolved.0 && !seen.contains(&key) {
+            match certs.get(&cert_key) {
+                Some(cert) if *cert != slot.tls => {
+                    slot.conflicted = Some((
+                        "HostnameConflict".into(),
+                        "another Gateway serves this port and hostname with another certificate"
+                            .into(),
+                    ));
+                    continue;
+                }
+                Some(_) => {}
+                None => {
+                    certs.insert(cert_key, slot.tls.clone());
+                }
+            }
+        }
         if seen.contains(&key) {
             slot.conflicted = Some((
                 "HostnameConflict".into(),

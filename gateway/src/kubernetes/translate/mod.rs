@@ -35,6 +35,7 @@ mod gateways;
 mod hostnames;
 mod policies;
 mod refs;
+mod report;
 mod routes;
 mod secrets;
 #[cfg(test)]
@@ -45,6 +46,7 @@ mod view;
 
 use build::Cx;
 pub use refs::ObjectRef;
+pub use report::current_status;
 
 /// The label of generated configs in diagnostics (where a file's path would be).
 pub const SOURCE_LABEL: &str = "kubernetes";

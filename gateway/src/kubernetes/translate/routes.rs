@@ -58,7 +58,7 @@ fn route(cx: &mut Cx<'_>, gateways: &mut Gateways, valid: &[Valid], view: &Route
         for (i, rule) in view.spec.rules.iter().enumerate() {
             let (out, mut p) = translate_rule(cx, view, i, rule, &mut pools);
             problems.append(&mut p);
-            rules.extend(out);
+            rules.push(out);
         }
     }
     let mut parents = Vec::new();
@@ -283,15 +283,15 @@ fn place(
     Ok(())
 }
 
-/// One rule: matches, filters as policies, backends. `None` when it serves nothing (no
-/// backend resolved and no redirect).
+/// One rule: matches, filters as policies, backends (a `status: 500` entry when it has
+/// none and no redirect, as the Gateway API says).
 fn translate_rule(
     cx: &mut Cx<'_>,
     view: &RouteView,
     index: usize,
     rule: &Rule,
     pools: &mut BTreeSet<ObjectRef>,
-) -> (Option<RuleOut>, Vec<Problem>) {
+) -> (RuleOut, Vec<Problem>) {
     let name = format!(
         "{}/{}/{}",
         view.object.namespace,
@@ -323,7 +323,7 @@ fn translate_rule(
             problems.extend(bf.problems);
             let p: Option<crate::config::file::Policies> =
                 serde_json::from_value(Value::Object(bf.policies)).ok();
-            for entry in entries.iter_mut() {
+            for entry in entries.iter_mut().filter(|e| e.status.is_none()) {
                 entry.policies = p.clone();
             }
         }
@@ -334,7 +334,14 @@ fn translate_rule(
         _ => {}
     }
     if entries.is_empty() && !policies.contains_key("requestRedirect") {
-        return (None, problems);
+        // No backendRefs (or all of weight 0): the Gateway API answers 500.
+        entries.push(crate::config::file::RouteBackend {
+            backend: None,
+            host: None,
+            status: Some(500),
+            weight: None,
+            policies: None,
+        });
     }
     let matches = if rule.matches.is_empty() {
         vec![RouteMatch {
@@ -351,7 +358,7 @@ fn translate_rule(
         backends: entries,
         extension_refs: f.extension_refs,
     };
-    (Some(out), problems)
+    (out, problems)
 }
 
 fn route_match(m: &Match) -> RouteMatch {

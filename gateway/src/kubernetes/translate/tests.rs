@@ -205,10 +205,10 @@ fn cross_namespace_backend_ref_needs_a_reference_grant() {
     let resolved = route_condition(&without, "web", "r1", "ResolvedRefs");
     assert_eq!(resolved["status"], "False");
     assert_eq!(resolved["reason"], "RefNotPermitted");
-    // Nothing resolved, so the rule serves nothing.
+    // The refused ref's share answers 500, as the Gateway API says.
     assert_eq!(
-        file_json(&without)["binds"][0]["listeners"][0]["routes"],
-        json!([])
+        file_json(&without)["binds"][0]["listeners"][0]["routes"][0]["backends"],
+        json!([{ "status": 500, "weight": 1 }])
     );
 
     let with = translate(&(base("All") + &route("web", "r1", "") + GRANT));

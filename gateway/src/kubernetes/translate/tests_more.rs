@@ -295,3 +295,209 @@ spec:
         "True"
     );
 }
+
+#[test]
+fn a_pool_without_ready_pods_is_rejected_on_its_own_status() {
+    let yaml = TWO_LISTENERS.to_string()
+        + &infra_route("web", ", sectionName: admin", "[]")
+        + r#"
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: llm, namespace: infra }
+spec:
+  parentRefs: [{ name: gw, sectionName: admin }]
+  rules:
+  - matches: [{ path: { value: /v1 } }]
+    backendRefs: [{ group: inference.networking.k8s.io, kind: InferencePool, name: empty }]
+---
+apiVersion: inference.networking.k8s.io/v1
+kind: InferencePool
+metadata: { name: empty, namespace: infra }
+spec:
+  selector: { matchLabels: { app: none } }
+  targetPorts: [{ number: 8000 }]
+  endpointPickerRef: { name: epp, port: { number: 9002 } }
+"#;
+    let served = serve_at(
+        &snapshot(&yaml),
+        &Scope::default(),
+        crate::mcp::build,
+        &t0(),
+    );
+    assert!(served.model.is_some(), "{}", served.errors);
+    let pool = served
+        .status
+        .get(&ObjectRef::new(
+            "inference.networking.k8s.io",
+            "InferencePool",
+            "infra",
+            "empty",
+        ))
+        .expect("pool status");
+    let accepted = condition(&pool["parents"][0]["conditions"], "Accepted");
+    assert_eq!(accepted["status"], "False", "{pool}");
+    let route = served
+        .status
+        .get(&ObjectRef::new(
+            "gateway.networking.k8s.io",
+            "HTTPRoute",
+            "infra",
+            "llm",
+        ))
+        .expect("route status");
+    let resolved = condition(&route["parents"][0]["conditions"], "ResolvedRefs");
+    assert_eq!(resolved["reason"], "BackendNotFound");
+    // The route stays, its share of the pool answering 500.
+    let routes = &served.source.as_ref().expect("source").file.binds[1].listeners[0].routes;
+    let llm = routes
+        .iter()
+        .find(|r| r.name == "infra/llm/0")
+        .expect("llm route");
+    assert_eq!(llm.backends[0].status, Some(500));
+    assert!(llm.backends[0].backend.is_none());
+}
+
+#[test]
+fn invalid_and_empty_refs_keep_their_share_as_500_and_503() {
+    let yaml = TWO_LISTENERS.to_string()
+        + r#"
+---
+apiVersion: v1
+kind: Service
+metadata: { name: idle, namespace: infra }
+spec: { ports: [{ port: 80 }] }
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: split, namespace: infra }
+spec:
+  parentRefs: [{ name: gw, sectionName: admin }]
+  rules:
+  - backendRefs:
+    - { name: echo, port: 80, weight: 2 }
+    - { name: missing, port: 80, weight: 1 }
+    - { name: idle, port: 80, weight: 1 }
+    - { group: example.com, kind: Thing, name: x }
+  - name: nothing
+    matches: [{ path: { value: /nothing } }]
+"#;
+    let served = serve_at(
+        &snapshot(&yaml),
+        &Scope::default(),
+        crate::mcp::build,
+        &t0(),
+    );
+    let model = served
+        .model
+        .as_ref()
+        .unwrap_or_else(|| panic!("{}", served.errors));
+    let file = serde_json::to_value(&served.source.as_ref().expect("source").file).expect("json");
+    let routes = &file["binds"][1]["listeners"][0]["routes"];
+    assert_eq!(
+        routes[0]["backends"],
+        json!([{ "host": "10.1.0.1:8000", "weight": 2 }, { "status": 500, "weight": 1 },
+               { "status": 503, "weight": 1 }, { "status": 500, "weight": 1 }])
+    );
+    assert_eq!(routes[1]["backends"], json!([{ "status": 500 }]));
+    let s = served
+        .status
+        .get(&ObjectRef::new(
+            "gateway.networking.k8s.io",
+            "HTTPRoute",
+            "infra",
+            "split",
+        ))
+        .expect("status");
+    assert_eq!(
+        condition(&s["parents"][0]["conditions"], "ResolvedRefs")["reason"],
+        "BackendNotFound"
+    );
+    // The model keeps every share: 2 + 1 + 1 + 1.
+    let parts = http::Request::builder()
+        .uri("/x")
+        .body(())
+        .expect("request")
+        .into_parts()
+        .0;
+    let selected = model.binds[1].listeners[0]
+        .routes
+        .select(None, &parts)
+        .expect("a route");
+    assert_eq!(selected.route.backends.len(), 4);
+    assert_eq!(selected.route.total_weight, 5);
+}
+
+#[test]
+fn gateways_sharing_a_port_and_hostname_share_a_listener() {
+    let yaml = TWO_LISTENERS.to_string()
+        + r#"
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: { name: second, namespace: infra, creationTimestamp: "2030-01-01T00:00:00Z" }
+spec:
+  gatewayClassName: switchboard
+  listeners: [{ name: http, port: 8081, protocol: HTTP }]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: on-second, namespace: infra }
+spec:
+  parentRefs: [{ name: second }]
+  rules: [{ matches: [{ path: { value: /second } }], backendRefs: [{ name: echo, port: 80 }] }]
+"# + &infra_route("on-first", ", sectionName: admin", "[]");
+    let t = translate(&yaml);
+    let file = file_json(&t);
+    let listeners = file["binds"][1]["listeners"].as_array().expect("listeners");
+    assert_eq!(listeners.len(), 1);
+    assert_eq!(listeners[0]["name"], "infra/gw/admin");
+    let names: Vec<&str> = listeners[0]["routes"]
+        .as_array()
+        .expect("routes")
+        .iter()
+        .filter_map(|r| r["name"].as_str())
+        .collect();
+    assert_eq!(names, ["infra/on-first/0", "infra/on-second/0"]);
+    let second = status(
+        &t,
+        "gateway.networking.k8s.io",
+        "Gateway",
+        "infra",
+        "second",
+    );
+    assert_eq!(second["listeners"][0]["attachedRoutes"], 1);
+    assert_eq!(
+        condition(&second["conditions"], "Programmed")["status"],
+        "True"
+    );
+}
+
+#[test]
+fn https_gateways_with_different_certificates_on_one_hostname_conflict() {
+    let first = https("infra", false);
+    // The same fixture again under another name: a new certificate.
+    let second = https("infra", false)
+        .split("\n---\n")
+        .filter(|d| d.contains("kind: Gateway\n") || d.contains("kind: Secret"))
+        .map(|d| {
+            d.replace("name: tls,", "name: tls2,")
+                .replace("name: cert", "name: cert2")
+        })
+        .map(|d| d.replace("creationTimestamp", "x"))
+        .collect::<Vec<_>>()
+        .join("\n---\n");
+    let second = second.replace(
+        "metadata: { name: tls2, namespace: infra }",
+        "metadata: { name: tls2, namespace: infra, creationTimestamp: \"2030-01-01T00:00:00Z\" }",
+    );
+    let t = translate(&format!("{first}\n---\n{second}"));
+    let tls2 = status(&t, "gateway.networking.k8s.io", "Gateway", "infra", "tls2");
+    let conflicted = condition(&tls2["listeners"][0]["conditions"], "Conflicted");
+    assert_eq!(conflicted["reason"], "HostnameConflict", "{tls2}");
+    let tls = status(&t, "gateway.networking.k8s.io", "Gateway", "infra", "tls");
+    assert_eq!(
+        condition(&tls["listeners"][0]["conditions"], "Conflicted")["status"],
+        "False"
+    );
+}

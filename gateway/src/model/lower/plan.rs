@@ -27,6 +27,8 @@ pub(super) enum BackendTarget {
     /// An `inferencePool`: reverse proxy to the endpoint its picker chooses. Its policies are
     /// those of a `host` backend (`backendTLS` is refused by the route's lowering).
     Pool(Arc<InferencePool>),
+    /// A fixed answer (`status:`), with no upstream.
+    Status(http::StatusCode),
 }
 
 impl BackendTarget {
@@ -37,6 +39,7 @@ impl BackendTarget {
             BackendTarget::Mcp(_) => BackendKind::Mcp,
             BackendTarget::Ai(_) => BackendKind::Ai,
             BackendTarget::Pool(_) => BackendKind::Host,
+            BackendTarget::Status(_) => BackendKind::Host,
         }
     }
 }
@@ -198,6 +201,14 @@ pub(super) fn backend_plan(
                     budgets: token_budgets.clone(),
                     guard: prompt_guard.clone(),
                 }),
+                response,
+            };
+        }
+        BackendTarget::Status(status) => {
+            // Nothing goes upstream: the response phases still apply (CORS, headers).
+            return BackendPlan {
+                request,
+                terminal: Terminal::Status(status),
                 response,
             };
         }

@@ -314,6 +314,32 @@ impl<'a> Lowering<'a> {
         e: &'a file::RouteBackend,
         matchers: &[RequestMatch],
     ) -> Option<LoweredBackend> {
+        if let Some(code) = e.status {
+            if e.backend.is_some() || e.host.is_some() {
+                self.err(path, "write exactly one of backend, host or status");
+                return None;
+            }
+            if e.policies.is_some() {
+                self.err(
+                    format!("{path}.policies"),
+                    "an entry with status sends nothing upstream: its policies would never apply",
+                );
+                return None;
+            }
+            let Ok(status) = http::StatusCode::from_u16(code) else {
+                self.err(
+                    format!("{path}.status"),
+                    format!("{code} is not an HTTP status"),
+                );
+                return None;
+            };
+            return Some(LoweredBackend {
+                name: format!("status/{code}").into(),
+                weight: e.weight.unwrap_or(1),
+                target: BackendTarget::Status(status),
+                policies: BackendPolicies::default(),
+            });
+        }
         let (name, target, named_policies): (Arc<str>, BackendTarget, Option<&file::Policies>) =
             match (&e.backend, &e.host) {
                 (Some(name), None) => match self.named.get(name.as_str()).copied() {
@@ -369,7 +395,7 @@ impl<'a> Lowering<'a> {
                 _ => {
                     self.err(
                         path,
-                        "write exactly one of backend (a name) or host (host:port)",
+                        "write exactly one of backend (a name), host (host:port) or status",
                     );
                     return None;
                 }
