@@ -17,48 +17,14 @@ use e2e::conformance::status::{
 };
 use e2e::conformance::{cond, get, Conformance, ListenerWant, Report, INFRA};
 
-/// Why requests to an invalid backendRef get 404 instead of 500.
-const NO_500: &str = "the translator leaves a rule whose backendRefs are all invalid out of the \
-    config (gateway/src/kubernetes/translate/backends.rs: the Gateway API's 500 for an invalid \
-    backend's share is not modelled), so its requests get the gateway's 404";
-
 /// (test, check name prefix, reason): failures recorded as known, per test. Every other
 /// failure fails its test; a known failure that passes is printed.
-pub const KNOWN_FAILURES: &[(&str, &str, &str)] = &[
-    (
-        "HTTPRouteInvalidCrossNamespaceBackendRef",
-        "0 request to '/'",
-        NO_500,
-    ),
-    (
-        "HTTPRouteInvalidNonExistentBackendRef",
-        "0 request to '/'",
-        NO_500,
-    ),
-    (
-        "HTTPRouteInvalidBackendRefUnknownKind",
-        "0 request to '/v2'",
-        NO_500,
-    ),
-    (
-        "HTTPRouteReferenceGrant",
-        "after deleting the ReferenceGrant",
-        NO_500,
-    ),
-    ("HTTPRouteInvalidReferenceGrant", "0 request to '/'", NO_500),
-    (
-        "HTTPRoutePartiallyInvalidViaInvalidReferenceGrant",
-        "0 request to '/v2'",
-        "the rule for /v2 (its only backendRef not permitted) is left out of the config, so \
-         /v2 falls to the route's / rule and app-backend-v1 answers 200 instead of 500",
-    ),
-    (
-        "GatewayWithAttachedRoutes",
-        "Gateway unresolved-gateway-with-one-attached-unresolved-route",
-        "a listener that is not programmed (its certificateRef does not resolve) counts no \
+pub const KNOWN_FAILURES: &[(&str, &str, &str)] = &[(
+    "GatewayWithAttachedRoutes",
+    "Gateway unresolved-gateway-with-one-attached-unresolved-route",
+    "a listener that is not programmed (its certificateRef does not resolve) counts no \
          attached routes; the spec counts routes attached to it all the same",
-    ),
-];
+)];
 
 /// Finishes `report` against the known failures of its test.
 pub fn finish(report: &Report) {

@@ -26,6 +26,7 @@ mod config_errors;
 mod conformance;
 mod conformance_extended;
 mod conformance_status;
+mod conformance_tls;
 mod inference_load;
 mod inference_pool;
 mod kubernetes;

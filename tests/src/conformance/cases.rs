@@ -61,6 +61,9 @@ pub struct Case {
     pub absent_response_headers: Vec<String>,
     /// Where a 3xx must point.
     pub redirect: Option<Redirect>,
+    /// The certificate (DER) a TLS listener must present; the client then needs
+    /// `tls_info(true)`.
+    pub peer_certificate: Option<Vec<u8>>,
 }
 
 /// A GET of `path` (query included) expected to be answered 200.
@@ -80,6 +83,7 @@ pub fn get(path: &str) -> Case {
         response_headers: Vec::new(),
         absent_response_headers: Vec::new(),
         redirect: None,
+        peer_certificate: None,
     }
 }
 
@@ -155,6 +159,12 @@ impl Case {
         self
     }
 
+    /// The TLS listener must present this certificate (DER).
+    pub fn peer_certificate(mut self, der: Vec<u8>) -> Self {
+        self.peer_certificate = Some(der);
+        self
+    }
+
     /// The suite's test case name (`GetTestCaseName`).
     pub fn name(&self, i: usize) -> String {
         let headers = if self.headers.is_empty() {
@@ -183,7 +193,12 @@ impl Case {
 
     /// One round trip, compared; the echo's JSON when the answer was a 200.
     async fn exchange(&self, http: &reqwest::Client, addr: &str) -> Result<Value, String> {
-        let url = format!("http://{addr}{}", self.path);
+        // `addr` is `IP:PORT` (plain HTTP) or a base URL such as `https://example.org:443`.
+        let url = if addr.contains("://") {
+            format!("{addr}{}", self.path)
+        } else {
+            format!("http://{addr}{}", self.path)
+        };
         let method = reqwest::Method::from_bytes(self.method.as_bytes())
             .map_err(|e| format!("method {}: {e}", self.method))?;
         let mut req = http.request(method, &url);
@@ -204,7 +219,16 @@ impl Case {
         let res = req
             .send()
             .await
-            .map_err(|e| format!("request failed: {e}"))?;
+            .map_err(|e| format!("request failed: {}", chain(&e)))?;
+        if let Some(want) = &self.peer_certificate {
+            let got = res
+                .extensions()
+                .get::<reqwest::tls::TlsInfo>()
+                .and_then(|t| t.peer_certificate());
+            if got != Some(want.as_slice()) {
+                return Err("the listener presented another certificate than its Secret's".into());
+            }
+        }
         let status = res.status().as_u16();
         let headers = res.headers().clone();
         let body = res.text().await.unwrap_or_default();
@@ -395,6 +419,18 @@ fn echo_header(echo: &Value, name: &str) -> Option<String> {
         .filter_map(Value::as_str)
         .collect();
     Some(values.join(","))
+}
+
+/// An error and its sources, `: `-separated.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
 }
 
 fn snippet(body: &str) -> String {

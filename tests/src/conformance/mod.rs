@@ -69,6 +69,11 @@ pub struct Conformance {
     pub cluster: KubeCluster,
     /// Echo backends by `namespace/service`.
     pub backends: BTreeMap<String, EchoBackend>,
+    /// The certificate (PEM) of Secret `tls-validity-checks-certificate`, which clients of
+    /// the HTTPS listeners trust.
+    pub validity_cert: String,
+    /// The same certificate, DER: what the HTTPS listeners must present.
+    pub validity_cert_der: Vec<u8>,
 }
 
 impl Conformance {
@@ -81,19 +86,22 @@ impl Conformance {
             "apiVersion: gateway.networking.k8s.io/v1\nkind: GatewayClass\nmetadata: {{ name: {GATEWAY_CLASS} }}\nspec: {{ controllerName: {CONTROLLER_NAME} }}\n"
         ));
         cluster.apply(&class(BASE_MANIFESTS));
-        let (cert, key) = crate::self_signed();
-        let secret = json!({
-            "apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
-            "metadata": {"name": "tls-validity-checks-certificate", "namespace": INFRA},
-            "stringData": {"tls.crt": cert, "tls.key": key},
-        });
-        cluster.apply(&secret.to_string());
+        // The Secrets the suite creates itself (suite.go), with the same names and SANs.
+        let validity = tls_secret(
+            INFRA,
+            "tls-validity-checks-certificate",
+            &["*", "*.org", "*.wildcard.org"],
+        );
+        let web = tls_secret("gateway-conformance-web-backend", "certificate", &["*"]);
+        cluster.apply(&format!("---\n{}\n---\n{}\n", validity.1, web.1));
         for t in tests {
             cluster.apply(&class(&test_manifest(t)));
         }
         let mut conformance = Conformance {
             cluster,
             backends: BTreeMap::new(),
+            validity_cert: validity.0,
+            validity_cert_der: validity.2,
         };
         conformance.start_backends().await;
         conformance
@@ -215,6 +223,20 @@ impl Replica {
     }
 }
 
+/// A self-signed certificate for `sans` as a `kubernetes.io/tls` Secret `ns/name`:
+/// (certificate PEM, Secret as JSON, certificate DER).
+fn tls_secret(ns: &str, name: &str, sans: &[&str]) -> (String, String, Vec<u8>) {
+    let sans: Vec<String> = sans.iter().map(|s| s.to_string()).collect();
+    let ck = rcgen::generate_simple_self_signed(sans).expect("rcgen");
+    let cert = ck.cert.pem();
+    let secret = json!({
+        "apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
+        "metadata": {"name": name, "namespace": ns},
+        "stringData": {"tls.crt": cert, "tls.key": ck.key_pair.serialize_pem()},
+    });
+    (cert, secret.to_string(), ck.cert.der().to_vec())
+}
+
 /// `{GATEWAY_CLASS_NAME}` and `{GATEWAY_CONTROLLER_NAME}` replaced by our class and
 /// controller name, as the suite does.
 fn class(yaml: &str) -> String {
@@ -269,9 +291,14 @@ impl Report {
     /// Runs the cases against `addr` concurrently (as the suite's `t.Parallel()` subtests)
     /// and records each under its suite name.
     pub async fn run_cases(&mut self, addr: &str, cases: &[Case]) {
-        let http = crate::client();
+        self.run_cases_with(&crate::client(), addr, cases).await;
+    }
+
+    /// [`Report::run_cases`] with client `http` (one that trusts a listener's certificate),
+    /// `addr` then a base URL such as `https://example.org:443`.
+    pub async fn run_cases_with(&mut self, http: &reqwest::Client, addr: &str, cases: &[Case]) {
         let deadline = Instant::now() + CASE_DEADLINE;
-        let runs = cases.iter().map(|c| c.check(&http, addr, deadline));
+        let runs = cases.iter().map(|c| c.check(http, addr, deadline));
         let results = futures_util::future::join_all(runs).await;
         for (i, (c, r)) in cases.iter().zip(results).enumerate() {
             self.record(c.name(i), r);
