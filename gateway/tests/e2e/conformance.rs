@@ -627,3 +627,49 @@ fn backend_of(pod: &str) -> String {
     let parts: Vec<&str> = pod.split('-').collect();
     parts[..parts.len().saturating_sub(2)].join("-")
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn httproute_service_types() {
+    let gw = "same-namespace";
+    let c = Conformance::start(&["httproute-service-types"]).await;
+    let replica = c.serve(&[gw]).await;
+    let mut report = Report::new("HTTPRouteServiceTypes");
+    accepted(&c, &mut report, gw, &[(INFRA, "service-types")], true).await;
+    // The suite's setupEndpointSlices: the IPv4 EndpointSlices of the Services without a
+    // selector get infra-backend-v1's pods as endpoints (here its one echo pod); the port of
+    // the slices (3000) stays as the manifest gives it. No pod is IPv6: the -ip6 slices stay
+    // empty, as in the suite on an IPv4 cluster.
+    let pod = c.pod_ip(INFRA, V1);
+    for slice in [
+        "manual-endpointslices-ip4",
+        "headless-manual-endpointslices-ip4",
+    ] {
+        let patch = serde_json::json!({"endpoints": [{"addresses": [pod.to_string()],
+            "conditions": {"ready": true, "serving": true, "terminating": false}}]});
+        c.cluster.kubectl(
+            &[
+                "patch",
+                "endpointslice",
+                slice,
+                "-n",
+                INFRA,
+                "--type",
+                "merge",
+                "-p",
+                &patch.to_string(),
+            ],
+            None,
+        );
+    }
+    report
+        .run_cases(
+            &replica.addr(80),
+            &[
+                get("/manual-endpointslices").to(V1),
+                get("/headless-manual-endpointslices").to(V1),
+                get("/headless").to(V1),
+            ],
+        )
+        .await;
+    finish(&report);
+}

@@ -279,3 +279,85 @@ async fn gateway_invalid_route_kind() {
     );
     finish(&report);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gateway_modify_listeners() {
+    let add = "gateway-add-listener";
+    let remove = "gateway-remove-listener";
+    let c = Conformance::start(&["gateway-modify-listeners"]).await;
+    let _replica = c.serve(&[add, remove]).await;
+    let mut report = Report::new("GatewayModifyListeners");
+    let ok = vec![
+        cond("Accepted", "True", ""),
+        cond("ResolvedRefs", "True", ""),
+    ];
+    let gateway_latest = |o: &serde_json::Value| latest(o, &o["status"]["conditions"]);
+    for gw in [add, remove] {
+        let r = c.wait_for("gateway", INFRA, gw, gateway_latest).await;
+        report.record(
+            format!("Gateway {gw}: conditions of the first generation"),
+            r,
+        );
+    }
+    // A listener added becomes available for routes.
+    let before = c.get("gateway", INFRA, add)["metadata"]["generation"].clone();
+    c.cluster.kubectl(
+        &[
+            "patch", "gateway", add, "-n", INFRA, "--type", "json", "-p",
+            r#"[{"op":"add","path":"/spec/listeners/-","value":{"name":"http","port":80,"protocol":"HTTP","hostname":"data.test.com","allowedRoutes":{"namespaces":{"from":"All"}}}}]"#,
+        ],
+        None,
+    );
+    let want = [
+        ListenerWant::http("https", 1, ok.clone()),
+        ListenerWant::http("http", 1, ok.clone()),
+    ];
+    let r = c
+        .wait_for("gateway", INFRA, add, |o| {
+            gateway_listeners(o, &want)?;
+            gateway_latest(o)?;
+            if o["metadata"]["generation"] == before {
+                return Err(format!("generation still {before}"));
+            }
+            Ok(())
+        })
+        .await;
+    report.record(
+        format!("Gateway {add}: the added listener http has the route"),
+        r,
+    );
+    // A listener removed stops taking routes.
+    let before = c.get("gateway", INFRA, remove)["metadata"]["generation"].clone();
+    let listeners = c.get("gateway", INFRA, remove)["spec"]["listeners"].clone();
+    let https = listeners
+        .as_array()
+        .and_then(|l| l.iter().position(|x| x["name"] == "https"))
+        .expect("listener https");
+    c.cluster.kubectl(
+        &[
+            "patch",
+            "gateway",
+            remove,
+            "-n",
+            INFRA,
+            "--type",
+            "json",
+            "-p",
+            &format!(r#"[{{"op":"remove","path":"/spec/listeners/{https}"}}]"#),
+        ],
+        None,
+    );
+    let want = [ListenerWant::http("http", 1, ok)];
+    let r = c
+        .wait_for("gateway", INFRA, remove, |o| {
+            gateway_listeners(o, &want)?;
+            gateway_latest(o)?;
+            if o["metadata"]["generation"] == before {
+                return Err(format!("generation still {before}"));
+            }
+            Ok(())
+        })
+        .await;
+    report.record(format!("Gateway {remove}: only listener http is left"), r);
+    finish(&report);
+}

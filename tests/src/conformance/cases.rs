@@ -436,3 +436,58 @@ fn chain(e: &dyn std::error::Error) -> String {
 fn snippet(body: &str) -> String {
     body.chars().take(200).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conformance::EchoBackend;
+
+    /// An echo pod of `ns/deploy` on a free loopback port; its `IP:PORT`.
+    async fn echo(ns: &str, deploy: &str) -> String {
+        let port = crate::free_port();
+        let b = EchoBackend::start(ns, deploy, std::net::Ipv4Addr::LOCALHOST, &[port]).await;
+        format!("{}:{port}", b.ip)
+    }
+
+    #[tokio::test]
+    async fn the_comparison_fails_on_each_kind_of_difference() {
+        let addr = echo(INFRA, "infra-backend-v1").await;
+        let http = crate::client();
+        let ok = get("/a?b=c")
+            .header("X-A", "1")
+            .backend_sets("X-R", "2")
+            .response_header("X-R", "2")
+            .to("infra-backend-v1");
+        assert_eq!(ok.check_once(&http, &addr).await, Ok(()));
+        let bad = [
+            get("/a").to("infra-backend-v2"),
+            get("/a").to_ns("infra-backend-v1", "gateway-conformance-web-backend"),
+            get("/a").status(404),
+            get("/a").expect_path("/b").to("infra-backend-v1"),
+            get("/a")
+                .expect_path("/a")
+                .expect_header("X-Missing", "1")
+                .to("infra-backend-v1"),
+            get("/a")
+                .header("X-A", "1")
+                .expect_path("/a")
+                .expect_absent("X-A")
+                .to("infra-backend-v1"),
+            get("/a").response_header("X-R", "2").to("infra-backend-v1"),
+            get("/a")
+                .backend_sets("X-R", "2")
+                .response_absent("X-R")
+                .to("infra-backend-v1"),
+            get("/a")
+                .method("POST")
+                .expect_path("/a")
+                .to("infra-backend-v1"),
+        ];
+        for (i, case) in bad.iter().enumerate() {
+            assert!(
+                case.check_once(&http, &addr).await.is_err(),
+                "case {i} passed: {case:?}"
+            );
+        }
+    }
+}

@@ -9,47 +9,55 @@
 //! becomes a response header (values of a repeated name joined with `,`).
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::Response;
 use serde_json::json;
 
-/// Who an echo instance claims to be: the Service it stands behind.
+/// Who an echo instance claims to be: the pod of a Deployment.
 #[derive(Debug, Clone)]
 pub struct EchoIdentity {
-    /// Namespace of the Service (echo-basic's `NAMESPACE`).
+    /// Namespace of the Deployment (echo-basic's `NAMESPACE`).
     pub namespace: String,
-    /// The Service's name (`SERVICE_NAME`).
+    /// The Deployment's name (echo-basic's `SERVICE_NAME` is unset in the base manifests;
+    /// the name says which Deployment answered).
     pub service: String,
-    /// The pod name reported: `<service>-<suffix>`, as a Deployment's pod would be named; the
-    /// tables match backends by this prefix, as the Go suite does.
+    /// The pod name reported: `<deployment>-<hash>-<suffix>`, as a Deployment's pod is
+    /// named; the tables match backends by this prefix, as the Go suite does.
     pub pod: String,
 }
 
-/// One running echo backend.
+/// One running echo backend: a Deployment's one "pod".
 #[derive(Debug, Clone)]
 pub struct EchoBackend {
     /// Its identity.
     pub identity: EchoIdentity,
-    /// Where it listens (loopback).
-    pub addr: SocketAddr,
+    /// The pod's IP: a loopback address of its own.
+    pub ip: std::net::Ipv4Addr,
 }
 
 impl EchoBackend {
-    /// Starts an echo backend for Service `namespace/service` on a free loopback port.
-    pub async fn start(namespace: &str, service: &str) -> EchoBackend {
+    /// Starts the pod of Deployment `namespace/deployment` on `ip`, answering on every port
+    /// of `ports` (the container ports the Services target).
+    pub async fn start(
+        namespace: &str,
+        deployment: &str,
+        ip: std::net::Ipv4Addr,
+        ports: &[u16],
+    ) -> EchoBackend {
         let identity = EchoIdentity {
             namespace: namespace.to_string(),
-            service: service.to_string(),
-            pod: format!("{service}-7d9f8b6c5-rust1"),
+            service: deployment.to_string(),
+            pod: format!("{deployment}-7d9f8b6c5-rust1"),
         };
-        let app = axum::Router::new()
-            .fallback(echo)
-            .with_state(identity.clone());
-        let addr = crate::serve_router(app, "127.0.0.1:0").await;
-        EchoBackend { identity, addr }
+        for port in ports {
+            let app = axum::Router::new()
+                .fallback(echo)
+                .with_state(identity.clone());
+            crate::serve_router(app, &format!("{ip}:{port}")).await;
+        }
+        EchoBackend { identity, ip }
     }
 }
 
@@ -118,7 +126,7 @@ fn echo_set_headers(headers: &http::HeaderMap) -> Vec<(http::HeaderName, http::H
                     v.push(',');
                     v.push_str(value.trim());
                 }
-                None => out.push((name.to_string(), value.to_string())),
+                None => out.push((name.to_string(), value.trim().to_string())),
             }
         }
     }

@@ -6,9 +6,12 @@
 //! cluster cannot run here (see tests/conformance/README.md).
 //!
 //! What the harness does in place of a cluster:
-//! - Deployments are applied as they are and never run; for each Service of the conformance
-//!   namespaces an [`EchoBackend`] answers on its own loopback port, and the harness creates
-//!   the Service's EndpointSlice (one ready endpoint, 127.0.0.1, every Service port name).
+//! - Deployments are applied as they are and never run (no kubelet): for each Deployment of
+//!   the conformance namespaces that serves plain HTTP, one [`EchoBackend`] "pod" answers on a
+//!   loopback address of its own (its pod IP, 127.81.x.y) on the ports the Services target
+//!   (3000, 3001), and the harness writes, as the endpoints controller would, an EndpointSlice
+//!   for every Service with a selector (the pods it selects, the Service's port names and
+//!   target ports).
 //! - `{GATEWAY_CLASS_NAME}` becomes `switchboard` and `{GATEWAY_CONTROLLER_NAME}` our
 //!   controller name, as the suite substitutes them;
 //!   the GatewayClass and the `tls-validity-checks-certificate` Secret, which the suite
@@ -107,39 +110,97 @@ impl Conformance {
         conformance
     }
 
+    /// One echo "pod" per Deployment of the conformance namespaces, on a loopback address of
+    /// its own (its pod IP) and the ports the Services target; then, as the endpoints
+    /// controller would, an EndpointSlice for every Service with a selector: the ready pods
+    /// its selector picks, with the Service's port names and target ports.
     async fn start_backends(&mut self) {
-        let out = self
-            .cluster
-            .kubectl(&["get", "services", "--all-namespaces", "-o", "json"], None);
-        let list: Value = serde_json::from_str(&out).expect("kubectl get services -o json");
-        let mut slices = Vec::new();
-        for svc in list["items"].as_array().into_iter().flatten() {
-            let ns = svc["metadata"]["namespace"].as_str().unwrap_or("");
-            let name = svc["metadata"]["name"].as_str().unwrap_or("");
+        let get = |kind: &str| -> Vec<Value> {
+            let out = self
+                .cluster
+                .kubectl(&["get", kind, "--all-namespaces", "-o", "json"], None);
+            let list: Value = serde_json::from_str(&out).expect("kubectl get -o json");
+            list["items"].as_array().cloned().unwrap_or_default()
+        };
+        let services: Vec<Value> = get("services")
+            .into_iter()
+            .filter(|s| {
+                let ns = s["metadata"]["namespace"].as_str().unwrap_or("");
+                ns.starts_with("gateway-conformance")
+            })
+            .collect();
+        let mut target_ports: Vec<u16> = services
+            .iter()
+            .flat_map(|s| s["spec"]["ports"].as_array().cloned().unwrap_or_default())
+            .filter_map(|p| p["targetPort"].as_u64().and_then(|t| u16::try_from(t).ok()))
+            .collect();
+        target_ports.sort_unstable();
+        target_ports.dedup();
+        // (namespace, pod labels, pod IP) of each pod.
+        let mut pods: Vec<(String, Value, Ipv4Addr)> = Vec::new();
+        for d in get("deployments") {
+            let ns = d["metadata"]["namespace"].as_str().unwrap_or("");
+            let name = d["metadata"]["name"].as_str().unwrap_or("");
             if !ns.starts_with("gateway-conformance") || not_http(name) {
                 continue;
             }
-            let echo = EchoBackend::start(ns, name).await;
+            let ip = free_ip(81, target_ports.first().copied().unwrap_or(3000));
+            let echo = EchoBackend::start(ns, name, ip, &target_ports).await;
+            let labels = d["spec"]["template"]["metadata"]["labels"].clone();
+            pods.push((ns.to_string(), labels, ip));
+            self.backends.insert(format!("{ns}/{name}"), echo);
+        }
+        let mut slices = Vec::new();
+        for svc in &services {
+            let ns = svc["metadata"]["namespace"].as_str().unwrap_or("");
+            let name = svc["metadata"]["name"].as_str().unwrap_or("");
+            let Some(selector) = svc["spec"]["selector"].as_object() else {
+                continue; // no selector: its EndpointSlices are the user's (or the test's)
+            };
+            let picked: Vec<Ipv4Addr> = pods
+                .iter()
+                .filter(|(pod_ns, labels, _)| {
+                    pod_ns == ns && selector.iter().all(|(k, v)| labels[k] == *v)
+                })
+                .map(|(_, _, ip)| *ip)
+                .collect();
+            if picked.is_empty() {
+                continue;
+            }
             let ports: Vec<Value> = svc["spec"]["ports"]
                 .as_array()
                 .into_iter()
                 .flatten()
-                .map(|p| json!({"name": p["name"].as_str().unwrap_or(""), "port": echo.addr.port(), "protocol": "TCP"}))
+                .map(|p| {
+                    let port = p["targetPort"].as_u64().or(p["port"].as_u64()).unwrap_or(0);
+                    json!({"name": p["name"].as_str().unwrap_or(""), "port": port, "protocol": "TCP"})
+                })
+                .collect();
+            let endpoints: Vec<Value> = picked
+                .iter()
+                .map(|ip| json!({"addresses": [ip.to_string()], "conditions": {"ready": true, "serving": true, "terminating": false}}))
                 .collect();
             slices.push(json!({
                 "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
-                "metadata": {"name": format!("{name}-rust-echo"), "namespace": ns,
+                "metadata": {"name": format!("{name}-rust"), "namespace": ns,
                              "labels": {"kubernetes.io/service-name": name}},
                 "addressType": "IPv4",
                 "ports": ports,
-                "endpoints": [{"addresses": ["127.0.0.1"], "conditions": {"ready": true}}],
+                "endpoints": endpoints,
             }));
-            self.backends.insert(format!("{ns}/{name}"), echo);
         }
         // YAML documents (JSON is YAML); a leading `---` keeps kubectl from reading the
         // stream as a single JSON object.
         let docs: String = slices.iter().map(|s| format!("---\n{s}\n")).collect();
         self.cluster.apply(&docs);
+    }
+
+    /// The pod IP of Deployment `ns/name`'s echo.
+    pub fn pod_ip(&self, ns: &str, name: &str) -> Ipv4Addr {
+        self.backends
+            .get(&format!("{ns}/{name}"))
+            .map(|b| b.ip)
+            .unwrap_or_else(|| panic!("no echo for Deployment {ns}/{name}"))
     }
 
     /// Starts a replica serving only `gateways` (names in gateway-conformance-infra) on a
@@ -244,25 +305,30 @@ fn class(yaml: &str) -> String {
         .replace("{GATEWAY_CONTROLLER_NAME}", CONTROLLER_NAME)
 }
 
-/// A loopback address no other replica of this or another test process uses: 127.80.X.Y
-/// where port 80 is free, picked from a per-process start.
+/// A loopback address for a replica: 127.80.X.Y where port 80 is free.
 fn loopback_ip() -> Ipv4Addr {
+    free_ip(80, 80)
+}
+
+/// A loopback address 127.`second`.X.Y on which `port` is free, picked from a per-process
+/// start so that no other replica or pod of this or another test process has it.
+fn free_ip(second: u8, port: u16) -> Ipv4Addr {
     use std::sync::atomic::{AtomicU32, Ordering};
     static NEXT: std::sync::OnceLock<AtomicU32> = std::sync::OnceLock::new();
     let next = NEXT.get_or_init(|| AtomicU32::new(std::process::id().wrapping_mul(97)));
     for _ in 0..60_000 {
         let n = next.fetch_add(1, Ordering::Relaxed) % 60_000 + 1;
-        let ip = Ipv4Addr::new(127, 80, (n / 250) as u8, (n % 250 + 1) as u8);
-        match std::net::TcpListener::bind((ip, 80)) {
+        let ip = Ipv4Addr::new(127, second, (n / 250) as u8, (n % 250 + 1) as u8);
+        match std::net::TcpListener::bind((ip, port)) {
             Ok(_) => return ip,
             Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => panic!(
-                "binding {ip}:80 was refused: the conformance manifests' listeners use port 80; \
-                 run as root or lower net.ipv4.ip_unprivileged_port_start"
+                "binding {ip}:{port} was refused: the conformance manifests' listeners use \
+                 port 80 and 443; run as root or lower net.ipv4.ip_unprivileged_port_start"
             ),
             Err(_) => continue,
         }
     }
-    panic!("no free loopback address with port 80")
+    panic!("no free loopback address with port {port}")
 }
 
 /// The outcome of one table.
