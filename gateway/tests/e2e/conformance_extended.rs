@@ -1,5 +1,5 @@
 //! Gateway API conformance, GATEWAY-HTTP profile, extended features (query and method
-//! matching, header modifiers, redirects, path rewrite): a port of the suite's data, not the
+//! matching, header modifiers, redirects, path and host rewrite): a port of the suite's data, not the
 //! official Go suite (see `conformance`). Known failures are in
 //! [`super::conformance::KNOWN_FAILURES`].
 
@@ -369,6 +369,69 @@ async fn httproute_rewrite_path() {
                 .expect_header("X-Header-Set", "set-overwrites-values")
                 .expect_absent("X-Header-Remove")
                 .to(V1),
+        ],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn httproute_303_307_308_redirects() {
+    // Three tests of the suite (HTTPRoute303Redirect, HTTPRoute307Redirect,
+    // HTTPRoute308Redirect), one table each, run in sequence.
+    for (test, manifest, route, case) in [
+        (
+            "HTTPRoute303Redirect",
+            "httproute-303-redirect",
+            "303-redirect",
+            get("/see-other")
+                .method("POST")
+                .redirect(303, redirect(None, None, None, Some("/see-other"))),
+        ),
+        (
+            "HTTPRoute307Redirect",
+            "httproute-307-redirect",
+            "307-redirect",
+            get("/temporary").redirect(307, redirect(None, None, None, Some("/temporary"))),
+        ),
+        (
+            "HTTPRoute308Redirect",
+            "httproute-308-redirect",
+            "308-redirect",
+            get("/permanent").redirect(308, redirect(None, None, None, Some("/permanent"))),
+        ),
+    ] {
+        same_namespace(test, manifest, route, &[case]).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn httproute_rewrite_host() {
+    same_namespace(
+        "HTTPRouteRewriteHost",
+        "httproute-rewrite-host",
+        "rewrite-host",
+        &[
+            get("/one")
+                .host("rewrite.example")
+                .expect_path("/one")
+                .expect_host("one.example.org")
+                .to(V1),
+            get("/two")
+                .host("rewrite.example")
+                .expect_path("/two")
+                .expect_host("example.org")
+                .to(V2),
+            get("/rewrite-host-and-modify-headers")
+                .host("rewrite.example")
+                .header("X-Header-Remove", "remove-val")
+                .header("X-Header-Add-Append", "append-val-1")
+                .expect_path("/rewrite-host-and-modify-headers")
+                .expect_host("test.example.org")
+                .expect_header("X-Header-Add", "header-val-1")
+                .expect_header("X-Header-Add-Append", "append-val-1,header-val-2")
+                .expect_header("X-Header-Set", "set-overwrites-values")
+                .expect_absent("X-Header-Remove")
+                .to(V2),
         ],
     )
     .await;

@@ -50,6 +50,8 @@ pub struct Case {
     pub namespace: String,
     /// Path the backend must see (default: the request's).
     pub expected_path: Option<String>,
+    /// `Host` the backend must see (default: not compared, as in the suite).
+    pub expected_host: Option<String>,
     /// Request headers the backend must see (default: the request's own headers when no
     /// expected request is given, as in the suite).
     pub expected_headers: Option<Vec<(String, String)>>,
@@ -78,6 +80,7 @@ pub fn get(path: &str) -> Case {
         backend: String::new(),
         namespace: String::new(),
         expected_path: None,
+        expected_host: None,
         expected_headers: None,
         absent_request_headers: Vec::new(),
         response_headers: Vec::new(),
@@ -126,6 +129,11 @@ impl Case {
     /// The backend must see this path.
     pub fn expect_path(mut self, path: &str) -> Self {
         self.expected_path = Some(path.into());
+        self
+    }
+    /// The backend must see this `Host`.
+    pub fn expect_host(mut self, host: &str) -> Self {
+        self.expected_host = Some(host.into());
         self
     }
     /// The backend must see this request header (an expected request replaces the default
@@ -262,11 +270,19 @@ impl Case {
         }
         // The expected request's method defaults to GET when an expected request is given;
         // otherwise it is the request's own.
-        let method = if self.expected_path.is_some() || self.expected_headers.is_some() {
+        let method = if self.expected_path.is_some()
+            || self.expected_headers.is_some()
+            || self.expected_host.is_some()
+        {
             "GET"
         } else {
             &self.method
         };
+        if let Some(host) = &self.expected_host {
+            if echo["host"] != host.as_str() {
+                return Err(format!("expected host {host}, got {}", echo["host"]));
+            }
+        }
         if echo["method"] != method {
             return Err(format!("expected method {method}, got {}", echo["method"]));
         }
