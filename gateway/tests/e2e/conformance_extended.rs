@@ -1,5 +1,6 @@
 //! Gateway API conformance, GATEWAY-HTTP profile, extended features (query and method
-//! matching, header modifiers, redirects, path and host rewrite): a port of the suite's data, not the
+//! matching, header modifiers, redirects, path and host rewrite, timeouts, named rules,
+//! listener ports): a port of the suite's data, not the
 //! official Go suite (see `conformance`). Known failures are in
 //! [`super::conformance::KNOWN_FAILURES`].
 
@@ -435,4 +436,77 @@ async fn httproute_rewrite_host() {
         ],
     )
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn httproute_timeouts() {
+    // HTTPRouteRequestTimeout and HTTPRouteBackendRequestTimeout, in sequence.
+    same_namespace(
+        "HTTPRouteRequestTimeout",
+        "httproute-timeout-request",
+        "request-timeout",
+        &[
+            get("/request-timeout").to_ns("", INFRA),
+            get("/request-timeout?delay=1s").status(504),
+            get("/disable-request-timeout?delay=1s").to_ns("", INFRA),
+        ],
+    )
+    .await;
+    same_namespace(
+        "HTTPRouteBackendRequestTimeout",
+        "httproute-timeout-backend-request",
+        "backend-request-timeout",
+        &[
+            get("/backend-timeout").to_ns("", INFRA),
+            get("/backend-timeout?delay=1s").status(504),
+            get("/disable-backend-timeout?delay=1s").to_ns("", INFRA),
+        ],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn httproute_named_rule() {
+    same_namespace(
+        "HTTPRouteNamedRule",
+        "httproute-named-rule",
+        "http-named-rules",
+        &[
+            get("/named").to_ns("", INFRA),
+            get("/unnamed").to_ns("", INFRA),
+        ],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn httproute_listener_port_matching() {
+    let gw = "httproute-listener-port-matching";
+    let c = Conformance::start(&[gw]).await;
+    let replica = c.serve(&[gw]).await;
+    let mut report = Report::new("HTTPRouteListenerPortMatching");
+    let routes = [
+        (INFRA, "backend-v1"),
+        (INFRA, "backend-v2"),
+        (INFRA, "backend-v3"),
+    ];
+    accepted(&c, &mut report, gw, &routes, true).await;
+    // Each request goes to the Gateway's port that its Host names (80 when none).
+    for (i, (port, case)) in [
+        (80, get("/").host("foo.com").to(V1)),
+        (8080, get("/").host("foo.com:8080").to(V2)),
+        (8080, get("/").host("bar.com:8080").to(V2)),
+        (8090, get("/").host("foo.com:8090").to(V3)),
+        (8090, get("/").host("bar.com:8090").status(404)),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut one = Report::new("");
+        one.run_cases(&replica.addr(port), &[case]).await;
+        for (name, r) in one.results {
+            report.record(format!("{i}{}", name.trim_start_matches('0')), r);
+        }
+    }
+    finish(&report);
 }

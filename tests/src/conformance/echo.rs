@@ -6,7 +6,8 @@
 //! target, query included, as Go's `RequestURI`), `host`, `method`, `proto`, `headers` (name to
 //! list of values, names as sent), `httpPort`, `namespace`, `ingress`, `service` and `pod`.
 //! Like echo-basic, every `X-Echo-Set-Header: name:value,name2:value2` header of the request
-//! becomes a response header (values of a repeated name joined with `,`).
+//! becomes a response header (values of a repeated name joined with `,`), and `?delay=1s`
+//! delays the answer.
 
 use std::collections::BTreeMap;
 
@@ -62,6 +63,10 @@ impl EchoBackend {
 }
 
 async fn echo(State(id): State<EchoIdentity>, req: Request) -> Response {
+    // As echo-basic: `?delay=DURATION` (`1s`, `500ms`) waits before answering.
+    if let Some(delay) = req.uri().query().and_then(delay_of) {
+        tokio::time::sleep(delay).await;
+    }
     let mut headers: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (name, value) in req.headers() {
         if name == http::header::HOST {
@@ -140,6 +145,16 @@ fn echo_set_headers(headers: &http::HeaderMap) -> Vec<(http::HeaderName, http::H
         .collect()
 }
 
+/// The `delay` query parameter as a duration (`1s`, `500ms`), if any.
+fn delay_of(query: &str) -> Option<std::time::Duration> {
+    let value = query.split('&').find_map(|kv| kv.strip_prefix("delay="))?;
+    if let Some(ms) = value.strip_suffix("ms") {
+        return ms.parse().ok().map(std::time::Duration::from_millis);
+    }
+    let s: f64 = value.strip_suffix('s')?.parse().ok()?;
+    std::time::Duration::try_from_secs_f64(s).ok()
+}
+
 /// A header name as Go's `http.Header` keys it (`x-header-set` → `X-Header-Set`).
 fn canonical(name: &str) -> String {
     name.split('-')
@@ -157,6 +172,19 @@ fn canonical(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn delays_are_go_durations() {
+        assert_eq!(
+            delay_of("delay=1s"),
+            Some(std::time::Duration::from_secs(1))
+        );
+        assert_eq!(
+            delay_of("a=b&delay=250ms"),
+            Some(std::time::Duration::from_millis(250))
+        );
+        assert_eq!(delay_of("delay=soon"), None);
+    }
 
     #[test]
     fn header_names_are_canonical_as_in_go() {
