@@ -114,10 +114,11 @@ if ! command -v etcd >/dev/null 2>&1 && [ ! -x /usr/bin/etcd ]; then
     DEBIAN_FRONTEND=noninteractive $as_root apt-get install -y -qq etcd-server >/dev/null
 fi
 #
-# kubectl >= 1.27 (test-apiserver/tests/kubectl.rs; `$KUBECTL` or /usr/bin/kubectl). Not
-# installed here: Debian's kubernetes-client is 1.20, which validates against the protobuf
-# /openapi/v2 the test API server does not serve. Google's apt repository ships it as `kubectl`.
-kubectl_bin="${KUBECTL:-/usr/bin/kubectl}"
+# kubectl >= 1.27 (test-apiserver/tests/kubectl.rs; `$KUBECTL`, else /usr/bin/kubectl, else
+# the one on PATH). Not installed here: Debian's kubernetes-client is 1.20, which validates
+# against the protobuf /openapi/v2 the test API server does not serve. Google's apt repository
+# ships it as `kubectl`.
+kubectl_bin="${KUBECTL:-$(command -v kubectl || echo /usr/bin/kubectl)}"
 if [ ! -x "$kubectl_bin" ]; then
     echo "kubectl not found at $kubectl_bin: install kubectl >= 1.27 (e.g. the kubectl package of" >&2
     echo "Google's apt repository) or set KUBECTL; test-apiserver's kubectl test needs it" >&2

@@ -187,7 +187,7 @@ async fn dispatch(
         }
         (Method::GET, Some(n)) => Ok(json_response(200, &one(store.get(&ri, ns, n).await?))),
         (Method::POST, None) => {
-            let obj = parse_body(&body)?;
+            let obj = parse_typed_body(headers, &body)?;
             let created = store.create(&ri, ns, obj).await?;
             if !dry_run {
                 after_write(state, &ri, &created);
@@ -195,7 +195,7 @@ async fn dispatch(
             Ok(json_response(201, &created))
         }
         (Method::PUT, Some(n)) => {
-            let obj = parse_body(&body)?;
+            let obj = parse_typed_body(headers, &body)?;
             let updated = store.update(&ri, ns, n, obj, status).await?;
             if !dry_run {
                 after_write(state, &ri, &updated);
@@ -274,6 +274,24 @@ fn after_write(state: &AppState, ri: &ResourceInfo, obj: &Value) {
             state.registry.set_crd(name, resources::from_crd(obj));
         }
     }
+}
+
+/// A create or update body: JSON, or the protobuf kubectl's typed client sends.
+fn parse_typed_body(headers: &HeaderMap, body: &[u8]) -> Result<Value, ApiError> {
+    let ct = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if ct.starts_with("application/vnd.kubernetes.protobuf") {
+        return crate::protobuf::decode(body).map_err(|(code, msg)| {
+            if code == 415 {
+                ApiError::new(415, "UnsupportedMediaType", msg)
+            } else {
+                ApiError::bad_request(msg)
+            }
+        });
+    }
+    parse_body(body)
 }
 
 fn parse_body(body: &[u8]) -> Result<Value, ApiError> {

@@ -16,9 +16,11 @@
 
 mod discovery;
 pub mod etcd;
+mod frontend;
 mod handlers;
 mod openapi;
 pub mod patch;
+mod protobuf;
 pub mod resources;
 pub mod selectors;
 mod server;
@@ -27,4 +29,5 @@ pub mod store;
 mod watch;
 
 pub use etcd::{EtcdClient, EtcdCluster};
+pub use frontend::ApiFrontend;
 pub use server::{kubeconfig_yaml, Config, StartError, TestApiServer};

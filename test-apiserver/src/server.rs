@@ -78,6 +78,9 @@ impl TestApiServer {
             .fallback(handlers::handle)
             .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
             .with_state(state);
+        // The CRDs already in etcd are served from the first request on (bounded: an etcd
+        // that does not answer leaves it to the sync task).
+        let _ = tokio::time::timeout(Duration::from_secs(15), load_crds(&etcd, &registry)).await;
         tokio::spawn(crd_sync(etcd.clone(), registry.clone(), stop.clone()));
         tokio::spawn(accept_loop(listener, app, stop.clone()));
         Ok(TestApiServer {
@@ -169,35 +172,47 @@ async fn accept_loop(listener: TcpListener, app: axum::Router, stop: Cancellatio
     }
 }
 
+/// Lists the CRDs in etcd into the registry; answers the revision read at.
+async fn load_crds(etcd: &EtcdClient, registry: &Registry) -> Result<i64, crate::etcd::EtcdError> {
+    let prefix = crd_prefix();
+    let list = etcd
+        .range(&prefix, Some(&crate::etcd::prefix_end(&prefix)), 0, 0)
+        .await?;
+    let mut all = BTreeMap::new();
+    for kv in &list.kvs {
+        if let Some(obj) = decode(kv) {
+            if let Some(name) = obj["metadata"]["name"].as_str() {
+                all.insert(name.to_string(), resources::from_crd(&obj));
+            }
+        }
+    }
+    registry.reset_crds(all);
+    Ok(list.revision)
+}
+
+fn crd_prefix() -> String {
+    resources::builtins()
+        .into_iter()
+        .find(|r| r.kind == "CustomResourceDefinition")
+        .map(|r| r.prefix())
+        .unwrap_or_else(|| "/registry/apiextensions.k8s.io/customresourcedefinitions/".into())
+}
+
 /// Keeps the registry's CRD-declared resources in step with etcd: list, then watch from the
 /// list's revision; relist when the watch breaks or its revision was compacted.
 async fn crd_sync(etcd: EtcdClient, registry: Registry, stop: CancellationToken) {
-    let crd_ri = resources::builtins()
-        .into_iter()
-        .find(|r| r.kind == "CustomResourceDefinition");
-    let Some(crd_ri) = crd_ri else { return };
-    let prefix = crd_ri.prefix();
-    let end = crate::etcd::prefix_end(&prefix);
+    let prefix = crd_prefix();
     let run = async {
         loop {
-            let list = match etcd.range(&prefix, Some(&end), 0, 0).await {
-                Ok(l) => l,
+            let revision = match load_crds(&etcd, &registry).await {
+                Ok(r) => r,
                 Err(e) => {
                     tracing::debug!("crd list: {e}");
                     tokio::time::sleep(Duration::from_millis(200)).await;
                     continue;
                 }
             };
-            let mut all = BTreeMap::new();
-            for kv in &list.kvs {
-                if let Some(obj) = decode(kv) {
-                    if let Some(name) = obj["metadata"]["name"].as_str() {
-                        all.insert(name.to_string(), resources::from_crd(&obj));
-                    }
-                }
-            }
-            registry.reset_crds(all);
-            let mut rx = etcd.watch_prefix(&prefix, list.revision + 1);
+            let mut rx = etcd.watch_prefix(&prefix, revision + 1);
             while let Some(msg) = rx.recv().await {
                 match msg {
                     WatchMessage::Events(evs) => {

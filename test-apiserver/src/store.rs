@@ -446,10 +446,14 @@ impl Store {
     }
 }
 
-/// A Secret's `stringData` is folded into `data` (base64) on write, as the real server does.
+/// A Secret's `stringData` is folded into `data` (base64) on write and its `type` defaulted to
+/// `Opaque`, as the real server does.
 fn fold_string_data(ri: &ResourceInfo, obj: &mut Value) {
     if ri.kind != "Secret" || !ri.group.is_empty() {
         return;
+    }
+    if obj["type"].as_str().is_none_or(str::is_empty) {
+        obj["type"] = json!("Opaque");
     }
     let Some(sd) = obj.as_object_mut().and_then(|o| o.remove("stringData")) else {
         return;

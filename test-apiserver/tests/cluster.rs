@@ -90,11 +90,28 @@ async fn two_servers_one_etcd_cluster_and_a_member_down() {
         assert_eq!(st.metadata.generation, Some(1));
         let on_b = gws_b.get("edge").await.unwrap();
         assert_eq!(on_b.status.unwrap().conditions.unwrap()[0].type_, "Accepted");
+        // A server started after the CRDs exist serves them from its first request.
+        let c = server(&etcd).await;
+        let gws_c: Api<Gateway> = Api::namespaced(client(&c).await, "default");
+        assert_eq!(gws_c.get("edge").await.unwrap().spec.gateway_class_name, "switchboard");
+        drop(c);
         // Another served version of the same CRD reads the same object under its apiVersion.
         let beta = ApiResource::from_gvk(&GroupVersionKind::gvk("gateway.networking.k8s.io", "v1beta1", "Gateway"));
         let as_beta: Api<DynamicObject> = Api::namespaced_with(cb.clone(), "default", &beta);
         let got = as_beta.get("edge").await.unwrap();
         assert_eq!(got.types.unwrap().api_version, "gateway.networking.k8s.io/v1beta1");
+        // The crate's ReferenceGrant is v1 (no status subresource).
+        let grants: Api<gateway_api::apis::standard::referencegrants::ReferenceGrant> =
+            Api::namespaced(cb.clone(), "default");
+        let grant = serde_json::from_value(json!({
+            "apiVersion": "gateway.networking.k8s.io/v1", "kind": "ReferenceGrant",
+            "metadata": {"name": "allow"},
+            "spec": {"from": [{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "namespace": "apps"}],
+                     "to": [{"group": "", "kind": "Service"}]},
+        }))
+        .unwrap();
+        grants.create(&pp, &grant).await.unwrap();
+        assert!(grants.get_status("allow").await.is_err());
         // An InferencePool as a dynamic object.
         let gvk = GroupVersionKind::gvk("inference.networking.k8s.io", "v1", "InferencePool");
         let ar = ApiResource::from_gvk(&gvk);

@@ -11,6 +11,17 @@ use std::process::Command;
 use serde_json::Value;
 use support::*;
 
+/// `$KUBECTL`, else /usr/bin/kubectl, else `kubectl` on PATH.
+fn kubectl_bin() -> String {
+    std::env::var("KUBECTL").unwrap_or_else(|_| {
+        if Path::new("/usr/bin/kubectl").exists() {
+            "/usr/bin/kubectl".into()
+        } else {
+            "kubectl".into()
+        }
+    })
+}
+
 struct Kubectl {
     dir: tempfile::TempDir,
 }
@@ -38,8 +49,7 @@ impl Kubectl {
     }
 
     async fn output(&self, args: &[&str]) -> std::process::Output {
-        let bin = std::env::var("KUBECTL").unwrap_or_else(|_| "/usr/bin/kubectl".into());
-        let mut cmd = Command::new(bin);
+        let mut cmd = Command::new(kubectl_bin());
         cmd.args(args)
             .arg("--request-timeout=20s")
             .env("KUBECONFIG", self.dir.path().join("kubeconfig"))
@@ -68,10 +78,11 @@ impl Kubectl {
 #[tokio::test]
 async fn kubectl_apply_get_edit_delete() {
     bounded(async {
+        let bin = kubectl_bin();
+        let found = Command::new(&bin).args(["version", "--client"]).output();
         assert!(
-            Path::new(&std::env::var("KUBECTL").unwrap_or_else(|_| "/usr/bin/kubectl".into()))
-                .exists(),
-            "kubectl is required (Debian kubernetes-client)"
+            found.is_ok_and(|o| o.status.success()),
+            "kubectl >= 1.27 is required ($KUBECTL, /usr/bin/kubectl or on PATH; tried {bin})"
         );
         let etcd = etcd(1).await;
         let api_server = server(&etcd).await;
@@ -83,6 +94,49 @@ async fn kubectl_apply_get_edit_delete() {
         assert!(
             resources.contains("endpointslices") && resources.contains("leases"),
             "{resources}"
+        );
+
+        // Imperative creates (kubectl's typed client sends protobuf bodies).
+        let out = k.run(&["create", "namespace", "imperative"]).await;
+        assert!(out.contains("namespace/imperative created"), "{out}");
+        k.run(&[
+            "create",
+            "configmap",
+            "cm",
+            "-n",
+            "imperative",
+            "--from-literal=a=b",
+        ])
+        .await;
+        k.run(&[
+            "create",
+            "secret",
+            "generic",
+            "creds",
+            "-n",
+            "imperative",
+            "--from-literal=token=t0k",
+        ])
+        .await;
+        k.run(&["create", "serviceaccount", "bot", "-n", "imperative"])
+            .await;
+        let cm = k.get_json(&["configmap", "cm", "-n", "imperative"]).await;
+        assert_eq!(cm["data"]["a"], "b");
+        let secret = k.get_json(&["secret", "creds", "-n", "imperative"]).await;
+        assert_eq!(secret["data"]["token"], "dDBr");
+        assert_eq!(secret["type"], "Opaque");
+        k.run(&["label", "configmap", "cm", "-n", "imperative", "env=test"])
+            .await;
+        let labelled = k
+            .get_json(&["configmaps", "-n", "imperative", "-l", "env=test"])
+            .await;
+        assert_eq!(labelled["items"].as_array().unwrap().len(), 1);
+        let refused = k
+            .output(&["create", "deployment", "d", "--image=x", "-n", "imperative"])
+            .await;
+        assert!(!refused.status.success());
+        assert!(
+            String::from_utf8_lossy(&refused.stderr).contains("decodes protobuf bodies only for")
         );
 
         // Built-in kinds.
@@ -151,7 +205,7 @@ async fn kubectl_apply_get_edit_delete() {
 
         // CRDs, then Gateway API resources (a fresh kubectl discovery each run).
         let out = k.run(&["apply", "-f", &fixture("crds.yaml")]).await;
-        assert_eq!(out.matches("created").count(), 6, "{out}");
+        assert_eq!(out.matches("created").count(), 11, "{out}");
         let crd = k
             .get_json(&["crd", "gateways.gateway.networking.k8s.io"])
             .await;

@@ -97,6 +97,9 @@ pub enum SnapshotError {
         /// Why.
         source: serde_json::Error,
     },
+    /// The manifest is not YAML that JSON can hold.
+    #[error(transparent)]
+    Manifest(#[from] super::yaml::ManifestError),
 }
 
 impl Snapshot {
@@ -147,10 +150,10 @@ impl Snapshot {
     }
 
     /// A snapshot of every object in a multi-document YAML manifest (tests, fixtures).
-    pub fn from_yaml(text: &str) -> Result<Snapshot, String> {
+    pub fn from_yaml(text: &str) -> Result<Snapshot, SnapshotError> {
         let mut snapshot = Snapshot::default();
-        for doc in super::yaml::documents(text).map_err(|e| e.to_string())? {
-            snapshot.insert_json(doc).map_err(|e| e.to_string())?;
+        for doc in super::yaml::documents(text)? {
+            snapshot.insert_json(doc)?;
         }
         Ok(snapshot)
     }

@@ -76,8 +76,7 @@ spec:
 
 /// Replica `i`: API server `server`, loopback address 127.0.0.(i+1), a short lease.
 async fn replica(cluster: &KubeCluster, i: usize, server: usize) -> Gateway {
-    let settings =
-        format!("config:\n  adminAddr: \"{{admin}}\"\n  sessionKey: \"{SESSION_KEY}\"\n");
+    let settings = format!("config:\n  adminAddr: \"{{admin}}\"\n  sessionKey: \"{SESSION_KEY}\"\n");
     let args = [
         "--kubeconfig".to_string(),
         cluster.kubeconfig(server).display().to_string(),
@@ -117,15 +116,27 @@ async fn wait_status(url: &str, status: u16, gw: &Gateway) -> String {
     }
 }
 
+/// The replica's `/config` without what differs per replica by design here: its process
+/// settings (admin address) and the address its binds listen on (127.0.0.1, .2, .3; in a
+/// cluster every pod has the same settings and listens on 0.0.0.0, so the whole documents
+/// are equal there).
 async fn config_of(gw: &Gateway) -> String {
-    client()
+    let mut config: Value = client()
         .get(gw.admin_url("/config"))
         .send()
         .await
         .expect("GET /config")
-        .text()
+        .json()
         .await
-        .expect("/config body")
+        .expect("/config body");
+    config
+        .as_object_mut()
+        .expect("/config is an object")
+        .remove("config");
+    for bind in config["binds"].as_array_mut().into_iter().flatten() {
+        bind.as_object_mut().expect("bind").remove("address");
+    }
+    config.to_string()
 }
 
 /// Waits until every replica's `/config` is the same document; returns it.
@@ -185,10 +196,7 @@ async fn replicas_follow_the_api_servers_and_survive_losing_one() {
         let route = cluster.get_json("httproute", "default", "echo");
         if let Some(c) = route_condition(&route, "Accepted") {
             assert_eq!(c["status"], "True", "{route}");
-            assert_eq!(
-                c["observedGeneration"], route["metadata"]["generation"],
-                "{route}"
-            );
+            assert_eq!(c["observedGeneration"], route["metadata"]["generation"], "{route}");
             break;
         }
         assert!(Instant::now() < deadline, "no Accepted condition: {route}");
@@ -196,22 +204,14 @@ async fn replicas_follow_the_api_servers_and_survive_losing_one() {
     }
     let mut leaders = Vec::new();
     for (i, gw) in all.iter().enumerate() {
-        let leading = gw
-            .metric_or_zero("switchboard_kubernetes_leader", &[])
-            .await;
+        let leading = gw.metric_or_zero("switchboard_kubernetes_leader", &[]).await;
         let writes = gw
-            .metric_or_zero(
-                "switchboard_kubernetes_status_writes_total",
-                &[("result", "ok")],
-            )
+            .metric_or_zero("switchboard_kubernetes_status_writes_total", &[("result", "ok")])
             .await;
         if leading == 1.0 {
             leaders.push(i);
         } else {
-            assert_eq!(
-                writes, 0.0,
-                "replica {i} does not hold the lease but wrote status"
-            );
+            assert_eq!(writes, 0.0, "replica {i} does not hold the lease but wrote status");
         }
     }
     assert_eq!(leaders.len(), 1, "exactly one lease holder: {leaders:?}");
@@ -250,11 +250,7 @@ async fn replicas_follow_the_api_servers_and_survive_losing_one() {
                 CONVERGE,
             )
             .await;
-        assert!(
-            relists >= 1.0,
-            "replica {i} did not relist: {}",
-            gw.stderr()
-        );
+        assert!(relists >= 1.0, "replica {i} did not relist: {}", gw.stderr());
     }
     let last = converged(&all).await;
     assert!(last.contains("/v4"), "{last}");
@@ -336,11 +332,7 @@ async fn an_mcp_session_continues_on_another_replica() {
             if status != 404 && status != 0 {
                 break;
             }
-            assert!(
-                Instant::now() < deadline,
-                "{url} not routed: {}",
-                gw.stderr()
-            );
+            assert!(Instant::now() < deadline, "{url} not routed: {}", gw.stderr());
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -363,4 +355,200 @@ async fn an_mcp_session_continues_on_another_replica() {
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("moved"), "{body}");
     assert!(!body.contains("\"error\""), "{body}");
+}
+
+/// The route in `apps` to the Service `echo` in `backends`, sent before its Gateway exists.
+fn cross_namespace_route() -> &'static str {
+    r#"apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: shop, namespace: apps }
+spec:
+  parentRefs: [{ name: edge, namespace: infra }]
+  rules:
+  - name: all
+    matches: [{ path: { type: PathPrefix, value: /shop } }]
+    backendRefs: [{ name: echo, namespace: backends, port: 80 }]
+"#
+}
+
+fn gateway_and_backend(port: u16, upstream_port: u16) -> String {
+    format!(
+        r#"apiVersion: gateway.networking.k8s.io/v1
+kind: GatewayClass
+metadata: {{ name: switchboard }}
+spec: {{ controllerName: switchboard.dev/gateway-controller }}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {{ name: edge, namespace: infra }}
+spec:
+  gatewayClassName: switchboard
+  listeners:
+  - name: http
+    protocol: HTTP
+    port: {port}
+    allowedRoutes: {{ namespaces: {{ from: All }} }}
+---
+apiVersion: v1
+kind: Service
+metadata: {{ name: echo, namespace: backends }}
+spec:
+  ports: [{{ name: http, port: 80, targetPort: {upstream_port} }}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: echo-1
+  namespace: backends
+  labels: {{ kubernetes.io/service-name: echo }}
+addressType: IPv4
+ports: [{{ name: http, port: {upstream_port}, protocol: TCP }}]
+endpoints:
+- addresses: [127.0.0.1]
+  conditions: {{ ready: true }}
+"#
+    )
+}
+
+const GRANT: &str = r#"apiVersion: gateway.networking.k8s.io/v1
+kind: ReferenceGrant
+metadata: { name: apps-to-echo, namespace: backends }
+spec:
+  from: [{ group: gateway.networking.k8s.io, kind: HTTPRoute, namespace: apps }]
+  to: [{ group: "", kind: Service, name: echo }]
+"#;
+
+/// A policy whose `timeout` does not parse, attached to the route's only rule.
+const BAD_POLICY: &str = r#"apiVersion: switchboard.dev/v1alpha1
+kind: SwitchboardPolicy
+metadata: { name: broken, namespace: apps }
+spec:
+  targetRefs: [{ group: gateway.networking.k8s.io, kind: HTTPRoute, name: shop }]
+  policies: { timeout: { request: soon } }
+"#;
+
+/// Waits until `get()` gives a condition `ty` of status `want`; returns that condition.
+async fn wait_condition(
+    what: &str,
+    get: impl Fn() -> Option<Value>,
+    want: &str,
+    gw: &Gateway,
+) -> Value {
+    let deadline = Instant::now() + CONVERGE;
+    loop {
+        if let Some(c) = get() {
+            if c["status"] == want {
+                return c;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: no condition with status {want} (last {:?}); stderr:\n{}",
+            get(),
+            gw.stderr()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn order_does_not_matter_grants_count_and_a_bad_policy_stays_alone() {
+    let cluster = KubeCluster::start(1, 1).await;
+    let echo = Upstream::start("echo-b").await;
+    let port = free_port();
+    // The route first, then the replica, then the Gateway and its backend; the grant last.
+    cluster.apply(cross_namespace_route());
+    let gw = replica(&cluster, 0, 0).await;
+    cluster.apply(&gateway_and_backend(port, echo.addr.port()));
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+
+    // Attached, but the Service is in another namespace with no grant: the rule answers 500,
+    // and the route's status says why.
+    let route_status = |ty: &'static str| {
+        let route = cluster.get_json("httproute", "apps", "shop");
+        move || route_condition(&route, ty)
+    };
+    let refs = wait_condition(
+        "ResolvedRefs without a grant",
+        || route_status("ResolvedRefs")(),
+        "False",
+        &gw,
+    )
+    .await;
+    assert_eq!(refs["reason"], "RefNotPermitted", "{refs}");
+    let accepted = route_status("Accepted")().expect("Accepted condition");
+    assert_eq!(accepted["status"], "True", "{accepted}");
+    wait_status(&listener_url(0, port, "/shop"), 500, &gw).await;
+
+    // A keep-alive connection opened now is still served after the grant changes the config.
+    let mut conn = e2e::RawConn::connect(addr).await;
+    assert_eq!(conn.get("/shop").await.status, 500);
+    cluster.apply(GRANT);
+    wait_condition("ResolvedRefs with the grant", || route_status("ResolvedRefs")(), "True", &gw).await;
+    let deadline = Instant::now() + CONVERGE;
+    loop {
+        let r = conn.get("/shop/cart").await;
+        if r.status == 200 {
+            assert_eq!(r.body, "echo-b");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the grant never took effect: {r:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // An invalid policy is refused on its own status; the route keeps serving.
+    cluster.apply(BAD_POLICY);
+    let policy = wait_condition(
+        "the broken policy",
+        || {
+            // The policy's own conditions, or those of its GEP-713 ancestor entries.
+            let p = cluster.get_json("switchboardpolicy", "apps", "broken");
+            let own = p["status"]["conditions"].as_array().cloned().unwrap_or_default();
+            let ancestors = p["status"]["ancestors"].as_array().cloned().unwrap_or_default();
+            own.into_iter()
+                .chain(ancestors.iter().flat_map(|a| {
+                    a["conditions"].as_array().cloned().unwrap_or_default()
+                }))
+                .find(|c| c["type"] == "Accepted")
+        },
+        "False",
+        &gw,
+    )
+    .await;
+    assert!(
+        policy["message"].as_str().is_some_and(|m| m.contains("soon")),
+        "the message names the bad value: {policy}"
+    );
+    assert_eq!(conn.get("/shop/cart").await.status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_example_manifests_apply_and_hold_the_current_crds() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/kubernetes");
+    // The CRD file is `switchboard crds` of this build, so the example cannot drift.
+    let shipped = std::fs::read_to_string(dir.join("05-crds.yaml")).expect("05-crds.yaml");
+    let built = e2e::run_switchboard(&["crds"], &dir);
+    assert!(built.status.success(), "{}", built.stderr);
+    assert!(
+        shipped == built.stdout,
+        "examples/kubernetes/05-crds.yaml is stale: regenerate it with `switchboard crds > examples/kubernetes/05-crds.yaml`"
+    );
+
+    let cluster = KubeCluster::start(1, 1).await;
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("examples/kubernetes")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    for file in &files {
+        let out = cluster.kubectl(&["apply", "-f", &file.display().to_string()], None);
+        assert!(!out.is_empty(), "{}: {out}", file.display());
+    }
+    let deployment = cluster.get_json("deployment", "switchboard-system", "switchboard");
+    assert_eq!(deployment["spec"]["replicas"], 3);
+    let args = deployment["spec"]["template"]["spec"]["containers"][0]["args"].clone();
+    assert_eq!(args[1], "--kubernetes", "{args}");
+    let class = cluster.kubectl(&["get", "gatewayclass", "switchboard", "-o", "json"], None);
+    assert!(class.contains("switchboard.dev/gateway-controller"), "{class}");
 }

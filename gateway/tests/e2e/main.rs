@@ -30,7 +30,7 @@ mod conformance_tls;
 mod inference_load;
 mod inference_pool;
 mod kubernetes;
-mod kubernetes_translated;
+mod kubernetes_translate;
 mod limits;
 mod llm_common;
 mod llm_guards;

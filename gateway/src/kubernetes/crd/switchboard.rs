@@ -95,11 +95,25 @@ pub struct PolicyTargetRef {
     pub section_name: Option<String>,
 }
 
-/// The status of a Switchboard resource: `Accepted` and `ResolvedRefs`.
+/// The status of a Switchboard resource: `Accepted` and `ResolvedRefs`; for a policy also
+/// GEP-713 `ancestors`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SwitchboardStatus {
     /// The conditions, with `observedGeneration`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
+    /// SwitchboardPolicy only: one entry per Gateway (or SwitchboardBackend) the policy takes
+    /// effect through, per controller: `{ancestorRef: {group, kind, namespace, name},
+    /// controllerName, conditions}` (GEP-713).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(schema_with = "ancestors_schema")]
+    pub ancestors: Vec<Value>,
+}
+
+fn ancestors_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "array",
+        "items": { "type": "object", "x-kubernetes-preserve-unknown-fields": true },
+    })
 }

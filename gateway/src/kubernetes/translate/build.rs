@@ -34,8 +34,9 @@ pub(crate) struct Cx<'a> {
     /// The Gateways whose routes use each InferencePool, and pools' own problems.
     pub(super) pool_parents: BTreeMap<ObjectRef, BTreeSet<ObjectRef>>,
     pub(super) pool_problems: BTreeMap<ObjectRef, String>,
-    /// SwitchboardPolicies attached somewhere.
-    pub(super) attached_policies: BTreeSet<ObjectRef>,
+    /// SwitchboardPolicies attached somewhere, with the objects they reached through
+    /// (GEP-713 ancestors: Gateways, or the SwitchboardBackend itself).
+    pub(super) attached_policies: BTreeMap<ObjectRef, BTreeSet<ObjectRef>>,
 }
 
 pub(super) fn now() -> Time {
@@ -71,7 +72,7 @@ pub(super) fn run_at(
         backend_secret_paths: BTreeMap::new(),
         pool_parents: BTreeMap::new(),
         pool_problems: BTreeMap::new(),
-        attached_policies: BTreeSet::new(),
+        attached_policies: BTreeMap::new(),
     };
     let classes = super::gateways::classes(&mut cx);
     let mut gateways = super::gateways::gateways(&mut cx, &classes);
@@ -119,7 +120,8 @@ fn named_backends(cx: &mut Cx<'_>, valid: &[super::policies::Valid]) {
                 .and_then(|p| serde_json::to_value(p).ok())
                 .and_then(|v| v.as_object().cloned())
                 .unwrap_or_default();
-            super::policies::merge(cx, valid, &order, &mut merged, &format!("{at}.policies"));
+            let at = format!("{at}.policies");
+            super::policies::merge(cx, valid, &order, &mut merged, &at, &object);
             backend.policies = serde_json::from_value(Value::Object(merged)).ok();
         }
         cx.file.backends.push(backend);

@@ -227,6 +227,13 @@ fn slot(
     if listener.protocol == "HTTPS" {
         slot.protocol = ListenerProtocol::Https;
     }
+    if !(1..=65535).contains(&listener.port) {
+        slot.accepted = (
+            false,
+            "UnsupportedValue".into(),
+            format!("port {} is not a TCP port", listener.port),
+        );
+    }
     if let Some(allowed) = &listener.allowed_routes {
         if let Some(ns) = &allowed.namespaces {
             slot.namespaces = match ns.from {

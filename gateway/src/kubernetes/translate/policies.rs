@@ -8,7 +8,7 @@
 //! specific target wins (rule, route, listener, Gateway), then the oldest policy (creation
 //! time, then namespace/name); a route's own filters win over every policy.
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use serde_json::{Map, Value};
 
 use super::conditions::Conditions;
@@ -158,13 +158,15 @@ pub(super) fn for_backend(valid: &[Valid], backend: &ObjectRef) -> Vec<usize> {
 }
 
 /// Merges the policies `order` (most specific first) into the policies object at key path
-/// `at`: a key already set stays. Records the origin and secret paths of each key taken.
+/// `at`: a key already set stays. Records the origin and secret paths of each key taken, and
+/// `ancestor` (the Gateway the route is served through, or the backend) of each policy.
 pub(super) fn merge(
     cx: &mut Cx<'_>,
     valid: &[Valid],
     order: &[usize],
     into: &mut Map<String, Value>,
     at: &str,
+    ancestor: &ObjectRef,
 ) {
     for &i in order {
         let policy = &valid[i];
@@ -184,12 +186,16 @@ pub(super) fn merge(
                 }
             }
         }
-        cx.attached_policies.insert(policy.object.clone());
+        cx.attached_policies
+            .entry(policy.object.clone())
+            .or_default()
+            .insert(ancestor.clone());
     }
 }
 
 /// The status of the valid policies: `Accepted` when attached to something, else
-/// `TargetNotFound`.
+/// `TargetNotFound`; and GEP-713 `ancestors`, one entry per Gateway (or SwitchboardBackend)
+/// it reached, keeping other controllers' entries.
 pub(super) fn statuses(cx: &mut Cx<'_>, valid: &[Valid]) {
     for policy in valid {
         let source = cx
@@ -203,16 +209,22 @@ pub(super) fn statuses(cx: &mut Cx<'_>, valid: &[Valid]) {
             .as_ref()
             .map(|s| s.conditions.clone())
             .unwrap_or_default();
-        let mut conditions = Conditions::new(generation(source), &existing, cx.now);
-        if cx.attached_policies.contains(&policy.object) {
-            conditions.set("Accepted", true, "Accepted", "attached");
-        } else {
+        let generation = generation(source);
+        let mut conditions = Conditions::new(generation, &existing, cx.now);
+        let ancestors = cx
+            .attached_policies
+            .get(&policy.object)
+            .cloned()
+            .unwrap_or_default();
+        if ancestors.is_empty() {
             conditions.set(
                 "Accepted",
                 false,
                 "TargetNotFound",
                 "no target of this policy is served",
             );
+        } else {
+            conditions.set("Accepted", true, "Accepted", "attached");
         }
         conditions.set(
             "ResolvedRefs",
@@ -220,9 +232,33 @@ pub(super) fn statuses(cx: &mut Cx<'_>, valid: &[Valid]) {
             "ResolvedRefs",
             "every Secret resolved",
         );
+        let current = source.status.clone().unwrap_or_default().ancestors;
+        let mut list: Vec<Value> = current
+            .iter()
+            .filter(|a| a["controllerName"].as_str() != Some(cx.scope.controller_name.as_str()))
+            .cloned()
+            .collect();
+        for ancestor in &ancestors {
+            let reference = serde_json::json!({
+                "group": ancestor.group, "kind": ancestor.kind,
+                "namespace": ancestor.namespace, "name": ancestor.name,
+            });
+            let old: Vec<Condition> = current
+                .iter()
+                .find(|a| a["ancestorRef"] == reference)
+                .and_then(|a| serde_json::from_value(a["conditions"].clone()).ok())
+                .unwrap_or_default();
+            let mut ac = Conditions::new(generation, &old, cx.now);
+            ac.set("Accepted", true, "Accepted", "attached");
+            list.push(serde_json::json!({
+                "ancestorRef": reference,
+                "controllerName": cx.scope.controller_name,
+                "conditions": ac.into_vec(),
+            }));
+        }
         cx.status.insert(
             policy.object.clone(),
-            serde_json::json!({ "conditions": conditions.into_vec() }),
+            serde_json::json!({ "conditions": conditions.into_vec(), "ancestors": list }),
         );
     }
 }

@@ -257,7 +257,14 @@ fn place(
             .collect();
         order.extend(policies::for_site(valid, &site));
         let mut merged = rule.policies.clone();
-        policies::merge(cx, valid, &order, &mut merged, &format!("{at}.policies"));
+        policies::merge(
+            cx,
+            valid,
+            &order,
+            &mut merged,
+            &format!("{at}.policies"),
+            &gateway,
+        );
         let policies = if merged.is_empty() {
             None
         } else {
@@ -302,9 +309,20 @@ fn translate_rule(
     let mut problems = f.problems;
     let mut policies = f.policies;
     if let Some(t) = &rule.timeouts {
+        let mut parse = |text: &Option<String>| -> Option<Duration> {
+            let text = text.as_deref()?;
+            let parsed = gep_duration(text);
+            if parsed.is_none() && text != "0s" {
+                problems.push((
+                    "UnsupportedValue".into(),
+                    format!("timeout {text:?} is not a duration such as 1m30s or 500ms"),
+                ));
+            }
+            parsed
+        };
         let timeout = Timeout {
-            request: t.request.as_deref().and_then(gep_duration),
-            backend_request: t.backend_request.as_deref().and_then(gep_duration),
+            request: parse(&t.request),
+            backend_request: parse(&t.backend_request),
         };
         if let Ok(v) = serde_json::to_value(&timeout) {
             policies.insert("timeout".into(), v);
@@ -413,4 +431,22 @@ pub(super) fn gep_duration(text: &str) -> Option<Duration> {
         rest = &rest[len..];
     }
     (!total.is_zero()).then_some(Duration(total))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::gep_duration;
+
+    #[test]
+    fn gep_2257_durations() {
+        let ms = |t: &str| gep_duration(t).map(|d| d.0.as_millis());
+        assert_eq!(ms("1h30m"), Some(5_400_000));
+        assert_eq!(ms("500ms"), Some(500));
+        assert_eq!(ms("10s"), Some(10_000));
+        assert_eq!(ms("1m1s1ms"), Some(61_001));
+        assert_eq!(ms("0s"), None);
+        assert_eq!(ms("1d"), None);
+        assert_eq!(ms("s"), None);
+        assert_eq!(ms(""), None);
+    }
 }

@@ -438,8 +438,16 @@ fn invalid_policies_are_reported_on_their_own_status_and_the_rest_lowers() {
             .contains("authorization"),
         "{bad_cel}"
     );
+    let good = st("good");
+    assert_eq!(condition(&good["conditions"], "Accepted")["status"], "True");
+    // GEP-713 ancestors: the Gateway it takes effect through.
     assert_eq!(
-        condition(&st("good")["conditions"], "Accepted")["status"],
+        good["ancestors"][0]["ancestorRef"],
+        json!({ "group": "gateway.networking.k8s.io", "kind": "Gateway", "namespace": "infra", "name": "gw" })
+    );
+    assert_eq!(good["ancestors"][0]["controllerName"], CONTROLLER);
+    assert_eq!(
+        condition(&good["ancestors"][0]["conditions"], "Accepted")["status"],
         "True"
     );
     let source = served.source.as_ref().expect("source");

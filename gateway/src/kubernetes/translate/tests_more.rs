@@ -207,6 +207,11 @@ spec:
         file["binds"][1]["listeners"][0]["routes"][0]["backends"],
         json!([{ "backend": "switchboardbackend/infra/api", "weight": 1 }])
     );
+    let auth = status(&t, "switchboard.dev", "SwitchboardPolicy", "infra", "auth");
+    assert_eq!(
+        auth["ancestors"][0]["ancestorRef"]["kind"],
+        "SwitchboardBackend"
+    );
     let broken = status(
         &t,
         "switchboard.dev",
