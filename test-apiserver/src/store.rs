@@ -300,6 +300,14 @@ impl Store {
         meta.insert("uid".into(), json!(new_uid()));
         meta.insert("creationTimestamp".into(), json!(now()));
         meta.insert("generation".into(), json!(1));
+        if ri.kind == "Namespace" && ri.group.is_empty() {
+            // As the real server (since 1.22): every namespace carries its name as a label, so
+            // that selectors (a listener's allowedRoutes) can pick one namespace by name.
+            let labels = meta.entry("labels").or_insert_with(|| json!({}));
+            if let Some(labels) = labels.as_object_mut() {
+                labels.insert("kubernetes.io/metadata.name".into(), json!(name));
+            }
+        }
         if ri.has_status && ri.kind != "CustomResourceDefinition" {
             if let Some(o) = obj.as_object_mut() {
                 o.remove("status");

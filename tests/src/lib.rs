@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 pub mod a2a;
 mod config;
+pub mod conformance;
 pub mod epp;
 mod gateway;
 pub mod kube;
