@@ -231,7 +231,7 @@ impl Conformance {
 
     /// `kubectl get KIND NAME -n NS -o json`, or `Null` when it does not exist (yet).
     pub fn get(&self, kind: &str, ns: &str, name: &str) -> Value {
-        let mut cmd = std::process::Command::new(crate::kube::kubectl_bin());
+        let mut cmd = std::process::Command::new(test_apiserver::kubectl::binary());
         cmd.args(["get", kind, name, "-n", ns, "-o", "json"])
             .env("KUBECONFIG", self.cluster.kubeconfig(0));
         match cmd.output() {
