@@ -20,26 +20,35 @@ const SESSION_KEY: &str = "3q2+7wABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhs=";
 /// How long a change may take to reach every replica.
 const CONVERGE: Duration = Duration::from_secs(20);
 
-/// The GatewayClass, a Gateway with one HTTP listener on `port`, a Service `echo` whose one
-/// ready endpoint is `upstream_port`, and an HTTPRoute sending `path` to it.
-fn base(port: u16, upstream_port: u16, path: &str) -> String {
+/// The GatewayClass of our controller.
+const CLASS: &str = r#"apiVersion: gateway.networking.k8s.io/v1
+kind: GatewayClass
+metadata: { name: switchboard }
+spec: { controllerName: switchboard.dev/gateway-controller }
+"#;
+
+/// A Gateway `namespace/edge` with one HTTP listener `http` on `port` (`allowed`: its
+/// `allowedRoutes`, or empty for the default, routes of its own namespace).
+fn gateway(namespace: &str, port: u16, allowed: &str) -> String {
     format!(
         r#"apiVersion: gateway.networking.k8s.io/v1
-kind: GatewayClass
-metadata: {{ name: switchboard }}
-spec: {{ controllerName: switchboard.dev/gateway-controller }}
----
-apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway
-metadata: {{ name: edge, namespace: default }}
+metadata: {{ name: edge, namespace: {namespace} }}
 spec:
   gatewayClassName: switchboard
   listeners:
-  - {{ name: http, protocol: HTTP, port: {port} }}
----
-apiVersion: v1
+  - {{ name: http, protocol: HTTP, port: {port}{allowed} }}
+"#
+    )
+}
+
+/// The Service `namespace/echo` (port 80) and the EndpointSlice with its one ready endpoint,
+/// 127.0.0.1:`upstream_port`, as the endpoints controller would write it.
+fn echo_service(namespace: &str, upstream_port: u16) -> String {
+    format!(
+        r#"apiVersion: v1
 kind: Service
-metadata: {{ name: echo, namespace: default }}
+metadata: {{ name: echo, namespace: {namespace} }}
 spec:
   ports: [{{ name: http, port: 80, targetPort: {upstream_port} }}]
 ---
@@ -47,17 +56,27 @@ apiVersion: discovery.k8s.io/v1
 kind: EndpointSlice
 metadata:
   name: echo-1
-  namespace: default
+  namespace: {namespace}
   labels: {{ kubernetes.io/service-name: echo }}
 addressType: IPv4
 ports: [{{ name: http, port: {upstream_port}, protocol: TCP }}]
 endpoints:
 - addresses: [127.0.0.1]
   conditions: {{ ready: true }}
----
-{route}"#,
-        route = route(path)
+"#
     )
+}
+
+/// The GatewayClass, a Gateway with one HTTP listener on `port`, a Service `echo` whose one
+/// ready endpoint is `upstream_port`, and an HTTPRoute sending `path` to it.
+fn base(port: u16, upstream_port: u16, path: &str) -> String {
+    [
+        CLASS.to_string(),
+        gateway("default", port, ""),
+        echo_service("default", upstream_port),
+        route(path),
+    ]
+    .join("---\n")
 }
 
 fn route(path: &str) -> String {
@@ -274,21 +293,8 @@ async fn replicas_follow_the_api_servers_and_survive_losing_one() {
 
 /// A SwitchboardBackend with the stdio MCP demo server, routed at `/mcp` on `port`.
 fn mcp_resources(port: u16) -> String {
-    format!(
-        r#"apiVersion: gateway.networking.k8s.io/v1
-kind: GatewayClass
-metadata: {{ name: switchboard }}
-spec: {{ controllerName: switchboard.dev/gateway-controller }}
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {{ name: edge, namespace: default }}
-spec:
-  gatewayClassName: switchboard
-  listeners:
-  - {{ name: http, protocol: HTTP, port: {port} }}
----
-apiVersion: switchboard.dev/v1alpha1
+    let backend = format!(
+        r#"apiVersion: switchboard.dev/v1alpha1
 kind: SwitchboardBackend
 metadata: {{ name: tools, namespace: default }}
 spec:
@@ -306,7 +312,8 @@ spec:
     backendRefs: [{{ group: switchboard.dev, kind: SwitchboardBackend, name: tools }}]
 "#,
         cmd = workspace_bin("mcp-mux-demo-stdio").display()
-    )
+    );
+    [CLASS.to_string(), gateway("default", port, ""), backend].join("---\n")
 }
 
 async fn mcp_post(url: &str, session: Option<&str>, body: &Value) -> (u16, Option<String>, String) {
@@ -392,42 +399,16 @@ spec:
 }
 
 fn gateway_and_backend(port: u16, upstream_port: u16) -> String {
-    format!(
-        r#"apiVersion: gateway.networking.k8s.io/v1
-kind: GatewayClass
-metadata: {{ name: switchboard }}
-spec: {{ controllerName: switchboard.dev/gateway-controller }}
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {{ name: edge, namespace: infra }}
-spec:
-  gatewayClassName: switchboard
-  listeners:
-  - name: http
-    protocol: HTTP
-    port: {port}
-    allowedRoutes: {{ namespaces: {{ from: All }} }}
----
-apiVersion: v1
-kind: Service
-metadata: {{ name: echo, namespace: backends }}
-spec:
-  ports: [{{ name: http, port: 80, targetPort: {upstream_port} }}]
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: echo-1
-  namespace: backends
-  labels: {{ kubernetes.io/service-name: echo }}
-addressType: IPv4
-ports: [{{ name: http, port: {upstream_port}, protocol: TCP }}]
-endpoints:
-- addresses: [127.0.0.1]
-  conditions: {{ ready: true }}
-"#
-    )
+    [
+        CLASS.to_string(),
+        gateway(
+            "infra",
+            port,
+            ", allowedRoutes: { namespaces: { from: All } }",
+        ),
+        echo_service("backends", upstream_port),
+    ]
+    .join("---\n")
 }
 
 const GRANT: &str = r#"apiVersion: gateway.networking.k8s.io/v1
