@@ -19,12 +19,7 @@ use e2e::conformance::{cond, get, Conformance, ListenerWant, Report, INFRA};
 
 /// (test, check name prefix, reason): failures recorded as known, per test. Every other
 /// failure fails its test; a known failure that passes is printed.
-pub const KNOWN_FAILURES: &[(&str, &str, &str)] = &[(
-    "GatewayWithAttachedRoutes",
-    "Gateway unresolved-gateway-with-one-attached-unresolved-route",
-    "a listener that is not programmed (its certificateRef does not resolve) counts no \
-         attached routes; the spec counts routes attached to it all the same",
-)];
+pub const KNOWN_FAILURES: &[(&str, &str, &str)] = &[];
 
 /// Finishes `report` against the known failures of its test.
 pub fn finish(report: &Report) {

@@ -228,12 +228,14 @@ fn place(
     slot_index: usize,
     hosts: Vec<String>,
 ) -> Result<(), String> {
+    // A route attached to a listener counts in its `attachedRoutes` even when the listener
+    // is not programmed (an unresolved certificate, say), as the Gateway API says.
+    gateways.slots[slot_index].attached += 1;
     let slot = &gateways.slots[slot_index];
     let Some((b, l)) = slot.target else {
         return Ok(());
     };
     let (gateway, listener) = (slot.gateway.clone(), slot.name.clone());
-    gateways.slots[slot_index].attached += 1;
     for rule in rules {
         let routes = &cx.file.binds[b].listeners[l].routes;
         if routes.iter().any(|r| r.name == rule.name) {
