@@ -12,7 +12,7 @@ use std::sync::Arc;
 use kube::api::Api;
 use tokio::sync::watch;
 
-use super::crd::{InferencePool, SwitchboardBackend, SwitchboardPolicy};
+use super::crd::{InferencePool, ReferenceGrantV1beta1, SwitchboardBackend, SwitchboardPolicy};
 use super::leader::{ElectionParams, LeaderElection};
 use super::options::KubernetesOptions;
 use super::snapshot::{Scope, Snapshot};
@@ -75,6 +75,8 @@ struct Stores {
     inference_pools: Watched<InferencePool>,
     backends: Watched<SwitchboardBackend>,
     policies: Watched<SwitchboardPolicy>,
+    /// ReferenceGrants as v1beta1, for clusters whose Gateway API CRDs predate v1.5.
+    reference_grants_beta: Watched<ReferenceGrantV1beta1>,
 }
 
 /// Lists the stores' fields once, for starting, waiting and snapshotting alike.
@@ -109,7 +111,14 @@ impl Stores {
                         changed.clone(),
                         runtime.metrics.clone(),
                     ),
-                )*}
+                )*
+                    reference_grants_beta: Watched::start(
+                        Api::all(client.clone()),
+                        "ReferenceGrant.v1beta1",
+                        changed.clone(),
+                        runtime.metrics.clone(),
+                    ),
+                }
             };
         }
         each_store!(start)
@@ -134,6 +143,7 @@ impl Stores {
             )*};
         }
         each_store!(wait);
+        self.reference_grants_beta.ready().await;
     }
 
     fn snapshot(&self) -> Snapshot {
@@ -144,7 +154,19 @@ impl Stores {
                 )*}
             };
         }
-        each_store!(snap)
+        let mut snapshot = each_store!(snap);
+        // A cluster that serves both versions lists each grant twice: keep one.
+        for beta in self.reference_grants_beta.sorted() {
+            let key = (&beta.metadata.namespace, &beta.metadata.name);
+            if !snapshot
+                .reference_grants
+                .iter()
+                .any(|g| (&g.metadata.namespace, &g.metadata.name) == key)
+            {
+                snapshot.reference_grants.push((*beta).clone().into());
+            }
+        }
+        snapshot
     }
 }
 

@@ -596,3 +596,35 @@ fn a_settings_file_with_routes_is_refused_in_kubernetes_mode() {
         out.stderr
     );
 }
+
+/// The ReferenceGrant CRD of a cluster whose Gateway API predates v1.5: v1beta1 only.
+const BETA_ONLY_GRANT_CRD: &str = r#"apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: { name: referencegrants.gateway.networking.k8s.io }
+spec:
+  group: gateway.networking.k8s.io
+  scope: Namespaced
+  names: { kind: ReferenceGrant, listKind: ReferenceGrantList, plural: referencegrants, singular: referencegrant }
+  versions:
+  - name: v1beta1
+    served: true
+    storage: true
+    schema: { openAPIV3Schema: { type: object, x-kubernetes-preserve-unknown-fields: true } }
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_v1beta1_reference_grant_counts_where_v1_is_not_served() {
+    let cluster = KubeCluster::start(1, 1).await;
+    cluster.apply(BETA_ONLY_GRANT_CRD);
+    let echo = Upstream::start("echo-c").await;
+    let port = free_port();
+    cluster.apply(&gateway_and_backend(port, echo.addr.port()));
+    cluster.apply(cross_namespace_route());
+    cluster.apply(&GRANT.replace(
+        "gateway.networking.k8s.io/v1\n",
+        "gateway.networking.k8s.io/v1beta1\n",
+    ));
+    let gw = replica(&cluster, 0, 0).await;
+    let body = wait_status(&listener_url(0, port, "/shop"), 200, &gw).await;
+    assert_eq!(body, "echo-c");
+}

@@ -10,12 +10,14 @@
 //! reads as it would in a file and lands on the resource's status.
 
 mod inference_pool;
+mod reference_grant_beta;
 mod switchboard;
 
 pub use inference_pool::{
     EndpointPickerRef, InferencePool, InferencePoolParentRef, InferencePoolParentStatus,
     InferencePoolSpec, InferencePoolStatus, LabelSelector, PortNumber,
 };
+pub use reference_grant_beta::ReferenceGrantV1beta1;
 pub use switchboard::{
     PolicyTargetRef, SwitchboardBackend, SwitchboardBackendSpec, SwitchboardPolicy,
     SwitchboardPolicySpec, SwitchboardStatus,
