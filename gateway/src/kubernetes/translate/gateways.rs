@@ -78,7 +78,6 @@ pub(super) struct Gateways {
 }
 
 const HTTP_ROUTE: &str = "HTTPRoute";
-const GRPC_ROUTE: &str = "GRPCRoute";
 
 impl Gateways {
     /// The served Gateway `namespace/name`, if any.
@@ -211,10 +210,10 @@ fn slot(
         tls: None,
     };
     let supported: Vec<(String, String)> = match listener.protocol.as_str() {
-        "HTTP" | "HTTPS" => vec![
-            (GATEWAY_GROUP.to_string(), HTTP_ROUTE.to_string()),
-            (GATEWAY_GROUP.to_string(), GRPC_ROUTE.to_string()),
-        ],
+        // Not GRPCRoute: the data plane speaks HTTP/1.1 to backends and gRPC needs HTTP/2,
+        // so a listener that claimed it would accept routes that cannot work. Its rules are
+        // translated all the same (routes.rs), for when HTTP/2 backends arrive.
+        "HTTP" | "HTTPS" => vec![(GATEWAY_GROUP.to_string(), HTTP_ROUTE.to_string())],
         other => {
             slot.accepted = (
                 false,

@@ -174,10 +174,12 @@ fn attach(
         .filter(|&i| allows(cx, &gateways.slots[i], view))
         .collect();
     if allowed.is_empty() {
-        return Err((
-            "NotAllowedByListeners".into(),
-            "the listeners' allowedRoutes do not admit this route".into(),
-        ));
+        let why = if view.object.kind == "GRPCRoute" {
+            "GRPCRoute is not served yet: the gateway speaks HTTP/1.1 to backends and gRPC needs HTTP/2"
+        } else {
+            "the listeners' allowedRoutes do not admit this route"
+        };
+        return Err(("NotAllowedByListeners".into(), why.into()));
     }
     let mut out = Vec::new();
     for i in allowed {

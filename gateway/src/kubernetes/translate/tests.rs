@@ -161,8 +161,7 @@ fn route_attaches_with_ready_endpoints_only_and_statuses() {
     assert_eq!(listener["attachedRoutes"], 1);
     assert_eq!(
         listener["supportedKinds"],
-        json!([{ "group": "gateway.networking.k8s.io", "kind": "HTTPRoute" },
-               { "group": "gateway.networking.k8s.io", "kind": "GRPCRoute" }])
+        json!([{ "group": "gateway.networking.k8s.io", "kind": "HTTPRoute" }])
     );
     assert_eq!(
         condition(&listener["conditions"], "Conflicted")["status"],
