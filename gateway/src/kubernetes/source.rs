@@ -243,12 +243,13 @@ async fn apply_round(
     }
     match (result.source, result.model) {
         (Some(source), Some(model)) => {
-            let redacted = source.redacted();
-            let bytes = serde_json::to_vec(&redacted).unwrap_or_default();
+            // Compared with secrets in: a rotated credential or certificate redacts to the
+            // same `/config` but is a change to apply.
+            let bytes = serde_json::to_vec(source.raw()).unwrap_or_default();
             if served.as_deref() == Some(bytes.as_slice()) {
                 metrics.kubernetes.translation("unchanged");
             } else {
-                match runtime.apply(model, redacted).await {
+                match runtime.apply(model, source.redacted()).await {
                     Ok(()) => {
                         metrics.kubernetes.translation("applied");
                         metrics.reload(true);
