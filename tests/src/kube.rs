@@ -64,8 +64,21 @@ impl KubeCluster {
         self.kubectl_on(self.first_live(), args, input)
     }
 
-    /// Runs `kubectl ARGS` against API server `i`.
+    /// Runs `kubectl ARGS` against API server `i`; panics with its output when it fails.
     pub fn kubectl_on(&self, i: usize, args: &[&str], input: Option<&str>) -> String {
+        let out = self.run_kubectl(i, args, input);
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "kubectl {args:?} failed: {}{}",
+            stdout,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout
+    }
+
+    /// Runs `kubectl ARGS` against API server `i`, whatever its outcome.
+    fn run_kubectl(&self, i: usize, args: &[&str], input: Option<&str>) -> std::process::Output {
         let mut cmd = Command::new(test_apiserver::kubectl::binary());
         cmd.args(args);
         if args.first() == Some(&"apply") {
@@ -88,15 +101,7 @@ impl KubeCluster {
         } else {
             drop(child.stdin.take());
         }
-        let out = child.wait_with_output().expect("kubectl output");
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert!(
-            out.status.success(),
-            "kubectl {args:?} failed: {}{}",
-            stdout,
-            String::from_utf8_lossy(&out.stderr)
-        );
-        stdout
+        child.wait_with_output().expect("kubectl output")
     }
 
     /// `kubectl apply -f -` of a YAML document set.
@@ -108,6 +113,21 @@ impl KubeCluster {
     pub fn get_json(&self, kind: &str, namespace: &str, name: &str) -> serde_json::Value {
         let out = self.kubectl(&["get", kind, name, "-n", namespace, "-o", "json"], None);
         serde_json::from_str(&out).expect("kubectl get -o json")
+    }
+
+    /// Like [`KubeCluster::get_json`], `None` when the object does not exist (yet).
+    pub fn try_get_json(
+        &self,
+        kind: &str,
+        namespace: &str,
+        name: &str,
+    ) -> Option<serde_json::Value> {
+        let args = ["get", kind, name, "-n", namespace, "-o", "json"];
+        let out = self.run_kubectl(self.first_live(), &args, None);
+        if !out.status.success() {
+            return None;
+        }
+        serde_json::from_slice(&out.stdout).ok()
     }
 
     /// Stops API server `i` at once: its listener and every connection and watch close.

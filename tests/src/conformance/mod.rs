@@ -231,15 +231,9 @@ impl Conformance {
 
     /// `kubectl get KIND NAME -n NS -o json`, or `Null` when it does not exist (yet).
     pub fn get(&self, kind: &str, ns: &str, name: &str) -> Value {
-        let mut cmd = std::process::Command::new(test_apiserver::kubectl::binary());
-        cmd.args(["get", kind, name, "-n", ns, "-o", "json"])
-            .env("KUBECONFIG", self.cluster.kubeconfig(0));
-        match cmd.output() {
-            Ok(out) if out.status.success() => {
-                serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
-            }
-            _ => Value::Null,
-        }
+        self.cluster
+            .try_get_json(kind, ns, name)
+            .unwrap_or(Value::Null)
     }
 
     /// Waits until `check` of object `kind ns/name` passes; the last failure otherwise.
