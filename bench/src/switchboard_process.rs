@@ -65,7 +65,11 @@ impl SwitchboardProcess {
         let admin_port = free_port()?;
         let config_path = dir.path().join("switchboard.yaml");
         std::fs::write(&config_path, config(port, admin_port))?;
-        let log = dir.path().join("switchboard.log");
+        // Not beside the config: the gateway watches its config's directory for changes, and a
+        // log written there would wake that watcher on every flush, which no deployment (logs
+        // to a terminal, a pipe or a log directory) pays.
+        std::fs::create_dir(dir.path().join("log"))?;
+        let log = dir.path().join("log").join("switchboard.log");
         let logf = std::fs::File::create(&log)?;
         let mut cmd = Command::new(bin);
         cmd.arg("run").arg("-c").arg(&config_path);

@@ -102,6 +102,8 @@ struct RouteMcpMetrics {
     metrics: Arc<Metrics>,
     route: String,
     backend: String,
+    /// This route's `switchboard_mcp_calls_in_flight`, looked up once: it moves twice per call.
+    in_flight: prometheus_client::metrics::gauge::Gauge,
 }
 
 impl MuxMetrics for RouteMcpMetrics {
@@ -115,7 +117,7 @@ impl MuxMetrics for RouteMcpMetrics {
     }
 
     fn calls_in_flight(&self, delta: i64) {
-        self.metrics.mcp_calls_in_flight(&self.route, delta);
+        self.in_flight.inc_by(delta);
     }
 
     fn refused(&self, reason: &str) {
@@ -177,6 +179,7 @@ fn backend(
         metrics: metrics.clone(),
         route: route.to_string(),
         backend: name.to_string(),
+        in_flight: metrics.mcp_calls_in_flight_gauge(route),
     });
     let mux = multiplexer(config, base_dir, mux_metrics)?;
     let no_rng = |e: mcp_mux::http::RngError| {

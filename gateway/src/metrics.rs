@@ -505,13 +505,13 @@ impl Metrics {
             .set(i64::from(up));
     }
 
-    /// Adds `delta` to the MCP calls in flight on `route`.
-    pub fn mcp_calls_in_flight(&self, route: &str, delta: i64) {
+    /// The gauge of the MCP calls in flight on `route`, to keep and move without a lookup.
+    pub fn mcp_calls_in_flight_gauge(&self, route: &str) -> Gauge {
         self.mcp_calls_in_flight
             .get_or_create(&RouteLabel {
                 route: route.to_string(),
             })
-            .inc_by(delta);
+            .clone()
     }
 
     /// Counts a missing or refused credential.
@@ -629,9 +629,9 @@ mod tests {
         m.authn_failure("main/api", "jwt", "expired");
         m.authz_denial("main/api", "http");
         m.authz_rule_error("main/mcp");
-        m.mcp_calls_in_flight("main/mcp", 1);
-        m.mcp_calls_in_flight("main/mcp", 1);
-        m.mcp_calls_in_flight("main/mcp", -1);
+        let in_flight = m.mcp_calls_in_flight_gauge("main/mcp");
+        in_flight.inc_by(2);
+        m.mcp_calls_in_flight_gauge("main/mcp").dec();
         m.request_duration
             .get_or_create(&RouteLabel {
                 route: "main/api".into(),

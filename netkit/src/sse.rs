@@ -57,13 +57,37 @@ impl EventSize {
     }
 
     /// Feeds the next chunk of the stream; false once the current event is over the limit.
-    pub fn observe(&mut self, chunk: &[u8]) -> bool {
+    pub fn observe(&mut self, mut chunk: &[u8]) -> bool {
         // Every byte is counted (no early return), so the count stays right after a false.
+        // The bytes between line ends are taken a run at a time: within a run the count only
+        // grows, so the run is over the limit exactly when its last byte is.
         let mut within = true;
-        for &byte in chunk {
-            within &= self.step(byte) != Step::Over;
+        while !chunk.is_empty() {
+            let run = memchr::memchr2(b'\r', b'\n', chunk).unwrap_or(chunk.len());
+            if run > 0 {
+                within &= self.add_to_line(&chunk[..run]) != Step::Over;
+                chunk = &chunk[run..];
+            }
+            if let Some((&end, rest)) = chunk.split_first() {
+                within &= self.step(end) != Step::Over;
+                chunk = rest;
+            }
         }
         within
+    }
+
+    /// [`Self::step`] for each byte of `run`, which has no line end, at once.
+    fn add_to_line(&mut self, run: &[u8]) -> Step {
+        self.after_cr = false;
+        if self.line == 0 {
+            self.comment = run.first() == Some(&b':');
+        }
+        self.line += run.len();
+        if self.retained.saturating_add(self.line) > self.max {
+            Step::Over
+        } else {
+            Step::Within
+        }
     }
 
     /// The index of the first byte of `chunk` that takes the current event over the limit;
@@ -344,5 +368,38 @@ mod tests {
         assert!(!size.observe(b"data: 1234567890\n"));
         assert!(!size.observe(b"data: 1\n"), "still the same event");
         assert!(size.observe(b"\ndata: 1\n\n"), "the next event");
+    }
+
+    /// `observe` takes runs between line ends at once; it must count exactly as feeding
+    /// the bytes one at a time does, wherever the chunks are cut.
+    #[test]
+    fn observing_runs_counts_as_byte_by_byte() {
+        const ALPHABET: &[u8] = b"ab: \r\n\n\n";
+        let mut seed: u64 = 0x5eed;
+        let mut next = move |n: usize| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) as usize % n
+        };
+        for round in 0..2_000 {
+            let max = 1 + next(24);
+            let stream: Vec<u8> = (0..next(120))
+                .map(|_| ALPHABET[next(ALPHABET.len())])
+                .collect();
+            let (mut runs, mut bytes) = (EventSize::new(max), EventSize::new(max));
+            let mut rest = stream.as_slice();
+            while !rest.is_empty() {
+                let (chunk, tail) = rest.split_at(1 + next(rest.len()));
+                let mut expected = true;
+                for &byte in chunk {
+                    expected &= bytes.step(byte) != Step::Over;
+                }
+                assert_eq!(runs.observe(chunk), expected, "round {round}: {stream:?}");
+                let state = |s: &EventSize| (s.retained, s.line, s.comment, s.after_cr);
+                assert_eq!(state(&runs), state(&bytes), "round {round}: {stream:?}");
+                rest = tail;
+            }
+        }
     }
 }

@@ -13,14 +13,16 @@
 //! two context switches per read. Under load that cross-thread traffic was a large part of the
 //! gateway's CPU per MCP call. The price is up to one set of idle connections per worker.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::future::Future;
+use std::hash::{Hash, Hasher};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use std::thread::{self, ThreadId};
 use std::time::{Duration, Instant};
 
+use hashbrown::{Equivalent, HashMap};
 use http::uri::{Authority, Scheme};
 use hyper::body::Body;
 use hyper::client::conn::http1::SendRequest;
@@ -66,9 +68,29 @@ struct Idle<B: Body + 'static> {
 }
 
 struct Idles<B: Body + 'static> {
-    /// Per thread that gave them back (see the module docs), then per key.
+    /// Per thread that gave them back (see the module docs), then per key. A queue that
+    /// empties stays (until a sweep), so the checkout and checkin of every request do not
+    /// remove and re-insert their key.
     by_key: HashMap<(ThreadId, Key), VecDeque<Idle<B>>>,
     next_sweep: Instant,
+}
+
+/// A `(thread, key)` of [`Idles::by_key`] looked up without cloning the key.
+#[derive(Clone, Copy)]
+struct Slot<'a>(ThreadId, &'a Key);
+
+impl Hash for Slot<'_> {
+    /// The same hash as the owned `(ThreadId, Key)` tuple's: its fields in order.
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.0.hash(state);
+        self.1.hash(state);
+    }
+}
+
+impl Equivalent<(ThreadId, Key)> for Slot<'_> {
+    fn equivalent(&self, owned: &(ThreadId, Key)) -> bool {
+        self.0 == owned.0 && *self.1 == owned.1
+    }
 }
 
 /// The idle connections, newest at the back of each queue.
@@ -107,24 +129,20 @@ where
     /// The newest idle connection to `key` given back on this thread that is still open, if
     /// any.
     pub(super) fn checkout(&self, key: &Key) -> Option<Pooled<B>> {
-        let key = &(thread::current().id(), key.clone());
+        let slot = Slot(thread::current().id(), key);
         let mut garbage = Vec::new();
         let found = loop {
             let candidate = {
                 let mut idles = self.lock();
                 let now = Instant::now();
                 self.sweep_if_due(&mut idles, now, &mut garbage);
-                let queue = idles.by_key.get_mut(key)?;
-                let candidate = queue.pop_back();
-                if queue.is_empty() {
-                    idles.by_key.remove(key);
-                }
+                let candidate = idles.by_key.get_mut(&slot)?.pop_back();
                 match candidate {
                     Some(idle) if now.duration_since(idle.since) < self.idle_timeout => idle.conn,
                     Some(idle) => {
                         // The newest is expired, so all of them are.
                         garbage.push(idle.conn);
-                        if let Some(rest) = idles.by_key.remove(key) {
+                        if let Some(rest) = idles.by_key.remove(&slot) {
                             garbage.extend(rest.into_iter().map(|i| i.conn));
                         }
                         break None;
@@ -150,13 +168,17 @@ where
         if self.max_idle_per_key == 0 || !conn.usable() {
             return;
         }
-        let key = (thread::current().id(), key);
+        let thread = thread::current().id();
         let mut garbage = Vec::new();
         {
             let mut idles = self.lock();
             let now = Instant::now();
             self.sweep_if_due(&mut idles, now, &mut garbage);
-            let queue = idles.by_key.entry(key).or_default();
+            let (_, queue) = idles
+                .by_key
+                .raw_entry_mut()
+                .from_key(&Slot(thread, &key))
+                .or_insert_with(|| ((thread, key.clone()), VecDeque::new()));
             while queue
                 .front()
                 .is_some_and(|i| now.duration_since(i.since) >= self.idle_timeout)

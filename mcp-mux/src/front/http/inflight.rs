@@ -13,10 +13,10 @@
 //! The number of entries is reported through [`MuxMetrics::calls_in_flight`] (the
 //! gateway's `switchboard_mcp_calls_in_flight`), so a leak would show.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use hashbrown::HashMap;
 use rmcp::model::RequestId;
 use tokio_util::sync::CancellationToken;
 

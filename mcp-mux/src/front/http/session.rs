@@ -31,6 +31,8 @@ use serde::{Deserialize, Serialize};
 const PREFIX: &str = "sb1.";
 /// Most revoked ids remembered (a DELETE flood must not grow memory without bound).
 const MAX_REVOKED: usize = 100_000;
+/// Most opened ids remembered with their claims; the memory is emptied when it is full.
+const MAX_OPENED: usize = 1024;
 
 /// What a session id carries.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -122,9 +124,20 @@ pub struct SessionSealer {
     scope: Vec<u8>,
     max_age: Duration,
     rng: Rng,
+    ids: Mutex<Ids>,
+}
+
+/// What a sealer remembers of the ids it has seen.
+#[derive(Default)]
+struct Ids {
     /// Ids ended by DELETE on this replica, with their expiry. Other replicas do
     /// not learn of a DELETE; the id stays valid there until it expires.
-    revoked: Mutex<HashMap<String, u64>>,
+    revoked: HashMap<String, u64>,
+    /// Ids opened lately, with their claims. A client sends its id with every request,
+    /// and opening one (base64, ChaCha20-Poly1305, JSON) cost more than the rest of the
+    /// request's session handling; an id always opens to the same claims under one key
+    /// and scope, so remembering them is safe. Revoked ids are never here.
+    opened: hashbrown::HashMap<Box<str>, SessionClaims>,
 }
 
 impl SessionSealer {
@@ -143,7 +156,7 @@ impl SessionSealer {
             scope: scope.as_bytes().to_vec(),
             max_age,
             rng,
-            revoked: Mutex::new(HashMap::new()),
+            ids: Mutex::default(),
         }
     }
 
@@ -183,6 +196,30 @@ impl SessionSealer {
 
     /// Opens `id`, checking its seal, expiry and revocation.
     pub fn open(&self, id: &str) -> Result<SessionClaims, SessionError> {
+        let now = now_secs();
+        if let Some(claims) = self.lock_ids().opened.get(id) {
+            if claims.expires <= now {
+                return Err(SessionError::Expired);
+            }
+            return Ok(claims.clone());
+        }
+        let claims = self.unseal(id)?;
+        if claims.expires <= now {
+            return Err(SessionError::Expired);
+        }
+        let mut ids = self.lock_ids();
+        if ids.revoked.contains_key(id) {
+            return Err(SessionError::Terminated);
+        }
+        if ids.opened.len() >= MAX_OPENED {
+            ids.opened.clear();
+        }
+        ids.opened.insert(id.into(), claims.clone());
+        Ok(claims)
+    }
+
+    /// The claims sealed in `id`, if it opens with this sealer's key and scope.
+    fn unseal(&self, id: &str) -> Result<SessionClaims, SessionError> {
         let b64 = id.strip_prefix(PREFIX).ok_or(SessionError::Malformed)?;
         let raw = URL_SAFE_NO_PAD
             .decode(b64)
@@ -197,31 +234,24 @@ impl SessionSealer {
             .key
             .open_in_place(nonce, Aad::from(&self.scope), &mut sealed)
             .map_err(|_| SessionError::Unsealable)?;
-        let claims: SessionClaims =
-            serde_json::from_slice(plain).map_err(|_| SessionError::Unsealable)?;
-        if claims.expires <= now_secs() {
-            return Err(SessionError::Expired);
-        }
-        if self.lock_revoked().contains_key(id) {
-            return Err(SessionError::Terminated);
-        }
-        Ok(claims)
+        serde_json::from_slice(plain).map_err(|_| SessionError::Unsealable)
     }
 
     /// Ends `id` on this replica (DELETE).
     pub fn revoke(&self, id: &str, claims: &SessionClaims) {
         let now = now_secs();
-        let mut revoked = self.lock_revoked();
-        if revoked.len() >= MAX_REVOKED {
-            revoked.retain(|_, exp| *exp > now);
+        let mut ids = self.lock_ids();
+        ids.opened.remove(id);
+        if ids.revoked.len() >= MAX_REVOKED {
+            ids.revoked.retain(|_, exp| *exp > now);
         }
-        if revoked.len() < MAX_REVOKED {
-            revoked.insert(id.to_owned(), claims.expires);
+        if ids.revoked.len() < MAX_REVOKED {
+            ids.revoked.insert(id.to_owned(), claims.expires);
         }
     }
 
-    fn lock_revoked(&self) -> std::sync::MutexGuard<'_, HashMap<String, u64>> {
-        self.revoked.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock_ids(&self) -> std::sync::MutexGuard<'_, Ids> {
+        self.ids.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -303,8 +333,26 @@ mod tests {
             )
             .expect("mint");
         let claims = a.open(&id).expect("opens");
+        assert_eq!(a.open(&id), Ok(claims.clone()), "opens again (remembered)");
         a.revoke(&id, &claims);
         assert_eq!(a.open(&id), Err(SessionError::Terminated));
+    }
+
+    /// An id remembered as opened still expires on time.
+    #[test]
+    fn a_remembered_id_expires() {
+        let a = SessionSealer::new([1; 32], "r", Duration::from_secs(1));
+        let id = a
+            .mint(
+                &ProtocolVersion::V_2025_11_25,
+                &ClientCapabilities::default(),
+            )
+            .expect("mint");
+        let claims = a.open(&id).expect("opens");
+        while now_secs() < claims.expires {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert_eq!(a.open(&id), Err(SessionError::Expired));
     }
 
     /// A failing system RNG makes minting an error, never an id sealed under a
