@@ -236,8 +236,8 @@ impl HttpFront {
                 ),
             );
         }
-        let session = header_str(headers, era::SESSION_ID).unwrap_or_default();
-        if let Some(last) = header_str(headers, "last-event-id") {
+        let session = header_str(headers, &era::SESSION_ID).unwrap_or_default();
+        if let Some(last) = header_str(headers, &http::HeaderName::from_static("last-event-id")) {
             return match self.replays.resume(session, last) {
                 Ok((backlog, events)) => sse_reply(body::SseStream::events(backlog, events)),
                 Err(e) => {
@@ -329,7 +329,7 @@ impl HttpFront {
                     Ok(c) => c,
                     Err(reply) => return *reply,
                 };
-                let session_id = header_str(headers, era::SESSION_ID).unwrap_or_default();
+                let session_id = header_str(headers, &era::SESSION_ID).unwrap_or_default();
                 let ctx = CallContext {
                     cancel: CancellationToken::new(),
                     progress_token: request.get_meta().get_progress_token(),
@@ -535,7 +535,7 @@ impl HttpFront {
         }
         if let ClientNotification::CancelledNotification(c) = n {
             if let (Some(session), Some(request_id)) =
-                (header_str(headers, era::SESSION_ID), c.params.request_id)
+                (header_str(headers, &era::SESSION_ID), c.params.request_id)
             {
                 if self.inflight.cancel(session, request_id) {
                     tracing::debug!("MCP request cancelled by the client");
@@ -555,7 +555,7 @@ impl HttpFront {
         if let Err(reply) = self.session(headers) {
             return *reply;
         }
-        let session = header_str(headers, era::SESSION_ID).unwrap_or_default();
+        let session = header_str(headers, &era::SESSION_ID).unwrap_or_default();
         match self.answers.answer(session, id, answer) {
             Delivery::Delivered => accepted(),
             Delivery::Unknown => {
@@ -575,7 +575,7 @@ impl HttpFront {
     fn delete(&self, headers: &http::HeaderMap) -> Reply {
         match self.session(headers) {
             Ok(claims) => {
-                if let Some(id) = header_str(headers, era::SESSION_ID) {
+                if let Some(id) = header_str(headers, &era::SESSION_ID) {
                     self.sessions.revoke(id, &claims);
                     self.forget_session(id);
                 }
@@ -588,7 +588,7 @@ impl HttpFront {
 
     /// The legacy session the request names, or the reply refusing it.
     fn session(&self, headers: &http::HeaderMap) -> Result<SessionClaims, Box<Reply>> {
-        let Some(id) = header_str(headers, era::SESSION_ID) else {
+        let Some(id) = header_str(headers, &era::SESSION_ID) else {
             return Err(Box::new(jsonrpc_refusal(
                 StatusCode::BAD_REQUEST,
                 None,
@@ -704,7 +704,8 @@ fn accepts_json_and_sse(headers: &http::HeaderMap) -> bool {
     accepts(headers, "application/json") && accepts(headers, "text/event-stream")
 }
 
-/// Whether the Accept header lists `media` (`type/subtype`), itself or by a wildcard.
+/// Whether the Accept header lists `media` (`type/subtype`, lowercase), itself or by a
+/// wildcard. Media types compare case-insensitively (RFC 9110).
 fn accepts(headers: &http::HeaderMap, media: &str) -> bool {
     let main_type = media.split('/').next().unwrap_or(media);
     headers
@@ -712,16 +713,42 @@ fn accepts(headers: &http::HeaderMap, media: &str) -> bool {
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .map(|item| {
-            item.split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase()
+        .map(|item| item.split(';').next().unwrap_or("").trim())
+        .any(|m| {
+            m == "*/*"
+                || m.eq_ignore_ascii_case(media)
+                || m.strip_suffix("/*")
+                    .is_some_and(|t| t.eq_ignore_ascii_case(main_type))
         })
-        .any(|m| m == "*/*" || m == media || m.strip_suffix("/*").is_some_and(|t| t == main_type))
 }
 
-fn header_str<'a>(headers: &'a http::HeaderMap, name: &str) -> Option<&'a str> {
+fn header_str<'a>(headers: &'a http::HeaderMap, name: &http::HeaderName) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+#[cfg(test)]
+mod accept_tests {
+    use super::*;
+
+    fn accept(value: &str) -> http::HeaderMap {
+        let mut headers = http::HeaderMap::new();
+        headers.insert(
+            header::ACCEPT,
+            http::HeaderValue::from_str(value).expect("value"),
+        );
+        headers
+    }
+
+    #[test]
+    fn accept_lists_match_by_type_wildcard_and_any_case() {
+        let both = accept("Application/JSON; q=0.9, TEXT/Event-Stream");
+        assert!(accepts_json_and_sse(&both));
+        assert!(accepts_json_and_sse(&accept("*/*")));
+        assert!(accepts_json_and_sse(&accept("application/*, Text/*")));
+        assert!(!accepts_json_and_sse(&accept("application/json")));
+        assert!(!accepts_json_and_sse(&accept(
+            "application/jsonx, text/event-stream"
+        )));
+        assert!(!accepts_json_and_sse(&http::HeaderMap::new()));
+    }
 }

@@ -6,17 +6,17 @@
 //! `MCP-Protocol-Version` header of 2026-07-28 or later without that `_meta`
 //! is a malformed modern request; everything else is legacy and needs a session.
 
-use http::HeaderMap;
+use http::{HeaderMap, HeaderName};
 use rmcp::model::{
     ClientRequest, ErrorCode, ErrorData, GetMeta as _, ProtocolVersion, ServerResult,
 };
 
 /// `MCP-Protocol-Version`.
-pub(crate) const PROTOCOL_VERSION: &str = "mcp-protocol-version";
+pub(crate) const PROTOCOL_VERSION: HeaderName = HeaderName::from_static("mcp-protocol-version");
 /// `Mcp-Session-Id`.
-pub(crate) const SESSION_ID: &str = "mcp-session-id";
-const MCP_METHOD: &str = "mcp-method";
-const MCP_NAME: &str = "mcp-name";
+pub(crate) const SESSION_ID: HeaderName = HeaderName::from_static("mcp-session-id");
+const MCP_METHOD: HeaderName = HeaderName::from_static("mcp-method");
+const MCP_NAME: HeaderName = HeaderName::from_static("mcp-name");
 
 /// How one request is to be served.
 #[derive(Debug, Clone, PartialEq)]
@@ -43,7 +43,7 @@ impl Refusal {
     }
 }
 
-fn header<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, Refusal> {
+fn header<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Result<Option<&'a str>, Refusal> {
     let mut values = headers.get_all(name).iter();
     let Some(first) = values.next() else {
         return Ok(None);
@@ -75,7 +75,7 @@ pub(crate) fn supported_versions() -> Vec<ProtocolVersion> {
 
 /// Decides the era of `request` and checks the headers that era requires.
 pub(crate) fn classify(headers: &HeaderMap, request: &ClientRequest) -> Result<Era, Refusal> {
-    let header_version = header(headers, PROTOCOL_VERSION)?;
+    let header_version = header(headers, &PROTOCOL_VERSION)?;
     if let ClientRequest::InitializeRequest(init) = request {
         if let Some(h) = header_version {
             if h != init.params.protocol_version.as_str() {
@@ -164,7 +164,7 @@ pub(crate) fn classify(headers: &HeaderMap, request: &ClientRequest) -> Result<E
 /// and authorize on them without reading it.
 fn check_routing_headers(headers: &HeaderMap, request: &ClientRequest) -> Result<(), Refusal> {
     let method = request.method();
-    match header(headers, MCP_METHOD)? {
+    match header(headers, &MCP_METHOD)? {
         Some(m) if m == method => {}
         Some(m) => {
             return Err(Refusal::bad_request(ErrorData::header_mismatch(
@@ -186,7 +186,7 @@ fn check_routing_headers(headers: &HeaderMap, request: &ClientRequest) -> Result
         _ => None,
     };
     if let Some(name) = name {
-        let given = header(headers, MCP_NAME)?.map(decode_header_value);
+        let given = header(headers, &MCP_NAME)?.map(decode_header_value);
         match given {
             Some(Some(g)) if g == name => {}
             Some(_) => {
