@@ -37,10 +37,10 @@ done
 sleep 1.5
 pid=$(pgrep -n -f "callgrind.*$bin run")
 access_log=$(readlink "/proc/$pid/fd/2")
-callgrind_control -z "$pid" > /dev/null
+callgrind_control -z "$pid" > /dev/null 2>&1
 before=$(wc -l < "$access_log")
 sleep 3
-callgrind_control -d "$pid" > /dev/null
+callgrind_control -d "$pid" > /dev/null 2>&1
 after=$(wc -l < "$access_log")
 wait $bench_pid || true
 requests=$((after - before))

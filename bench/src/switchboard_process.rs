@@ -23,7 +23,7 @@ use crate::targets::free_port;
 pub enum Logging {
     /// The config as a user writes it: no `logging` section and no `RUST_LOG` (the harness's
     /// own `RUST_LOG` is not passed on), so the info-level access log writes one line per
-    /// request to stderr, which goes to a file in the gateway's temp dir (not a terminal).
+    /// request to stderr, which goes to a file in a `log/` directory of the gateway's temp dir (not a terminal).
     /// For nginx: `access_log` to a file in its temp dir in the default `combined` format, as
     /// nginx ships.
     Default,
