@@ -270,6 +270,16 @@ mod tests {
         SessionSealer::new([key; 32], scope, Duration::from_secs(3600))
     }
 
+    /// A session id from `sealer` for a 2025-11-25 client with no capabilities.
+    fn plain_id(sealer: &SessionSealer) -> String {
+        sealer
+            .mint(
+                &ProtocolVersion::V_2025_11_25,
+                &ClientCapabilities::default(),
+            )
+            .expect("mint")
+    }
+
     #[test]
     fn a_minted_id_opens_on_another_sealer_with_the_same_key() {
         let a = sealer(7, "route/mcp");
@@ -291,12 +301,7 @@ mod tests {
     #[test]
     fn other_keys_routes_and_tampering_are_refused() {
         let a = sealer(7, "route/mcp");
-        let id = a
-            .mint(
-                &ProtocolVersion::V_2025_11_25,
-                &ClientCapabilities::default(),
-            )
-            .expect("mint");
+        let id = plain_id(&a);
         assert_eq!(
             sealer(8, "route/mcp").open(&id),
             Err(SessionError::Unsealable)
@@ -318,20 +323,10 @@ mod tests {
     #[test]
     fn expired_and_revoked_ids_are_refused() {
         let short = SessionSealer::new([1; 32], "r", Duration::from_secs(0));
-        let id = short
-            .mint(
-                &ProtocolVersion::V_2025_11_25,
-                &ClientCapabilities::default(),
-            )
-            .expect("mint");
+        let id = plain_id(&short);
         assert_eq!(short.open(&id), Err(SessionError::Expired));
         let a = sealer(1, "r");
-        let id = a
-            .mint(
-                &ProtocolVersion::V_2025_11_25,
-                &ClientCapabilities::default(),
-            )
-            .expect("mint");
+        let id = plain_id(&a);
         let claims = a.open(&id).expect("opens");
         assert_eq!(a.open(&id), Ok(claims.clone()), "opens again (remembered)");
         a.revoke(&id, &claims);
@@ -342,12 +337,7 @@ mod tests {
     #[test]
     fn a_remembered_id_expires() {
         let a = SessionSealer::new([1; 32], "r", Duration::from_secs(1));
-        let id = a
-            .mint(
-                &ProtocolVersion::V_2025_11_25,
-                &ClientCapabilities::default(),
-            )
-            .expect("mint");
+        let id = plain_id(&a);
         let claims = a.open(&id).expect("opens");
         while now_secs() < claims.expires {
             std::thread::sleep(Duration::from_millis(50));
