@@ -192,7 +192,8 @@ async fn rmcp_auth_client_authorization_code_discovered_from_the_401_with_oidc_p
     assert_eq!(params.scope.as_deref(), Some("mcp:tools"), "{challenge}");
 
     // 2. rmcp: discovery from the challenge, registration, the authorization URL.
-    let log = Arc::new(Mutex::new(Vec::new()));
+    let log = Arc::new(Mutex::new(Vec::<Exchange>::new()));
+    let token_endpoint;
     let recording = Recording {
         inner: Box::new(default_oauth_http_client().unwrap()),
         log: log.clone(),
@@ -234,14 +235,15 @@ async fn rmcp_auth_client_authorization_code_discovered_from_the_401_with_oidc_p
             Some(issuer.as_str()),
             "{prm}"
         );
-        // Then the server's metadata, from the server the document named.
+        // Then the RFC 8414 metadata of the server the document named.
         let as_metadata = log
             .iter()
-            .find(|e| e.url.starts_with(&issuer) && e.url.contains("/.well-known/"))
+            .find(|e| e.url == format!("{issuer}/.well-known/oauth-authorization-server"))
             .filter(|e| e.status == 200)
             .unwrap_or_else(|| panic!("no authorization server metadata read: {seen:?}"))
             .json();
         assert_eq!(as_metadata["issuer"], issuer.as_str());
+        token_endpoint = as_metadata["token_endpoint"].as_str().unwrap().to_string();
         // Then dynamic client registration at the endpoint it named.
         let registration = as_metadata["registration_endpoint"].as_str().unwrap();
         assert!(
@@ -278,6 +280,13 @@ async fn rmcp_auth_client_authorization_code_discovered_from_the_401_with_oidc_p
     step("exchange the code", oauth.handle_callback_url(&redirect))
         .await
         .unwrap_or_else(|e| panic!("{redirect}: {e}\noidc: {:?}", oidc.output()));
+    assert!(
+        log.lock()
+            .unwrap()
+            .iter()
+            .any(|e| e.method == "POST" && e.url == token_endpoint && e.status == 200),
+        "the code was not exchanged by rmcp at the token endpoint"
+    );
     let manager = oauth
         .into_authorization_manager()
         .expect("authorized after the callback");
