@@ -48,7 +48,10 @@ const provider = new Provider(issuer, {
       scope: 'mcp:tools mcp:admin',
     },
   ],
-  scopes: ['openid', 'mcp:tools', 'mcp:admin'],
+  // `offline_access` makes the refresh_token grant registrable: rmcp's dynamic registration
+  // always asks for it (grant_types authorization_code and refresh_token), and oidc-provider
+  // refuses a grant type it does not offer.
+  scopes: ['openid', 'offline_access', 'mcp:tools', 'mcp:admin'],
   // The subject of a signed-in user is the user name typed into the login page.
   findAccount: (ctx, sub) => ({ accountId: sub, claims: () => ({ sub }) }),
   jwks: { keys: [jwk] },

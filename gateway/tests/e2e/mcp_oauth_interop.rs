@@ -12,7 +12,8 @@
 //!   by the script in place of a browser).
 //!
 //! The MCP target behind the gateway is guarded by its own token endpoint: it must see only the
-//! gateway's `backendAuth` token, never the client's.
+//! gateway's `backendAuth` token, never the client's. The same stack ([`start_stack`]) serves
+//! rmcp's own OAuth client in [`rmcp_client`].
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -28,11 +29,32 @@ use serde_json::Value;
 use crate::mcp::Remote;
 use crate::mcp_backend_auth::{guarded, lock, CLIENT_ID, CLIENT_SECRET};
 
+mod rmcp_client;
+
 /// The `oidc-provider` server, killed on drop; its stdout lines collected.
 struct Oidc {
     child: Child,
     issuer: String,
     lines: Arc<Mutex<Vec<String>>>,
+}
+
+impl Oidc {
+    /// The tokens the server issued, as it logged them: `{"event": "token", "grant",
+    /// "resource", "scope"}`.
+    fn token_events(&self) -> Vec<Value> {
+        self.lines
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|v| v["event"] == "token")
+            .collect()
+    }
+
+    /// Everything the server printed, for failure messages.
+    fn output(&self) -> Vec<String> {
+        self.lines.lock().unwrap().clone()
+    }
 }
 
 impl Drop for Oidc {
@@ -88,6 +110,17 @@ fn start_oidc(resource: &str) -> Oidc {
     }
 }
 
+/// oidc-provider, the guarded MCP target and the gateway in front of it with
+/// `mcpAuthentication` for `resource` (the gateway's MCP URL) trusting `issuer`.
+struct Stack {
+    resource: String,
+    issuer: String,
+    oidc: Oidc,
+    gw: Gateway,
+    /// What the guarded target saw.
+    idp: crate::mcp_backend_auth::Shared,
+}
+
 /// What a test run left to check.
 struct Run {
     /// What the client printed.
@@ -103,6 +136,47 @@ struct Run {
 /// with `auth` (`[CLIENT_ID, SECRET]` or `["--code", USER]`), calling `add` with 20 and 22.
 async fn run_client(auth: [&str; 2]) -> Run {
     e2e::mcp_py::require_mcp_sdk();
+    let Stack {
+        resource,
+        issuer,
+        oidc,
+        gw,
+        idp,
+    } = start_stack().await;
+    let out = e2e::a2a::run_python_script(
+        "mcp_oauth_client.py",
+        &[
+            resource.clone(),
+            auth[0].into(),
+            auth[1].into(),
+            "add".into(),
+            r#"{"a": 20, "b": 22}"#.into(),
+        ],
+        Duration::from_secs(45),
+    )
+    .await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "the client failed:\n{stderr}\nstdout: {stdout}\ngateway:\n{}\noidc: {:?}",
+        gw.stderr(),
+        oidc.output()
+    );
+    let out: Value =
+        serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{stdout:?}: {e}\n{stderr}"));
+    Run {
+        out,
+        resource,
+        issuer,
+        oidc,
+        gw,
+        idp,
+    }
+}
+
+/// Starts oidc-provider, the guarded MCP target (`add`, `whoami`) and the gateway.
+async fn start_stack() -> Stack {
     let port = free_port();
     let resource = format!("http://127.0.0.1:{port}/mcp");
     let oidc = start_oidc(&resource);
@@ -133,31 +207,7 @@ async fn run_client(auth: [&str; 2]) -> Run {
     )
     .replace("{port}", &port.to_string());
     let gw = Gateway::start(&cfg).await;
-
-    let out = e2e::a2a::run_python_script(
-        "mcp_oauth_client.py",
-        &[
-            resource.clone(),
-            auth[0].into(),
-            auth[1].into(),
-            "add".into(),
-            r#"{"a": 20, "b": 22}"#.into(),
-        ],
-        Duration::from_secs(45),
-    )
-    .await;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "the client failed:\n{stderr}\nstdout: {stdout}\ngateway:\n{}\noidc: {:?}",
-        gw.stderr(),
-        oidc.lines.lock().unwrap()
-    );
-    let out: Value =
-        serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{stdout:?}: {e}\n{stderr}"));
-    Run {
-        out,
+    Stack {
         resource,
         issuer,
         oidc,
@@ -219,14 +269,7 @@ async fn check(run: &Run, grant: &str) {
             .any(|s| s == "mcp:tools"),
         "{claims}"
     );
-    let asked: Vec<Value> = oidc
-        .lines
-        .lock()
-        .unwrap()
-        .iter()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|v| v["event"] == "token")
-        .collect();
+    let asked = oidc.token_events();
     assert!(
         asked
             .iter()
