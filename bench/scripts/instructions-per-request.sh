@@ -46,8 +46,10 @@ wait $bench_pid || true
 requests=$((after - before))
 profile=$(ls "$out"/cg."$pid".out.1)
 instructions=$(grep -E '^(summary|totals):' "$profile" | head -1 | awk '{print $2}')
-echo "scenario: $scenario"
-echo "requests counted: $requests"
-echo "instructions: $instructions"
-echo "instructions per request: $((instructions / requests))"
-echo "profile: $profile"
+{
+  echo "scenario: $scenario"
+  echo "requests counted: $requests"
+  echo "instructions: $instructions"
+  echo "instructions per request: $((instructions / requests))"
+  echo "profile: $profile"
+} | tee "$out/summary.txt"

@@ -1,5 +1,6 @@
 //! Host name patterns for listeners and routes: exact names, `*.` wildcards and `*`.
 
+use std::borrow::Cow;
 use std::cmp::Ordering;
 
 /// A host name pattern, lower-cased at load.
@@ -88,9 +89,17 @@ pub fn request_authority(req: &http::request::Parts) -> Option<&str> {
 }
 
 /// The host a request names ([`request_authority`]), lower-cased, without port. IPv6 literals
-/// keep their brackets.
-pub fn request_host(req: &http::request::Parts) -> Option<String> {
-    request_authority(req).map(|raw| strip_port(raw).to_ascii_lowercase())
+/// keep their brackets. Borrowed from the request when it is lower-case already, as nearly
+/// every client sends it.
+pub fn request_host(req: &http::request::Parts) -> Option<Cow<'_, str>> {
+    request_authority(req).map(|raw| {
+        let host = strip_port(raw);
+        if host.bytes().any(|b| b.is_ascii_uppercase()) {
+            Cow::Owned(host.to_ascii_lowercase())
+        } else {
+            Cow::Borrowed(host)
+        }
+    })
 }
 
 fn strip_port(authority: &str) -> &str {

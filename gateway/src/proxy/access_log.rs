@@ -62,7 +62,7 @@ impl AccessLog {
             Box::new(RequestLine {
                 method: parts.method.clone(),
                 uri: parts.uri.clone(),
-                host: crate::model::host::request_host(parts),
+                host: crate::model::host::request_host(parts).map(std::borrow::Cow::into_owned),
                 remote,
             })
         });

@@ -1,5 +1,6 @@
 //! Header hygiene for proxied messages: hop-by-hop removal and `X-Forwarded-*`.
 
+use std::cell::RefCell;
 use std::fmt::Write as _;
 use std::net::IpAddr;
 
@@ -47,12 +48,17 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
 /// The prior hops may arrive as several `X-Forwarded-For` lines, each a comma list (RFC 9110
 /// §5.3 makes them one list); all of them are kept, in order, so the upstream sees every hop
 /// and not only the first line's.
-pub fn set_forwarded(headers: &mut HeaderMap, client: IpAddr, tls: bool, host: Option<&str>) {
+pub fn set_forwarded(
+    headers: &mut HeaderMap,
+    client: IpAddr,
+    tls: bool,
+    host: Option<&HeaderValue>,
+) {
     const XFF: HeaderName = HeaderName::from_static("x-forwarded-for");
     const XFP: HeaderName = HeaderName::from_static("x-forwarded-proto");
     const XFH: HeaderName = HeaderName::from_static("x-forwarded-host");
-    let mut xff = String::new();
-    let prior = headers
+    let client = client.to_canonical();
+    let mut prior = headers
         .get_all(&XFF)
         .iter()
         // A line that is not visible ASCII cannot be copied into a header value; it is dropped
@@ -60,14 +66,21 @@ pub fn set_forwarded(headers: &mut HeaderMap, client: IpAddr, tls: bool, host: O
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .map(str::trim)
-        .filter(|hop| !hop.is_empty());
-    for hop in prior {
-        xff.push_str(hop);
-        xff.push_str(", ");
-    }
-    // Formatting into a String cannot fail.
-    let _ = write!(xff, "{}", client.to_canonical());
-    if let Ok(v) = HeaderValue::from_str(&xff) {
+        .filter(|hop| !hop.is_empty())
+        .peekable();
+    let value = if prior.peek().is_none() {
+        client_address(client)
+    } else {
+        let mut xff = String::new();
+        for hop in prior {
+            xff.push_str(hop);
+            xff.push_str(", ");
+        }
+        // Formatting into a String cannot fail.
+        let _ = write!(xff, "{client}");
+        HeaderValue::from_str(&xff).ok()
+    };
+    if let Some(v) = value {
         // `insert` replaces every prior line: the upstream gets one header.
         headers.insert(XFF, v);
     }
@@ -76,10 +89,29 @@ pub fn set_forwarded(headers: &mut HeaderMap, client: IpAddr, tls: bool, host: O
         HeaderValue::from_static(if tls { "https" } else { "http" }),
     );
     if !headers.contains_key(&XFH) {
-        if let Some(v) = host.and_then(|h| HeaderValue::from_str(h).ok()) {
-            headers.insert(XFH, v);
+        if let Some(v) = host {
+            headers.insert(XFH, v.clone());
         }
     }
+}
+
+/// `client` as a header value, formatted once per client address and thread rather than once
+/// per request: the requests of a keep-alive connection all come from one address.
+fn client_address(client: IpAddr) -> Option<HeaderValue> {
+    thread_local! {
+        static LAST: RefCell<Option<(IpAddr, HeaderValue)>> = const { RefCell::new(None) };
+    }
+    LAST.with(|last| {
+        let mut last = last.borrow_mut();
+        if let Some((ip, value)) = &*last {
+            if *ip == client {
+                return Some(value.clone());
+            }
+        }
+        let value = HeaderValue::from_str(&client.to_string()).ok()?;
+        *last = Some((client, value.clone()));
+        Some(value)
+    })
 }
 
 #[cfg(test)]
@@ -111,7 +143,7 @@ mod tests {
             &mut h,
             "127.0.0.1".parse().unwrap(),
             false,
-            Some("a.test:8080"),
+            Some(&HeaderValue::from_static("a.test:8080")),
         );
         assert_eq!(h["x-forwarded-for"], "10.0.0.1, 127.0.0.1");
         assert_eq!(h["x-forwarded-proto"], "http");
@@ -146,5 +178,12 @@ mod tests {
         h.append("x-forwarded-for", HeaderValue::from_static(""));
         set_forwarded(&mut h, "192.0.2.7".parse().unwrap(), false, None);
         assert_eq!(h["x-forwarded-for"], "192.0.2.7");
+        // The remembered address of the thread's last client is not reused for another.
+        for client in ["192.0.2.8", "::ffff:192.0.2.7", "2001:db8::9", "192.0.2.8"] {
+            let mut h = HeaderMap::new();
+            set_forwarded(&mut h, client.parse().unwrap(), false, None);
+            let expected = client.trim_start_matches("::ffff:");
+            assert_eq!(h["x-forwarded-for"], expected, "{client}");
+        }
     }
 }

@@ -290,7 +290,7 @@ fn select_route<'b>(bind: &'b Bind, parts: &mut http::request::Parts) -> Routing
     let host = request_host(parts);
     let Some(listener) = bind.listener_for(host.as_deref()) else {
         return Routing::Answer(Err(ProxyError::NoListener {
-            host: host.unwrap_or_default(),
+            host: host.map(std::borrow::Cow::into_owned).unwrap_or_default(),
         }));
     };
     if let Some(resp) = discovery::answer(&listener.discovery, parts) {

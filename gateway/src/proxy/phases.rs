@@ -228,7 +228,7 @@ fn forwarding_headers(ex: &mut Exchange<'_>, host: Option<&HeaderValue>) {
         &mut parts.headers,
         ex.conn.remote.ip(),
         ex.conn.tls,
-        original_authority.as_ref().and_then(|h| h.to_str().ok()),
+        original_authority.as_ref(),
     );
     match host.cloned().or(original_authority) {
         Some(h) => {
