@@ -33,6 +33,7 @@ mod kubernetes;
 mod kubernetes_translate;
 mod limits;
 mod llm_common;
+mod llm_faults;
 mod llm_guards;
 mod llm_providers;
 mod llm_responses;

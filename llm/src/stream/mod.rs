@@ -7,6 +7,7 @@
 //! one push parser (it handles events split across any chunking).
 
 mod blocks;
+mod event_ends;
 mod from_bedrock;
 mod from_gemini;
 mod observer;
@@ -22,6 +23,7 @@ use netkit::sse::EventFeed;
 use crate::client_error::{error_event, responses_error_event, ErrorKind};
 use crate::{ClientApi, Plan, ProviderApi, Usage};
 use blocks::Blocks;
+use event_ends::EventEnds;
 use from_bedrock::FromBedrock;
 use from_gemini::FromGemini;
 pub(crate) use observer::responses_usage;
@@ -130,6 +132,10 @@ pub struct ResponseStream {
     /// The last bytes passed through (observe mode): whether they ended an event.
     tail: [u8; 2],
     seen_bytes: bool,
+    /// Observe mode: where the provider's events end.
+    ends: EventEnds,
+    /// Observe mode: the bytes of the event being received, sent once it is complete.
+    held: Vec<u8>,
 }
 
 impl std::fmt::Debug for ResponseStream {
@@ -201,6 +207,8 @@ impl ResponseStream {
             },
             tail: [b'\n', b'\n'],
             seen_bytes: false,
+            ends: EventEnds::default(),
+            held: Vec::new(),
         }
     }
 
@@ -223,21 +231,8 @@ impl ResponseStream {
     /// The next chunk of the provider's body; what to send to the client now.
     pub fn push(&mut self, chunk: &Bytes) -> StreamOutput {
         self.meter.first_token_now = false;
-        if let Mode::Observe(observer) = &mut self.mode {
-            if !chunk.is_empty() {
-                self.seen_bytes = true;
-                self.tail = match chunk.len() {
-                    1 => [self.tail[1], chunk[0]],
-                    n => [chunk[n - 2], chunk[n - 1]],
-                };
-            }
-            for event in self.feed.push(chunk) {
-                observer.event(&event.event, &event.data, &mut self.meter);
-            }
-            return StreamOutput {
-                bytes: chunk.clone(),
-                first_token: self.meter.first_token_now,
-            };
+        if matches!(self.mode, Mode::Observe(_)) {
+            return self.observe(chunk);
         }
         if self.is_over() {
             return StreamOutput::default();
@@ -266,6 +261,86 @@ impl ResponseStream {
         StreamOutput {
             bytes: Bytes::from(out),
             first_token: self.meter.first_token_now,
+        }
+    }
+
+    /// Observe mode: `chunk` is passed on as it came, an event at a time (the bytes of an
+    /// event still being received are held, see [`event_ends`]), each event read on the side.
+    /// An unreadable event is not sent: the stream ends there with an error event.
+    fn observe(&mut self, chunk: &Bytes) -> StreamOutput {
+        if self.is_over() {
+            return StreamOutput::default();
+        }
+        // What an earlier chunk held: the start of the event this chunk continues.
+        let prev = std::mem::take(&mut self.held);
+        // The chunk's bytes that end a complete event (sent now).
+        let mut upto = 0;
+        let mut pos = 0;
+        loop {
+            let end = self.ends.next_end(&chunk[pos..]).map(|e| pos + e);
+            let piece = &chunk[pos..end.unwrap_or(chunk.len())];
+            if let Mode::Observe(observer) = &mut self.mode {
+                for event in self.feed.push(piece) {
+                    observer.event(&event.event, &event.data, &mut self.meter);
+                    if matches!(self.meter.outcome, Outcome::Malformed(_)) {
+                        break;
+                    }
+                }
+            }
+            if matches!(self.meter.outcome, Outcome::Malformed(_)) {
+                let first_token = self.meter.first_token_now;
+                let mut out = Vec::new();
+                if upto > 0 {
+                    out.extend_from_slice(&prev);
+                    out.extend_from_slice(&chunk[..upto]);
+                    self.note_sent(&out);
+                }
+                let outcome = std::mem::replace(&mut self.meter.outcome, Outcome::InProgress);
+                out.extend_from_slice(&self.end_with(outcome, ErrorKind::Server));
+                return StreamOutput {
+                    bytes: Bytes::from(out),
+                    first_token,
+                };
+            }
+            let Some(end) = end else { break };
+            upto = end;
+            pos = end;
+            if self.is_over() {
+                // What follows the end is dropped (held, never sent).
+                break;
+            }
+        }
+        // An event too large to hold is passed on unread, as it comes.
+        if prev.len() + chunk.len() - upto > MAX_EVENT {
+            upto = chunk.len();
+        }
+        let bytes = if prev.is_empty() && upto == chunk.len() {
+            chunk.clone()
+        } else if upto == 0 {
+            self.held = prev;
+            Bytes::new()
+        } else {
+            let mut out = prev;
+            out.extend_from_slice(&chunk[..upto]);
+            Bytes::from(out)
+        };
+        self.held.extend_from_slice(&chunk[upto..]);
+        self.note_sent(&bytes);
+        StreamOutput {
+            bytes,
+            first_token: self.meter.first_token_now,
+        }
+    }
+
+    /// Observe mode: `bytes` went to the client (the end of an event or not, for
+    /// [`Self::end_with`]).
+    fn note_sent(&mut self, bytes: &[u8]) {
+        if !bytes.is_empty() {
+            self.seen_bytes = true;
+            self.tail = match bytes.len() {
+                1 => [self.tail[1], bytes[0]],
+                n => [bytes[n - 2], bytes[n - 1]],
+            };
         }
     }
 
@@ -327,8 +402,10 @@ impl ResponseStream {
             return Bytes::new();
         }
         let mut out = Vec::new();
-        // Passed-through bytes may stop inside an event: end it first, so the error event
-        // is read on its own (the cut event then reaches the client as a broken event).
+        // The start of an event never completed is not sent.
+        self.held = Vec::new();
+        // Passed-through bytes may stop inside an event (one too large to hold): end it
+        // first, so the error event is read on its own.
         if matches!(self.mode, Mode::Observe(_))
             && self.seen_bytes
             && self.tail != *b"\n\n"

@@ -33,15 +33,26 @@ impl Observer {
         }
     }
 
-    /// One event. Data is parsed only when it can matter (before the first token, or when
-    /// it mentions usage or an error), so a long stream costs little more than the SSE split.
+    /// One event. Every event's data is checked to be JSON (a validating pass that builds
+    /// nothing), since an unreadable event is a broken stream the client must not get; it is
+    /// parsed only when it can matter (before the first token, or when it mentions usage or
+    /// an error), so a long stream costs little more than the SSE split.
     pub(crate) fn event(&mut self, name: &str, data: &str, meter: &mut Meter) {
+        // An event without data (a keep-alive some servers send) carries nothing to read.
+        if data.trim().is_empty() {
+            return;
+        }
+        if self.family == Family::OpenAiChat && data.trim() == "[DONE]" {
+            meter.outcome = Outcome::Completed;
+            return;
+        }
+        if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(data) {
+            let name = if name.is_empty() { "message" } else { name };
+            meter.outcome = Outcome::Malformed(format!("{name} event is not JSON: {e}"));
+            return;
+        }
         match self.family {
             Family::OpenAiChat => {
-                if data.trim() == "[DONE]" {
-                    meter.outcome = Outcome::Completed;
-                    return;
-                }
                 let needed =
                     !meter.token_seen() || data.contains("\"usage\"") || data.contains("\"error\"");
                 if !needed {

@@ -6,6 +6,7 @@
 use serde_json::Value;
 
 use super::{sse_out, Meter, Outcome};
+use crate::client_error::ErrorKind;
 use crate::Usage;
 
 #[derive(Debug, Default)]
@@ -16,6 +17,12 @@ impl Reframe {
         if data.trim() == "[DONE]" {
             sse_out::done(out);
             meter.outcome = Outcome::Completed;
+            return;
+        }
+        // An unreadable event never reaches the client: the stream ends with an error event.
+        if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(data) {
+            let outcome = Outcome::Malformed(format!("chunk is not JSON: {e}"));
+            meter.fail(outcome, ErrorKind::Server, out);
             return;
         }
         let mut keep_back = false;

@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 
 use super::*;
 
+mod malformed;
 mod providers;
 mod responses;
 mod support;
@@ -449,8 +450,10 @@ fn a_cut_stream_ends_with_an_error_event_in_the_clients_format() {
     assert_eq!(client.last().unwrap().1["error"]["type"], "api_error");
     assert!(client.iter().all(|e| e.0 != "message_stop"));
 
-    // Passthrough cut inside an event: the error event is still read on its own.
+    // Passthrough cut inside an event: the cut event is never sent (it was held until its
+    // end), and the error event follows the last complete one.
     let input = sse(&anthropic_stream()[..4], false);
+    let complete = sse(&anthropic_stream()[..3], false);
     let mut s = ResponseStream::new(
         Plan::Passthrough,
         ClientApi::AnthropicMessages,
@@ -458,9 +461,10 @@ fn a_cut_stream_ends_with_an_error_event_in_the_clients_format() {
         false,
     );
     let cut = &input[..input.len() - 7];
-    let (out, _) = run(&mut s, cut, &[]);
-    let tail = std::str::from_utf8(&out[cut.len()..]).unwrap();
-    assert!(tail.starts_with("\n\nevent: error\ndata: "), "{tail:?}");
+    let (out, _) = run(&mut s, cut, &[complete.len() + 5]);
+    assert_eq!(&out[..complete.len()], &complete[..]);
+    let tail = std::str::from_utf8(&out[complete.len()..]).unwrap();
+    assert!(tail.starts_with("event: error\ndata: "), "{tail:?}");
     assert_eq!(s.outcome(), &Outcome::Truncated);
     // ...and after a clean event boundary, nothing is added before it.
     let input = sse(&anthropic_stream()[..4], false);
