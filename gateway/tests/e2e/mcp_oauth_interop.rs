@@ -258,7 +258,22 @@ async fn check(run: &Run, grant: &str) {
         "the client never got the 401"
     );
     // The token the server issued: for this resource, with the scope the 401 asked for.
-    let claims = &out["claims"];
+    assert_token_for(&out["claims"], resource, issuer);
+    assert_token_asked(oidc, grant, resource);
+    // The call went through, and the target saw only the gateway's own token.
+    assert!(out["tools"].as_array().unwrap().iter().any(|t| t == "add"));
+    assert_eq!(out["text"], serde_json::json!(["42"]));
+    let seen = lock(idp).seen.clone();
+    assert!(!seen.is_empty());
+    assert!(
+        seen.iter().all(|a| a == "Bearer tok-1"),
+        "the target saw the client's token: {seen:?}"
+    );
+}
+
+/// The claims of an access token issued for `resource` by `issuer`, with the `mcp:tools` scope
+/// the gateway's 401 asked for.
+fn assert_token_for(claims: &Value, resource: &str, issuer: &str) {
     assert_eq!(claims["aud"], resource, "{claims}");
     assert_eq!(claims["iss"], issuer, "{claims}");
     assert!(
@@ -269,21 +284,16 @@ async fn check(run: &Run, grant: &str) {
             .any(|s| s == "mcp:tools"),
         "{claims}"
     );
+}
+
+/// oidc-provider issued a token with `grant` for `resource`.
+fn assert_token_asked(oidc: &Oidc, grant: &str, resource: &str) {
     let asked = oidc.token_events();
     assert!(
         asked
             .iter()
             .any(|v| v["grant"] == grant && v["resource"] == resource),
         "the client did not ask for a token for the resource: {asked:?}"
-    );
-    // The call went through, and the target saw only the gateway's own token.
-    assert!(out["tools"].as_array().unwrap().iter().any(|t| t == "add"));
-    assert_eq!(out["text"], serde_json::json!(["42"]));
-    let seen = lock(idp).seen.clone();
-    assert!(!seen.is_empty());
-    assert!(
-        seen.iter().all(|a| a == "Bearer tok-1"),
-        "the target saw the client's token: {seen:?}"
     );
 }
 

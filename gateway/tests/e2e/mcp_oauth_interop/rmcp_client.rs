@@ -292,24 +292,9 @@ async fn rmcp_auth_client_authorization_code_discovered_from_the_401_with_oidc_p
         .expect("authorized after the callback");
     let token = manager.get_access_token().await.unwrap();
     let claims = claims(&token);
-    assert_eq!(claims["aud"], resource.as_str(), "{claims}");
-    assert_eq!(claims["iss"], issuer.as_str(), "{claims}");
+    super::assert_token_for(&claims, &resource, &issuer);
     assert_eq!(claims["sub"], "alice", "{claims}");
-    assert!(
-        claims["scope"]
-            .as_str()
-            .unwrap_or_default()
-            .split(' ')
-            .any(|s| s == "mcp:tools"),
-        "{claims}"
-    );
-    let asked = oidc.token_events();
-    assert!(
-        asked
-            .iter()
-            .any(|v| v["grant"] == "authorization_code" && v["resource"] == resource.as_str()),
-        "rmcp did not ask for a token for the resource: {asked:?}"
-    );
+    super::assert_token_asked(&oidc, "authorization_code", &resource);
 
     // 4. A session through the gateway with rmcp's AuthClient carrying the token.
     let client = AuthClient::new(reqwest_rmcp::Client::new(), manager);
