@@ -244,19 +244,7 @@ async fn check(run: &Run, grant: &str) {
             .map(|s| s.trim_end_matches('/')),
         Some(issuer)
     );
-    assert!(
-        gw.metric_or_zero(
-            "switchboard_authn_failures_total",
-            &[
-                ("route", "main/mcp"),
-                ("method", "mcp"),
-                ("reason", "missing")
-            ],
-        )
-        .await
-            >= 1.0,
-        "the client never got the 401"
-    );
+    assert_got_the_401(gw).await;
     // The token the server issued: for this resource, with the scope the 401 asked for.
     assert_token_for(&out["claims"], resource, issuer);
     assert_token_asked(oidc, grant, resource);
@@ -283,6 +271,23 @@ fn assert_token_for(claims: &Value, resource: &str, issuer: &str) {
             .split(' ')
             .any(|s| s == "mcp:tools"),
         "{claims}"
+    );
+}
+
+/// The gateway refused a request to the MCP route for its missing token (the client's first).
+async fn assert_got_the_401(gw: &Gateway) {
+    assert!(
+        gw.metric_or_zero(
+            "switchboard_authn_failures_total",
+            &[
+                ("route", "main/mcp"),
+                ("method", "mcp"),
+                ("reason", "missing")
+            ],
+        )
+        .await
+            >= 1.0,
+        "the client never got the 401"
     );
 }
 
