@@ -10,6 +10,7 @@
 //! - [`duration`] and [`size`]: the config grammar of durations (`500ms`, `5s`) and byte
 //!   sizes (`4MiB`);
 //! - [`error_chain()`]: an error with its causes on one line;
+//! - [`PairKey`]: map lookups by a borrowed pair, for maps on the request path;
 //! - [`sse`]: the SSE parser (`eventsource-stream`) and its event-size bound.
 
 pub mod client;
@@ -17,6 +18,7 @@ pub mod connector;
 pub mod duration;
 mod error_chain;
 pub mod inline;
+mod pair_key;
 pub mod size;
 pub mod sse;
 pub mod tls;
@@ -26,6 +28,7 @@ pub use connector::Connector;
 pub use duration::{Duration, DURATION_PATTERN, MAX_DURATION};
 pub use error_chain::error_chain;
 pub use inline::{InlineBody, InlineClient, InlineError};
+pub use pair_key::PairKey;
 pub use size::{ByteSize, BYTE_SIZE_PATTERN};
 pub use tls::{ClientBuildError, SSL_CERT_FILE};
 

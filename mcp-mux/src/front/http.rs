@@ -237,7 +237,7 @@ impl HttpFront {
             );
         }
         let session = header_str(headers, &era::SESSION_ID).unwrap_or_default();
-        if let Some(last) = header_str(headers, &http::HeaderName::from_static("last-event-id")) {
+        if let Some(last) = header_str(headers, &era::LAST_EVENT_ID) {
             return match self.replays.resume(session, last) {
                 Ok((backlog, events)) => sse_reply(body::SseStream::events(backlog, events)),
                 Err(e) => {

@@ -9,11 +9,11 @@
 //! the one call in flight on that target, and is refused when there are several
 //! (asking the wrong user is worse than failing the call).
 
-use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use hashbrown::{Equivalent, HashMap};
+use hashbrown::HashMap;
+use netkit::PairKey;
 use rmcp::model::{ClientCapabilities, ErrorData, RequestId};
 use rmcp::service::InboundStreamOrigin;
 use tokio_util::sync::CancellationToken;
@@ -43,24 +43,6 @@ pub(crate) struct QuestionRouter {
     calls: Mutex<HashMap<(String, RequestId), Asker>>,
 }
 
-/// A key of [`QuestionRouter::calls`] looked up without allocating an owned one: every call
-/// enrols, is identified and leaves, so these lookups are on the path of every call.
-struct CallOf<'a>(&'a str, &'a RequestId);
-
-impl Hash for CallOf<'_> {
-    /// The same hash as the owned `(String, RequestId)` tuple's: its fields in order.
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        self.0.hash(state);
-        self.1.hash(state);
-    }
-}
-
-impl Equivalent<(String, RequestId)> for CallOf<'_> {
-    fn equivalent(&self, owned: &(String, RequestId)) -> bool {
-        self.0 == owned.0 && *self.1 == owned.1
-    }
-}
-
 /// One upstream request's place among the calls in flight: dropping it removes the call,
 /// however the request ends (answered, failed, cancelled, or its future dropped).
 pub(crate) struct Enrolled<'a> {
@@ -80,7 +62,7 @@ impl Enrolled<'_> {
     /// its request went out with.
     pub(crate) fn identify(&mut self, id: RequestId) {
         let mut calls = self.router.lock();
-        if let Some(asker) = calls.remove(&CallOf(self.target, &self.id)) {
+        if let Some(asker) = calls.remove(&PairKey(self.target, &self.id)) {
             calls.insert((self.target.to_owned(), id.clone()), asker);
         }
         self.id = id;
@@ -130,7 +112,7 @@ impl QuestionRouter {
     }
 
     fn unregister(&self, target: &str, id: &RequestId) {
-        self.lock().remove(&CallOf(target, id));
+        self.lock().remove(&PairKey(target, id));
     }
 
     /// The client to ask for a question from `target` that arrived with `origin`.
@@ -167,7 +149,7 @@ impl QuestionRouter {
     ) -> Result<Asker, ErrorData> {
         let calls = self.lock();
         if let Some(InboundStreamOrigin::OutboundRequest(id)) = origin {
-            return calls.get(&CallOf(target, id)).cloned().ok_or_else(|| {
+            return calls.get(&PairKey(target, id)).cloned().ok_or_else(|| {
                 ErrorData::invalid_request(
                     "the gateway has no client call in flight for the request this question belongs to",
                     None,

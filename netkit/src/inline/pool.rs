@@ -15,20 +15,20 @@
 
 use std::collections::VecDeque;
 use std::future::Future;
-use std::hash::{Hash, Hasher};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use std::thread::{self, ThreadId};
 use std::time::{Duration, Instant};
 
-use hashbrown::{Equivalent, HashMap};
+use hashbrown::HashMap;
 use http::uri::{Authority, Scheme};
 use hyper::body::Body;
 use hyper::client::conn::http1::SendRequest;
 
 use super::body::Drive;
 use super::BoxError;
+use crate::PairKey;
 
 /// Where a connection goes: the same scheme and authority share connections.
 pub(super) type Key = (Scheme, Authority);
@@ -75,24 +75,6 @@ struct Idles<B: Body + 'static> {
     next_sweep: Instant,
 }
 
-/// A `(thread, key)` of [`Idles::by_key`] looked up without cloning the key.
-#[derive(Clone, Copy)]
-struct Slot<'a>(ThreadId, &'a Key);
-
-impl Hash for Slot<'_> {
-    /// The same hash as the owned `(ThreadId, Key)` tuple's: its fields in order.
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        self.0.hash(state);
-        self.1.hash(state);
-    }
-}
-
-impl Equivalent<(ThreadId, Key)> for Slot<'_> {
-    fn equivalent(&self, owned: &(ThreadId, Key)) -> bool {
-        self.0 == owned.0 && *self.1 == owned.1
-    }
-}
-
 /// The idle connections, newest at the back of each queue.
 pub(super) struct Pool<B: Body + 'static> {
     idle: Mutex<Idles<B>>,
@@ -129,7 +111,8 @@ where
     /// The newest idle connection to `key` given back on this thread that is still open, if
     /// any.
     pub(super) fn checkout(&self, key: &Key) -> Option<Pooled<B>> {
-        let slot = Slot(thread::current().id(), key);
+        let thread = thread::current().id();
+        let slot = PairKey(&thread, key);
         let mut garbage = Vec::new();
         let found = loop {
             let candidate = {
@@ -177,7 +160,7 @@ where
             let (_, queue) = idles
                 .by_key
                 .raw_entry_mut()
-                .from_key(&Slot(thread, &key))
+                .from_key(&PairKey(&thread, &key))
                 .or_insert_with(|| ((thread, key.clone()), VecDeque::new()));
             while queue
                 .front()
