@@ -1,5 +1,5 @@
 //! What the LLM routing tests share: a gateway with one route `/llm` to an `ai` backend,
-//! and the base URL each official SDK takes for it.
+//! the base URL each official SDK takes for it, and its set-aside count per provider.
 
 use e2e::llm::Sdk;
 use e2e::Gateway;
@@ -29,4 +29,13 @@ pub fn base(sdk: Sdk, gw: &Gateway) -> String {
         Sdk::OpenAi => gw.url("/llm/v1"),
         Sdk::Anthropic => gw.url("/llm"),
     }
+}
+
+/// How often the gateway set `provider` aside after a 429 (`rate_limited`).
+pub async fn rate_limited_set_asides(gw: &Gateway, provider: &str) -> f64 {
+    gw.metric_or_zero(
+        "switchboard_ai_provider_set_aside_total",
+        &[("provider", provider), ("result", "rate_limited")],
+    )
+    .await
 }

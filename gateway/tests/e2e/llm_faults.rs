@@ -3,7 +3,7 @@
 //! malformed stream chunk before the first token (failover: the client never sees it) and
 //! after it (the stream ends with an error event the SDK raises, counted as `malformed`).
 
-use crate::llm_common::{base, config};
+use crate::llm_common::{base, config, rate_limited_set_asides};
 use std::time::Duration;
 
 use e2e::llm::{run_sdk_client, FakeLlm, Sdk, SdkRunOptions, Step};
@@ -94,12 +94,7 @@ async fn rate_limited_without_retry_after_rests_for_the_default() {
     assert_eq!(chat(&gw).await, HELLO);
     assert_eq!(a.generations().len(), 2, "a serves again");
     assert_eq!(b.generations().len(), 2);
-    let set_aside = gw
-        .metric_or_zero(
-            "switchboard_ai_provider_set_aside_total",
-            &[("provider", "a"), ("result", "rate_limited")],
-        )
-        .await;
+    let set_aside = rate_limited_set_asides(&gw, "a").await;
     assert_eq!(set_aside, 1.0, "set aside once");
 }
 

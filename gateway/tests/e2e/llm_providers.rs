@@ -10,7 +10,7 @@
 //! the provider's terms; a Gemini `429 RESOURCE_EXHAUSTED` sends the request to the next group
 //! and sets Gemini aside; tokens are metered under OpenTelemetry's provider names.
 
-use crate::llm_common::{base, config};
+use crate::llm_common::{base, config, rate_limited_set_asides};
 use e2e::llm::{run_sdk_client, FakeLlm, Reply, Sdk, SdkRunOptions, Step};
 use e2e::Gateway;
 use serde_json::{json, Value};
@@ -406,12 +406,7 @@ async fn a_gemini_429_fails_over_to_the_next_group() {
         "gemini is set aside after its 429"
     );
     assert_eq!(claude.generations().len(), 2);
-    let set_aside = gw
-        .metric_or_zero(
-            "switchboard_ai_provider_set_aside_total",
-            &[("provider", "gem"), ("result", "rate_limited")],
-        )
-        .await;
+    let set_aside = rate_limited_set_asides(&gw, "gem").await;
     assert_eq!(set_aside, 1.0);
 }
 
@@ -445,12 +440,7 @@ async fn a_bedrock_throttling_exception_fails_over_to_the_next_group() {
         "bedrock is set aside after its 429"
     );
     assert_eq!(gem.generations().len(), 2);
-    let set_aside = gw
-        .metric_or_zero(
-            "switchboard_ai_provider_set_aside_total",
-            &[("provider", "br"), ("result", "rate_limited")],
-        )
-        .await;
+    let set_aside = rate_limited_set_asides(&gw, "br").await;
     assert_eq!(set_aside, 1.0);
 }
 

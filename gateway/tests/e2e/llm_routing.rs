@@ -10,7 +10,7 @@
 //! gateway's own errors in each client's format; `GET /v1/models`; GenAI metrics and access
 //! log fields.
 
-use crate::llm_common::{base, config};
+use crate::llm_common::{base, config, rate_limited_set_asides};
 use std::time::Duration;
 
 use e2e::llm::{run_sdk_client, FakeLlm, LlamaServer, Reply, Sdk, SdkRunOptions, Step};
@@ -163,12 +163,7 @@ async fn failover_and_set_aside() {
     assert_eq!(run.text(), "Hello from the fake provider.");
     assert_eq!(a.generations().len(), 1, "a is set aside");
     assert_eq!(b.generations().len(), 2);
-    let set_aside = gw
-        .metric_or_zero(
-            "switchboard_ai_provider_set_aside_total",
-            &[("provider", "a"), ("result", "rate_limited")],
-        )
-        .await;
+    let set_aside = rate_limited_set_asides(&gw, "a").await;
     assert_eq!(set_aside, 1.0);
 
     // b answers 503: it rests for the default 4s (long enough for the checks below on a
